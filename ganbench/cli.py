@@ -1,0 +1,216 @@
+"""The ``ganbench`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ganbench import __version__
+from ganbench.errors import GanbenchError
+from ganbench.registry import PLURALS, normalize_kind
+from ganbench.suite import SETTINGS
+
+EXIT_USAGE = 2
+EXIT_FAILED_CELLS = 1
+
+
+class GanbenchGroup(click.Group):
+    """Turns every GanbenchError into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GanbenchError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+def _plugins(ctx: click.Context):
+    from ganbench.plugins import load_plugins
+
+    obj = ctx.find_root().obj
+    if "plugins" not in obj:
+        obj["plugins"] = load_plugins(disabled=obj["disabled"])
+    return obj["plugins"]
+
+
+def _parse_blocks(values: tuple[str, ...]) -> list[str]:
+    out = []
+    for v in values:
+        if not v.startswith("no:") or len(v) <= 3:
+            raise click.BadParameter(f"expected no:NAME, got {v!r}", param_hint="-p")
+        out.append(v[3:])
+    return out
+
+
+@click.group(cls=GanbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ganbench")
+@click.option("-p", "plugin_opts", multiple=True, metavar="no:NAME",
+              help="Block the plugin NAME (repeatable), like pytest's -p no:NAME. "
+              "The GANBENCH_DISABLE_PLUGINS environment variable takes a comma-separated list too.")
+@click.pass_context
+def cli(ctx: click.Context, plugin_opts: tuple[str, ...]) -> None:
+    """ganbench: train every combination of GAN models, losses and datasets with fixed seeds,
+    evaluate them and compare them in tables."""
+    ctx.ensure_object(dict)
+    ctx.obj["disabled"] = _parse_blocks(plugin_opts)
+
+
+SETTINGS_HELP = "; ".join(f"{k} (default {v!r})" for k, (v, _) in SETTINGS.items())
+
+
+def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {v!r}", param_hint="--set")
+        out[key.strip()] = val.strip()
+    return out
+
+
+@cli.command()
+@click.option("--models", "-m", metavar="A,B", help="Models to train (default: every registered model).")
+@click.option("--losses", "-l", metavar="A,B", help="Losses to train with (default: every registered loss).")
+@click.option("--datasets", "-d", metavar="A,B", help="Data sets (default: mnist5k, embedded and offline).")
+@click.option("--metrics", metavar="A,B", help="Metrics to compute (default: every registered metric that applies).")
+@click.option("--seeds", "-s", metavar="0,1,2", help="Seeds; each fixes weights, data order, training and "
+              "evaluation noise identically for every loss (default: 0,1,2). Ranges like 0-4 work.")
+@click.option("--steps", type=int, help=f"Generator updates per cell (default {SETTINGS['steps'][0]}).")
+@click.option("--batch-size", type=int, help=f"Batch size (default {SETTINGS['batch_size'][0]}).")
+@click.option("--set", "set_opts", multiple=True, metavar="KEY=VALUE",
+              help=f"Override a training setting for every cell (repeatable). Settings: {SETTINGS_HELP}.")
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
+              help="Where to train; auto picks CUDA, then MPS, then CPU.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory (default results/runs/run-<fingerprint of the request>). "
+              "Re-running into the same directory resumes: finished cells are not trained again.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
+@click.pass_context
+def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, device, out, quiet):
+    """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
+
+    Example: ganbench run --models vanilla,dcgan --losses nonsat,minimax
+    """
+    from rich.console import Console
+
+    from ganbench.api import build_suite, default_out
+    from ganbench.device import resolve_device
+    from ganbench.progress import RichReporter
+    from ganbench.report import render_rich, summarize
+    from ganbench.runner import Runner
+
+    pl = _plugins(ctx)
+    settings: dict[str, Any] = _parse_set(set_opts)
+    settings.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
+    suite = build_suite(pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics,
+                        seeds=seeds, settings=settings)
+    dev = resolve_device(device)
+    target = out or default_out(suite)
+    console = Console(stderr=True)
+    reporter = None if quiet else RichReporter(console)
+    try:
+        df = Runner(pl, suite, target, dev, reporter=reporter).run()
+    finally:
+        if reporter is not None:
+            reporter.close()
+    out_console = Console()
+    out_console.print(render_rich(summarize(df), title=f"ganbench results — {target}"))
+    out_console.print(f"results: {target / 'results.csv'}")
+    failed = df[df["status"] == "failed"]
+    if len(failed):
+        click.echo(f"{len(failed)} cell(s) failed; see {target}/cells/<cell>/error.txt", err=True)
+        ctx.exit(EXIT_FAILED_CELLS)
+
+
+@cli.command("list")
+@click.argument("kind", required=False)
+@click.argument("pattern", required=False, default="*")
+@click.option("--verbose", "-v", is_flag=True, help="Show descriptions, defaults and references.")
+@click.pass_context
+def list_cmd(ctx, kind, pattern, verbose):
+    """List registered models, losses, datasets or metrics (all kinds by default).
+
+    PATTERN filters names shell-style, e.g. 'ganbench list losses "*sat*"'.
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    registry = _plugins(ctx).registry
+    kinds = [normalize_kind(kind)] if kind else list(PLURALS)
+    console = Console()
+    for k in kinds:
+        table = Table(title=PLURALS[k], title_justify="left")
+        table.add_column("name", no_wrap=True)
+        table.add_column("plugin", no_wrap=True)
+        table.add_column("description")
+        if verbose:
+            table.add_column("settings / defaults")
+            table.add_column("reference")
+        for name, spec, prov in registry.items(k):
+            if name not in registry.names(k, pattern):
+                continue
+            row = [name, str(prov.plugin), getattr(spec, "description", "")]
+            if verbose:
+                extra = getattr(spec, "settings", None) or getattr(spec, "defaults", None) or {}
+                row += [", ".join(f"{a}={b}" for a, b in extra.items()) or "—", getattr(spec, "reference", "")]
+            table.add_row(*(Text(c) for c in row))  # Text: plugin strings are never rich markup
+        console.print(table)
+
+
+@cli.command()
+@click.pass_context
+def plugins(ctx):
+    """List loaded plugins: name, distribution, version, module, hooks and what each registered."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    pl = _plugins(ctx)
+    table = Table(title="plugins", title_justify="left")
+    for col in ("name", "distribution", "version", "module", "hooks", "registered"):
+        table.add_column(col, no_wrap=col in ("name", "distribution", "version"))
+    for p in pl.info():
+        registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.registered.items())
+        cells = [p.name, p.provenance.distribution or "—", p.provenance.version or "—", p.module,
+                 ", ".join(p.hooks), registered or "—"]
+        table.add_row(*(Text(c) for c in cells))
+    console = Console()
+    console.print(table)
+    if pl.blocked:
+        console.print(f"blocked: {', '.join(sorted(pl.blocked))}")
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the summary table as CSV.")
+def report(run_dirs, csv_out):
+    """Print the comparison table (mean ± std over seeds) of one or more run directories."""
+    import pandas as pd
+    from rich.console import Console
+
+    from ganbench.report import render_rich, summarize
+    from ganbench.store import RunStore
+
+    frames = []
+    for d in run_dirs:
+        if not (d / "cells").is_dir():
+            raise GanbenchError(f"{d} is not a ganbench run directory (no cells/ folder)")
+        frames.append(RunStore(d).table())
+    summary = summarize(pd.concat(frames, ignore_index=True))
+    Console().print(render_rich(summary, title="ganbench report — " + ", ".join(map(str, run_dirs))))
+    if csv_out:
+        summary.to_csv(csv_out, index=False)
+
+
+def main() -> None:
+    cli(prog_name="ganbench")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

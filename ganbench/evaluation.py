@@ -1,0 +1,199 @@
+"""Evaluation: feature extractors and the context a metric's ``compute`` receives.
+
+The ``domain`` extractor is a small CNN classifier trained once on a data set's labelled training
+split and cached on disk, keyed by the data set's fingerprint and :data:`CLASSIFIER_VERSION`. Its
+penultimate layer gives features (for a domain FID); its logits give class labels (for mode counting).
+Its accuracy on the held-out split is stored with it and reported with every result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganbench import seeding
+from ganbench.errors import UsageError
+from ganbench.paths import cache_dir
+from ganbench.specs import Data, DataInfo
+
+#: bump when the classifier's architecture or training recipe changes: it invalidates the cache
+CLASSIFIER_VERSION = "2"
+CLASSIFIER_EPOCHS = 10
+CLASSIFIER_BATCH = 128
+FEATURE_DIM = 128
+
+
+class DomainClassifier(nn.Module):
+    """conv32-pool-conv64-pool-avgpool(7)-fc128 (features) -> fc(num_classes) (logits)."""
+
+    def __init__(self, channels: int, num_classes: int, width: int = 32, num_features: int = FEATURE_DIM):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),  # [N, w, H, W]
+            nn.MaxPool2d(2),  # [N, w, H/2, W/2]
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),  # [N, 2w, H/4, W/4]
+            nn.AdaptiveAvgPool2d(7),  # [N, 2w, 7, 7] (identity at 28 px)
+            nn.Flatten(),
+            nn.Linear(2 * width * 49, num_features), nn.ReLU(),  # [N, F]
+        )
+        self.head = nn.Linear(num_features, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@dataclass
+class FeatureExtractor:
+    """A trained feature network plus what identifies it in a results table."""
+
+    name: str
+    fingerprint: str
+    network: nn.Module
+    num_features: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """``name:fingerprint``, recorded with every number the extractor produced."""
+        return f"{self.name}:{self.fingerprint}"
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+        dev = next(self.network.parameters()).device
+        return torch.cat([self.network.features(x[i : i + batch].to(dev)) for i in range(0, len(x), batch)])
+
+    @torch.no_grad()
+    def classify(self, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+        dev = next(self.network.parameters()).device
+        return torch.cat([self.network(x[i : i + batch].to(dev)).argmax(1) for i in range(0, len(x), batch)])
+
+
+def domain_supports(info: DataInfo) -> str | None:
+    if info.modality != "image":
+        return f"the domain classifier needs labelled images; {info.name} is {info.modality} data"
+    if info.num_classes < 2:
+        return f"the domain classifier needs class labels; {info.name} has none"
+    return None
+
+
+def _accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), 500):
+            correct += int((net(x[i : i + 500].to(device)).argmax(1).cpu() == y[i : i + 500]).sum())
+    return correct / len(x)
+
+
+def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLASSIFIER_EPOCHS) -> tuple[nn.Module, dict]:
+    """Train the classifier on ``data.x/y``; accuracy on ``data.x_test/y_test`` (or a 10% hold-out)."""
+    reason = domain_supports(data.info)
+    if reason or data.y is None:
+        raise UsageError(reason or f"{data.info.name} has no labels")
+    x, y, x_test, y_test = data.x, data.y, data.x_test, data.y_test
+    if x_test is None or y_test is None:
+        n_hold = max(1, len(x) // 10)
+        x, y, x_test, y_test = x[n_hold:], y[n_hold:], x[:n_hold], y[:n_hold]
+    seeding.seed_global(0, "domain-classifier", data.info.fingerprint)
+    net = DomainClassifier(data.info.shape[0], data.info.num_classes).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    order = seeding.generator(0, "domain-classifier-order")
+    for _ in range(epochs):
+        net.train()
+        perm = torch.randperm(len(x), generator=order)
+        for i in range(0, len(x), CLASSIFIER_BATCH):
+            idx = perm[i : i + CLASSIFIER_BATCH]
+            loss = nn.functional.cross_entropy(net(x[idx].to(device)), y[idx].to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    meta = {
+        "accuracy": _accuracy(net, x_test, y_test, device),
+        "n_train": len(x),
+        "n_test": len(x_test),
+        "epochs": epochs,
+        "data_fingerprint": data.info.fingerprint,
+        "version": CLASSIFIER_VERSION,
+    }
+    return net.eval(), meta
+
+
+def domain_extractor(data: Data, device: torch.device, root: Path | None = None) -> FeatureExtractor:
+    """The cached domain classifier for ``data`` (trained and saved on first use)."""
+    info = data.info
+    key = hashlib.sha256(f"{info.fingerprint}:{CLASSIFIER_VERSION}:{FEATURE_DIM}".encode()).hexdigest()[:12]
+    folder = (root or cache_dir()) / "extractors"
+    path = folder / f"domain-{info.name}-{key}.pt"
+    net = DomainClassifier(info.shape[0], info.num_classes)
+    if path.exists():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(blob["state_dict"])
+        meta = dict(blob["meta"])
+    else:
+        trained, meta = train_domain_classifier(data, device)
+        net.load_state_dict({k: v.cpu() for k, v in trained.state_dict().items()})
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        os.close(fd)
+        torch.save({"state_dict": net.state_dict(), "meta": meta}, tmp)
+        os.replace(tmp, path)  # atomic: concurrent runs never see half a file
+    meta["path"] = str(path)
+    return FeatureExtractor("domain", key, net.to(device).eval(), FEATURE_DIM, meta)
+
+
+class EvalCache:
+    """Memo shared by all cells of a run: extractors and real-data statistics are computed once."""
+
+    def __init__(self) -> None:
+        self._items: dict[Any, Any] = {}
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key not in self._items:
+            self._items[key] = make()
+        return self._items[key]
+
+
+@dataclass
+class EvalContext:
+    """What a metric's ``compute`` receives for one trained cell.
+
+    ``generated()`` returns ``n_samples`` samples from the trained generator drawn with the cell's
+    fixed evaluation noise (the same noise for every loss on the same dataset/model/seed).
+    """
+
+    data: Data
+    device: torch.device
+    n_samples: int
+    sample: Callable[[int], torch.Tensor]
+    cache: EvalCache = field(default_factory=EvalCache)
+    cache_root: Path | None = None
+    _generated: torch.Tensor | None = None
+
+    @property
+    def info(self) -> DataInfo:
+        return self.data.info
+
+    def generated(self) -> torch.Tensor:
+        if self._generated is None:
+            self._generated = self.sample(self.n_samples)
+        return self._generated
+
+    def extractor(self, name: str = "domain") -> FeatureExtractor:
+        if name != "domain":
+            raise UsageError(f"unknown feature extractor '{name}'; known extractors: domain")
+        return self.cache.get(
+            ("extractor", name, self.info.fingerprint, str(self.device)),
+            lambda: domain_extractor(self.data, self.device, self.cache_root),
+        )

@@ -1,0 +1,124 @@
+"""Plugin manager: loads the ``ganbench`` entry-point group, honours blocking, fills a Registry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from ganbench import hookspecs
+from ganbench.errors import GanbenchError, PluginError
+from ganbench.registry import KINDS, PLURALS, Provenance, Registry
+
+ENTRY_POINT_GROUP = "ganbench"
+#: comma-separated plugin names to block, like ``-p no:NAME`` on the command line
+DISABLE_ENV = "GANBENCH_DISABLE_PLUGINS"
+#: set to 1 to load no entry-point plugins at all (only those passed in explicitly)
+NO_AUTOLOAD_ENV = "GANBENCH_DISABLE_PLUGIN_AUTOLOAD"
+
+REGISTER_HOOKS = {kind: f"ganbench_register_{PLURALS[kind]}" for kind in KINDS}
+
+
+@dataclass
+class PluginInfo:
+    """One loaded plugin, for ``ganbench plugins``."""
+
+    name: str
+    provenance: Provenance
+    module: str
+    hooks: list[str]
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+
+class GanbenchPlugins:
+    """A pluggy PluginManager plus the distribution of each plugin and the registry it filled."""
+
+    def __init__(self, pm: pluggy.PluginManager, provenance: dict[str, Provenance], blocked: set[str]):
+        self.pm = pm
+        self._provenance = provenance
+        self.blocked = blocked
+        self.registry = Registry()
+        self._fill_registry()
+
+    def _fill_registry(self) -> None:
+        # Each implementation is called on its own, so the registry knows which plugin added what.
+        for kind, hook_name in REGISTER_HOOKS.items():
+            caller = getattr(self.pm.hook, hook_name)
+            for impl in caller.get_hookimpls():  # registration order (pluggy calls them LIFO)
+                prov = self._provenance.get(impl.plugin_name, Provenance(impl.plugin_name))
+                kwargs = {"registry": self.registry}
+                with self.registry.contributing(prov):
+                    try:
+                        impl.function(*[kwargs[a] for a in impl.argnames])
+                    except GanbenchError:
+                        raise
+                    except Exception as exc:  # a plugin bug: name the plugin, keep the cause
+                        raise PluginError(f"{prov} failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
+
+    def info(self) -> list[PluginInfo]:
+        out = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            prov = self._provenance.get(name, Provenance(name))
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+            registered = {
+                PLURALS[kind]: [n for n, _, p in self.registry.items(kind) if p.plugin == name] for kind in KINDS
+            }
+            module = getattr(plugin, "__name__", type(plugin).__name__)
+            out.append(PluginInfo(name, prov, module, hooks, {k: v for k, v in registered.items() if v}))
+        return out
+
+
+def _env_list(name: str) -> set[str]:
+    return {s.strip() for s in os.environ.get(name, "").split(",") if s.strip()}
+
+
+def load_plugins(
+    *, extra: Iterable[Any] = (), disabled: Iterable[str] = (), autoload: bool | None = None
+) -> GanbenchPlugins:
+    """Load every installed plugin of the ``ganbench`` entry-point group, minus blocked ones.
+
+    :param extra: plugin objects/modules to register in addition (tests, notebooks).
+    :param disabled: plugin names to block (also read from ``GANBENCH_DISABLE_PLUGINS``).
+    :param autoload: load entry points; default unless ``GANBENCH_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    blocked = set(disabled) | _env_list(DISABLE_ENV)
+    for name in blocked:
+        pm.set_blocked(name)
+    if autoload is None:
+        autoload = os.environ.get(NO_AUTOLOAD_ENV, "") in ("", "0")
+    provenance: dict[str, Provenance] = {}
+    if autoload:
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+                continue
+            dist = ep.dist
+            prov = Provenance(ep.name, dist.metadata["Name"] if dist else None, dist.version if dist else None)
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"{prov} could not be loaded ({ep.value}): {type(exc).__name__}: {exc}; "
+                    f"disable it with '-p no:{ep.name}' or {DISABLE_ENV}={ep.name}"
+                ) from exc
+            _register(pm, plugin, ep.name)
+            provenance[ep.name] = prov
+    for i, plugin in enumerate(extra):
+        name = getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{i}"
+        if not pm.is_blocked(name):
+            _register(pm, plugin, name)
+    return GanbenchPlugins(pm, provenance, blocked)
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"plugin '{name}' is invalid: {exc}") from exc

@@ -1,0 +1,245 @@
+"""Runs the cells of a suite: skip incompatible cells with a reason, resume finished ones, isolate
+failures, write every cell's files and the run's table."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+import torch
+
+from ganbench import __version__, seeding
+from ganbench.evaluation import EvalCache, EvalContext
+from ganbench.plugins import GanbenchPlugins
+from ganbench.specs import Data
+from ganbench.store import REUSABLE_STATUSES, RunStore, rows_to_frame
+from ganbench.suite import Cell, Suite, resolve_settings
+from ganbench.training import HISTORY_COLUMNS, generate, train
+
+
+class Reporter(Protocol):
+    """Receives progress events (the CLI shows them with rich; the API default ignores them)."""
+
+    def run_started(self, cells: list[Cell], out: Path) -> None: ...
+    def cell_started(self, cell: Cell, index: int, steps: int) -> None: ...
+    def step(self, record: dict[str, float]) -> None: ...
+    def cell_finished(self, cell: Cell, row: dict[str, Any], resumed: bool) -> None: ...
+
+
+class NullReporter:
+    def run_started(self, cells, out):
+        pass
+
+    def cell_started(self, cell, index, steps):
+        pass
+
+    def step(self, record):
+        pass
+
+    def cell_finished(self, cell, row, resumed):
+        pass
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(plugins: GanbenchPlugins, device: torch.device) -> dict[str, Any]:
+    import torchvision
+
+    return {
+        "ganbench": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "torch_threads": torch.get_num_threads(),
+        "git_commit": git_commit(),
+        "plugins": {
+            p.name: f"{p.provenance.distribution} {p.provenance.version}" if p.provenance.distribution else p.module
+            for p in plugins.info()
+        },
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class _Prepared:
+    """What a cell needs, resolved before anything trains."""
+
+    cell: Cell
+    settings: dict[str, Any]
+    sources: dict[str, str]
+    config: dict[str, Any]
+    config_hash: str
+
+
+class Runner:
+    def __init__(self, plugins: GanbenchPlugins, suite: Suite, out: Path, device: torch.device,
+                 reporter: Reporter | None = None, data_root: Path | None = None):
+        self.plugins = plugins
+        self.registry = plugins.registry
+        self.suite = suite
+        self.store = RunStore(out)
+        self.device = device
+        self.reporter = reporter or NullReporter()
+        self.data_root = data_root
+        self.eval_cache = EvalCache()
+        # validate every name before anything runs: a typo costs nothing
+        for kind, names in (("dataset", suite.datasets), ("model", suite.models), ("loss", suite.losses),
+                            ("metric", suite.metrics)):
+            for name in names:
+                self.registry.get(kind, name)
+
+    # -- data -----------------------------------------------------------------------------------
+    def _load_data(self) -> dict[str, Data | BaseException]:
+        loaded: dict[str, Data | BaseException] = {}
+        for name in self.suite.datasets:
+            spec = self.registry.get("dataset", name)
+            try:
+                loaded[name] = spec.load(root=self.data_root, **dict(spec.defaults))
+            except Exception as exc:  # recorded on every cell of that data set
+                loaded[name] = exc
+        return loaded
+
+    def _prepare(self, cell: Cell, data: Data | None) -> _Prepared:
+        model = self.registry.get("model", cell.model)
+        loss = self.registry.get("loss", cell.loss)
+        settings, sources = resolve_settings(self.suite.settings, loss.settings, model.defaults)
+        config = {
+            "cell": {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "loss": cell.loss, "seed": cell.seed},
+            "settings": settings,
+            "settings_source": sources,
+            "metrics": list(self.suite.metrics),
+            "data_fingerprint": data.info.fingerprint if data is not None else None,
+            "data_options": dict(data.info.options) if data is not None else None,
+            "provenance": {
+                kind: str(self.registry.provenance(kind, name))
+                for kind, name in (("dataset", cell.dataset), ("model", cell.model), ("loss", cell.loss))
+            },
+            "ganbench": __version__,
+        }
+        digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return _Prepared(cell, settings, sources, config, digest)
+
+    # -- the run --------------------------------------------------------------------------------
+    def run(self) -> pd.DataFrame:
+        cells = self.suite.cells()
+        self.store.write_run_files(self.suite.to_dict(), environment(self.plugins, self.device))
+        self.reporter.run_started(cells, self.store.root)
+        datasets = self._load_data()
+        rows = []
+        for index, cell in enumerate(cells):
+            data = datasets[cell.dataset]
+            prep = self._prepare(cell, data if isinstance(data, Data) else None)
+            previous = self.store.load_result(cell)
+            if previous and previous.get("config_hash") == prep.config_hash and previous.get("status") in REUSABLE_STATUSES:
+                rows.append(previous)
+                self.reporter.cell_finished(cell, previous, True)
+                continue
+            self.reporter.cell_started(cell, index, prep.settings["steps"])
+            row = self._run_cell(prep, data)
+            self.store.write_result(cell, row)
+            self.store.write_table()
+            rows.append(row)
+            self.reporter.cell_finished(cell, row, False)
+        self.store.write_table()
+        return rows_to_frame(rows)
+
+    def _base_row(self, prep: _Prepared) -> dict[str, Any]:
+        c = prep.cell
+        row: dict[str, Any] = {
+            "cell_id": c.id, "dataset": c.dataset, "model": c.model, "loss": c.loss, "seed": c.seed,
+            "status": None, "message": "", "device": str(self.device), "config_hash": prep.config_hash,
+            "ganbench_version": __version__,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        row.update({f"hp_{k}": v for k, v in prep.settings.items()})
+        row["hp_source"] = ";".join(f"{k}={v}" for k, v in prep.sources.items() if v != "default")
+        return row
+
+    def _run_cell(self, prep: _Prepared, data: Data | BaseException) -> dict[str, Any]:
+        cell, settings = prep.cell, prep.settings
+        row = self._base_row(prep)
+        start = time.perf_counter()
+        if isinstance(data, BaseException):
+            row.update(status="failed", message=f"dataset '{cell.dataset}' failed to load: {_one_line(data)}")
+            return row
+        model = self.registry.get("model", cell.model)
+        reason = model.supports(data.info)
+        if reason:
+            row.update(status="skipped", message=reason)
+            return row
+        self.store.write_config(cell, prep.config)
+        try:
+            row.update(self._train_and_evaluate(prep, data))
+        except Exception as exc:
+            self.store.write_error(cell, traceback.format_exc())
+            row.update(status="failed", message=_one_line(exc))
+        row["wall_s"] = time.perf_counter() - start
+        return row
+
+    def _train_and_evaluate(self, prep: _Prepared, data: Data) -> dict[str, Any]:
+        cell, settings, dev = prep.cell, prep.settings, self.device
+        model = self.registry.get("model", cell.model)
+        loss = self.registry.get("loss", cell.loss)
+        # common random numbers: none of these streams depends on the loss
+        seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
+        G, D = model.build(data.info, latent_dim=settings["latent_dim"])
+        seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
+        eval_noise = torch.randn(
+            settings["eval_samples"], settings["latent_dim"],
+            generator=seeding.generator(cell.seed, "eval", cell.dataset, cell.model),
+        )
+        result = train(
+            G, D, loss, data, settings, seed=cell.seed, device=dev, eval_noise=eval_noise,
+            sample_dir=self.store.cell_dir(cell) / "samples", on_step=self.reporter.step,
+        )
+        self.store.write_history(cell, result.history, HISTORY_COLUMNS)
+        self.store.save_generator(cell, G.state_dict())
+        out: dict[str, Any] = {
+            "status": result.status, "message": result.message, "steps_done": result.steps_done,
+            "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,
+        }
+        if result.status != "ok":
+            return out
+        ctx = EvalContext(
+            data=data, device=dev, n_samples=settings["eval_samples"],
+            sample=lambda n: generate(G, eval_noise[:n], dev), cache=self.eval_cache,
+        )
+        skipped = []
+        for name in self.suite.metrics:
+            metric = self.registry.get("metric", name)
+            reason = metric.supports(data.info)
+            if reason:
+                skipped.append(f"{name}: {reason}")
+                continue
+            try:
+                out.update(metric.compute(ctx))
+            except Exception as exc:
+                raise RuntimeError(f"metric '{name}' failed: {_one_line(exc)}") from exc
+        if skipped:
+            out["message"] = "; ".join(["metrics not applicable: " + " | ".join(skipped)])
+        return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,62 @@
+"""The ``vanilla`` MLP GAN: G and D are 2-hidden-layer MLPs. Images are flattened for D and
+reshaped at G's output."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganbench.specs import DataInfo
+
+
+class OutputRange(nn.Module):
+    """Maps unbounded values into ``value_range`` with a scaled tanh (identity when unbounded)."""
+
+    def __init__(self, value_range: tuple[float, float] | None):
+        super().__init__()
+        self.value_range = value_range
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.value_range is None:
+            return x
+        lo, hi = self.value_range
+        return lo + (hi - lo) * (torch.tanh(x) + 1) / 2
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, latent_dim: int, shape: tuple[int, ...], hidden: int, value_range):
+        super().__init__()
+        self.shape = tuple(shape)
+        out = math.prod(shape)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, out),
+        )
+        self.out = OutputRange(value_range)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # [N, latent] -> [N, *shape]
+        return self.out(self.net(z)).view(z.shape[0], *self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, shape: tuple[int, ...], hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(math.prod(shape), hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, *shape] -> [N] raw scores
+        return self.net(x).view(-1)
+
+
+def build(info: DataInfo, latent_dim: int, hidden: int = 256) -> tuple[nn.Module, nn.Module]:
+    return (
+        MLPGenerator(latent_dim, info.shape, hidden, info.value_range),
+        MLPDiscriminator(info.shape, hidden),
+    )
