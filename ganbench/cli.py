@@ -119,7 +119,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
             reporter.close()
     out_console = Console()
     out_console.print(render_rich(summarize(df), title=f"ganbench results — {target}"))
-    out_console.print(f"results: {target / 'results.csv'}")
+    click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
         click.echo(f"{len(failed)} cell(s) failed; see {target}/cells/<cell>/error.txt", err=True)

@@ -46,7 +46,7 @@ class GanbenchPlugins:
 
     def _fill_registry(self) -> None:
         # Each implementation is called on its own, so the registry knows which plugin added what.
-        for kind, hook_name in REGISTER_HOOKS.items():
+        for hook_name in REGISTER_HOOKS.values():
             caller = getattr(self.pm.hook, hook_name)
             for impl in caller.get_hookimpls():  # registration order (pluggy calls them LIFO)
                 prov = self._provenance.get(impl.plugin_name, Provenance(impl.plugin_name))

@@ -42,7 +42,7 @@ class RichReporter:
         self._started = False
 
     def run_started(self, cells: list[Cell], out: Path) -> None:
-        self.console.print(f"ganbench: {len(cells)} cells -> {out}")
+        self.console.print(f"ganbench: {len(cells)} cells -> {out}", soft_wrap=True)
         self.progress.start()
         self._started = True
         self._overall = self.progress.add_task("cells", total=len(cells), losses="")
@@ -74,7 +74,7 @@ class RichReporter:
             parts.append(f"{row['wall_s']:.1f}s")
         if row.get("message"):
             parts.append(str(row["message"]))
-        self.console.print(f"{'resumed ' if resumed else ''}{cell.label()}: " + ", ".join(parts))
+        self.console.print(f"{'resumed ' if resumed else ''}{cell.label()}: " + ", ".join(parts), soft_wrap=True)
         self.progress.advance(self._overall)
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool]] = DEFAULT_ME
             )
     out = []
     for key, g in df.groupby(GROUP, sort=False):
-        rec = dict(zip(GROUP, key))
+        rec = dict(zip(GROUP, key, strict=True))
         rec["seeds"] = len(g)
         for s in STATUSES:
             rec[f"n_{s}"] = int((g["status"] == s).sum())
@@ -79,7 +79,7 @@ def render_rich(summary: pd.DataFrame, title: str = "ganbench results", metrics=
     for col in ["dataset", "model", "loss"]:
         table.add_column(col)
     for col, higher in metrics:
-        table.add_column(f"{col.upper()} {'↑' if higher else '↓'} (mean ± std)", justify="right")
+        table.add_column(f"{col.upper()} {'↑' if higher else '↓'}", justify="right")
     table.add_column("seeds ok/div/fail", justify="right")
     table.add_column("steps/s", justify="right")
     table.add_column("note")
@@ -97,6 +97,7 @@ def render_rich(summary: pd.DataFrame, title: str = "ganbench results", metrics=
         for _, r in summary.iterrows()
         if f"{c}_extractor" in summary and isinstance(r.get(f"{c}_extractor"), str)
     }
+    table.caption = "mean ± sample std (ddof=1) over the seeds with status ok"
     if extractors:
-        table.caption = "extractor " + "; ".join(sorted(extractors)) + ". std: sample std over seeds (ddof=1)."
+        table.caption += "; extractor " + "; ".join(sorted(extractors))
     return table

@@ -176,7 +176,7 @@ class Runner:
         return row
 
     def _run_cell(self, prep: _Prepared, data: Data | BaseException) -> dict[str, Any]:
-        cell, settings = prep.cell, prep.settings
+        cell = prep.cell
         row = self._base_row(prep)
         start = time.perf_counter()
         if isinstance(data, BaseException):

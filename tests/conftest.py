@@ -1,0 +1,36 @@
+"""Shared fixtures: an isolated cache (the domain classifier is trained once per session) and tiny
+settings so every training run in the suite takes well under a second."""
+
+from __future__ import annotations
+
+import pytest
+
+#: settings for real but tiny runs
+TINY = {"steps": 20, "batch_size": 32, "eval_samples": 200, "sample_every": 10}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANBENCH_CACHE", str(tmp_path_factory.mktemp("ganbench-cache")))
+    mp.delenv("GANBENCH_DISABLE_PLUGINS", raising=False)
+    mp.delenv("GANBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def plugins():
+    from ganbench.plugins import load_plugins
+
+    return load_plugins()
+
+
+@pytest.fixture(scope="session")
+def mnist(plugins):
+    return plugins.registry.get("dataset", "mnist5k").load()
+
+
+@pytest.fixture
+def tiny():
+    return dict(TINY)

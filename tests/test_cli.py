@@ -1,0 +1,106 @@
+"""The CLI through click's runner: a real tiny run, listing, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ganbench.cli import cli
+
+TINY_ARGS = ["--steps", "20", "--batch-size", "32", "--set", "eval_samples=200", "--set", "sample_every=10",
+             "--device", "cpu", "--seeds", "0,1"]
+
+
+@pytest.fixture
+def invoke():
+    def _invoke(*args):
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    return _invoke
+
+
+def test_run_prints_a_table_and_writes_results(invoke, tmp_path):
+    res = invoke("run", "--models", "vanilla,dcgan", "--losses", "nonsat,minimax", *TINY_ARGS, "--out", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert "FID ↓" in res.output and "mean ± sample std (ddof=1)" in res.output
+    for model in ("vanilla", "dcgan"):
+        for loss in ("nonsat", "minimax"):
+            assert f"mnist5k/{model}/{loss} seed 1: ok" in res.output  # progress lines
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert len(df) == 8 and (df["status"] == "ok").all()
+    assert df["fid"].notna().all() and df["fid_extractor"].nunique() == 1
+    assert (tmp_path / "cells" / "mnist5k__dcgan__nonsat__s0" / "samples" / "step_000020.png").exists()
+    # the report command renders the same run directory
+    rep = invoke("report", str(tmp_path), "--csv", str(tmp_path / "summary.csv"))
+    assert rep.exit_code == 0 and "dcgan" in rep.output
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 4 and (summary["fid_n"] == 2).all() and summary["fid_std"].notna().all()
+    fid = df[(df["model"] == "dcgan") & (df["loss"] == "nonsat")]["fid"]
+    got = summary[(summary["model"] == "dcgan") & (summary["loss"] == "nonsat")].iloc[0]
+    assert got["fid_mean"] == pytest.approx(fid.mean()) and got["fid_std"] == pytest.approx(fid.std(ddof=1))
+
+
+def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
+    res = invoke("run", "-m", "dcgan", "-l", "nonsat", "-d", "ring8", *TINY_ARGS, "--out", str(tmp_path))
+    assert res.exit_code == 0
+    assert "skipped" in res.output and "dcgan needs images" in res.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--models", "nope"], "Error: unknown model 'nope'; known models: dcgan, vanilla"),
+        (["run", "--losses", "nonsat,hinge"], "Error: unknown loss 'hinge'; known losses: minimax, nonsat"),
+        (["run", "--datasets", "cifar"], "Error: unknown dataset 'cifar'; known datasets: mnist5k, ring8"),
+        (["run", "--seeds", "0,x"], "Error: --seeds expects comma-separated non-negative integers or ranges like "
+                                    "0-4, got 'x'"),
+        (["run", "--seeds", "1,1"], "Error: --seeds lists 1 more than once"),
+        (["run", "--set", "lr=3"], "Error: unknown setting 'lr'; known settings: steps, batch_size, n_critic, "
+                                   "optimizer, lr_g, lr_d, beta1, beta2, latent_dim, sample_every, eval_samples"),
+        (["run", "--steps", "0"], "Error: setting 'steps' expects a positive integer, got 0"),
+        (["run", "--set", "optimizer=sgd"], "Error: setting 'optimizer' expects one of adam, rmsprop, got 'sgd'"),
+        (["run", "--device", "tpu"], "Error: --device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
+        (["list", "widgets"], "Error: unknown kind 'widgets'; known kinds: models, losses, datasets, metrics"),
+        (["-p", "no:builtin-losses", "run", "--losses", "nonsat"],
+         "Error: unknown loss 'nonsat'; known losses: (none registered)"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(invoke, tmp_path, args, message):
+    res = CliRunner().invoke(cli, args + ["--out", str(tmp_path)] if args[0] == "run" or args[2:3] == ["run"]
+                             else args)
+    assert res.exit_code == 2
+    assert res.output.strip() == message
+    assert not (tmp_path / "cells").exists()  # nothing ran, nothing written
+
+
+def test_cuda_request_without_cuda_is_clear(invoke, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    res = CliRunner().invoke(cli, ["run", "--device", "cuda", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.output.strip() == "Error: --device cuda: CUDA is not available on this machine (use --device cpu or auto)"
+
+
+def test_list_and_plugins(invoke, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps at the terminal width
+    res = invoke("list", "losses", "-v")
+    assert res.exit_code == 0
+    assert "minimax" in res.output and "nonsat" in res.output and "E[log(1 - D(G(z)))]" in res.output
+    res = invoke("list", "models", "d*")
+    assert "dcgan" in res.output and "vanilla" not in res.output
+    res = CliRunner().invoke(cli, ["plugins"])
+    assert res.exit_code == 0
+    for name in ("builtin-models", "builtin-losses", "builtin-datasets", "builtin-metrics"):
+        assert name in res.output
+    assert "ganbench" in res.output and "0.1.0" in res.output
+    res = CliRunner().invoke(cli, ["-p", "no:builtin-metrics", "plugins"])
+    assert "builtin-metrics" not in res.output.split("blocked:")[0] and "blocked: builtin-metrics" in res.output
+
+
+def test_report_on_a_non_run_directory(invoke, tmp_path):
+    res = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.output.strip() == f"Error: {tmp_path} is not a ganbench run directory (no cells/ folder)"

@@ -1,0 +1,60 @@
+"""The domain FID against an independent numpy/scipy Fréchet distance on the same features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from ganbench.evaluation import EvalCache, EvalContext, domain_extractor
+from ganbench_builtins.metrics import compute_fid
+
+
+def frechet_numpy(a: np.ndarray, b: np.ndarray) -> float:
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    covmean = covmean.real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+@pytest.fixture(scope="module")
+def extractor(mnist):
+    return domain_extractor(mnist, torch.device("cpu"))
+
+
+def test_domain_classifier_is_accurate_and_cached(mnist, extractor):
+    assert extractor.meta["accuracy"] > 0.9  # held-out 1,000 digits
+    assert extractor.meta["n_test"] == 1000 and extractor.meta["n_train"] == 4000
+    again = domain_extractor(mnist, torch.device("cpu"))  # loaded from disk, not retrained
+    assert again.fingerprint == extractor.fingerprint
+    assert again.meta["accuracy"] == extractor.meta["accuracy"]
+    x = mnist.x_test[:50]
+    assert torch.equal(again.features(x), extractor.features(x))
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # dead ReLU units: singular covariances
+def test_fid_matches_scipy_on_the_same_features(mnist, extractor):
+    # "generated" = noisy, shifted held-out digits: a distribution different from the training split
+    g = torch.Generator().manual_seed(0)
+    fake = (mnist.x_test[:600] * 0.8 + 0.1 * torch.randn(600, 1, 28, 28, generator=g)).clamp(-1, 1)
+    ctx = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=600, sample=lambda n: fake[:n],
+                      cache=EvalCache())
+    ctx.cache.get(("extractor", "domain", mnist.info.fingerprint, "cpu"), lambda: extractor)
+    got = compute_fid(ctx)
+    expected = frechet_numpy(extractor.features(mnist.x).double().numpy(), extractor.features(fake).double().numpy())
+    assert got["fid"] == pytest.approx(expected, rel=1e-3)
+    assert got["fid_n_real"] == 4000 and got["fid_n_fake"] == 600
+    assert got["fid_extractor"] == f"domain:{extractor.fingerprint}"
+    assert got["fid"] > 1.0
+
+
+def test_fid_of_held_out_real_digits_is_small(mnist, extractor):
+    ctx = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=1000, sample=lambda n: mnist.x_test[:n])
+    ctx.cache.get(("extractor", "domain", mnist.info.fingerprint, "cpu"), lambda: extractor)
+    real_vs_real = compute_fid(ctx)["fid"]
+    noise = torch.rand(1000, 1, 28, 28) * 2 - 1
+    ctx2 = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=1000, sample=lambda n: noise[:n],
+                       cache=ctx.cache)
+    assert real_vs_real < compute_fid(ctx2)["fid"] / 20

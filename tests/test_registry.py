@@ -1,0 +1,97 @@
+"""Plugin discovery through the installed entry points, provenance, and registry errors."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from ganbench import __version__, hookimpl
+from ganbench.errors import PluginError, UnknownNameError
+from ganbench.plugins import load_plugins
+from ganbench.registry import Provenance, Registry
+from ganbench.specs import LossSpec, ModelSpec
+
+
+def _plugin(name, **hooks):
+    mod = types.ModuleType(name)
+    for hook, fn in hooks.items():
+        setattr(mod, hook, hookimpl(fn))
+    return mod
+
+
+def test_builtins_come_from_the_installed_entry_points(plugins):
+    reg = plugins.registry
+    assert reg.names("model") == ["dcgan", "vanilla"]
+    assert set(reg.names("loss")) >= {"minimax", "nonsat"}
+    assert set(reg.names("dataset")) >= {"mnist5k", "ring8"}
+    assert "fid" in reg.names("metric")
+    prov = reg.provenance("loss", "minimax")
+    assert prov == Provenance("builtin-losses", "ganbench", __version__)
+    info = {p.name: p for p in plugins.info()}
+    assert info["builtin-models"].registered == {"models": ["dcgan", "vanilla"]}
+    assert info["builtin-models"].hooks == ["ganbench_register_models"]
+
+
+def test_unknown_name_lists_known_names(plugins):
+    with pytest.raises(UnknownNameError) as e:
+        plugins.registry.get("model", "nope")
+    assert str(e.value) == "unknown model 'nope'; known models: dcgan, vanilla"
+    with pytest.raises(UnknownNameError, match="unknown kind 'widgets'; known kinds: models, losses, datasets, metrics"):
+        plugins.registry.names("widgets")
+
+
+def test_glob_filtering(plugins):
+    assert plugins.registry.names("loss", "*sat") == ["nonsat"]
+    assert plugins.registry.names("models", "d*") == ["dcgan"]
+
+
+def test_duplicate_name_names_both_plugins():
+    def register(registry):
+        registry.add_model(ModelSpec(name="vanilla", build=lambda info, latent_dim: None))
+
+    with pytest.raises(PluginError) as e:
+        load_plugins(extra=[_plugin("dupe", ganbench_register_models=register)])
+    assert str(e.value) == (
+        f"model 'vanilla' registered twice: by plugin 'builtin-models' (ganbench {__version__}) and by plugin 'dupe'"
+    )
+
+
+def test_bad_specs_are_clear_errors():
+    reg = Registry()
+    with reg.contributing(Provenance("mine", "mine-dist", "1.2")):
+        with pytest.raises(PluginError, match=r"plugin 'mine' \(mine-dist 1.2\) passed ModelSpec to add_loss"):
+            reg.add_loss(ModelSpec(name="x", build=print))
+        with pytest.raises(PluginError, match="registered loss name 'Bad Name'"):
+            reg.add_loss(LossSpec(name="Bad Name", d_loss=print, g_loss=print))
+        with pytest.raises(PluginError, match="registered loss 'x' whose 'g_loss' is not callable"):
+            reg.add_loss(LossSpec(name="x", d_loss=print, g_loss=3))
+
+
+def test_a_crashing_plugin_is_named():
+    def register(registry):
+        raise KeyError("boom")
+
+    with pytest.raises(PluginError, match="plugin 'crashy' failed in ganbench_register_losses: KeyError"):
+        load_plugins(extra=[_plugin("crashy", ganbench_register_losses=register)])
+
+
+def test_extra_plugin_and_blocking():
+    def register(registry):
+        registry.add_loss(LossSpec(name="extra-loss", d_loss=lambda r, f: r.mean(), g_loss=lambda f: f.mean()))
+
+    extra = _plugin("extra", ganbench_register_losses=register)
+    pl = load_plugins(extra=[extra])
+    assert "extra-loss" in pl.registry.names("loss")
+    assert pl.registry.provenance("loss", "extra-loss") == Provenance("extra")
+    pl = load_plugins(extra=[extra], disabled=["builtin-losses", "extra"])
+    assert pl.registry.names("loss") == []
+    assert pl.blocked == {"builtin-losses", "extra"}
+
+
+def test_blocking_from_environment(monkeypatch):
+    monkeypatch.setenv("GANBENCH_DISABLE_PLUGINS", "builtin-models")
+    assert load_plugins().registry.names("model") == []
+    monkeypatch.delenv("GANBENCH_DISABLE_PLUGINS")
+    monkeypatch.setenv("GANBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert load_plugins().registry.names("loss") == []
