@@ -18,14 +18,17 @@ EXIT_FAILED_CELLS = 1
 
 
 class GanbenchGroup(click.Group):
-    """Turns every GanbenchError into one line on stderr and exit status 2."""
+    """Turns every GanbenchError, and click's own errors in subcommand options, into one line on
+    stderr and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except GanbenchError as exc:
             click.echo(f"Error: {exc}", err=True)
-            ctx.exit(EXIT_USAGE)
+        except click.UsageError as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+        ctx.exit(EXIT_USAGE)
 
 
 def _plugins(ctx: click.Context):

@@ -61,6 +61,9 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
         (["run", "--steps", "0"], "Error: setting 'steps' expects a positive integer, got 0"),
         (["run", "--set", "optimizer=sgd"], "Error: setting 'optimizer' expects one of adam, rmsprop, got 'sgd'"),
         (["run", "--device", "tpu"], "Error: --device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
+        (["run", "--steps", "many"], "Error: Invalid value for '--steps': 'many' is not a valid integer."),
+        (["run", "--set", "steps"], "Error: Invalid value for --set: expected KEY=VALUE, got 'steps'"),
+        (["-p", "builtin-models", "list"], "Error: Invalid value for -p: expected no:NAME, got 'builtin-models'"),
         (["list", "widgets"], "Error: unknown kind 'widgets'; known kinds: models, losses, datasets, metrics"),
         (["-p", "no:builtin-losses", "run", "--losses", "nonsat"],
          "Error: unknown loss 'nonsat'; known losses: (none registered)"),
@@ -98,6 +101,15 @@ def test_list_and_plugins(invoke, monkeypatch):
     assert "ganbench" in res.output and "0.1.0" in res.output
     res = CliRunner().invoke(cli, ["-p", "no:builtin-metrics", "plugins"])
     assert "builtin-metrics" not in res.output.split("blocked:")[0] and "blocked: builtin-metrics" in res.output
+
+
+def test_out_that_is_a_file(tmp_path):
+    f = tmp_path / "taken"
+    f.write_text("precious")
+    res = CliRunner().invoke(cli, ["run", "--out", str(f)])
+    assert res.exit_code == 2
+    assert res.output.strip() == f"Error: Invalid value for '--out' / '-o': Directory '{f}' is a file."
+    assert f.read_text() == "precious"
 
 
 def test_report_on_a_non_run_directory(invoke, tmp_path):
