@@ -103,7 +103,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     from ganbench.api import build_suite, default_out
     from ganbench.device import resolve_device
     from ganbench.progress import RichReporter
-    from ganbench.report import render_rich, summarize
+    from ganbench.report import metric_columns, render_rich, summarize
     from ganbench.runner import Runner
 
     pl = _plugins(ctx)
@@ -121,7 +121,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
         if reporter is not None:
             reporter.close()
     out_console = Console()
-    out_console.print(render_rich(summarize(df), title=f"ganbench results — {target}"))
+    columns = metric_columns(pl.registry, df.columns)
+    out_console.print(render_rich(summarize(df, columns), title=f"ganbench results — {target}", metrics=columns))
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
@@ -192,12 +193,13 @@ def plugins(ctx):
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the summary table as CSV.")
-def report(run_dirs, csv_out):
+@click.pass_context
+def report(ctx, run_dirs, csv_out):
     """Print the comparison table (mean ± std over seeds) of one or more run directories."""
     import pandas as pd
     from rich.console import Console
 
-    from ganbench.report import render_rich, summarize
+    from ganbench.report import metric_columns, render_rich, summarize
     from ganbench.store import RunStore
 
     frames = []
@@ -205,8 +207,10 @@ def report(run_dirs, csv_out):
         if not (d / "cells").is_dir():
             raise GanbenchError(f"{d} is not a ganbench run directory (no cells/ folder)")
         frames.append(RunStore(d).table())
-    summary = summarize(pd.concat(frames, ignore_index=True))
-    Console().print(render_rich(summary, title="ganbench report — " + ", ".join(map(str, run_dirs))))
+    df = pd.concat(frames, ignore_index=True)
+    metrics = metric_columns(_plugins(ctx).registry, df.columns)
+    summary = summarize(df, metrics)
+    Console().print(render_rich(summary, title="ganbench report — " + ", ".join(map(str, run_dirs)), metrics=metrics))
     if csv_out:
         summary.to_csv(csv_out, index=False)
 

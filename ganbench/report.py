@@ -20,6 +20,11 @@ STATUSES = ("ok", "diverged", "failed", "skipped")
 DEFAULT_METRICS: Sequence[tuple[str, bool]] = (("fid", False),)
 
 
+def metric_columns(registry, columns: Sequence[str]) -> list[tuple[str, bool]]:
+    """(primary column, higher_is_better) of every registered metric whose column is present."""
+    return [(spec.primary, spec.higher_is_better) for _, spec, _ in registry.items("metric") if spec.primary in columns]
+
+
 def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool]] = DEFAULT_METRICS) -> pd.DataFrame:
     """One row per (dataset, model, loss) with ``<metric>_mean``, ``<metric>_std``, ``n_<status>``."""
     if df.empty:

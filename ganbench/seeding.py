@@ -12,9 +12,6 @@ import hashlib
 
 import torch
 
-#: the named streams; see docs/design.md
-STREAMS = ("init", "data", "noise", "eval", "torch")
-
 
 def derive_seed(seed: int, *tags: str) -> int:
     """A 63-bit seed derived from ``seed`` and ``tags`` (stable across platforms and versions)."""

@@ -32,6 +32,8 @@ def test_domain_classifier_is_accurate_and_cached(mnist, extractor):
     assert again.meta["accuracy"] == extractor.meta["accuracy"]
     x = mnist.x_test[:50]
     assert torch.equal(again.features(x), extractor.features(x))
+    predicted = extractor.classify(mnist.x_test)
+    assert (predicted == mnist.y_test).float().mean().item() == pytest.approx(extractor.meta["accuracy"])
 
 
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # dead ReLU units: singular covariances
