@@ -31,11 +31,12 @@ def make_optimizer(params, settings: dict[str, Any], lr: float) -> torch.optim.O
     return torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]))
 
 
-def grad_norm(module: nn.Module) -> float:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    """Global L2 norm of the gradients, as a 0-d tensor on the module's device (no host sync)."""
+    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
     if not grads:
-        return 0.0
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 @torch.no_grad()
@@ -147,15 +148,12 @@ def train(
         g_loss.backward()
         gn_g = grad_norm(G)
         opt_g.step()
-        rec = {
-            "step": step,
-            "d_loss": d_loss.item(),
-            "g_loss": g_loss.item(),
-            "d_real": d_real.mean().item(),
-            "d_fake": d_fake.mean().item(),
-            "grad_norm_d": gn_d,
-            "grad_norm_g": gn_g,
-        }
+        # one device-to-host transfer per step for all recorded values
+        values = torch.stack([
+            d_loss.detach(), g_loss.detach(), d_real.detach().mean(), d_fake.detach().mean(),
+            gn_d.to(d_loss.device), gn_g.to(d_loss.device),
+        ]).float().tolist()
+        rec = {"step": step, **dict(zip(HISTORY_COLUMNS[1:], values, strict=True))}
         history.append(rec)
         if on_step is not None:
             on_step(rec)
