@@ -8,8 +8,11 @@ from typing import Any
 
 import pandas as pd
 
+from ganbench.options import parse_assignments
 from ganbench.plugins import load_plugins
-from ganbench.suite import Suite, parse_seeds, split_names
+from ganbench.suite import Suite, load_suite_file, parse_seeds, split_names
+
+OptionsArg = Mapping[str, Mapping[str, Any]] | Sequence[str] | None
 
 DEFAULT_DATASETS = ("mnist5k",)
 DEFAULT_SEEDS = (0, 1, 2)
@@ -31,15 +34,52 @@ def build_suite(
     metrics: str | Sequence[str] | None = None,
     seeds: str | Sequence[int] | None = None,
     settings: Mapping[str, Any] | None = None,
+    recipe: str | None = None,
+    model_options: OptionsArg = None,
+    loss_options: OptionsArg = None,
+    data_options: OptionsArg = None,
+    suite_file: str | Path | None = None,
 ) -> Suite:
-    """Defaults: every registered model, loss and metric; data set ``mnist5k``; seeds 0,1,2."""
+    """Defaults: every registered model, loss and metric; data set ``mnist5k``; seeds 0,1,2; the
+    ``paper`` recipe.
+
+    Names may be aliases (``wasserstein``); the suite holds the registered names, so the same
+    request always maps to the same cells. ``*_options`` are ``{name: {key: value}}`` or a list of
+    ``"name.key=value"`` strings (the CLI form). A ``suite_file`` (TOML, see
+    ``benchmarks/ring8-losses.toml``) gives the base values; explicit arguments override it per key
+    (per setting, per plugin option).
+    """
+    base = load_suite_file(suite_file) if suite_file is not None else {}
+
+    def canonical(kind: str, names: list[str] | None) -> list[str] | None:
+        return None if names is None else [registry.canonical(kind, n) for n in names]
+
+    def opts(kind: str, flag: str, *values: OptionsArg) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for value in values:  # later values win
+            if not value:
+                continue
+            table = parse_assignments(value, flag) if not isinstance(value, Mapping) else value
+            for name, items in table.items():
+                out.setdefault(registry.canonical(kind, name), {}).update(items)
+        return out
+
+    def pick(value: Any, key: str) -> Any:
+        return value if value is not None else base.get(key)
+
+    seeds = pick(seeds, "seeds")
+    metrics = pick(metrics, "metrics")
     return Suite(
-        datasets=split_names(datasets) or list(DEFAULT_DATASETS),
-        models=split_names(models) or registry.names("model"),
-        losses=split_names(losses) or registry.names("loss"),
-        metrics=split_names(metrics) if metrics is not None else registry.names("metric"),
+        datasets=canonical("dataset", split_names(pick(datasets, "datasets"))) or list(DEFAULT_DATASETS),
+        models=canonical("model", split_names(pick(models, "models"))) or registry.names("model"),
+        losses=canonical("loss", split_names(pick(losses, "losses"))) or registry.names("loss"),
+        metrics=canonical("metric", split_names(metrics)) if metrics is not None else registry.names("metric"),
         seeds=parse_seeds(seeds) if seeds is not None else list(DEFAULT_SEEDS),
-        settings={k: v for k, v in (settings or {}).items() if v is not None},
+        settings={k: v for k, v in {**base.get("settings", {}), **(settings or {})}.items() if v is not None},
+        recipe=recipe or base.get("recipe", "paper"),
+        model_options=opts("model", "--model-opt", base.get("model_options"), model_options),
+        loss_options=opts("loss", "--loss-opt", base.get("loss_options"), loss_options),
+        data_options=opts("dataset", "--data-opt", base.get("data_options"), data_options),
     )
 
 
@@ -53,6 +93,11 @@ def run(
     steps: int | None = None,
     batch_size: int | None = None,
     settings: Mapping[str, Any] | None = None,
+    recipe: str | None = None,
+    model_options: OptionsArg = None,
+    loss_options: OptionsArg = None,
+    data_options: OptionsArg = None,
+    suite: str | Path | None = None,
     device: str = "auto",
     out: str | Path | None = None,
     plugins: Iterable[Any] = (),
@@ -63,6 +108,10 @@ def run(
 
     Mirrors ``ganbench run``: ``steps``/``batch_size`` are shortcuts for ``settings``; other
     settings (``n_critic``, ``lr_g``, ...) are listed in :data:`ganbench.suite.SETTINGS`.
+    ``recipe="paper"`` (default) trains each loss with its paper's settings, ``"same"`` every loss
+    with one shared recipe; explicit settings win in both. ``model_options``/``loss_options``/
+    ``data_options``: ``{"dcgan": {"norm": "layer"}}`` or ``["dcgan.norm=layer"]``. ``suite``: a suite
+    file (TOML) whose values the other arguments override.
     ``plugins`` registers extra plugin objects; ``disable_plugins`` blocks plugins by name.
     Results are written under ``out`` (default ``results/runs/run-<fingerprint>``), which resumes.
     """
@@ -73,7 +122,9 @@ def run(
     merged = dict(settings or {})
     merged.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
     suite = build_suite(
-        pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds, settings=merged
+        pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds, settings=merged,
+        recipe=recipe, model_options=model_options, loss_options=loss_options, data_options=data_options,
+        suite_file=suite,
     )
     dev = resolve_device(device)
     target = Path(out) if out is not None else default_out(suite)

@@ -62,7 +62,7 @@ def cli(ctx: click.Context, plugin_opts: tuple[str, ...]) -> None:
     ctx.obj["disabled"] = _parse_blocks(plugin_opts)
 
 
-SETTINGS_HELP = "; ".join(f"{k} (default {v!r})" for k, (v, _) in SETTINGS.items())
+SETTINGS_HELP = "; ".join(f"{k} (default {o.default!r})" for k, o in SETTINGS.items())
 
 
 def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
@@ -82,10 +82,25 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--metrics", metavar="A,B", help="Metrics to compute (default: every registered metric that applies).")
 @click.option("--seeds", "-s", metavar="0,1,2", help="Seeds; each fixes weights, data order, training and "
               "evaluation noise identically for every loss (default: 0,1,2). Ranges like 0-4 work.")
-@click.option("--steps", type=int, help=f"Generator updates per cell (default {SETTINGS['steps'][0]}).")
-@click.option("--batch-size", type=int, help=f"Batch size (default {SETTINGS['batch_size'][0]}).")
+@click.option("--steps", type=int, help=f"Generator updates per cell (default {SETTINGS['steps'].default}).")
+@click.option("--batch-size", type=int, help=f"Batch size (default {SETTINGS['batch_size'].default}).")
 @click.option("--set", "set_opts", multiple=True, metavar="KEY=VALUE",
               help=f"Override a training setting for every cell (repeatable). Settings: {SETTINGS_HELP}.")
+@click.option("--suite", "suite_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.toml",
+              help="A suite file (TOML: datasets, models, losses, seeds, metrics, recipe, [settings], "
+              "[loss-options.NAME], [model-options.NAME], [data-options.NAME]); options given here override it.")
+@click.option("--paper-settings/--same-settings", "paper", default=None,
+              help="--paper-settings (default): each loss trains with its paper's recipe (e.g. WGAN: RMSprop, "
+              "lr 5e-5, 5 critic steps; WGAN-GP: Adam 1e-4, betas 0/0.9, layer-norm critic). --same-settings: "
+              "one shared recipe (model settings, then the defaults) for a controlled comparison. "
+              "Default: the suite file's recipe, else --paper-settings. "
+              "Explicit --set/--steps/--model-opt values win in both. See 'ganbench list losses -v'.")
+@click.option("--model-opt", "model_opts", multiple=True, metavar="MODEL.KEY=VALUE",
+              help="A model option, e.g. dcgan.norm=spectral (repeatable; 'ganbench list models -v' shows them).")
+@click.option("--loss-opt", "loss_opts", multiple=True, metavar="LOSS.KEY=VALUE",
+              help="A loss hyper-parameter, e.g. label-smooth.real=0.8 (repeatable; see 'ganbench list losses -v').")
+@click.option("--data-opt", "data_opts", multiple=True, metavar="DATASET.KEY=VALUE",
+              help="A data set option, e.g. ring8.std=0.02 (repeatable; see 'ganbench list datasets -v').")
 @click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
               help="Where to train; auto picks CUDA, then MPS, then CPU.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
@@ -93,7 +108,8 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "Re-running into the same directory resumes: finished cells are not trained again.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
 @click.pass_context
-def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, device, out, quiet):
+def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
+        loss_opts, data_opts, device, out, quiet):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Example: ganbench run --models vanilla,dcgan --losses nonsat,minimax
@@ -110,7 +126,9 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     settings: dict[str, Any] = _parse_set(set_opts)
     settings.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
     suite = build_suite(pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics,
-                        seeds=seeds, settings=settings)
+                        seeds=seeds, settings=settings, recipe=None if paper is None else "paper" if paper else "same",
+                        model_options=model_opts, loss_options=loss_opts, data_options=data_opts,
+                        suite_file=suite_file)
     dev = resolve_device(device)
     target = out or default_out(suite)
     console = Console(stderr=True)
@@ -133,12 +151,15 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
 @cli.command("list")
 @click.argument("kind", required=False)
 @click.argument("pattern", required=False, default="*")
-@click.option("--verbose", "-v", is_flag=True, help="Show descriptions, defaults and references.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also show options, recommended settings (a loss's paper recipe) and references.")
 @click.pass_context
 def list_cmd(ctx, kind, pattern, verbose):
     """List registered models, losses, datasets or metrics (all kinds by default).
 
-    PATTERN filters names shell-style, e.g. 'ganbench list losses "*sat*"'.
+    PATTERN filters names shell-style, e.g. 'ganbench list losses "wgan*"'. With --verbose, losses
+    show the effective training settings of their paper recipe (what --paper-settings, the default,
+    uses; * marks the values the paper sets, the others are the shared defaults).
     """
     from rich.console import Console
     from rich.table import Table
@@ -148,22 +169,50 @@ def list_cmd(ctx, kind, pattern, verbose):
     kinds = [normalize_kind(kind)] if kind else list(PLURALS)
     console = Console()
     for k in kinds:
-        table = Table(title=PLURALS[k], title_justify="left")
+        table = Table(title=PLURALS[k], title_justify="left", show_lines=verbose)
         table.add_column("name", no_wrap=True)
         table.add_column("plugin", no_wrap=True)
         table.add_column("description")
         if verbose:
-            table.add_column("settings / defaults")
+            table.add_column("options (default)")
+            if k in ("loss", "model"):
+                table.add_column("paper recipe" if k == "loss" else "settings")
             table.add_column("reference")
         for name, spec, prov in registry.items(k):
             if name not in registry.names(k, pattern):
                 continue
-            row = [name, str(prov.plugin), getattr(spec, "description", "")]
+            aliases = registry.aliases(k, name)
+            label = name + (f" ({', '.join(aliases)})" if aliases else "")
+            row = [label, str(prov.plugin), getattr(spec, "description", "")]
             if verbose:
-                extra = getattr(spec, "settings", None) or getattr(spec, "defaults", None) or {}
-                row += [", ".join(f"{a}={b}" for a, b in extra.items()) or "—", getattr(spec, "reference", "")]
+                row.append(_describe_options(getattr(spec, "options", {})))
+                if k == "loss":
+                    row.append(_describe_recipe(spec))
+                elif k == "model":
+                    row.append("\n".join(f"{a}={b}" for a, b in spec.settings.items()) or "—")
+                row.append(getattr(spec, "reference", ""))
             table.add_row(*(Text(c) for c in row))  # Text: plugin strings are never rich markup
         console.print(table)
+
+
+def _describe_options(options: Any) -> str:
+    from ganbench.options import option_table
+
+    lines = []
+    for key, opt in option_table(options).items():
+        choices = f" [{'|'.join(map(str, opt.choices))}]" if opt.choices else ""
+        lines.append(f"{key}={opt.default}{choices}" + (f": {opt.help}" if opt.help else ""))
+    return "\n".join(lines) or "—"
+
+
+def _describe_recipe(spec: Any) -> str:
+    from ganbench.suite import GLOBAL_DEFAULTS
+
+    keys = ("optimizer", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "batch_size")
+    parts = [f"{key}={spec.settings.get(key, GLOBAL_DEFAULTS[key])}{'*' if key in spec.settings else ''}"
+             for key in keys]
+    parts += [f"model {key}={value}*" for key, value in spec.model_options.items()]
+    return "\n".join(parts)
 
 
 @cli.command()

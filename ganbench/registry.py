@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ganbench.errors import PluginError, UnknownNameError
+from ganbench.errors import PluginError, UnknownNameError, UsageError
+from ganbench.options import Option, accepted_names
 from ganbench.specs import NAME_RE, DatasetSpec, LossSpec, MetricSpec, ModelSpec
+from ganbench.suite import coerce_setting
 
 #: kind -> spec class. The plural forms are what the CLI and the hooks use.
 KINDS: dict[str, type] = {
@@ -49,6 +52,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, tuple[Any, Provenance]]] = {k: {} for k in KINDS}
+        self._aliases: dict[str, dict[str, str]] = {k: {} for k in KINDS}  # alias -> name
         self._current: Provenance | None = None
 
     # -- called by plugins ---------------------------------------------------------------------
@@ -79,18 +83,30 @@ class Registry:
             self._current = previous
 
     def get(self, kind: str, name: str) -> Any:
-        """The spec registered under ``name``; UnknownNameError listing the known names otherwise."""
+        """The spec registered under ``name`` (or one of its aliases); UnknownNameError listing the
+        known names, with a did-you-mean, otherwise."""
         kind = normalize_kind(kind)
-        try:
-            return self._entries[kind][name][0]
-        except KeyError:
-            known = ", ".join(self.names(kind)) or "(none registered)"
-            raise UnknownNameError(f"unknown {kind} '{name}'; known {PLURALS[kind]}: {known}") from None
+        return self._entries[kind][self.canonical(kind, name)][0]
+
+    def canonical(self, kind: str, name: str) -> str:
+        """The registered name for ``name`` or an alias of it (``wasserstein`` -> ``wgan``)."""
+        kind = normalize_kind(kind)
+        if name in self._entries[kind]:
+            return name
+        if name in self._aliases[kind]:
+            return self._aliases[kind][name]
+        known = ", ".join(self.names(kind)) or "(none registered)"
+        close = difflib.get_close_matches(name, [*self._entries[kind], *self._aliases[kind]], n=1)
+        hint = f" (did you mean '{self.canonical(kind, close[0])}'?)" if close else ""
+        raise UnknownNameError(f"unknown {kind} '{name}'{hint}; known {PLURALS[kind]}: {known}")
+
+    def aliases(self, kind: str, name: str) -> list[str]:
+        kind = normalize_kind(kind)
+        return sorted(a for a, n in self._aliases[kind].items() if n == name)
 
     def provenance(self, kind: str, name: str) -> Provenance:
         kind = normalize_kind(kind)
-        self.get(kind, name)
-        return self._entries[kind][name][1]
+        return self._entries[kind][self.canonical(kind, name)][1]
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         """Sorted names of one kind, filtered by a shell-style pattern (``'wgan*'``)."""
@@ -115,10 +131,41 @@ class Registry:
                 f"{who} registered {kind} name {name!r}: names must match {NAME_RE.pattern} "
                 "(lower case, digits, '.', '_', '-')"
             )
-        for attr in ("build", "load", "compute", "d_loss", "g_loss", "supports"):
-            if hasattr(spec, attr) and not callable(getattr(spec, attr)):
+        for attr in ("build", "load", "compute", "d_loss", "g_loss", "supports", "penalty", "after_d_step"):
+            if getattr(spec, attr, None) is not None and not callable(getattr(spec, attr)):
                 raise PluginError(f"{who} registered {kind} '{name}' whose '{attr}' is not callable")
-        if name in self._entries[kind]:
-            other = self._entries[kind][name][1]
-            raise PluginError(f"{kind} '{name}' registered twice: by {other} and by {who}")
+        for table in ("options", "settings", "model_options"):
+            if not isinstance(getattr(spec, table, {}), Mapping):
+                raise PluginError(f"{who} registered {kind} '{name}' whose '{table}' is not a mapping")
+        for key, value in dict(getattr(spec, "settings", {})).items():
+            try:
+                coerce_setting(key, value, f"{kind} '{name}' setting")
+            except UsageError as exc:
+                raise PluginError(f"{who} registered {exc}") from None
+        if kind == "loss":
+            _check_loss_signatures(spec, who)
+        aliases = tuple(getattr(spec, "aliases", ()))
+        for n in (name, *aliases):
+            if not isinstance(n, str) or not NAME_RE.match(n):
+                raise PluginError(f"{who} registered {kind} alias {n!r}: names must match {NAME_RE.pattern}")
+            owner = n if n in self._entries[kind] else self._aliases[kind].get(n)
+            if owner is not None:
+                other = self._entries[kind][owner][1]
+                raise PluginError(f"{kind} '{n}' registered twice: by {other} and by {who}")
         self._entries[kind][name] = (spec, who)
+        for a in aliases:
+            self._aliases[kind][a] = name
+
+
+def _check_loss_signatures(spec: Any, who: Provenance) -> None:
+    """Every declared option must be taken by one of the loss's functions (a typo would otherwise be
+    silently ignored)."""
+    fns = [f for f in (spec.d_loss, spec.g_loss, spec.penalty, spec.after_d_step) if f is not None]
+    accepted = [accepted_names(f) for f in fns]
+    for key in spec.options:
+        if not isinstance(spec.options[key], Option) and callable(spec.options[key]):
+            raise PluginError(f"{who} registered loss '{spec.name}' whose option '{key}' is a function")
+        if all(a is not None and key not in a for a in accepted):
+            raise PluginError(
+                f"{who} registered loss '{spec.name}' with option '{key}' that none of its functions accepts"
+            )

@@ -9,6 +9,7 @@ import platform
 import subprocess
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any, Protocol
 import pandas as pd
 import torch
 
-from ganbench import __version__, seeding
+from ganbench import __version__, options, seeding
+from ganbench.errors import UsageError
 from ganbench.evaluation import EvalCache, EvalContext
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
@@ -87,6 +89,9 @@ class _Prepared:
     cell: Cell
     settings: dict[str, Any]
     sources: dict[str, str]
+    model_options: dict[str, Any]
+    loss_options: dict[str, Any]
+    notes: list[str]
     config: dict[str, Any]
     config_hash: str
 
@@ -102,11 +107,20 @@ class Runner:
         self.reporter = reporter or NullReporter()
         self.data_root = data_root
         self.eval_cache = EvalCache()
-        # validate every name before anything runs: a typo costs nothing
+        # validate every name and every user option before anything runs: a typo costs nothing
         for kind, names in (("dataset", suite.datasets), ("model", suite.models), ("loss", suite.losses),
                             ("metric", suite.metrics)):
             for name in names:
                 self.registry.get(kind, name)
+        self.data_options = {d: self._options("dataset", d, suite.data_options)[0] for d in suite.datasets}
+        self.loss_options = {lo: self._options("loss", lo, suite.loss_options)[0] for lo in suite.losses}
+        for m in suite.models:
+            self._options("model", m, suite.model_options)
+
+    def _options(self, kind: str, name: str, user: Mapping[str, Mapping[str, Any]],
+                 *extra: tuple[str, Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+        spec = self.registry.get(kind, name)
+        return options.resolve(kind, name, spec.options, [("user", user.get(name, {})), *extra])
 
     # -- data -----------------------------------------------------------------------------------
     def _load_data(self) -> dict[str, Data | BaseException]:
@@ -114,7 +128,7 @@ class Runner:
         for name in self.suite.datasets:
             spec = self.registry.get("dataset", name)
             try:
-                loaded[name] = spec.load(root=self.data_root, **dict(spec.defaults))
+                loaded[name] = spec.load(root=self.data_root, **self.data_options[name])
             except Exception as exc:  # recorded on every cell of that data set
                 loaded[name] = exc
         return loaded
@@ -122,11 +136,24 @@ class Runner:
     def _prepare(self, cell: Cell, data: Data | None) -> _Prepared:
         model = self.registry.get("model", cell.model)
         loss = self.registry.get("loss", cell.loss)
-        settings, sources = resolve_settings(self.suite.settings, loss.settings, model.defaults)
+        recipe = self.suite.recipe
+        settings, sources = resolve_settings(self.suite.settings, loss.settings, model.settings, recipe)
+        recommended, notes = self._recommended_model_options(cell, model, loss)
+        model_opts, model_src = self._options("model", cell.model, self.suite.model_options, ("loss", recommended))
+        for key, value in loss.model_options.items():
+            if key in model_opts and model_opts[key] != value:
+                why = "the user's setting" if model_src[key] == "user" else "the 'same' recipe"
+                notes.append(f"{cell.loss}'s paper uses model option {key}={value}; this cell runs {key}="
+                             f"{model_opts[key]} ({why})")
+        sources.update({f"model.{k}": v for k, v in model_src.items()})
+        loss_opts = self.loss_options[cell.loss]
         config = {
             "cell": {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "loss": cell.loss, "seed": cell.seed},
+            "recipe": recipe,
             "settings": settings,
             "settings_source": sources,
+            "model_options": model_opts,
+            "loss_options": loss_opts,
             "metrics": list(self.suite.metrics),
             "data_fingerprint": data.info.fingerprint if data is not None else None,
             "data_options": dict(data.info.options) if data is not None else None,
@@ -137,7 +164,25 @@ class Runner:
             "ganbench": __version__,
         }
         digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return _Prepared(cell, settings, sources, config, digest)
+        return _Prepared(cell, settings, sources, model_opts, loss_opts, notes, config, digest)
+
+    def _recommended_model_options(self, cell: Cell, model, loss) -> tuple[dict[str, Any], list[str]]:
+        """The loss's paper model options that apply to this model (paper recipe only); a note for
+        each one the model cannot take."""
+        if self.suite.recipe != "paper":
+            return {}, []
+        table = options.option_table(model.options)
+        usable, notes = {}, []
+        for key, value in loss.model_options.items():
+            if key not in table:
+                notes.append(f"{cell.loss}'s paper uses model option {key}={value}; model '{cell.model}' has no "
+                             f"'{key}' option")
+                continue
+            try:
+                usable[key] = options.coerce_option(table[key], value, f"model option {cell.model}.{key}")
+            except UsageError as exc:
+                notes.append(f"{cell.loss}'s paper uses model option {key}={value}; not applicable: {exc}")
+        return usable, notes
 
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:
@@ -172,6 +217,9 @@ class Runner:
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         row.update({f"hp_{k}": v for k, v in prep.settings.items()})
+        row["recipe"] = self.suite.recipe
+        row["model_options"] = options.format_options(prep.model_options)
+        row["loss_options"] = options.format_options(prep.loss_options)
         row["hp_source"] = ";".join(f"{k}={v}" for k, v in prep.sources.items() if v != "default")
         return row
 
@@ -193,6 +241,7 @@ class Runner:
         except Exception as exc:
             self.store.write_error(cell, traceback.format_exc())
             row.update(status="failed", message=_one_line(exc))
+        row["message"] = "; ".join(m for m in (row["message"], *prep.notes) if m)
         row["wall_s"] = time.perf_counter() - start
         return row
 
@@ -202,14 +251,14 @@ class Runner:
         loss = self.registry.get("loss", cell.loss)
         # common random numbers: none of these streams depends on the loss
         seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
-        G, D = model.build(data.info, latent_dim=settings["latent_dim"])
+        G, D = model.build(data.info, latent_dim=settings["latent_dim"], **prep.model_options)
         seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
         eval_noise = torch.randn(
             settings["eval_samples"], settings["latent_dim"],
             generator=seeding.generator(cell.seed, "eval", cell.dataset, cell.model),
         )
         result = train(
-            G, D, loss, data, settings, seed=cell.seed, device=dev, eval_noise=eval_noise,
+            G, D, loss, data, settings, loss_options=prep.loss_options, seed=cell.seed, device=dev, eval_noise=eval_noise,
             sample_dir=self.store.cell_dir(cell) / "samples", on_step=self.reporter.step,
         )
         self.store.write_history(cell, result.history, HISTORY_COLUMNS)
@@ -236,7 +285,7 @@ class Runner:
             except Exception as exc:
                 raise RuntimeError(f"metric '{name}' failed: {_one_line(exc)}") from exc
         if skipped:
-            out["message"] = "; ".join(["metrics not applicable: " + " | ".join(skipped)])
+            out["message"] = "metrics not applicable: " + " | ".join(skipped)
         return out
 
 

@@ -71,32 +71,54 @@ class ModelSpec:
     ``build(info, latent_dim=..., **options) -> (G, D)`` where ``G(z: [N, latent_dim]) -> [N, *info.shape]``
     within ``info.value_range`` and ``D(x: [N, *info.shape]) -> [N]`` *raw scores* (logits or critic
     values, never probabilities). ``supports(info)`` returns ``None`` or the reason the model cannot
-    handle that data. ``defaults`` are training settings the model recommends (e.g. ``latent_dim``).
+    handle that data. ``settings`` are training settings the model recommends (e.g. ``latent_dim``);
+    ``options`` are its own hyper-parameters, passed to ``build`` as keywords (``{"norm": Option(...)}``;
+    by convention ``norm`` is the discriminator's normalisation: batch / layer / spectral / none).
     """
 
     name: str
     build: Callable[..., tuple[nn.Module, nn.Module]]
     description: str = ""
     supports: Callable[[DataInfo], str | None] = always_supported
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class LossSpec:
     """An adversarial loss written on raw discriminator scores.
 
-    ``d_loss(d_real, d_fake) -> scalar`` is minimised by D, ``g_loss(d_fake) -> scalar`` by G.
-    ``settings`` are the training settings of the loss's paper (n_critic, optimizer, lr_d, ...);
-    they override model and global defaults but never an explicit user setting.
+    Called by the training loop (keyword arguments a function does not accept are not passed, so
+    each function takes only the ``options`` it uses)::
+
+        d_loss(d_real, d_fake, **options) -> scalar        minimised by D
+        g_loss(d_fake, **options) -> scalar                minimised by G; a g_loss that accepts
+                                                           ``d_real`` (relativistic losses) also gets
+                                                           D's scores of the last real batch
+        penalty(D, real, fake, *, generator, **options)    optional, added to D's loss (e.g. WGAN-GP);
+                                                           ``generator`` is the seeded torch.Generator
+                                                           for its randomness (CPU)
+        after_d_step(D, **options) -> None                 optional, after each D update (e.g. clipping)
+
+    ``options`` are the loss's hyper-parameters (``{"real": Option(0.9, ...)}``). ``settings`` are the
+    training settings of the loss's paper (n_critic, optimizer, lr_d, ...) and ``model_options`` the
+    model options it needs (``{"norm": "layer"}``); both apply with the ``paper`` recipe only, and
+    never over an explicit user setting.
     """
 
     name: str
-    d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    g_loss: Callable[[torch.Tensor], torch.Tensor]
+    d_loss: Callable[..., torch.Tensor]
+    g_loss: Callable[..., torch.Tensor]
     description: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    penalty: Callable[..., torch.Tensor] | None = None
+    after_d_step: Callable[..., None] | None = None
     reference: str = ""
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,14 +136,17 @@ class MetricSpec:
     higher_is_better: bool
     description: str = ""
     supports: Callable[[DataInfo], str | None] = always_supported
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A data set. ``load(root=..., **options) -> Data``; ``defaults`` lists the options it accepts."""
+    """A data set. ``load(root=..., **options) -> Data``; ``options`` declares the options it accepts
+    with their defaults (``{"std": Option(0.01, ...)}``)."""
 
     name: str
     load: Callable[..., Data]
     description: str = ""
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
+    aliases: tuple[str, ...] = ()

@@ -1,8 +1,10 @@
 """A suite: the grid ``datasets × models × losses × seeds`` plus training settings -> Cells.
 
-Settings precedence (highest first): explicit user setting > the loss's paper settings > the model's
-defaults > :data:`GLOBAL_DEFAULTS`. The *effective* settings, and where each came from, are recorded
-with every result.
+Settings precedence (highest first): explicit user setting > the loss's paper settings (only with the
+``paper`` recipe) > the model's settings > :data:`GLOBAL_DEFAULTS`. Plugin options (``dcgan.norm``,
+``label-smooth.real``, ``ring8.std``) follow the same rule: user > the loss's paper ``model_options``
+(paper recipe, models only) > the plugin's declared default. The *effective* values, and where each
+came from, are recorded with every result.
 """
 
 from __future__ import annotations
@@ -11,76 +13,64 @@ import hashlib
 import itertools
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ganbench.errors import UsageError
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
-#: One defaults table shared by the CLI, the Python API and the docs: name -> (default, help).
-SETTINGS: dict[str, tuple[Any, str]] = {
-    "steps": (1200, "generator updates per cell (each preceded by n_critic discriminator updates)"),
-    "batch_size": (64, "samples per batch, real and fake"),
-    "n_critic": (1, "discriminator updates per generator update"),
-    "optimizer": ("adam", "adam or rmsprop, for both networks"),
-    "lr_g": (2e-4, "generator learning rate (DCGAN: 2e-4)"),
-    "lr_d": (2e-4, "discriminator learning rate (DCGAN: 2e-4)"),
-    "beta1": (0.5, "Adam beta1 (DCGAN: 0.5)"),
-    "beta2": (0.999, "Adam beta2"),
-    "latent_dim": (100, "size of the noise vector z ~ N(0, I)"),
-    "sample_every": (100, "save a sample grid every N steps (and at the last step); 0 = only the last"),
-    "eval_samples": (2000, "generated samples used by the metrics at the end of training"),
+from ganbench.errors import UsageError
+from ganbench.options import Option, coerce_option, interval, layered, positive
+
+#: One defaults table shared by the CLI, the Python API and the docs.
+SETTINGS: dict[str, Option] = {
+    "steps": Option(1200, "generator updates per cell (each preceded by n_critic discriminator updates)", check=positive),
+    "batch_size": Option(64, "samples per batch, real and fake", check=positive),
+    "n_critic": Option(1, "discriminator updates per generator update", check=positive),
+    "optimizer": Option("adam", "adam or rmsprop, for both networks", choices=("adam", "rmsprop")),
+    "lr_g": Option(2e-4, "generator learning rate (DCGAN: 2e-4)", check=positive),
+    "lr_d": Option(2e-4, "discriminator learning rate (DCGAN: 2e-4)", check=positive),
+    "beta1": Option(0.5, "Adam beta1 (DCGAN: 0.5)", check=interval(0, 1, "[)")),
+    "beta2": Option(0.999, "Adam beta2", check=interval(0, 1, "[)")),
+    "latent_dim": Option(100, "size of the noise vector z ~ N(0, I)", check=positive),
+    "sample_every": Option(100, "save a sample grid every N steps (and at the last step); 0 = only the last",
+                           check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
+    "eval_samples": Option(2000, "generated samples used by the metrics at the end of training",
+                           check=lambda v: None if v >= 2 else "expects at least 2"),
 }
-GLOBAL_DEFAULTS: dict[str, Any] = {k: v for k, (v, _) in SETTINGS.items()}
-OPTIMIZERS = ("adam", "rmsprop")
+GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
+
+#: ``paper``: each loss trains with the settings of its paper (its ``settings`` and ``model_options``);
+#: ``same``: every loss trains with one shared recipe (model defaults > global defaults).
+RECIPES = ("paper", "same")
 
 
 def coerce_setting(key: str, value: Any, origin: str = "setting") -> Any:
     """Validate one setting against the defaults table; UsageError names key and expectation."""
     if key not in SETTINGS:
         raise UsageError(f"unknown {origin} '{key}'; known settings: {', '.join(SETTINGS)}")
-    default = GLOBAL_DEFAULTS[key]
-    try:
-        if isinstance(default, bool):
-            raise TypeError
-        if isinstance(default, int):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            out: Any = int(value)
-        elif isinstance(default, float):
-            out = float(value)
-        else:
-            out = str(value).lower()
-    except (TypeError, ValueError):
-        kind = type(default).__name__
-        raise UsageError(f"{origin} '{key}' expects {kind}, got {value!r}") from None
-    if key == "optimizer" and out not in OPTIMIZERS:
-        raise UsageError(f"{origin} 'optimizer' expects one of {', '.join(OPTIMIZERS)}, got {value!r}")
-    if key in ("steps", "batch_size", "n_critic", "latent_dim", "eval_samples") and out < 1:
-        raise UsageError(f"{origin} '{key}' expects a positive integer, got {value!r}")
-    if key == "eval_samples" and out < 2:
-        raise UsageError(f"{origin} 'eval_samples' expects at least 2, got {value!r}")
-    if key == "sample_every" and out < 0:
-        raise UsageError(f"{origin} 'sample_every' expects 0 or a positive integer, got {value!r}")
-    if key in ("lr_g", "lr_d") and not out > 0:
-        raise UsageError(f"{origin} '{key}' expects a positive number, got {value!r}")
-    return out
+    return coerce_option(SETTINGS[key], value, f"{origin} '{key}'")
 
 
 def resolve_settings(
-    user: Mapping[str, Any], loss_settings: Mapping[str, Any], model_defaults: Mapping[str, Any]
+    user: Mapping[str, Any], loss_settings: Mapping[str, Any], model_settings: Mapping[str, Any],
+    recipe: str = "paper",
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Effective settings and the source of each (``user``/``loss``/``model``/``default``)."""
-    effective, source = {}, {}
-    for key in SETTINGS:
-        for origin, table in (("user", user), ("loss", loss_settings), ("model", model_defaults)):
-            if key in table and table[key] is not None:
-                effective[key] = coerce_setting(key, table[key], f"{origin} setting")
-                source[key] = origin
-                break
-        else:
-            effective[key], source[key] = GLOBAL_DEFAULTS[key], "default"
-    return effective, source
+    """Effective settings and the source of each (``user``/``loss``/``model``/``default``).
+
+    With ``recipe="same"`` the loss's paper settings are ignored (one shared recipe for every loss).
+    """
+    layers = [("user", user), ("loss", loss_settings if recipe == "paper" else {}), ("model", model_settings)]
+    return layered(
+        SETTINGS, layers,
+        label=lambda src, key: f"{src} setting '{key}'",
+        unknown=lambda src, key: f"unknown {src} setting '{key}'; known settings: {', '.join(SETTINGS)}",
+    )
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -114,6 +104,11 @@ class Suite:
     seeds: Sequence[int]
     metrics: Sequence[str] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
+    recipe: str = "paper"
+    #: ``{plugin name: {option: value}}``; validated against each plugin's declared options by the runner
+    model_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    loss_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    data_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for axis in ("datasets", "models", "losses", "seeds"):
@@ -127,6 +122,14 @@ class Suite:
             if not isinstance(s, int) or s < 0:
                 raise UsageError(f"--seeds expects non-negative integers, got {s!r}")
         self.settings = {k: coerce_setting(k, v, "setting") for k, v in dict(self.settings).items()}
+        if self.recipe not in RECIPES:
+            raise UsageError(f"recipe expects one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        for flag, axis, table in (("--model-opt", self.models, self.model_options),
+                                  ("--loss-opt", self.losses, self.loss_options),
+                                  ("--data-opt", self.datasets, self.data_options)):
+            for name in table:
+                if name not in axis:
+                    raise UsageError(f"{flag} names '{name}', which is not in this run ({', '.join(axis)})")
 
     def cells(self) -> list[Cell]:
         return [Cell(d, m, lo, s) for d, m, lo, s in itertools.product(self.datasets, self.models, self.losses, self.seeds)]
@@ -139,10 +142,18 @@ class Suite:
             "seeds": list(self.seeds),
             "metrics": list(self.metrics),
             "settings": dict(sorted(self.settings.items())),
+            "recipe": self.recipe,
+            "model_options": _sorted_nested(self.model_options),
+            "loss_options": _sorted_nested(self.loss_options),
+            "data_options": _sorted_nested(self.data_options),
         }
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _sorted_nested(table: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: dict(sorted(opts.items())) for name, opts in sorted(table.items()) if opts}
 
 
 def split_names(value: str | Sequence[str] | None) -> list[str] | None:
@@ -170,3 +181,68 @@ def parse_seeds(value: str | Sequence[int]) -> list[int]:
         else:
             raise UsageError(f"--seeds expects comma-separated non-negative integers or ranges like 0-4, got '{part}'")
     return seeds
+
+
+#: keys of a suite file (TOML) -> what each holds
+SUITE_FILE_KEYS = {
+    "datasets": "names", "models": "names", "losses": "names", "metrics": "names", "seeds": "seeds",
+    "recipe": "recipe", "settings": "settings",
+    "model-options": "options", "loss-options": "options", "data-options": "options",
+}
+
+
+def load_suite_file(path: str | Path) -> dict[str, Any]:
+    """Read a suite file (TOML) into keyword arguments of :func:`ganbench.api.build_suite`.
+
+    Structure errors name the file, the key and what was expected; names and option values are
+    validated later against the registry, like the same values given on the command line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"suite file {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"suite file {path}: invalid TOML: {exc}") from None
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key not in SUITE_FILE_KEYS:
+            raise UsageError(f"suite file {path}: unknown key '{key}'; known keys: {', '.join(SUITE_FILE_KEYS)}")
+        what = SUITE_FILE_KEYS[key]
+        where = f"suite file {path}: key '{key}'"
+        arg = key.replace("-", "_")
+        if what == "names":
+            if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                out[arg] = value
+            else:
+                raise UsageError(f"{where} expects a list of names or a comma-separated string, got {value!r}")
+        elif what == "seeds":
+            if isinstance(value, str) or (isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)):
+                out[arg] = value
+            else:
+                raise UsageError(f"{where} expects a list of non-negative integers or a string like '0-4', got {value!r}")
+        elif what == "recipe":
+            if value not in RECIPES:
+                raise UsageError(f"{where} expects one of {', '.join(RECIPES)}, got {value!r}")
+            out[arg] = value
+        elif what == "settings":
+            if not isinstance(value, dict):
+                raise UsageError(f"{where} expects a table [settings] of KEY = VALUE, got {value!r}")
+            for k, v in value.items():
+                try:
+                    coerce_setting(k, v)
+                except UsageError as exc:
+                    raise UsageError(f"suite file {path}: key 'settings.{k}': {exc}") from None
+            out[arg] = dict(value)
+        else:
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise UsageError(f"{where} expects tables like [{key}.NAME] of KEY = VALUE, got {value!r}")
+            for name, opts in value.items():
+                bad = [k for k, v in opts.items() if isinstance(v, (dict, list))]
+                if bad:
+                    raise UsageError(f"suite file {path}: key '{key}.{name}.{bad[0]}' expects a single value, "
+                                     f"got {opts[bad[0]]!r}")
+            out[arg] = {name: dict(opts) for name, opts in value.items()}
+    return out

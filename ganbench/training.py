@@ -1,9 +1,11 @@
 """The alternating D/G training loop.
 
 One *step* is one generator update preceded by ``n_critic`` discriminator updates, each on a fresh
-real batch and fresh noise. Per step the history records the D and G losses, the mean raw scores
-D(real) and D(fake) of the last D update, and the gradient norms of D and G. Sample grids are drawn
-from the fixed evaluation noise, so grids of different losses are directly comparable.
+real batch and fresh noise. A D update minimises ``d_loss + penalty`` (if the loss has a penalty) and
+is followed by the loss's ``after_d_step`` (if any, e.g. WGAN's weight clipping). Per step the history
+records, for the last D update, D's total loss, its penalty part, the mean raw scores D(real) and
+D(fake) and D's gradient norm; and G's loss and gradient norm. Sample grids are drawn from the fixed
+evaluation noise, so grids of different losses are directly comparable.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import torch
 from torch import nn
 
 from ganbench import seeding
+from ganbench.options import accepted_kwargs, accepted_names, defaults
 from ganbench.specs import Data, DataInfo, LossSpec
 
-HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
-GRID_SAMPLES = 64
+HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_penalty", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+GRID_SAMPLES = 64  # images in a sample grid
+SCATTER_SAMPLES = 1000  # points in a 2-D scatter
 
 
 def make_optimizer(params, settings: dict[str, Any], lr: float) -> torch.optim.Optimizer:
@@ -79,6 +83,35 @@ def save_samples(samples: torch.Tensor, data: Data, path: Path) -> None:
         save_image(render_points(samples, data.x[:5000]), path)
 
 
+class BoundLoss:
+    """A loss spec with its effective options bound: each function gets the options it accepts."""
+
+    def __init__(self, spec: LossSpec, options: dict[str, Any] | None = None,
+                 generator: torch.Generator | None = None):
+        self.spec = spec
+        self.options = defaults(spec.options) if options is None else dict(options)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        g_names = accepted_names(spec.g_loss)
+        self.g_uses_real = g_names is not None and "d_real" in g_names
+
+    def d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        return self.spec.d_loss(d_real, d_fake, **accepted_kwargs(self.spec.d_loss, self.options))
+
+    def g_loss(self, d_fake: torch.Tensor, d_real: torch.Tensor | None = None) -> torch.Tensor:
+        extra = {"d_real": d_real} if self.g_uses_real else {}
+        return self.spec.g_loss(d_fake, **extra, **accepted_kwargs(self.spec.g_loss, self.options))
+
+    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        if self.spec.penalty is None:
+            return None
+        kw = accepted_kwargs(self.spec.penalty, {"generator": self.generator, **self.options})
+        return self.spec.penalty(D, real, fake, **kw)
+
+    def after_d_step(self, D: nn.Module) -> None:
+        if self.spec.after_d_step is not None:
+            self.spec.after_d_step(D, **accepted_kwargs(self.spec.after_d_step, self.options))
+
+
 @dataclass
 class TrainResult:
     status: str  # "ok" or "diverged"
@@ -109,13 +142,16 @@ def train(
     data: Data,
     settings: dict[str, Any],
     *,
+    loss_options: dict[str, Any] | None = None,
     seed: int,
     device: torch.device,
     eval_noise: torch.Tensor,
     sample_dir: Path | None = None,
     on_step: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train G and D in place. Randomness comes only from the seed's named streams (see seeding)."""
+    """Train G and D in place. Randomness comes only from the seed's named streams (see seeding);
+    ``loss_options`` default to the loss's declared defaults."""
+    bound = BoundLoss(loss, loss_options, seeding.generator(seed, "loss", data.info.name))
     G.to(device).train()
     D.to(device).train()
     opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"])
@@ -125,7 +161,7 @@ def train(
     noise = seeding.generator(seed, "noise", data.info.name)
     bs, latent, steps = settings["batch_size"], settings["latent_dim"], settings["steps"]
     every = settings["sample_every"]
-    grid_noise = eval_noise[:GRID_SAMPLES]
+    grid_noise = eval_noise[: GRID_SAMPLES if data.info.modality == "image" else SCATTER_SAMPLES]
 
     def z_batch() -> torch.Tensor:
         return torch.randn(bs, latent, generator=noise).to(device)
@@ -138,26 +174,32 @@ def train(
             with torch.no_grad():
                 fake = G(z_batch())
             d_real, d_fake = D(real).view(-1), D(fake).view(-1)
-            d_loss = loss.d_loss(d_real, d_fake)
+            d_loss = bound.d_loss(d_real, d_fake)
+            penalty = bound.penalty(D, real, fake)
+            if penalty is not None:
+                d_loss = d_loss + penalty
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             gn_d = grad_norm(D)
             opt_d.step()
-        g_loss = loss.g_loss(D(G(z_batch())).view(-1))
+            bound.after_d_step(D)
+        d_real_g = D(real).view(-1) if bound.g_uses_real else None  # relativistic losses: D's current view
+        g_loss = bound.g_loss(D(G(z_batch())).view(-1), d_real_g)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         gn_g = grad_norm(G)
         opt_g.step()
         # one device-to-host transfer per step for all recorded values
+        pen = penalty.detach() if penalty is not None else torch.zeros((), device=d_loss.device)
         values = torch.stack([
-            d_loss.detach(), g_loss.detach(), d_real.detach().mean(), d_fake.detach().mean(),
+            d_loss.detach(), g_loss.detach(), pen.to(d_loss.dtype), d_real.detach().mean(), d_fake.detach().mean(),
             gn_d.to(d_loss.device), gn_g.to(d_loss.device),
         ]).float().tolist()
         rec = {"step": step, **dict(zip(HISTORY_COLUMNS[1:], values, strict=True))}
         history.append(rec)
         if on_step is not None:
             on_step(rec)
-        bad = [k for k in ("d_loss", "g_loss", "d_real", "d_fake") if not math.isfinite(rec[k])]
+        bad = [k for k in ("d_loss", "g_loss", "d_penalty", "d_real", "d_fake") if not math.isfinite(rec[k])]
         if bad:
             return TrainResult(
                 "diverged", step, time.perf_counter() - start, history, step,

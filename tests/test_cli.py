@@ -51,7 +51,24 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
     "args, message",
     [
         (["run", "--models", "nope"], "Error: unknown model 'nope'; known models: dcgan, vanilla"),
-        (["run", "--losses", "nonsat,hinge"], "Error: unknown loss 'hinge'; known losses: minimax, nonsat"),
+        (["run", "--losses", "nonsat,hingee"], "Error: unknown loss 'hingee' (did you mean 'hinge'?); known losses: "
+                                               "hinge, label-smooth, lsgan, minimax, nonsat, wgan, wgan-gp"),
+        (["run", "--losses", "wasserstien"], "Error: unknown loss 'wasserstien' (did you mean 'wgan'?); known losses: "
+                                             "hinge, label-smooth, lsgan, minimax, nonsat, wgan, wgan-gp"),
+        (["run", "--losses", "wgan,wasserstein"], "Error: --losses lists wgan more than once"),
+        (["run", "-l", "label-smooth", "--loss-opt", "label-smooth.reel=0.8"],
+         "Error: loss 'label-smooth' has no option 'reel'; its options: real"),
+        (["run", "-l", "label-smooth", "--loss-opt", "label-smoothed.real=1.5"],
+         "Error: loss option label-smooth.real expects a value in (0, 1], got '1.5'"),
+        (["run", "-l", "lsgan", "--loss-opt", "lsgan.a=zero"], "Error: loss option lsgan.a expects float, got 'zero'"),
+        (["run", "-l", "nonsat", "--loss-opt", "wgan.clip=0.1"],
+         "Error: --loss-opt names 'wgan', which is not in this run (nonsat)"),
+        (["run", "--loss-opt", "real=0.8"],
+         "Error: --loss-opt expects NAME.KEY=VALUE (e.g. label-smooth.real=0.8), got 'real=0.8'"),
+        (["run", "-m", "dcgan", "--model-opt", "dcgan.norm=group"],
+         "Error: model option dcgan.norm expects one of batch, layer, spectral, none, got 'group'"),
+        (["run", "-d", "ring8", "--data-opt", "ring8.std=-1"],
+         "Error: dataset option ring8.std expects a positive number, got '-1'"),
         (["run", "--datasets", "cifar"], "Error: unknown dataset 'cifar'; known datasets: mnist5k, ring8"),
         (["run", "--seeds", "0,x"], "Error: --seeds expects comma-separated non-negative integers or ranges like "
                                     "0-4, got 'x'"),
@@ -69,7 +86,10 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
          "Error: unknown loss 'nonsat'; known losses: (none registered)"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(invoke, tmp_path, args, message):
+def test_bad_input_is_one_line_and_exit_2(invoke, tmp_path, monkeypatch, args, message):
+    from ganbench.runner import Runner
+
+    monkeypatch.setattr(Runner, "run", lambda self: pytest.fail("bad input must be refused before any training"))
     res = CliRunner().invoke(cli, args + ["--out", str(tmp_path)] if args[0] == "run" or args[2:3] == ["run"]
                              else args)
     assert res.exit_code == 2
@@ -88,10 +108,20 @@ def test_cuda_request_without_cuda_is_clear(invoke, tmp_path):
 
 
 def test_list_and_plugins(invoke, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")  # rich wraps at the terminal width
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps at the terminal width
     res = invoke("list", "losses", "-v")
     assert res.exit_code == 0
     assert "minimax" in res.output and "nonsat" in res.output and "E[log(1 - D(G(z)))]" in res.output
+    # the effective paper recipe, * = set by the paper
+    wgan = res.output[res.output.index("wgan (wasserstein)"):res.output.index("wgan-gp")]
+    for item in ("optimizer=rmsprop*", "lr_d=5e-05*", "n_critic=5*", "beta2=0.999", "clip=0.01"):
+        assert item in wgan
+    gp = res.output[res.output.index("wgan-gp"):]
+    for item in ("optimizer=adam*", "lr_g=0.0001*", "beta1=0.0*", "beta2=0.9*", "model norm=layer*", "lambda=10.0"):
+        assert item in gp
+    assert "label-smooth (label-smoothed)" in res.output and "real=0.9" in res.output
+    res = invoke("list", "models", "-v")
+    assert "norm=batch [batch|layer|spectral|none]" in res.output and "latent_dim=64" in res.output
     res = invoke("list", "models", "d*")
     assert "dcgan" in res.output and "vanilla" not in res.output
     res = CliRunner().invoke(cli, ["plugins"])
@@ -116,3 +146,21 @@ def test_report_on_a_non_run_directory(invoke, tmp_path):
     res = CliRunner().invoke(cli, ["report", str(tmp_path)])
     assert res.exit_code == 2
     assert res.output.strip() == f"Error: {tmp_path} is not a ganbench run directory (no cells/ folder)"
+
+
+def test_recipe_flag_and_plugin_options(invoke, tmp_path):
+    common = ["-m", "vanilla", "-d", "ring8", "-l", "wgan,label-smoothed", "--loss-opt", "label-smoothed.real=0.8",
+              "--model-opt", "vanilla.hidden=32", "--data-opt", "ring8.std=0.02", *TINY_ARGS]
+    res = invoke("run", *common, "--same-settings", "--out", str(tmp_path / "same"))
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "same" / "results.csv").query("seed == 0").set_index("loss")
+    assert (df["recipe"] == "same").all() and (df["hp_optimizer"] == "adam").all()
+    assert df.loc["label-smooth", "loss_options"] == "real=0.8"
+    assert (df["model_options"] == "hidden=32;norm=none").all()
+    import json
+
+    cfg = json.loads((tmp_path / "same" / "cells" / "ring8__vanilla__wgan__s0" / "config.json").read_text())
+    assert cfg["data_options"]["std"] == 0.02
+    res = invoke("run", *common, "--out", str(tmp_path / "paper"))  # --paper-settings is the default
+    df = pd.read_csv(tmp_path / "paper" / "results.csv").query("seed == 1").set_index("loss")
+    assert df.loc["wgan", "hp_optimizer"] == "rmsprop" and (df["recipe"] == "paper").all()

@@ -95,3 +95,14 @@ def test_blocking_from_environment(monkeypatch):
     monkeypatch.delenv("GANBENCH_DISABLE_PLUGINS")
     monkeypatch.setenv("GANBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
     assert load_plugins().registry.names("loss") == []
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"lr": 1e-4}, "plugin '<direct>' registered unknown loss 'x' setting 'lr'; known settings: steps,"),
+    ({"n_critic": 0}, "plugin '<direct>' registered loss 'x' setting 'n_critic' expects a positive integer, got 0"),
+    ({"optimizer": "sgd"}, "plugin '<direct>' registered loss 'x' setting 'optimizer' expects one of adam, rmsprop"),
+])
+def test_a_paper_recipe_with_bad_settings_is_refused_at_registration(settings, message):
+    with pytest.raises(PluginError) as info:
+        Registry().add_loss(LossSpec(name="x", d_loss=lambda r, f: r, g_loss=lambda f: f, settings=settings))
+    assert str(info.value).startswith(message)

@@ -157,3 +157,106 @@ def test_mixture_data_is_the_advertised_ring(plugins):
     assert math.isclose(data.info.mode_std, 0.01)
     again = plugins.registry.get("dataset", "ring8").load()
     assert torch.equal(again.x, data.x) and again.info.fingerprint == data.info.fingerprint
+
+
+def test_paper_recipe_is_the_default_and_same_recipe_is_shared(tmp_path, tiny):
+    kw = dict(models="vanilla", losses="wgan,wgan-gp,nonsat", datasets="ring8", seeds=[0], device="cpu",
+              settings={**tiny, "steps": 3})
+    paper = ganbench.run(out=tmp_path / "paper", **kw).set_index("loss")
+    assert (paper["status"] == "ok").all() and (paper["recipe"] == "paper").all()
+    assert paper.loc["wgan", "hp_optimizer"] == "rmsprop" and paper.loc["wgan", "hp_n_critic"] == 5
+    assert paper.loc["wgan", "hp_lr_d"] == 5e-5 and paper.loc["wgan", "loss_options"] == "clip=0.01"
+    assert "optimizer=loss" in paper.loc["wgan", "hp_source"]
+    gp = paper.loc["wgan-gp"]
+    assert (gp["hp_beta1"], gp["hp_beta2"], gp["hp_lr_g"]) == (0.0, 0.9, 1e-4)
+    assert gp["model_options"] == "hidden=256;norm=layer" and "model.norm=loss" in gp["hp_source"]
+    assert paper.loc["nonsat", "hp_optimizer"] == "adam" and paper.loc["nonsat", "hp_n_critic"] == 1
+    # user settings win over the paper; batch_size=32 (user) beats WGAN's 64
+    assert paper.loc["wgan", "hp_batch_size"] == 32
+    same = ganbench.run(out=tmp_path / "same", recipe="same", **kw).set_index("loss")
+    assert (same["recipe"] == "same").all()
+    for col in ("hp_optimizer", "hp_n_critic", "hp_lr_d", "hp_beta1"):
+        assert same[col].nunique() == 1, col
+    assert same.loc["wgan-gp", "model_options"] == "hidden=256;norm=none"
+    assert "wgan-gp's paper uses model option norm=layer; this cell runs norm=none (the 'same' recipe)" in \
+        same.loc["wgan-gp", "message"]
+    cfg = json.loads((tmp_path / "same" / "cells" / "ring8__vanilla__wgan__s0" / "config.json").read_text())
+    assert cfg["recipe"] == "same" and cfg["settings"]["optimizer"] == "adam"
+
+
+def test_user_options_win_and_reach_the_plugins(tmp_path, tiny):
+    kw = dict(models="vanilla", datasets="ring8", seeds=[0], device="cpu", settings={**tiny, "steps": 2})
+    df = ganbench.run(out=tmp_path / "a", losses="wgan-gp,label-smoothed", model_options=["vanilla.norm=spectral"],
+                      loss_options={"label-smoothed": {"real": "0.8"}, "wgan-gp": {"lambda": 1}}, **kw)
+    row = df.set_index("loss")
+    assert row.loc["wgan-gp", "model_options"] == "hidden=256;norm=spectral"
+    assert "model.norm=user" in row.loc["wgan-gp", "hp_source"]
+    assert "this cell runs norm=spectral (the user's setting)" in row.loc["wgan-gp", "message"]
+    assert row.loc["label-smooth", "loss_options"] == "real=0.8"
+    assert row.loc["wgan-gp", "loss_options"] == "lambda=1.0"
+    cfg = json.loads((tmp_path / "a" / "cells" / "ring8__vanilla__label-smooth__s0" / "config.json").read_text())
+    assert cfg["loss_options"] == {"real": 0.8}
+    # the option changes what D minimises: same seed, same first batch, other d_loss
+    base = ganbench.run(out=tmp_path / "b", losses="label-smooth", model_options=["vanilla.norm=spectral"], **kw)
+    h_08 = pd.read_csv(tmp_path / "a" / "cells" / "ring8__vanilla__label-smooth__s0" / "history.csv")
+    h_09 = pd.read_csv(tmp_path / "b" / "cells" / "ring8__vanilla__label-smooth__s0" / "history.csv")
+    assert base.iloc[0]["loss_options"] == "real=0.9"
+    assert h_08.loc[0, "d_real"] == h_09.loc[0, "d_real"]  # common random numbers up to the first update
+    assert h_08.loc[0, "d_loss"] != h_09.loc[0, "d_loss"]
+
+
+def test_history_records_the_penalty(tmp_path, tiny):
+    ganbench.run(models="vanilla", losses="wgan-gp,hinge", datasets="ring8", seeds=[0], device="cpu",
+                 settings={**tiny, "steps": 3}, out=tmp_path)
+    gp = pd.read_csv(tmp_path / "cells" / "ring8__vanilla__wgan-gp__s0" / "history.csv")
+    hinge = pd.read_csv(tmp_path / "cells" / "ring8__vanilla__hinge__s0" / "history.csv")
+    assert (gp["d_penalty"] > 0).all() and (hinge["d_penalty"] == 0).all()
+    # d_loss is what D minimises: the Wasserstein term plus the penalty
+    assert (gp["d_loss"] - gp["d_penalty"]).round(6).ne(gp["d_loss"].round(6)).all()
+
+
+def _relativistic_plugin():
+    """A relativistic loss (RSGAN-style): its g_loss asks for d_real and must receive D's scores of the
+    last real batch; its option 'scale' reaches both functions."""
+    seen = {}
+
+    def d_loss(d_real, d_fake, scale=1.0):
+        import torch.nn.functional as F
+
+        return F.softplus(-scale * (d_real - d_fake)).mean()
+
+    def g_loss(d_fake, d_real, scale=1.0):
+        import torch.nn.functional as F
+
+        seen["shape"], seen["scale"] = tuple(d_real.shape), scale
+        return F.softplus(-scale * (d_fake - d_real)).mean()
+
+    @hookimpl
+    def ganbench_register_losses(registry):
+        registry.add_loss(LossSpec(name="rsgan-test", d_loss=d_loss, g_loss=g_loss, options={"scale": 1.0}))
+
+    mod = types.ModuleType("relativistic")
+    mod.ganbench_register_losses = ganbench_register_losses
+    return mod, seen
+
+
+def test_a_g_loss_that_asks_for_d_real_receives_it(tmp_path, tiny):
+    plugin, seen = _relativistic_plugin()
+    df = ganbench.run(models="vanilla", losses="rsgan-test", datasets="ring8", seeds=[0], device="cpu",
+                      settings={**tiny, "steps": 2}, loss_options=["rsgan-test.scale=2"], plugins=[plugin],
+                      out=tmp_path)
+    assert df.iloc[0]["status"] == "ok"
+    assert seen == {"shape": (32,), "scale": 2.0}
+
+
+def test_a_loss_option_no_function_takes_is_a_plugin_error():
+    from ganbench.errors import PluginError
+    from ganbench.registry import Registry
+
+    reg = Registry()
+    with pytest.raises(PluginError, match="loss 'typo' with option 'rael' that none of its functions accepts"):
+        reg.add_loss(LossSpec(name="typo", d_loss=lambda d_real, d_fake, real=0.9: d_real.mean(),
+                              g_loss=lambda d_fake: d_fake.mean(), options={"rael": 0.9}))
+    reg.add_loss(LossSpec(name="a", d_loss=lambda r, f: r, g_loss=lambda f: f, aliases=("b",)))
+    with pytest.raises(PluginError, match="loss 'b' registered twice"):
+        reg.add_loss(LossSpec(name="b", d_loss=lambda r, f: r, g_loss=lambda f: f))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 
 from ganbench import hookimpl
+from ganbench.options import Option, non_negative, positive
 from ganbench.specs import DataInfo, ModelSpec
 
 DCGAN_SIZES = (28, 32, 64)
+#: D normalisations (model option ``norm``), implemented in nets_norm
+NORMS = ("batch", "layer", "spectral", "none")
 
 
 def _build_vanilla(info: DataInfo, latent_dim: int, **options):
@@ -50,7 +53,11 @@ def ganbench_register_models(registry):
             supports=_vanilla_supports,
             description="MLP generator and discriminator (2 hidden layers of 256, LeakyReLU 0.2); "
             "works on vectors and on flattened images.",
-            defaults={"latent_dim": 64},
+            settings={"latent_dim": 64},
+            options={
+                "hidden": Option(256, "units per hidden layer", check=positive),
+                "norm": Option("none", "D's normalisation after each hidden layer", choices=NORMS),
+            },
             reference="Goodfellow et al. 2014, Generative Adversarial Nets (MLP variant)",
         )
     )
@@ -61,7 +68,11 @@ def ganbench_register_models(registry):
             supports=_dcgan_supports,
             description="Transposed-conv generator (BatchNorm, ReLU, tanh) and strided-conv discriminator "
             "(BatchNorm, LeakyReLU 0.2, no sigmoid); 28/32/64 px; width 64 at 64 px (paper), 32 below.",
-            defaults={"latent_dim": 100},
+            settings={"latent_dim": 100},
+            options={
+                "width": Option(0, "ngf = ndf; 0 = the default (64 at 64 px, 32 below)", check=non_negative),
+                "norm": Option("batch", "D's normalisation on every conv but the first and last", choices=NORMS),
+            },
             reference="Radford, Metz, Chintala 2016, arXiv:1511.06434",
         )
     )

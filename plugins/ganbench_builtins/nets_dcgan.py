@@ -9,6 +9,8 @@ better FID per CPU-second in ganbench's default budget)::
     28 px: z -> 7x7 (2w) -> 14 (w) -> 28 (C)
 
 D mirrors G and ends in a conv over the last 4x4 (7x7 at 28 px) map giving one raw score, no sigmoid.
+D's normalisation is the model option ``norm`` (default ``batch``, the paper's; see nets_norm): it
+replaces the BatchNorm layers and leaves the rest of the architecture unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from ganbench.specs import DataInfo
+from ganbench_builtins.nets_norm import apply_spectral_norm, feature_norm
 
 # size -> (spatial size of the first map, number of doublings)
 LAYOUTS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -54,17 +57,20 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, channels: int, size: int, width: int):
+    def __init__(self, channels: int, size: int, width: int, norm: str = "batch"):
         super().__init__()
         first, doublings = LAYOUTS[size]
         ch = width
         layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for _ in range(doublings - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), *feature_norm(norm, ch * 2, True),
+                       nn.LeakyReLU(0.2, True)]
             ch *= 2
         layers += [nn.Conv2d(ch, 1, first, 1, 0, bias=False)]  # [N, 1, 1, 1] raw score
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)
+        if norm == "spectral":
+            apply_spectral_norm(self)  # after the N(0, 0.02) init, which it normalises
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N]
         return self.net(x).view(-1)
@@ -74,7 +80,7 @@ def default_width(size: int) -> int:
     return 64 if size >= 64 else 32
 
 
-def build(info: DataInfo, latent_dim: int, width: int | None = None) -> tuple[nn.Module, nn.Module]:
+def build(info: DataInfo, latent_dim: int, width: int = 0, norm: str = "batch") -> tuple[nn.Module, nn.Module]:
     channels, size, _ = info.shape
     width = width or default_width(size)
-    return DCGANGenerator(latent_dim, channels, size, width), DCGANDiscriminator(channels, size, width)
+    return DCGANGenerator(latent_dim, channels, size, width), DCGANDiscriminator(channels, size, width, norm)

@@ -1,5 +1,6 @@
-"""The ``vanilla`` MLP GAN: G and D are 2-hidden-layer MLPs. Images are flattened for D and
-reshaped at G's output."""
+"""The ``vanilla`` MLP GAN: G and D are 2-hidden-layer MLPs (LeakyReLU 0.2). Images are flattened
+for D and reshaped at G's output. D's normalisation (option ``norm``, default none) goes after each
+hidden linear layer; see nets_norm."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from ganbench.specs import DataInfo
+from ganbench_builtins.nets_norm import apply_spectral_norm, feature_norm
 
 
 class OutputRange(nn.Module):
@@ -42,21 +44,23 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, shape: tuple[int, ...], hidden: int):
+    def __init__(self, shape: tuple[int, ...], hidden: int, norm: str = "none"):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(math.prod(shape), hidden), nn.LeakyReLU(0.2),
-            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(math.prod(shape), hidden), *feature_norm(norm, hidden, False), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden), *feature_norm(norm, hidden, False), nn.LeakyReLU(0.2),
             nn.Linear(hidden, 1),
         )
+        if norm == "spectral":
+            apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, *shape] -> [N] raw scores
         return self.net(x).view(-1)
 
 
-def build(info: DataInfo, latent_dim: int, hidden: int = 256) -> tuple[nn.Module, nn.Module]:
+def build(info: DataInfo, latent_dim: int, hidden: int = 256, norm: str = "none") -> tuple[nn.Module, nn.Module]:
     return (
         MLPGenerator(latent_dim, info.shape, hidden, info.value_range),
-        MLPDiscriminator(info.shape, hidden),
+        MLPDiscriminator(info.shape, hidden, norm),
     )
