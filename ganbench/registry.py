@@ -145,9 +145,10 @@ class Registry:
         if kind == "loss":
             _check_loss_signatures(spec, who)
         aliases = tuple(getattr(spec, "aliases", ()))
+        for a in aliases:
+            if not isinstance(a, str) or not NAME_RE.match(a):
+                raise PluginError(f"{who} registered {kind} alias {a!r}: names must match {NAME_RE.pattern}")
         for n in (name, *aliases):
-            if not isinstance(n, str) or not NAME_RE.match(n):
-                raise PluginError(f"{who} registered {kind} alias {n!r}: names must match {NAME_RE.pattern}")
             owner = n if n in self._entries[kind] else self._aliases[kind].get(n)
             if owner is not None:
                 other = self._entries[kind][owner][1]

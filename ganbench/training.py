@@ -93,23 +93,28 @@ class BoundLoss:
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         g_names = accepted_names(spec.g_loss)
         self.g_uses_real = g_names is not None and "d_real" in g_names
+        # signatures are inspected once here, not on every step
+        self._d_kw = accepted_kwargs(spec.d_loss, self.options)
+        self._g_kw = accepted_kwargs(spec.g_loss, self.options)
+        self._penalty_kw = (accepted_kwargs(spec.penalty, {"generator": self.generator, **self.options})
+                            if spec.penalty is not None else {})
+        self._after_kw = accepted_kwargs(spec.after_d_step, self.options) if spec.after_d_step is not None else {}
 
     def d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-        return self.spec.d_loss(d_real, d_fake, **accepted_kwargs(self.spec.d_loss, self.options))
+        return self.spec.d_loss(d_real, d_fake, **self._d_kw)
 
     def g_loss(self, d_fake: torch.Tensor, d_real: torch.Tensor | None = None) -> torch.Tensor:
         extra = {"d_real": d_real} if self.g_uses_real else {}
-        return self.spec.g_loss(d_fake, **extra, **accepted_kwargs(self.spec.g_loss, self.options))
+        return self.spec.g_loss(d_fake, **extra, **self._g_kw)
 
     def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
         if self.spec.penalty is None:
             return None
-        kw = accepted_kwargs(self.spec.penalty, {"generator": self.generator, **self.options})
-        return self.spec.penalty(D, real, fake, **kw)
+        return self.spec.penalty(D, real, fake, **self._penalty_kw)
 
     def after_d_step(self, D: nn.Module) -> None:
         if self.spec.after_d_step is not None:
-            self.spec.after_d_step(D, **accepted_kwargs(self.spec.after_d_step, self.options))
+            self.spec.after_d_step(D, **self._after_kw)
 
 
 @dataclass
