@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from ganbench.errors import UsageError
 from ganbench.options import parse_assignments
 from ganbench.plugins import load_plugins
 from ganbench.suite import Suite, load_suite_file, parse_seeds, split_names
@@ -100,6 +101,7 @@ def run(
     suite: str | Path | None = None,
     device: str = "auto",
     out: str | Path | None = None,
+    data_root: str | Path | None = None,
     plugins: Iterable[Any] = (),
     disable_plugins: Iterable[str] = (),
     reporter=None,
@@ -114,6 +116,8 @@ def run(
     file (TOML) whose values the other arguments override.
     ``plugins`` registers extra plugin objects; ``disable_plugins`` blocks plugins by name.
     Results are written under ``out`` (default ``results/runs/run-<fingerprint>``), which resumes.
+    ``data_root``: where downloadable data sets live (default ``$GANBENCH_DATA_ROOT``, else
+    ``<cache>/data``); it must exist when given.
     """
     from ganbench.device import resolve_device
     from ganbench.runner import Runner
@@ -128,4 +132,7 @@ def run(
     )
     dev = resolve_device(device)
     target = Path(out) if out is not None else default_out(suite)
-    return Runner(pl, suite, target, dev, reporter=reporter).run()
+    if data_root is not None and not Path(data_root).expanduser().is_dir():
+        raise UsageError(f"data root {data_root} is not an existing directory")
+    root = Path(data_root).expanduser() if data_root is not None else None
+    return Runner(pl, suite, target, dev, reporter=reporter, data_root=root).run()

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ganbench import __version__
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, one_line
 from ganbench.registry import PLURALS, normalize_kind
 from ganbench.suite import SETTINGS
 
@@ -101,6 +101,9 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               help="A loss hyper-parameter, e.g. label-smooth.real=0.8 (repeatable; see 'ganbench list losses -v').")
 @click.option("--data-opt", "data_opts", multiple=True, metavar="DATASET.KEY=VALUE",
               help="A data set option, e.g. ring8.std=0.02 (repeatable; see 'ganbench list datasets -v').")
+@click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
+              help="Where downloadable data sets (mnist, fashion-mnist, cifar10, celeba) live, in torchvision's "
+              "layout; missing files are downloaded there. Default: $GANBENCH_DATA_ROOT, else <cache>/data.")
 @click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
               help="Where to train; auto picks CUDA, then MPS, then CPU.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
@@ -109,7 +112,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
 @click.pass_context
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
-        loss_opts, data_opts, device, out, quiet):
+        loss_opts, data_opts, data_root, device, out, quiet):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Example: ganbench run --models vanilla,dcgan --losses nonsat,minimax
@@ -134,7 +137,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     console = Console(stderr=True)
     reporter = None if quiet else RichReporter(console)
     try:
-        df = Runner(pl, suite, target, dev, reporter=reporter).run()
+        df = Runner(pl, suite, target, dev, reporter=reporter, data_root=data_root).run()
     finally:
         if reporter is not None:
             reporter.close()
@@ -144,6 +147,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
+        for message, n in failed["message"].value_counts(sort=False).items():  # e.g. a data set that would not load
+            click.echo(f"failed ({n} cell{'s' if n > 1 else ''}): {message}", err=True)
         click.echo(f"{len(failed)} cell(s) failed; see {target}/cells/<cell>/error.txt", err=True)
         ctx.exit(EXIT_FAILED_CELLS)
 
@@ -153,13 +158,17 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
 @click.argument("pattern", required=False, default="*")
 @click.option("--verbose", "-v", is_flag=True,
               help="Also show options, recommended settings (a loss's paper recipe) and references.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="The data root whose files decide the 'offline' column of datasets (as for 'run').")
 @click.pass_context
-def list_cmd(ctx, kind, pattern, verbose):
+def list_cmd(ctx, kind, pattern, verbose, data_root):
     """List registered models, losses, datasets or metrics (all kinds by default).
 
     PATTERN filters names shell-style, e.g. 'ganbench list losses "wgan*"'. With --verbose, losses
     show the effective training settings of their paper recipe (what --paper-settings, the default,
-    uses; * marks the values the paper sets, the others are the shared defaults).
+    uses; * marks the values the paper sets, the others are the shared defaults). Data sets show their
+    modality, sample shape, classes and size under the default options, and whether they can be
+    loaded offline right now (embedded, or their files are under the data root).
     """
     from rich.console import Console
     from rich.table import Table
@@ -172,6 +181,9 @@ def list_cmd(ctx, kind, pattern, verbose):
         table = Table(title=PLURALS[k], title_justify="left", show_lines=verbose)
         table.add_column("name", no_wrap=True)
         table.add_column("plugin", no_wrap=True)
+        if k == "dataset":
+            for col in ("modality", "shape", "classes", "size", "offline now"):
+                table.add_column(col, no_wrap=col != "offline now")
         table.add_column("description")
         if verbose:
             table.add_column("options (default)")
@@ -183,7 +195,10 @@ def list_cmd(ctx, kind, pattern, verbose):
                 continue
             aliases = registry.aliases(k, name)
             label = name + (f" ({', '.join(aliases)})" if aliases else "")
-            row = [label, str(prov.plugin), getattr(spec, "description", "")]
+            row = [label, str(prov.plugin)]
+            if k == "dataset":
+                row += _describe_dataset(spec, data_root)
+            row.append(getattr(spec, "description", ""))
             if verbose:
                 row.append(_describe_options(getattr(spec, "options", {})))
                 if k == "loss":
@@ -193,6 +208,22 @@ def list_cmd(ctx, kind, pattern, verbose):
                 row.append(getattr(spec, "reference", ""))
             table.add_row(*(Text(c) for c in row))  # Text: plugin strings are never rich markup
         console.print(table)
+
+
+def _describe_dataset(spec: Any, data_root: Path | None) -> list[str]:
+    """modality, shape, classes, size (under the default options; '?' where they depend on the
+    options or the files) and whether the data set loads offline now."""
+    from ganbench.options import defaults
+    from ganbench.paths import data_root as default_root
+
+    try:
+        missing = spec.missing(data_root or default_root(), **defaults(spec.options))
+    except Exception as exc:  # a plugin's check failing is shown, not fatal to the listing
+        missing = f"check failed: {one_line(exc)}"
+    shape = "×".join(map(str, spec.shape)) if spec.shape else "?"
+    classes = "?" if spec.num_classes is None else str(spec.num_classes) if spec.num_classes else "—"
+    size = f"{spec.size:,}" if spec.size is not None else "?"
+    return [spec.modality or "?", shape, classes, size, "yes" if missing is None else f"no: {missing}"]
 
 
 def _describe_options(options: Any) -> str:

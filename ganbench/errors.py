@@ -21,3 +21,14 @@ class UnknownNameError(UsageError):
 
 class PluginError(GanbenchError):
     """A plugin failed to load or registered something invalid (duplicate name, bad spec)."""
+
+
+class DataUnavailable(GanbenchError):
+    """A data set's files are not on disk and could not be fetched. The message says what is missing,
+    where to put it, and which data sets work offline; ganbench never substitutes other data."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``TypeName: message`` on one line (for result rows and one-line errors)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -85,6 +85,9 @@ def domain_supports(info: DataInfo) -> str | None:
         return f"the domain classifier needs labelled images; {info.name} is {info.modality} data"
     if info.num_classes < 2:
         return f"the domain classifier needs class labels; {info.name} has none"
+    if info.label_factors:
+        return (f"{info.name}'s labels are composite ({'×'.join(map(str, info.label_factors))} codes): they need a "
+                "per-part classifier, which the domain extractor does not train")
     return None
 
 

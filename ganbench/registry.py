@@ -83,14 +83,34 @@ class Registry:
             self._current = previous
 
     def get(self, kind: str, name: str) -> Any:
-        """The spec registered under ``name`` (or one of its aliases); UnknownNameError listing the
-        known names, with a did-you-mean, otherwise."""
+        """The spec registered under ``name`` (or one of its aliases, or ``NAME:VALUE`` for a data set
+        with a ``name_option``); UnknownNameError listing the known names, with a did-you-mean,
+        otherwise."""
         kind = normalize_kind(kind)
-        return self._entries[kind][self.canonical(kind, name)][0]
+        return self._entries[kind][self._base(kind, name)][0]
 
     def canonical(self, kind: str, name: str) -> str:
-        """The registered name for ``name`` or an alias of it (``wasserstein`` -> ``wgan``)."""
+        """The registered name for ``name`` or an alias of it (``wasserstein`` -> ``wgan``,
+        ``folder:~/faces`` -> ``image-folder:~/faces``)."""
         kind = normalize_kind(kind)
+        base, sep, value = name.partition(":")
+        if not sep:
+            return self._base(kind, name)
+        base = self._base(kind, base)
+        option = getattr(self._entries[kind][base][0], "name_option", None)
+        if option is None:
+            raise UsageError(f"{kind} '{base}' takes no ':VALUE' in its name (got '{name}')")
+        if not value.strip():
+            raise UsageError(f"{kind} '{name}' needs a value after ':' (its {option}), e.g. '{base}:VALUE'")
+        return f"{base}:{value}"
+
+    def name_options(self, kind: str, name: str) -> dict[str, str]:
+        """The option a ``NAME:VALUE`` name sets (``{"path": "~/faces"}``), else ``{}``."""
+        base, sep, value = name.partition(":")
+        return {self.get(kind, base).name_option: value} if sep else {}
+
+    def _base(self, kind: str, name: str) -> str:
+        name = name.partition(":")[0]
         if name in self._entries[kind]:
             return name
         if name in self._aliases[kind]:
@@ -106,7 +126,7 @@ class Registry:
 
     def provenance(self, kind: str, name: str) -> Provenance:
         kind = normalize_kind(kind)
-        return self._entries[kind][self.canonical(kind, name)][1]
+        return self._entries[kind][self._base(kind, name)][1]
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         """Sorted names of one kind, filtered by a shell-style pattern (``'wgan*'``)."""
@@ -131,7 +151,7 @@ class Registry:
                 f"{who} registered {kind} name {name!r}: names must match {NAME_RE.pattern} "
                 "(lower case, digits, '.', '_', '-')"
             )
-        for attr in ("build", "load", "compute", "d_loss", "g_loss", "supports", "penalty", "after_d_step"):
+        for attr in ("build", "load", "compute", "d_loss", "g_loss", "supports", "penalty", "after_d_step", "missing"):
             if getattr(spec, attr, None) is not None and not callable(getattr(spec, attr)):
                 raise PluginError(f"{who} registered {kind} '{name}' whose '{attr}' is not callable")
         for table in ("options", "settings", "model_options"):
@@ -144,6 +164,8 @@ class Registry:
                 raise PluginError(f"{who} registered {exc}") from None
         if kind == "loss":
             _check_loss_signatures(spec, who)
+        if kind == "dataset":
+            _check_dataset(spec, who)
         aliases = tuple(getattr(spec, "aliases", ()))
         for a in aliases:
             if not isinstance(a, str) or not NAME_RE.match(a):
@@ -170,3 +192,12 @@ def _check_loss_signatures(spec: Any, who: Provenance) -> None:
             raise PluginError(
                 f"{who} registered loss '{spec.name}' with option '{key}' that none of its functions accepts"
             )
+
+
+def _check_dataset(spec: DatasetSpec, who: Provenance) -> None:
+    if spec.modality not in (None, "vector", "image"):
+        raise PluginError(f"{who} registered dataset '{spec.name}' with modality {spec.modality!r}; "
+                          "expected 'vector' or 'image'")
+    if spec.name_option is not None and spec.name_option not in spec.options:
+        raise PluginError(f"{who} registered dataset '{spec.name}' whose name_option '{spec.name_option}' "
+                          "is not one of its options")

@@ -10,7 +10,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import pandas as pd
 import torch
 
-from ganbench import __version__, options, seeding
-from ganbench.errors import UsageError
+from ganbench import __version__, options, paths, seeding
+from ganbench.errors import UsageError, one_line
 from ganbench.evaluation import EvalCache, EvalContext
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
@@ -105,14 +105,14 @@ class Runner:
         self.store = RunStore(out)
         self.device = device
         self.reporter = reporter or NullReporter()
-        self.data_root = data_root
+        self.data_root = Path(data_root) if data_root is not None else paths.data_root()
         self.eval_cache = EvalCache()
         # validate every name and every user option before anything runs: a typo costs nothing
         for kind, names in (("dataset", suite.datasets), ("model", suite.models), ("loss", suite.losses),
                             ("metric", suite.metrics)):
             for name in names:
                 self.registry.get(kind, name)
-        self.data_options = {d: self._options("dataset", d, suite.data_options)[0] for d in suite.datasets}
+        self.data_options = {d: self._data_options(d) for d in suite.datasets}
         self.loss_options = {lo: self._options("loss", lo, suite.loss_options)[0] for lo in suite.losses}
         for m in suite.models:
             self._options("model", m, suite.model_options)
@@ -121,6 +121,14 @@ class Runner:
                  *extra: tuple[str, Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
         spec = self.registry.get(kind, name)
         return options.resolve(kind, name, spec.options, [("user", user.get(name, {})), *extra])
+
+    def _data_options(self, name: str) -> dict[str, Any]:
+        """A data set's options: its ``NAME:VALUE``, then the user's for ``NAME:VALUE``, then for ``NAME``."""
+        base = name.partition(":")[0]
+        layers = [("name", self.registry.name_options("dataset", name)), ("user", self.suite.data_options.get(name, {}))]
+        if base != name:
+            layers.append(("user", self.suite.data_options.get(base, {})))
+        return self._options("dataset", name, {}, *layers)[0]
 
     # -- data -----------------------------------------------------------------------------------
     def _load_data(self) -> dict[str, Data | BaseException]:
@@ -228,22 +236,34 @@ class Runner:
         row = self._base_row(prep)
         start = time.perf_counter()
         if isinstance(data, BaseException):
-            row.update(status="failed", message=f"dataset '{cell.dataset}' failed to load: {_one_line(data)}")
+            row.update(status="failed", message=f"dataset '{cell.dataset}' failed to load: {one_line(data)}")
             return row
         model = self.registry.get("model", cell.model)
         reason = model.supports(data.info)
         if reason:
-            row.update(status="skipped", message=reason)
+            row.update(status="skipped", message=reason + self._size_hint(cell, model, data.info))
             return row
         self.store.write_config(cell, prep.config)
         try:
             row.update(self._train_and_evaluate(prep, data))
         except Exception as exc:
             self.store.write_error(cell, traceback.format_exc())
-            row.update(status="failed", message=_one_line(exc))
+            row.update(status="failed", message=one_line(exc))
         row["message"] = "; ".join(m for m in (row["message"], *prep.notes) if m)
         row["wall_s"] = time.perf_counter() - start
         return row
+
+    def _size_hint(self, cell: Cell, model, info) -> str:
+        """When the data set can be requested at an image size the model accepts, say how."""
+        table = options.option_table(self.registry.get("dataset", cell.dataset).options)
+        if "image_size" not in table or info.modality != "image" or len(info.shape) != 3:
+            return ""
+        sizes = [s for s in table["image_size"].choices or ()
+                 if s != info.shape[-1] and model.supports(replace(info, shape=(info.shape[0], s, s))) is None]
+        if not sizes:
+            return ""
+        return (f" ({cell.model} accepts {cell.dataset} at image_size {'/'.join(map(str, sizes))}: "
+                f"--data-opt {cell.dataset.partition(':')[0]}.image_size={sizes[0]})")
 
     def _train_and_evaluate(self, prep: _Prepared, data: Data) -> dict[str, Any]:
         cell, settings, dev = prep.cell, prep.settings, self.device
@@ -283,12 +303,7 @@ class Runner:
             try:
                 out.update(metric.compute(ctx))
             except Exception as exc:
-                raise RuntimeError(f"metric '{name}' failed: {_one_line(exc)}") from exc
+                raise RuntimeError(f"metric '{name}' failed: {one_line(exc)}") from exc
         if skipped:
             out["message"] = "metrics not applicable: " + " | ".join(skipped)
         return out
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

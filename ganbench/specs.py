@@ -28,8 +28,12 @@ class DataInfo:
 
     ``shape`` is the shape of one sample: ``(d,)`` for vectors, ``(C, H, W)`` for images.
     ``value_range`` is the range generators must produce (``None``: unbounded, e.g. 2-D mixtures).
+    ``num_classes`` is the number of label values (0: unlabelled); ``class_names`` names them, if
+    known. ``label_factors`` is set when a label is a mixed-radix code of several labels, e.g.
+    ``(10, 10, 10)`` for stacked MNIST: label = 100·(channel 0 digit) + 10·(channel 1) + (channel 2).
     ``modes``/``mode_std`` describe the known mixture components (centres ``[K, d]``), if any.
     ``fingerprint`` is a stable hash of the training data: it keys cached classifiers and statistics.
+    ``options`` are the effective data options that produced it.
     """
 
     name: str
@@ -38,6 +42,8 @@ class DataInfo:
     value_range: tuple[float, float] | None
     size: int
     num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    label_factors: tuple[int, ...] | None = None
     modes: tuple[tuple[float, ...], ...] | None = None
     mode_std: float | None = None
     fingerprint: str = ""
@@ -139,10 +145,31 @@ class MetricSpec:
     aliases: tuple[str, ...] = ()
 
 
+def nothing_missing(root: Any = None, **options: Any) -> str | None:
+    """A ``missing`` callable for data sets that need no files (embedded or generated)."""
+    return None
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A data set. ``load(root=..., **options) -> Data``; ``options`` declares the options it accepts
-    with their defaults (``{"std": Option(0.01, ...)}``)."""
+    """A data set.
+
+    ``load(root: Path, **options) -> Data``: ``root`` is the data directory (``--data-root``; files
+    of downloadable sets live under it), ``options`` the effective values of the declared
+    ``options`` (``{"std": Option(0.01, ...)}``). A load that cannot find or fetch its files raises
+    an error saying what is missing and where to put it; it never substitutes other data.
+
+    ``missing(root, **options)`` returns ``None`` when the data set can be loaded without network
+    access right now, else what is missing (``ganbench list datasets`` shows it).
+
+    ``modality``, ``shape``, ``num_classes`` and ``size`` describe the data under the default
+    options, for listing without loading (``None``: depends on the options or the files); the
+    contract tests check them against what ``load`` returns.
+
+    ``name_option``: an option that can be given in the data set's name, ``NAME:VALUE`` (the
+    image folder's ``path``: ``folder:~/faces``). Each distinct value is a separate data set in the
+    grid.
+    """
 
     name: str
     load: Callable[..., Data]
@@ -150,3 +177,9 @@ class DatasetSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
     aliases: tuple[str, ...] = ()
+    missing: Callable[..., str | None] = nothing_missing
+    modality: Modality | None = None
+    shape: tuple[int, ...] | None = None
+    num_classes: int | None = None
+    size: int | None = None
+    name_option: str | None = None

@@ -87,7 +87,10 @@ class Cell:
 
     @property
     def id(self) -> str:
-        parts = [_UNSAFE.sub("_", p) for p in (self.dataset, self.model, self.loss)]
+        names = (self.dataset, self.model, self.loss)
+        parts = [_UNSAFE.sub("_", p)[:40] for p in names]
+        if parts != list(names):  # e.g. image-folder:/data/faces: a hash keeps distinct names distinct
+            parts.append(hashlib.sha256("\0".join(names).encode()).hexdigest()[:8])
         return "__".join(parts) + f"__s{self.seed}"
 
     def label(self) -> str:
@@ -127,8 +130,9 @@ class Suite:
         for flag, axis, table in (("--model-opt", self.models, self.model_options),
                                   ("--loss-opt", self.losses, self.loss_options),
                                   ("--data-opt", self.datasets, self.data_options)):
+            names = {*axis, *(n.partition(":")[0] for n in axis)}  # image-folder opts reach image-folder:PATH
             for name in table:
-                if name not in axis:
+                if name not in names:
                     raise UsageError(f"{flag} names '{name}', which is not in this run ({', '.join(axis)})")
 
     def cells(self) -> list[Cell]:

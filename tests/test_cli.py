@@ -69,7 +69,15 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
          "Error: model option dcgan.norm expects one of batch, layer, spectral, none, got 'group'"),
         (["run", "-d", "ring8", "--data-opt", "ring8.std=-1"],
          "Error: dataset option ring8.std expects a positive number, got '-1'"),
-        (["run", "--datasets", "cifar"], "Error: unknown dataset 'cifar'; known datasets: mnist5k, ring8"),
+        (["run", "--datasets", "cifar"], "Error: unknown dataset 'cifar' (did you mean 'cifar10'?); known datasets: "
+         "celeba, cifar10, digits, fashion-mnist, grid25, image-folder, mnist, mnist5k, ring8, stacked-mnist"),
+        (["run", "--datasets", "ring8:2"], "Error: dataset 'ring8' takes no ':VALUE' in its name (got 'ring8:2')"),
+        (["run", "--datasets", "folder:"], "Error: dataset 'folder:' needs a value after ':' (its path), e.g. "
+         "'image-folder:VALUE'"),
+        (["run", "--datasets", "grid25", "--data-opt", "grid25.modes=10"],
+         "Error: dataset option grid25.modes expects a square number (4, 9, 16, 25, ...), got '10'"),
+        (["run", "--datasets", "mnist", "--data-opt", "mnist.image_size=48"],
+         "Error: dataset option mnist.image_size expects one of 28, 32, 64, got '48'"),
         (["run", "--seeds", "0,x"], "Error: --seeds expects comma-separated non-negative integers or ranges like "
                                     "0-4, got 'x'"),
         (["run", "--seeds", "1,1"], "Error: --seeds lists 1 more than once"),

@@ -4,7 +4,6 @@ numbers, resume, failure isolation, incompatible cells."""
 from __future__ import annotations
 
 import json
-import math
 import types
 
 import pandas as pd
@@ -145,18 +144,6 @@ def test_settings_precedence(plugins):
     assert eff["beta1"] == 0.5 and src["beta1"] == "default"
     eff, src = resolve_settings({}, {}, {"latent_dim": 64})
     assert eff["latent_dim"] == 64 and src["latent_dim"] == "model"
-
-
-def test_mixture_data_is_the_advertised_ring(plugins):
-    data = plugins.registry.get("dataset", "ring8").load()
-    centres = torch.tensor(data.info.modes)
-    assert centres.shape == (8, 2)
-    assert torch.allclose(centres.norm(dim=1), torch.ones(8), atol=1e-6)
-    resid = data.x - centres[data.y]
-    assert resid.std().item() == pytest.approx(0.01, rel=0.05)
-    assert math.isclose(data.info.mode_std, 0.01)
-    again = plugins.registry.get("dataset", "ring8").load()
-    assert torch.equal(again.x, data.x) and again.info.fingerprint == data.info.fingerprint
 
 
 def test_paper_recipe_is_the_default_and_same_recipe_is_shared(tmp_path, tiny):

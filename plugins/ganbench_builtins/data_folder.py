@@ -1,0 +1,53 @@
+"""``image-folder`` (``folder:PATH``): any folder of images, so users can benchmark on their own data
+without writing a plugin. Images in first-level sub-folders are labelled by sub-folder (the
+torchvision ImageFolder convention) when there are at least two of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ganbench.errors import DataUnavailable
+from ganbench.specs import Data
+from ganbench_builtins.data_common import decode_images, image_data
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Every image under ``folder`` (recursively), in a stable order."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def missing(root=None, *, path: str = "", **options) -> str | None:
+    if not path:
+        return "needs a folder: use folder:PATH (or --data-opt image-folder.path=PATH)"
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    if not image_files(folder):
+        return f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {folder}"
+    return None
+
+
+def load_folder(path: str = "", image_size: int = 64, channels: int = 3, limit: int = 0, seed: int = 0) -> Data:
+    problem = missing(path=path)
+    if problem:
+        raise DataUnavailable(f"image-folder: {problem}")
+    folder = Path(path).expanduser()
+    files = image_files(folder)
+    if limit and limit < len(files):  # a fixed random subset: the first N sorted files would skew the classes
+        keep = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+        files = [files[int(i)] for i in keep]
+    tops = [f.relative_to(folder).parts for f in files]
+    classes = sorted({parts[0] for parts in tops if len(parts) > 1})
+    labelled = len(classes) >= 2 and all(len(parts) > 1 for parts in tops)
+    y = torch.tensor([classes.index(parts[0]) for parts in tops]) if labelled else None
+    try:
+        x = decode_images(files, image_size, channels)
+    except OSError as exc:
+        raise DataUnavailable(f"image-folder: {exc}") from exc
+    opts = {"path": str(folder), "image_size": image_size, "channels": channels, "limit": limit, "seed": seed}
+    return image_data("image-folder", x, y, options=opts, num_classes=len(classes) if labelled else 0,
+                      class_names=classes if labelled else ())
