@@ -91,9 +91,9 @@ def write_celeba(root: Path, splits: tuple[int, ...] = (0, 0, 0, 1, 2)) -> list[
     pictures = []
     for i, name in enumerate(names):
         img = np.zeros((218, 178, 3), dtype=np.uint8)
-        img[..., 0] = 40 * (i + 1)  # a flat colour per image: survives JPEG and resizing
+        img[..., 0] = (40 * (i + 1)) % 256  # a flat colour per image: survives JPEG and resizing
         img[..., 1] = 100
-        img[..., 2] = 255 - 40 * i
+        img[..., 2] = (255 - 40 * i) % 256
         pictures.append(img)
         Image.fromarray(img).save(images_dir / name, quality=95)
     n = len(names)
