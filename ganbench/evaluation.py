@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ from ganbench.paths import cache_dir
 from ganbench.specs import Data, DataInfo
 
 #: bump when the classifier's architecture or training recipe changes: it invalidates the cache
-CLASSIFIER_VERSION = "2"
-CLASSIFIER_EPOCHS = 10
+CLASSIFIER_VERSION = "3"
+#: 20 epochs with random translations: 0.976 held-out accuracy on mnist5k (10 epochs, none: 0.953)
+CLASSIFIER_EPOCHS = 20
 CLASSIFIER_BATCH = 128
 FEATURE_DIM = 128
 
@@ -100,6 +101,16 @@ def _accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.de
     return correct / len(x)
 
 
+def _translate(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The batch shifted by a random offset of up to 1/14 of the image side (2 px at 28 px), edges
+    replicated: the augmentation that takes the classifier from 95% to 98% on mnist5k."""
+    h, w = x.shape[-2:]
+    m = max(1, round(h / 14))
+    padded = nn.functional.pad(x, (m, m, m, m), mode="replicate")  # [N, C, H+2m, W+2m]
+    dy, dx = torch.randint(0, 2 * m + 1, (2,), generator=generator).tolist()
+    return padded[..., dy : dy + h, dx : dx + w]
+
+
 def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLASSIFIER_EPOCHS) -> tuple[nn.Module, dict]:
     """Train the classifier on ``data.x/y``; accuracy on ``data.x_test/y_test`` (or a 10% hold-out)."""
     reason = domain_supports(data.info)
@@ -118,7 +129,8 @@ def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLAS
         perm = torch.randperm(len(x), generator=order)
         for i in range(0, len(x), CLASSIFIER_BATCH):
             idx = perm[i : i + CLASSIFIER_BATCH]
-            loss = nn.functional.cross_entropy(net(x[idx].to(device)), y[idx].to(device))
+            batch = _translate(x[idx], order)
+            loss = nn.functional.cross_entropy(net(batch.to(device)), y[idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -127,6 +139,7 @@ def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLAS
         "n_train": len(x),
         "n_test": len(x_test),
         "epochs": epochs,
+        "augmentation": "random translation",
         "data_fingerprint": data.info.fingerprint,
         "version": CLASSIFIER_VERSION,
     }
@@ -156,6 +169,42 @@ def domain_extractor(data: Data, device: torch.device, root: Path | None = None)
     return FeatureExtractor("domain", key, net.to(device).eval(), FEATURE_DIM, meta)
 
 
+#: channel images the per-channel classifier of composite-label data trains on (at most)
+CHANNEL_TRAIN_LIMIT = 12000
+
+
+def channel_data(data: Data) -> Data:
+    """Composite-label images (``label_factors``, e.g. stacked MNIST) as single-channel images with
+    one label per channel: what a per-channel domain classifier learns from. The training split is
+    capped at :data:`CHANNEL_TRAIN_LIMIT` channel images (the classifier trains in about a minute on
+    a CPU)."""
+    info = data.info
+    factors = info.label_factors
+    if not factors or len(factors) != info.shape[0] or len(set(factors)) != 1:
+        raise UsageError(f"{info.name}: per-channel labels need one label factor per channel, got {factors}")
+
+    def split(x: torch.Tensor, codes: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(x) if limit is None else min(len(x), limit // len(factors))
+        parts = decode_labels(codes[:n], factors)  # [n, C]
+        return x[:n].reshape(n * len(factors), 1, *info.shape[1:]), parts.reshape(-1)
+
+    x, y = split(data.x, data.y, CHANNEL_TRAIN_LIMIT)
+    x_test, y_test = split(data.x_test, data.y_test, None) if data.x_test is not None else (None, None)
+    sub = replace(info, name=f"{info.name}-channels", shape=(1, *info.shape[1:]), size=len(x),
+                  num_classes=factors[0], class_names=(), label_factors=None,
+                  fingerprint=f"{info.fingerprint}-channels")
+    return Data(sub, x, y, x_test, y_test)
+
+
+def decode_labels(codes: torch.Tensor, factors: tuple[int, ...]) -> torch.Tensor:
+    """Mixed-radix codes ``[N]`` -> their parts ``[N, len(factors)]`` (most significant first)."""
+    parts = []
+    for f in reversed(factors):
+        parts.append(codes % f)
+        codes = codes // f
+    return torch.stack(parts[::-1], dim=1)
+
+
 class EvalCache:
     """Memo shared by all cells of a run: extractors and real-data statistics are computed once."""
 
@@ -172,8 +221,9 @@ class EvalCache:
 class EvalContext:
     """What a metric's ``compute`` receives for one trained cell.
 
-    ``generated()`` returns ``n_samples`` samples from the trained generator drawn with the cell's
-    fixed evaluation noise (the same noise for every loss on the same dataset/model/seed).
+    ``generated(n)`` returns ``n`` (default ``n_samples``) samples from the trained generator drawn
+    with the cell's fixed evaluation noise (the same noise for every loss on the same
+    dataset/model/seed); ``generated(k)`` is always the first ``k`` of ``generated(n)``, ``k < n``.
     """
 
     data: Data
@@ -188,15 +238,19 @@ class EvalContext:
     def info(self) -> DataInfo:
         return self.data.info
 
-    def generated(self) -> torch.Tensor:
-        if self._generated is None:
-            self._generated = self.sample(self.n_samples)
-        return self._generated
+    def generated(self, n: int | None = None) -> torch.Tensor:
+        n = self.n_samples if n is None else n
+        if self._generated is None or len(self._generated) < n:
+            self._generated = self.sample(n)
+        return self._generated[:n]
 
-    def extractor(self, name: str = "domain") -> FeatureExtractor:
+    def extractor(self, name: str = "domain", data: Data | None = None) -> FeatureExtractor:
+        """The feature extractor ``name`` for this cell's data set (or for ``data``, e.g. the
+        per-channel digits of stacked MNIST), trained or loaded once per run."""
         if name != "domain":
             raise UsageError(f"unknown feature extractor '{name}'; known extractors: domain")
+        data = data or self.data
         return self.cache.get(
-            ("extractor", name, self.info.fingerprint, str(self.device)),
-            lambda: domain_extractor(self.data, self.device, self.cache_root),
+            ("extractor", name, data.info.fingerprint, str(self.device)),
+            lambda: domain_extractor(data, self.device, self.cache_root),
         )

@@ -273,10 +273,13 @@ class Runner:
         seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
         G, D = model.build(data.info, latent_dim=settings["latent_dim"], **prep.model_options)
         seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
-        eval_noise = torch.randn(
-            settings["eval_samples"], settings["latent_dim"],
-            generator=seeding.generator(cell.seed, "eval", cell.dataset, cell.model),
-        )
+        # metrics with a fixed sample size get extra noise *after* the first eval_samples vectors, so
+        # those (and every number computed from them) do not depend on which metrics run
+        stream = seeding.generator(cell.seed, "eval", cell.dataset, cell.model)
+        extra = max([0, *(self.registry.get("metric", m).samples for m in self.suite.metrics)]) - settings["eval_samples"]
+        eval_noise = torch.randn(settings["eval_samples"], settings["latent_dim"], generator=stream)
+        if extra > 0:
+            eval_noise = torch.cat([eval_noise, torch.randn(extra, settings["latent_dim"], generator=stream)])
         result = train(
             G, D, loss, data, settings, loss_options=prep.loss_options, seed=cell.seed, device=dev, eval_noise=eval_noise,
             sample_dir=self.store.cell_dir(cell) / "samples", on_step=self.reporter.step,

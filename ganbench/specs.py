@@ -133,7 +133,10 @@ class MetricSpec:
 
     ``compute(ctx: EvalContext) -> {column: value}``; the ``primary`` column is the headline number
     and ``higher_is_better`` its direction. ``supports(info)`` returns ``None`` or why the metric does
-    not apply to that data (the reason is recorded with the result).
+    not apply to that data (the reason is recorded with the result). ``samples``: how many generated
+    samples the metric needs when that is fixed by its definition (e.g. 2,500 for the mixture mode
+    count); the run draws ``max(eval_samples, samples)`` evaluation noise vectors, the first
+    ``eval_samples`` of them always the same, and the metric asks ``ctx.generated(samples)``.
     """
 
     name: str
@@ -143,6 +146,8 @@ class MetricSpec:
     description: str = ""
     supports: Callable[[DataInfo], str | None] = always_supported
     aliases: tuple[str, ...] = ()
+    samples: int = 0
+    reference: str = ""
 
 
 def nothing_missing(root: Any = None, **options: Any) -> str | None:

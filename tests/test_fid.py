@@ -25,7 +25,7 @@ def extractor(mnist):
 
 
 def test_domain_classifier_is_accurate_and_cached(mnist, extractor):
-    assert extractor.meta["accuracy"] > 0.9  # held-out 1,000 digits
+    assert extractor.meta["accuracy"] >= 0.97  # held-out 1,000 digits (0.976 measured)
     assert extractor.meta["n_test"] == 1000 and extractor.meta["n_train"] == 4000
     again = domain_extractor(mnist, torch.device("cpu"))  # loaded from disk, not retrained
     assert again.fingerprint == extractor.fingerprint

@@ -1,4 +1,5 @@
-"""Built-in metrics: ``fid`` — Fréchet distance on the domain classifier's features.
+"""Built-in metrics: ``fid`` — Fréchet distance on the domain classifier's features; ``modes`` — mode
+collapse (metrics_modes); ``prdc`` — precision/recall/density/coverage (metrics_prdc).
 
 FID (Heusel et al. 2017) is computed by torchmetrics' ``FrechetInceptionDistance`` with the domain
 classifier's penultimate layer as its custom feature module. Real statistics (the whole training
@@ -66,8 +67,46 @@ def compute_fid(ctx):
     }
 
 
+def _lazy(module: str, name: str):
+    """``module.name`` imported on first call: registering the metrics imports no torch."""
+
+    def call(arg):
+        import importlib
+
+        return getattr(importlib.import_module(f"ganbench_builtins.{module}"), name)(arg)
+
+    return call
+
+
 @hookimpl
 def ganbench_register_metrics(registry):
+    registry.add_metric(
+        MetricSpec(
+            name="modes",
+            compute=_lazy("metrics_modes", "compute"),
+            supports=_lazy("metrics_modes", "supports"),
+            primary="modes",
+            higher_is_better=True,
+            samples=2500,
+            description="Mode collapse. Mixtures: modes captured by a high-quality sample (within 3 std of "
+            "its nearest centre; 2,500 samples), hq_pct, mode_kl = KL(nearest-mode histogram ‖ uniform). "
+            "Labelled images: classes the domain classifier finds, mode_kl = KL(q ‖ data class histogram). "
+            "Stacked MNIST: distinct per-channel codes of 1000, KL to uniform.",
+            reference="Srivastava et al. 2017 (VEEGAN); Lin et al. 2018 (PacGAN); Metz et al. 2017",
+        )
+    )
+    registry.add_metric(
+        MetricSpec(
+            name="prdc",
+            compute=_lazy("metrics_prdc", "compute"),
+            supports=_lazy("metrics_prdc", "supports"),
+            primary="coverage",
+            higher_is_better=True,
+            description="Precision/recall (k=3 nearest-neighbour manifolds) and density/coverage (k=5) on the "
+            "domain classifier's features (images) or the raw vectors, eval_samples real vs generated.",
+            reference="Kynkäänniemi et al. 2019, arXiv:1904.06991; Naeem et al. 2020, arXiv:2002.09797",
+        )
+    )
     registry.add_metric(
         MetricSpec(
             name="fid",
@@ -77,5 +116,6 @@ def ganbench_register_metrics(registry):
             supports=_fid_supports,
             description="Fréchet distance between real and generated features of the domain classifier "
             "(penultimate layer, 128-d), via torchmetrics.",
+            reference="Heusel et al. 2017, arXiv:1706.08500",
         )
     )
