@@ -60,3 +60,33 @@ def test_fid_of_held_out_real_digits_is_small(mnist, extractor):
     ctx2 = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=1000, sample=lambda n: noise[:n],
                        cache=ctx.cache)
     assert real_vs_real < compute_fid(ctx2)["fid"] / 20
+
+
+def mmd2_unbiased_numpy(a: np.ndarray, b: np.ndarray) -> float:
+    """Unbiased MMD² with KID's kernel k(x, y) = (x·y / d + 1)³ (Bińkowski et al. 2018, eq. 4)."""
+    d = a.shape[1]
+    kxx, kyy, kxy = ((a @ a.T) / d + 1) ** 3, ((b @ b.T) / d + 1) ** 3, ((a @ b.T) / d + 1) ** 3
+    m, n = len(a), len(b)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2 * kxy.mean())
+
+
+def test_kid_matches_numpy_on_the_same_features(mnist, extractor):
+    from ganbench.specs import Data
+    from ganbench_builtins.metrics import compute_kid
+
+    # equal-size sets: every subset of size n is the whole set, so the mean over subsets is the full MMD²
+    real = Data(mnist.info, mnist.x[:500], mnist.y[:500])
+    g = torch.Generator().manual_seed(0)
+    fake = (mnist.x_test[:500] * 0.8 + 0.1 * torch.randn(500, 1, 28, 28, generator=g)).clamp(-1, 1)
+    ctx = EvalContext(data=real, device=torch.device("cpu"), n_samples=500, sample=lambda n: fake[:n])
+    ctx.cache.get(("extractor", "domain", mnist.info.fingerprint, "cpu"), lambda: extractor)
+    got = compute_kid(ctx)
+    expected = mmd2_unbiased_numpy(extractor.features(real.x).double().numpy(), extractor.features(fake).double().numpy())
+    assert got["kid_subset_size"] == 500 and got["kid_extractor"] == f"domain:{extractor.fingerprint}"
+    assert got["kid"] == pytest.approx(expected, rel=1e-4) and got["kid"] > 0
+    assert got["kid_std"] == pytest.approx(0.0, abs=1e-6 * abs(expected))
+    other = mnist.x[500:1000]  # other real digits: MMD² ≈ 0 (the unbiased estimate can be negative)
+    real_vs_real = EvalContext(data=real, device=torch.device("cpu"), n_samples=500, sample=lambda n: other[:n],
+                               cache=ctx.cache)
+    assert abs(compute_kid(real_vs_real)["kid"]) < 0.02 * expected

@@ -1,12 +1,15 @@
-"""Built-in metrics: ``fid`` — Fréchet distance on the domain classifier's features; ``modes`` — mode
+"""Built-in metrics: ``fid`` and ``kid`` on the domain classifier's features; ``modes`` — mode
 collapse (metrics_modes); ``prdc`` — precision/recall/density/coverage (metrics_prdc).
 
 FID (Heusel et al. 2017) is computed by torchmetrics' ``FrechetInceptionDistance`` with the domain
 classifier's penultimate layer as its custom feature module. Real statistics (the whole training
 split) are accumulated once per run and data set; each cell adds ``eval_samples`` generated samples.
+KID (Bińkowski et al. 2018) likewise uses torchmetrics' ``KernelInceptionDistance``.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from ganbench import hookimpl
 from ganbench.specs import MetricSpec
@@ -18,10 +21,15 @@ def _fid_supports(info):
     return domain_supports(info)
 
 
-def _fid_metric(extractor, device):
+def _feature_metric(kind: str, extractor, device, **kwargs):
+    """A torchmetrics FID or KID whose feature module is ``extractor``'s network."""
     import torch
     from torch import nn
-    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    if kind == "fid":
+        from torchmetrics.image.fid import FrechetInceptionDistance as Metric
+    else:
+        from torchmetrics.image.kid import KernelInceptionDistance as Metric
 
     class Features(nn.Module):  # what torchmetrics calls on each batch
         def __init__(self, ext):
@@ -34,37 +42,63 @@ def _fid_metric(extractor, device):
 
     metric_device = device if device.type == "cuda" else torch.device("cpu")  # float64 states
     extractor.network.to(metric_device)
-    return FrechetInceptionDistance(feature=Features(extractor), reset_real_features=False).to(metric_device)
+    with warnings.catch_warnings():  # KID's "saves all features in a buffer": N is bounded by eval_samples
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        return Metric(feature=Features(extractor), reset_real_features=False, **kwargs).to(metric_device)
 
 
-def compute_fid(ctx):
+def _scored(ctx, kind: str, **kwargs):
+    """The run's FID/KID object for this data set with the real features of the whole training split
+    (computed once per run), holding this cell's generated samples."""
     import torch
 
     ext = ctx.extractor("domain")
 
     def make_real():
-        fid = _fid_metric(ext, ctx.device)
-        dev = next(fid.parameters()).device
+        metric = _feature_metric(kind, ext, ctx.device, **kwargs)
+        dev = next(metric.parameters()).device
         with torch.no_grad():
             for i in range(0, len(ctx.data.x), 500):
-                fid.update(ctx.data.x[i : i + 500].to(dev), real=True)
-        return fid
+                metric.update(ctx.data.x[i : i + 500].to(dev), real=True)
+        return metric
 
-    fid = ctx.cache.get(("fid-real", ext.id, ctx.info.fingerprint), make_real)
-    fid.reset()  # drops the previous cell's fakes, keeps the real statistics
-    dev = next(fid.parameters()).device
+    key = (f"{kind}-real", ext.id, ctx.info.fingerprint, tuple(sorted(kwargs.items())))
+    metric = ctx.cache.get(key, make_real)
+    metric.reset()  # drops the previous cell's fakes, keeps the real features
+    dev = next(metric.parameters()).device
     fake = ctx.generated()
     with torch.no_grad():
         for i in range(0, len(fake), 500):
-            fid.update(fake[i : i + 500].to(dev), real=False)
-        value = float(fid.compute())
+            metric.update(fake[i : i + 500].to(dev), real=False)
+    return metric, ext
+
+
+def compute_fid(ctx):
+    fid, ext = _scored(ctx, "fid")
     return {
-        "fid": value,
+        "fid": float(fid.compute()),
         "fid_extractor": ext.id,
         "fid_n_real": int(fid.real_features_num_samples),
         "fid_n_fake": int(fid.fake_features_num_samples),
         "domain_accuracy": float(ext.meta["accuracy"]),
     }
+
+
+#: KID subsets and their size (Bińkowski et al. 2018 use 100 subsets of 1,000); smaller sets use all
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+
+
+def compute_kid(ctx):
+    import torch
+
+    size = min(KID_SUBSET_SIZE, ctx.n_samples, len(ctx.data.x))
+    kid, ext = _scored(ctx, "kid", subsets=KID_SUBSETS, subset_size=size)
+    with torch.random.fork_rng(devices=[]):  # torchmetrics draws the subsets from the global RNG
+        torch.manual_seed(0)
+        mean, std = kid.compute()
+    return {"kid": float(mean), "kid_std": float(std), "kid_extractor": ext.id, "kid_subset_size": size,
+            "kid_subsets": KID_SUBSETS}
 
 
 def _lazy(module: str, name: str):
@@ -80,6 +114,19 @@ def _lazy(module: str, name: str):
 
 @hookimpl
 def ganbench_register_metrics(registry):
+    registry.add_metric(
+        MetricSpec(
+            name="kid",
+            compute=compute_kid,
+            primary="kid",
+            higher_is_better=False,
+            supports=_fid_supports,
+            description="Kernel distance: unbiased MMD² with the cubic polynomial kernel (x·y/d + 1)³ between "
+            "domain-classifier features of the training split and of the generated samples; mean (and std) "
+            "over 100 random subsets of min(1000, N), fixed seed; torchmetrics. Unbiased at small N.",
+            reference="Bińkowski et al. 2018, arXiv:1801.01401",
+        )
+    )
     registry.add_metric(
         MetricSpec(
             name="modes",
