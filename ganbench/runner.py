@@ -116,6 +116,8 @@ class Runner:
         self.loss_options = {lo: self._options("loss", lo, suite.loss_options)[0] for lo in suite.losses}
         for m in suite.models:
             self._options("model", m, suite.model_options)
+        #: the most generated samples a metric of this run needs by definition (MetricSpec.samples)
+        self.metric_samples = max([0, *(self.registry.get("metric", m).samples for m in suite.metrics)])
 
     def _options(self, kind: str, name: str, user: Mapping[str, Mapping[str, Any]],
                  *extra: tuple[str, Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -276,7 +278,7 @@ class Runner:
         # metrics with a fixed sample size get extra noise *after* the first eval_samples vectors, so
         # those (and every number computed from them) do not depend on which metrics run
         stream = seeding.generator(cell.seed, "eval", cell.dataset, cell.model)
-        extra = max([0, *(self.registry.get("metric", m).samples for m in self.suite.metrics)]) - settings["eval_samples"]
+        extra = self.metric_samples - settings["eval_samples"]
         eval_noise = torch.randn(settings["eval_samples"], settings["latent_dim"], generator=stream)
         if extra > 0:
             eval_noise = torch.cat([eval_noise, torch.randn(extra, settings["latent_dim"], generator=stream)])

@@ -20,23 +20,25 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def missing(root=None, *, path: str = "", **options) -> str | None:
+def _scan(path: str) -> tuple[Path, list[Path], str | None]:
+    """The folder, its images (one directory walk) and what is wrong, if anything."""
     if not path:
-        return "needs a folder: use folder:PATH (or --data-opt image-folder.path=PATH)"
+        return Path(), [], "needs a folder: use folder:PATH (or --data-opt image-folder.path=PATH)"
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        return f"{folder} is not a directory"
-    if not image_files(folder):
-        return f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {folder}"
-    return None
+        return folder, [], f"{folder} is not a directory"
+    files = image_files(folder)
+    return folder, files, None if files else f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {folder}"
+
+
+def missing(root=None, *, path: str = "", **options) -> str | None:
+    return _scan(path)[2]
 
 
 def load_folder(path: str = "", image_size: int = 64, channels: int = 3, limit: int = 0, seed: int = 0) -> Data:
-    problem = missing(path=path)
+    folder, files, problem = _scan(path)
     if problem:
         raise DataUnavailable(f"image-folder: {problem}")
-    folder = Path(path).expanduser()
-    files = image_files(folder)
     if limit and limit < len(files):  # a fixed random subset: the first N sorted files would skew the classes
         keep = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
         files = [files[int(i)] for i in keep]

@@ -88,14 +88,14 @@ def _unavailable(name: str, root: Path, option_prefix: str, download: bool, exc:
     )
 
 
-def _open(name: str, root: Path, download: bool, make: Callable[[], Any], option_prefix: str | None = None) -> Any:
-    """``make()`` (a torchvision data set), with any failure to find or fetch the files turned into a
-    :class:`DataUnavailable` that says what to do."""
+def _open(name: str, root: Path, download: bool, make: Callable[[], Any]) -> Any:
+    """``make()`` (a torchvision data set), with files that are missing while downloading is off, or
+    any failure to find or fetch them, turned into a :class:`DataUnavailable` that says what to do."""
     Path(root).mkdir(parents=True, exist_ok=True)
     try:
         return make()
     except (RuntimeError, OSError, ValueError) as exc:  # torchvision's "not found", URLError, bad files
-        raise _unavailable(name, root, option_prefix or name, download, exc) from exc
+        raise _unavailable(name, root, name, download, exc) from exc
 
 
 # -- MNIST and Fashion-MNIST: idx files -----------------------------------------------------------------------
@@ -109,8 +109,6 @@ def load_mnist_like(name: str, root: Path, *, download: bool = True, limit: int 
     for f in LAYOUTS[name].files:  # .gz files put there by hand: unpack them (torchvision only does on download)
         if not (folder / f).exists() and (folder / f"{f}.gz").exists():
             extract_archive(str(folder / f"{f}.gz"), str(folder))
-    if not download and LAYOUTS[name].missing(root):
-        raise _unavailable(name, root, name, download, None)
     train = _open(name, root, download, lambda: cls(str(root), train=True, download=download))
     test = _open(name, root, download, lambda: cls(str(root), train=False, download=False))
     x, y = _limit(train.data, train.targets, limit)  # uint8 [N, 28, 28], int64 [N]
@@ -125,8 +123,6 @@ def load_cifar10(root: Path, *, download: bool = True, verify: bool = True, limi
     from torchvision import datasets
 
     cls = datasets.CIFAR10 if verify else _cifar10_unverified()
-    if not download and LAYOUTS["cifar10"].missing(root):
-        raise _unavailable("cifar10", root, "cifar10", download, None)
     train = _open("cifar10", root, download, lambda: cls(str(root), train=True, download=download))
     test = _open("cifar10", root, download, lambda: cls(str(root), train=False, download=False))
 
@@ -161,8 +157,6 @@ def load_celeba(root: Path, *, download: bool = True, verify: bool = True, split
     from torchvision import datasets
 
     cls = datasets.CelebA if verify else _celeba_unverified()
-    if not download and LAYOUTS["celeba"].missing(root):
-        raise _unavailable("celeba", root, "celeba", download, None)
     ds = _open("celeba", root, download, lambda: cls(str(root), split=split, target_type=[], download=download))
     files = list(ds.filename)[: limit or None]
     folder = Path(root) / "celeba" / "img_align_celeba"
