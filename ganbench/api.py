@@ -39,6 +39,8 @@ def build_suite(
     model_options: OptionsArg = None,
     loss_options: OptionsArg = None,
     data_options: OptionsArg = None,
+    extractor: str | None = None,
+    extractor_options: OptionsArg = None,
     suite_file: str | Path | None = None,
 ) -> Suite:
     """Defaults: every registered model, loss and metric; data set ``mnist5k``; seeds 0,1,2; the
@@ -70,6 +72,7 @@ def build_suite(
 
     seeds = pick(seeds, "seeds")
     metrics = pick(metrics, "metrics")
+    chosen = pick(extractor, "extractor") or "auto"
     return Suite(
         datasets=canonical("dataset", split_names(pick(datasets, "datasets"))) or list(DEFAULT_DATASETS),
         models=canonical("model", split_names(pick(models, "models"))) or registry.names("model"),
@@ -81,6 +84,8 @@ def build_suite(
         model_options=opts("model", "--model-opt", base.get("model_options"), model_options),
         loss_options=opts("loss", "--loss-opt", base.get("loss_options"), loss_options),
         data_options=opts("dataset", "--data-opt", base.get("data_options"), data_options),
+        extractor=chosen if chosen == "auto" else registry.canonical("extractor", chosen),
+        extractor_options=opts("extractor", "--extractor-opt", base.get("extractor_options"), extractor_options),
     )
 
 
@@ -98,6 +103,8 @@ def run(
     model_options: OptionsArg = None,
     loss_options: OptionsArg = None,
     data_options: OptionsArg = None,
+    extractor: str | None = None,
+    extractor_options: OptionsArg = None,
     suite: str | Path | None = None,
     device: str = "auto",
     out: str | Path | None = None,
@@ -113,7 +120,9 @@ def run(
     ``recipe="paper"`` (default) trains each loss with its paper's settings, ``"same"`` every loss
     with one shared recipe; explicit settings win in both. ``model_options``/``loss_options``/
     ``data_options``: ``{"dcgan": {"norm": "layer"}}`` or ``["dcgan.norm=layer"]``. ``suite``: a suite
-    file (TOML) whose values the other arguments override.
+    file (TOML) whose values the other arguments override. ``extractor``: the feature extractor of
+    FID/KID/PR-DC (default ``auto``: per data set); ``extractor_options``: e.g.
+    ``{"inception": {"weights": "/data/weights-inception-2015-12-05-6726825d.pth"}}``.
     ``plugins`` registers extra plugin objects; ``disable_plugins`` blocks plugins by name.
     Results are written under ``out`` (default ``results/runs/run-<fingerprint>``), which resumes.
     ``data_root``: where downloadable data sets live (default ``$GANBENCH_DATA_ROOT``, else
@@ -128,7 +137,7 @@ def run(
     suite = build_suite(
         pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds, settings=merged,
         recipe=recipe, model_options=model_options, loss_options=loss_options, data_options=data_options,
-        suite_file=suite,
+        extractor=extractor, extractor_options=extractor_options, suite_file=suite,
     )
     dev = resolve_device(device)
     target = Path(out) if out is not None else default_out(suite)

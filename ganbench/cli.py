@@ -101,6 +101,15 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               help="A loss hyper-parameter, e.g. label-smooth.real=0.8 (repeatable; see 'ganbench list losses -v').")
 @click.option("--data-opt", "data_opts", multiple=True, metavar="DATASET.KEY=VALUE",
               help="A data set option, e.g. ring8.std=0.02 (repeatable; see 'ganbench list datasets -v').")
+@click.option("--extractor", metavar="NAME", help="Feature extractor of FID, KID and precision/recall: auto "
+              "(default: 'domain' classifier for grey labelled images such as MNIST and stacked MNIST, 'inception' for "
+              "colour or unlabelled images, 'raw' for vectors), or a name from 'ganbench list extractors'.")
+@click.option("--extractor-opt", "extractor_opts", multiple=True, metavar="EXTRACTOR.KEY=VALUE",
+              help="An extractor option, e.g. inception.download=false (repeatable; see 'ganbench list extractors -v').")
+@click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Local Inception weights (weights-inception-2015-12-05-6726825d.pth from torch-fidelity's releases) "
+              "for machines without internet; same as --extractor-opt inception.weights=FILE or "
+              "$GANBENCH_INCEPTION_WEIGHTS. Default: downloaded into the cache on first use.")
 @click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
               help="Where downloadable data sets (mnist, fashion-mnist, cifar10, celeba) live, in torchvision's "
               "layout; missing files are downloaded there. Default: $GANBENCH_DATA_ROOT, else <cache>/data.")
@@ -112,7 +121,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
 @click.pass_context
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
-        loss_opts, data_opts, data_root, device, out, quiet):
+        loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, quiet):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Example: ganbench run --models vanilla,dcgan --losses nonsat,minimax
@@ -131,6 +140,9 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     suite = build_suite(pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics,
                         seeds=seeds, settings=settings, recipe=None if paper is None else "paper" if paper else "same",
                         model_options=model_opts, loss_options=loss_opts, data_options=data_opts,
+                        extractor=extractor,
+                        extractor_options=[*extractor_opts, *([f"inception.weights={inception_weights}"]
+                                                              if inception_weights else [])],
                         suite_file=suite_file)
     dev = resolve_device(device)
     target = out or default_out(suite)
@@ -142,7 +154,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
         if reporter is not None:
             reporter.close()
     out_console = Console()
-    columns = metric_columns(pl.registry, df.columns)
+    columns = metric_columns(pl.registry, df)
     out_console.print(render_rich(summarize(df, columns), title=f"ganbench results — {target}", metrics=columns))
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
@@ -288,7 +300,7 @@ def report(ctx, run_dirs, csv_out):
             raise GanbenchError(f"{d} is not a ganbench run directory (no cells/ folder)")
         frames.append(RunStore(d).table())
     df = pd.concat(frames, ignore_index=True)
-    metrics = metric_columns(_plugins(ctx).registry, df.columns)
+    metrics = metric_columns(_plugins(ctx).registry, df)
     summary = summarize(df, metrics)
     Console().print(render_rich(summary, title="ganbench report — " + ", ".join(map(str, run_dirs)), metrics=metrics))
     if csv_out:

@@ -49,3 +49,11 @@ def ganbench_register_metrics(registry: Registry) -> None:
 
     :param registry: call ``registry.add_metric(MetricSpec(...))`` once per metric.
     """
+
+
+@hookspec
+def ganbench_register_extractors(registry: Registry) -> None:
+    """Register feature extractors (what FID, KID and precision/recall compare).
+
+    :param registry: call ``registry.add_extractor(ExtractorSpec(...))`` once per extractor.
+    """

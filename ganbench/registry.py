@@ -11,7 +11,7 @@ from typing import Any
 
 from ganbench.errors import PluginError, UnknownNameError, UsageError
 from ganbench.options import Option, accepted_names
-from ganbench.specs import NAME_RE, DatasetSpec, LossSpec, MetricSpec, ModelSpec
+from ganbench.specs import NAME_RE, DatasetSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
 from ganbench.suite import coerce_setting
 
 #: kind -> spec class. The plural forms are what the CLI and the hooks use.
@@ -20,8 +20,9 @@ KINDS: dict[str, type] = {
     "loss": LossSpec,
     "dataset": DatasetSpec,
     "metric": MetricSpec,
+    "extractor": ExtractorSpec,
 }
-PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics"}
+PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics", "extractor": "extractors"}
 
 
 def normalize_kind(kind: str) -> str:
@@ -71,6 +72,10 @@ class Registry:
     def add_metric(self, spec: MetricSpec) -> None:
         """Register a metric."""
         self._add("metric", spec)
+
+    def add_extractor(self, spec: ExtractorSpec) -> None:
+        """Register a feature extractor."""
+        self._add("extractor", spec)
 
     # -- called by the core --------------------------------------------------------------------
     @contextmanager
@@ -151,7 +156,8 @@ class Registry:
                 f"{who} registered {kind} name {name!r}: names must match {NAME_RE.pattern} "
                 "(lower case, digits, '.', '_', '-')"
             )
-        for attr in ("build", "load", "compute", "d_loss", "g_loss", "supports", "penalty", "after_d_step", "missing"):
+        for attr in ("build", "load", "compute", "d_loss", "g_loss", "supports", "penalty", "after_d_step", "missing",
+                     "auto"):
             if getattr(spec, attr, None) is not None and not callable(getattr(spec, attr)):
                 raise PluginError(f"{who} registered {kind} '{name}' whose '{attr}' is not callable")
         for table in ("options", "settings", "model_options"):

@@ -20,9 +20,11 @@ STATUSES = ("ok", "diverged", "failed", "skipped")
 DEFAULT_METRICS: Sequence[tuple[str, bool]] = (("fid", False),)
 
 
-def metric_columns(registry, columns: Sequence[str]) -> list[tuple[str, bool]]:
-    """(primary column, higher_is_better) of every registered metric whose column is present."""
-    return [(spec.primary, spec.higher_is_better) for _, spec, _ in registry.items("metric") if spec.primary in columns]
+def metric_columns(registry, df: pd.DataFrame) -> list[tuple[str, bool]]:
+    """(primary column, higher_is_better) of every registered metric whose column has a value in
+    ``df`` (e.g. ``track_final_gap`` only appears with an evaluation trajectory)."""
+    return [(spec.primary, spec.higher_is_better) for _, spec, _ in registry.items("metric")
+            if spec.primary in df.columns and pd.to_numeric(df[spec.primary], errors="coerce").notna().any()]
 
 
 def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool]] = DEFAULT_METRICS) -> pd.DataFrame:

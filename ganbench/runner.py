@@ -20,11 +20,11 @@ import torch
 
 from ganbench import __version__, options, paths, seeding
 from ganbench.errors import UsageError, one_line
-from ganbench.evaluation import EvalCache, EvalContext
+from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
 from ganbench.store import REUSABLE_STATUSES, RunStore, rows_to_frame
-from ganbench.suite import Cell, Suite, resolve_settings
+from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, resolve_settings
 from ganbench.training import HISTORY_COLUMNS, generate, train
 
 
@@ -116,6 +116,12 @@ class Runner:
         self.loss_options = {lo: self._options("loss", lo, suite.loss_options)[0] for lo in suite.losses}
         for m in suite.models:
             self._options("model", m, suite.model_options)
+        if suite.extractor != "auto":
+            self.registry.get("extractor", suite.extractor)
+        for name, opts in suite.extractor_options.items():
+            self._options("extractor", name, {name: opts})
+        #: per data set: (extractor name, None) or (None, why no extractor applies); set by run()
+        self.extractors: dict[str, tuple[str | None, str | None]] = {}
         #: the most generated samples a metric of this run needs by definition (MetricSpec.samples)
         self.metric_samples = max([0, *(self.registry.get("metric", m).samples for m in suite.metrics)])
 
@@ -143,6 +149,27 @@ class Runner:
                 loaded[name] = exc
         return loaded
 
+    def _prepare_extractors(self, datasets: dict[str, Data | BaseException]) -> None:
+        """Resolve each data set's extractor and build it now (train, load or download), so a missing
+        weights file stops the run before any training rather than after every cell; compute (or
+        load) the real features too, a one-time cost that no cell's ``eval_s`` should carry."""
+        features = any(self.registry.get("metric", m).features for m in self.suite.metrics)
+        for name, data in datasets.items():
+            if not isinstance(data, Data):
+                continue
+            self.extractors[name] = resolve_extractor(self.registry, self.suite.extractor, data.info)
+            if features and self.extractors[name][0] is not None:
+                self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings}).real_features()
+
+    def _context(self, dataset: str, data: Data, settings: Mapping[str, Any], **kwargs: Any) -> EvalContext:
+        """The evaluation context of ``dataset`` (its suite name) under the effective ``settings``."""
+        return EvalContext(
+            data=data, device=self.device, n_samples=settings["eval_samples"], registry=self.registry,
+            extractor_name=self.extractors[dataset][0],
+            extractor_options={k: dict(v) for k, v in self.suite.extractor_options.items()},
+            real_samples=settings["real_samples"], cache=self.eval_cache, **kwargs,
+        )
+
     def _prepare(self, cell: Cell, data: Data | None) -> _Prepared:
         model = self.registry.get("model", cell.model)
         loss = self.registry.get("loss", cell.loss)
@@ -165,6 +192,7 @@ class Runner:
             "model_options": model_opts,
             "loss_options": loss_opts,
             "metrics": list(self.suite.metrics),
+            "extractor": self.extractors.get(cell.dataset, (None, None))[0],
             "data_fingerprint": data.info.fingerprint if data is not None else None,
             "data_options": dict(data.info.options) if data is not None else None,
             "provenance": {
@@ -200,6 +228,7 @@ class Runner:
         self.store.write_run_files(self.suite.to_dict(), environment(self.plugins, self.device))
         self.reporter.run_started(cells, self.store.root)
         datasets = self._load_data()
+        self._prepare_extractors(datasets)
         rows = []
         for index, cell in enumerate(cells):
             data = datasets[cell.dataset]
@@ -282,9 +311,29 @@ class Runner:
         eval_noise = torch.randn(settings["eval_samples"], settings["latent_dim"], generator=stream)
         if extra > 0:
             eval_noise = torch.cat([eval_noise, torch.randn(extra, settings["latent_dim"], generator=stream)])
+        trajectory: list[dict[str, Any]] = []
+        applicable, skipped = self._applicable_metrics(cell.dataset, data.info)
+
+        def evaluate(step: int) -> dict[str, Any]:
+            """Every applicable metric on G now; the random streams are left untouched."""
+            devices = [dev] if dev.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                ctx = self._context(cell.dataset, data, settings, sample=lambda n: generate(G, eval_noise[:n], dev))
+                values: dict[str, Any] = {}
+                for name, metric in applicable:
+                    if metric.history:
+                        continue
+                    try:
+                        values.update(metric.compute(ctx))
+                    except Exception as exc:
+                        raise RuntimeError(f"metric '{name}' failed at step {step}: {one_line(exc)}") from exc
+            trajectory.append({"step": step, **{k: v for k, v in values.items() if _is_number(v)}})
+            return values
+
         result = train(
             G, D, loss, data, settings, loss_options=prep.loss_options, seed=cell.seed, device=dev, eval_noise=eval_noise,
             sample_dir=self.store.cell_dir(cell) / "samples", on_step=self.reporter.step,
+            on_eval=evaluate if settings["eval_every"] else None,
         )
         self.store.write_history(cell, result.history, HISTORY_COLUMNS)
         self.store.save_generator(cell, G.state_dict())
@@ -292,23 +341,40 @@ class Runner:
             "status": result.status, "message": result.message, "steps_done": result.steps_done,
             "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,
         }
-        if result.status != "ok":
-            return out
-        ctx = EvalContext(
-            data=data, device=dev, n_samples=settings["eval_samples"],
-            sample=lambda n: generate(G, eval_noise[:n], dev), cache=self.eval_cache,
-        )
-        skipped = []
-        for name in self.suite.metrics:
-            metric = self.registry.get("metric", name)
-            reason = metric.supports(data.info)
-            if reason:
-                skipped.append(f"{name}: {reason}")
-                continue
-            try:
-                out.update(metric.compute(ctx))
-            except Exception as exc:
-                raise RuntimeError(f"metric '{name}' failed: {one_line(exc)}") from exc
-        if skipped:
+        start = time.perf_counter()
+        if result.status == "ok":
+            out.update(evaluate(result.steps_done))
+        ctx = self._context(cell.dataset, data, settings, history=result.history, trajectory=trajectory,
+                            status=result.status, diverged_at=result.diverged_at)
+        for name, metric in applicable:
+            if metric.history:
+                try:
+                    out.update(metric.compute(ctx))
+                except Exception as exc:
+                    raise RuntimeError(f"metric '{name}' failed: {one_line(exc)}") from exc
+        out["eval_s"] = time.perf_counter() - start
+        out["trajectory_eval_s"] = result.eval_s
+        out["eval_points"] = len(trajectory)
+        if trajectory:
+            self.store.write_trajectory(cell, trajectory)
+        if skipped and result.status == "ok":
             out["message"] = "metrics not applicable: " + " | ".join(skipped)
         return out
+
+    def _applicable_metrics(self, dataset: str, info) -> tuple[list[tuple[str, Any]], list[str]]:
+        """The suite's metrics that apply to ``dataset`` and, for the others, ``name: why not``."""
+        applicable, skipped = [], []
+        for name in self.suite.metrics:
+            metric = self.registry.get("metric", name)
+            reason = metric.supports(info)
+            if reason is None and metric.features:
+                reason = self.extractors.get(dataset, (None, "no extractor"))[1]
+            if reason:
+                skipped.append(f"{name}: {reason}")
+            else:
+                applicable.append((name, metric))
+        return applicable, skipped
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

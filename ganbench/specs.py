@@ -137,6 +137,11 @@ class MetricSpec:
     samples the metric needs when that is fixed by its definition (e.g. 2,500 for the mixture mode
     count); the run draws ``max(eval_samples, samples)`` evaluation noise vectors, the first
     ``eval_samples`` of them always the same, and the metric asks ``ctx.generated(samples)``.
+
+    ``features=True``: the metric works on ``ctx.extractor()``'s features (FID, KID, PR/DC); it is
+    not applicable to data no feature extractor takes. ``history=True``: the metric reads only the
+    training history and the metric trajectory (``ctx.history``, ``ctx.trajectory``), never the
+    generator; it runs after the other metrics, and also for cells that diverged.
     """
 
     name: str
@@ -148,6 +153,8 @@ class MetricSpec:
     aliases: tuple[str, ...] = ()
     samples: int = 0
     reference: str = ""
+    features: bool = False
+    history: bool = False
 
 
 def nothing_missing(root: Any = None, **options: Any) -> str | None:
@@ -188,3 +195,25 @@ class DatasetSpec:
     num_classes: int | None = None
     size: int | None = None
     name_option: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """A feature extractor: what turns samples into the feature vectors FID, KID and PR/DC compare.
+
+    ``build(data: Data, *, device, cache_root: Path, **options) -> ganbench.evaluation.FeatureExtractor``
+    is called once per run and data set (``cache_root``: where to keep trained or downloaded
+    weights). A build that cannot get its weights raises an error that says how to get them.
+    ``supports(info)`` returns ``None`` or why the extractor cannot take that data. ``auto(info)``:
+    whether ``--extractor auto`` (the default) picks this extractor for that data (the first such
+    extractor by name). ``options`` are declared like other plugins' (``--extractor-opt NAME.KEY=V``).
+    """
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+    supports: Callable[[DataInfo], str | None] = always_supported
+    auto: Callable[[DataInfo], bool] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    reference: str = ""
+    aliases: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ Layout of one run directory::
     cells/<cell id>/
         config.json       cell, effective settings and where each came from, provenance
         history.csv       per-step losses, mean raw scores, gradient norms
+        trajectory.csv    the metrics at every evaluation point (eval_every), the final one last
         samples/step_NNNNNN.png
         generator.pt      final generator state_dict (load with torch.load(weights_only=True))
         result.json       the cell's result row; written last, atomically
@@ -67,6 +68,17 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n").encode())
 
 
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    """``torch.save`` to a temporary name, then rename (readers never see half a file)."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 class RunStore:
     """Reads and writes one run directory."""
 
@@ -101,17 +113,15 @@ class RunStore:
         writer.writerows(history)
         atomic_write_bytes(self.cell_dir(cell) / "history.csv", buf.getvalue().encode())
 
+    def write_trajectory(self, cell: Cell, points: list[dict[str, Any]]) -> None:
+        """The metrics at each evaluation point (``--set eval_every=N``), the final one last."""
+        atomic_write_bytes(self.cell_dir(cell) / "trajectory.csv", pd.DataFrame(points).to_csv(index=False).encode())
+
     def write_error(self, cell: Cell, text: str) -> None:
         atomic_write_bytes(self.cell_dir(cell) / "error.txt", text.encode())
 
     def save_generator(self, cell: Cell, state_dict: dict[str, Any]) -> None:
-        import io
-
-        import torch
-
-        buf = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buf)
-        atomic_write_bytes(self.cell_dir(cell) / "generator.pt", buf.getvalue())
+        atomic_torch_save(self.cell_dir(cell) / "generator.pt", {k: v.detach().cpu() for k, v in state_dict.items()})
 
     def write_result(self, cell: Cell, row: dict[str, Any]) -> None:
         atomic_write_json(self.cell_dir(cell) / RESULT_FILE, row)

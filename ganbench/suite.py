@@ -40,8 +40,13 @@ SETTINGS: dict[str, Option] = {
     "latent_dim": Option(100, "size of the noise vector z ~ N(0, I)", check=positive),
     "sample_every": Option(100, "save a sample grid every N steps (and at the last step); 0 = only the last",
                            check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
-    "eval_samples": Option(2000, "generated samples used by the metrics at the end of training",
+    "eval_samples": Option(2000, "generated samples used by the metrics at each evaluation",
                            check=lambda v: None if v >= 2 else "expects at least 2"),
+    "real_samples": Option(10000, "real training samples for the real side of FID/KID (all when the split is "
+                           "smaller); their features are cached on disk",
+                           check=lambda v: None if v >= 2 else "expects at least 2"),
+    "eval_every": Option(0, "also evaluate every N steps during training (the metric trajectory); 0 = only at the end",
+                         check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 
@@ -112,6 +117,11 @@ class Suite:
     model_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     loss_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     data_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the feature extractor of FID/KID/PR-DC: a registered name or ``auto`` (per data set)
+    extractor: str = "auto"
+    #: ``{extractor: {option: value}}`` (e.g. inception weights); local paths, so not part of the
+    #: run's fingerprint: extractor ids recorded in the rows say which weights produced a number
+    extractor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for axis in ("datasets", "models", "losses", "seeds"):
@@ -150,6 +160,7 @@ class Suite:
             "model_options": _sorted_nested(self.model_options),
             "loss_options": _sorted_nested(self.loss_options),
             "data_options": _sorted_nested(self.data_options),
+            "extractor": self.extractor,
         }
 
     def fingerprint(self) -> str:
@@ -190,8 +201,8 @@ def parse_seeds(value: str | Sequence[int]) -> list[int]:
 #: keys of a suite file (TOML) -> what each holds
 SUITE_FILE_KEYS = {
     "datasets": "names", "models": "names", "losses": "names", "metrics": "names", "seeds": "seeds",
-    "recipe": "recipe", "settings": "settings",
-    "model-options": "options", "loss-options": "options", "data-options": "options",
+    "recipe": "recipe", "settings": "settings", "extractor": "name",
+    "model-options": "options", "loss-options": "options", "data-options": "options", "extractor-options": "options",
 }
 
 
@@ -227,6 +238,10 @@ def load_suite_file(path: str | Path) -> dict[str, Any]:
                 out[arg] = value
             else:
                 raise UsageError(f"{where} expects a list of non-negative integers or a string like '0-4', got {value!r}")
+        elif what == "name":
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError(f"{where} expects a name (e.g. 'auto', 'domain', 'inception'), got {value!r}")
+            out[arg] = value.strip()
         elif what == "recipe":
             if value not in RECIPES:
                 raise UsageError(f"{where} expects one of {', '.join(RECIPES)}, got {value!r}")

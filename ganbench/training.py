@@ -25,6 +25,8 @@ from ganbench.options import accepted_kwargs, accepted_names, defaults
 from ganbench.specs import Data, DataInfo, LossSpec
 
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_penalty", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+#: |d_loss| or |g_loss| above this is a loss explosion: the cell stops as diverged
+EXPLOSION = 1e6
 GRID_SAMPLES = 64  # images in a sample grid
 SCATTER_SAMPLES = 1000  # points in a 2-D scatter
 
@@ -125,6 +127,8 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     diverged_at: int | None = None
     message: str = ""
+    #: seconds spent in ``on_eval`` (not part of ``wall_s``)
+    eval_s: float = 0.0
 
     @property
     def steps_per_s(self) -> float:
@@ -153,9 +157,15 @@ def train(
     eval_noise: torch.Tensor,
     sample_dir: Path | None = None,
     on_step: Callable[[dict[str, float]], None] | None = None,
+    on_eval: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train G and D in place. Randomness comes only from the seed's named streams (see seeding);
-    ``loss_options`` default to the loss's declared defaults."""
+    ``loss_options`` default to the loss's declared defaults. ``on_eval(step)`` is called every
+    ``settings["eval_every"]`` steps before the last (the metric trajectory); its time is reported
+    as ``eval_s``, not as training time, and it must leave G, D and the random streams as they were.
+
+    A step whose recorded values are not finite, or whose |D loss| or |G loss| exceeds
+    :data:`EXPLOSION`, ends training as ``diverged`` at that step."""
     bound = BoundLoss(loss, loss_options, seeding.generator(seed, "loss", data.info.name))
     G.to(device).train()
     D.to(device).train()
@@ -172,6 +182,8 @@ def train(
         return torch.randn(bs, latent, generator=noise).to(device)
 
     history: list[dict[str, float]] = []
+    eval_every = settings.get("eval_every", 0)
+    paused = 0.0  # seconds spent in on_eval
     start = time.perf_counter()
     for step in range(1, steps + 1):
         for _ in range(settings["n_critic"]):
@@ -204,12 +216,25 @@ def train(
         history.append(rec)
         if on_step is not None:
             on_step(rec)
-        bad = [k for k in ("d_loss", "g_loss", "d_penalty", "d_real", "d_fake") if not math.isfinite(rec[k])]
-        if bad:
-            return TrainResult(
-                "diverged", step, time.perf_counter() - start, history, step,
-                f"non-finite {', '.join(bad)} at step {step}",
-            )
+        problem = divergence(rec)
+        if problem:
+            return TrainResult("diverged", step, time.perf_counter() - start - paused, history, step,
+                               f"{problem} at step {step}", paused)
         if sample_dir is not None and (step == steps or (every and step % every == 0)):
             save_samples(generate(G, grid_noise, device), data, sample_dir / f"step_{step:06d}.png")
-    return TrainResult("ok", steps, time.perf_counter() - start, history)
+        if on_eval is not None and eval_every and step % eval_every == 0 and step < steps:
+            t0 = time.perf_counter()
+            on_eval(step)
+            paused += time.perf_counter() - t0
+    return TrainResult("ok", steps, time.perf_counter() - start - paused, history, eval_s=paused)
+
+
+def divergence(rec: dict[str, float]) -> str | None:
+    """Why a step's record means training diverged (non-finite values, loss explosion), else None."""
+    bad = [k for k in HISTORY_COLUMNS[1:] if not math.isfinite(rec[k])]
+    if bad:
+        return f"non-finite {', '.join(bad)}"
+    big = [k for k in ("d_loss", "g_loss") if abs(rec[k]) > EXPLOSION]
+    if big:
+        return "loss explosion: " + ", ".join(f"|{k}| = {abs(rec[k]):.3g}" for k in big) + f" > {EXPLOSION:g}"
+    return None

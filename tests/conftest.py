@@ -34,3 +34,15 @@ def mnist(plugins):
 @pytest.fixture
 def tiny():
     return dict(TINY)
+
+
+@pytest.fixture(scope="session")
+def make_ctx(plugins):
+    """``EvalContext`` on the CPU with the real registry (extractors resolve as in a run)."""
+    import functools
+
+    import torch
+
+    from ganbench.evaluation import EvalContext
+
+    return functools.partial(EvalContext, device=torch.device("cpu"), registry=plugins.registry)

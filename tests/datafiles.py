@@ -127,3 +127,21 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("cats", "dogs"), 
             Image.new("RGB", size, colour).save(folder / f"{i}.png")
     (root / "README.txt").write_text("not an image")
     return root
+
+
+def write_inception_weights(path: Path) -> Path:
+    """A state_dict file in the exact layout of torch-fidelity's Inception-v3 weights file, with the
+    network's random initial values (the real 91 MB file needs the network to fetch)."""
+    from unittest import mock
+
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    with mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None), \
+            mock.patch.object(NoTrainInceptionV3, "load_state_dict", lambda self, *a, **k: None):
+        torch.manual_seed(0)
+        net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], antialias=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path

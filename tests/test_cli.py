@@ -82,14 +82,15 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
                                     "0-4, got 'x'"),
         (["run", "--seeds", "1,1"], "Error: --seeds lists 1 more than once"),
         (["run", "--set", "lr=3"], "Error: unknown setting 'lr'; known settings: steps, batch_size, n_critic, "
-                                   "optimizer, lr_g, lr_d, beta1, beta2, latent_dim, sample_every, eval_samples"),
+                                   "optimizer, lr_g, lr_d, beta1, beta2, latent_dim, sample_every, eval_samples, "
+                                   "real_samples, eval_every"),
         (["run", "--steps", "0"], "Error: setting 'steps' expects a positive integer, got 0"),
         (["run", "--set", "optimizer=sgd"], "Error: setting 'optimizer' expects one of adam, rmsprop, got 'sgd'"),
         (["run", "--device", "tpu"], "Error: --device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
         (["run", "--steps", "many"], "Error: Invalid value for '--steps': 'many' is not a valid integer."),
         (["run", "--set", "steps"], "Error: Invalid value for --set: expected KEY=VALUE, got 'steps'"),
         (["-p", "builtin-models", "list"], "Error: Invalid value for -p: expected no:NAME, got 'builtin-models'"),
-        (["list", "widgets"], "Error: unknown kind 'widgets'; known kinds: models, losses, datasets, metrics"),
+        (["list", "widgets"], "Error: unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, extractors"),
         (["-p", "no:builtin-losses", "run", "--losses", "nonsat"],
          "Error: unknown loss 'nonsat'; known losses: (none registered)"),
     ],

@@ -328,7 +328,7 @@ def test_two_image_folders_are_two_data_sets(tmp_path, tiny):
     b = write_image_folder(tmp_path / "b", classes=("x", "y"))
     df = ganbench.run(models="vanilla", losses="nonsat", datasets=f"folder:{a},folder:{b}", seeds=[0],
                       settings={**tiny, "steps": 3, "batch_size": 4, "eval_samples": 8}, out=tmp_path / "run",
-                      data_options={"image-folder": {"image_size": 28}}, device="cpu")
+                      data_options={"image-folder": {"image_size": 28}}, device="cpu", metrics=[])
     assert list(df["dataset"]) == [f"image-folder:{a}", f"image-folder:{b}"]
     assert list(df["status"]) == ["ok", "ok"]
     cells = sorted((tmp_path / "run" / "cells").iterdir())

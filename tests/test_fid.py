@@ -7,7 +7,9 @@ import pytest
 import scipy.linalg
 import torch
 
-from ganbench.evaluation import EvalCache, EvalContext, domain_extractor
+from ganbench.evaluation import EvalCache
+from ganbench.paths import cache_dir
+from ganbench_builtins.extract_domain import build as build_domain
 from ganbench_builtins.metrics import compute_fid
 
 
@@ -21,13 +23,13 @@ def frechet_numpy(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def extractor(mnist):
-    return domain_extractor(mnist, torch.device("cpu"))
+    return build_domain(mnist, device=torch.device("cpu"), cache_root=cache_dir())
 
 
 def test_domain_classifier_is_accurate_and_cached(mnist, extractor):
     assert extractor.meta["accuracy"] >= 0.97  # held-out 1,000 digits (0.976 measured)
     assert extractor.meta["n_test"] == 1000 and extractor.meta["n_train"] == 4000
-    again = domain_extractor(mnist, torch.device("cpu"))  # loaded from disk, not retrained
+    again = build_domain(mnist, device=torch.device("cpu"), cache_root=cache_dir())  # loaded, not retrained
     assert again.fingerprint == extractor.fingerprint
     assert again.meta["accuracy"] == extractor.meta["accuracy"]
     x = mnist.x_test[:50]
@@ -37,11 +39,11 @@ def test_domain_classifier_is_accurate_and_cached(mnist, extractor):
 
 
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # dead ReLU units: singular covariances
-def test_fid_matches_scipy_on_the_same_features(mnist, extractor):
+def test_fid_matches_scipy_on_the_same_features(mnist, extractor, make_ctx):
     # "generated" = noisy, shifted held-out digits: a distribution different from the training split
     g = torch.Generator().manual_seed(0)
     fake = (mnist.x_test[:600] * 0.8 + 0.1 * torch.randn(600, 1, 28, 28, generator=g)).clamp(-1, 1)
-    ctx = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=600, sample=lambda n: fake[:n],
+    ctx = make_ctx(data=mnist, n_samples=600, sample=lambda n: fake[:n],
                       cache=EvalCache())
     ctx.cache.get(("extractor", "domain", mnist.info.fingerprint, "cpu"), lambda: extractor)
     got = compute_fid(ctx)
@@ -52,12 +54,12 @@ def test_fid_matches_scipy_on_the_same_features(mnist, extractor):
     assert got["fid"] > 1.0
 
 
-def test_fid_of_held_out_real_digits_is_small(mnist, extractor):
-    ctx = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=1000, sample=lambda n: mnist.x_test[:n])
+def test_fid_of_held_out_real_digits_is_small(mnist, extractor, make_ctx):
+    ctx = make_ctx(data=mnist, n_samples=1000, sample=lambda n: mnist.x_test[:n], cache=EvalCache())
     ctx.cache.get(("extractor", "domain", mnist.info.fingerprint, "cpu"), lambda: extractor)
     real_vs_real = compute_fid(ctx)["fid"]
     noise = torch.rand(1000, 1, 28, 28) * 2 - 1
-    ctx2 = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=1000, sample=lambda n: noise[:n],
+    ctx2 = make_ctx(data=mnist, n_samples=1000, sample=lambda n: noise[:n],
                        cache=ctx.cache)
     assert real_vs_real < compute_fid(ctx2)["fid"] / 20
 
@@ -71,22 +73,25 @@ def mmd2_unbiased_numpy(a: np.ndarray, b: np.ndarray) -> float:
                  - 2 * kxy.mean())
 
 
-def test_kid_matches_numpy_on_the_same_features(mnist, extractor):
+def test_kid_matches_numpy_on_the_same_features(mnist, extractor, make_ctx):
+    from dataclasses import replace
+
     from ganbench.specs import Data
     from ganbench_builtins.metrics import compute_kid
 
     # equal-size sets: every subset of size n is the whole set, so the mean over subsets is the full MMD²
-    real = Data(mnist.info, mnist.x[:500], mnist.y[:500])
+    info = replace(mnist.info, fingerprint=mnist.info.fingerprint + "-first500")  # other data: other cached features
+    real = Data(info, mnist.x[:500], mnist.y[:500])
     g = torch.Generator().manual_seed(0)
     fake = (mnist.x_test[:500] * 0.8 + 0.1 * torch.randn(500, 1, 28, 28, generator=g)).clamp(-1, 1)
-    ctx = EvalContext(data=real, device=torch.device("cpu"), n_samples=500, sample=lambda n: fake[:n])
-    ctx.cache.get(("extractor", "domain", mnist.info.fingerprint, "cpu"), lambda: extractor)
+    ctx = make_ctx(data=real, n_samples=500, sample=lambda n: fake[:n], cache=EvalCache())
+    ctx.cache.get(("extractor", "domain", info.fingerprint, "cpu"), lambda: extractor)
     got = compute_kid(ctx)
     expected = mmd2_unbiased_numpy(extractor.features(real.x).double().numpy(), extractor.features(fake).double().numpy())
     assert got["kid_subset_size"] == 500 and got["kid_extractor"] == f"domain:{extractor.fingerprint}"
     assert got["kid"] == pytest.approx(expected, rel=1e-4) and got["kid"] > 0
     assert got["kid_std"] == pytest.approx(0.0, abs=1e-6 * abs(expected))
     other = mnist.x[500:1000]  # other real digits: MMD² ≈ 0 (the unbiased estimate can be negative)
-    real_vs_real = EvalContext(data=real, device=torch.device("cpu"), n_samples=500, sample=lambda n: other[:n],
+    real_vs_real = make_ctx(data=real, n_samples=500, sample=lambda n: other[:n],
                                cache=ctx.cache)
     assert abs(compute_kid(real_vs_real)["kid"]) < 0.02 * expected

@@ -12,7 +12,8 @@ import scipy.stats
 import torch
 
 import ganbench
-from ganbench.evaluation import EvalCache, EvalContext, channel_data, decode_labels
+from ganbench.evaluation import EvalCache
+from ganbench_builtins.extract_domain import channel_data, decode_labels
 from ganbench_builtins.metrics_modes import class_modes, mixture_modes
 from ganbench_builtins.metrics_modes import compute as compute_modes
 from ganbench_builtins.metrics_prdc import kth_radii, prdc
@@ -73,7 +74,7 @@ def test_mixture_metric_runs_on_2500_samples_without_changing_other_numbers(tmp_
     assert both["modes_rule"] == "mixture: 3 std, 2500 samples"
     for col in ("precision", "recall", "density", "coverage"):  # the first eval_samples noise vectors are shared
         assert alone[col] == both[col]
-    assert alone["prdc_n"] == 300 and alone["prdc_extractor"] == "raw"
+    assert alone["prdc_n"] == 300 and alone["prdc_extractor"] == "raw:identity"
 
 
 # -- precision / recall / density / coverage ---------------------------------------------------------------------------
@@ -118,13 +119,13 @@ def test_kth_radii_exclude_the_point_itself():
 
 
 # -- labelled images -------------------------------------------------------------------------------------------------
-def test_class_modes_on_mnist5k_real_and_collapsed_samples(mnist):
-    ctx = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=1000, sample=lambda n: mnist.x_test[:n])
+def test_class_modes_on_mnist5k_real_and_collapsed_samples(mnist, make_ctx):
+    ctx = make_ctx(data=mnist, n_samples=1000, sample=lambda n: mnist.x_test[:n])
     real = compute_modes(ctx)
     assert real["modes"] == 10 and real["mode_kl"] < 0.02  # held-out digits: every class, data-like histogram
     assert real["modes_classifier_accuracy"] >= 0.97
     ones = mnist.x_test[mnist.y_test == 1][:1].repeat(1000, 1, 1, 1)
-    ctx1 = EvalContext(data=mnist, device=torch.device("cpu"), n_samples=1000, sample=lambda n: ones[:n],
+    ctx1 = make_ctx(data=mnist, n_samples=1000, sample=lambda n: ones[:n],
                        cache=ctx.cache)
     collapsed = compute_modes(ctx1)
     p1 = float((mnist.y == 1).double().mean())
@@ -149,8 +150,8 @@ def test_channel_data_splits_channels_with_their_digits(stacked):
     assert torch.equal(per.x[4], stacked.x[1, 1:2]) and int(per.y[4]) == int(stacked.y[1]) // 10 % 10
 
 
-def test_stacked_modes_count_codes_per_channel(stacked):
-    ctx = EvalContext(data=stacked, device=torch.device("cpu"), n_samples=2000, sample=lambda n: stacked.x_test[:n],
+def test_stacked_modes_count_codes_per_channel(stacked, make_ctx):
+    ctx = make_ctx(data=stacked, n_samples=2000, sample=lambda n: stacked.x_test[:n],
                       cache=EvalCache())
     real = compute_modes(ctx)
     truth = len(torch.unique(stacked.y_test))
@@ -158,7 +159,7 @@ def test_stacked_modes_count_codes_per_channel(stacked):
     assert real["modes_classifier_accuracy"] > 0.95
     assert abs(real["modes"] - truth) <= 0.05 * truth  # per-channel errors move a few samples between codes
     one = stacked.x_test[:1].repeat(2000, 1, 1, 1)
-    ctx1 = EvalContext(data=stacked, device=torch.device("cpu"), n_samples=2000, sample=lambda n: one[:n],
+    ctx1 = make_ctx(data=stacked, n_samples=2000, sample=lambda n: one[:n],
                        cache=ctx.cache)
     collapsed = compute_modes(ctx1)
     assert collapsed["modes"] == 1 and collapsed["mode_kl"] == pytest.approx(math.log(1000), rel=1e-9)

@@ -37,7 +37,8 @@ def test_unknown_name_lists_known_names(plugins):
     with pytest.raises(UnknownNameError) as e:
         plugins.registry.get("model", "nope")
     assert str(e.value) == "unknown model 'nope'; known models: dcgan, vanilla"
-    with pytest.raises(UnknownNameError, match="unknown kind 'widgets'; known kinds: models, losses, datasets, metrics"):
+    with pytest.raises(UnknownNameError, match="unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, "
+                       "extractors"):
         plugins.registry.names("widgets")
 
 

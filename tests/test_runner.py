@@ -49,7 +49,9 @@ def test_tiny_run_writes_every_file(tmp_path, tiny):
     assert row["hp_steps"] == 20 and row["hp_batch_size"] == 32 and row["hp_latent_dim"] == 64
     assert row["hp_source"] == "steps=user;batch_size=user;latent_dim=model;sample_every=user;eval_samples=user"
     assert row["steps_per_s"] > 0 and row["device"] == "cpu"
-    assert "fid: the domain classifier needs labelled images" in row["message"]
+    assert row["message"] == "" and row["fid_extractor"] == "raw:identity" and row["fid_n_real"] == 10000
+    assert not row["diverged"] and row["grad_d_max"] >= row["grad_d_mean"] > 0 and row["eval_s"] > 0
+    assert row["eval_points"] == 1 and row["trajectory_eval_s"] == 0 and pd.isna(row["track_final_gap"])
     cell = tmp_path / "cells" / "ring8__vanilla__nonsat__s0"
     hist = pd.read_csv(cell / "history.csv")
     assert tuple(hist.columns) == HISTORY_COLUMNS and len(hist) == 20
@@ -59,6 +61,9 @@ def test_tiny_run_writes_every_file(tmp_path, tiny):
     assert all(torch.isfinite(v).all() for v in state.values())
     config = json.loads((cell / "config.json").read_text())
     assert config["settings"]["lr_g"] == 2e-4 and config["settings_source"]["lr_g"] == "default"
+    assert config["extractor"] == "raw"
+    points = pd.read_csv(cell / "trajectory.csv")  # without eval_every: the final evaluation only
+    assert list(points["step"]) == [20] and points.loc[0, "fid"] == row["fid"]
     env = json.loads((tmp_path / "environment.json").read_text())
     assert env["torch"] == torch.__version__ and env["device"] == "cpu"
     table = pd.read_csv(tmp_path / "results.csv")

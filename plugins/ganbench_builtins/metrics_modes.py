@@ -63,35 +63,30 @@ def class_modes(labels: torch.Tensor, num_classes: int, reference: torch.Tensor 
 
 
 def supports(info: DataInfo) -> str | None:
+    from ganbench_builtins.extract_domain import supports as domain_supports
+
     if info.modes is not None and info.mode_std:
         return None
     if info.modality == "image" and info.num_classes >= 2:
-        return None
+        reason = domain_supports(info)
+        return f"mode counting needs the domain classifier: {reason}" if reason else None
     return f"mode counting needs known mixture modes or class labels; {info.name} has neither"
 
 
 def compute(ctx) -> dict[str, object]:
-    from ganbench.evaluation import channel_data
-
     info = ctx.info
     if info.modes is not None and info.mode_std:
         fake = ctx.generated(MIXTURE_SAMPLES).cpu()
         out = mixture_modes(fake, torch.tensor(info.modes), info.mode_std)
         return {**out, "modes_rule": f"mixture: {HQ_STDS:g} std, {len(fake)} samples", "modes_n": len(fake)}
-    fake = ctx.generated()
+    ext = ctx.extractor("domain")  # the classifier, whatever extractor the run's FID uses
+    fake = ctx.generated_features(ext)
+    labels = ext.labels(fake)
     if info.label_factors:
-        per_channel = channel_data(ctx.data)
-        ext = ctx.extractor("domain", per_channel)
-        c = len(info.label_factors)
-        parts = ext.classify(fake.reshape(len(fake) * c, 1, *info.shape[1:])).cpu().view(len(fake), c)
-        codes = torch.zeros(len(fake), dtype=torch.long)
-        for part, factor in zip(parts.T, info.label_factors, strict=True):
-            codes = codes * factor + part
-        out = class_modes(codes, math.prod(info.label_factors), None)
+        out = class_modes(labels, math.prod(info.label_factors), None)
         rule = "per-channel classes vs uniform"
     else:
-        ext = ctx.extractor("domain")
-        out = class_modes(ext.classify(fake).cpu(), info.num_classes, ctx.data.y)
+        out = class_modes(labels, info.num_classes, ctx.data.y)
         rule = "classes vs data histogram"
     return {**out, "modes_rule": rule, "modes_n": len(fake), "modes_extractor": ext.id,
             "modes_classifier_accuracy": float(ext.meta["accuracy"])}

@@ -1,6 +1,7 @@
 """Precision and recall (Kynkäänniemi et al. 2019, k = 3) and density and coverage (Naeem et al.
-2020, k = 5) on the same features: the domain classifier's for labelled images, the raw vectors for
-vector data. Real and generated sets have the same size (``eval_samples``), as in both papers.
+2020, k = 5) on the run's features (``--extractor``: the raw vectors for mixtures, the domain
+classifier's or Inception's for images). Real and generated sets have the same size
+(``eval_samples``; the real set is the first ``eval_samples`` of the real sample), as in both papers.
 
 With ``r_k(x)`` the distance from ``x`` to its k-th nearest neighbour in its own set (itself excluded),
 real set R (N points), generated set F (M points), ``B(x, r)`` the closed ball:
@@ -57,25 +58,8 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = K_PR, k_dc: int = K
     }
 
 
-def supports(info) -> str | None:
-    if info.modality == "vector":
-        return None
-    from ganbench.evaluation import domain_supports
-
-    reason = domain_supports(info)
-    return f"precision/recall need features: {reason}" if reason else None
-
-
 def compute(ctx) -> dict[str, object]:
-    fake = ctx.generated()
-    n = len(fake)
-    real = ctx.data.x[:n]
-    if ctx.info.modality == "vector":
-        out = prdc(real, fake.cpu())
-        extractor = "raw"
-    else:
-        ext = ctx.extractor("domain")
-        real_f = ctx.cache.get(("prdc-real", ext.id, ctx.info.fingerprint, n), lambda: ext.features(real).cpu())
-        out = prdc(real_f, ext.features(fake).cpu())
-        extractor = ext.id
-    return {**out, "prdc_extractor": extractor, "prdc_n": n}
+    ext = ctx.extractor()
+    fake = ctx.generated_features(ext)
+    real = ctx.real_features(len(fake), extractor=ext)
+    return {**prdc(real, fake), "prdc_extractor": ext.id, "prdc_n": len(fake)}

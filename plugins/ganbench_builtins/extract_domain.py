@@ -1,0 +1,208 @@
+"""The ``domain`` feature extractor: a small CNN classifier trained once on a data set's labelled
+training split and cached on disk, keyed by the data set's fingerprint and :data:`CLASSIFIER_VERSION`.
+Its penultimate layer gives features (a domain FID/KID/PR); its logits give class labels (mode
+counting). Its accuracy on the held-out split is stored with it and reported with every result.
+
+Composite labels (``label_factors``, one factor per channel, e.g. stacked MNIST): the classifier is
+trained on single channels (:func:`channel_data`); a sample's features are its channels' features
+concatenated (3 × 128 for stacked MNIST) and its label the mixed-radix code of the channels' labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganbench import seeding
+from ganbench.errors import UsageError
+from ganbench.evaluation import FeatureExtractor
+from ganbench.specs import Data, DataInfo
+from ganbench.store import atomic_torch_save
+
+#: bump when the classifier's architecture or training recipe changes: it invalidates the cache
+CLASSIFIER_VERSION = "3"
+#: 20 epochs with random translations: 0.976 held-out accuracy on mnist5k (10 epochs, none: 0.953)
+CLASSIFIER_EPOCHS = 20
+CLASSIFIER_BATCH = 128
+FEATURE_DIM = 128
+#: channel images the per-channel classifier of composite-label data trains on (at most)
+CHANNEL_TRAIN_LIMIT = 12000
+
+
+class DomainClassifier(nn.Module):
+    """conv32-pool-conv64-pool-avgpool(7)-fc128 (features) -> fc(num_classes) (logits)."""
+
+    def __init__(self, channels: int, num_classes: int, width: int = 32, num_features: int = FEATURE_DIM):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),  # [N, w, H, W]
+            nn.MaxPool2d(2),  # [N, w, H/2, W/2]
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),  # [N, 2w, H/4, W/4]
+            nn.AdaptiveAvgPool2d(7),  # [N, 2w, 7, 7] (identity at 28 px)
+            nn.Flatten(),
+            nn.Linear(2 * width * 49, num_features), nn.ReLU(),  # [N, F]
+        )
+        self.head = nn.Linear(num_features, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def per_channel(info: DataInfo) -> bool:
+    """Whether ``info`` has one label factor per channel, all equal (stacked MNIST)."""
+    f = info.label_factors
+    return bool(f) and len(f) == info.shape[0] and len(set(f)) == 1
+
+
+def supports(info: DataInfo) -> str | None:
+    if info.modality != "image":
+        return f"the domain classifier needs labelled images; {info.name} is {info.modality} data"
+    if info.num_classes < 2:
+        return f"the domain classifier needs class labels; {info.name} has none"
+    if info.label_factors and not per_channel(info):
+        return (f"{info.name}'s labels are composite ({'×'.join(map(str, info.label_factors))} codes) but not one "
+                "label per channel, which is the only composite layout the domain classifier learns")
+    return None
+
+
+def auto(info: DataInfo) -> bool:
+    """``auto`` picks the domain classifier for digit-like data: labelled single-channel images, and
+    images labelled per channel (stacked MNIST). Colour photos get ``inception``."""
+    return supports(info) is None and (info.shape[0] == 1 or per_channel(info))
+
+
+def _accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), 500):
+            correct += int((net(x[i : i + 500].to(device)).argmax(1).cpu() == y[i : i + 500]).sum())
+    return correct / len(x)
+
+
+def _translate(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The batch shifted by a random offset of up to 1/14 of the image side (2 px at 28 px), edges
+    replicated: the augmentation that takes the classifier from 95% to 98% on mnist5k."""
+    h, w = x.shape[-2:]
+    m = max(1, round(h / 14))
+    padded = nn.functional.pad(x, (m, m, m, m), mode="replicate")  # [N, C, H+2m, W+2m]
+    dy, dx = torch.randint(0, 2 * m + 1, (2,), generator=generator).tolist()
+    return padded[..., dy : dy + h, dx : dx + w]
+
+
+def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLASSIFIER_EPOCHS) -> tuple[nn.Module, dict]:
+    """Train the classifier on ``data.x/y``; accuracy on ``data.x_test/y_test`` (or a 10% hold-out)."""
+    reason = supports(data.info)
+    if reason or data.y is None:
+        raise UsageError(reason or f"{data.info.name} has no labels")
+    x, y, x_test, y_test = data.x, data.y, data.x_test, data.y_test
+    if x_test is None or y_test is None:
+        n_hold = max(1, len(x) // 10)
+        x, y, x_test, y_test = x[n_hold:], y[n_hold:], x[:n_hold], y[:n_hold]
+    seeding.seed_global(0, "domain-classifier", data.info.fingerprint)
+    net = DomainClassifier(data.info.shape[0], data.info.num_classes).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    order = seeding.generator(0, "domain-classifier-order")
+    for _ in range(epochs):
+        net.train()
+        perm = torch.randperm(len(x), generator=order)
+        for i in range(0, len(x), CLASSIFIER_BATCH):
+            idx = perm[i : i + CLASSIFIER_BATCH]
+            batch = _translate(x[idx], order)
+            loss = nn.functional.cross_entropy(net(batch.to(device)), y[idx].to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    meta = {
+        "accuracy": _accuracy(net, x_test, y_test, device),
+        "n_train": len(x),
+        "n_test": len(x_test),
+        "epochs": epochs,
+        "augmentation": "random translation",
+        "data_fingerprint": data.info.fingerprint,
+        "version": CLASSIFIER_VERSION,
+    }
+    return net.eval(), meta
+
+
+def load_or_train(data: Data, device: torch.device, root: Path) -> tuple[DomainClassifier, str, dict]:
+    """The cached classifier for ``data`` (trained and saved on first use), its key and its meta.
+    The global RNG is left as it was: building an extractor mid-run changes no training."""
+    info = data.info
+    key = hashlib.sha256(f"{info.fingerprint}:{CLASSIFIER_VERSION}:{FEATURE_DIM}".encode()).hexdigest()[:12]
+    path = root / "extractors" / f"domain-{info.name}-{key}.pt"
+    net = DomainClassifier(info.shape[0], info.num_classes)
+    if path.exists():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(blob["state_dict"])
+        meta = dict(blob["meta"])
+    else:
+        with torch.random.fork_rng(devices=[]):
+            trained, meta = train_domain_classifier(data, device)
+        net.load_state_dict({k: v.cpu() for k, v in trained.state_dict().items()})
+        atomic_torch_save(path, {"state_dict": net.state_dict(), "meta": meta})
+    meta["path"] = str(path)
+    return net.to(device).eval(), key, meta
+
+
+def build(data: Data, *, device: torch.device, cache_root: Path) -> FeatureExtractor:
+    info = data.info
+    if not per_channel(info):
+        net, key, meta = load_or_train(data, device, cache_root)
+        return FeatureExtractor("domain", key, FEATURE_DIM, net.features, device,
+                                label=lambda f: net.head(f).argmax(1), meta=meta)
+    channels = channel_data(data)
+    net, key, meta = load_or_train(channels, device, cache_root)
+    c, factor = info.shape[0], info.label_factors[0]
+
+    def embed(x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, C·F], channel by channel
+        return net.features(x.reshape(len(x) * c, 1, *x.shape[2:])).reshape(len(x), c * FEATURE_DIM)
+
+    def label(f: torch.Tensor) -> torch.Tensor:  # the mixed-radix code of the channels' classes
+        parts = net.head(f.reshape(len(f) * c, FEATURE_DIM)).argmax(1).reshape(len(f), c)
+        weights = torch.tensor([factor ** (c - 1 - i) for i in range(c)], device=parts.device)
+        return (parts * weights).sum(1)
+
+    meta = {**meta, "per_channel": True, "num_classes": math.prod(info.label_factors)}
+    return FeatureExtractor("domain", f"{key}x{c}", c * FEATURE_DIM, embed, device, label=label, meta=meta)
+
+
+def channel_data(data: Data) -> Data:
+    """Composite-label images (``label_factors``, e.g. stacked MNIST) as single-channel images with
+    one label per channel: what a per-channel domain classifier learns from. The training split is
+    capped at :data:`CHANNEL_TRAIN_LIMIT` channel images (the classifier trains in about a minute on
+    a CPU)."""
+    info = data.info
+    factors = info.label_factors
+    if not per_channel(info):
+        raise UsageError(f"{info.name}: per-channel labels need one label factor per channel, got {factors}")
+
+    def split(x: torch.Tensor, codes: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(x) if limit is None else min(len(x), limit // len(factors))
+        parts = decode_labels(codes[:n], factors)  # [n, C]
+        return x[:n].reshape(n * len(factors), 1, *info.shape[1:]), parts.reshape(-1)
+
+    x, y = split(data.x, data.y, CHANNEL_TRAIN_LIMIT)
+    x_test, y_test = split(data.x_test, data.y_test, None) if data.x_test is not None else (None, None)
+    sub = replace(info, name=f"{info.name}-channels", shape=(1, *info.shape[1:]), size=len(x),
+                  num_classes=factors[0], class_names=(), label_factors=None,
+                  fingerprint=f"{info.fingerprint}-channels")
+    return Data(sub, x, y, x_test, y_test)
+
+
+def decode_labels(codes: torch.Tensor, factors: tuple[int, ...]) -> torch.Tensor:
+    """Mixed-radix codes ``[N]`` -> their parts ``[N, len(factors)]`` (most significant first)."""
+    parts = []
+    for f in reversed(factors):
+        parts.append(codes % f)
+        codes = codes // f
+    return torch.stack(parts[::-1], dim=1)
