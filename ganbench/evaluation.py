@@ -40,8 +40,9 @@ class FeatureExtractor:
 
     ``embed(x)`` maps one batch already on ``device`` (samples in the data's value range, shape
     ``[B, *info.shape]``) to ``[B, num_features]``; ``label(f)`` maps a batch of those features to
-    ``[B]`` class ids, when the extractor classifies (so features and labels take one pass). ``fingerprint`` identifies the weights: ``id = name:fingerprint`` is recorded
-    with every number the extractor produced, and tables never mix ids.
+    ``[B]`` class ids, when the extractor classifies (so features and labels take one pass).
+    ``fingerprint`` identifies the weights: ``id = name:fingerprint`` is recorded with every number
+    the extractor produced, and tables never mix ids.
     """
 
     name: str
