@@ -95,3 +95,33 @@ def test_kid_matches_numpy_on_the_same_features(mnist, extractor, make_ctx):
     real_vs_real = make_ctx(data=real, n_samples=500, sample=lambda n: other[:n],
                                cache=ctx.cache)
     assert abs(compute_kid(real_vs_real)["kid"]) < 0.02 * expected
+
+
+def _exact_gaussian_sample(n: int, mean: np.ndarray, cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """n points whose sample mean and sample covariance (ddof=1) are exactly ``mean`` and ``cov``."""
+    z = rng.standard_normal((n, len(mean)))
+    z -= z.mean(0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T  # whitened: sample cov = I
+    return mean + z @ np.linalg.cholesky(cov).T
+
+
+def test_fid_of_two_gaussians_has_the_closed_form_and_a_set_with_itself_is_zero():
+    from ganbench_builtins.metrics import _feature_metric
+
+    rng = np.random.default_rng(0)
+    d = 6
+    a = rng.standard_normal((d, d))
+    cov1 = a @ a.T + d * np.eye(d)
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    # Σ2 = 4 Σ1 commutes with Σ1: tr(Σ1 + Σ2 − 2(Σ1Σ2)^½) = tr(Σ1)(1 + 4 − 2·2) = tr(Σ1)
+    x1 = _exact_gaussian_sample(3000, mu1, cov1, rng)
+    x2 = _exact_gaussian_sample(2000, mu2, 4 * cov1, rng)
+    fid = _feature_metric("fid", d)
+    fid.update(torch.from_numpy(x1), real=True)
+    fid.update(torch.from_numpy(x2), real=False)
+    expected = float(((mu1 - mu2) ** 2).sum() + np.trace(cov1))
+    assert float(fid.compute()) == pytest.approx(expected, rel=1e-6)
+    same = _feature_metric("fid", d)
+    same.update(torch.from_numpy(x1), real=True)
+    same.update(torch.from_numpy(x1), real=False)
+    assert abs(float(same.compute())) < 1e-6 * expected
