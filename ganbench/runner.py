@@ -323,10 +323,7 @@ class Runner:
                 for name, metric in applicable:
                     if metric.history:
                         continue
-                    try:
-                        values.update(metric.compute(ctx))
-                    except Exception as exc:
-                        raise RuntimeError(f"metric '{name}' failed at step {step}: {one_line(exc)}") from exc
+                    values.update(_compute(name, metric, ctx, f" at step {step}"))
             trajectory.append({"step": step, **{k: v for k, v in values.items() if _is_number(v)}})
             return values
 
@@ -348,10 +345,7 @@ class Runner:
                             status=result.status, diverged_at=result.diverged_at)
         for name, metric in applicable:
             if metric.history:
-                try:
-                    out.update(metric.compute(ctx))
-                except Exception as exc:
-                    raise RuntimeError(f"metric '{name}' failed: {one_line(exc)}") from exc
+                out.update(_compute(name, metric, ctx))
         out["eval_s"] = time.perf_counter() - start
         out["trajectory_eval_s"] = result.eval_s
         out["eval_points"] = len(trajectory)
@@ -374,6 +368,14 @@ class Runner:
             else:
                 applicable.append((name, metric))
         return applicable, skipped
+
+
+def _compute(name: str, metric, ctx: EvalContext, where: str = "") -> dict[str, Any]:
+    """``metric.compute(ctx)``; a failure names the metric (and ``where``) in one line."""
+    try:
+        return dict(metric.compute(ctx))
+    except Exception as exc:
+        raise RuntimeError(f"metric '{name}' failed{where}: {one_line(exc)}") from exc
 
 
 def _is_number(value: Any) -> bool:
