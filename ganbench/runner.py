@@ -304,13 +304,8 @@ class Runner:
         seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
         G, D = model.build(data.info, latent_dim=settings["latent_dim"], **prep.model_options)
         seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
-        # metrics with a fixed sample size get extra noise *after* the first eval_samples vectors, so
-        # those (and every number computed from them) do not depend on which metrics run
-        stream = seeding.generator(cell.seed, "eval", cell.dataset, cell.model)
-        extra = self.metric_samples - settings["eval_samples"]
-        eval_noise = torch.randn(settings["eval_samples"], settings["latent_dim"], generator=stream)
-        if extra > 0:
-            eval_noise = torch.cat([eval_noise, torch.randn(extra, settings["latent_dim"], generator=stream)])
+        eval_noise = seeding.eval_noise(cell.seed, cell.dataset, cell.model, settings["eval_samples"],
+                                        settings["latent_dim"], self.metric_samples)
         trajectory: list[dict[str, Any]] = []
         applicable, skipped = self._applicable_metrics(cell.dataset, data.info)
 

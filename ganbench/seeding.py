@@ -28,3 +28,15 @@ def generator(seed: int, *tags: str) -> torch.Generator:
 def seed_global(seed: int, *tags: str) -> None:
     """Seed torch's global RNG (used by module initialisers and dropout)."""
     torch.manual_seed(derive_seed(seed, *tags))
+
+
+def eval_noise(seed: int, dataset: str, model: str, n: int, latent_dim: int, total: int = 0) -> torch.Tensor:
+    """The evaluation noise of a cell: ``max(n, total)`` latent vectors. Metrics with a fixed sample
+    size (``total``) get extra vectors *after* the first ``n`` (``eval_samples``), so those — and
+    every number computed from them — do not depend on which metrics run. The report rebuilds a
+    generator's evaluation samples with the same call."""
+    stream = generator(seed, "eval", dataset, model)
+    noise = torch.randn(n, latent_dim, generator=stream)
+    if total > n:
+        noise = torch.cat([noise, torch.randn(total - n, latent_dim, generator=stream)])
+    return noise

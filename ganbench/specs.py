@@ -138,6 +138,10 @@ class MetricSpec:
     count); the run draws ``max(eval_samples, samples)`` evaluation noise vectors, the first
     ``eval_samples`` of them always the same, and the metric asks ``ctx.generated(samples)``.
 
+    ``columns``: the direction of the metric's other numeric result columns, ``{column: True}`` when
+    higher is better, ``False`` when lower is better, ``None`` when the column is descriptive (a count,
+    a standard error, a diagnostic); reports rank and mark the best only of columns with a direction.
+
     ``features=True``: the metric works on ``ctx.extractor()``'s features (FID, KID, PR/DC); it is
     not applicable to data no feature extractor takes. ``history=True``: the metric reads only the
     training history and the metric trajectory (``ctx.history``, ``ctx.trajectory``), never the
@@ -155,6 +159,11 @@ class MetricSpec:
     reference: str = ""
     features: bool = False
     history: bool = False
+    columns: Mapping[str, bool | None] = field(default_factory=dict)
+
+    def directions(self) -> dict[str, bool | None]:
+        """``{column: higher_is_better or None}`` of every column this metric declares, primary first."""
+        return {self.primary: self.higher_is_better, **{k: v for k, v in self.columns.items() if k != self.primary}}
 
 
 def nothing_missing(root: Any = None, **options: Any) -> str | None:

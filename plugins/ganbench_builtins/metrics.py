@@ -100,6 +100,7 @@ def ganbench_register_metrics(registry):
             compute=compute_kid,
             primary="kid",
             higher_is_better=False,
+            columns={"kid_std": None},
             features=True,
             description="Kernel distance: unbiased MMD² with the cubic polynomial kernel (x·y/d + 1)³ between "
             "the extractor's features of real_samples training samples and eval_samples generated ones; mean (and "
@@ -114,6 +115,7 @@ def ganbench_register_metrics(registry):
             supports=_lazy("metrics_modes", "supports"),
             primary="modes",
             higher_is_better=True,
+            columns={"hq_pct": True, "mode_kl": False, "modes_total": None},
             samples=2500,
             description="Mode collapse. Mixtures: modes captured by a high-quality sample (within 3 std of "
             "its nearest centre; 2,500 samples), hq_pct, mode_kl = KL(nearest-mode histogram ‖ uniform). "
@@ -128,6 +130,7 @@ def ganbench_register_metrics(registry):
             compute=_lazy("metrics_prdc", "compute"),
             primary="coverage",
             higher_is_better=True,
+            columns={"precision": True, "recall": True, "density": True},
             features=True,
             description="Precision/recall (k=3 nearest-neighbour manifolds) and density/coverage (k=5) on the "
             "extractor's features, eval_samples real vs eval_samples generated.",
@@ -140,6 +143,8 @@ def ganbench_register_metrics(registry):
             compute=_lazy("metrics_stability", "compute"),
             primary="track_final_gap",
             higher_is_better=False,
+            columns={"diverged": False, "track_osc": False, "track_best": None, "track_best_step": None, "d_gap": None,
+                     "grad_d_mean": None, "grad_d_max": None, "grad_g_mean": None, "grad_g_max": None},
             history=True,
             description="From the history: diverged, mean/max gradient norms of D and G, d_gap = mean D(real)−D(fake) "
             "over the last 10% of steps. From the trajectory (--set eval_every=N) of FID (else the first metric): best "
