@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     from ganbench.api import build_suite, default_out
     from ganbench.device import resolve_device
     from ganbench.progress import RichReporter
-    from ganbench.report import metric_columns, render_rich, summarize
+    from ganbench.report import display, metric_columns, summarize, to_rich
     from ganbench.runner import Runner
 
     pl = _plugins(ctx)
@@ -153,9 +154,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     finally:
         if reporter is not None:
             reporter.close()
-    out_console = Console()
     columns = metric_columns(pl.registry, df)
-    out_console.print(render_rich(summarize(df, columns), title=f"ganbench results — {target}", metrics=columns))
+    Console().print(to_rich(display(summarize(df, columns), columns), title=f"ganbench results — {target}"))
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
@@ -281,30 +281,114 @@ def plugins(ctx):
         console.print(f"blocked: {', '.join(sorted(pl.blocked))}")
 
 
+def _names(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+REPORT_OPTIONS = [
+    click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)),
+    click.option("--metrics", metavar="A,B", help="Metric columns (fid, modes, diverged, precision, ...) or metric "
+                 "names (prdc: its columns); default: the primary column of every metric with values."),
+    click.option("--by", metavar="A,B", help="Group rows by these columns (default dataset,model,loss); "
+                 "'dataset' must stay when there are several data sets."),
+    click.option("--baseline", metavar="LOSS", help="Paired comparison: each loss minus LOSS on the same seed "
+                 "(mean Δ, seeds better, sign and Wilcoxon p-values from 6 seeds)."),
+]
+
+
+def _report_options(fn):
+    for deco in reversed(REPORT_OPTIONS):
+        fn = deco(fn)
+    return fn
+
+
 @cli.command()
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the summary table as CSV.")
+@_report_options
+@click.option("--format", "-f", "fmt", type=click.Choice(["rich", "md", "csv", "latex", "json", "html"]),
+              default="rich", show_default=True, help="Terminal table, Markdown, CSV (every aggregate column), LaTeX "
+              "(booktabs), JSON, or one self-contained HTML file with the plots inlined.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE (default: stdout).")
+@click.option("--interval", type=click.Choice(["std", "ci"]), default="std", show_default=True,
+              help="What follows ±: the sample standard deviation, or the half-width of the 95%% confidence interval.")
+@click.option("--plots", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the plots as PNG files into DIR (HTML reports always inline them).")
 @click.pass_context
-def report(ctx, run_dirs, csv_out):
-    """Print the comparison table (mean ± std over seeds) of one or more run directories."""
-    import pandas as pd
+def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir):
+    """Aggregate one or more run directories over seeds: mean ± std, 95% CI, seeds ok/diverged/failed,
+    ranks with the best marked, and optionally a paired comparison against a baseline loss.
+
+    Run directories merge only when they measured the same way (steps, evaluation and real sample
+    counts, feature extractor, data set version); otherwise the command names the difference.
+
+    Example: ganbench report results/runs/run-abc --metrics fid,modes,diverged --baseline nonsat -f md
+    """
     from rich.console import Console
 
-    from ganbench.report import metric_columns, render_rich, summarize
-    from ganbench.store import RunStore
+    from ganbench import plots
+    from ganbench.report import display as make_display
+    from ganbench.report import group_columns, load_runs, metric_columns, provenance, render, summarize, to_rich, write_text
 
-    frames = []
-    for d in run_dirs:
-        if not (d / "cells").is_dir():
-            raise GanbenchError(f"{d} is not a ganbench run directory (no cells/ folder)")
-        frames.append(RunStore(d).table())
-    df = pd.concat(frames, ignore_index=True)
-    metrics = metric_columns(_plugins(ctx).registry, df)
-    summary = summarize(df, metrics)
-    Console().print(render_rich(summary, title="ganbench report — " + ", ".join(map(str, run_dirs)), metrics=metrics))
-    if csv_out:
-        summary.to_csv(csv_out, index=False)
+    registry = _plugins(ctx).registry
+    rows, runs = load_runs(run_dirs)
+    cols = metric_columns(registry, rows, _names(metrics))
+    groups = group_columns(rows, _names(by))
+    summary = summarize(rows, cols, groups, baseline)
+    figs, notes = [], []
+    if fmt == "html" or plot_dir:
+        figs, notes = plots.figures(rows, groups, [c for c, _ in cols], registry)
+    if plot_dir:
+        for path in plots.write_pngs(figs, plot_dir):
+            click.echo(f"plot: {path}", err=True)
+    title = "ganbench report — " + ", ".join(map(str, run_dirs))
+    if fmt == "rich":
+        table = to_rich(make_display(summary, cols, groups, interval), title)
+        if output:  # a file has no terminal width: wide enough that no cell is cut
+            buf = Console(width=250, record=True, file=io.StringIO())
+            buf.print(table)
+            write_text(output, buf.export_text())
+            click.echo(f"{fmt}: {output}", err=True)
+        else:
+            Console().print(table)
+        return
+    text = render(fmt, summary, cols, groups, interval, title, figs, provenance(runs, rows), notes)
+    if output:
+        write_text(output, text)
+        click.echo(f"{fmt}: {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@_report_options
+@click.option("--publish", type=click.Path(file_okay=False, path_type=Path), metavar="results/NAME",
+              help="Write leaderboard.md, .csv, .html, plots/ and provenance.json into this folder and rebuild the "
+              "index README.md of the folder above it.")
+@click.option("--title", help="The board's title (default: 'ganbench leaderboard: <data sets>').")
+@click.option("--note", "notes", multiple=True, metavar="TEXT", help="A line for the board's notes (repeatable), "
+              "e.g. what else ran on the machine while the timings were taken.")
+@click.pass_context
+def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, title, notes):
+    """The leaderboard of run directories: ranked table, plots and a provenance block (versions, git
+    commit, plugins, device, protocol, the command that reproduces it). Without --publish it is printed.
+
+    Example: ganbench leaderboard results/runs/run-abc --publish results/mnist5k-default
+    """
+    from rich.console import Console
+
+    from ganbench.leaderboard import build_board
+    from ganbench.leaderboard import publish as write_board
+    from ganbench.report import display as make_display
+    from ganbench.report import to_rich
+
+    board = build_board(run_dirs, _plugins(ctx).registry, title, _names(metrics), _names(by), baseline, notes)
+    if publish is None:
+        console = Console()
+        console.print(to_rich(make_display(board.summary, board.metrics, board.by), board.title))
+        for key, value in board.provenance().items():
+            console.print(f"[dim]{key}:[/dim] {value}", markup=True, highlight=False)
+        return
+    for kind, path in write_board(board, publish).items():
+        click.echo(f"{kind}: {path}")
 
 
 def main() -> None:

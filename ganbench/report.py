@@ -1,14 +1,33 @@
-"""Comparison tables: aggregate result rows over seeds.
+"""Comparison tables: load run directories, check that they measured the same thing, aggregate result
+rows over seeds, compare losses seed by seed, and render the table in every format.
 
-For each (dataset, model, loss): how many seeds ran and their statuses, and for each metric the
-mean and the sample standard deviation (ddof=1) over the seeds whose status is ``ok``. Rows are
-ranked by the primary metric within each data set. Numbers from different feature extractors are
-never put in one column: an ``*_extractor`` column that is not constant within a data set is an error.
+Aggregation, per group (``--by``, default data set, model, loss):
+
+- ``seeds`` and ``n_ok`` / ``n_diverged`` / ``n_failed`` / ``n_skipped``;
+- per metric column: ``_mean``, ``_std`` (sample, ddof=1), ``_ci95`` (half-width of the Student-t 95%
+  interval, ``t(0.975, n-1) · std / √n``) and ``_n`` over the rows whose status is ``ok`` or
+  ``diverged`` and that have a finite value (a diverged cell has no FID, but it has its stability
+  columns; ``diverged`` itself averages to the fraction of seeds that diverged);
+- ``_rank`` within each data set (1 = best, ties share the smaller rank) and ``_best`` for columns
+  whose direction is known (a metric plugin declares it: :attr:`MetricSpec.directions`).
+
+Paired comparison (``baseline=LOSS``): seeds are paired because every loss trains from the same
+weights, data order and noise (common random numbers). For each group and seed where both the loss
+and the baseline have a value: the difference ``loss − baseline``; per group its mean, the number of
+seeds on which the loss is better, and — from :data:`MIN_PAIRED` pairs on — the two-sided sign test
+and Wilcoxon signed-rank p-values (with fewer pairs no two-sided test can reach p < 0.05: the
+smallest possible p is 2/2ⁿ).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,21 +35,235 @@ from ganbench.errors import UsageError
 
 GROUP = ["dataset", "model", "loss"]
 STATUSES = ("ok", "diverged", "failed", "skipped")
-#: metric columns summarised by default: (column, higher_is_better)
-DEFAULT_METRICS: Sequence[tuple[str, bool]] = (("fid", False),)
+#: statuses whose rows carry metric values
+MEASURED = ("ok", "diverged")
+#: fewest seed pairs for which the paired tests are reported (2/2**6 = 0.031 < 0.05)
+MIN_PAIRED = 6
+#: what must be equal for rows of one data set to be compared: result column -> its name in messages
+PROTOCOL = {
+    "hp_steps": "steps",
+    "hp_eval_samples": "generated samples (eval_samples)",
+    "hp_real_samples": "real samples (real_samples)",
+    "extractor": "feature extractor",
+    "data_fingerprint": "data set version",
+}
+FORMATS = ("rich", "md", "csv", "latex", "json", "html")
 
 
-def metric_columns(registry, df: pd.DataFrame) -> list[tuple[str, bool]]:
-    """(primary column, higher_is_better) of every registered metric whose column has a value in
-    ``df`` (e.g. ``track_final_gap`` only appears with an evaluation trajectory)."""
-    return [(spec.primary, spec.higher_is_better) for _, spec, _ in registry.items("metric")
-            if spec.primary in df.columns and pd.to_numeric(df[spec.primary], errors="coerce").notna().any()]
+# -- loading --------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """One run directory: its result rows and the files that describe how they were made."""
+
+    path: Path
+    rows: pd.DataFrame
+    suite: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
 
 
-def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool]] = DEFAULT_METRICS) -> pd.DataFrame:
-    """One row per (dataset, model, loss) with ``<metric>_mean``, ``<metric>_std``, ``n_<status>``."""
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not readable as JSON ({exc})") from exc
+
+
+def load_run(path: Path | str) -> Run:
+    """Read a run directory; each row gains ``run`` (the directory), ``data_fingerprint`` (from its
+    cell's config.json) and ``extractor`` (the feature extractor ids its metrics used)."""
+    from ganbench.store import RunStore, rows_to_frame
+
+    path = Path(path)
+    if not (path / "cells").is_dir():
+        raise UsageError(f"{path} is not a ganbench run directory (no cells/ folder)")
+    rows = RunStore(path).rows()
+    for row in rows:
+        config = _read_json(path / "cells" / str(row.get("cell_id")) / "config.json")
+        row.setdefault("data_fingerprint", config.get("data_fingerprint"))
+        ids = sorted({str(v) for k, v in row.items() if k.endswith("_extractor") and v})
+        row["extractor"] = ",".join(ids) if ids else None
+        row["run"] = str(path)
+    return Run(path, rows_to_frame(rows), _read_json(path / "suite.json"), _read_json(path / "environment.json"))
+
+
+def protocol(df: pd.DataFrame) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per data set, the distinct values of every :data:`PROTOCOL` column among measured rows."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    measured = df[df["status"].isin(MEASURED)] if "status" in df else df.iloc[0:0]
+    for dataset, g in measured.groupby("dataset"):
+        out[str(dataset)] = {
+            col: tuple(sorted({_plain(v) for v in g[col].dropna()})) for col in PROTOCOL if col in g
+        }
+    return out
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def check_protocols(runs: Sequence[Run]) -> None:
+    """Refuse to merge runs whose rows of a common data set differ in a :data:`PROTOCOL` item."""
+    seen: dict[str, tuple[Run, dict[str, tuple[str, ...]]]] = {}
+    for run in runs:
+        for dataset, items in protocol(run.rows).items():
+            if dataset not in seen:
+                seen[dataset] = (run, items)
+                continue
+            first, first_items = seen[dataset]
+            for col, words in PROTOCOL.items():
+                a, b = first_items.get(col, ()), items.get(col, ())
+                if a and b and a != b:
+                    raise UsageError(
+                        f"cannot merge {first.path} and {run.path}: {words} differ on {dataset} "
+                        f"({', '.join(a)} vs {', '.join(b)}); report them separately"
+                    )
+
+
+def load_runs(paths: Sequence[Path | str]) -> tuple[pd.DataFrame, list[Run]]:
+    """The rows of every run directory, after :func:`check_protocols`. A cell (data set, model, loss,
+    seed) found in two runs is an error unless both rows come from the same configuration."""
+    from ganbench.store import rows_to_frame
+
+    runs = [load_run(p) for p in paths]
+    check_protocols(runs)
+    frames = [r.rows for r in runs if not r.rows.empty]
+    if not frames:
+        return rows_to_frame([]), runs
+    df = pd.concat(frames, ignore_index=True)
+    dup = df[df.duplicated("cell_id", keep=False)]
+    for cell_id, g in dup.groupby("cell_id"):
+        if g["config_hash"].nunique() > 1:
+            raise UsageError(f"cell {cell_id} is in {' and '.join(g['run'])} with different configurations; "
+                             "a seed may be counted once: report them separately")
+    return df.drop_duplicates("cell_id", keep="first").reset_index(drop=True), runs
+
+
+# -- which columns --------------------------------------------------------------------------------
+
+def directions(registry) -> dict[str, bool | None]:
+    """``{column: higher_is_better or None}`` over every registered metric."""
+    out: dict[str, bool | None] = {}
+    for _, spec, _ in registry.items("metric"):
+        for col, d in spec.directions().items():
+            out.setdefault(col, d)
+    return out
+
+
+def _has_values(df: pd.DataFrame, col: str) -> bool:
+    return col in df.columns and pd.to_numeric(df[col], errors="coerce").notna().any()
+
+
+def metric_columns(registry, df: pd.DataFrame, names: Iterable[str] | None = None) -> list[tuple[str, bool | None]]:
+    """The metric columns to report as ``(column, higher_is_better or None)``.
+
+    Default: the primary column of every registered metric that has a value in ``df``. ``names``
+    (``--metrics``): result columns (``fid``, ``diverged``, ``precision``) or metric names (``prdc``
+    → its primary and its columns with a direction)."""
+    dirs = directions(registry)
+    if names is None:
+        return [(spec.primary, spec.higher_is_better) for _, spec, _ in registry.items("metric")
+                if _has_values(df, spec.primary)]
+    out: list[tuple[str, bool | None]] = []
+    for name in names:
+        if _has_values(df, name):
+            cols = [name]
+        elif name in registry.names("metric") and registry.get("metric", name).primary != name:
+            spec = registry.get("metric", name)
+            cols = [c for c, d in spec.directions().items() if (d is not None or c == spec.primary) and _has_values(df, c)]
+        else:
+            cols = []
+        if not cols:
+            known = sorted({c for c in dirs if _has_values(df, c)})
+            raise UsageError(f"no metric column '{name}' in these results; columns with values: {', '.join(known)}")
+        out += [(c, dirs.get(c)) for c in cols if c not in dict(out)]
+    return out
+
+
+def group_columns(df: pd.DataFrame, by: Sequence[str] | None) -> list[str]:
+    """``--by``: the grouping columns. Data sets are never averaged together."""
+    if by is None:
+        return list(GROUP)
+    by = list(by)
+    unknown = [c for c in by if c not in df.columns]
+    if unknown:
+        meta = [c for c in df.columns if not pd.api.types.is_float_dtype(df[c])]
+        raise UsageError(f"--by {','.join(unknown)}: no such column; choose from {', '.join(meta)}")
+    if "dataset" not in by and df["dataset"].nunique() > 1:
+        raise UsageError(f"the rows span data sets {', '.join(sorted(df['dataset'].unique()))}; add 'dataset' to "
+                         "--by (metrics of different data sets are not comparable)")
+    return by
+
+
+# -- aggregation ----------------------------------------------------------------------------------
+
+def t_quantile(n: int) -> float:
+    """t(0.975, n-1), the multiplier of the 95% interval of a mean of ``n`` values."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
+
+
+def _values(g: pd.DataFrame, col: str) -> pd.Series:
+    if col not in g:
+        return pd.Series(dtype=float)
+    rows = g[g["status"].isin(MEASURED)]
+    vals = pd.to_numeric(rows[col].map(lambda v: float(v) if isinstance(v, bool) else v), errors="coerce")
+    return vals[vals.map(lambda v: math.isfinite(v) if pd.notna(v) else False)]
+
+
+def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("fid", False),),
+              by: Sequence[str] | None = None, baseline: str | None = None) -> pd.DataFrame:
+    """One row per group: ``seeds``, ``n_<status>``, and per metric ``_mean``, ``_std``, ``_ci95``,
+    ``_n``, ``_rank``, ``_best``; with ``baseline`` also the paired columns (see the module doc)."""
+    by = group_columns(df, by) if not df.empty else list(by or GROUP)
     if df.empty:
-        return pd.DataFrame(columns=GROUP)
+        return pd.DataFrame(columns=by)
+    _check_extractors(df)
+    out = []
+    for key, g in df.groupby(by, sort=False, dropna=False):
+        rec: dict[str, Any] = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+        rec["seeds"] = len(g)
+        for s in STATUSES:
+            rec[f"n_{s}"] = int((g["status"] == s).sum())
+        for col, _ in metrics:
+            vals = _values(g, col)
+            n = len(vals)
+            rec[f"{col}_mean"] = vals.mean() if n else float("nan")
+            rec[f"{col}_std"] = vals.std(ddof=1) if n > 1 else float("nan")
+            rec[f"{col}_ci95"] = t_quantile(n) * rec[f"{col}_std"] / math.sqrt(n) if n > 1 else float("nan")
+            rec[f"{col}_n"] = n
+        if "extractor" in g and g["extractor"].notna().any():
+            rec["extractor"] = ",".join(sorted(set(g["extractor"].dropna())))
+        for col in ("steps_per_s", "train_s", "eval_s"):
+            vals = _values(g, col)
+            rec[col] = vals.mean() if len(vals) else float("nan")
+        notes = g.loc[g["status"].isin(["skipped", "failed"]), "message"].dropna().unique()
+        rec["note"] = "; ".join(str(n) for n in notes if n)
+        out.append(rec)
+    summary = pd.DataFrame(out)
+    scope = ["dataset"] if "dataset" in by else []
+    for col, higher in metrics:
+        if higher is None:
+            continue
+        ranks = (summary.groupby(scope)[f"{col}_mean"] if scope else summary[f"{col}_mean"]).rank(
+            ascending=not higher, method="min")
+        summary[f"{col}_rank"] = ranks
+        summary[f"{col}_best"] = ranks == 1
+    if baseline is not None:
+        summary = _paired(df, summary, metrics, by, baseline)
+    if metrics:
+        col, higher = metrics[0]
+        summary = summary.sort_values([*scope, f"{col}_mean"], ascending=[True] * len(scope) + [higher is False],
+                                      na_position="last", kind="stable")
+    return summary.reset_index(drop=True)
+
+
+def _check_extractors(df: pd.DataFrame) -> None:
     for col in [c for c in df.columns if c.endswith("_extractor")]:
         per_dataset = df.dropna(subset=[col]).groupby("dataset")[col].nunique()
         mixed = per_dataset[per_dataset > 1]
@@ -39,72 +272,365 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool]] = DEFAULT_ME
                 f"results for {', '.join(mixed.index)} mix feature extractors in '{col}' "
                 "(e.g. a retrained domain classifier); report them separately"
             )
-    out = []
-    for key, g in df.groupby(GROUP, sort=False):
-        rec = dict(zip(GROUP, key, strict=True))
-        rec["seeds"] = len(g)
-        for s in STATUSES:
-            rec[f"n_{s}"] = int((g["status"] == s).sum())
-        ok = g[g["status"] == "ok"]
-        for col, _ in metrics:
-            vals = pd.to_numeric(ok[col], errors="coerce").dropna() if col in ok else pd.Series(dtype=float)
-            rec[f"{col}_mean"] = vals.mean() if len(vals) else float("nan")
-            rec[f"{col}_std"] = vals.std(ddof=1) if len(vals) > 1 else float("nan")
-            rec[f"{col}_n"] = len(vals)
-            ext = f"{col}_extractor"
-            if ext in ok and ok[ext].notna().any():
-                rec[ext] = ok[ext].dropna().iloc[0]
-        for col in ("steps_per_s", "wall_s", "domain_accuracy"):
-            if col in ok:
-                rec[col] = pd.to_numeric(ok[col], errors="coerce").mean()
-        notes = g.loc[g["status"].isin(["skipped", "failed"]), "message"].dropna().unique()
-        rec["note"] = "; ".join(str(n) for n in notes if n)
-        out.append(rec)
-    summary = pd.DataFrame(out)
-    if metrics:
-        col, higher = metrics[0]
-        summary = summary.sort_values(["dataset", f"{col}_mean"], ascending=[True, not higher], na_position="last")
-        summary[f"{col}_rank"] = summary.groupby("dataset")[f"{col}_mean"].rank(
-            ascending=not higher, method="min"
-        )
-    return summary.reset_index(drop=True)
 
 
-def fmt_mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
-    if n == 0 or pd.isna(mean):
-        return "—"
-    if n == 1 or pd.isna(std):
-        return f"{mean:.{digits}f} (1 seed)"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+def paired_test(deltas: Sequence[float], higher: bool) -> dict[str, Any]:
+    """Mean difference, seeds better than the baseline and (from :data:`MIN_PAIRED` pairs) the two-sided
+    sign test and Wilcoxon signed-rank p-values of per-seed differences ``loss − baseline``."""
+    from scipy import stats
+
+    d = [float(x) for x in deltas]
+    n = len(d)
+    better = sum(1 for x in d if (x > 0 if higher else x < 0))
+    worse = sum(1 for x in d if (x < 0 if higher else x > 0))
+    out: dict[str, Any] = {"delta": sum(d) / n if n else float("nan"), "pairs": n, "better": better,
+                           "p_sign": float("nan"), "p_wilcoxon": float("nan")}
+    if n >= MIN_PAIRED:
+        nonzero = better + worse
+        out["p_sign"] = float(stats.binomtest(better, nonzero, 0.5).pvalue) if nonzero else 1.0
+        out["p_wilcoxon"] = float(stats.wilcoxon(d).pvalue) if nonzero else 1.0
+    return out
 
 
-def render_rich(summary: pd.DataFrame, title: str = "ganbench results", metrics=DEFAULT_METRICS):
-    """A rich Table of the summary (mean ± std over seeds)."""
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for col in ["dataset", "model", "loss"]:
-        table.add_column(col)
+def _paired(df: pd.DataFrame, summary: pd.DataFrame, metrics, by: list[str], baseline: str) -> pd.DataFrame:
+    if "loss" not in by:
+        raise UsageError("--baseline compares losses: keep 'loss' in --by")
+    losses = sorted(df["loss"].unique())
+    if baseline not in losses:
+        raise UsageError(f"--baseline {baseline}: no such loss in these results; losses: {', '.join(losses)}")
+    others = [c for c in by if c != "loss"]
+    rows = df[df["status"].isin(MEASURED)]
+    summary = summary.copy()
     for col, higher in metrics:
-        table.add_column(f"{col.upper()} {'↑' if higher else '↓'}", justify="right")
-    table.add_column("seeds ok/div/fail", justify="right")
-    table.add_column("steps/s", justify="right")
-    table.add_column("note")
-    for _, r in summary.iterrows():
-        cells = [str(r["dataset"]), str(r["model"]), str(r["loss"])]
-        cells += [fmt_mean_std(r[f"{c}_mean"], r[f"{c}_std"], int(r[f"{c}_n"])) for c, _ in metrics]
+        if higher is None or col not in rows:
+            continue
+        for name in ("delta", "pairs", "better", "p_sign", "p_wilcoxon", "deltas"):
+            summary[f"{col}_{name}"] = None
+        for i, rec in summary.iterrows():
+            if rec["loss"] == baseline:
+                continue
+            mine = rows[(rows["loss"] == rec["loss"]) & _match(rows, rec, others)]
+            base = rows[(rows["loss"] == baseline) & _match(rows, rec, others)]
+            a = _values(mine, col).groupby(mine["seed"]).mean()
+            b = _values(base, col).groupby(base["seed"]).mean()
+            seeds = sorted(set(a.index) & set(b.index))
+            deltas = [float(a[s] - b[s]) for s in seeds]
+            if not deltas:
+                continue
+            for name, value in paired_test(deltas, higher).items():
+                summary.at[i, f"{col}_{name}"] = value
+            summary.at[i, f"{col}_deltas"] = ";".join(f"{s}:{d:.6g}" for s, d in zip(seeds, deltas, strict=True))
+    summary.attrs["baseline"] = baseline
+    return summary
+
+
+def _match(rows: pd.DataFrame, rec: Mapping[str, Any], cols: Sequence[str]) -> pd.Series:
+    mask = pd.Series(True, index=rows.index)
+    for c in cols:
+        mask &= rows[c] == rec[c]
+    return mask
+
+
+# -- the displayed table --------------------------------------------------------------------------
+
+@dataclass
+class Display:
+    """A table as text cells, shared by every text format: ``best`` holds the (row, column) cells to
+    mark, ``tips`` an optional longer text per cell (the 95% interval, shown as a tooltip in HTML)."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+    best: set[tuple[int, int]] = field(default_factory=set)
+    tips: dict[tuple[int, int], str] = field(default_factory=dict)
+    caption: str = ""
+
+
+def _decimals(values: Iterable[float]) -> int:
+    finite = [abs(float(v)) for v in values if v is not None and pd.notna(v) and math.isfinite(float(v))]
+    top = max(finite, default=0.0)
+    return 0 if top >= 1000 else 1 if top >= 100 else 2 if top >= 1 else 3
+
+
+def _num(value: Any, digits: int) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return f"{float(value):.{digits}f}".replace("-", "−")
+
+
+def header(col: str, higher: bool | None) -> str:
+    return col + ("" if higher is None else " ↑" if higher else " ↓")
+
+
+def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], by: Sequence[str] | None = None,
+            interval: str = "std") -> Display:
+    """The text table of a :func:`summarize` result: ``mean ± std`` (``interval='ci'``: ± the 95%
+    half-width) per metric, the seed statuses, the paired columns when there is a baseline."""
+    by = list(by or [c for c in GROUP if c in summary.columns])
+    baseline = summary.attrs.get("baseline")
+    headers = [*by]
+    numeric = [False] * len(by)
+    for col, higher in metrics:
+        headers.append(header(col, higher))
+        numeric.append(True)
+        if baseline is not None and higher is not None and f"{col}_delta" in summary:
+            headers.append(f"Δ{col} vs {baseline}")
+            numeric.append(True)
+    headers += ["seeds ok/div/fail", "steps/s", "note"]
+    numeric += [True, True, False]
+    table = Display(headers, [], numeric)
+    spread = "_ci95" if interval == "ci" else "_std"
+    for i, (_, r) in enumerate(summary.iterrows()):
+        cells = [str(r[c]) for c in by]
+        for col, higher in metrics:
+            digits = _decimals(summary[f"{col}_mean"])
+            n = int(r[f"{col}_n"])
+            if n == 0:
+                text = "—"
+            elif n == 1:
+                text = f"{_num(r[f'{col}_mean'], digits)} (1 seed)"
+            else:
+                text = f"{_num(r[f'{col}_mean'], digits)} ± {_num(r[col + spread], digits)}"
+            if n < r["seeds"] and n:
+                text += f" (n={n})"
+            j = len(cells)
+            cells.append(text)
+            if bool(r.get(f"{col}_best", False)):
+                table.best.add((i, j))
+            if n > 1:
+                lo, hi = r[f"{col}_mean"] - r[f"{col}_ci95"], r[f"{col}_mean"] + r[f"{col}_ci95"]
+                table.tips[(i, j)] = f"95% CI [{_num(lo, digits)}, {_num(hi, digits)}], std {_num(r[f'{col}_std'], digits)}"
+            if baseline is not None and higher is not None and f"{col}_delta" in summary:
+                cells.append(_paired_text(r, col, baseline, digits))
+                if isinstance(r.get(f"{col}_deltas"), str):
+                    table.tips[(i, len(cells) - 1)] = "per seed: " + r[f"{col}_deltas"].replace(";", ", ")
         cells.append(f"{r['n_ok']}/{r['n_diverged']}/{r['n_failed']}" + (" (skipped)" if r["n_skipped"] else ""))
         sps = r.get("steps_per_s")
         cells.append("—" if sps is None or pd.isna(sps) else f"{sps:.1f}")
         cells.append(str(r.get("note") or ""))
-        table.add_row(*cells)
-    extractors = {
-        f"{c}: {r[f'{c}_extractor']} (accuracy {r.get('domain_accuracy', float('nan')):.3f})"
-        for c, _ in metrics
-        for _, r in summary.iterrows()
-        if f"{c}_extractor" in summary and isinstance(r.get(f"{c}_extractor"), str)
-    }
-    table.caption = "mean ± sample std (ddof=1) over the seeds with status ok"
+        table.rows.append(cells)
+    parts = [f"mean ± {'95% CI half-width (Student t)' if interval == 'ci' else 'sample std (ddof=1)'} over seeds "
+             "(status ok, or diverged for history columns); ↓/↑ lower/higher is better; the best per data set is marked"]
+    if baseline is not None:
+        parts.append(f"Δ = loss − {baseline} on the same seed (mean; 'k/n better'); p-values (sign test, Wilcoxon) "
+                     f"from {MIN_PAIRED} paired seeds")
+    extractors = sorted(set(summary["extractor"].dropna())) if "extractor" in summary else []
     if extractors:
-        table.caption += "; extractor " + "; ".join(sorted(extractors))
+        parts.append("feature extractor " + ", ".join(extractors))
+    table.caption = "; ".join(parts)
     return table
+
+
+def _paired_text(r: Mapping[str, Any], col: str, baseline: str, digits: int) -> str:
+    if r["loss"] == baseline:
+        return "baseline"
+    pairs = r.get(f"{col}_pairs")
+    if pairs is None or pd.isna(pairs):
+        return "—"
+    delta = r[f"{col}_delta"]
+    text = f"{'+' if delta > 0 else ''}{_num(delta, digits)} ({int(r[f'{col}_better'])}/{int(pairs)} better)"
+    if pd.notna(r.get(f"{col}_p_wilcoxon")):
+        text += f" p={r[f'{col}_p_wilcoxon']:.3g}"
+    return text
+
+
+# -- formats --------------------------------------------------------------------------------------
+
+def to_rich(table: Display, title: str = ""):
+    from rich.table import Table
+    from rich.text import Text
+
+    out = Table(title=title or None, title_justify="left", caption=table.caption, caption_justify="left")
+    for h, num in zip(table.headers, table.numeric, strict=True):
+        out.add_column(h, justify="right" if num else "left")
+    for i, row in enumerate(table.rows):
+        out.add_row(*(Text(c + (" *" if (i, j) in table.best else ""), style="bold" if (i, j) in table.best else "")
+                      for j, c in enumerate(row)))
+    return out
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(table: Display) -> str:
+    lines = ["| " + " | ".join(_md_escape(h) for h in table.headers) + " |",
+             "|" + "|".join("---:" if n else ":---" for n in table.numeric) + "|"]
+    for i, row in enumerate(table.rows):
+        cells = [f"**{_md_escape(c)}**" if (i, j) in table.best else _md_escape(c) for j, c in enumerate(row)]
+        lines.append("| " + " | ".join(cells) + " |")
+    if table.caption:
+        lines += ["", f"*{_md_escape(table.caption)}*"]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "−": "$-$",
+          "—": "--", "↓": r"$\downarrow$", "↑": r"$\uparrow$", "Δ": r"$\Delta$", "Σ": r"$\Sigma$", "‖": r"$\|$"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX.get(ch, ch) for ch in text)
+
+
+def to_latex(table: Display, label: str = "tab:ganbench") -> str:
+    """A booktabs table (``\\usepackage{booktabs}``); the best values in bold."""
+    spec = "".join("r" if n else "l" for n in table.numeric)
+    lines = [r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(latex_escape(h) for h in table.headers) + r" \\", r"\midrule"]
+    for i, row in enumerate(table.rows):
+        cells = [rf"\textbf{{{latex_escape(c)}}}" if (i, j) in table.best else latex_escape(c) for j, c in enumerate(row)]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.caption:
+        lines.append(rf"\caption{{{latex_escape(table.caption)}}}")
+    lines += [rf"\label{{{label}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(summary: pd.DataFrame) -> str:
+    return summary.to_csv(index=False)
+
+
+def to_json(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]],
+            extra: Mapping[str, Any] | None = None) -> str:
+    from ganbench.store import _clean
+
+    doc = {
+        "metrics": [{"column": c, "higher_is_better": h} for c, h in metrics],
+        "baseline": summary.attrs.get("baseline"),
+        "rows": _clean(json.loads(summary.to_json(orient="records"))),
+        **(extra or {}),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_html_table(table: Display) -> str:
+    out = ['<table class="results">', "<thead><tr>"]
+    out += [f'<th class="{"num" if n else "txt"}">{html.escape(h)}</th>' for h, n in zip(table.headers, table.numeric,
+                                                                                         strict=True)]
+    out.append("</tr></thead><tbody>")
+    for i, row in enumerate(table.rows):
+        cells = []
+        for j, c in enumerate(row):
+            cls = ("num" if table.numeric[j] else "txt") + (" best" if (i, j) in table.best else "")
+            tip = f' title="{html.escape(table.tips[(i, j)])}"' if (i, j) in table.tips else ""
+            cells.append(f'<td class="{cls}"{tip}>{html.escape(c)}</td>')
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    if table.caption:
+        out.append(f'<p class="caption">{html.escape(table.caption)}</p>')
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+table.results{border-collapse:collapse;font-size:.92em}
+table.results th,table.results td{padding:.3em .7em;border-bottom:1px solid #e4e4e4}
+table.results thead th{border-bottom:2px solid #444}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}td.num{white-space:nowrap}td.best{font-weight:700;background:#eef7ee}
+p.caption,figcaption{color:#555;font-size:.88em}
+figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}
+table.prov td{padding:.15em .8em;vertical-align:top;font-size:.9em}table.prov td:first-child{color:#555}
+"""
+
+
+@dataclass
+class Figure:
+    """A plot: a file name, a title, what it shows, and the PNG."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
+
+def html_page(title: str, table: Display, figures: Sequence[Figure] = (), provenance: Mapping[str, str] | None = None,
+              notes: Sequence[str] = (), intro: str = "") -> str:
+    """A single self-contained HTML file: the table, the provenance, and the plots inlined as PNG."""
+    import base64
+
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>"]
+    if intro:
+        parts.append(f"<p>{html.escape(intro)}</p>")
+    parts.append(to_html_table(table))
+    if provenance:
+        parts.append('<h2>Provenance</h2><table class="prov">')
+        parts += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in provenance.items()]
+        parts.append("</table>")
+    if figures:
+        parts.append("<h2>Plots</h2>")
+        for fig in figures:
+            data = base64.b64encode(fig.png).decode()
+            parts.append(f'<figure id="{html.escape(fig.name)}"><img alt="{html.escape(fig.title)}" '
+                         f'src="data:image/png;base64,{data}"><figcaption><b>{html.escape(fig.title)}.</b> '
+                         f"{html.escape(fig.caption)}</figcaption></figure>")
+    if notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def render(fmt: str, summary: pd.DataFrame, metrics, by=None, interval: str = "std", title: str = "",
+           figures: Sequence[Figure] = (), provenance: Mapping[str, str] | None = None,
+           notes: Sequence[str] = ()) -> str:
+    """The summary in a text format (every one of :data:`FORMATS` but ``rich``)."""
+    if fmt == "csv":
+        return to_csv(summary)
+    if fmt == "json":
+        return to_json(summary, metrics, {"provenance": dict(provenance or {}), "notes": list(notes)})
+    table = display(summary, metrics, by, interval)
+    if fmt == "md":
+        return (f"# {title}\n\n" if title else "") + to_markdown(table)
+    if fmt == "latex":
+        return to_latex(table)
+    if fmt == "html":
+        return html_page(title or "ganbench report", table, figures, provenance, notes)
+    raise UsageError(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
+
+
+def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
+    """Where the numbers come from: versions, commit, device, plugins and the protocol of the runs."""
+
+    def distinct(values: Iterable[Any]) -> str:
+        vals = sorted({_plain(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))})
+        return ", ".join(vals) if vals else "—"
+
+    envs = [r.environment for r in runs]
+    measured = df[df["status"].isin(MEASURED)] if not df.empty else df
+    col = (lambda c: measured[c] if c in measured else [])  # noqa: E731
+    plugins = sorted({f"{k} ({v})" for e in envs for k, v in e.get("plugins", {}).items()})
+    dates = sorted(str(d)[:10] for d in col("started_at"))
+    return {
+        "run directories": ", ".join(str(r.path) for r in runs),
+        "ganbench": distinct(e.get("ganbench") for e in envs),
+        "git commit": distinct(e.get("git_commit") for e in envs),
+        "plugins": ", ".join(plugins) or "—",
+        "device": distinct(f"{e.get('device')} {e.get('device_name') or ''}".strip() for e in envs),
+        "torch threads": distinct(e.get("torch_threads") for e in envs),
+        "torch": distinct(e.get("torch") for e in envs),
+        "torchvision": distinct(e.get("torchvision") for e in envs),
+        "python": distinct(e.get("python") for e in envs),
+        "platform": distinct(e.get("platform") for e in envs),
+        "data sets (fingerprint)": distinct(f"{d} ({f})" for d, f in zip(col("dataset"), col("data_fingerprint"),
+                                                                        strict=False)),
+        "recipe": distinct(col("recipe")),
+        "steps": distinct(col("hp_steps")),
+        "batch size": distinct(col("hp_batch_size")),
+        "seeds": distinct(df["seed"]) if "seed" in df else "—",
+        "feature extractor": distinct(col("extractor")),
+        "generated samples (eval_samples)": distinct(col("hp_eval_samples")),
+        "real samples (FID)": distinct(col("fid_n_real")),
+        "evaluated every": distinct(col("hp_eval_every")),
+        "cells trained": f"{(df['started_at'].notna()).sum() if 'started_at' in df else 0} from {dates[0]} to "
+                         f"{dates[-1]}" if dates else "—",
+    }
+
+
+def write_text(path: Path, text: str) -> None:
+    from ganbench.store import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), text.encode())

@@ -23,7 +23,7 @@ def invoke():
 def test_run_prints_a_table_and_writes_results(invoke, tmp_path):
     res = invoke("run", "--models", "vanilla,dcgan", "--losses", "nonsat,minimax", *TINY_ARGS, "--out", str(tmp_path))
     assert res.exit_code == 0, res.output
-    assert "FID ↓" in res.output and "mean ± sample std (ddof=1)" in res.output
+    assert "fid ↓" in res.output and "mean ± sample std (ddof=1)" in res.output
     for model in ("vanilla", "dcgan"):
         for loss in ("nonsat", "minimax"):
             assert f"mnist5k/{model}/{loss} seed 1: ok" in res.output  # progress lines
@@ -32,8 +32,8 @@ def test_run_prints_a_table_and_writes_results(invoke, tmp_path):
     assert df["fid"].notna().all() and df["fid_extractor"].nunique() == 1
     assert (tmp_path / "cells" / "mnist5k__dcgan__nonsat__s0" / "samples" / "step_000020.png").exists()
     # the report command renders the same run directory
-    rep = invoke("report", str(tmp_path), "--csv", str(tmp_path / "summary.csv"))
-    assert rep.exit_code == 0 and "dcgan" in rep.output
+    rep = invoke("report", str(tmp_path), "--format", "csv", "-o", str(tmp_path / "summary.csv"))
+    assert rep.exit_code == 0 and rep.output.strip() == f"csv: {tmp_path / 'summary.csv'}"
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert len(summary) == 4 and (summary["fid_n"] == 2).all() and summary["fid_std"].notna().all()
     fid = df[(df["model"] == "dcgan") & (df["loss"] == "nonsat")]["fid"]

@@ -43,7 +43,7 @@ def test_readme_main_command_runs_through_the_installed_script(tmp_path):
     # the README's command, made tiny (steps, seeds) so it fits in a test
     res = _run([str(SCRIPT), *args[1:], *TINY, "--seeds", "0", "--out", str(tmp_path / "run")], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "FID ↓" in res.stdout
+    assert "fid ↓" in res.stdout
     df = pd.read_csv(tmp_path / "run" / "results.csv")
     assert sorted(zip(df["model"], df["loss"], strict=True)) == [
         ("dcgan", "minimax"), ("dcgan", "nonsat"), ("vanilla", "minimax"), ("vanilla", "nonsat")]

@@ -1,0 +1,299 @@
+"""The report's plots (matplotlib, Agg, no display needed), each a :class:`ganbench.report.Figure`
+with a caption that says what it shows:
+
+- D and G loss curves per (model, loss): the mean over seeds of a moving average, and the band between
+  the seeds' lowest and highest value (``history.csv``);
+- metric trajectories over training steps (``trajectory.csv``, written with ``--set eval_every=N``):
+  mean over seeds and min–max band, one line per (model, loss);
+- final samples side by side: the last sample grid of the first seed of each (model, loss); for 2-D
+  data a scatter of that generator's evaluation samples over the data's true mode centres, the
+  generator rebuilt from ``generator.pt`` with the cell's model options and evaluation noise.
+
+A plot that cannot be drawn (no trajectory, no saved generator, a plugin that is not installed) is
+left out with a note saying why; the notes are shown in the report.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganbench.errors import UnknownNameError
+from ganbench.report import MEASURED, Figure
+
+PANEL = (3.4, 2.6)  # inches per subplot
+MAX_COLS = 4
+
+
+def _figure(n: int, panel: tuple[float, float] = PANEL):
+    from matplotlib.figure import Figure as MplFigure
+
+    cols = min(MAX_COLS, max(1, n))
+    rows = math.ceil(n / cols)
+    fig = MplFigure(figsize=(panel[0] * cols, panel[1] * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def _label(key: tuple[Any, ...]) -> str:
+    return " / ".join(str(k) for k in key)
+
+
+def _cell_dir(row: pd.Series) -> Path:
+    return Path(row["run"]) / "cells" / str(row["cell_id"])
+
+
+def _series(frames: list[pd.DataFrame], col: str) -> tuple[pd.Index, pd.Series, pd.Series, pd.Series]:
+    """Mean, min and max over seeds of ``col`` indexed by step (steps a diverged seed never reached
+    are averaged over the seeds that did)."""
+    wide = pd.concat([f.set_index("step")[col].rename(i) for i, f in enumerate(frames)], axis=1).sort_index()
+    return wide.index, wide.mean(axis=1), wide.min(axis=1), wide.max(axis=1)
+
+
+def loss_curves(df: pd.DataFrame, dataset: str, groups: list[str]) -> Figure | None:
+    """D and G losses over training per group: mean over seeds and the seeds' min–max band."""
+    rows = df[(df["dataset"] == dataset) & df["status"].isin(MEASURED)]
+    panels = []
+    for key, g in rows.groupby(groups, sort=False):
+        frames = []
+        for _, r in g.iterrows():
+            path = _cell_dir(r) / "history.csv"
+            if path.exists():
+                h = pd.read_csv(path)
+                window = max(1, len(h) // 100)
+                frames.append(h.assign(d_loss=h["d_loss"].rolling(window, min_periods=1).mean(),
+                                       g_loss=h["g_loss"].rolling(window, min_periods=1).mean()))
+        if frames:
+            panels.append((key if isinstance(key, tuple) else (key,), frames))
+    if not panels:
+        return None
+    fig, axes = _figure(len(panels))
+    for ax, (key, frames) in zip(axes, panels, strict=True):
+        for col, color in (("d_loss", "tab:blue"), ("g_loss", "tab:orange")):
+            steps, mean, lo, hi = _series(frames, col)
+            ax.plot(steps, mean, color=color, lw=1.2, label=col)
+            ax.fill_between(steps, lo, hi, color=color, alpha=0.25, lw=0)
+        ax.set_title(_label(key), fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    n = max(len(f) for _, f in panels)
+    return Figure(f"losses-{dataset}", f"{dataset}: discriminator and generator losses",
+                  f"D loss (blue) and G loss (orange) per generator step, a moving average over 1% of training; line = "
+                  f"mean over seeds (up to {n}), band = lowest to highest seed. Scales differ per loss: WGAN critics "
+                  "report a Wasserstein estimate, not a log-loss.", _png(fig))
+
+
+def trajectories(df: pd.DataFrame, dataset: str, groups: list[str], metrics: Sequence[str]) -> tuple[Figure | None, str]:
+    """Metrics at each evaluation point, one line per group (mean over seeds, min–max band)."""
+    rows = df[(df["dataset"] == dataset) & df["status"].isin(MEASURED)]
+    per_group: dict[tuple[Any, ...], list[pd.DataFrame]] = {}
+    for key, g in rows.groupby(groups, sort=False):
+        for _, r in g.iterrows():
+            path = _cell_dir(r) / "trajectory.csv"
+            if path.exists():
+                per_group.setdefault(key if isinstance(key, tuple) else (key,), []).append(pd.read_csv(path))
+    frames = [f for fs in per_group.values() for f in fs]
+    if not frames or max(len(f) for f in frames) < 2:
+        return None, (f"{dataset}: no metric trajectory (a single evaluation per cell); run with --set eval_every=N "
+                      "to plot metrics over training")
+    cols = [m for m in metrics if any(m in f and f[m].notna().sum() > 1 for f in frames)][:3]
+    if not cols:
+        return None, f"{dataset}: the trajectories have none of the reported metrics ({', '.join(metrics)})"
+    fig, axes = _figure(len(cols), panel=(5.0, 3.4))
+    colors = _colors(len(per_group))
+    for ax, col in zip(axes, cols, strict=True):
+        for color, (key, fs) in zip(colors, per_group.items(), strict=True):
+            fs = [f for f in fs if col in f]
+            if not fs:
+                continue
+            steps, mean, lo, hi = _series(fs, col)
+            ax.plot(steps, mean, marker="o", ms=3, lw=1.2, color=color, label=_label(key))
+            ax.fill_between(steps, lo, hi, color=color, alpha=0.15, lw=0)
+        values = pd.concat([f[col] for fs in per_group.values() for f in fs if col in f]).dropna()
+        if len(values) and values.min() > 0 and values.max() / values.min() > 100:
+            ax.set_yscale("log")  # e.g. one diverging loss would flatten every other curve
+        ax.set_title(col + (" (log scale)" if ax.get_yscale() == "log" else ""), fontsize=10)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    every = sorted({_plain_int(v) for v in rows.get("hp_eval_every", pd.Series(dtype=float)).dropna()})
+    return Figure(f"trajectory-{dataset}", f"{dataset}: metrics during training",
+                  f"{', '.join(cols)} evaluated every {', '.join(every) or '?'} steps on the same evaluation noise; line = "
+                  "mean over seeds, band = lowest to highest seed. A curve that turns up again after its best point is "
+                  "training that got worse (see track_best / track_final_gap).", _png(fig)), ""
+
+
+def _plain_int(v: Any) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def _colors(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _first_seeds(df: pd.DataFrame, dataset: str, groups: list[str]) -> list[tuple[tuple[Any, ...], pd.Series]]:
+    rows = df[(df["dataset"] == dataset) & df["status"].isin(MEASURED)].sort_values("seed", kind="stable")
+    return [(key if isinstance(key, tuple) else (key,), g.iloc[0]) for key, g in rows.groupby(groups, sort=False)]
+
+
+def sample_grids(df: pd.DataFrame, dataset: str, groups: list[str]) -> Figure | None:
+    """The last saved sample picture of the first seed of each group, side by side."""
+    import matplotlib.image as mpimg
+
+    panels = []
+    for key, r in _first_seeds(df, dataset, groups):
+        pics = sorted((_cell_dir(r) / "samples").glob("step_*.png"))
+        if pics:
+            panels.append((key, r, pics[-1]))
+    if not panels:
+        return None
+    fig, axes = _figure(len(panels), panel=(3.0, 3.2))
+    for ax, (key, r, pic) in zip(axes, panels, strict=True):
+        ax.imshow(mpimg.imread(pic), cmap="gray")
+        ax.set_title(f"{_label(key)}\nseed {r['seed']}, step {int(pic.stem.split('_')[1])}", fontsize=8)
+        ax.axis("off")
+    return Figure(f"samples-{dataset}", f"{dataset}: final samples",
+                  "The generator's samples at the end of training (the first seed of each row, the same noise for "
+                  "every loss).", _png(fig))
+
+
+class _Rebuilder:
+    """Rebuilds a cell's generator from ``generator.pt`` and draws its evaluation samples."""
+
+    def __init__(self, registry, data_root: Path | None = None):
+        from ganbench import paths
+
+        self.registry = registry
+        self.data_root = data_root or paths.data_root()
+        self._data: dict[str, Any] = {}
+
+    def samples(self, row: pd.Series, n: int) -> tuple[Any, Any]:
+        import torch
+
+        from ganbench import seeding
+        from ganbench.training import generate
+
+        cell = _cell_dir(row)
+        config = json.loads((cell / "config.json").read_text())
+        key = json.dumps([row["dataset"], config.get("data_options")], sort_keys=True, default=str)
+        if key not in self._data:
+            spec = self.registry.get("dataset", row["dataset"])
+            self._data[key] = spec.load(root=self.data_root, **(config.get("data_options") or {}))
+        data = self._data[key]
+        latent = int(config["settings"]["latent_dim"])
+        G, _ = self.registry.get("model", row["model"]).build(data.info, latent_dim=latent, **config["model_options"])
+        G.load_state_dict(torch.load(cell / "generator.pt", weights_only=True, map_location="cpu"))
+        total = max([0, *(self.registry.get("metric", m).samples for m in config.get("metrics", []))])
+        noise = seeding.eval_noise(int(row["seed"]), row["dataset"], row["model"], int(config["settings"]["eval_samples"]),
+                                   latent, total)
+        return generate(G, noise[:n], torch.device("cpu")), data
+
+
+def scatter_2d(df: pd.DataFrame, dataset: str, groups: list[str], rebuilder: _Rebuilder,
+               n: int = 2500) -> tuple[Figure | None, list[str]]:
+    """For 2-D data: each group's generated points (first seed) over the real data and the true modes."""
+    import torch
+    from matplotlib.patches import Circle
+
+    panels, notes = [], []
+    for key, r in _first_seeds(df, dataset, groups):
+        try:
+            fake, data = rebuilder.samples(r, n)
+        except Exception as exc:  # a plugin not installed, a missing file: the plot is left out, and said so
+            notes.append(f"{dataset} {_label(key)}: no 2-D scatter ({type(exc).__name__}: {exc})")
+            continue
+        panels.append((key, r, fake, data))
+    if not panels:
+        return None, notes
+    fig, axes = _figure(len(panels), panel=(3.0, 3.0))
+    for ax, (key, r, fake, data) in zip(axes, panels, strict=True):
+        real = data.x[:n]
+        ax.scatter(fake[:, 0], fake[:, 1], s=2, color="tab:orange", alpha=0.6, label="generated", rasterized=True)
+        ax.scatter(real[:, 0], real[:, 1], s=1, color="tab:blue", alpha=0.4, label="real", rasterized=True)
+        for centre in data.info.modes or ():
+            ax.plot(*centre, marker="x", color="black", ms=6)
+            if data.info.mode_std:
+                ax.add_patch(Circle(centre, 3 * data.info.mode_std, fill=False, color="black", lw=0.6))
+        # the real extent, widened to hold 98% of the generated points (at most 3 real extents wide)
+        lo, hi = real.min(0).values, real.max(0).values
+        span = hi - lo
+        lo = torch.maximum(torch.minimum(lo, fake.quantile(0.01, dim=0)), lo - span)
+        hi = torch.minimum(torch.maximum(hi, fake.quantile(0.99, dim=0)), hi + span)
+        pad = 0.08 * (hi - lo)
+        ax.set_xlim(float(lo[0] - pad[0]), float(hi[0] + pad[0]))
+        ax.set_ylim(float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+        ax.set_aspect("equal")
+        modes = r.get("modes")
+        tag = f", modes {int(modes)}/{int(r['modes_total'])}" if pd.notna(modes) and "modes_total" in r else ""
+        ax.set_title(f"{_label(key)}\nseed {r['seed']}{tag}", fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes[0].legend(fontsize=6, markerscale=3, loc="lower left")
+    return Figure(f"scatter-{dataset}", f"{dataset}: generated samples over the true modes",
+                  f"{len(panels[0][2])} samples of each final generator (first seed, its evaluation noise: the samples "
+                  "the modes metric counts) in orange over real data in "
+                  "blue; × marks a mixture centre, the circle its 3-std radius (a sample inside is 'high quality' and "
+                  "captures that mode).", _png(fig)), notes
+
+
+def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
+            registry=None) -> tuple[list[Figure], list[str]]:
+    """Every plot of the report for the rows ``df`` (with the ``run`` column of :func:`load_runs`)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    groups = [g for g in groups if g != "dataset"] or ["model"]
+    out: list[Figure] = []
+    notes: list[str] = []
+    rebuilder = _Rebuilder(registry) if registry is not None else None
+    for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
+        fig = loss_curves(df, dataset, groups)
+        if fig:
+            out.append(fig)
+        fig, note = trajectories(df, dataset, groups, metrics)
+        if fig:
+            out.append(fig)
+        if note:
+            notes.append(note)
+        spec = None
+        if registry is not None:
+            try:
+                spec = registry.get("dataset", dataset)
+            except UnknownNameError as exc:
+                notes.append(f"{dataset}: plotted from the saved pictures only ({exc})")
+        if spec is not None and spec.modality == "vector" and tuple(spec.shape or ()) == (2,) and rebuilder is not None:
+            fig, more = scatter_2d(df, dataset, groups, rebuilder)
+            notes += more
+        else:
+            fig = sample_grids(df, dataset, groups)
+        if fig:
+            out.append(fig)
+    return out, notes
+
+
+def write_pngs(figs: Sequence[Figure], folder: Path) -> list[Path]:
+    from ganbench.store import atomic_write_bytes
+
+    paths = []
+    for fig in figs:
+        path = Path(folder) / f"{fig.name}.png"
+        atomic_write_bytes(path, fig.png)
+        paths.append(path)
+    return paths

@@ -1,0 +1,194 @@
+"""Plots, published leaderboards and the HTML report in a real headless browser, on real tiny runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import ganbench
+from ganbench.cli import cli
+from ganbench.leaderboard import build_board, command_line, publish
+from ganbench.plots import _Rebuilder, figures
+from ganbench.report import load_runs
+
+
+def read_markdown_table(text: str) -> list[list[str]]:
+    """The cells of the first pipe table in Markdown ``text``."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("|") and line.endswith("|"):
+            rows.append([c.strip().replace("\0", "|") for c in line[1:-1].replace("\\|", "\0").split("|")])
+        elif rows:
+            break
+    return rows
+
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, plugins):
+    """vanilla × nonsat, minimax on ring8 (2-D) and mnist5k (images), 2 seeds, evaluated every 10 steps."""
+    out = tmp_path_factory.mktemp("tiny-run")
+    settings = {"steps": 20, "batch_size": 32, "eval_samples": 200, "sample_every": 10, "eval_every": 10}
+    ganbench.run(models="vanilla", losses="nonsat,minimax", datasets="ring8,mnist5k", seeds=[0, 1], settings=settings,
+                 device="cpu", out=out)
+    return out
+
+
+def _png(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_plots_are_drawn_from_the_run_files(tiny_run, plugins):
+    rows, _ = load_runs([tiny_run])
+    figs, notes = figures(rows, ["dataset", "model", "loss"], ["fid", "modes"], plugins.registry)
+    names = [f.name for f in figs]
+    assert names == ["losses-mnist5k", "trajectory-mnist5k", "samples-mnist5k",
+                     "losses-ring8", "trajectory-ring8", "scatter-ring8"], (names, notes)
+    assert notes == []
+    for fig in figs:
+        img = _png(fig.png)
+        assert img.shape[0] > 150 and img.shape[1] > 300
+        assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20, f"{fig.name} looks blank"
+        assert fig.caption and fig.title
+
+
+def test_the_2d_scatter_rebuilds_the_evaluated_generator(tiny_run, plugins):
+    """The generator rebuilt from generator.pt with the cell's evaluation noise gives the samples the
+    modes metric counted: the same modes and high-quality share as the result row."""
+    from ganbench_builtins.metrics_modes import mixture_modes
+
+    rows, _ = load_runs([tiny_run])
+    for _, row in rows[rows["dataset"] == "ring8"].iterrows():
+        fake, data = _Rebuilder(plugins.registry).samples(row, 2500)
+        assert fake.shape == (2500, 2)
+        got = mixture_modes(fake, torch.tensor(data.info.modes), data.info.mode_std)
+        assert got["modes"] == row["modes"] and got["hq_pct"] == pytest.approx(row["hq_pct"])
+
+
+def test_plots_say_why_one_is_missing(tmp_path, plugins, tiny):
+    out = tmp_path / "run"
+    ganbench.run(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings=tiny, device="cpu", out=out)
+    rows, _ = load_runs([out])
+    (out / "cells" / "ring8__vanilla__nonsat__s0" / "generator.pt").unlink()
+    figs, notes = figures(rows, ["dataset", "model", "loss"], ["fid"], plugins.registry)
+    assert [f.name for f in figs] == ["losses-ring8"]
+    assert notes[0].startswith("ring8: no metric trajectory (a single evaluation per cell); run with --set eval_every=N")
+    assert notes[1].startswith("ring8 vanilla / nonsat: no 2-D scatter (FileNotFoundError: ")
+
+
+def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
+    results = tmp_path / "results"
+    board = build_board([tiny_run], plugins.registry, title="Tiny board")
+    files = publish(board, results / "tiny")
+    assert {p.name for p in (results / "tiny").iterdir()} == {"leaderboard.md", "leaderboard.csv", "leaderboard.html",
+                                                              "provenance.json", "plots"}
+    prov = json.loads(files["provenance"].read_text())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert files["html"].stat().st_mode & 0o777 == 0o666 & ~umask  # shareable, like a file from open()
+    for key in ("ganbench", "git commit", "plugins", "device", "torch", "steps", "batch size", "seeds",
+                "feature extractor", "generated samples (eval_samples)", "real samples (FID)", "cells trained",
+                "published", "command"):
+        assert prov[key] and prov[key] != "—", key
+    assert prov["steps"] == "20" and prov["batch size"] == "32" and prov["seeds"] == "0, 1"
+    assert prov["command"].startswith("ganbench run --datasets ring8,mnist5k --models vanilla --losses nonsat,minimax "
+                                      "--seeds 0,1 --set batch_size=32 --set eval_every=10")
+    md = files["md"].read_text()
+    table = read_markdown_table(md)
+    assert table[0][:3] == ["dataset", "model", "loss"] and len(table) == 2 + 4
+    for fig in board.figures:
+        assert f"](plots/{fig.name}.png)" in md and (results / "tiny" / "plots" / f"{fig.name}.png").exists()
+    csv = pd.read_csv(files["csv"])
+    assert len(csv) == 4 and set(csv["dataset"]) == {"ring8", "mnist5k"}
+    # a second board: the index links both
+    publish(build_board([tiny_run], plugins.registry, title="Second", metrics=["modes"]), results / "second")
+    index = (results / "README.md").read_text()
+    assert "[Tiny board](tiny/leaderboard.md)" in index and "[Second](second/leaderboard.md)" in index
+    rows = read_markdown_table(index[index.index("| board"):])
+    assert len(rows) == 2 + 2
+
+
+def test_command_line_is_accepted_by_the_run_command(tiny_run):
+    from ganbench.cli import run
+
+    suite = json.loads((tiny_run / "suite.json").read_text())
+    suite["loss_options"] = {"label-smooth": {"real": 0.8}}
+    suite["recipe"] = "same"
+    args = shlex.split(command_line(suite))
+    assert args[:2] == ["ganbench", "run"]
+    params = run.make_context("run", args[2:]).params  # click parses it as 'ganbench run' would
+    assert params["datasets"] == "ring8,mnist5k" and params["losses"] == "nonsat,minimax" and params["seeds"] == "0,1"
+    assert params["set_opts"] == ("batch_size=32", "eval_every=10", "eval_samples=200", "sample_every=10", "steps=20")
+    assert params["loss_opts"] == ("label-smooth.real=0.8",) and params["paper"] is False
+    assert params["metrics"] == ",".join(suite["metrics"])
+
+
+def test_leaderboard_cli(tiny_run, tmp_path):
+    res = CliRunner().invoke(cli, ["leaderboard", str(tiny_run), "--publish", str(tmp_path / "r" / "b")],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert f"index: {tmp_path / 'r' / 'README.md'}" in res.output
+    res = CliRunner().invoke(cli, ["leaderboard", str(tiny_run)], catch_exceptions=False)
+    assert res.exit_code == 0 and "git commit" in res.output and "command: ganbench run" in res.output
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    res = CliRunner().invoke(cli, ["leaderboard", str(tiny_run), "--publish", str(blocked / "b")])
+    assert res.exit_code == 2 and res.output.startswith(f"Error: --publish {blocked / 'b'}: cannot create the folder")
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+PROBE = """<script>window.addEventListener("load", () => {
+  const t = document.querySelector("table.results").getBoundingClientRect();
+  document.body.setAttribute("data-probe", JSON.stringify({
+    images: [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().height]),
+    table: [t.width, t.height], rows: document.querySelectorAll("table.results tbody tr").length,
+    best: document.querySelectorAll("td.best").length}));
+});</script></body>"""
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no headless browser: install Debian's chromium (apt-get install "
+                    "chromium) to open the HTML report in a real browser; .ci/run installs it where it can")
+def test_html_report_renders_in_headless_chromium(tiny_run, tmp_path):
+    page = tmp_path / "report.html"
+    res = CliRunner().invoke(cli, ["report", str(tiny_run), "-f", "html", "-o", str(page)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text.replace("https://arxiv", "")  # nothing fetched
+    browser = [_chromium(), *BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    env = {**os.environ, "HOME": str(tmp_path)}
+    shot = tmp_path / "shot.png"
+    subprocess.run([*browser, "--window-size=1300,2400", f"--screenshot={shot}", page.as_uri()], env=env,
+                   capture_output=True, timeout=120, check=True)
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert img.shape[:2] == (2400, 1300)
+    assert (img != 255).any(axis=2).mean() > 0.05, "the screenshot is (nearly) blank"
+    orange = (img[..., 0] > 200) & (img[..., 1] > 100) & (img[..., 1] < 180) & (img[..., 2] < 80)
+    assert orange.sum() > 200, "no plot lines (matplotlib's orange) visible"
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("</body>", PROBE))
+    dom = subprocess.run([*browser, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], env=env,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    from html import unescape
+
+    data = json.loads(unescape(dom.split('data-probe="', 1)[1].split('"', 1)[0]))
+    assert data["rows"] == 4 and data["table"][0] > 300 and data["table"][1] > 50 and data["best"] >= 2
+    assert len(data["images"]) == 6
+    for complete, width, height, shown in data["images"]:
+        assert complete and width > 300 and height > 150 and shown > 100

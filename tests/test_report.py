@@ -1,0 +1,274 @@
+"""Reports: aggregates of hand-made result rows against numbers computed here, the protocol checks,
+the paired comparison, every output format parsed back, and the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from ganbench.cli import cli
+from ganbench.errors import UsageError
+from ganbench.report import (
+    MIN_PAIRED,
+    display,
+    load_runs,
+    metric_columns,
+    paired_test,
+    render,
+    summarize,
+    to_latex,
+    to_markdown,
+)
+from ganbench.store import atomic_write_json
+
+FID = ("fid", False)
+MODES = ("modes", True)
+
+
+def row(model="vanilla", loss="nonsat", seed=0, status="ok", dataset="mnist5k", **values):
+    base = {"dataset": dataset, "model": model, "loss": loss, "seed": seed, "status": status, "message": "",
+            "config_hash": f"{model}-{loss}", "hp_steps": 1200, "hp_batch_size": 64, "hp_eval_samples": 2000,
+            "hp_real_samples": 10000, "steps_per_s": 10.0, "started_at": "2026-11-22T10:00:00+00:00",
+            "recipe": "paper"}
+    if status == "ok":
+        base.update(fid_extractor="domain:abc", diverged=False)
+    if status == "diverged":
+        base.update(diverged=True, message="non-finite d_loss at step 7")
+    base.update(values)
+    base["cell_id"] = f"{dataset}__{model}__{loss}__s{seed}"
+    return base
+
+
+def make_run(path: Path, rows, fingerprint="fp1", environment=None) -> Path:
+    for r in rows:
+        cell = path / "cells" / r["cell_id"]
+        atomic_write_json(cell / "result.json", r)
+        atomic_write_json(cell / "config.json", {"data_fingerprint": fingerprint, "settings": {}})
+    atomic_write_json(path / "suite.json", {"datasets": ["mnist5k"], "models": ["vanilla"], "losses": ["nonsat"],
+                                            "seeds": [0, 1, 2], "settings": {}, "recipe": "paper"})
+    atomic_write_json(path / "environment.json", environment or {"ganbench": "0.1.0", "torch": "2.x", "device": "cpu",
+                                                                 "git_commit": "abc123", "plugins": {"p": "d 1.0"}})
+    return path
+
+
+FIDS = {"nonsat": [100.0, 110.0, 130.0], "minimax": [90.0, 95.0, 160.0]}
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    rows = [row(loss=loss, seed=s, fid=f, modes=10 - s) for loss, fids in FIDS.items() for s, f in enumerate(fids)]
+    rows += [row(loss="wgan", seed=0, fid=300.0, modes=4), row(loss="wgan", seed=1, status="diverged", diverged_at=7),
+             row(loss="wgan", seed=2, status="failed", message="RuntimeError: boom")]
+    return make_run(tmp_path / "run", rows)
+
+
+def test_aggregates_match_an_independent_computation(run_dir):
+    df, _ = load_runs([run_dir])
+    s = summarize(df, [FID, MODES, ("diverged", False)]).set_index("loss")
+    for loss, fids in FIDS.items():
+        x = np.array(fids)
+        assert s.loc[loss, "fid_mean"] == pytest.approx(x.mean())
+        assert s.loc[loss, "fid_std"] == pytest.approx(x.std(ddof=1))
+        # 95% Student-t half-width, t(0.975, 2) = 4.302652729911275
+        assert s.loc[loss, "fid_ci95"] == pytest.approx(4.302652729911275 * x.std(ddof=1) / math.sqrt(3))
+        assert s.loc[loss, "fid_n"] == 3 and s.loc[loss, "n_ok"] == 3
+    w = s.loc["wgan"]
+    assert (w["seeds"], w["n_ok"], w["n_diverged"], w["n_failed"]) == (3, 1, 1, 1)
+    assert w["fid_mean"] == 300.0 and w["fid_n"] == 1 and math.isnan(w["fid_std"]) and math.isnan(w["fid_ci95"])
+    # the diverged seed has no FID but counts for 'diverged': 1 of the 2 measured seeds
+    assert w["diverged_mean"] == pytest.approx(0.5) and w["diverged_n"] == 2
+    assert "RuntimeError: boom" in w["note"]
+    # ranks: FID lower is better (nonsat 113.3 < minimax 115 < wgan 300), modes higher is better
+    assert s["fid_rank"].to_dict() == {"nonsat": 1.0, "minimax": 2.0, "wgan": 3.0}
+    assert s.loc["nonsat", "fid_best"] and not s.loc["minimax", "fid_best"]
+    assert s.loc["nonsat", "modes_rank"] == 1 and s.loc["minimax", "modes_rank"] == 1  # a tie shares rank 1
+    assert s.loc["wgan", "modes_rank"] == 3
+    # sorted by the first metric within the data set
+    assert list(summarize(df, [FID])["loss"]) == ["nonsat", "minimax", "wgan"]
+
+
+def test_group_by_and_metric_selection(run_dir, plugins):
+    df, _ = load_runs([run_dir])
+    by_loss = summarize(df, [FID], by=["loss"])
+    assert set(by_loss.columns) >= {"loss", "fid_mean"} and "model" not in by_loss.columns
+    cols = metric_columns(plugins.registry, df, ["fid", "diverged", "modes"])
+    assert cols == [("fid", False), ("diverged", False), ("modes", True)]
+    assert metric_columns(plugins.registry, df) == [("modes", True), ("fid", False)] or \
+        set(metric_columns(plugins.registry, df)) == {("modes", True), ("fid", False)}
+    with pytest.raises(UsageError, match="no metric column 'fdi' in these results; columns with values: "):
+        metric_columns(plugins.registry, df, ["fdi"])
+    with pytest.raises(UsageError, match=r"--by colour: no such column; choose from "):
+        summarize(df, [FID], by=["colour"])
+
+
+def test_data_sets_are_never_averaged_together(tmp_path):
+    run = make_run(tmp_path / "r", [row(seed=0, fid=1.0), row(seed=0, dataset="ring8", fid=2.0)])
+    df, _ = load_runs([run])
+    with pytest.raises(UsageError, match="the rows span data sets mnist5k, ring8; add 'dataset' to --by"):
+        summarize(df, [FID], by=["loss"])
+    assert len(summarize(df, [FID], by=["dataset", "loss"])) == 2
+
+
+@pytest.mark.parametrize(
+    "change, words, values",
+    [
+        ({"hp_steps": 600}, "steps", "1200 vs 600"),
+        ({"hp_eval_samples": 500}, "generated samples (eval_samples)", "2000 vs 500"),
+        ({"hp_real_samples": 5000}, "real samples (real_samples)", "10000 vs 5000"),
+        ({"fid_extractor": "inception:0123"}, "feature extractor", "domain:abc vs inception:0123"),
+    ],
+)
+def test_runs_with_different_protocols_are_refused(tmp_path, change, words, values):
+    a = make_run(tmp_path / "a", [row(seed=0, fid=1.0)])
+    b = make_run(tmp_path / "b", [row(seed=1, fid=2.0, **change)])
+    with pytest.raises(UsageError) as err:
+        load_runs([a, b])
+    assert str(err.value) == (f"cannot merge {a} and {b}: {words} differ on mnist5k ({values}); "
+                              "report them separately")
+
+
+def test_different_data_versions_are_refused_and_matching_runs_merge(tmp_path):
+    a = make_run(tmp_path / "a", [row(seed=0, fid=1.0)], fingerprint="fp1")
+    b = make_run(tmp_path / "b", [row(seed=1, fid=2.0)], fingerprint="fp2")
+    with pytest.raises(UsageError, match=r"data set version differ on mnist5k \(fp1 vs fp2\)"):
+        load_runs([a, b])
+    c = make_run(tmp_path / "c", [row(seed=1, fid=3.0), row(seed=2, fid=5.0)], fingerprint="fp1")
+    df, runs = load_runs([a, c])
+    assert len(runs) == 2 and sorted(df["seed"]) == [0, 1, 2]
+    assert summarize(df, [FID]).iloc[0]["fid_mean"] == pytest.approx(3.0)
+    # a different data set in the other run is no conflict
+    d = make_run(tmp_path / "d", [row(seed=0, dataset="ring8", fid=9.0, hp_steps=5000)], fingerprint="other")
+    assert len(load_runs([a, d])[0]) == 2
+
+
+def test_a_seed_is_never_counted_twice(tmp_path):
+    a = make_run(tmp_path / "a", [row(seed=0, fid=1.0)])
+    same = make_run(tmp_path / "same", [row(seed=0, fid=1.0)])
+    assert len(load_runs([a, same])[0]) == 1  # the same configuration copied: one row
+    other = make_run(tmp_path / "other", [row(seed=0, fid=2.0, config_hash="changed")])
+    with pytest.raises(UsageError, match="cell mnist5k__vanilla__nonsat__s0 is in .* with different configurations"):
+        load_runs([a, other])
+
+
+def sign_p(better: int, n: int) -> float:
+    """Two-sided exact sign test, by hand."""
+    k = min(better, n - better)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+def test_paired_test_against_hand_and_scipy():
+    deltas = [-5.0, -3.0, -8.0, 2.0, -1.0, -4.0, -6.0]
+    got = paired_test(deltas, higher=False)
+    assert got["pairs"] == 7 and got["better"] == 6 and got["delta"] == pytest.approx(np.mean(deltas))
+    assert got["p_sign"] == pytest.approx(sign_p(6, 7))  # = 16/128 = 0.125
+    assert got["p_wilcoxon"] == pytest.approx(stats.wilcoxon(deltas).pvalue)
+    # exact Wilcoxon by enumeration of the 2^7 sign patterns
+    ranks = stats.rankdata(np.abs(deltas))
+    w = ranks[np.array(deltas) > 0].sum()
+    sums = [sum(r for r, bit in zip(ranks, f"{m:07b}", strict=True) if bit == "1") for m in range(2**7)]
+    lo = min(w, ranks.sum() - w)
+    assert got["p_wilcoxon"] == pytest.approx(min(1.0, 2 * np.mean([s <= lo for s in sums])))
+    few = paired_test(deltas[:MIN_PAIRED - 1], higher=False)
+    assert math.isnan(few["p_sign"]) and math.isnan(few["p_wilcoxon"]) and few["better"] == 4
+
+
+def test_paired_columns_against_a_baseline(tmp_path):
+    base = [100.0, 120.0, 90.0, 110.0, 105.0, 95.0]
+    other = [90.0, 118.0, 95.0, 100.0, 101.0, 80.0]
+    rows = [row(loss="nonsat", seed=s, fid=f) for s, f in enumerate(base)]
+    rows += [row(loss="minimax", seed=s, fid=f) for s, f in enumerate(other)]
+    rows.append(row(loss="minimax", seed=6, fid=1.0))  # no baseline partner: not paired
+    df, _ = load_runs([make_run(tmp_path / "r", rows)])
+    s = summarize(df, [FID], baseline="nonsat").set_index("loss")
+    d = np.array(other) - np.array(base)
+    m = s.loc["minimax"]
+    assert m["fid_delta"] == pytest.approx(d.mean()) and m["fid_pairs"] == 6 and m["fid_better"] == 5
+    assert m["fid_p_wilcoxon"] == pytest.approx(stats.wilcoxon(d).pvalue)
+    assert m["fid_p_sign"] == pytest.approx(sign_p(5, 6))
+    assert m["fid_deltas"].startswith("0:-10;1:-2;2:5")
+    assert pd.isna(s.loc["nonsat", "fid_delta"])
+    table = display(summarize(df, [FID], baseline="nonsat"), [FID])
+    assert "Δfid vs nonsat" in table.headers
+    cells = dict(zip([r[2] for r in table.rows], [r[table.headers.index("Δfid vs nonsat")] for r in table.rows],
+                     strict=True))
+    assert cells["nonsat"] == "baseline"
+    assert cells["minimax"] == f"−{abs(d.mean()):.1f} (5/6 better) p={stats.wilcoxon(d).pvalue:.3g}"
+    with pytest.raises(UsageError, match="--baseline hinge: no such loss in these results; losses: minimax, nonsat"):
+        summarize(df, [FID], baseline="hinge")
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_every_format_parses_back(run_dir):
+    df, runs = load_runs([run_dir])
+    metrics = [FID, MODES]
+    summary = summarize(df, metrics)
+    csv = pd.read_csv(io.StringIO(render("csv", summary, metrics)))
+    assert list(csv["loss"]) == list(summary["loss"])
+    assert np.allclose(csv["fid_mean"], summary["fid_mean"]) and np.allclose(csv["fid_ci95"].fillna(-1),
+                                                                               summary["fid_ci95"].fillna(-1))
+    doc = json.loads(render("json", summary, metrics))
+    assert [m["column"] for m in doc["metrics"]] == ["fid", "modes"]
+    assert doc["rows"][0]["fid_mean"] == pytest.approx(summary["fid_mean"][0])
+    assert doc["rows"][2]["fid_std"] is None  # NaN -> null, valid JSON
+
+    table = display(summary, metrics)
+    md = to_markdown(table)
+    lines = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert len(lines) == 2 + len(summary)
+    widths = {ln.count(" | ") for ln in lines[2:]} | {lines[0].count(" | ")}
+    assert widths == {len(table.headers) - 1}
+    assert lines[1] == "|" + "|".join("---:" if n else ":---" for n in table.numeric) + "|"
+    assert "**113.3 ± 15.3**" in md  # nonsat's FID, the best, in bold (digits follow the column's magnitude)
+
+    tex = to_latex(table)
+    assert tex.count(r"\toprule") == tex.count(r"\midrule") == tex.count(r"\bottomrule") == 1
+    body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()
+    assert len(body) == len(summary) and all(b.count(" & ") == len(table.headers) - 1 for b in body)
+    assert r"\textbf{113.3 $\pm$ 15.3}" in tex and r"fid $\downarrow$" in tex and "_" not in tex.replace(r"\_", "")
+
+    page = render("html", summary, metrics, title="t")
+    p = _Tags()
+    p.feed(page)
+    names = [t for t, _ in p.tags]
+    assert names.count("tr") == 1 + len(summary) and names.count("th") == len(table.headers)
+    assert any(a.get("class") == "num best" for t, a in p.tags if t == "td")
+    assert any("95% CI [" in a.get("title", "") for t, a in p.tags if t == "td")
+
+
+def test_report_cli_formats_and_errors(run_dir, tmp_path):
+    runner = CliRunner()
+    for fmt in ("rich", "md", "csv", "latex", "json", "html"):
+        out = tmp_path / f"report.{fmt}"
+        res = runner.invoke(cli, ["report", str(run_dir), "-f", fmt, "-o", str(out), "--metrics", "fid,modes,diverged",
+                                  "--baseline", "nonsat"], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        assert out.stat().st_size > 200, fmt
+    assert json.loads((tmp_path / "report.json").read_text())["baseline"] == "nonsat"
+    assert "Δfid vs nonsat" in (tmp_path / "report.rich").read_text()
+    for args, message in [
+        (["--metrics", "fdi"], "Error: no metric column 'fdi' in these results; columns with values: "),
+        (["--by", "colour"], "Error: --by colour: no such column; choose from "),
+        (["--baseline", "hinge"], "Error: --baseline hinge: no such loss in these results; losses: minimax, nonsat, "
+                                  "wgan"),
+        (["-f", "pdf"], "Error: Invalid value for '--format' / '-f': 'pdf' is not one of "),
+    ]:
+        res = runner.invoke(cli, ["report", str(run_dir), *args])
+        assert res.exit_code == 2 and res.output.startswith(message) and len(res.output.strip().splitlines()) == 1, \
+            res.output
