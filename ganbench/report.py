@@ -604,10 +604,14 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
     col = (lambda c: measured[c] if c in measured else [])  # noqa: E731
     plugins = sorted({f"{k} ({v})" for e in envs for k, v in e.get("plugins", {}).items()})
     dates = sorted(str(d)[:10] for d in col("started_at"))
+    if "git_commit" in measured and measured["git_commit"].notna().all():
+        commits = distinct(measured["git_commit"])  # each row records the code that trained it
+    else:  # rows written before ganbench recorded it: environment.json is the latest invocation's
+        commits = distinct(e.get("git_commit") for e in envs) + " (of the latest invocation; some rows record none)"
     return {
         "run directories": ", ".join(str(r.path) for r in runs),
         "ganbench": distinct(e.get("ganbench") for e in envs),
-        "git commit": distinct(e.get("git_commit") for e in envs),
+        "git commit (training)": commits,
         "plugins": ", ".join(plugins) or "—",
         "device": distinct(f"{e.get('device')} {e.get('device_name') or ''}".strip() for e in envs),
         "torch threads": distinct(e.get("torch_threads") for e in envs),

@@ -52,13 +52,18 @@ class NullReporter:
 
 
 def git_commit() -> str | None:
+    """The commit of the ganbench checkout that is running, with ``-dirty`` when tracked files have
+    uncommitted changes (``None`` outside a git checkout, e.g. an installed wheel)."""
+    here = Path(__file__).parent
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if out.returncode != 0 or not out.stdout.strip():
+            return None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() + ("-dirty" if status.returncode == 0 and status.stdout.strip() else "")
 
 
 def environment(plugins: GanbenchPlugins, device: torch.device) -> dict[str, Any]:
@@ -107,6 +112,9 @@ class Runner:
         self.reporter = reporter or NullReporter()
         self.data_root = Path(data_root) if data_root is not None else paths.data_root()
         self.eval_cache = EvalCache()
+        #: the code that trains this run's cells, recorded in every row (environment.json describes
+        #: only the latest invocation of a resumed run)
+        self.commit = git_commit()
         # validate every name and every user option before anything runs: a typo costs nothing
         for kind, names in (("dataset", suite.datasets), ("model", suite.models), ("loss", suite.losses),
                             ("metric", suite.metrics)):
@@ -252,7 +260,7 @@ class Runner:
         row: dict[str, Any] = {
             "cell_id": c.id, "dataset": c.dataset, "model": c.model, "loss": c.loss, "seed": c.seed,
             "status": None, "message": "", "device": str(self.device), "config_hash": prep.config_hash,
-            "ganbench_version": __version__,
+            "ganbench_version": __version__, "git_commit": self.commit,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         row.update({f"hp_{k}": v for k, v in prep.settings.items()})

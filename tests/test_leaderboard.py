@@ -100,11 +100,14 @@ def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert files["html"].stat().st_mode & 0o777 == 0o666 & ~umask  # shareable, like a file from open()
-    for key in ("ganbench", "git commit", "plugins", "device", "torch", "steps", "batch size", "seeds",
+    for key in ("ganbench", "git commit (training)", "plugins", "device", "torch", "steps", "batch size", "seeds",
                 "feature extractor", "generated samples (eval_samples)", "real samples (FID)", "cells trained",
                 "published", "command"):
         assert prov[key] and prov[key] != "—", key
     assert prov["steps"] == "20" and prov["batch size"] == "32" and prov["seeds"] == "0, 1"
+    from ganbench.runner import git_commit
+
+    assert prov["git commit (training)"] == git_commit()  # every row records the code that trained it
     assert prov["command"].startswith("ganbench run --datasets ring8,mnist5k --models vanilla --losses nonsat,minimax "
                                       "--seeds 0,1 --set batch_size=32 --set eval_every=10")
     md = files["md"].read_text()
