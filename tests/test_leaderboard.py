@@ -145,6 +145,10 @@ def test_leaderboard_cli(tiny_run, tmp_path):
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert f"index: {tmp_path / 'r' / 'README.md'}" in res.output
+    res = CliRunner().invoke(cli, ["report", str(tiny_run), "--plots", str(tmp_path / "plots")], catch_exceptions=False)
+    assert res.exit_code == 0 and sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "losses-mnist5k.png", "losses-ring8.png", "samples-mnist5k.png", "scatter-ring8.png", "trajectory-mnist5k.png",
+        "trajectory-ring8.png"]
     res = CliRunner().invoke(cli, ["leaderboard", str(tiny_run)], catch_exceptions=False)
     assert res.exit_code == 0 and "git commit" in res.output and "command: ganbench run" in res.output
     blocked = tmp_path / "file"

@@ -272,3 +272,31 @@ def test_report_cli_formats_and_errors(run_dir, tmp_path):
         res = runner.invoke(cli, ["report", str(run_dir), *args])
         assert res.exit_code == 2 and res.output.startswith(message) and len(res.output.strip().splitlines()) == 1, \
             res.output
+
+
+def test_interval_ci_shows_the_t_half_width(run_dir):
+    df, _ = load_runs([run_dir])
+    summary = summarize(df, [FID])
+    md = render("md", summary, [FID], interval="ci")
+    half = 4.302652729911275 * np.std(FIDS["nonsat"], ddof=1) / math.sqrt(3)
+    assert f"**113.3 ± {half:.1f}**" in md and "mean ± 95% CI half-width (Student t)" in md
+
+
+def test_published_boards_are_indexed_and_linked():
+    """Every board in results/ has its files, the index links each one, and the README links the index."""
+    root = Path(__file__).resolve().parents[1]
+    boards = sorted(p.parent for p in (root / "results").glob("*/provenance.json"))
+    assert len(boards) >= 2
+    index = (root / "results" / "README.md").read_text()
+    for board in boards:
+        prov = json.loads((board / "provenance.json").read_text())
+        assert f"]({board.name}/leaderboard.md)" in index
+        for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.html"):
+            assert (board / name).stat().st_size > 500
+        md = (board / "leaderboard.md").read_text()
+        for link in [part.split(")", 1)[0] for part in md.split("](")[1:]]:
+            assert (board / link).exists(), f"{board.name}: broken link {link}"
+        assert prov["git commit (training)"] and "-dirty" not in prov["git commit (training)"]
+    readme = (root / "README.md").read_text()
+    assert "(results/README.md)" in readme
+    assert all(f"(results/{b.name}/leaderboard.md)" in readme for b in boards)
