@@ -38,6 +38,8 @@ def _plugins(ctx: click.Context):
     obj = ctx.find_root().obj
     if "plugins" not in obj:
         obj["plugins"] = load_plugins(disabled=obj["disabled"])
+        for broken in obj["plugins"].broken:  # the other plugins work; a name it would provide is unknown
+            click.echo(f"Warning: {broken.message()}", err=True)
     return obj["plugins"]
 
 
@@ -261,7 +263,8 @@ def _describe_recipe(spec: Any) -> str:
 @cli.command()
 @click.pass_context
 def plugins(ctx):
-    """List loaded plugins: name, distribution, version, module, hooks and what each registered."""
+    """List loaded plugins: name, distribution, version, module, hooks and what each registered; then
+    blocked plugins and installed plugins that failed to load, with their errors."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -279,6 +282,14 @@ def plugins(ctx):
     console.print(table)
     if pl.blocked:
         console.print(f"blocked: {', '.join(sorted(pl.blocked))}")
+    if pl.broken:
+        broken = Table(title="plugins that failed to load", title_justify="left")
+        for col in ("name", "distribution", "version", "module", "error"):
+            broken.add_column(col, no_wrap=col != "error")
+        for b in pl.broken:
+            broken.add_row(*(Text(c) for c in (b.name, b.provenance.distribution or "—", b.provenance.version or "—",
+                                                b.target, b.error)))
+        console.print(broken)
 
 
 def _names(value: str | None) -> list[str] | None:

@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 
 from ganbench import hookspecs
-from ganbench.errors import GanbenchError, PluginError
+from ganbench.errors import GanbenchError, PluginError, one_line
 from ganbench.registry import KINDS, PLURALS, Provenance, Registry
 
 ENTRY_POINT_GROUP = "ganbench"
@@ -34,14 +34,32 @@ class PluginInfo:
     registered: dict[str, list[str]] = field(default_factory=dict)
 
 
-class GanbenchPlugins:
-    """A pluggy PluginManager plus the distribution of each plugin and the registry it filled."""
+@dataclass
+class BrokenPlugin:
+    """An installed plugin whose module failed to import: the others still load."""
 
-    def __init__(self, pm: pluggy.PluginManager, provenance: dict[str, Provenance], blocked: set[str]):
+    name: str
+    provenance: Provenance
+    target: str
+    error: str
+
+    def message(self) -> str:
+        return (f"{self.provenance} could not be loaded ({self.target}): {self.error}; "
+                f"disable it with '-p no:{self.name}' or {DISABLE_ENV}={self.name}")
+
+
+class GanbenchPlugins:
+    """A pluggy PluginManager plus the distribution of each plugin, the registry it filled and the
+    installed plugins that failed to import."""
+
+    def __init__(self, pm: pluggy.PluginManager, provenance: dict[str, Provenance], blocked: set[str],
+                 broken: list[BrokenPlugin] | None = None):
         self.pm = pm
         self._provenance = provenance
         self.blocked = blocked
+        self.broken = list(broken or [])
         self.registry = Registry()
+        self.registry.broken = [b.message() for b in self.broken]
         self._fill_registry()
 
     def _fill_registry(self) -> None:
@@ -81,7 +99,8 @@ def _env_list(name: str) -> set[str]:
 def load_plugins(
     *, extra: Iterable[Any] = (), disabled: Iterable[str] = (), autoload: bool | None = None
 ) -> GanbenchPlugins:
-    """Load every installed plugin of the ``ganbench`` entry-point group, minus blocked ones.
+    """Load every installed plugin of the ``ganbench`` entry-point group, minus blocked ones. A plugin
+    whose module fails to import is recorded in ``.broken`` and the others load.
 
     :param extra: plugin objects/modules to register in addition (tests, notebooks).
     :param disabled: plugin names to block (also read from ``GANBENCH_DISABLE_PLUGINS``).
@@ -95,6 +114,7 @@ def load_plugins(
     if autoload is None:
         autoload = os.environ.get(NO_AUTOLOAD_ENV, "") in ("", "0")
     provenance: dict[str, Provenance] = {}
+    broken: list[BrokenPlugin] = []
     if autoload:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
@@ -103,18 +123,16 @@ def load_plugins(
             prov = Provenance(ep.name, dist.metadata["Name"] if dist else None, dist.version if dist else None)
             try:
                 plugin = ep.load()
-            except Exception as exc:
-                raise PluginError(
-                    f"{prov} could not be loaded ({ep.value}): {type(exc).__name__}: {exc}; "
-                    f"disable it with '-p no:{ep.name}' or {DISABLE_ENV}={ep.name}"
-                ) from exc
+            except Exception as exc:  # recorded: the other plugins load, the CLI warns, unknown names mention it
+                broken.append(BrokenPlugin(ep.name, prov, ep.value, one_line(exc)))
+                continue
             _register(pm, plugin, ep.name)
             provenance[ep.name] = prov
     for i, plugin in enumerate(extra):
         name = getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{i}"
         if not pm.is_blocked(name):
             _register(pm, plugin, name)
-    return GanbenchPlugins(pm, provenance, blocked)
+    return GanbenchPlugins(pm, provenance, blocked, broken)
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:

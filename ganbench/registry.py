@@ -55,6 +55,9 @@ class Registry:
         self._entries: dict[str, dict[str, tuple[Any, Provenance]]] = {k: {} for k in KINDS}
         self._aliases: dict[str, dict[str, str]] = {k: {} for k in KINDS}  # alias -> name
         self._current: Provenance | None = None
+        #: one line per installed plugin that failed to import (set by the plugin loader): an
+        #: unknown name may be one of theirs, so its error says so
+        self.broken: list[str] = []
 
     # -- called by plugins ---------------------------------------------------------------------
     def add_model(self, spec: ModelSpec) -> None:
@@ -123,7 +126,8 @@ class Registry:
         known = ", ".join(self.names(kind)) or "(none registered)"
         close = difflib.get_close_matches(name, [*self._entries[kind], *self._aliases[kind]], n=1)
         hint = f" (did you mean '{self.canonical(kind, close[0])}'?)" if close else ""
-        raise UnknownNameError(f"unknown {kind} '{name}'{hint}; known {PLURALS[kind]}: {known}")
+        broken = "".join(f"; {b}" for b in self.broken)
+        raise UnknownNameError(f"unknown {kind} '{name}'{hint}; known {PLURALS[kind]}: {known}{broken}")
 
     def aliases(self, kind: str, name: str) -> list[str]:
         kind = normalize_kind(kind)

@@ -107,3 +107,49 @@ def test_a_paper_recipe_with_bad_settings_is_refused_at_registration(settings, m
     with pytest.raises(PluginError) as info:
         Registry().add_loss(LossSpec(name="x", d_loss=lambda r, f: r, g_loss=lambda f: f, settings=settings))
     assert str(info.value).startswith(message)
+
+
+def _broken_distribution(site):
+    """An installed distribution (dist-info in the real on-disk format) whose plugin fails to import."""
+    (site / "broken_gan").mkdir(parents=True)
+    (site / "broken_gan" / "__init__.py").write_text("")
+    (site / "broken_gan" / "losses.py").write_text("import cupy_that_is_not_installed\n")
+    info = site / "broken_gan-0.3.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-gan\nVersion: 0.3.0\n")
+    (info / "entry_points.txt").write_text("[ganbench]\nbroken-losses = broken_gan.losses\n")
+    (info / "RECORD").write_text("")
+
+
+def test_a_plugin_that_fails_to_import_does_not_break_the_others(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    site = tmp_path / "site"
+    _broken_distribution(site)
+    env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "250"}
+    script = str(Path(sys.executable).parent / "ganbench")
+    warning = ("Warning: plugin 'broken-losses' (broken-gan 0.3.0) could not be loaded (broken_gan.losses): "
+               "ModuleNotFoundError: No module named 'cupy_that_is_not_installed'; disable it with "
+               "'-p no:broken-losses' or GANBENCH_DISABLE_PLUGINS=broken-losses")
+    res = subprocess.run([script, "run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--steps", "5", "--seeds", "0",
+                          "--set", "eval_samples=100", "-q", "-o", str(tmp_path / "run")], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0 and res.stderr.splitlines()[0] == warning, res.stderr
+    # asking for a name it would have provided: the unknown-name error says which plugin failed
+    res = subprocess.run([script, "run", "-l", "rsgan"], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    error = res.stderr.splitlines()[-1]
+    assert error.startswith("Error: unknown loss 'rsgan' (did you mean 'lsgan'?); known losses: hinge, ")
+    assert error.endswith("; " + warning.removeprefix("Warning: "))
+    listing = subprocess.run([script, "plugins"], env=env, capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0 and "plugins that failed to load" in listing.stdout
+    row = next(ln for ln in listing.stdout.splitlines() if "broken-losses" in ln)
+    assert "broken-gan" in row and "0.3.0" in row and "ModuleNotFoundError" in row
+    assert "builtin-losses" in listing.stdout
+    # blocked: no warning at all
+    res = subprocess.run([script, "-p", "no:broken-losses", "list", "metrics"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and res.stderr == ""
