@@ -1,0 +1,225 @@
+"""Contract tests for plugin authors: ``pytest_plugins = ["ganbench.testing"]`` in a ``conftest.py``.
+
+Fixtures (all on the CPU, tiny, offline):
+
+- ``ganbench_plugins``: every installed plugin loaded through the real entry points (session);
+- ``ganbench_registry``: its registry;
+- ``ganbench_data``: ``ganbench_data("image")`` → 256 real MNIST digits (embedded ``mnist5k``),
+  ``ganbench_data("vector")`` → 256 points of ``ring8``.
+
+Check functions, each raising ``AssertionError`` with the plugin's name and what is wrong:
+
+- :func:`check_loss` — D and G losses are finite scalars for ordinary and very confident scores,
+  gradients reach D (and never G) from D's loss and reach G from G's loss, penalty included;
+- :func:`check_model` — G's output shape and value range, D returns raw scores ``[N]`` (no sigmoid),
+  WGAN-GP's gradient penalty can differentiate through D;
+- :func:`check_training` — a few real training steps of a model with a loss (its paper recipe) end
+  ``ok`` with finite history, and a second run with the same seed gives identical numbers;
+- :func:`check_dataset` — ``load()`` returns ``Data`` consistent with its ``DataInfo`` (shape,
+  range, labels, fingerprint) and the declared listing fields;
+- :func:`check_metric` — ``compute`` on a tiny trained generator returns the primary column as a
+  finite number, and the same inputs give the same values.
+
+A plugin package's whole test can be::
+
+    from ganbench.testing import check_loss, check_training
+
+    def test_my_loss(ganbench_registry):
+        check_loss(ganbench_registry, "rsgan")
+        check_training(ganbench_registry, "vanilla", "rsgan")
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+import torch
+
+#: settings of the few real steps :func:`check_training` runs
+TINY = {"steps": 3, "batch_size": 16, "latent_dim": 8, "sample_every": 0, "eval_samples": 64}
+
+
+@pytest.fixture(scope="session")
+def ganbench_plugins():
+    from ganbench.plugins import load_plugins
+
+    return load_plugins()
+
+
+@pytest.fixture(scope="session")
+def ganbench_registry(ganbench_plugins):
+    return ganbench_plugins.registry
+
+
+@pytest.fixture(scope="session")
+def ganbench_data(ganbench_registry):
+    cache: dict[str, Any] = {}
+
+    def get(modality: str = "vector"):
+        if modality not in cache:
+            cache[modality] = small_data(ganbench_registry, modality)
+        return cache[modality]
+
+    return get
+
+
+@functools.lru_cache(maxsize=16)
+def small_data(registry, modality: str = "vector", n: int = 256):
+    """``n`` real MNIST digits (``image``) or ``ring8`` points (``vector``); loaded once per registry."""
+    from ganbench.specs import Data
+
+    if modality == "vector":
+        return registry.get("dataset", "ring8").load(size=n)
+    if modality == "image":
+        full = registry.get("dataset", "mnist5k").load()
+        return Data(full.info, full.x[:n], full.y[:n])
+    raise ValueError(f"modality is 'vector' or 'image', not {modality!r}")
+
+
+def data_for(registry, model: str):
+    """The first of (digits, ring8) that ``model`` supports."""
+    spec = registry.get("model", model)
+    for modality in ("image", "vector"):
+        data = small_data(registry, modality)
+        if spec.supports(data.info) is None:
+            return data
+    raise AssertionError(f"model {model} supports neither images (mnist5k) nor vectors (ring8)")
+
+
+def build(registry, model: str, data, seed: int = 0, **options: Any):
+    """``(G, D)`` of ``model`` for ``data`` with latent size 8 and default options over ``options``."""
+    from ganbench.options import defaults
+
+    spec = registry.get("model", model)
+    torch.manual_seed(seed)
+    return spec.build(data.info, latent_dim=TINY["latent_dim"], **{**defaults(spec.options), **options})
+
+
+def check_loss(registry, name: str, model: str = "vanilla") -> None:
+    """The loss contract (see the module doc), with ``model``'s networks on data it supports."""
+    from ganbench.training import BoundLoss
+
+    bound = BoundLoss(registry.get("loss", name))
+    for scale in (1.0, 30.0):  # ordinary and very confident discriminators
+        d_real = torch.linspace(-1, 1, 16) * scale
+        d_fake = torch.linspace(1, -1, 16) * scale
+        for what, value in (("d_loss", bound.d_loss(d_real, d_fake)), ("g_loss", bound.g_loss(d_fake, d_real))):
+            assert value.dim() == 0, f"{name}: {what} must be a scalar, got shape {tuple(value.shape)}"
+            assert torch.isfinite(value), f"{name}: {what} = {value.item()} at score scale {scale}"
+    data = data_for(registry, model)
+    G, D = build(registry, model, data)
+    bound = BoundLoss(registry.get("loss", name), generator=torch.Generator().manual_seed(0))
+    real = data.x[:16]
+    z = torch.randn(16, TINY["latent_dim"], generator=torch.Generator().manual_seed(1))
+    d_loss = bound.d_loss(D(real).view(-1), D(G(z).detach()).view(-1))
+    penalty = bound.penalty(D, real, G(z).detach())
+    (d_loss + (penalty if penalty is not None else 0)).backward()
+    d_grads = [p.grad for p in D.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in d_grads), f"{name}: D lacks finite gradients"
+    assert any(g.abs().sum() > 0 for g in d_grads), f"{name}: D's gradients are all zero"
+    assert all(p.grad is None for p in G.parameters()), f"{name}: D's loss must not reach G"
+    D.zero_grad(set_to_none=True)
+    bound.g_loss(D(G(z)).view(-1), D(real).view(-1)).backward()
+    g_grads = [p.grad for p in G.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in g_grads), f"{name}: G lacks finite gradients"
+    assert any(g.abs().sum() > 0 for g in g_grads), f"{name}: G's gradients are all zero"
+
+
+def check_model(registry, name: str, **options: Any) -> None:
+    """The model contract (see the module doc) on the first of digits/ring8 that it supports."""
+    from ganbench.training import BoundLoss
+
+    data = data_for(registry, name)
+    G, D = build(registry, name, data, **options)
+    assert not any(isinstance(m, torch.nn.Sigmoid) for m in D.modules()), f"{name}: D must return raw scores"
+    x = G(torch.randn(8, TINY["latent_dim"], generator=torch.Generator().manual_seed(0)))
+    assert x.shape == (8, *data.info.shape), f"{name}: G gave {tuple(x.shape)}, expected (8, {data.info.shape})"
+    if data.info.value_range is not None:
+        lo, hi = data.info.value_range
+        assert x.min() >= lo and x.max() <= hi, f"{name}: G's output leaves the data range {data.info.value_range}"
+    scores = D(x)
+    assert scores.shape == (8,), f"{name}: D must return [N] scores, got {tuple(scores.shape)}"
+    assert torch.isfinite(scores).all(), f"{name}: D's scores are not finite"
+    gp = BoundLoss(registry.get("loss", "wgan-gp")).penalty(D, data.x[:8], x.detach())
+    gp.backward()
+    assert torch.isfinite(gp), f"{name}: the gradient penalty through D is not finite"
+
+
+def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], seed: int = 0) -> None:
+    """A few real steps with the loss's paper recipe end ``ok``; the same seed gives the same numbers."""
+    from ganbench import seeding
+    from ganbench.options import option_table
+    from ganbench.suite import resolve_settings
+    from ganbench.training import train
+
+    loss_spec = registry.get("loss", loss)
+    model_spec = registry.get("model", model)
+    settings, _ = resolve_settings({**TINY, "steps": steps}, loss_spec.settings, model_spec.settings)
+    usable = {k: v for k, v in loss_spec.model_options.items() if k in option_table(model_spec.options)}
+    data = data_for(registry, model)
+    runs = []
+    for _ in range(2):
+        G, D = build(registry, model, data, seed=seed, **usable)
+        torch.manual_seed(seed)
+        noise = torch.randn(64, TINY["latent_dim"], generator=seeding.generator(seed, "eval"))
+        result = train(G, D, loss_spec, data, settings, seed=seed, device=torch.device("cpu"), eval_noise=noise)
+        assert result.status == "ok", f"{model}/{loss}: {result.status}: {result.message}"
+        assert len(result.history) == steps
+        for rec in result.history:
+            assert all(torch.isfinite(torch.tensor(float(v))) for v in rec.values()), f"{model}/{loss}: {rec}"
+        runs.append(result.history)
+    assert runs[0] == runs[1], f"{model}/{loss}: the same seed gave different training numbers"
+
+
+def check_dataset(registry, name: str, root=None, **options: Any) -> None:
+    """``load`` returns data consistent with its ``DataInfo`` and with the spec's declared fields."""
+    from ganbench import paths
+    from ganbench.specs import Data
+
+    spec = registry.get("dataset", name)
+    data = spec.load(root=root if root is not None else paths.data_root(), **options)
+    assert isinstance(data, Data), f"{name}: load() must return ganbench.specs.Data"
+    info = data.info
+    assert data.x.dtype == torch.float32 and tuple(data.x.shape[1:]) == tuple(info.shape), \
+        f"{name}: x is {data.x.dtype} {tuple(data.x.shape)}, info.shape {info.shape}"
+    assert len(data.x) == info.size, f"{name}: info.size {info.size} != {len(data.x)} samples"
+    if info.value_range is not None:
+        lo, hi = info.value_range
+        assert data.x.min() >= lo and data.x.max() <= hi, f"{name}: samples leave value_range {info.value_range}"
+    if info.num_classes:
+        assert data.y is not None and len(data.y) == len(data.x), f"{name}: labelled data needs y of the same length"
+        assert 0 <= int(data.y.min()) and int(data.y.max()) < info.num_classes, f"{name}: labels out of range"
+    assert info.fingerprint, f"{name}: info.fingerprint must identify the data (it keys caches and reports)"
+    for field in ("modality", "num_classes"):
+        declared = getattr(spec, field)
+        if declared is not None and not options:
+            assert declared == getattr(info, field), f"{name}: spec.{field} {declared} != loaded {getattr(info, field)}"
+
+
+def check_metric(registry, name: str, dataset: str = "ring8") -> None:
+    """``compute`` gives the primary column as a finite number, twice the same, on a tiny generator."""
+    import math
+
+    from ganbench.evaluation import EvalContext, resolve_extractor
+    from ganbench.training import generate
+
+    spec = registry.get("metric", name)
+    data = small_data(registry, "vector" if dataset == "ring8" else "image")
+    reason = spec.supports(data.info)
+    assert reason is None, f"{name}: does not support {dataset} ({reason}); pass a dataset it supports"
+    G, _ = build(registry, "vanilla" if data.info.modality == "vector" else "dcgan", data)
+    noise = torch.randn(max(200, spec.samples), TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
+    extractor = resolve_extractor(registry, "auto", data.info)[0]
+    make = functools.partial(EvalContext, data=data, device=torch.device("cpu"), n_samples=200, registry=registry,
+                             extractor_name=extractor, sample=lambda n: generate(G, noise[:n], torch.device("cpu")),
+                             history=[], trajectory=[], status="ok")
+    first, second = dict(spec.compute(make())), dict(spec.compute(make()))
+    value = first.get(spec.primary)
+    assert isinstance(value, (int, float)) and not isinstance(value, bool) or spec.history, \
+        f"{name}: the primary column '{spec.primary}' must be a number, got {value!r}"
+    if not spec.history:
+        assert math.isfinite(float(value)), f"{name}: {spec.primary} = {value}"
+    same = {k: v for k, v in first.items() if not (isinstance(v, float) and math.isnan(v))}
+    assert same == {k: v for k, v in second.items() if k in same}, f"{name}: the same inputs gave other values"
