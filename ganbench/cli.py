@@ -37,32 +37,38 @@ def _plugins(ctx: click.Context):
 
     obj = ctx.find_root().obj
     if "plugins" not in obj:
-        obj["plugins"] = load_plugins(disabled=obj["disabled"])
+        obj["plugins"] = load_plugins(disabled=obj["disabled"], enabled=obj["enabled"], autoload=obj["autoload"])
         for broken in obj["plugins"].broken:  # the other plugins work; a name it would provide is unknown
             click.echo(f"Warning: {broken.message()}", err=True)
     return obj["plugins"]
 
 
-def _parse_blocks(values: tuple[str, ...]) -> list[str]:
-    out = []
+def _parse_plugin_opts(values: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """``-p no:NAME`` blocks, ``-p NAME`` loads NAME even with autoloading off: (blocked, enabled)."""
+    blocked, enabled = [], []
     for v in values:
-        if not v.startswith("no:") or len(v) <= 3:
-            raise click.BadParameter(f"expected no:NAME, got {v!r}", param_hint="-p")
-        out.append(v[3:])
-    return out
+        name = v[3:] if v.startswith("no:") else v
+        if not name:
+            raise click.BadParameter(f"expected NAME or no:NAME, got {v!r}", param_hint="-p")
+        (blocked if v.startswith("no:") else enabled).append(name)
+    return blocked, enabled
 
 
 @click.group(cls=GanbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ganbench")
-@click.option("-p", "plugin_opts", multiple=True, metavar="no:NAME",
-              help="Block the plugin NAME (repeatable), like pytest's -p no:NAME. "
-              "The GANBENCH_DISABLE_PLUGINS environment variable takes a comma-separated list too.")
+@click.option("-p", "plugin_opts", multiple=True, metavar="no:NAME|NAME",
+              help="-p no:NAME blocks the installed plugin NAME; -p NAME loads it even with autoloading off "
+              "(repeatable; like pytest's -p). GANBENCH_DISABLE_PLUGINS takes a comma-separated block list too.")
+@click.option("--disable-plugin-autoload", is_flag=True,
+              help="Load no installed plugin except those named with -p NAME (the built-ins are plugins too: "
+              "-p builtin-models -p builtin-losses ...). Same as GANBENCH_DISABLE_PLUGIN_AUTOLOAD=1.")
 @click.pass_context
-def cli(ctx: click.Context, plugin_opts: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, plugin_opts: tuple[str, ...], disable_plugin_autoload: bool) -> None:
     """ganbench: train every combination of GAN models, losses and datasets with fixed seeds,
     evaluate them and compare them in tables."""
     ctx.ensure_object(dict)
-    ctx.obj["disabled"] = _parse_blocks(plugin_opts)
+    ctx.obj["disabled"], ctx.obj["enabled"] = _parse_plugin_opts(plugin_opts)
+    ctx.obj["autoload"] = False if disable_plugin_autoload else None
 
 
 SETTINGS_HELP = "; ".join(f"{k} (default {o.default!r})" for k, o in SETTINGS.items())
@@ -263,7 +269,7 @@ def _describe_recipe(spec: Any) -> str:
 @cli.command()
 @click.pass_context
 def plugins(ctx):
-    """List loaded plugins: name, distribution, version, module, hooks and what each registered; then
+    """List loaded plugins: name, distribution, version, module and its file, hooks and what each registered; then
     blocked plugins and installed plugins that failed to load, with their errors."""
     from rich.console import Console
     from rich.table import Table
@@ -271,12 +277,12 @@ def plugins(ctx):
 
     pl = _plugins(ctx)
     table = Table(title="plugins", title_justify="left")
-    for col in ("name", "distribution", "version", "module", "hooks", "registered"):
+    for col in ("name", "distribution", "version", "module (file)", "hooks", "registered"):
         table.add_column(col, no_wrap=col in ("name", "distribution", "version"))
     for p in pl.info():
         registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.registered.items())
-        cells = [p.name, p.provenance.distribution or "—", p.provenance.version or "—", p.module,
-                 ", ".join(p.hooks), registered or "—"]
+        cells = [p.name, p.provenance.distribution or "—", p.provenance.version or "—",
+                 p.module + (f" ({p.location})" if p.location else ""), ", ".join(p.hooks), registered or "—"]
         table.add_row(*(Text(c) for c in cells))
     console = Console()
     console.print(table)

@@ -32,6 +32,8 @@ class PluginInfo:
     module: str
     hooks: list[str]
     registered: dict[str, list[str]] = field(default_factory=dict)
+    #: the file the plugin's module was imported from ("" for plugin objects without one)
+    location: str = ""
 
 
 @dataclass
@@ -88,7 +90,8 @@ class GanbenchPlugins:
                 PLURALS[kind]: [n for n, _, p in self.registry.items(kind) if p.plugin == name] for kind in KINDS
             }
             module = getattr(plugin, "__name__", type(plugin).__name__)
-            out.append(PluginInfo(name, prov, module, hooks, {k: v for k, v in registered.items() if v}))
+            out.append(PluginInfo(name, prov, module, hooks, {k: v for k, v in registered.items() if v},
+                                  getattr(plugin, "__file__", None) or ""))
         return out
 
 
@@ -97,7 +100,8 @@ def _env_list(name: str) -> set[str]:
 
 
 def load_plugins(
-    *, extra: Iterable[Any] = (), disabled: Iterable[str] = (), autoload: bool | None = None
+    *, extra: Iterable[Any] = (), disabled: Iterable[str] = (), autoload: bool | None = None,
+    enabled: Iterable[str] = (),
 ) -> GanbenchPlugins:
     """Load every installed plugin of the ``ganbench`` entry-point group, minus blocked ones. A plugin
     whose module fails to import is recorded in ``.broken`` and the others load.
@@ -105,6 +109,7 @@ def load_plugins(
     :param extra: plugin objects/modules to register in addition (tests, notebooks).
     :param disabled: plugin names to block (also read from ``GANBENCH_DISABLE_PLUGINS``).
     :param autoload: load entry points; default unless ``GANBENCH_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    :param enabled: entry-point names to load even without autoload (like pytest's ``-p NAME``).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -115,9 +120,15 @@ def load_plugins(
         autoload = os.environ.get(NO_AUTOLOAD_ENV, "") in ("", "0")
     provenance: dict[str, Provenance] = {}
     broken: list[BrokenPlugin] = []
-    if autoload:
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+    enabled = set(enabled)
+    points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    unknown = enabled - {ep.name for ep in points}
+    if unknown:
+        raise PluginError(f"-p {', '.join(sorted(unknown))}: no installed ganbench plugin of that name; installed: "
+                          f"{', '.join(ep.name for ep in points) or '(none)'}")
+    if autoload or enabled:
+        for ep in points:
+            if pm.is_blocked(ep.name) or pm.has_plugin(ep.name) or not (autoload or ep.name in enabled):
                 continue
             dist = ep.dist
             prov = Provenance(ep.name, dist.metadata["Name"] if dist else None, dist.version if dist else None)

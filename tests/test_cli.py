@@ -89,7 +89,10 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
         (["run", "--device", "tpu"], "Error: --device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
         (["run", "--steps", "many"], "Error: Invalid value for '--steps': 'many' is not a valid integer."),
         (["run", "--set", "steps"], "Error: Invalid value for --set: expected KEY=VALUE, got 'steps'"),
-        (["-p", "builtin-models", "list"], "Error: Invalid value for -p: expected no:NAME, got 'builtin-models'"),
+        (["-p", "no:", "list"], "Error: Invalid value for -p: expected NAME or no:NAME, got 'no:'"),
+        (["-p", "builtin-modles", "list"], "Error: -p builtin-modles: no installed ganbench plugin of that name; "
+                                           "installed: builtin-datasets, builtin-extractors, builtin-losses, "
+                                           "builtin-metrics, builtin-models"),
         (["list", "widgets"], "Error: unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, extractors"),
         (["-p", "no:builtin-losses", "run", "--losses", "nonsat"],
          "Error: unknown loss 'nonsat'; known losses: (none registered)"),
@@ -173,3 +176,13 @@ def test_recipe_flag_and_plugin_options(invoke, tmp_path):
     res = invoke("run", *common, "--out", str(tmp_path / "paper"))  # --paper-settings is the default
     df = pd.read_csv(tmp_path / "paper" / "results.csv").query("seed == 1").set_index("loss")
     assert df.loc["wgan", "hp_optimizer"] == "rmsprop" and (df["recipe"] == "paper").all()
+
+
+def test_autoload_off_loads_only_the_plugins_named_with_p(invoke):
+    res = invoke("--disable-plugin-autoload", "-p", "builtin-losses", "plugins")
+    assert res.exit_code == 0
+    assert "builtin-losses" in res.output and "builtin-models" not in res.output
+    res = invoke("--disable-plugin-autoload", "-p", "builtin-losses", "-p", "builtin-models", "list", "models")
+    assert res.exit_code == 0 and "vanilla" in res.output
+    res = CliRunner().invoke(cli, ["--disable-plugin-autoload", "run", "-l", "nonsat"])
+    assert res.exit_code == 2 and res.output.strip() == "Error: unknown loss 'nonsat'; known losses: (none registered)"
