@@ -71,8 +71,9 @@ class Board:
         from ganbench.runner import git_commit
 
         prov = provenance(self.runs, self.rows)
-        prov["published"] = f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} with ganbench {__version__}" + (
-            f" at {git_commit()}" if git_commit() else "")
+        commit = git_commit()
+        prov["published"] = (f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} with ganbench {__version__}"
+                             + (f" at {commit}" if commit else ""))
         for i, run in enumerate(self.runs):
             prov["command" if len(self.runs) == 1 else f"command (run {i + 1})"] = command_line(run.suite)
         return prov
