@@ -130,11 +130,10 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
 
 def _best(board: Board) -> dict[str, str]:
     """Per data set, the group ranked first on the first metric."""
-    if not board.metrics or board.summary.empty:
+    flag = f"{board.metrics[0][0]}_best" if board.metrics else None
+    if flag not in board.summary:  # no metrics, or the first one has no direction
         return {}
-    col = board.metrics[0][0]
-    best = board.summary[board.summary.get(f"{col}_best", pd.Series(False, index=board.summary.index)).fillna(False)
-                         .astype(bool)]
+    best = board.summary[board.summary[flag].astype(bool)]
     keys = [c for c in board.by if c != "dataset"]
     return {str(r.get("dataset", "")): " / ".join(str(r[k]) for k in keys) for _, r in best.iterrows()}
 

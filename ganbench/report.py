@@ -380,10 +380,11 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
     numeric += [True, True, False]
     table = Display(headers, [], numeric)
     spread = "_ci95" if interval == "ci" else "_std"
+    digits_of = {col: _decimals(summary[f"{col}_mean"]) for col, _ in metrics}  # one precision per column
     for i, (_, r) in enumerate(summary.iterrows()):
         cells = [str(r[c]) for c in by]
         for col, higher in metrics:
-            digits = _decimals(summary[f"{col}_mean"])
+            digits = digits_of[col]
             n = int(r[f"{col}_n"])
             if n == 0:
                 text = "—"
@@ -601,7 +602,10 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
 
     envs = [r.environment for r in runs]
     measured = df[df["status"].isin(MEASURED)] if not df.empty else df
-    col = (lambda c: measured[c] if c in measured else [])  # noqa: E731
+
+    def col(name: str):
+        return measured[name] if name in measured else []
+
     plugins = sorted({f"{k} ({v})" for e in envs for k, v in e.get("plugins", {}).items()})
     dates = sorted(str(d)[:10] for d in col("started_at"))
     if "git_commit" in measured and measured["git_commit"].notna().all():

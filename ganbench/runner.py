@@ -66,7 +66,7 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if status.returncode == 0 and status.stdout.strip() else "")
 
 
-def environment(plugins: GanbenchPlugins, device: torch.device) -> dict[str, Any]:
+def environment(plugins: GanbenchPlugins, device: torch.device, commit: str | None = None) -> dict[str, Any]:
     import torchvision
 
     return {
@@ -78,7 +78,7 @@ def environment(plugins: GanbenchPlugins, device: torch.device) -> dict[str, Any
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         "torch_threads": torch.get_num_threads(),
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "plugins": {
             p.name: f"{p.provenance.distribution} {p.provenance.version}" if p.provenance.distribution else p.module
             for p in plugins.info()
@@ -233,7 +233,7 @@ class Runner:
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:
         cells = self.suite.cells()
-        self.store.write_run_files(self.suite.to_dict(), environment(self.plugins, self.device))
+        self.store.write_run_files(self.suite.to_dict(), environment(self.plugins, self.device, self.commit))
         self.reporter.run_started(cells, self.store.root)
         datasets = self._load_data()
         self._prepare_extractors(datasets)
