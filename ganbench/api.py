@@ -26,6 +26,23 @@ def default_out(suite: Suite) -> Path:
     return RUNS_DIR / f"run-{suite.fingerprint()}"
 
 
+def stored_request(run_dir: str | Path) -> tuple[Suite, str, bool]:
+    """What ``ganbench run --resume RUN_DIR`` runs: the suite, device type and determinism recorded
+    in ``RUN_DIR/suite.json``."""
+    import json
+
+    path = Path(run_dir) / "suite.json"
+    try:
+        stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{run_dir} is not a ganbench run directory (no suite.json)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path} cannot be read ({exc})") from None
+    if not isinstance(stored, dict):
+        raise UsageError(f"{path} is not a ganbench suite (expected a JSON object)")
+    return Suite.from_dict(stored, str(path)), stored.get("device", "auto"), bool(stored.get("deterministic", False))
+
+
 def build_suite(
     registry,
     *,
@@ -112,6 +129,10 @@ def run(
     plugins: Iterable[Any] = (),
     disable_plugins: Iterable[str] = (),
     reporter=None,
+    checkpoint_every: int | None = None,
+    fail_fast: bool = False,
+    fresh: bool = False,
+    deterministic: bool = False,
 ) -> pd.DataFrame:
     """Train and evaluate every cell of ``datasets × models × losses × seeds``; one row per cell.
 
@@ -126,7 +147,11 @@ def run(
     ``plugins`` registers extra plugin objects; ``disable_plugins`` blocks plugins by name.
     Results are written under ``out`` (default ``results/runs/run-<fingerprint>``), which resumes.
     ``data_root``: where downloadable data sets live (default ``$GANBENCH_DATA_ROOT``, else
-    ``<cache>/data``); it must exist when given.
+    ``<cache>/data``); it must exist when given. ``checkpoint_every`` (steps; default
+    None: every :data:`ganbench.runner.CHECKPOINT_SECONDS` of training; 0 = never), ``fail_fast``, ``fresh`` and
+    ``deterministic``: as the ``ganbench run`` flags (see :class:`ganbench.runner.Runner`); a
+    request that differs from what ``out`` holds raises :class:`~ganbench.errors.UsageError`
+    unless ``fresh``.
     """
     from ganbench.device import resolve_device
     from ganbench.runner import Runner
@@ -144,4 +169,5 @@ def run(
     if data_root is not None and not Path(data_root).expanduser().is_dir():
         raise UsageError(f"data root {data_root} is not an existing directory")
     root = Path(data_root).expanduser() if data_root is not None else None
-    return Runner(pl, suite, target, dev, reporter=reporter, data_root=root).run()
+    return Runner(pl, suite, target, dev, reporter=reporter, data_root=root, checkpoint_every=checkpoint_every,
+                  fail_fast=fail_fast, fresh=fresh, deterministic=deterministic).run()

@@ -126,39 +126,84 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               help="Where to train; auto picks CUDA, then MPS, then CPU.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory (default results/runs/run-<fingerprint of the request>). "
-              "Re-running into the same directory resumes: finished cells are not trained again.")
+              "Re-running into the same directory resumes: finished cells are not trained again. A different "
+              "request for a directory that holds results is refused (see --fresh).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path), metavar="RUN_DIR",
+              help="Continue the run in RUN_DIR with the request recorded in its suite.json (no grid options needed).")
+@click.option("--fresh", is_flag=True, help="Replace what an earlier run left in the run directory (its cells, "
+              "tables and suite.json; other files stay) instead of refusing a changed request.")
+@click.option("--checkpoint-every", type=int, default=None, metavar="N",
+              help="Save each cell's whole training state (G, D, optimisers, random streams, history) every N steps, "
+              "so a killed run continues inside the cell with identical results; 0 = never. Default: at the first step "
+              "after each minute of training.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed cell (default: record it and go on).")
+@click.option("--deterministic", is_flag=True,
+              help="torch.use_deterministic_algorithms(True), cuDNN without autotuning and a deterministic cuBLAS "
+              "workspace: bit-identical GPU re-runs at some speed cost (docs/reliability.md); CPU runs already are. "
+              "An op without a deterministic version fails its cell with torch's message.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
 @click.pass_context
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
-        loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, quiet):
+        loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, resume_dir, fresh,
+        checkpoint_every, fail_fast, deterministic, quiet):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
+
+    Exit status: 0 when no cell failed (diverged and skipped cells are results), 1 when a cell
+    failed (the others still ran; --fail-fast stops there), 2 for bad input (nothing runs),
+    130 when interrupted (re-run the same command to continue).
 
     Example: ganbench run --models vanilla,dcgan --losses nonsat,minimax
     """
     from rich.console import Console
 
-    from ganbench.api import build_suite, default_out
+    from ganbench.api import build_suite, default_out, stored_request
     from ganbench.device import resolve_device
     from ganbench.progress import RichReporter
     from ganbench.report import display, metric_columns, summarize, to_rich
     from ganbench.runner import Runner
 
     pl = _plugins(ctx)
-    settings: dict[str, Any] = _parse_set(set_opts)
-    settings.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
-    suite = build_suite(pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics,
-                        seeds=seeds, settings=settings, recipe=None if paper is None else "paper" if paper else "same",
-                        model_options=model_opts, loss_options=loss_opts, data_options=data_opts,
-                        extractor=extractor,
-                        extractor_options=[*extractor_opts, *([f"inception.weights={inception_weights}"]
-                                                              if inception_weights else [])],
-                        suite_file=suite_file)
+    if resume_dir is not None:
+        given = [flag for flag, value in (
+            ("--models", models), ("--losses", losses), ("--datasets", datasets), ("--metrics", metrics),
+            ("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size), ("--set", set_opts),
+            ("--suite", suite_file), ("--paper-settings/--same-settings", paper), ("--model-opt", model_opts),
+            ("--loss-opt", loss_opts), ("--data-opt", data_opts), ("--extractor", extractor),
+            ("--extractor-opt", extractor_opts), ("--out", out and out != resume_dir)) if value]
+        if given:
+            raise click.UsageError(f"--resume takes the request from {resume_dir / 'suite.json'}; it cannot be "
+                                   f"combined with {', '.join(given)}")
+        suite, stored_device, stored_deterministic = stored_request(resume_dir)
+        if inception_weights:
+            suite.extractor_options = {**suite.extractor_options, "inception": {
+                **suite.extractor_options.get("inception", {}), "weights": str(inception_weights)}}
+        device = stored_device if ctx.get_parameter_source("device") == click.core.ParameterSource.DEFAULT else device
+        deterministic = deterministic or stored_deterministic
+        target = resume_dir
+    else:
+        settings: dict[str, Any] = _parse_set(set_opts)
+        settings.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
+        suite = build_suite(pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics,
+                            seeds=seeds, settings=settings, recipe=None if paper is None else "paper" if paper else "same",
+                            model_options=model_opts, loss_options=loss_opts, data_options=data_opts,
+                            extractor=extractor,
+                            extractor_options=[*extractor_opts, *([f"inception.weights={inception_weights}"]
+                                                                  if inception_weights else [])],
+                            suite_file=suite_file)
+        target = out or default_out(suite)
     dev = resolve_device(device)
-    target = out or default_out(suite)
     console = Console(stderr=True)
     reporter = None if quiet else RichReporter(console)
+    runner = Runner(pl, suite, target, dev, reporter=reporter, data_root=data_root, fresh=fresh, fail_fast=fail_fast,
+                    checkpoint_every=checkpoint_every, deterministic=deterministic)
     try:
-        df = Runner(pl, suite, target, dev, reporter=reporter, data_root=data_root).run()
+        df = runner.run()
+    except KeyboardInterrupt:
+        if reporter is not None:
+            reporter.close()
+        click.echo(f"interrupted; finished cells are kept in {target} — re-run the same command (or "
+                   f"'ganbench run --resume {target}') to continue", err=True)
+        ctx.exit(130)
     finally:
         if reporter is not None:
             reporter.close()
@@ -167,9 +212,14 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
-        for message, n in failed["message"].value_counts(sort=False).items():  # e.g. a data set that would not load
-            click.echo(f"failed ({n} cell{'s' if n > 1 else ''}): {message}", err=True)
-        click.echo(f"{len(failed)} cell(s) failed; see {target}/cells/<cell>/error.txt", err=True)
+        for message, group in failed.groupby("message", sort=False):  # e.g. a data set that would not load
+            labels = [f"{r.dataset}/{r.model}/{r.loss} seed {r.seed}" for r in group.itertuples()]
+            shown = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
+            click.echo(f"failed: {shown}: {message}", err=True)
+        click.echo(f"{len(failed)} cell(s) failed; tracebacks in {target}/cells/<cell>/error.txt", err=True)
+        if runner.not_run:
+            click.echo(f"--fail-fast: stopped at the first failed cell; {len(runner.not_run)} cell(s) not run "
+                       "(re-run without --fail-fast to run them)", err=True)
         ctx.exit(EXIT_FAILED_CELLS)
 
 

@@ -53,6 +53,8 @@ def command_line(suite: Mapping[str, Any]) -> str:
     metrics = suite.get("metrics")
     if metrics:
         parts += ["--metrics", ",".join(metrics)]
+    if suite.get("deterministic"):
+        parts.append("--deterministic")
     return shlex.join(parts)
 
 

@@ -47,11 +47,13 @@ class RichReporter:
         self._started = True
         self._overall = self.progress.add_task("cells", total=len(cells), losses="")
 
-    def cell_started(self, cell: Cell, index: int, steps: int) -> None:
+    def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0) -> None:
         if self._cell is not None:
             self.progress.remove_task(self._cell)
         self._label = cell.label()
-        self._cell = self.progress.add_task(self._label, total=steps, losses="")
+        if resumed_from:
+            self.console.print(f"{self._label}: continuing from its checkpoint at step {resumed_from}", soft_wrap=True)
+        self._cell = self.progress.add_task(self._label, total=steps, completed=resumed_from, losses="")
 
     def step(self, record: dict[str, float]) -> None:
         step = int(record["step"])

@@ -19,20 +19,25 @@ import pandas as pd
 import torch
 
 from ganbench import __version__, options, paths, seeding
-from ganbench.errors import UsageError, one_line
+from ganbench.errors import GanbenchError, UsageError, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
-from ganbench.store import REUSABLE_STATUSES, RunStore, rows_to_frame
+from ganbench.store import CHECKPOINT_FILE, REUSABLE_STATUSES, RunStore, rows_to_frame
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, resolve_settings
-from ganbench.training import HISTORY_COLUMNS, generate, train
+from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
+
+#: without ``--checkpoint-every``: a checkpoint at the first step after this many seconds of training
+#: (a checkpoint of a 28×28 DCGAN with its Adam states is 4.4 MiB and takes ~10 ms to write)
+CHECKPOINT_SECONDS = 60.0
 
 
 class Reporter(Protocol):
-    """Receives progress events (the CLI shows them with rich; the API default ignores them)."""
+    """Receives progress events (the CLI shows them with rich; the API default ignores them).
+    ``resumed_from`` is the step of the checkpoint a cell continues from (0: from the start)."""
 
     def run_started(self, cells: list[Cell], out: Path) -> None: ...
-    def cell_started(self, cell: Cell, index: int, steps: int) -> None: ...
+    def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0) -> None: ...
     def step(self, record: dict[str, float]) -> None: ...
     def cell_finished(self, cell: Cell, row: dict[str, Any], resumed: bool) -> None: ...
 
@@ -41,7 +46,7 @@ class NullReporter:
     def run_started(self, cells, out):
         pass
 
-    def cell_started(self, cell, index, steps):
+    def cell_started(self, cell, index, steps, resumed_from=0):
         pass
 
     def step(self, record):
@@ -102,8 +107,25 @@ class _Prepared:
 
 
 class Runner:
+    """Runs a suite into the directory ``out``.
+
+    ``checkpoint_every``: save the whole training state every N steps (0: never; None: every
+    :data:`CHECKPOINT_SECONDS` of training), so a killed cell continues where it stopped.
+    ``fail_fast``: stop at the first failed cell. ``fresh``: replace what an earlier run left in
+    ``out`` (without it, a different request for the same directory is refused).
+    ``deterministic``: torch's deterministic algorithms (GPU; CPU runs are deterministic)."""
+
     def __init__(self, plugins: GanbenchPlugins, suite: Suite, out: Path, device: torch.device,
-                 reporter: Reporter | None = None, data_root: Path | None = None):
+                 reporter: Reporter | None = None, data_root: Path | None = None, *,
+                 checkpoint_every: int | None = None, fail_fast: bool = False, fresh: bool = False,
+                 deterministic: bool = False):
+        if checkpoint_every is not None and checkpoint_every < 0:
+            raise UsageError(f"--checkpoint-every expects 0 (never) or a positive number of steps, got {checkpoint_every}")
+        self.checkpoint_every, self.fail_fast, self.fresh = checkpoint_every, fail_fast, fresh
+        self.deterministic = deterministic
+        #: filled by run(): the cells that failed, and those not run because of --fail-fast
+        self.failed: list[Cell] = []
+        self.not_run: list[Cell] = []
         self.plugins = plugins
         self.registry = plugins.registry
         self.suite = suite
@@ -154,8 +176,13 @@ class Runner:
             try:
                 loaded[name] = spec.load(root=self.data_root, **self.data_options[name])
             except Exception as exc:  # recorded on every cell of that data set
-                loaded[name] = exc
+                loaded[name] = CellFailure(f"{self._who('dataset', name)} failed to load: {one_line(exc)}")
+                loaded[name].__cause__ = exc
         return loaded
+
+    def _who(self, kind: str, name: str) -> str:
+        """``loss 'wgan' of plugin 'builtin-losses' (ganbench 0.1.0)``: who to blame for a failure."""
+        return f"{kind} '{name}' of {self.registry.provenance(kind, name)}"
 
     def _prepare_extractors(self, datasets: dict[str, Data | BaseException]) -> None:
         """Resolve each data set's extractor and build it now (train, load or download), so a missing
@@ -166,8 +193,16 @@ class Runner:
             if not isinstance(data, Data):
                 continue
             self.extractors[name] = resolve_extractor(self.registry, self.suite.extractor, data.info)
-            if features and self.extractors[name][0] is not None:
-                self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings}).real_features()
+            extractor = self.extractors[name][0]
+            if features and extractor is not None:
+                try:
+                    self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings}).real_features()
+                except GanbenchError:  # e.g. Inception weights that cannot be had: the user's to fix
+                    raise
+                except Exception as exc:  # a plugin's crash: that data set's cells fail, the others run
+                    datasets[name] = CellFailure(f"{self._who('extractor', extractor)} failed on '{name}': "
+                                                 f"{one_line(exc)}")
+                    datasets[name].__cause__ = exc
 
     def _context(self, dataset: str, data: Data, settings: Mapping[str, Any], **kwargs: Any) -> EvalContext:
         """The evaluation context of ``dataset`` (its suite name) under the effective ``settings``."""
@@ -208,6 +243,8 @@ class Runner:
                 for kind, name in (("dataset", cell.dataset), ("model", cell.model), ("loss", cell.loss))
             },
             "ganbench": __version__,
+            "device": self.device.type,
+            "deterministic": self.deterministic,
         }
         digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return _Prepared(cell, settings, sources, model_opts, loss_opts, notes, config, digest)
@@ -231,29 +268,80 @@ class Runner:
         return usable, notes
 
     # -- the run --------------------------------------------------------------------------------
+    def run_config(self) -> dict[str, Any]:
+        """What suite.json records: the request, the device type and determinism (both change the
+        numbers), and the extractor options (local paths: kept for --resume, never compared)."""
+        return {**self.suite.to_dict(), "device": self.device.type, "deterministic": self.deterministic,
+                "extractor_options": {k: dict(v) for k, v in self.suite.extractor_options.items()}}
+
     def run(self) -> pd.DataFrame:
+        """Check everything, then train the cells that have no reusable row. Refused before anything
+        is written or removed: a request that differs from what ``out`` holds (unless ``fresh``), an
+        output directory that is not writable or in use, a grid in which no cell can run."""
         cells = self.suite.cells()
-        self.store.write_run_files(self.suite.to_dict(), environment(self.plugins, self.device, self.commit))
-        self.reporter.run_started(cells, self.store.root)
-        datasets = self._load_data()
-        self._prepare_extractors(datasets)
+        with self.store.lock():
+            stored = self.store.read_suite()
+            if stored is not None and not self.fresh:
+                _refuse_changes(self.store.root, "a run", stored, self.run_config(), ignore=("extractor_options",))
+            datasets = self._load_data()
+            self._check_runnable(cells, datasets)
+            self._prepare_extractors(datasets)
+            preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
+                     ((c, datasets[c.dataset]) for c in cells)]
+            if self.fresh:
+                self.store.clear()
+            else:
+                for prep in preps:
+                    old = self.store.read_config(prep.cell)
+                    if old is not None:
+                        _refuse_changes(self.store.root, f"cell {prep.cell.label()}", old, prep.config)
+            self.store.write_run_files(self.run_config(), environment(self.plugins, self.device, self.commit))
+            self.reporter.run_started(cells, self.store.root)
+            with seeding.deterministic_algorithms(self.deterministic):
+                rows = self._run_cells(preps, datasets)
+            self.store.write_table()
+        return rows_to_frame(rows)
+
+    def _run_cells(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException]) -> list[dict[str, Any]]:
         rows = []
-        for index, cell in enumerate(cells):
-            data = datasets[cell.dataset]
-            prep = self._prepare(cell, data if isinstance(data, Data) else None)
+        for index, prep in enumerate(preps):
+            cell = prep.cell
             previous = self.store.load_result(cell)
             if previous and previous.get("config_hash") == prep.config_hash and previous.get("status") in REUSABLE_STATUSES:
+                self.store.remove(cell, CHECKPOINT_FILE)  # left by a kill between the row and its removal
                 rows.append(previous)
                 self.reporter.cell_finished(cell, previous, True)
                 continue
-            self.reporter.cell_started(cell, index, prep.settings["steps"])
-            row = self._run_cell(prep, data)
+            row = self._run_cell(prep, datasets[cell.dataset], index)
             self.store.write_result(cell, row)
+            if row["status"] != "failed":  # a failed cell keeps its checkpoint: the re-run continues there
+                self.store.remove(cell, CHECKPOINT_FILE)
             self.store.write_table()
             rows.append(row)
             self.reporter.cell_finished(cell, row, False)
-        self.store.write_table()
-        return rows_to_frame(rows)
+            if row["status"] == "failed":
+                self.failed.append(cell)
+                if self.fail_fast:
+                    self.not_run = [p.cell for p in preps[index + 1:]]
+                    break
+        return rows
+
+    def _check_runnable(self, cells: list[Cell], datasets: dict[str, Data | BaseException]) -> None:
+        """A grid in which every cell would be skipped is a request that cannot work: refused with the
+        reasons (e.g. an image size the model cannot take, and the size that would work)."""
+        reasons: list[str] = []
+        for cell in cells:
+            data = datasets[cell.dataset]
+            if not isinstance(data, Data):
+                return  # a data set that did not load fails its cells: that is reported per cell
+            model = self.registry.get("model", cell.model)
+            reason = model.supports(data.info)
+            if reason is None:
+                return
+            reason += self._size_hint(cell, model, data.info)
+            if reason not in reasons:
+                reasons.append(reason)
+        raise UsageError("no cell of this run can train: " + "; ".join(reasons))
 
     def _base_row(self, prep: _Prepared) -> dict[str, Any]:
         c = prep.cell
@@ -270,12 +358,12 @@ class Runner:
         row["hp_source"] = ";".join(f"{k}={v}" for k, v in prep.sources.items() if v != "default")
         return row
 
-    def _run_cell(self, prep: _Prepared, data: Data | BaseException) -> dict[str, Any]:
+    def _run_cell(self, prep: _Prepared, data: Data | BaseException, index: int) -> dict[str, Any]:
         cell = prep.cell
         row = self._base_row(prep)
         start = time.perf_counter()
         if isinstance(data, BaseException):
-            row.update(status="failed", message=f"dataset '{cell.dataset}' failed to load: {one_line(data)}")
+            row.update(status="failed", failure="error", message=str(data))
             return row
         model = self.registry.get("model", cell.model)
         reason = model.supports(data.info)
@@ -283,14 +371,39 @@ class Runner:
             row.update(status="skipped", message=reason + self._size_hint(cell, model, data.info))
             return row
         self.store.write_config(cell, prep.config)
+        self.store.remove(cell, "error.txt")  # from an earlier attempt
         try:
-            row.update(self._train_and_evaluate(prep, data))
+            row.update(self._train_and_evaluate(prep, data, index))
         except Exception as exc:
             self.store.write_error(cell, traceback.format_exc())
-            row.update(status="failed", message=one_line(exc))
+            row.update(status="failed", **self._failure(prep, exc))
         row["message"] = "; ".join(m for m in (row["message"], *prep.notes) if m)
         row["wall_s"] = time.perf_counter() - start
         return row
+
+    def _failure(self, prep: _Prepared, exc: Exception) -> dict[str, str]:
+        """``failure`` (``oom`` or ``error``) and a one-line ``message`` naming the plugin (and its
+        version) whose code raised, where, and the error."""
+        cell = prep.cell
+        cause = exc.__cause__ if isinstance(exc, (TrainingError, CellFailure)) and exc.__cause__ else exc
+        if isinstance(exc, TrainingError):
+            if exc.kind is None:
+                who = f"{self._who('model', cell.model)} / {self._who('loss', cell.loss)}"
+            else:
+                who = self._who(exc.kind, cell.model if exc.kind == "model" else cell.loss)
+            text = f"{who} raised in {exc.where} at step {exc.step}: {one_line(cause)}"
+        elif isinstance(exc, CellFailure):
+            text = str(exc)
+        else:  # outside any plugin's code: ganbench's own (the traceback is in error.txt)
+            text = one_line(exc)
+        if _out_of_memory(cause):
+            where = "host" if isinstance(cause, MemoryError) else str(self.device)
+            peak = (f" (peak {torch.cuda.max_memory_allocated(self.device) / 2**30:.2f} GiB allocated)"
+                    if self.device.type == "cuda" else "")
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()  # the next cell starts with the memory this one held
+            return {"failure": "oom", "message": f"out of memory on {where}{peak}: {text}"}
+        return {"failure": "error", "message": text}
 
     def _size_hint(self, cell: Cell, model, info) -> str:
         """When the data set can be requested at an image size the model accepts, say how."""
@@ -304,51 +417,75 @@ class Runner:
         return (f" ({cell.model} accepts {cell.dataset} at image_size {'/'.join(map(str, sizes))}: "
                 f"--data-opt {cell.dataset.partition(':')[0]}.image_size={sizes[0]})")
 
-    def _train_and_evaluate(self, prep: _Prepared, data: Data) -> dict[str, Any]:
+    def _train_and_evaluate(self, prep: _Prepared, data: Data, index: int) -> dict[str, Any]:
         cell, settings, dev = prep.cell, prep.settings, self.device
         model = self.registry.get("model", cell.model)
         loss = self.registry.get("loss", cell.loss)
         # common random numbers: none of these streams depends on the loss
         seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
-        G, D = model.build(data.info, latent_dim=settings["latent_dim"], **prep.model_options)
+        try:
+            G, D = model.build(data.info, latent_dim=settings["latent_dim"], **prep.model_options)
+        except Exception as exc:
+            raise CellFailure(f"{self._who('model', cell.model)} raised in build: {one_line(exc)}") from exc
         seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
         eval_noise = seeding.eval_noise(cell.seed, cell.dataset, cell.model, settings["eval_samples"],
                                         settings["latent_dim"], self.metric_samples)
-        trajectory: list[dict[str, Any]] = []
         applicable, skipped = self._applicable_metrics(cell.dataset, data.info)
+        resume, notes = self._checkpoint(prep)
+        trajectory: list[dict[str, Any]] = list(resume["trajectory"]) if resume else []
+
+        def sample(n: int, step: int) -> torch.Tensor:
+            try:
+                samples = generate(G, eval_noise[:n], dev)
+            except Exception as exc:
+                raise CellFailure(f"{self._who('model', cell.model)} raised in G forward (evaluation) at step {step}: "
+                                  f"{one_line(exc)}") from exc
+            nonfinite_samples(samples, step, "evaluation, eval mode")
+            return samples
 
         def evaluate(step: int) -> dict[str, Any]:
             """Every applicable metric on G now; the random streams are left untouched."""
             devices = [dev] if dev.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
-                ctx = self._context(cell.dataset, data, settings, sample=lambda n: generate(G, eval_noise[:n], dev))
+                ctx = self._context(cell.dataset, data, settings, sample=lambda n: sample(n, step))
                 values: dict[str, Any] = {}
                 for name, metric in applicable:
                     if metric.history:
                         continue
-                    values.update(_compute(name, metric, ctx, f" at step {step}"))
+                    values.update(self._compute(name, metric, ctx, f" at step {step}"))
             trajectory.append({"step": step, **{k: v for k, v in values.items() if _is_number(v)}})
             return values
 
+        def checkpoint(state: dict[str, Any]) -> None:
+            self.store.save_checkpoint(cell, {**state, "config_hash": prep.config_hash, "trajectory": trajectory})
+
+        self.reporter.cell_started(cell, index, settings["steps"], resume["step"] if resume else 0)
         result = train(
             G, D, loss, data, settings, loss_options=prep.loss_options, seed=cell.seed, device=dev, eval_noise=eval_noise,
             sample_dir=self.store.cell_dir(cell) / "samples", on_step=self.reporter.step,
             on_eval=evaluate if settings["eval_every"] else None,
+            checkpoint_every=self.checkpoint_every or 0, on_checkpoint=checkpoint, resume=resume,
+            checkpoint_seconds=CHECKPOINT_SECONDS if self.checkpoint_every is None else 0.0,
         )
         self.store.write_history(cell, result.history, HISTORY_COLUMNS)
         self.store.save_generator(cell, G.state_dict())
         out: dict[str, Any] = {
             "status": result.status, "message": result.message, "steps_done": result.steps_done,
             "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,
+            "resumed_from": resume["step"] if resume else 0,
         }
         start = time.perf_counter()
         if result.status == "ok":
-            out.update(evaluate(result.steps_done))
+            try:
+                out.update(evaluate(result.steps_done))
+            except Diverged as exc:  # finite while training, NaN/inf in eval mode
+                result.status, result.diverged_at = "diverged", exc.step
+                out.update(status="diverged", diverged_at=exc.step, message=exc.message)
         ctx = self._context(cell.dataset, data, settings, history=result.history, trajectory=trajectory,
                             status=result.status, diverged_at=result.diverged_at)
         for name, metric in applicable:
             if metric.history:
-                out.update(_compute(name, metric, ctx))
+                out.update(self._compute(name, metric, ctx))
         out["eval_s"] = time.perf_counter() - start
         out["trajectory_eval_s"] = result.eval_s
         out["eval_points"] = len(trajectory)
@@ -356,7 +493,27 @@ class Runner:
             self.store.write_trajectory(cell, trajectory)
         if skipped and result.status == "ok":
             out["message"] = "metrics not applicable: " + " | ".join(skipped)
+        out["message"] = "; ".join(m for m in (out["message"], *notes) if m)
         return out
+
+    def _checkpoint(self, prep: _Prepared) -> tuple[dict[str, Any] | None, list[str]]:
+        """The cell's checkpoint to continue from (None: start at step 0) and notes for its row."""
+        try:
+            state = self.store.load_checkpoint(prep.cell, self.device)
+        except Exception as exc:  # atomic writes make this a damaged disk: say so, train from the start
+            return None, [f"checkpoint unreadable ({one_line(exc)}); trained from step 0"]
+        if state is None or state.get("config_hash") == prep.config_hash:
+            return state, []
+        return None, ["checkpoint of another configuration ignored; trained from step 0"]
+
+    def _compute(self, name: str, metric, ctx: EvalContext, where: str = "") -> dict[str, Any]:
+        """``metric.compute(ctx)``; a failure names the metric, its plugin and ``where`` in one line."""
+        try:
+            return dict(metric.compute(ctx))
+        except (Diverged, CellFailure):
+            raise
+        except Exception as exc:
+            raise CellFailure(f"{self._who('metric', name)} raised{where}: {one_line(exc)}") from exc
 
     def _applicable_metrics(self, dataset: str, info) -> tuple[list[tuple[str, Any]], list[str]]:
         """The suite's metrics that apply to ``dataset`` and, for the others, ``name: why not``."""
@@ -373,12 +530,44 @@ class Runner:
         return applicable, skipped
 
 
-def _compute(name: str, metric, ctx: EvalContext, where: str = "") -> dict[str, Any]:
-    """``metric.compute(ctx)``; a failure names the metric (and ``where``) in one line."""
-    try:
-        return dict(metric.compute(ctx))
-    except Exception as exc:
-        raise RuntimeError(f"metric '{name}' failed{where}: {one_line(exc)}") from exc
+class CellFailure(Exception):
+    """A cell's failure, already described in one line (who raised, where, the error); the original
+    exception is its ``__cause__``."""
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError))
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, Mapping):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        out.update(_flatten(v, key) if isinstance(v, Mapping) and v else {key: v})
+    return out
+
+
+def _refuse_changes(root: Path, what: str, old: Mapping[str, Any], new: Mapping[str, Any],
+                    ignore: tuple[str, ...] = ()) -> None:
+    """Refuse (one line, naming each difference) to add results of ``new`` to a directory holding
+    results of ``old``: a run directory holds one configuration, never a mix."""
+    a = {k: v for k, v in _flatten(json.loads(json.dumps(old, default=str))).items() if k.split(".")[0] not in ignore}
+    b = {k: v for k, v in _flatten(json.loads(json.dumps(new, default=str))).items() if k.split(".")[0] not in ignore}
+    diffs = [f"{k}: {_show(a.get(k))} -> {_show(b.get(k))}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if diffs:
+        shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+        raise UsageError(f"{root} holds {what} with another configuration ({shown}); use --fresh to replace it, "
+                         "or another --out")
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _is_number(value: Any) -> bool:

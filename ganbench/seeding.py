@@ -8,7 +8,10 @@ same rate) and is evaluated on the same evaluation noise: comparisons across los
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+from collections.abc import Iterator
 
 import torch
 
@@ -40,3 +43,25 @@ def eval_noise(seed: int, dataset: str, model: str, n: int, latent_dim: int, tot
     if total > n:
         noise = torch.cat([noise, torch.randn(total - n, latent_dim, generator=stream)])
     return noise
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool) -> Iterator[None]:
+    """``--deterministic``: torch's deterministic algorithms (an op without one raises, failing the
+    cell with torch's message rather than giving run-to-run noise), cuDNN without autotuning, and the
+    cuBLAS workspace setting deterministic GEMMs need (set before CUDA initialises cuBLAS). CPU
+    training is already bit-reproducible, so on the CPU this changes nothing measurable. The
+    previous settings are restored afterwards."""
+    if not enabled:
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    cudnn = torch.backends.cudnn
+    before = (torch.are_deterministic_algorithms_enabled(), cudnn.benchmark, cudnn.deterministic)
+    torch.use_deterministic_algorithms(True)
+    cudnn.benchmark, cudnn.deterministic = False, True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        cudnn.benchmark, cudnn.deterministic = before[1], before[2]

@@ -11,30 +11,41 @@ Layout of one run directory::
         trajectory.csv    the metrics at every evaluation point (eval_every), the final one last
         samples/step_NNNNNN.png
         generator.pt      final generator state_dict (load with torch.load(weights_only=True))
+        checkpoint.pt     while training (--checkpoint-every): G, D, optimisers, random streams,
+                          history; removed once result.json is written (kept for a failed cell)
         result.json       the cell's result row; written last, atomically
         error.txt         traceback of a failed cell
+    .lock                 held (flock) by the ganbench process writing the directory
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves half a
-row; a cell without result.json is simply run again.
+row; a cell without result.json is run again, from its checkpoint when it has one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ganbench.errors import UsageError
 from ganbench.suite import Cell
 
 RESULT_FILE = "result.json"
 TABLE_FILE = "results.csv"
+SUITE_FILE = "suite.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+LOCK_FILE = ".lock"
+#: what ``--fresh`` removes: everything ganbench writes into a run directory, nothing else
+RUN_FILES = ("cells", SUITE_FILE, "environment.json", TABLE_FILE)
 REUSABLE_STATUSES = ("ok", "diverged", "skipped")
 
 
@@ -99,18 +110,102 @@ class RunStore:
     def cell_dir(self, cell: Cell) -> Path:
         return self.root / "cells" / cell.id
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Create the directory if needed and hold its lock while writing: a second ganbench process
+        on the same directory is refused (one line naming the holder) instead of mixing results. The
+        kernel drops the lock when the holder dies, even by ``kill -9``."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise UsageError(f"output directory {self.root} is not writable: {exc.strerror or exc}") from None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            fcntl = None
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise UsageError(f"run directory {self.root} is in use by another ganbench process (pid {holder}); "
+                                     "wait for it to finish or choose another --out") from None
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                self._probe()
+            except OSError as exc:
+                raise UsageError(f"output directory {self.root} is not writable: {exc.strerror or exc}") from None
+            yield
+        finally:
+            os.close(fd)
+
+    def _probe(self) -> None:
+        """Write and remove a file: a directory we can open a lock in may still refuse new files."""
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".probe.")
+        os.close(fd)
+        os.unlink(tmp)
+
+    def clear(self) -> None:
+        """Remove what ganbench wrote here (``--fresh``); other files in the directory stay."""
+        for name in RUN_FILES:
+            path = self.root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+    def read_suite(self) -> dict[str, Any] | None:
+        """The stored request of this directory, None for a new directory."""
+        path = self.root / SUITE_FILE
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{path} cannot be read ({exc}); re-run with --fresh to start this run anew") from None
+
     def write_run_files(self, suite: dict[str, Any], environment: dict[str, Any]) -> None:
-        atomic_write_json(self.root / "suite.json", suite)
+        atomic_write_json(self.root / SUITE_FILE, suite)
         atomic_write_json(self.root / "environment.json", environment)
 
+    def read_config(self, cell: Cell) -> dict[str, Any] | None:
+        path = self.cell_dir(cell) / "config.json"
+        try:
+            return json.loads(path.read_text()) if path.exists() else None
+        except (OSError, json.JSONDecodeError):
+            return None  # the cell is trained again (and its config rewritten)
+
     def load_result(self, cell: Cell) -> dict[str, Any] | None:
+        """The cell's row, None when it has none. An unreadable result.json (a damaged disk or a
+        hand edit: ganbench's own writes are atomic) is moved aside to ``result.json.unreadable`` and
+        the cell counts as not run."""
         path = self.cell_dir(cell) / RESULT_FILE
         if not path.exists():
             return None
         try:
             return json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
-            return None  # unreadable: the cell runs again
+            os.replace(path, path.with_name(RESULT_FILE + ".unreadable"))
+            return None
+
+    def remove(self, cell: Cell, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.cell_dir(cell) / name).unlink()
+
+    def save_checkpoint(self, cell: Cell, state: dict[str, Any]) -> None:
+        atomic_torch_save(self.cell_dir(cell) / CHECKPOINT_FILE, state)
+
+    def load_checkpoint(self, cell: Cell, device: Any) -> dict[str, Any] | None:
+        """The cell's checkpoint (``torch.load(weights_only=True)``), None when there is none."""
+        import torch
+
+        path = self.cell_dir(cell) / CHECKPOINT_FILE
+        if not path.exists():
+            return None
+        return torch.load(path, map_location=device, weights_only=True)
 
     def write_config(self, cell: Cell, config: dict[str, Any]) -> None:
         atomic_write_json(self.cell_dir(cell) / "config.json", config)
@@ -138,12 +233,15 @@ class RunStore:
         atomic_write_json(self.cell_dir(cell) / RESULT_FILE, row)
 
     def rows(self) -> list[dict[str, Any]]:
+        """Every cell's row. An unreadable result.json is an error naming the file, never a row that
+        silently drops out of a table (the runner moves such files aside and re-runs the cell)."""
         out = []
         for path in sorted((self.root / "cells").glob(f"*/{RESULT_FILE}")):
             try:
                 out.append(json.loads(path.read_text()))
-            except (OSError, json.JSONDecodeError):
-                continue
+            except (OSError, json.JSONDecodeError) as exc:
+                raise UsageError(f"{path} cannot be read ({exc}); re-run the command that made {self.root} to "
+                                 "train that cell again") from None
         return out
 
     def table(self) -> pd.DataFrame:

@@ -166,6 +166,15 @@ class Suite:
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "suite") -> Suite:
+        """The suite :meth:`to_dict` (a run's suite.json) describes; validated like any request."""
+        known = {f for f in cls.__dataclass_fields__}
+        try:
+            return cls(**{k: v for k, v in d.items() if k in known})
+        except TypeError as exc:
+            raise UsageError(f"{where} is not a ganbench suite: {exc}") from None
+
 
 def _sorted_nested(table: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return {name: dict(sorted(opts.items())) for name, opts in sorted(table.items()) if opts}

@@ -10,9 +10,10 @@ evaluation noise, so grids of different losses are directly comparable.
 
 from __future__ import annotations
 
+import io
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from torch import nn
 from ganbench import seeding
 from ganbench.options import accepted_kwargs, accepted_names, defaults
 from ganbench.specs import Data, DataInfo, LossSpec
+from ganbench.store import atomic_write_bytes
 
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_penalty", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
 #: |d_loss| or |g_loss| above this is a loss explosion: the cell stops as diverged
@@ -73,16 +75,20 @@ def render_points(fake: torch.Tensor, real: torch.Tensor, size: int = 256) -> to
 
 
 def save_samples(samples: torch.Tensor, data: Data, path: Path) -> None:
-    """A PNG of samples: an 8-wide grid (torchvision make_grid) for images, a scatter for 2-D vectors."""
+    """A PNG of samples (written atomically): an 8-wide grid (torchvision make_grid) for images, a scatter for 2-D
+    vectors; nothing for other data."""
     from torchvision.utils import make_grid, save_image
 
     info: DataInfo = data.info
-    path.parent.mkdir(parents=True, exist_ok=True)
     if info.modality == "image":
-        grid = make_grid(samples[:GRID_SAMPLES], nrow=8, normalize=True, value_range=info.value_range, padding=2)
-        save_image(grid, path)
+        picture = make_grid(samples[:GRID_SAMPLES], nrow=8, normalize=True, value_range=info.value_range, padding=2)
     elif info.shape == (2,):
-        save_image(render_points(samples, data.x[:5000]), path)
+        picture = render_points(samples, data.x[:5000])
+    else:
+        return
+    buf = io.BytesIO()
+    save_image(picture, buf, format="png")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 class BoundLoss:
@@ -135,13 +141,51 @@ class TrainResult:
         return self.steps_done / self.wall_s if self.wall_s > 0 else float("nan")
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
-    """Index batches of a fresh permutation each epoch (the last incomplete batch is dropped)."""
-    batch_size = min(batch_size, n)
-    while True:
-        perm = torch.randperm(n, generator=gen)
-        for i in range(0, n - batch_size + 1, batch_size):
-            yield perm[i : i + batch_size]
+class BatchSampler:
+    """Index batches over a fresh permutation each epoch (the last incomplete batch is dropped).
+    Its position and generator are part of a checkpoint, so a resumed cell sees the same batches."""
+
+    def __init__(self, n: int, batch_size: int, gen: torch.Generator):
+        self.n, self.batch_size, self.gen = n, min(batch_size, n), gen
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+
+    def __next__(self) -> torch.Tensor:
+        if self.perm is None or self.pos + self.batch_size > self.n:
+            self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
+        self.pos += self.batch_size
+        return self.perm[self.pos - self.batch_size : self.pos]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.gen.get_state(), "perm": self.perm, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.gen.set_state(state["generator"])
+        self.perm, self.pos = state["perm"], state["pos"]
+
+
+class Diverged(Exception):
+    """Raised (e.g. by an evaluation callback) when generated samples are NaN/inf: the cell stops as
+    ``diverged`` at ``step``."""
+
+    def __init__(self, step: int, message: str):
+        super().__init__(message)
+        self.step, self.message = step, message
+
+
+class TrainingError(Exception):
+    """An exception inside a training step, with whose code raised it: ``kind`` is ``model``,
+    ``loss`` or None (autograd/optimiser: either), ``where`` the call (``d_loss``, ``G forward``...)."""
+
+    def __init__(self, kind: str | None, where: str, step: int):
+        super().__init__(f"{where} at step {step}")
+        self.kind, self.where, self.step = kind, where, step
+
+
+def nonfinite_samples(samples: torch.Tensor, step: int, where: str) -> None:
+    """Raise :class:`Diverged` when ``samples`` hold NaN/inf."""
+    if not bool(torch.isfinite(samples).all()):
+        raise Diverged(step, f"non-finite generated samples ({where}) at step {step}")
 
 
 def train(
@@ -158,21 +202,33 @@ def train(
     sample_dir: Path | None = None,
     on_step: Callable[[dict[str, float]], None] | None = None,
     on_eval: Callable[[int], None] | None = None,
+    checkpoint_every: int = 0,
+    checkpoint_seconds: float = 0.0,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train G and D in place. Randomness comes only from the seed's named streams (see seeding);
     ``loss_options`` default to the loss's declared defaults. ``on_eval(step)`` is called every
     ``settings["eval_every"]`` steps before the last (the metric trajectory); its time is reported
     as ``eval_s``, not as training time, and it must leave G, D and the random streams as they were.
 
-    A step whose recorded values are not finite, or whose |D loss| or |G loss| exceeds
-    :data:`EXPLOSION`, ends training as ``diverged`` at that step."""
+    A step whose recorded values or generated batch are not finite, or whose |D loss| or |G loss|
+    exceeds :data:`EXPLOSION`, ends training as ``diverged`` at that step; so does ``on_eval``
+    raising :class:`Diverged`. An exception inside a step is raised as :class:`TrainingError` (from
+    the original) naming the call that failed.
+
+    Every ``checkpoint_every`` steps, or at the first step ``checkpoint_seconds`` after the last
+    checkpoint (both: before the last step), ``on_checkpoint(state)`` receives the whole training
+    state: G, D, both optimisers, every random stream, the history and the time spent.
+    ``train(..., resume=state)`` continues from it and ends with the same weights and history, bit
+    for bit on the CPU, as a run that was never interrupted."""
     bound = BoundLoss(loss, loss_options, seeding.generator(seed, "loss", data.info.name))
     G.to(device).train()
     D.to(device).train()
     opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"])
     opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"])
     x_all = data.x.to(device)  # [N, *shape]
-    batches = _batches(len(x_all), settings["batch_size"], seeding.generator(seed, "data", data.info.name))
+    batches = BatchSampler(len(x_all), settings["batch_size"], seeding.generator(seed, "data", data.info.name))
     noise = seeding.generator(seed, "noise", data.info.name)
     bs, latent, steps = settings["batch_size"], settings["latent_dim"], settings["steps"]
     every = settings["sample_every"]
@@ -183,55 +239,134 @@ def train(
 
     history: list[dict[str, float]] = []
     eval_every = settings.get("eval_every", 0)
-    paused = 0.0  # seconds spent in on_eval
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
+    eval_s = 0.0  # seconds spent in on_eval (a resumed cell: since the cell started)
+    idle = 0.0  # seconds of this call not spent training: on_eval and writing checkpoints
+    done_s = 0.0  # training seconds before the checkpoint we resume from
+    first = 1
+    if resume is not None:
+        G.load_state_dict(resume["G"])
+        D.load_state_dict(resume["D"])
+        opt_g.load_state_dict(resume["opt_g"])
+        opt_d.load_state_dict(resume["opt_d"])
+        _set_random_state(resume["random"], batches, noise, bound.generator, device)
+        history, eval_s, done_s = list(resume["history"]), resume["eval_s"], resume["train_s"]
+        first = resume["step"] + 1
+    where: list[Any] = [None, ""]  # (kind, call) running now: who to blame for an exception
+
+    def at(kind: str | None, call: str) -> None:
+        where[0], where[1] = kind, call
+
+    def one_step(step: int) -> tuple[dict[str, float], bool]:
         for _ in range(settings["n_critic"]):
             real = x_all[next(batches)]
+            at("model", "G forward")
             with torch.no_grad():
                 fake = G(z_batch())
+            at("model", "D forward")
             d_real, d_fake = D(real).view(-1), D(fake).view(-1)
+            at("loss", "d_loss")
             d_loss = bound.d_loss(d_real, d_fake)
+            at("loss", "penalty")
             penalty = bound.penalty(D, real, fake)
             if penalty is not None:
                 d_loss = d_loss + penalty
+            at(None, "D backward")
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             gn_d = grad_norm(D)
             opt_d.step()
+            at("loss", "after_d_step")
             bound.after_d_step(D)
+        at("model", "D forward")
         d_real_g = D(real).view(-1) if bound.g_uses_real else None  # relativistic losses: D's current view
-        g_loss = bound.g_loss(D(G(z_batch())).view(-1), d_real_g)
+        at("model", "G forward")
+        fake_g = G(z_batch())
+        at("model", "D forward")
+        d_fake_g = D(fake_g).view(-1)
+        at("loss", "g_loss")
+        g_loss = bound.g_loss(d_fake_g, d_real_g)
+        at(None, "G backward")
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         gn_g = grad_norm(G)
         opt_g.step()
-        # one device-to-host transfer per step for all recorded values
+        # one device-to-host transfer per step for all recorded values and the samples' finiteness
         pen = penalty.detach() if penalty is not None else torch.zeros((), device=d_loss.device)
         values = torch.stack([
             d_loss.detach(), g_loss.detach(), pen.to(d_loss.dtype), d_real.detach().mean(), d_fake.detach().mean(),
             gn_d.to(d_loss.device), gn_g.to(d_loss.device),
+            torch.isfinite(fake_g.detach()).all().to(d_loss.dtype) * torch.isfinite(fake).all().to(d_loss.dtype),
         ]).float().tolist()
-        rec = {"step": step, **dict(zip(HISTORY_COLUMNS[1:], values, strict=True))}
+        return {"step": step, **dict(zip(HISTORY_COLUMNS[1:], values[:-1], strict=True))}, values[-1] == 1.0
+
+    start = last_checkpoint = time.perf_counter()
+
+    def result(status: str, step: int, message: str = "") -> TrainResult:
+        return TrainResult(status, step, done_s + time.perf_counter() - start - idle, history,
+                           step if status == "diverged" else None, message, eval_s)
+
+    for step in range(first, steps + 1):
+        try:
+            rec, samples_finite = one_step(step)
+        except Exception as exc:
+            raise TrainingError(where[0], where[1], step) from exc
         history.append(rec)
         if on_step is not None:
             on_step(rec)
-        problem = divergence(rec)
+        problem = divergence(rec, samples_finite)
         if problem:
-            return TrainResult("diverged", step, time.perf_counter() - start - paused, history, step,
-                               f"{problem} at step {step}", paused)
-        if sample_dir is not None and (step == steps or (every and step % every == 0)):
-            save_samples(generate(G, grid_noise, device), data, sample_dir / f"step_{step:06d}.png")
-        if on_eval is not None and eval_every and step % eval_every == 0 and step < steps:
+            return result("diverged", step, f"{problem} at step {step}")
+        try:
+            if sample_dir is not None and (step == steps or (every and step % every == 0)):
+                grid = generate(G, grid_noise, device)
+                nonfinite_samples(grid, step, "sample grid, eval mode")
+                save_samples(grid, data, sample_dir / f"step_{step:06d}.png")
+            if on_eval is not None and eval_every and step % eval_every == 0 and step < steps:
+                t0 = time.perf_counter()
+                try:
+                    on_eval(step)
+                finally:
+                    eval_s += time.perf_counter() - t0
+                    idle += time.perf_counter() - t0
+        except Diverged as exc:
+            return result("diverged", exc.step, exc.message)
+        due = (checkpoint_every and step % checkpoint_every == 0) or (
+            checkpoint_seconds and time.perf_counter() - last_checkpoint >= checkpoint_seconds)
+        if on_checkpoint is not None and due and step < steps:
             t0 = time.perf_counter()
-            on_eval(step)
-            paused += time.perf_counter() - t0
-    return TrainResult("ok", steps, time.perf_counter() - start - paused, history, eval_s=paused)
+            on_checkpoint({
+                "step": step, "G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(), "random": _random_state(batches, noise, bound.generator, device),
+                "history": history, "eval_s": eval_s, "train_s": done_s + t0 - start - idle,
+            })
+            last_checkpoint = time.perf_counter()
+            idle += last_checkpoint - t0  # writing a checkpoint is not training time
+    return result("ok", steps)
 
 
-def divergence(rec: dict[str, float]) -> str | None:
-    """Why a step's record means training diverged (non-finite values, loss explosion), else None."""
-    bad = [k for k in HISTORY_COLUMNS[1:] if not math.isfinite(rec[k])]
+def _random_state(batches: BatchSampler, noise: torch.Generator, loss: torch.Generator,
+                  device: torch.device) -> dict[str, Any]:
+    """Every random stream training draws from: batches, noise, the loss's, torch's global CPU (and
+    CUDA) state (dropout, plugins that draw without a generator)."""
+    return {"batches": batches.state_dict(), "noise": noise.get_state(), "loss": loss.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _set_random_state(state: dict[str, Any], batches: BatchSampler, noise: torch.Generator, loss: torch.Generator,
+                      device: torch.device) -> None:
+    batches.load_state_dict(state["batches"])
+    noise.set_state(state["noise"])
+    loss.set_state(state["loss"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state["cuda"] is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def divergence(rec: dict[str, float], samples_finite: bool = True) -> str | None:
+    """Why a step means training diverged (non-finite generated batch or recorded values, loss
+    explosion), else None."""
+    bad = ([] if samples_finite else ["generated samples"]) + [k for k in HISTORY_COLUMNS[1:] if not math.isfinite(rec[k])]
     if bad:
         return f"non-finite {', '.join(bad)}"
     big = [k for k in ("d_loss", "g_loss") if abs(rec[k]) > EXPLOSION]

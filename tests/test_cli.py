@@ -1,4 +1,5 @@
-"""The CLI through click's runner: a real tiny run, listing, and one-line errors with exit code 2."""
+"""The CLI through click's runner: a real tiny run, listing, and one-line errors with exit code 2
+(beyond the documented table of docs/reliability.md, which tests/test_bad_input.py runs)."""
 
 from __future__ import annotations
 
@@ -42,17 +43,15 @@ def test_run_prints_a_table_and_writes_results(invoke, tmp_path):
 
 
 def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
-    res = invoke("run", "-m", "dcgan", "-l", "nonsat", "-d", "ring8", *TINY_ARGS, "--out", str(tmp_path))
+    res = invoke("run", "-m", "vanilla,dcgan", "-l", "nonsat", "-d", "ring8", *TINY_ARGS, "--steps", "2",
+                 "--out", str(tmp_path))
     assert res.exit_code == 0
-    assert "skipped" in res.output and "dcgan needs images" in res.output
+    assert "ring8/dcgan/nonsat seed 0: skipped, dcgan needs images" in res.output
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--models", "nope"], "Error: unknown model 'nope'; known models: dcgan, vanilla"),
-        (["run", "--losses", "nonsat,hingee"], "Error: unknown loss 'hingee' (did you mean 'hinge'?); known losses: "
-                                               "hinge, label-smooth, lsgan, minimax, nonsat, wgan, wgan-gp"),
         (["run", "--losses", "wasserstien"], "Error: unknown loss 'wasserstien' (did you mean 'wgan'?); known losses: "
                                              "hinge, label-smooth, lsgan, minimax, nonsat, wgan, wgan-gp"),
         (["run", "--losses", "wgan,wasserstein"], "Error: --losses lists wgan more than once"),
@@ -69,8 +68,6 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
          "Error: model option dcgan.norm expects one of batch, layer, spectral, none, got 'group'"),
         (["run", "-d", "ring8", "--data-opt", "ring8.std=-1"],
          "Error: dataset option ring8.std expects a positive number, got '-1'"),
-        (["run", "--datasets", "cifar"], "Error: unknown dataset 'cifar' (did you mean 'cifar10'?); known datasets: "
-         "celeba, cifar10, digits, fashion-mnist, grid25, image-folder, mnist, mnist5k, ring8, stacked-mnist"),
         (["run", "--datasets", "ring8:2"], "Error: dataset 'ring8' takes no ':VALUE' in its name (got 'ring8:2')"),
         (["run", "--datasets", "folder:"], "Error: dataset 'folder:' needs a value after ':' (its path), e.g. "
          "'image-folder:VALUE'"),
@@ -84,7 +81,6 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
         (["run", "--set", "lr=3"], "Error: unknown setting 'lr'; known settings: steps, batch_size, n_critic, "
                                    "optimizer, lr_g, lr_d, beta1, beta2, latent_dim, sample_every, eval_samples, "
                                    "real_samples, eval_every"),
-        (["run", "--steps", "0"], "Error: setting 'steps' expects a positive integer, got 0"),
         (["run", "--set", "optimizer=sgd"], "Error: setting 'optimizer' expects one of adam, rmsprop, got 'sgd'"),
         (["run", "--device", "tpu"], "Error: --device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
         (["run", "--steps", "many"], "Error: Invalid value for '--steps': 'many' is not a valid integer."),

@@ -274,7 +274,8 @@ def test_run_with_unavailable_data_fails_its_cells_with_the_reason(tmp_path, mon
                                    "--data-root", str(empty), "--data-opt", "mnist.download=false",
                                    "--out", str(tmp_path / "run"), "-q"])
     assert res.exit_code == 1, res.output
-    assert "failed (1 cell): dataset 'mnist' failed to load: DataUnavailable: mnist: its files are not in" in res.output
+    assert ("failed: mnist/vanilla/nonsat seed 0: dataset 'mnist' of plugin 'builtin-datasets' (ganbench 0.1.0) failed "
+            "to load: DataUnavailable: mnist: its files are not in") in res.output
     assert "Traceback" not in res.output
     df = ganbench.store.RunStore(tmp_path / "run").table()
     assert dict(zip(df["dataset"], df["status"], strict=True)) == {"mnist": "failed", "ring8": "ok"}  # the grid went on

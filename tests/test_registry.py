@@ -5,6 +5,7 @@ from __future__ import annotations
 import types
 
 import pytest
+from plugin_dists import broken_distribution
 
 from ganbench import __version__, hookimpl
 from ganbench.errors import PluginError, UnknownNameError
@@ -110,18 +111,6 @@ def test_a_paper_recipe_with_bad_settings_is_refused_at_registration(settings, m
     assert str(info.value).startswith(message)
 
 
-def _broken_distribution(site):
-    """An installed distribution (dist-info in the real on-disk format) whose plugin fails to import."""
-    (site / "broken_gan").mkdir(parents=True)
-    (site / "broken_gan" / "__init__.py").write_text("")
-    (site / "broken_gan" / "losses.py").write_text("import cupy_that_is_not_installed\n")
-    info = site / "broken_gan-0.3.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-gan\nVersion: 0.3.0\n")
-    (info / "entry_points.txt").write_text("[ganbench]\nbroken-losses = broken_gan.losses\n")
-    (info / "RECORD").write_text("")
-
-
 def test_a_plugin_that_fails_to_import_does_not_break_the_others(tmp_path):
     import os
     import subprocess
@@ -129,7 +118,7 @@ def test_a_plugin_that_fails_to_import_does_not_break_the_others(tmp_path):
     from pathlib import Path
 
     site = tmp_path / "site"
-    _broken_distribution(site)
+    broken_distribution(site)
     env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "250"}
     script = str(Path(sys.executable).parent / "ganbench")
     warning = ("Warning: plugin 'broken-losses' (broken-gan 0.3.0) could not be loaded (broken_gan.losses): "

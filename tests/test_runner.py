@@ -107,16 +107,21 @@ def test_failures_are_isolated_and_diverged_is_detected(tmp_path, tiny):
     assert status == {"nan": "diverged", "raises": "failed", "nonsat": "ok"}
     row = df.set_index("loss")
     assert row.loc["nan", "diverged_at"] == 1 and row.loc["nan", "message"].startswith("non-finite d_loss")
-    assert row.loc["raises", "message"] == "RuntimeError: loss exploded on purpose"
+    assert row.loc["raises", "message"] == ("loss 'raises' of plugin 'test-losses' raised in d_loss at step 1: "
+                                              "RuntimeError: loss exploded on purpose")
     assert "loss exploded on purpose" in (tmp_path / "cells" / "ring8__vanilla__raises__s0" / "error.txt").read_text()
     assert len(pd.read_csv(tmp_path / "results.csv")) == 3
 
 
 def test_incompatible_cells_are_skipped_with_a_reason(tmp_path, tiny):
-    df = ganbench.run(models="dcgan", losses="nonsat", datasets="ring8", seeds=[0], settings=tiny, out=tmp_path,
-                      device="cpu")
-    assert list(df["status"]) == ["skipped"]
-    assert df.iloc[0]["message"] == "dcgan needs images (C×H×W); ring8 is vector data of shape (2,)"
+    df = ganbench.run(models="vanilla,dcgan", losses="nonsat", datasets="ring8", seeds=[0],
+                      settings={**tiny, "steps": 2}, out=tmp_path, device="cpu").set_index("model")
+    assert list(df["status"]) == ["skipped", "ok"]
+    assert df.loc["dcgan", "message"] == "dcgan needs images (C×H×W); ring8 is vector data of shape (2,)"
+    # a grid in which nothing can train is bad input, refused before anything is written
+    with pytest.raises(ganbench.errors.UsageError, match=r"^no cell of this run can train: dcgan needs images"):
+        ganbench.run(models="dcgan", losses="nonsat", datasets="ring8", seeds=[0], out=tmp_path / "none", device="cpu")
+    assert not (tmp_path / "none" / "cells").exists()
 
 
 def test_rerun_resumes_and_changed_settings_retrain(tmp_path, tiny):
@@ -128,14 +133,20 @@ def test_rerun_resumes_and_changed_settings_retrain(tmp_path, tiny):
 
     class Rec:
         def run_started(self, cells, out): ...
-        def cell_started(self, cell, index, steps): events.append("started")
+        def cell_started(self, cell, index, steps, resumed_from=0): events.append("started")
         def step(self, record): ...
         def cell_finished(self, cell, row, resumed): events.append(("finished", resumed))
 
     ganbench.run(settings=tiny, reporter=Rec(), **kw)
     assert events == [("finished", True)] and result.read_text() == first
     events.clear()
-    df = ganbench.run(settings={**tiny, "steps": 25}, reporter=Rec(), **kw)
+    # another request for the same directory is refused, naming the difference; --fresh replaces it
+    with pytest.raises(ganbench.errors.UsageError) as info:
+        ganbench.run(settings={**tiny, "steps": 25}, reporter=Rec(), **kw)
+    assert str(info.value) == (f"{tmp_path} holds a run with another configuration (settings.steps: 20 -> 25); "
+                               "use --fresh to replace it, or another --out")
+    assert events == [] and result.read_text() == first
+    df = ganbench.run(settings={**tiny, "steps": 25}, reporter=Rec(), fresh=True, **kw)
     assert events == ["started", ("finished", False)] and df.iloc[0]["hp_steps"] == 25
 
 

@@ -1,0 +1,350 @@
+"""Reliability: a killed run resumes exactly, failures stay in their cell, divergence is a result,
+a run directory holds one configuration, and output directories are guarded."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from plugin_dists import ganbench, install
+
+import ganbench as gb
+from ganbench.cli import cli
+from ganbench.errors import UsageError
+from ganbench.store import RunStore
+
+FAULTY = Path(__file__).parent / "faulty"
+#: columns that measure time (or when): they differ between any two runs
+TIMING = {"wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval_s", "started_at", "resumed_from"}
+
+
+def _comparable(df: pd.DataFrame) -> pd.DataFrame:
+    return df[sorted(c for c in df.columns if c not in TIMING)].sort_values("cell_id").reset_index(drop=True)
+
+
+def _cell_files_equal(a: Path, b: Path, cell: str) -> None:
+    for name in ("history.csv", "trajectory.csv"):
+        if (a / "cells" / cell / name).exists() or (b / "cells" / cell / name).exists():
+            pd.testing.assert_frame_equal(pd.read_csv(a / "cells" / cell / name), pd.read_csv(b / "cells" / cell / name))
+    ga = torch.load(a / "cells" / cell / "generator.pt", weights_only=True)
+    gb_ = torch.load(b / "cells" / cell / "generator.pt", weights_only=True)
+    assert ga.keys() == gb_.keys() and all(torch.equal(ga[k], gb_[k]) for k in ga), cell
+
+
+class _Interrupt:
+    """A reporter that interrupts the run (as Ctrl-C would) at the given global step counts."""
+
+    def __init__(self, at: set[int]):
+        self.at, self.count = at, 0
+
+    def run_started(self, cells, out): ...
+    def cell_started(self, cell, index, steps, resumed_from=0): ...
+    def cell_finished(self, cell, row, resumed): ...
+
+    def step(self, record):
+        self.count += 1
+        if self.count in self.at:
+            raise KeyboardInterrupt
+
+
+def test_checkpoints_resume_bit_identically(tmp_path):
+    """Interrupted three times (mid-cell, after checkpoints) and resumed: the same weights, history,
+    metric trajectory and results as a run never interrupted — through BatchNorm (dcgan), Adam with
+    betas (0, 0.9), 5 critic steps and the gradient penalty's own random stream (wgan-gp)."""
+    kw = dict(models="vanilla,dcgan", losses="nonsat,wgan-gp", datasets="mnist5k", seeds=[0], device="cpu", metrics="fid",
+              settings={"steps": 24, "batch_size": 16, "eval_samples": 200, "sample_every": 8, "eval_every": 8})
+    whole = gb.run(out=tmp_path / "whole", checkpoint_every=0, **kw)
+    reporter, attempts = _Interrupt({13, 37, 75}), 0
+    while True:
+        attempts += 1
+        try:
+            resumed = gb.run(out=tmp_path / "resumed", checkpoint_every=6, reporter=reporter, **kw)
+            break
+        except KeyboardInterrupt:
+            assert attempts < 5
+    assert attempts == 4
+    # interrupted at vanilla/nonsat step 13 (checkpoint 12), vanilla/wgan-gp step 12 (before that step's
+    # checkpoint: 6), dcgan/nonsat step 20 (18); dcgan/wgan-gp ran whole
+    got = resumed.set_index("cell_id")["resumed_from"].to_dict()
+    assert got == {"mnist5k__vanilla__nonsat__s0": 12, "mnist5k__vanilla__wgan-gp__s0": 6,
+                   "mnist5k__dcgan__nonsat__s0": 18, "mnist5k__dcgan__wgan-gp__s0": 0}
+    pd.testing.assert_frame_equal(_comparable(whole), _comparable(resumed), check_like=True)
+    for cell in whole["cell_id"]:
+        _cell_files_equal(tmp_path / "whole", tmp_path / "resumed", cell)
+        assert not (tmp_path / "resumed" / "cells" / cell / "checkpoint.pt").exists()
+    assert (resumed["eval_points"] == 3).all()
+
+
+def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"ganbench exited ({proc.returncode}) before the moment to kill it: "
+                                 f"{proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for the moment to kill ganbench")
+        time.sleep(0.01)
+
+
+def test_sigkill_mid_grid_and_mid_cell_then_rerun(tmp_path):
+    """The real command, killed with SIGKILL twice — once after a cell finished, once inside a cell
+    after its checkpoint — then run again: every cell once, finished cells untouched, the killed cell
+    continued from its checkpoint, and the table equal to an uninterrupted run's."""
+    args = ["run", "-m", "vanilla", "-l", "nonsat,lsgan", "-d", "ring8", "--seeds", "0,1", "--steps", "300",
+            "--model-opt", "vanilla.hidden=64", "--set", "eval_samples=300", "--set", "sample_every=100",
+            "--checkpoint-every", "25", "-q"]
+    reference = ganbench(*args, "-o", str(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "killed"
+    cells = out / "cells"
+    script = str(Path(sys.executable).parent / "ganbench")
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([script, *args, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+
+    def results() -> list[Path]:
+        return sorted(cells.glob("*/result.json"))
+
+    proc = start()  # 1: killed as soon as the first cell has its row (mid-grid)
+    _wait_for(lambda: len(results()) >= 1, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in results()}
+    assert 1 <= len(done) < 4
+
+    proc = start()  # 2: killed inside a cell that has written a checkpoint (mid-cell)
+    _wait_for(lambda: any(not (c / "result.json").exists() and (c / "checkpoint.pt").exists() for c in cells.iterdir()),
+              proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_in = [c.name for c in cells.iterdir() if (c / "checkpoint.pt").exists() and not (c / "result.json").exists()]
+    assert len(killed_in) == 1
+    checkpoint_step = torch.load(cells / killed_in[0] / "checkpoint.pt", weights_only=True)["step"]
+    assert 25 <= checkpoint_step < 300 and checkpoint_step % 25 == 0
+
+    final = ganbench(*args, "-o", str(out))
+    assert final.returncode == 0, final.stderr
+    table = pd.read_csv(out / "results.csv")
+    assert sorted(table["cell_id"]) == sorted(pd.read_csv(tmp_path / "reference" / "results.csv")["cell_id"])
+    assert table["cell_id"].is_unique and len(table) == 4 and (table["status"] == "ok").all()
+    for path, (inode, mtime) in done.items():  # finished cells were not run again (nor their row rewritten)
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == (inode, mtime)
+    row = table.set_index("cell_id")
+    assert row.loc[killed_in[0], "resumed_from"] == checkpoint_step
+    assert list(cells.glob("*/checkpoint.pt")) == [] and list(out.rglob("*.tmp")) == []
+    pd.testing.assert_frame_equal(_comparable(table), _comparable(pd.read_csv(tmp_path / "reference" / "results.csv")))
+    for cell in table["cell_id"]:
+        _cell_files_equal(tmp_path / "reference", out, cell)
+
+
+@pytest.fixture(scope="module")
+def faulty_site(tmp_path_factory) -> list[Path]:
+    """``ganbench-faulty 0.2.0`` installed (dist-info on PYTHONPATH) with its module beside it."""
+    site = tmp_path_factory.mktemp("site")
+    install(site, "ganbench-faulty", "0.2.0", {"faulty": "ganbench_faulty"})
+    return [site, FAULTY]
+
+
+def _faulty_grid(datasets="ring8,grid25", models="vanilla,nan-at-5,nan-in-eval,oom-at-2", losses="nonsat,raise-at-3"):
+    return ["run", "-d", datasets, "-m", models, "-l", losses, "--metrics", "modes,fragile", "--seeds", "0", "--steps",
+            "8", "--batch-size", "32", "--set", "eval_every=4", "--set", "eval_samples=200", "--set", "sample_every=0",
+            *(["--model-opt", "vanilla.hidden=64"] if "vanilla" in models else []), "-q"]
+
+
+FAULTY_GRID = _faulty_grid()
+WHO = {"loss": "loss 'raise-at-3' of plugin 'faulty' (ganbench-faulty 0.2.0)",
+       "metric": "metric 'fragile' of plugin 'faulty' (ganbench-faulty 0.2.0)"}
+
+
+def _model(name: str) -> str:
+    return f"model '{name}' of plugin 'faulty' (ganbench-faulty 0.2.0)"
+
+
+def test_injected_failures_stay_in_their_cells(tmp_path, faulty_site):
+    res = ganbench(*FAULTY_GRID, "-o", str(tmp_path / "grid"), pythonpath=faulty_site)
+    assert res.returncode == 1, res.stderr
+    df = pd.read_csv(tmp_path / "grid" / "results.csv")
+    assert len(df) == 16 and df["cell_id"].is_unique
+    got = {(r.dataset, r.model, r.loss): (r.status, r.message if r.status != "ok" else "") for r in df.itertuples()}
+    oom = ("failed", f"out of memory on cpu: {_model('oom-at-2')} raised in G forward at step 2: OutOfMemoryError: "
+           "CUDA out of memory. Tried to allocate 20.00 GiB (injected)")
+    raised = ("failed", f"{WHO['loss']} raised in after_d_step at step 3: RuntimeError: injected failure at step 3")
+    nan5 = ("diverged", "non-finite generated samples, d_loss, g_loss, d_fake, grad_norm_d, grad_norm_g at step 5")
+    fragile = ("failed", f"{WHO['metric']} raised at step 4: ValueError: fragile metric cannot handle grid25")
+    expected = {}
+    for d in ("ring8", "grid25"):
+        expected.update({
+            (d, "vanilla", "nonsat"): ("ok", "") if d == "ring8" else fragile,
+            (d, "vanilla", "raise-at-3"): raised,
+            (d, "nan-at-5", "nonsat"): nan5 if d == "ring8" else fragile,  # grid25: evaluated at step 4
+            (d, "nan-at-5", "raise-at-3"): raised,
+            (d, "nan-in-eval", "nonsat"): ("diverged", "non-finite generated samples (evaluation, eval mode) at step 4"),
+            (d, "nan-in-eval", "raise-at-3"): raised,
+            (d, "oom-at-2", "nonsat"): oom,
+            (d, "oom-at-2", "raise-at-3"): oom,
+        })
+    assert got == expected
+    rows = df.set_index(["dataset", "model", "loss"])
+    assert rows.loc[("ring8", "oom-at-2", "nonsat"), "failure"] == "oom"
+    assert rows.loc[("ring8", "vanilla", "raise-at-3"), "failure"] == "error"
+    assert rows.loc[("ring8", "nan-at-5", "nonsat"), "diverged_at"] == 5
+    assert rows.loc[("ring8", "nan-in-eval", "nonsat"), "diverged_at"] == 4
+    # a diverged cell keeps its history up to the step it diverged at, and the report counts it
+    history = pd.read_csv(tmp_path / "grid" / "cells" / "ring8__nan-at-5__nonsat__s0" / "history.csv")
+    assert list(history["step"]) == [1, 2, 3, 4, 5] and history.iloc[:4]["d_loss"].notna().all()
+    assert "RuntimeError: injected failure at step 3" in \
+        (tmp_path / "grid" / "cells" / "ring8__vanilla__raise-at-3__s0" / "error.txt").read_text()
+    # the summary names each failed cell
+    assert "failed: grid25/oom-at-2/nonsat seed 0, grid25/oom-at-2/raise-at-3 seed 0, ring8/oom-at-2/nonsat seed 0, " \
+        "ring8/oom-at-2/raise-at-3 seed 0: out of memory on cpu" in res.stderr
+    n_failed = sum(status == "failed" for status, _ in expected.values())
+    assert n_failed == 12 and res.stderr.strip().splitlines()[-1] == \
+        f"{n_failed} cell(s) failed; tracebacks in {tmp_path / 'grid'}/cells/<cell>/error.txt"
+    # the one healthy cell is exactly what it is in a run without any faulty neighbour
+    alone = ganbench(*_faulty_grid("ring8", "vanilla", "nonsat"), "-o", str(tmp_path / "alone"), pythonpath=faulty_site)
+    assert alone.returncode == 0, alone.stderr
+    clean = pd.read_csv(tmp_path / "alone" / "results.csv")
+    ok = df[df["status"] == "ok"]
+    assert clean["modes"].notna().all() and clean["fragile"].notna().all()
+    extra = sorted(set(ok.columns) - set(clean.columns))  # columns only failed cells have
+    assert extra == ["failure"] and ok["failure"].isna().all()
+    pd.testing.assert_frame_equal(_comparable(clean), _comparable(ok.drop(columns=extra)), check_dtype=False)
+    # re-running retries the failed cells only; --fail-fast stops at the first failure
+    before = {p: p.stat().st_ino for p in (tmp_path / "grid" / "cells").glob("*/result.json")}
+    again = ganbench(*FAULTY_GRID, "-o", str(tmp_path / "grid"), pythonpath=faulty_site)
+    assert again.returncode == 1
+    after = pd.read_csv(tmp_path / "grid" / "results.csv")
+    pd.testing.assert_frame_equal(_comparable(after)[["cell_id", "status", "message"]],
+                                  _comparable(df)[["cell_id", "status", "message"]])
+    rerun = {p.parent.name for p, inode in before.items() if p.stat().st_ino != inode}
+    assert rerun == set(df.loc[df["status"] == "failed", "cell_id"])
+    fast = ganbench(*FAULTY_GRID, "--fail-fast", "-o", str(tmp_path / "fast"), pythonpath=faulty_site)
+    assert fast.returncode == 1
+    assert list(pd.read_csv(tmp_path / "fast" / "results.csv")["status"]) == ["ok", "failed"]  # nonsat, raise-at-3
+    assert fast.stderr.strip().splitlines()[-1] == ("--fail-fast: stopped at the first failed cell; 14 cell(s) not "
+                                                    "run (re-run without --fail-fast to run them)")
+
+
+def _losses(module_name: str):
+    import types
+
+    import torch.nn.functional as F
+
+    from ganbench import hookimpl
+    from ganbench.specs import LossSpec
+
+    @hookimpl
+    def ganbench_register_losses(registry):
+        registry.add_loss(LossSpec(name="soft", d_loss=lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
+                                   g_loss=lambda f: F.softplus(-f).mean()))
+
+    mod = types.ModuleType(module_name)
+    mod.ganbench_register_losses = ganbench_register_losses
+    return mod
+
+
+def test_a_cell_trained_by_another_plugin_is_refused(tmp_path, tiny):
+    kw = dict(models="vanilla", losses="soft", datasets="ring8", seeds=[0], settings={**tiny, "steps": 2},
+              device="cpu", out=tmp_path)
+    gb.run(plugins=[_losses("soft-v1")], **kw)
+    first = (tmp_path / "cells" / "ring8__vanilla__soft__s0" / "result.json").read_text()
+    with pytest.raises(UsageError) as info:
+        gb.run(plugins=[_losses("soft-v2")], **kw)
+    assert str(info.value) == (f"{tmp_path} holds cell ring8/vanilla/soft seed 0 with another configuration "
+                               "(provenance.loss: plugin 'soft-v1' -> plugin 'soft-v2'); use --fresh to replace it, "
+                               "or another --out")
+    assert (tmp_path / "cells" / "ring8__vanilla__soft__s0" / "result.json").read_text() == first
+    df = gb.run(plugins=[_losses("soft-v2")], fresh=True, **kw)
+    assert list(df["status"]) == ["ok"]
+
+
+def test_guarded_output_directories(tmp_path, tiny):
+    kw = dict(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings={**tiny, "steps": 2},
+              device="cpu")
+    # in use by another process: refused, naming its pid
+    with RunStore(tmp_path / "busy").lock():
+        res = CliRunner().invoke(cli, ["run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "-o", str(tmp_path / "busy")])
+    assert res.exit_code == 2
+    assert res.output.strip() == (f"Error: run directory {tmp_path / 'busy'} is in use by another ganbench process "
+                                  f"(pid {os.getpid()}); wait for it to finish or choose another --out")
+    # an output directory that cannot be created
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match=f"^output directory {tmp_path / 'file' / 'run'} is not writable: Not a directory$"):
+        gb.run(out=tmp_path / "file" / "run", **kw)
+    # --fresh removes what ganbench wrote, nothing else
+    gb.run(out=tmp_path / "run", **kw)
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    gb.run(out=tmp_path / "run", fresh=True, **{**kw, "losses": "lsgan"})
+    assert sorted(p.name for p in (tmp_path / "run" / "cells").iterdir()) == ["ring8__vanilla__lsgan__s0"]
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_output_directory(tmp_path, tiny):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(UsageError, match=f"^output directory {ro} is not writable: Permission denied$"):
+            gb.run(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings=tiny, out=ro, device="cpu")
+    finally:
+        ro.chmod(0o755)
+
+
+def test_resume_interrupt_and_damaged_rows(tmp_path, monkeypatch):
+    args = ["run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--seeds", "0,1", "--steps", "3", "--set",
+            "eval_samples=100", "-q", "-o", str(tmp_path)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    rows = {p: p.stat().st_ino for p in tmp_path.glob("cells/*/result.json")}
+    res = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path), "-q"])
+    assert res.exit_code == 0, res.output
+    assert {p: p.stat().st_ino for p in tmp_path.glob("cells/*/result.json")} == rows  # nothing re-ran
+    res = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path), "--steps", "4", "--losses", "lsgan"])
+    assert res.exit_code == 2 and res.output.strip() == (
+        f"Error: --resume takes the request from {tmp_path / 'suite.json'}; it cannot be combined with --losses, --steps")
+    res = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "cells")])
+    assert res.exit_code == 2 and res.output.strip() == f"Error: {tmp_path / 'cells'} is not a ganbench run directory " \
+                                                        "(no suite.json)"
+    # a damaged row: the report names the file; a re-run moves it aside and trains that cell again
+    damaged = tmp_path / "cells" / "ring8__vanilla__nonsat__s1" / "result.json"
+    damaged.write_text('{"cell_id": "ring8__vanil')
+    res = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert res.exit_code == 2 and res.output.startswith(f"Error: {damaged} cannot be read (")
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert json.loads(damaged.read_text())["status"] == "ok"
+    assert damaged.with_name("result.json.unreadable").read_text() == '{"cell_id": "ring8__vanil'
+    # Ctrl-C: one line saying how to continue, exit status 130, finished cells kept
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ganbench.runner.train", interrupted)
+    res = CliRunner().invoke(cli, [*args[:-2], "-o", str(tmp_path / "new")])
+    assert res.exit_code == 130
+    assert res.output.strip().splitlines()[-1] == (
+        f"interrupted; finished cells are kept in {tmp_path / 'new'} — re-run the same command (or 'ganbench run "
+        f"--resume {tmp_path / 'new'}') to continue")
+
+
+def test_deterministic_mode_is_recorded_and_restored(tmp_path, tiny):
+    kw = dict(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings={**tiny, "steps": 5},
+              device="cpu")
+    plain = gb.run(out=tmp_path / "plain", **kw)
+    det = gb.run(out=tmp_path / "det", deterministic=True, **kw)
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after the run
+    config = json.loads((tmp_path / "det" / "cells" / "ring8__vanilla__nonsat__s0" / "config.json").read_text())
+    assert config["deterministic"] is True and json.loads((tmp_path / "det" / "suite.json").read_text())["deterministic"]
+    assert plain.iloc[0]["config_hash"] != det.iloc[0]["config_hash"]
+    assert plain.iloc[0]["fid"] == det.iloc[0]["fid"]  # the CPU was deterministic already
+    with pytest.raises(UsageError, match=r"another configuration \(deterministic: False -> True\)"):
+        gb.run(out=tmp_path / "plain", deterministic=True, **kw)
