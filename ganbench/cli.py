@@ -139,7 +139,8 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed cell (default: record it and go on).")
 @click.option("--deterministic", is_flag=True,
               help="torch.use_deterministic_algorithms(True), cuDNN without autotuning and a deterministic cuBLAS "
-              "workspace: bit-identical GPU re-runs at some speed cost (docs/reliability.md); CPU runs already are. "
+              "workspace: bit-identical GPU re-runs at the speed cost of torch's deterministic kernels "
+              "(docs/reliability.md; measure it with benchmarks/reliability_cost.py); CPU runs already are bit-identical. "
               "An op without a deterministic version fails its cell with torch's message.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
 @click.pass_context

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -78,6 +79,9 @@ class RichReporter:
             parts.append(str(row["message"]))
         self.console.print(f"{'resumed ' if resumed else ''}{cell.label()}: " + ", ".join(parts), soft_wrap=True)
         self.progress.advance(self._overall)
+
+    def warning(self, text: str) -> None:
+        self.console.print(f"[yellow]Warning:[/] {escape(text)}", soft_wrap=True)
 
     def close(self) -> None:
         if self._started:

@@ -23,7 +23,7 @@ from ganbench.errors import GanbenchError, UsageError, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
-from ganbench.store import CHECKPOINT_FILE, REUSABLE_STATUSES, RunStore, rows_to_frame
+from ganbench.store import CHECKPOINT_FILE, REUSABLE_STATUSES, ActiveRuns, RunStore, rows_to_frame
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, resolve_settings
 from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
 
@@ -40,6 +40,7 @@ class Reporter(Protocol):
     def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0) -> None: ...
     def step(self, record: dict[str, float]) -> None: ...
     def cell_finished(self, cell: Cell, row: dict[str, Any], resumed: bool) -> None: ...
+    def warning(self, text: str) -> None: ...
 
 
 class NullReporter:
@@ -53,6 +54,9 @@ class NullReporter:
         pass
 
     def cell_finished(self, cell, row, resumed):
+        pass
+
+    def warning(self, text):
         pass
 
 
@@ -297,7 +301,13 @@ class Runner:
                         _refuse_changes(self.store.root, f"cell {prep.cell.label()}", old, prep.config)
             self.store.write_run_files(self.run_config(), environment(self.plugins, self.device, self.commit))
             self.reporter.run_started(cells, self.store.root)
-            with seeding.deterministic_algorithms(self.deterministic):
+            with ActiveRuns(self.store.root) as self.active, seeding.deterministic_algorithms(self.deterministic):
+                others = self.active.others()
+                if others:
+                    self.reporter.warning(
+                        f"{len(others)} other ganbench run(s) are training on this machine (pid "
+                        f"{', '.join(str(o.get('pid')) for o in others)}): both slow down, so this run's timings are not "
+                        "comparable (each row records other_runs); results are unaffected")
                 rows = self._run_cells(preps, datasets)
             self.store.write_table()
         return rows_to_frame(rows)
@@ -312,7 +322,9 @@ class Runner:
                 rows.append(previous)
                 self.reporter.cell_finished(cell, previous, True)
                 continue
+            before = len(self.active.others())
             row = self._run_cell(prep, datasets[cell.dataset], index)
+            row["other_runs"] = max(before, len(self.active.others()))
             self.store.write_result(cell, row)
             if row["status"] != "failed":  # a failed cell keeps its checkpoint: the re-run continues there
                 self.store.remove(cell, CHECKPOINT_FILE)
@@ -362,7 +374,8 @@ class Runner:
         cell = prep.cell
         row = self._base_row(prep)
         start = time.perf_counter()
-        if isinstance(data, BaseException):
+        if isinstance(data, BaseException):  # the data set (or its extractor) failed before any cell
+            self.store.write_error(cell, "".join(traceback.format_exception(data.__cause__ or data)))
             row.update(status="failed", failure="error", message=str(data))
             return row
         model = self.registry.get("model", cell.model)
@@ -472,7 +485,7 @@ class Runner:
         out: dict[str, Any] = {
             "status": result.status, "message": result.message, "steps_done": result.steps_done,
             "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,
-            "resumed_from": resume["step"] if resume else 0,
+            "resumed_from": resume["step"] if resume else 0, "checkpoint_s": result.checkpoint_s,
         }
         start = time.perf_counter()
         if result.status == "ok":

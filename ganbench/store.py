@@ -28,6 +28,7 @@ import csv
 import json
 import math
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -99,6 +100,53 @@ def atomic_torch_save(path: Path, obj: Any) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+class ActiveRuns:
+    """The ganbench runs training on this machine now, one ``<cache>/running/<host>-<pid>.json`` each:
+    two runs on the same cores slow each other several times over (measured 6–10× on 2 cores), so a
+    run warns when it is not alone and every row records how many others were running (timings
+    from such cells are not comparable; the numbers are unaffected). A killed run's file is removed
+    by the next run that finds its process gone."""
+
+    def __init__(self, out: Path, directory: Path | None = None):
+        from ganbench import paths
+
+        self.dir = directory if directory is not None else paths.cache_dir() / "running"
+        self.host = platform.node() or "localhost"
+        self.me = self.dir / f"{self.host}-{os.getpid()}.json"
+        self.out = out
+
+    def __enter__(self) -> ActiveRuns:
+        try:
+            atomic_write_json(self.me, {"pid": os.getpid(), "host": self.host, "out": str(self.out)})
+        except OSError:  # a read-only cache: no registry, no warning (the run itself is unaffected)
+            pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            self.me.unlink()
+
+    def others(self) -> list[dict[str, Any]]:
+        """The other live runs on this host (``pid``, ``out``)."""
+        found = []
+        for path in sorted(self.dir.glob(f"{self.host}-*.json")) if self.dir.is_dir() else []:
+            if path == self.me:
+                continue
+            try:
+                info = json.loads(path.read_text())
+                os.kill(int(info["pid"]), 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                continue
+            except PermissionError:  # alive, another user's
+                pass
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            found.append(info)
+        return found
 
 
 class RunStore:

@@ -135,6 +135,8 @@ class TrainResult:
     message: str = ""
     #: seconds spent in ``on_eval`` (not part of ``wall_s``)
     eval_s: float = 0.0
+    #: seconds spent in ``on_checkpoint`` (not part of ``wall_s``)
+    checkpoint_s: float = 0.0
 
     @property
     def steps_per_s(self) -> float:
@@ -242,6 +244,7 @@ def train(
     eval_s = 0.0  # seconds spent in on_eval (a resumed cell: since the cell started)
     idle = 0.0  # seconds of this call not spent training: on_eval and writing checkpoints
     done_s = 0.0  # training seconds before the checkpoint we resume from
+    checkpoint_s = 0.0  # seconds spent writing checkpoints (a resumed cell: since the cell started)
     first = 1
     if resume is not None:
         G.load_state_dict(resume["G"])
@@ -250,6 +253,7 @@ def train(
         opt_d.load_state_dict(resume["opt_d"])
         _set_random_state(resume["random"], batches, noise, bound.generator, device)
         history, eval_s, done_s = list(resume["history"]), resume["eval_s"], resume["train_s"]
+        checkpoint_s = resume["checkpoint_s"]
         first = resume["step"] + 1
     where: list[Any] = [None, ""]  # (kind, call) running now: who to blame for an exception
 
@@ -303,7 +307,7 @@ def train(
 
     def result(status: str, step: int, message: str = "") -> TrainResult:
         return TrainResult(status, step, done_s + time.perf_counter() - start - idle, history,
-                           step if status == "diverged" else None, message, eval_s)
+                           step if status == "diverged" else None, message, eval_s, checkpoint_s)
 
     for step in range(first, steps + 1):
         try:
@@ -338,9 +342,11 @@ def train(
                 "step": step, "G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
                 "opt_d": opt_d.state_dict(), "random": _random_state(batches, noise, bound.generator, device),
                 "history": history, "eval_s": eval_s, "train_s": done_s + t0 - start - idle,
+                "checkpoint_s": checkpoint_s,
             })
             last_checkpoint = time.perf_counter()
             idle += last_checkpoint - t0  # writing a checkpoint is not training time
+            checkpoint_s += last_checkpoint - t0
     return result("ok", steps)
 
 

@@ -279,6 +279,8 @@ def test_run_with_unavailable_data_fails_its_cells_with_the_reason(tmp_path, mon
     assert "Traceback" not in res.output
     df = ganbench.store.RunStore(tmp_path / "run").table()
     assert dict(zip(df["dataset"], df["status"], strict=True)) == {"mnist": "failed", "ring8": "ok"}  # the grid went on
+    error = (tmp_path / "run" / "cells" / "mnist__vanilla__nonsat__s0" / "error.txt").read_text()
+    assert error.startswith("Traceback") and "DataUnavailable: mnist: its files are not in" in error
 
 
 def test_a_data_root_that_does_not_exist_is_refused(tmp_path):

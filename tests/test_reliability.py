@@ -20,11 +20,13 @@ from plugin_dists import ganbench, install
 import ganbench as gb
 from ganbench.cli import cli
 from ganbench.errors import UsageError
+from ganbench.runner import NullReporter
 from ganbench.store import RunStore
 
 FAULTY = Path(__file__).parent / "faulty"
 #: columns that measure time (or when): they differ between any two runs
-TIMING = {"wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval_s", "started_at", "resumed_from"}
+TIMING = {"wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval_s", "checkpoint_s", "started_at", "resumed_from",
+          "other_runs"}
 
 
 def _comparable(df: pd.DataFrame) -> pd.DataFrame:
@@ -40,7 +42,7 @@ def _cell_files_equal(a: Path, b: Path, cell: str) -> None:
     assert ga.keys() == gb_.keys() and all(torch.equal(ga[k], gb_[k]) for k in ga), cell
 
 
-class _Interrupt:
+class _Interrupt(NullReporter):
     """A reporter that interrupts the run (as Ctrl-C would) at the given global step counts."""
 
     def __init__(self, at: set[int]):
@@ -235,6 +237,19 @@ def test_injected_failures_stay_in_their_cells(tmp_path, faulty_site):
                                                     "run (re-run without --fail-fast to run them)")
 
 
+def test_a_crashing_extractor_fails_its_data_sets_cells(tmp_path, faulty_site):
+    res = ganbench("run", "-d", "ring8", "-m", "vanilla", "-l", "nonsat", "--seeds", "0,1", "--steps", "2", "--metrics",
+                   "fid", "--extractor", "crashing", "-q", "-o", str(tmp_path), pythonpath=faulty_site)
+    assert res.returncode == 1
+    message = ("extractor 'crashing' of plugin 'faulty' (ganbench-faulty 0.2.0) failed on 'ring8': OSError: feature "
+               "weights are corrupt (injected)")
+    assert f"failed: ring8/vanilla/nonsat seed 0, ring8/vanilla/nonsat seed 1: {message}" in res.stderr
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert list(df["status"]) == ["failed", "failed"] and (df["message"] == message).all()
+    error = (tmp_path / "cells" / "ring8__vanilla__nonsat__s0" / "error.txt").read_text()
+    assert error.startswith("Traceback") and "OSError: feature weights are corrupt" in error
+
+
 def _losses(module_name: str):
     import types
 
@@ -348,3 +363,33 @@ def test_deterministic_mode_is_recorded_and_restored(tmp_path, tiny):
     assert plain.iloc[0]["fid"] == det.iloc[0]["fid"]  # the CPU was deterministic already
     with pytest.raises(UsageError, match=r"another configuration \(deterministic: False -> True\)"):
         gb.run(out=tmp_path / "plain", deterministic=True, **kw)
+
+
+def test_other_runs_on_the_machine_are_announced_and_recorded(tmp_path, tiny):
+    import platform
+
+    from ganbench import paths
+
+    running = paths.cache_dir() / "running"
+    running.mkdir(parents=True, exist_ok=True)
+    host = platform.node() or "localhost"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = running / f"{host}-{dead.stdout.strip()}.json"  # a run killed with -9: its process is gone
+    stale.write_text(json.dumps({"pid": int(dead.stdout), "out": "gone"}))
+    alive = running / f"{host}-{os.getppid()}.json"  # a live process
+    alive.write_text(json.dumps({"pid": os.getppid(), "out": "elsewhere"}))
+    warnings = []
+
+    class Rec(NullReporter):
+        def warning(self, text):
+            warnings.append(text)
+
+    try:
+        df = gb.run(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings={**tiny, "steps": 2},
+                    device="cpu", out=tmp_path, reporter=Rec())
+    finally:
+        alive.unlink()
+    assert df.iloc[0]["other_runs"] == 1 and not stale.exists()
+    assert warnings == [f"1 other ganbench run(s) are training on this machine (pid {os.getppid()}): both slow down, so "
+                        "this run's timings are not comparable (each row records other_runs); results are unaffected"]
+    assert list(running.glob(f"{host}-{os.getpid()}.json")) == []  # our own entry is gone after the run

@@ -12,6 +12,7 @@ import torch
 
 import ganbench
 from ganbench import hookimpl
+from ganbench.runner import NullReporter
 from ganbench.specs import LossSpec
 from ganbench.training import HISTORY_COLUMNS
 
@@ -131,7 +132,7 @@ def test_rerun_resumes_and_changed_settings_retrain(tmp_path, tiny):
     first = result.read_text()
     events = []
 
-    class Rec:
+    class Rec(NullReporter):
         def run_started(self, cells, out): ...
         def cell_started(self, cell, index, steps, resumed_from=0): events.append("started")
         def step(self, record): ...

@@ -5,7 +5,8 @@ distribution ``ganbench-faulty 0.2.0``): every way a third-party plugin can brea
 - model ``nan-at-5``: a 64-unit ``vanilla`` MLP whose generator outputs NaN from step 5 on (training mode);
 - model ``nan-in-eval``: trains like ``vanilla`` but generates NaN in eval mode (sampling/evaluation);
 - model ``oom-at-2``: raises torch's CUDA out-of-memory error in G's forward at step 2;
-- metric ``fragile``: the mean of the generated samples, but raises on data set ``grid25``.
+- metric ``fragile``: the mean of the generated samples, but raises on data set ``grid25``;
+- extractor ``crashing``: its build raises (every feature metric of a data set needs it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench import hookimpl
-from ganbench.specs import LossSpec, MetricSpec, ModelSpec
+from ganbench.specs import ExtractorSpec, LossSpec, MetricSpec, ModelSpec
 
 
 class Faulty(nn.Module):
@@ -85,3 +86,12 @@ def ganbench_register_models(registry):
 def ganbench_register_metrics(registry):
     registry.add_metric(MetricSpec(name="fragile", compute=_fragile, primary="fragile", higher_is_better=True,
                                    description="mean of the generated samples; raises on grid25"))
+
+
+def _crash(data, *, device, cache_root):
+    raise OSError("feature weights are corrupt (injected)")
+
+
+@hookimpl
+def ganbench_register_extractors(registry):
+    registry.add_extractor(ExtractorSpec(name="crashing", build=_crash, description="its build raises"))
