@@ -400,7 +400,9 @@ class Runner:
         cell = prep.cell
         cause = exc.__cause__ if isinstance(exc, (TrainingError, CellFailure)) and exc.__cause__ else exc
         if isinstance(exc, TrainingError):
-            if exc.kind is None:
+            if exc.kind == "ganbench":
+                who = f"ganbench {__version__}"
+            elif exc.kind is None:
                 who = f"{self._who('model', cell.model)} / {self._who('loss', cell.loss)}"
             else:
                 who = self._who(exc.kind, cell.model if exc.kind == "model" else cell.loss)

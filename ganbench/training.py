@@ -177,7 +177,8 @@ class Diverged(Exception):
 
 class TrainingError(Exception):
     """An exception inside a training step, with whose code raised it: ``kind`` is ``model``,
-    ``loss`` or None (autograd/optimiser: either), ``where`` the call (``d_loss``, ``G forward``...)."""
+    ``loss``, ``ganbench`` (its own code) or None (autograd and the optimiser step: either plugin),
+    ``where`` the call (``d_loss``, ``G forward``...)."""
 
     def __init__(self, kind: str | None, where: str, step: int):
         super().__init__(f"{where} at step {step}")
@@ -262,6 +263,7 @@ def train(
 
     def one_step(step: int) -> tuple[dict[str, float], bool]:
         for _ in range(settings["n_critic"]):
+            at("ganbench", "data batch")
             real = x_all[next(batches)]
             at("model", "G forward")
             with torch.no_grad():
