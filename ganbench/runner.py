@@ -568,8 +568,10 @@ def _refuse_changes(root: Path, what: str, old: Mapping[str, Any], new: Mapping[
                     ignore: tuple[str, ...] = ()) -> None:
     """Refuse (one line, naming each difference) to add results of ``new`` to a directory holding
     results of ``old``: a run directory holds one configuration, never a mix."""
-    a = {k: v for k, v in _flatten(json.loads(json.dumps(old, default=str))).items() if k.split(".")[0] not in ignore}
-    b = {k: v for k, v in _flatten(json.loads(json.dumps(new, default=str))).items() if k.split(".")[0] not in ignore}
+    def flat(d: Mapping[str, Any]) -> dict[str, Any]:  # as stored in JSON, dotted keys, ``ignore`` left out
+        return {k: v for k, v in _flatten(json.loads(json.dumps(d, default=str))).items() if k.split(".")[0] not in ignore}
+
+    a, b = flat(old), flat(new)
     diffs = [f"{k}: {_show(a.get(k))} -> {_show(b.get(k))}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     if diffs:
         shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")

@@ -163,11 +163,14 @@ class RunStore:
         """Create the directory if needed and hold its lock while writing: a second ganbench process
         on the same directory is refused (one line naming the holder) instead of mixing results. The
         kernel drops the lock when the holder dies, even by ``kill -9``."""
+        def not_writable(exc: OSError) -> UsageError:
+            return UsageError(f"output directory {self.root} is not writable: {exc.strerror or exc}")
+
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:
-            raise UsageError(f"output directory {self.root} is not writable: {exc.strerror or exc}") from None
+            raise not_writable(exc) from None
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: no lock
@@ -185,7 +188,7 @@ class RunStore:
                 os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
                 self._probe()
             except OSError as exc:
-                raise UsageError(f"output directory {self.root} is not writable: {exc.strerror or exc}") from None
+                raise not_writable(exc) from None
             yield
         finally:
             os.close(fd)

@@ -169,7 +169,7 @@ class Suite:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "suite") -> Suite:
         """The suite :meth:`to_dict` (a run's suite.json) describes; validated like any request."""
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         try:
             return cls(**{k: v for k, v in d.items() if k in known})
         except TypeError as exc:
