@@ -284,6 +284,7 @@ class Runner:
         output directory that is not writable or in use, a grid in which no cell can run."""
         cells = self.suite.cells()
         with self.store.lock():
+            self.store.remove_temporaries()  # a killed run's half-done writes (the rows they were for are absent)
             stored = self.store.read_suite()
             if stored is not None and not self.fresh:
                 _refuse_changes(self.store.root, "a run", stored, self.run_config(), ignore=("extractor_options",))

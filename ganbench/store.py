@@ -193,6 +193,14 @@ class RunStore:
         finally:
             os.close(fd)
 
+    def remove_temporaries(self) -> list[Path]:
+        """Remove the temporary files of writes a killed process left half done (``kill -9`` inside
+        :func:`atomic_write_bytes` skips its clean-up); only safe while holding :meth:`lock`."""
+        stale = [p for pattern in (".*.tmp", ".probe.*") for p in self.root.rglob(pattern) if p.is_file()]
+        for path in stale:
+            path.unlink()
+        return stale
+
     def _probe(self) -> None:
         """Write and remove a file: a directory we can open a lock in may still refuse new files."""
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".probe.")

@@ -134,6 +134,9 @@ def test_sigkill_mid_grid_and_mid_cell_then_rerun(tmp_path):
     checkpoint_step = torch.load(cells / killed_in[0] / "checkpoint.pt", weights_only=True)["step"]
     assert 25 <= checkpoint_step < 300 and checkpoint_step % 25 == 0
 
+    # a kill inside an atomic write leaves its temporary file (whether a kill above did is luck): planted here
+    stray = cells / killed_in[0] / ".history.csv.x1y2z3.tmp"
+    stray.write_text("half a history")
     final = ganbench(*args, "-o", str(out))
     assert final.returncode == 0, final.stderr
     table = pd.read_csv(out / "results.csv")
