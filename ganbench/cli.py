@@ -20,13 +20,14 @@ EXIT_FAILED_CELLS = 1
 
 class GanbenchGroup(click.Group):
     """Turns every GanbenchError, and click's own errors in subcommand options, into one line on
-    stderr and exit status 2."""
+    stderr and exit status 2 (3 for a run whose output could not be written: StorageError)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except GanbenchError as exc:
             click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
         except click.UsageError as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)
         ctx.exit(EXIT_USAGE)
@@ -429,8 +430,9 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
 @cli.command()
 @_report_options
 @click.option("--publish", type=click.Path(file_okay=False, path_type=Path), metavar="results/NAME",
-              help="Write leaderboard.md, .csv, .html, plots/ and provenance.json into this folder and rebuild the "
-              "index README.md of the folder above it.")
+              help="Write leaderboard.md, .csv, .html, plots/ and provenance.json into this folder (new, empty, or an "
+              "earlier board) and rebuild the index README.md of the folder above it (unless that README is not a "
+              "ganbench board index: it is then left alone).")
 @click.option("--title", help="The board's title (default: 'ganbench leaderboard: <data sets>').")
 @click.option("--note", "notes", multiple=True, metavar="TEXT", help="A line for the board's notes (repeatable), "
               "e.g. what else ran on the machine while the timings were taken.")
@@ -455,8 +457,12 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, title, notes):
         for key, value in board.provenance().items():
             console.print(f"[dim]{key}:[/dim] {value}", markup=True, highlight=False)
         return
-    for kind, path in write_board(board, publish).items():
+    files = write_board(board, publish)
+    for kind, path in files.items():
         click.echo(f"{kind}: {path}")
+    if "index" not in files:
+        parent = Path(publish).resolve().parent / "README.md"
+        click.echo(f"index: not rebuilt ({parent} is not a ganbench board index; it was left as it is)", err=True)
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ run), so a smaller N is always a prefix of a larger one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 
 from ganbench import seeding
 from ganbench.errors import GanbenchError, UsageError
-from ganbench.paths import cache_dir
+from ganbench.paths import cache_dir, safe_name
 from ganbench.specs import Data, DataInfo
 
 #: bump when the real-sample selection or the features file layout changes
@@ -107,12 +106,8 @@ def real_subset(data: Data, n: int) -> torch.Tensor:
     return torch.randperm(len(data.x), generator=gen)[:n]
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60]
-
-
 def real_features_path(root: Path, info: DataInfo, ext: FeatureExtractor, n: int) -> Path:
-    return root / "stats" / (f"real-{_safe(info.name)}-{info.fingerprint[:16]}-{_safe(ext.name)}-{ext.fingerprint}"
+    return root / "stats" / (f"real-{safe_name(info.name)}-{info.fingerprint[:16]}-{safe_name(ext.name)}-{ext.fingerprint}"
                              f"-n{n}-v{REAL_FEATURES_VERSION}.pt")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
 CACHE_ENV = "GANBENCH_CACHE"
@@ -25,3 +27,19 @@ def data_root() -> Path:
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
     return cache_dir() / "data"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, limit: int = 60) -> str:
+    """A file name made from ``text`` (a data set, model or loss name, a title): ``text`` itself when
+    it is already safe — letters, digits, ``._-``, not starting with a dot, at most ``limit``
+    characters — else its unsafe runs replaced by ``_``, cut to ``limit`` and followed by 8 hex
+    digits of a hash of ``text``, so distinct names never share a file (``folder:../../x`` →
+    ``folder_.._.._x-1a2b3c4d``, never a path). It never contains a path separator."""
+    text = str(text)
+    if text and len(text) <= limit and not text.startswith(".") and not _UNSAFE.search(text):
+        return text
+    stem = _UNSAFE.sub("_", text).lstrip(".")[:limit] or "_"
+    return f"{stem}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"

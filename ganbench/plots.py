@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import UnknownNameError
+from ganbench.paths import safe_name
 from ganbench.report import MEASURED, Figure
 
 PANEL = (3.4, 2.6)  # inches per subplot
@@ -64,16 +65,34 @@ def _series(frames: list[pd.DataFrame], col: str) -> tuple[pd.Index, pd.Series, 
     return wide.index, wide.mean(axis=1), wide.min(axis=1), wide.max(axis=1)
 
 
-def loss_curves(df: pd.DataFrame, dataset: str, groups: list[str]) -> Figure | None:
+def _read_table(path: Path, needs: Sequence[str], notes: list[str]) -> pd.DataFrame | None:
+    """A cell's CSV file (history, trajectory) with numeric ``needs`` columns; None, with a note saying
+    why, when it is missing columns or cannot be parsed (the plot goes on without that cell)."""
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_csv(path)
+        bad = [c for c in needs if c not in table or not pd.api.types.is_numeric_dtype(table[c])]
+        if bad:
+            raise ValueError(f"no numeric column {', '.join(bad)}")
+        if table["step"].duplicated().any():
+            raise ValueError("a step appears twice")
+    except Exception as exc:  # any parse failure of a damaged or hand-edited file
+        notes.append(f"{path} left out of the plots: unreadable ({type(exc).__name__}: {' '.join(str(exc).split())})")
+        return None
+    return table
+
+
+def loss_curves(df: pd.DataFrame, dataset: str, groups: list[str], notes: list[str] | None = None) -> Figure | None:
     """D and G losses over training per group: mean over seeds and the seeds' min–max band."""
+    notes = [] if notes is None else notes
     rows = df[(df["dataset"] == dataset) & df["status"].isin(MEASURED)]
     panels = []
     for key, g in rows.groupby(groups, sort=False):
         frames = []
         for _, r in g.iterrows():
-            path = _cell_dir(r) / "history.csv"
-            if path.exists():
-                h = pd.read_csv(path)
+            h = _read_table(_cell_dir(r) / "history.csv", ("step", "d_loss", "g_loss"), notes)
+            if h is not None:
                 window = max(1, len(h) // 100)
                 frames.append(h.assign(d_loss=h["d_loss"].rolling(window, min_periods=1).mean(),
                                        g_loss=h["g_loss"].rolling(window, min_periods=1).mean()))
@@ -92,21 +111,23 @@ def loss_curves(df: pd.DataFrame, dataset: str, groups: list[str]) -> Figure | N
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
     n = max(len(f) for _, f in panels)
-    return Figure(f"losses-{dataset}", f"{dataset}: discriminator and generator losses",
+    return Figure(f"losses-{safe_name(dataset)}", f"{dataset}: discriminator and generator losses",
                   f"D loss (blue) and G loss (orange) per generator step, a moving average over 1% of training; line = "
                   f"mean over seeds (up to {n}), band = lowest to highest seed. Scales differ per loss: WGAN critics "
                   "report a Wasserstein estimate, not a log-loss.", _png(fig))
 
 
-def trajectories(df: pd.DataFrame, dataset: str, groups: list[str], metrics: Sequence[str]) -> tuple[Figure | None, str]:
+def trajectories(df: pd.DataFrame, dataset: str, groups: list[str], metrics: Sequence[str],
+                 notes: list[str] | None = None) -> tuple[Figure | None, str]:
     """Metrics at each evaluation point, one line per group (mean over seeds, min–max band)."""
+    notes = [] if notes is None else notes
     rows = df[(df["dataset"] == dataset) & df["status"].isin(MEASURED)]
     per_group: dict[tuple[Any, ...], list[pd.DataFrame]] = {}
     for key, g in rows.groupby(groups, sort=False):
         for _, r in g.iterrows():
-            path = _cell_dir(r) / "trajectory.csv"
-            if path.exists():
-                per_group.setdefault(key if isinstance(key, tuple) else (key,), []).append(pd.read_csv(path))
+            points = _read_table(_cell_dir(r) / "trajectory.csv", ("step",), notes)
+            if points is not None:
+                per_group.setdefault(key if isinstance(key, tuple) else (key,), []).append(points)
     frames = [f for fs in per_group.values() for f in fs]
     if not frames or max(len(f) for f in frames) < 2:
         return None, (f"{dataset}: no metric trajectory (a single evaluation per cell); run with --set eval_every=N "
@@ -132,7 +153,7 @@ def trajectories(df: pd.DataFrame, dataset: str, groups: list[str], metrics: Seq
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
     every = sorted({_plain_int(v) for v in rows.get("hp_eval_every", pd.Series(dtype=float)).dropna()})
-    return Figure(f"trajectory-{dataset}", f"{dataset}: metrics during training",
+    return Figure(f"trajectory-{safe_name(dataset)}", f"{dataset}: metrics during training",
                   f"{', '.join(cols)} evaluated every {', '.join(every) or '?'} steps on the same evaluation noise; line = "
                   "mean over seeds, band = lowest to highest seed. A curve that turns up again after its best point is "
                   "training that got worse (see track_best / track_final_gap).", _png(fig)), ""
@@ -154,23 +175,28 @@ def _first_seeds(df: pd.DataFrame, dataset: str, groups: list[str]) -> list[tupl
     return [(key if isinstance(key, tuple) else (key,), g.iloc[0]) for key, g in rows.groupby(groups, sort=False)]
 
 
-def sample_grids(df: pd.DataFrame, dataset: str, groups: list[str]) -> Figure | None:
+def sample_grids(df: pd.DataFrame, dataset: str, groups: list[str], notes: list[str] | None = None) -> Figure | None:
     """The last saved sample picture of the first seed of each group, side by side."""
     import matplotlib.image as mpimg
 
+    notes = [] if notes is None else notes
     panels = []
     for key, r in _first_seeds(df, dataset, groups):
-        pics = sorted((_cell_dir(r) / "samples").glob("step_*.png"))
+        pics = sorted(p for p in (_cell_dir(r) / "samples").glob("step_*.png") if p.stem[5:].isascii()
+                      and p.stem[5:].isdigit())
         if pics:
-            panels.append((key, r, pics[-1]))
+            try:
+                panels.append((key, r, pics[-1], mpimg.imread(pics[-1])))
+            except Exception as exc:  # a damaged picture: that panel is left out, and said so
+                notes.append(f"{pics[-1]} left out of the plots: unreadable ({type(exc).__name__})")
     if not panels:
         return None
     fig, axes = _figure(len(panels), panel=(3.0, 3.2))
-    for ax, (key, r, pic) in zip(axes, panels, strict=True):
-        ax.imshow(mpimg.imread(pic), cmap="gray")
+    for ax, (key, r, pic, image) in zip(axes, panels, strict=True):
+        ax.imshow(image, cmap="gray")
         ax.set_title(f"{_label(key)}\nseed {r['seed']}, step {int(pic.stem.split('_')[1])}", fontsize=8)
         ax.axis("off")
-    return Figure(f"samples-{dataset}", f"{dataset}: final samples",
+    return Figure(f"samples-{safe_name(dataset)}", f"{dataset}: final samples",
                   "The generator's samples at the end of training (the first seed of each row, the same noise for "
                   "every loss).", _png(fig))
 
@@ -246,7 +272,7 @@ def scatter_2d(df: pd.DataFrame, dataset: str, groups: list[str], rebuilder: _Re
         ax.set_title(f"{_label(key)}\nseed {r['seed']}{tag}", fontsize=8)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6, markerscale=3, loc="lower left")
-    return Figure(f"scatter-{dataset}", f"{dataset}: generated samples over the true modes",
+    return Figure(f"scatter-{safe_name(dataset)}", f"{dataset}: generated samples over the true modes",
                   f"{len(panels[0][2])} samples of each final generator (first seed, its evaluation noise: the samples "
                   "the modes metric counts) in orange over real data in "
                   "blue; × marks a mixture centre, the circle its 3-std radius (a sample inside is 'high quality' and "
@@ -264,10 +290,10 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
     notes: list[str] = []
     rebuilder = _Rebuilder(registry) if registry is not None else None
     for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
-        fig = loss_curves(df, dataset, groups)
+        fig = loss_curves(df, dataset, groups, notes)
         if fig:
             out.append(fig)
-        fig, note = trajectories(df, dataset, groups, metrics)
+        fig, note = trajectories(df, dataset, groups, metrics, notes)
         if fig:
             out.append(fig)
         if note:
@@ -282,15 +308,21 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
             fig, more = scatter_2d(df, dataset, groups, rebuilder)
             notes += more
         else:
-            fig = sample_grids(df, dataset, groups)
+            fig = sample_grids(df, dataset, groups, notes)
         if fig:
             out.append(fig)
     return out, notes
 
 
 def write_pngs(figs: Sequence[Figure], folder: Path) -> list[Path]:
+    """Each figure as ``folder/<name>.png``; figure names are file names (:func:`ganbench.paths.safe_name`)
+    and two figures never share one."""
     from ganbench.store import atomic_write_bytes
 
+    names = [fig.name for fig in figs]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash or any(safe_name(n, limit=max(1, len(n))) != n for n in names):
+        raise ValueError(f"figure names must be distinct file names: {', '.join(clash or names)}")
     paths = []
     for fig in figs:
         path = Path(folder) / f"{fig.name}.png"

@@ -74,10 +74,10 @@ class GanbenchPlugins:
                 with self.registry.contributing(prov):
                     try:
                         impl.function(*[kwargs[a] for a in impl.argnames])
-                    except GanbenchError:
+                    except (GanbenchError, KeyboardInterrupt):
                         raise
-                    except Exception as exc:  # a plugin bug: name the plugin, keep the cause
-                        raise PluginError(f"{prov} failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
+                    except BaseException as exc:  # a plugin bug (sys.exit() too): name the plugin, keep the cause
+                        raise PluginError(f"{prov} failed in {hook_name}: {one_line(exc)}") from exc
 
     def info(self) -> list[PluginInfo]:
         out = []
@@ -134,7 +134,9 @@ def load_plugins(
             prov = Provenance(ep.name, dist.metadata["Name"] if dist else None, dist.version if dist else None)
             try:
                 plugin = ep.load()
-            except Exception as exc:  # recorded: the other plugins load, the CLI warns, unknown names mention it
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # recorded: the other plugins load, the CLI warns, unknown names mention it
                 broken.append(BrokenPlugin(ep.name, prov, ep.value, one_line(exc)))
                 continue
             _register(pm, plugin, ep.name)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -450,18 +451,37 @@ def to_rich(table: Display, title: str = ""):
     return out
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+#: characters that can start Markdown formatting inside a line (CommonMark backslash-escapes any
+#: ASCII punctuation; GitHub also renders ``$...$`` as math and ``~~`` as strike-through)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$&!#{}])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` as literal Markdown inline text: one line, every formatting character escaped (a
+    title, a note, a plugin's message or a folder name can then never become a link, an image, HTML
+    or a table cell boundary)."""
+    line = " ".join(str(text).splitlines())
+    line = _MD_SPECIAL.sub(r"\\\1", line)
+    # a list marker or a setext underline at the start of a line (``- x``, ``1. x``, ``===``)
+    return re.sub(r"^(\s*)(\d{1,9}[.)]|[+-]|=+)(?=\s|$)", lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1],
+                  line)
+
+
+def md_code_block(text: str) -> str:
+    """``text`` (e.g. a shell command) as a fenced code block whose fence no backtick run in it closes."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
 
 
 def to_markdown(table: Display) -> str:
-    lines = ["| " + " | ".join(_md_escape(h) for h in table.headers) + " |",
+    lines = ["| " + " | ".join(md_escape(h) for h in table.headers) + " |",
              "|" + "|".join("---:" if n else ":---" for n in table.numeric) + "|"]
     for i, row in enumerate(table.rows):
-        cells = [f"**{_md_escape(c)}**" if (i, j) in table.best else _md_escape(c) for j, c in enumerate(row)]
+        cells = [f"**{md_escape(c)}**" if (i, j) in table.best else md_escape(c) for j, c in enumerate(row)]
         lines.append("| " + " | ".join(cells) + " |")
     if table.caption:
-        lines += ["", f"*{_md_escape(table.caption)}*"]
+        lines += ["", f"*{md_escape(table.caption)}*"]
     return "\n".join(lines) + "\n"
 
 
@@ -585,7 +605,7 @@ def render(fmt: str, summary: pd.DataFrame, metrics, by=None, interval: str = "s
         return to_json(summary, metrics, {"provenance": dict(provenance or {}), "notes": list(notes)})
     table = display(summary, metrics, by, interval)
     if fmt == "md":
-        return (f"# {title}\n\n" if title else "") + to_markdown(table)
+        return (f"# {md_escape(title)}\n\n" if title else "") + to_markdown(table)
     if fmt == "latex":
         return to_latex(table)
     if fmt == "html":

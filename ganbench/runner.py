@@ -19,11 +19,11 @@ import pandas as pd
 import torch
 
 from ganbench import __version__, options, paths, seeding
-from ganbench.errors import GanbenchError, UsageError, one_line
+from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
-from ganbench.store import CHECKPOINT_FILE, REUSABLE_STATUSES, ActiveRuns, RunStore, rows_to_frame
+from ganbench.store import CHECKPOINT_FILE, REUSABLE_STATUSES, ActiveRuns, RunStore, is_reserved, rows_to_frame
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, resolve_settings
 from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
 
@@ -178,11 +178,27 @@ class Runner:
         for name in self.suite.datasets:
             spec = self.registry.get("dataset", name)
             try:
-                loaded[name] = spec.load(root=self.data_root, **self.data_options[name])
-            except Exception as exc:  # recorded on every cell of that data set
-                loaded[name] = CellFailure(f"{self._who('dataset', name)} failed to load: {one_line(exc)}")
-                loaded[name].__cause__ = exc
+                data = call_plugin(self._who("dataset", name), "load", spec.load, root=self.data_root,
+                                   **self.data_options[name])
+                problem = Data.problem(data)
+                if problem:
+                    raise CellFailure(f"{self._who('dataset', name)} returned unusable data from load: {problem}")
+                loaded[name] = data
+            except CellFailure as exc:  # recorded on every cell of that data set
+                cause = exc.__cause__ or exc
+                loaded[name] = CellFailure(f"{self._who('dataset', name)} failed to load: {one_line(cause)}"
+                                           if exc.__cause__ is not None else str(exc))
+                loaded[name].__cause__ = cause
         return loaded
+
+    def _supports(self, kind: str, name: str, fn, info) -> str | None:
+        """A plugin's ``supports(info)``: None or the reason it cannot take ``info``; a
+        :class:`CellFailure` when it raises or answers something else."""
+        who = self._who(kind, name)
+        reason = call_plugin(who, "supports", fn, info)
+        if reason is not None and not isinstance(reason, str):
+            raise CellFailure(f"{who} returned {type(reason).__name__} from supports; expected None or a reason (str)")
+        return reason or None
 
     def _who(self, kind: str, name: str) -> str:
         """``loss 'wgan' of plugin 'builtin-losses' (ganbench 0.1.0)``: who to blame for a failure."""
@@ -196,14 +212,20 @@ class Runner:
         for name, data in datasets.items():
             if not isinstance(data, Data):
                 continue
-            self.extractors[name] = resolve_extractor(self.registry, self.suite.extractor, data.info)
+            try:
+                self.extractors[name] = call_plugin("an extractor plugin", f"choosing the extractor of '{name}'",
+                                                    resolve_extractor, self.registry, self.suite.extractor, data.info,
+                                                    passthrough=(GanbenchError,))
+            except CellFailure as exc:  # an extractor's auto() or supports() raised
+                datasets[name] = exc
+                continue
             extractor = self.extractors[name][0]
             if features and extractor is not None:
                 try:
                     self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings}).real_features()
-                except GanbenchError:  # e.g. Inception weights that cannot be had: the user's to fix
+                except (GanbenchError, KeyboardInterrupt):  # e.g. Inception weights that cannot be had: the user's
                     raise
-                except Exception as exc:  # a plugin's crash: that data set's cells fail, the others run
+                except BaseException as exc:  # a plugin's crash: that data set's cells fail, the others run
                     datasets[name] = CellFailure(f"{self._who('extractor', extractor)} failed on '{name}': "
                                                  f"{one_line(exc)}")
                     datasets[name].__cause__ = exc
@@ -281,25 +303,25 @@ class Runner:
     def run(self) -> pd.DataFrame:
         """Check everything, then train the cells that have no reusable row. Refused before anything
         is written or removed: a request that differs from what ``out`` holds (unless ``fresh``), an
-        output directory that is not writable or in use, a grid in which no cell can run."""
+        output folder that is not a ganbench run directory and not empty, one that is not writable or
+        in use, a grid in which no cell can run."""
         cells = self.suite.cells()
+        busy = self.store.busy()
+        if busy is not None:
+            raise UsageError(f"run directory {self.store.root} is in use by another ganbench process (pid {busy}); "
+                             "wait for it to finish or choose another --out")
+        self._refuse_other_contents()
+        datasets = self._load_data()
+        self._check_runnable(cells, datasets)
+        self._prepare_extractors(datasets)
+        preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
+                 ((c, datasets[c.dataset]) for c in cells)]
+        self._refuse_other_contents(preps)
         with self.store.lock():
+            self._refuse_other_contents(preps)  # again, holding the lock: nobody else writes here now
             self.store.remove_temporaries()  # a killed run's half-done writes (the rows they were for are absent)
-            stored = self.store.read_suite()
-            if stored is not None and not self.fresh:
-                _refuse_changes(self.store.root, "a run", stored, self.run_config(), ignore=("extractor_options",))
-            datasets = self._load_data()
-            self._check_runnable(cells, datasets)
-            self._prepare_extractors(datasets)
-            preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
-                     ((c, datasets[c.dataset]) for c in cells)]
             if self.fresh:
                 self.store.clear()
-            else:
-                for prep in preps:
-                    old = self.store.read_config(prep.cell)
-                    if old is not None:
-                        _refuse_changes(self.store.root, f"cell {prep.cell.label()}", old, prep.config)
             self.store.write_run_files(self.run_config(), environment(self.plugins, self.device, self.commit))
             self.reporter.run_started(cells, self.store.root)
             with ActiveRuns(self.store.root) as self.active, seeding.deterministic_algorithms(self.deterministic):
@@ -312,6 +334,20 @@ class Runner:
                 rows = self._run_cells(preps, datasets)
             self.store.write_table()
         return rows_to_frame(rows)
+
+    def _refuse_other_contents(self, preps: list[_Prepared] | None = None) -> None:
+        """Read-only checks of the output folder: it is new, empty or a ganbench run directory, and
+        (unless ``fresh``) what it holds was made by this very request — the run's suite and, given
+        ``preps``, every cell's configuration."""
+        if not self.store.check_target() or self.fresh:
+            return
+        stored = self.store.read_suite()
+        if stored is not None:
+            _refuse_changes(self.store.root, "a run", stored, self.run_config(), ignore=("extractor_options",))
+        for prep in preps or ():
+            old = self.store.read_config(prep.cell)
+            if old is not None:
+                _refuse_changes(self.store.root, f"cell {prep.cell.label()}", old, prep.config)
 
     def _run_cells(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException]) -> list[dict[str, Any]]:
         rows = []
@@ -348,7 +384,10 @@ class Runner:
             if not isinstance(data, Data):
                 return  # a data set that did not load fails its cells: that is reported per cell
             model = self.registry.get("model", cell.model)
-            reason = model.supports(data.info)
+            try:
+                reason = self._supports("model", cell.model, model.supports, data.info)
+            except CellFailure:
+                return  # the cell fails with that message when it runs
             if reason is None:
                 return
             reason += self._size_hint(cell, model, data.info)
@@ -380,7 +419,12 @@ class Runner:
             row.update(status="failed", failure="error", message=str(data))
             return row
         model = self.registry.get("model", cell.model)
-        reason = model.supports(data.info)
+        try:
+            reason = self._supports("model", cell.model, model.supports, data.info)
+        except CellFailure as exc:
+            self.store.write_error(cell, "".join(traceback.format_exception(exc)))
+            row.update(status="failed", failure="error", message=str(exc))
+            return row
         if reason:
             row.update(status="skipped", message=reason + self._size_hint(cell, model, data.info))
             return row
@@ -388,14 +432,16 @@ class Runner:
         self.store.remove(cell, "error.txt")  # from an earlier attempt
         try:
             row.update(self._train_and_evaluate(prep, data, index))
-        except Exception as exc:
-            self.store.write_error(cell, traceback.format_exc())
+        except (KeyboardInterrupt, StorageError):
+            raise
+        except BaseException as exc:  # the cell boundary: SystemExit from a plugin fails this cell only
+            self.store.write_error(cell, "".join(traceback.format_exception(exc)))
             row.update(status="failed", **self._failure(prep, exc))
         row["message"] = "; ".join(m for m in (row["message"], *prep.notes) if m)
         row["wall_s"] = time.perf_counter() - start
         return row
 
-    def _failure(self, prep: _Prepared, exc: Exception) -> dict[str, str]:
+    def _failure(self, prep: _Prepared, exc: BaseException) -> dict[str, str]:
         """``failure`` (``oom`` or ``error``) and a one-line ``message`` naming the plugin (and its
         version) whose code raised, where, and the error."""
         cell = prep.cell
@@ -413,7 +459,8 @@ class Runner:
         else:  # outside any plugin's code: ganbench's own (the traceback is in error.txt)
             text = one_line(exc)
         if _out_of_memory(cause):
-            where = "host" if isinstance(cause, MemoryError) else str(self.device)
+            host = not isinstance(cause, torch.cuda.OutOfMemoryError)
+            where = "host" if host else str(self.device)
             peak = (f" (peak {torch.cuda.max_memory_allocated(self.device) / 2**30:.2f} GiB allocated)"
                     if self.device.type == "cuda" else "")
             if self.device.type == "cuda":
@@ -426,8 +473,14 @@ class Runner:
         table = options.option_table(self.registry.get("dataset", cell.dataset).options)
         if "image_size" not in table or info.modality != "image" or len(info.shape) != 3:
             return ""
-        sizes = [s for s in table["image_size"].choices or ()
-                 if s != info.shape[-1] and model.supports(replace(info, shape=(info.shape[0], s, s))) is None]
+        def fits(size: int) -> bool:
+            resized = replace(info, shape=(info.shape[0], size, size))
+            try:
+                return self._supports("model", cell.model, model.supports, resized) is None
+            except CellFailure:
+                return False
+
+        sizes = [s for s in table["image_size"].choices or () if s != info.shape[-1] and fits(s)]
         if not sizes:
             return ""
         return (f" ({cell.model} accepts {cell.dataset} at image_size {'/'.join(map(str, sizes))}: "
@@ -439,10 +492,12 @@ class Runner:
         loss = self.registry.get("loss", cell.loss)
         # common random numbers: none of these streams depends on the loss
         seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
-        try:
-            G, D = model.build(data.info, latent_dim=settings["latent_dim"], **prep.model_options)
-        except Exception as exc:
-            raise CellFailure(f"{self._who('model', cell.model)} raised in build: {one_line(exc)}") from exc
+        built = call_plugin(self._who("model", cell.model), "build", model.build, data.info,
+                            latent_dim=settings["latent_dim"], **prep.model_options)
+        if not (isinstance(built, tuple) and len(built) == 2 and all(isinstance(m, torch.nn.Module) for m in built)):
+            raise CellFailure(f"{self._who('model', cell.model)} returned {type(built).__name__} from build; expected "
+                              "(G, D), two torch.nn.Module")
+        G, D = built
         seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
         eval_noise = seeding.eval_noise(cell.seed, cell.dataset, cell.model, settings["eval_samples"],
                                         settings["latent_dim"], self.metric_samples)
@@ -451,11 +506,8 @@ class Runner:
         trajectory: list[dict[str, Any]] = list(resume["trajectory"]) if resume else []
 
         def sample(n: int, step: int) -> torch.Tensor:
-            try:
-                samples = generate(G, eval_noise[:n], dev)
-            except Exception as exc:
-                raise CellFailure(f"{self._who('model', cell.model)} raised in G forward (evaluation) at step {step}: "
-                                  f"{one_line(exc)}") from exc
+            samples = call_plugin(self._who("model", cell.model), f"G forward (evaluation) at step {step}", generate, G,
+                                  eval_noise[:n], dev)
             nonfinite_samples(samples, step, "evaluation, eval mode")
             return samples
 
@@ -523,20 +575,34 @@ class Runner:
         return None, ["checkpoint of another configuration ignored; trained from step 0"]
 
     def _compute(self, name: str, metric, ctx: EvalContext, where: str = "") -> dict[str, Any]:
-        """``metric.compute(ctx)``; a failure names the metric, its plugin and ``where`` in one line."""
+        """``metric.compute(ctx)``, checked: a mapping of new columns (never one of the runner's:
+        identity, status, settings, timings, provenance) to numbers, strings, booleans or None. A
+        failure names the metric, its plugin and ``where`` in one line."""
+        who = self._who("metric", name)
         try:
-            return dict(metric.compute(ctx))
-        except (Diverged, CellFailure):
+            values = metric.compute(ctx)
+        except (Diverged, CellFailure, StorageError, KeyboardInterrupt):
             raise
-        except Exception as exc:
-            raise CellFailure(f"{self._who('metric', name)} raised{where}: {one_line(exc)}") from exc
+        except BaseException as exc:  # the cell boundary
+            raise CellFailure(f"{who} raised{where}: {one_line(exc)}") from exc
+        if not isinstance(values, Mapping):
+            raise CellFailure(f"{who} returned {type(values).__name__}{where}; expected a mapping of column -> value")
+        keys = list(values)
+        odd = [repr(k) for k in keys if not isinstance(k, str) or not k]
+        if odd:
+            raise CellFailure(f"{who} returned column names that are not text{where}: {', '.join(odd[:3])}")
+        reserved = [k for k in keys if is_reserved(k)]
+        if reserved:
+            raise CellFailure(f"{who} returned the runner's column(s) {', '.join(reserved)}{where}: identity, status, "
+                              "settings, timings and provenance belong to the runner; a metric adds columns of its own")
+        return {k: _scalar(who, k, v) for k, v in values.items()}
 
     def _applicable_metrics(self, dataset: str, info) -> tuple[list[tuple[str, Any]], list[str]]:
         """The suite's metrics that apply to ``dataset`` and, for the others, ``name: why not``."""
         applicable, skipped = [], []
         for name in self.suite.metrics:
             metric = self.registry.get("metric", name)
-            reason = metric.supports(info)
+            reason = self._supports("metric", name, metric.supports, info)
             if reason is None and metric.features:
                 reason = self.extractors.get(dataset, (None, "no extractor"))[1]
             if reason:
@@ -546,13 +612,28 @@ class Runner:
         return applicable, skipped
 
 
-class CellFailure(Exception):
-    """A cell's failure, already described in one line (who raised, where, the error); the original
-    exception is its ``__cause__``."""
+def _scalar(who: str, column: str, value: Any) -> Any:
+    """A metric's value as JSON can store it: None, bool, int, float or str (a one-element tensor or a
+    numpy scalar is unwrapped); anything else fails the cell, naming the column."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    one = isinstance(value, torch.Tensor) and value.numel() == 1
+    if one or (getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None))):  # numpy scalars
+        out = value.item()
+        if isinstance(out, (bool, int, float, str)):
+            return out
+    raise CellFailure(f"{who} returned a {type(value).__name__} for column '{column}'; expected a number, text, "
+                      "true/false or None")
+
+
+#: how torch reports a failed allocation on the host (a RuntimeError, not a MemoryError)
+_HOST_OOM = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory")
 
 
 def _out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError))
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _HOST_OOM)
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

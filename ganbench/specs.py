@@ -64,6 +64,30 @@ class Data:
     x_test: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
 
+    @staticmethod
+    def problem(data: Any) -> str | None:
+        """Why ``data`` (what a data set's ``load`` returned) cannot be trained on, else None: it must
+        be a :class:`Data` whose ``x`` is a non-empty float32 tensor of samples of ``info.shape`` and
+        whose labels, if any, are one int64 per sample."""
+        import torch
+
+        if not isinstance(data, Data):
+            return f"got {type(data).__name__}, expected ganbench.specs.Data"
+        if not isinstance(data.info, DataInfo):
+            return f"info is {type(data.info).__name__}, expected ganbench.specs.DataInfo"
+        for split, x, y in (("x", data.x, data.y), ("x_test", data.x_test, data.y_test)):
+            if x is None and split == "x_test":
+                continue
+            if not isinstance(x, torch.Tensor):
+                return f"{split} is {type(x).__name__}, expected a torch.Tensor"
+            if x.dtype != torch.float32 or tuple(x.shape[1:]) != tuple(data.info.shape) or len(x) == 0:
+                shape = ", ".join(map(str, data.info.shape))
+                return f"{split} is {x.dtype} {tuple(x.shape)}; expected float32 [N, {shape}] with N > 0"
+            if y is not None and (not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (len(x),)):
+                what = f"{y.dtype} {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__
+                return f"labels of {split} are {what}; expected int64 [{len(x)}]"
+        return None
+
 
 def always_supported(info: DataInfo) -> str | None:
     """A ``supports`` callable that accepts every data set."""

@@ -17,8 +17,14 @@ Layout of one run directory::
         error.txt         traceback of a failed cell
     .lock                 held (flock) by the ganbench process writing the directory
 
-Every file is written to a temporary name and renamed into place, so a crash never leaves half a
-row; a cell without result.json is run again, from its checkpoint when it has one.
+Every file is written to a temporary name (``.NAME.XXXX.ganbench-tmp``) and renamed into place, so a
+crash never leaves half a row; a cell without result.json is run again, from its checkpoint when it
+has one. A folder is used as a run directory only when it is new, empty, or already one (it has
+``suite.json``): ganbench never writes into, sweeps or clears a folder of someone else's files.
+
+The columns of a result row, in the order of ``results.csv`` (:func:`column_order`): identity, status,
+metrics, timings, settings, provenance. Every column but the metrics' is owned by the runner
+(:data:`RESERVED_COLUMNS`): a metric that returns one fails its cell instead of overwriting it.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganbench.errors import UsageError
+from ganbench.errors import StorageError, UsageError
 from ganbench.suite import Cell
 
 RESULT_FILE = "result.json"
@@ -48,6 +54,83 @@ LOCK_FILE = ".lock"
 #: what ``--fresh`` removes: everything ganbench writes into a run directory, nothing else
 RUN_FILES = ("cells", SUITE_FILE, "environment.json", TABLE_FILE)
 REUSABLE_STATUSES = ("ok", "diverged", "skipped")
+STATUSES = ("ok", "diverged", "failed", "skipped")
+#: the suffix of every temporary file of :func:`atomic_write_bytes` (``.NAME.XXXXXXXX.ganbench-tmp``):
+#: the clean-up after a kill removes only files of this form, only where ganbench writes
+TEMP_SUFFIX = ".ganbench-tmp"
+
+# -- the columns of a result row -------------------------------------------------------------------
+IDENTITY_COLUMNS = ["cell_id", "dataset", "model", "loss", "seed"]
+STATUS_COLUMNS = ["status", "failure", "message", "steps_done", "diverged_at"]
+TIMING_COLUMNS = ["wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval_s", "eval_points", "checkpoint_s",
+                  "resumed_from"]
+#: the effective settings are ``hp_<setting>`` columns between ``recipe`` and ``hp_source``
+SETTINGS_COLUMNS = ["recipe", "hp_source", "model_options", "loss_options"]
+SETTING_PREFIX = "hp_"
+PROVENANCE_COLUMNS = ["device", "config_hash", "ganbench_version", "git_commit", "started_at", "other_runs"]
+#: columns ``ganbench report`` adds to the rows it reads
+REPORT_COLUMNS = ["run", "extractor", "data_fingerprint"]
+#: the runner's columns: a metric may not return any of them (nor an ``hp_*`` column)
+RESERVED_COLUMNS = frozenset(IDENTITY_COLUMNS + STATUS_COLUMNS + TIMING_COLUMNS + SETTINGS_COLUMNS
+                             + PROVENANCE_COLUMNS + REPORT_COLUMNS)
+#: the identity and status of a row (kept for compatibility: the leading columns of results.csv)
+ID_COLUMNS = IDENTITY_COLUMNS + ["status", "message"]
+
+
+def is_reserved(column: str) -> bool:
+    """Whether ``column`` belongs to the runner (identity, status, timings, settings, provenance)."""
+    return column in RESERVED_COLUMNS or column.startswith(SETTING_PREFIX)
+
+
+def column_order(columns: Iterable[str]) -> list[str]:
+    """``columns`` as results.csv orders them: identity, status, metrics (in the order they were
+    computed), timings, settings (``recipe``, ``hp_*``, ``hp_source``, options), provenance."""
+    cols = list(dict.fromkeys(columns))
+    hp = [c for c in cols if c.startswith(SETTING_PREFIX) and c != "hp_source"]
+    fixed = set(RESERVED_COLUMNS) | set(hp)
+    metrics = [c for c in cols if c not in fixed]
+    settings = ["recipe", *hp, "hp_source", "model_options", "loss_options"]
+    order = IDENTITY_COLUMNS + STATUS_COLUMNS + metrics + TIMING_COLUMNS + settings + PROVENANCE_COLUMNS + REPORT_COLUMNS
+    return [c for c in order if c in cols]
+
+
+def row_problem(row: Any, cell_id: str | None = None) -> str | None:
+    """Why ``row`` (read from a result.json in folder ``cell_id``) is not a result row, else None."""
+    if not isinstance(row, dict):
+        return f"expected a JSON object (a result row), got {type(row).__name__}"
+    missing = [c for c in IDENTITY_COLUMNS + ["status"] if c not in row]
+    if missing:
+        return f"a result row needs {', '.join(missing)}"
+    if row["status"] not in STATUSES:
+        return f"status {row['status']!r} is not one of {', '.join(STATUSES)}"
+    if not all(isinstance(row[c], str) for c in ("cell_id", "dataset", "model", "loss")):
+        return "cell_id, dataset, model and loss must be strings"
+    if type(row["seed"]) is not int or row["seed"] < 0:
+        return f"seed {row['seed']!r} is not a non-negative integer"
+    if cell_id is not None and row["cell_id"] != cell_id:
+        return f"its cell_id {row['cell_id']!r} is not the folder it is in ({cell_id!r})"
+    return None
+
+
+def read_json(path: Path, what: str, expect: type = dict) -> Any:
+    """The JSON document at ``path`` (a ``what``, e.g. "suite file"), which must be an ``expect``;
+    a one-line UsageError naming the file otherwise (missing, unreadable, not UTF-8, not JSON, or
+    another type)."""
+    try:
+        doc = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not a {what}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not a {what}: not JSON ({exc})") from None
+    if not isinstance(doc, expect):
+        names = {dict: "a JSON object", list: "a JSON array"}
+        raise UsageError(f"{path} is not a {what}: expected {names.get(expect, expect.__name__)}, "
+                         f"got {type(doc).__name__}")
+    return doc
 
 
 def _clean(obj: Any) -> Any:
@@ -72,18 +155,26 @@ FILE_MODE = 0o666 & ~_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temporary file in the same folder, flushed to disk and
+    renamed into place: readers see the old file or the new one, never half of one. A failure (disk
+    full, permissions) is a :class:`StorageError` naming the file, and leaves no temporary file."""
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, StorageError):
+            raise StorageError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
 
 
@@ -195,17 +286,61 @@ class RunStore:
 
     def remove_temporaries(self) -> list[Path]:
         """Remove the temporary files of writes a killed process left half done (``kill -9`` inside
-        :func:`atomic_write_bytes` skips its clean-up); only safe while holding :meth:`lock`."""
-        stale = [p for pattern in (".*.tmp", ".probe.*") for p in self.root.rglob(pattern) if p.is_file()]
+        :func:`atomic_write_bytes` skips its clean-up): only files named ``.*.ganbench-tmp``, only in
+        the folders ganbench writes (the run directory, ``cells/*``, ``cells/*/samples``); only safe
+        while holding :meth:`lock`, after the request was accepted."""
+        folders = [self.root, *(p for p in (self.root / "cells").glob("*") if p.is_dir())]
+        folders += [f / "samples" for f in folders[1:] if (f / "samples").is_dir()]
+        stale = [p for f in folders for p in f.glob(f".*{TEMP_SUFFIX}") if p.is_file()]
         for path in stale:
             path.unlink()
         return stale
 
     def _probe(self) -> None:
         """Write and remove a file: a directory we can open a lock in may still refuse new files."""
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".probe.")
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".probe.", suffix=TEMP_SUFFIX)
         os.close(fd)
         os.unlink(tmp)
+
+    def check_target(self) -> bool:
+        """Whether the directory already holds a ganbench run (it has ``suite.json``); False when it is
+        new or empty. A folder that holds other files is refused: ganbench would mix its files with
+        someone else's, and ``--fresh`` or the clean-up after a kill would remove them."""
+        if not self.root.exists():
+            return False
+        if not self.root.is_dir():
+            raise UsageError(f"output directory {self.root} is not writable: Not a directory")
+        if (self.root / SUITE_FILE).is_file():
+            return True
+        try:
+            others = sorted(p.name for p in self.root.iterdir()
+                            if p.name != LOCK_FILE and not (p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX)))
+        except OSError as exc:
+            raise UsageError(f"output directory {self.root} cannot be read: {exc.strerror or exc}") from None
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise UsageError(f"output directory {self.root} is not a ganbench run directory (no {SUITE_FILE}) and is not "
+                             f"empty ({shown}); choose a new or empty folder with --out")
+        return False
+
+    def busy(self) -> str | None:
+        """The pid of another process holding this directory's lock, without creating anything; None
+        when it is free (or does not exist yet). :meth:`lock` is what actually takes it."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return None
+        try:
+            fd = os.open(self.root / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        finally:
+            os.close(fd)
 
     def clear(self) -> None:
         """Remove what ganbench wrote here (``--fresh``); other files in the directory stay."""
@@ -222,9 +357,9 @@ class RunStore:
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{path} cannot be read ({exc}); re-run with --fresh to start this run anew") from None
+            return read_json(path, "ganbench suite")
+        except UsageError as exc:
+            raise UsageError(f"{exc}; re-run with --fresh to start this run anew") from None
 
     def write_run_files(self, suite: dict[str, Any], environment: dict[str, Any]) -> None:
         atomic_write_json(self.root / SUITE_FILE, suite)
@@ -233,22 +368,25 @@ class RunStore:
     def read_config(self, cell: Cell) -> dict[str, Any] | None:
         path = self.cell_dir(cell) / "config.json"
         try:
-            return json.loads(path.read_text()) if path.exists() else None
-        except (OSError, json.JSONDecodeError):
+            return read_json(path, "cell configuration") if path.exists() else None
+        except UsageError:
             return None  # the cell is trained again (and its config rewritten)
 
     def load_result(self, cell: Cell) -> dict[str, Any] | None:
-        """The cell's row, None when it has none. An unreadable result.json (a damaged disk or a
-        hand edit: ganbench's own writes are atomic) is moved aside to ``result.json.unreadable`` and
-        the cell counts as not run."""
+        """The cell's row, None when it has none. A result.json that is not a row of this cell (a
+        damaged disk or a hand edit: ganbench's own writes are atomic) is moved aside to
+        ``result.json.unreadable`` and the cell counts as not run."""
         path = self.cell_dir(cell) / RESULT_FILE
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            row = read_json(path, "result row")
+        except UsageError:
+            row = None
+        if row is None or row_problem(row, cell.id) is not None:
             os.replace(path, path.with_name(RESULT_FILE + ".unreadable"))
             return None
+        return row
 
     def remove(self, cell: Cell, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -292,15 +430,21 @@ class RunStore:
         atomic_write_json(self.cell_dir(cell) / RESULT_FILE, row)
 
     def rows(self) -> list[dict[str, Any]]:
-        """Every cell's row. An unreadable result.json is an error naming the file, never a row that
-        silently drops out of a table (the runner moves such files aside and re-runs the cell)."""
+        """Every cell's row. A result.json that cannot be read or is not a row of its cell (an empty
+        object, an unknown status, a ``cell_id`` naming another folder) is an error naming the file,
+        never a row that silently drops out of a table or points outside the run directory (the
+        runner moves such files aside and re-runs the cell)."""
         out = []
         for path in sorted((self.root / "cells").glob(f"*/{RESULT_FILE}")):
+            fix = f"re-run the command that made {self.root} to train that cell again"
             try:
-                out.append(json.loads(path.read_text()))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise UsageError(f"{path} cannot be read ({exc}); re-run the command that made {self.root} to "
-                                 "train that cell again") from None
+                row = read_json(path, "result row")
+            except UsageError as exc:
+                raise UsageError(f"{exc}; {fix}") from None
+            problem = row_problem(row, path.parent.name)
+            if problem:
+                raise UsageError(f"{path} is not a ganbench result row: {problem}; {fix}")
+            out.append(row)
         return out
 
     def table(self) -> pd.DataFrame:
@@ -312,15 +456,10 @@ class RunStore:
         return df
 
 
-#: leading columns of results.csv, in order; metric and hp_* columns follow
-ID_COLUMNS = ["cell_id", "dataset", "model", "loss", "seed", "status", "message"]
-
-
 def rows_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as a table in :func:`column_order`, sorted by data set, model, loss and seed."""
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=ID_COLUMNS)
-    first = [c for c in ID_COLUMNS if c in df.columns]
-    rest = [c for c in df.columns if c not in first]
-    df = df[first + rest]
+    df = df[column_order(df.columns)]
     return df.sort_values(["dataset", "model", "loss", "seed"], kind="stable").reset_index(drop=True)

@@ -314,7 +314,9 @@ def train(
     for step in range(first, steps + 1):
         try:
             rec, samples_finite = one_step(step)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the plugins' code runs here: SystemExit included, it fails this cell only
             raise TrainingError(where[0], where[1], step) from exc
         history.append(rec)
         if on_step is not None:
@@ -324,7 +326,12 @@ def train(
             return result("diverged", step, f"{problem} at step {step}")
         try:
             if sample_dir is not None and (step == steps or (every and step % every == 0)):
-                grid = generate(G, grid_noise, device)
+                try:
+                    grid = generate(G, grid_noise, device)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
+                    raise TrainingError("model", "G forward (sample grid)", step) from exc
                 nonfinite_samples(grid, step, "sample grid, eval mode")
                 save_samples(grid, data, sample_dir / f"step_{step:06d}.png")
             if on_eval is not None and eval_every and step % eval_every == 0 and step < steps:

@@ -135,7 +135,7 @@ def test_sigkill_mid_grid_and_mid_cell_then_rerun(tmp_path):
     assert 25 <= checkpoint_step < 300 and checkpoint_step % 25 == 0
 
     # a kill inside an atomic write leaves its temporary file (whether a kill above did is luck): planted here
-    stray = cells / killed_in[0] / ".history.csv.x1y2z3.tmp"
+    stray = cells / killed_in[0] / ".history.csv.x1y2z3.ganbench-tmp"
     stray.write_text("half a history")
     final = ganbench(*args, "-o", str(out))
     assert final.returncode == 0, final.stderr
@@ -146,7 +146,7 @@ def test_sigkill_mid_grid_and_mid_cell_then_rerun(tmp_path):
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == (inode, mtime)
     row = table.set_index("cell_id")
     assert row.loc[killed_in[0], "resumed_from"] == checkpoint_step
-    assert list(cells.glob("*/checkpoint.pt")) == [] and list(out.rglob("*.tmp")) == []
+    assert list(cells.glob("*/checkpoint.pt")) == [] and list(out.rglob("*.ganbench-tmp")) == []
     pd.testing.assert_frame_equal(_comparable(table), _comparable(pd.read_csv(tmp_path / "reference" / "results.csv")))
     for cell in table["cell_id"]:
         _cell_files_equal(tmp_path / "reference", out, cell)
@@ -337,7 +337,7 @@ def test_resume_interrupt_and_damaged_rows(tmp_path, monkeypatch):
     damaged = tmp_path / "cells" / "ring8__vanilla__nonsat__s1" / "result.json"
     damaged.write_text('{"cell_id": "ring8__vanil')
     res = CliRunner().invoke(cli, ["report", str(tmp_path)])
-    assert res.exit_code == 2 and res.output.startswith(f"Error: {damaged} cannot be read (")
+    assert res.exit_code == 2 and res.output.startswith(f"Error: {damaged} is not a result row: not JSON (")
     assert CliRunner().invoke(cli, args).exit_code == 0
     assert json.loads(damaged.read_text())["status"] == "ok"
     assert damaged.with_name("result.json.unreadable").read_text() == '{"cell_id": "ring8__vanil'

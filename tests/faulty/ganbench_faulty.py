@@ -7,16 +7,30 @@ distribution ``ganbench-faulty 0.2.0``): every way a third-party plugin can brea
 - model ``oom-at-2``: raises torch's CUDA out-of-memory error in G's forward at step 2;
 - metric ``fragile``: the mean of the generated samples, but raises on data set ``grid25``;
 - extractor ``crashing``: its build raises (every feature metric of a data set needs it).
+
+Hostile in other ways (each must fail only its own cells, with a message naming it):
+
+- loss ``exits``: its ``g_loss`` calls ``sys.exit(3)``; model ``exits-in-build``: ``sys.exit(4)`` in build;
+- model ``supports-raises``: its ``supports`` raises; metric ``supports-raises``: likewise;
+- loss ``unprintable``: raises an exception whose ``__str__`` raises;
+- losses ``penalty-raises`` and ``g-loss-raises``: raise in ``penalty`` / ``g_loss``;
+- models ``build-raises`` (ValueError in build), ``backward-raises`` (D's backward pass raises),
+  ``memory-error`` (``MemoryError`` in G), ``cpu-oom`` (a real failed host allocation: 1 PiB);
+- data set ``not-data``: ``load`` returns an int;
+- metric ``hijack``: returns the runner's columns ``loss``, ``seed``, ``cell_id``, ``config_hash``;
+  metric ``listy``: returns a list as a value.
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ganbench import hookimpl
-from ganbench.specs import ExtractorSpec, LossSpec, MetricSpec, ModelSpec
+from ganbench.specs import DatasetSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
 
 
 class Faulty(nn.Module):
@@ -36,17 +50,53 @@ class Faulty(nn.Module):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (injected)")
         if self.mode == "nan" and step >= self.at:
             return out * float("nan")
+        if self.mode == "memory-error" and step >= self.at:
+            raise MemoryError("injected host allocation failure")
+        if self.mode == "cpu-oom" and step >= self.at:
+            torch.empty(2**50, dtype=torch.uint8)  # 1 PiB: torch's CPU allocator refuses it
         return out
 
 
-def _model(name: str, mode: str, at: int) -> ModelSpec:
+class BackwardRaises(nn.Module):
+    """A discriminator whose backward pass raises (a hook on its output's gradient)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        if out.requires_grad:
+            out.register_hook(_raise_in_backward)
+        return out
+
+
+def _raise_in_backward(grad):
+    raise RuntimeError("injected failure in the backward pass")
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise ValueError("this exception cannot be printed")
+
+
+def _model(name: str, mode: str, at: int, supports=None) -> ModelSpec:
     from ganbench_builtins.nets_vanilla import build as vanilla
 
     def build(info, latent_dim):
+        if mode == "exit-in-build":
+            sys.exit(4)
+        if mode == "raise-in-build":
+            raise ValueError("injected failure in build")
         G, D = vanilla(info, latent_dim, hidden=64)
-        return Faulty(G, mode, at), D
+        return Faulty(G, mode, at), BackwardRaises(D) if mode == "backward" else D
 
-    return ModelSpec(name=name, build=build, description=f"a 64-unit vanilla MLP GAN, broken on purpose ({mode})")
+    kw = {"supports": supports} if supports is not None else {}
+    return ModelSpec(name=name, build=build, description=f"a 64-unit vanilla MLP GAN, broken on purpose ({mode})", **kw)
+
+
+def _supports_raises(info):
+    raise RuntimeError(f"supports cannot decide about {info.name}")
 
 
 def _raise_at_3(D: nn.Module) -> None:
@@ -69,10 +119,33 @@ def _g_loss(d_fake):
     return F.softplus(-d_fake).mean()
 
 
+def _exits(d_fake):
+    sys.exit(3)
+
+
+def _unprintable(d_real, d_fake):
+    raise Unprintable()
+
+
+def _g_loss_raises(d_fake):
+    raise RuntimeError("injected failure in g_loss")
+
+
+def _penalty_raises(D, real, fake, *, generator):
+    raise RuntimeError("injected failure in penalty")
+
+
 @hookimpl
 def ganbench_register_losses(registry):
     registry.add_loss(LossSpec(name="raise-at-3", d_loss=_d_loss, g_loss=_g_loss, after_d_step=_raise_at_3,
                                description="non-saturating; after_d_step raises at step 3"))
+    registry.add_loss(LossSpec(name="exits", d_loss=_d_loss, g_loss=_exits, description="g_loss calls sys.exit(3)"))
+    registry.add_loss(LossSpec(name="unprintable", d_loss=_unprintable, g_loss=_g_loss,
+                               description="raises an exception that cannot be printed"))
+    registry.add_loss(LossSpec(name="g-loss-raises", d_loss=_d_loss, g_loss=_g_loss_raises,
+                               description="g_loss raises"))
+    registry.add_loss(LossSpec(name="penalty-raises", d_loss=_d_loss, g_loss=_g_loss, penalty=_penalty_raises,
+                               description="penalty raises"))
 
 
 @hookimpl
@@ -80,12 +153,33 @@ def ganbench_register_models(registry):
     registry.add_model(_model("nan-at-5", "nan", 5))
     registry.add_model(_model("nan-in-eval", "eval-nan", 0))
     registry.add_model(_model("oom-at-2", "oom", 2))
+    registry.add_model(_model("exits-in-build", "exit-in-build", 0))
+    registry.add_model(_model("build-raises", "raise-in-build", 0))
+    registry.add_model(_model("supports-raises", "none", 0, supports=_supports_raises))
+    registry.add_model(_model("backward-raises", "backward", 0))
+    registry.add_model(_model("memory-error", "memory-error", 2))
+    registry.add_model(_model("cpu-oom", "cpu-oom", 2))
+
+
+def _hijack(ctx):
+    return {"hijack": 1.0, "loss": "hacked", "seed": 99, "cell_id": "../../elsewhere", "config_hash": "forged"}
 
 
 @hookimpl
 def ganbench_register_metrics(registry):
     registry.add_metric(MetricSpec(name="fragile", compute=_fragile, primary="fragile", higher_is_better=True,
                                    description="mean of the generated samples; raises on grid25"))
+    registry.add_metric(MetricSpec(name="hijack", compute=_hijack, primary="hijack", higher_is_better=True,
+                                   description="returns the runner's identity columns"))
+    registry.add_metric(MetricSpec(name="listy", compute=lambda ctx: {"listy": [1, 2]}, primary="listy",
+                                   higher_is_better=True, description="returns a list as a value"))
+    registry.add_metric(MetricSpec(name="supports-raises", compute=lambda ctx: {"never": 1.0}, primary="never",
+                                   higher_is_better=True, supports=_supports_raises, description="supports raises"))
+
+
+@hookimpl
+def ganbench_register_datasets(registry):
+    registry.add_dataset(DatasetSpec(name="not-data", load=lambda root: 42, description="load returns an int"))
 
 
 def _crash(data, *, device, cache_root):

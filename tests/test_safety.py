@@ -1,0 +1,264 @@
+"""Nothing of the user's is destroyed, one plugin never takes the grid down, and names never become
+paths or markup: each case reproduces a report of issue 16 first, then checks the fix."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from markdown_it import MarkdownIt
+from test_report import make_run, row
+
+import ganbench as gb
+from ganbench.cli import cli
+from ganbench.leaderboard import INDEX_MARKER
+from ganbench.suite import Cell
+
+FAULTY = Path(__file__).parent / "faulty" / "ganbench_faulty.py"
+
+
+@pytest.fixture(scope="module")
+def faulty():
+    """The fault-injection plugin module, registered in-process (``plugins=[module]``)."""
+    spec = importlib.util.spec_from_file_location("ganbench_faulty", FAULTY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def board_run(path: Path, dataset: str = "mnist5k") -> Path:
+    """A hand-made run directory whose cells have histories (so a board has a loss plot)."""
+    rows = [row(loss=loss, seed=s, dataset=dataset, fid=100.0 + 10 * s + (loss == "minimax")) for loss in
+            ("nonsat", "minimax") for s in range(2)]
+    for r in rows:  # the folder name the runner gives such a cell
+        r["cell_id"] = Cell(r["dataset"], r["model"], r["loss"], r["seed"]).id
+    make_run(path, rows)
+    for r in rows:
+        pd.DataFrame({"step": [1, 2, 3], "d_loss": [1.0, 0.9, 0.8], "g_loss": [0.7, 0.8, 0.9]}).to_csv(
+            path / "cells" / r["cell_id"] / "history.csv", index=False)
+    return path
+
+
+# -- 1. publishing a board ----------------------------------------------------------------------------
+def test_publish_never_replaces_a_readme_or_files_it_did_not_write(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# My project\n")
+    run = board_run(project / "run")
+    monkeypatch.chdir(project)
+    res = invoke("leaderboard", "run", "--publish", "board")  # the reported case: from a project's root
+    assert res.exit_code == 0, res.output
+    assert (project / "README.md").read_text() == "# My project\n"
+    assert f"index: not rebuilt ({project / 'README.md'} is not a ganbench board index" in res.stderr
+    assert (project / "board" / "plots" / "losses-mnist5k.png").is_file()
+    # a folder of someone else's files is refused, untouched
+    (project / "docs").mkdir()
+    (project / "docs" / "leaderboard.md").write_text("mine")
+    before = tree(project / "docs")
+    res = invoke("leaderboard", "run", "--publish", "docs")
+    assert res.exit_code == 2 and res.stderr.strip() == (
+        "Error: --publish docs: the folder holds files and is not a ganbench board (no provenance.json); publish into a "
+        "new or empty folder, or over an earlier board")
+    assert tree(project / "docs") == before
+    # republishing over the board removes only the plots the earlier board listed as its own
+    (project / "board" / "plots" / "mine.png").write_bytes(b"not ganbench's")
+    board_run(tmp_path / "ring", dataset="ring8")
+    res = invoke("leaderboard", str(tmp_path / "ring"), "--publish", "board")
+    assert res.exit_code == 0, res.output
+    plots = sorted(p.name for p in (project / "board" / "plots").iterdir())
+    assert plots == ["losses-ring8.png", "mine.png"]
+    assert json.loads((project / "board" / "provenance.json").read_text())["plots"] == ["losses-ring8.png"]
+    assert run.is_dir()
+
+
+def test_the_index_is_written_only_where_ganbench_keeps_one(tmp_path):
+    run = board_run(tmp_path / "run")
+    boards = tmp_path / "boards"
+    for name in ("first", "second"):
+        res = invoke("leaderboard", str(run), "--publish", str(boards / name), "--title", f"board {name}")
+        assert res.exit_code == 0 and f"index: {boards / 'README.md'}" in res.output, res.output
+    index = (boards / "README.md").read_text()
+    assert index.splitlines()[0] == INDEX_MARKER
+    assert "[board first](first/leaderboard.md)" in index and "[board second](second/leaderboard.md)" in index
+
+
+# -- 2, 3. refused requests and --fresh delete nothing ------------------------------------------------
+def test_a_refused_request_deletes_nothing(tmp_path):
+    user = tmp_path / "u"
+    (user / "notes").mkdir(parents=True)
+    (user / "notes" / ".draft.tmp").write_text("my draft")
+    res = invoke("run", "-m", "dcgan", "-d", "ring8", "--out", str(user))  # the reported case
+    assert res.exit_code == 2
+    assert (user / "notes" / ".draft.tmp").read_text() == "my draft"
+    assert res.stderr.strip() == (f"Error: output directory {user} is not a ganbench run directory (no suite.json) and "
+                                  "is not empty (notes); choose a new or empty folder with --out")
+    # refused for another reason in a folder of its own: still nothing created, nothing removed
+    res = invoke("run", "-m", "dcgan", "-d", "ring8", "--out", str(tmp_path / "new"))
+    assert res.exit_code == 2 and res.stderr.startswith("Error: no cell of this run can train")
+    assert not (tmp_path / "new").exists()
+
+
+def test_fresh_refuses_a_folder_that_is_not_a_run(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "cells").mkdir(parents=True)
+    (folder / "cells" / "keep.txt").write_text("keep")
+    (folder / "results.csv").write_text("a,b\n1,2\n")
+    before = tree(folder)
+    res = invoke("run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--steps", "2", "--fresh", "--out", str(folder))
+    assert res.exit_code == 2 and "is not a ganbench run directory (no suite.json)" in res.stderr
+    assert tree(folder) == before
+
+
+def test_the_clean_up_after_a_kill_removes_only_ganbench_temporaries(tmp_path, tiny):
+    kw = dict(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings={**tiny, "steps": 2},
+              device="cpu", metrics="modes", out=tmp_path)
+    gb.run(**kw)
+    cell = tmp_path / "cells" / "ring8__vanilla__nonsat__s0"
+    ours = [tmp_path / ".results.csv.k1l2.ganbench-tmp", cell / ".history.csv.a1b2.ganbench-tmp",
+            cell / "samples" / ".step_000002.png.x9.ganbench-tmp"]
+    theirs = [tmp_path / ".notes.tmp", cell / ".draft.tmp", cell / "mine" / ".x.ganbench-tmp"]
+    for path in ours + theirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    gb.run(**kw)
+    assert [p.exists() for p in ours] == [False] * 3 and [p.exists() for p in theirs] == [True] * 3
+
+
+# -- 4, 5. one plugin fails only its own cells ---------------------------------------------------------
+WHO = "of plugin 'ganbench_faulty'"
+
+
+def test_hostile_models_and_losses_fail_only_their_cells(tmp_path, tiny, faulty):
+    models = ["vanilla", "exits-in-build", "build-raises", "supports-raises", "backward-raises", "memory-error", "cpu-oom"]
+    losses = ["nonsat", "exits", "unprintable", "g-loss-raises", "penalty-raises"]
+    df = gb.run(models=",".join(models), losses=",".join(losses), datasets="ring8", seeds=[0], metrics="modes",
+                settings={**tiny, "steps": 3}, model_options=["vanilla.hidden=64"], device="cpu", out=tmp_path,
+                plugins=[faulty])
+    got = {(r.model, r.loss): (r.status, r.failure if r.status == "failed" else None, r.message) for r in df.itertuples()}
+    assert len(got) == len(models) * len(losses)
+
+    def who(kind: str, name: str) -> str:
+        builtin = name in ("nonsat",)
+        return f"{kind} '{name}' " + ("of plugin 'builtin-losses' (ganbench 0.1.0)" if builtin else WHO)
+
+    loss_failure = {  # step 1: the loss fails before anything the model could break
+        "exits": f"{who('loss', 'exits')} raised in g_loss at step 1: SystemExit: 3",
+        "unprintable": f"{who('loss', 'unprintable')} raised in d_loss at step 1: Unprintable: <unprintable "
+                       "Unprintable: str() raised ValueError>",
+        "g-loss-raises": f"{who('loss', 'g-loss-raises')} raised in g_loss at step 1: RuntimeError: injected failure "
+                         "in g_loss",
+        "penalty-raises": f"{who('loss', 'penalty-raises')} raised in penalty at step 1: RuntimeError: injected failure "
+                          "in penalty",
+    }
+    expected = {}
+    for lo in losses:
+        expected[("vanilla", lo)] = ("ok", None, "") if lo == "nonsat" else ("failed", "error", loss_failure[lo])
+        expected[("exits-in-build", lo)] = ("failed", "error", f"{who('model', 'exits-in-build')} raised in build: "
+                                                               "SystemExit: 4")
+        expected[("build-raises", lo)] = ("failed", "error", f"{who('model', 'build-raises')} raised in build: "
+                                                             "ValueError: injected failure in build")
+        expected[("supports-raises", lo)] = ("failed", "error", f"{who('model', 'supports-raises')} raised in supports: "
+                                                                "RuntimeError: supports cannot decide about ring8")
+        # D's backward comes after d_loss and penalty, before g_loss
+        expected[("backward-raises", lo)] = ("failed", "error", loss_failure[lo]) if lo in ("unprintable",
+                                                                                            "penalty-raises") else \
+            ("failed", "error", f"{who('model', 'backward-raises')} / {who('loss', lo)} raised in D backward at step 1: "
+                                "RuntimeError: injected failure in the backward pass")
+        # G breaks at step 2: only the loss that survives step 1 gets there
+        expected[("memory-error", lo)] = ("failed", "error", loss_failure[lo]) if lo != "nonsat" else \
+            ("failed", "oom", f"out of memory on host: {who('model', 'memory-error')} raised in G forward at step 2: "
+                              "MemoryError: injected host allocation failure")
+        expected[("cpu-oom", lo)] = ("failed", "error", loss_failure[lo]) if lo != "nonsat" else None
+    oom = got.pop(("cpu-oom", "nonsat"))
+    expected.pop(("cpu-oom", "nonsat"))
+    assert got == expected
+    assert oom[:2] == ("failed", "oom") and oom[2].startswith(
+        f"out of memory on host: {who('model', 'cpu-oom')} raised in G forward at step 2: RuntimeError: ")
+    assert "DefaultCPUAllocator" in oom[2]
+    assert "SystemExit: 3" in (tmp_path / "cells" / "ring8__vanilla__exits__s0" / "error.txt").read_text()
+
+
+def test_a_data_set_that_returns_no_data_fails_its_cells_only(tmp_path, tiny, faulty):
+    df = gb.run(models="vanilla", losses="nonsat", datasets="ring8,not-data", seeds=[0], metrics="modes",
+                settings={**tiny, "steps": 2}, device="cpu", out=tmp_path, plugins=[faulty])
+    got = dict(zip(df["dataset"], zip(df["status"], df["message"], strict=True), strict=True))
+    assert got["ring8"][0] == "ok"
+    assert got["not-data"] == ("failed", f"dataset 'not-data' {WHO} returned unusable data from load: got int, "
+                                         "expected ganbench.specs.Data")
+
+
+@pytest.mark.parametrize("metric, message", [
+    ("hijack", f"metric 'hijack' {WHO} returned the runner's column(s) loss, seed, cell_id, config_hash at step 2: "
+               "identity, "
+               "status, settings, timings and provenance belong to the runner; a metric adds columns of its own"),
+    ("listy", f"metric 'listy' {WHO} returned a list for column 'listy'; expected a number, text, true/false or None"),
+    ("supports-raises", f"metric 'supports-raises' {WHO} raised in supports: RuntimeError: supports cannot decide "
+                        "about ring8"),
+])
+def test_a_metric_never_overwrites_the_row(tmp_path, tiny, faulty, metric, message):
+    kw = dict(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], metrics=f"modes,{metric}",
+              settings={**tiny, "steps": 2}, device="cpu", out=tmp_path, plugins=[faulty])
+    r = gb.run(**kw).iloc[0]
+    assert (r["status"], r["message"], r["loss"], r["seed"], r["cell_id"]) == (
+        "failed", message, "nonsat", 0, "ring8__vanilla__nonsat__s0")
+    stored = json.loads((tmp_path / "cells" / "ring8__vanilla__nonsat__s0" / "result.json").read_text())
+    assert stored["loss"] == "nonsat" and stored["config_hash"] == r["config_hash"] != "forged"
+
+
+# -- 6. names never become paths or markup -------------------------------------------------------------
+def test_crafted_names_stay_inside_the_output_folders(tmp_path):
+    run = board_run(tmp_path / "run", dataset="folder:../../../escaped")
+    out = tmp_path / "deep" / "er" / "plots"
+    res = invoke("report", str(run), "--plots", str(out), "-f", "csv", "-o", str(tmp_path / "r.csv"))
+    assert res.exit_code == 0, res.output
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.png"))
+    assert written and all(p.parts[:3] == ("deep", "er", "plots") for p in written), written
+    digest = hashlib.sha256(b"folder:../../../escaped").hexdigest()[:8]
+    assert [p.name for p in written] == [f"losses-folder_.._.._.._escaped-{digest}.png"]
+    # a result row whose cell_id points elsewhere is refused, naming the file
+    folder = Cell("folder:../../../escaped", "vanilla", "nonsat", 0).id
+    cell = run / "cells" / folder / "result.json"
+    bad = json.loads(cell.read_text())
+    bad["cell_id"] = "../../../outside"
+    cell.write_text(json.dumps(bad))
+    res = invoke("report", str(run))
+    assert res.exit_code == 2 and res.stderr.strip() == (
+        f"Error: {cell} is not a ganbench result row: its cell_id '../../../outside' is not the folder it is in "
+        f"('{folder}'); re-run the command that made {run} to train that cell again")
+
+
+def test_markdown_outputs_escape_titles_notes_and_messages(tmp_path):
+    rows = [row(seed=s, fid=100.0 + s) for s in range(2)]
+    rows.append(row(seed=2, status="failed", message="<script>alert(1)</script> [x](http://evil.example)"))
+    run = make_run(tmp_path / "run [x](http://evil.example)", rows)
+    title, note = "Best [click](http://evil.example) <b>GAN</b> *ever*", "![img](http://evil.example/i.png) | a | b"
+    res = invoke("leaderboard", str(run), "--publish", str(tmp_path / "board"), "--title", title, "--note", note)
+    assert res.exit_code == 0, res.output
+    report = invoke("report", str(run), "-f", "md")
+    assert report.exit_code == 0, report.output
+    for text in ((tmp_path / "board" / "leaderboard.md").read_text(), (tmp_path / "README.md").read_text(),
+                 report.stdout):
+        tokens = []
+        for block in MarkdownIt("commonmark").enable("table").parse(text):
+            tokens += [block, *(block.children or [])]
+        html = [t.content for t in tokens if t.type in ("html_inline", "html_block")]
+        assert html in ([], [INDEX_MARKER + "\n"]), html  # only the index's own marker comment
+        targets = [t.attrs.get("href") or t.attrs.get("src") for t in tokens if t.type in ("link_open", "image")]
+        assert not any("evil" in str(target) for target in targets), targets
+        headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h1"]
+        assert headings and "*" not in headings[0].replace("\\*", ""), headings
+    assert "Best \\[click\\](http://evil.example) \\<b\\>GAN\\</b\\> \\*ever\\*" in \
+        (tmp_path / "board" / "leaderboard.md").read_text()
