@@ -29,17 +29,12 @@ def default_out(suite: Suite) -> Path:
 def stored_request(run_dir: str | Path) -> tuple[Suite, str, bool]:
     """What ``ganbench run --resume RUN_DIR`` runs: the suite, device type and determinism recorded
     in ``RUN_DIR/suite.json``."""
-    import json
+    from ganbench.store import read_json
 
     path = Path(run_dir) / "suite.json"
-    try:
-        stored = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{run_dir} is not a ganbench run directory (no suite.json)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path} cannot be read ({exc})") from None
-    if not isinstance(stored, dict):
-        raise UsageError(f"{path} is not a ganbench suite (expected a JSON object)")
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a ganbench run directory (no suite.json)")
+    stored = read_json(path, "ganbench suite")
     return Suite.from_dict(stored, str(path)), stored.get("device", "auto"), bool(stored.get("deterministic", False))
 
 
@@ -90,10 +85,17 @@ def build_suite(
     seeds = pick(seeds, "seeds")
     metrics = pick(metrics, "metrics")
     chosen = pick(extractor, "extractor") or "auto"
+    def names(kind: str, value: Any, flag: str) -> list[str] | None:
+        return canonical(kind, split_names(value, flag))
+
+    given_datasets = names("dataset", pick(datasets, "datasets"), "--datasets")
+    given_models = names("model", pick(models, "models"), "--models")
+    given_losses = names("loss", pick(losses, "losses"), "--losses")
     return Suite(
-        datasets=canonical("dataset", split_names(pick(datasets, "datasets"))) or list(DEFAULT_DATASETS),
-        models=canonical("model", split_names(pick(models, "models"))) or registry.names("model"),
-        losses=canonical("loss", split_names(pick(losses, "losses"))) or registry.names("loss"),
+        datasets=given_datasets if given_datasets is not None else list(DEFAULT_DATASETS),
+        models=given_models if given_models is not None else registry.names("model"),
+        losses=given_losses if given_losses is not None else registry.names("loss"),
+        # no metrics is a request of its own (train only); no models, losses or data sets is not
         metrics=canonical("metric", split_names(metrics)) if metrics is not None else registry.names("metric"),
         seeds=parse_seeds(seeds) if seeds is not None else list(DEFAULT_SEEDS),
         settings={k: v for k, v in {**base.get("settings", {}), **(settings or {})}.items() if v is not None},

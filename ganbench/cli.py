@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.text import Text
 
 from ganbench import __version__
+from ganbench.console import UNBOUNDED, make_console, plain
 from ganbench.errors import GanbenchError, one_line
 from ganbench.registry import PLURALS, normalize_kind
 from ganbench.suite import SETTINGS
@@ -41,6 +43,8 @@ def _plugins(ctx: click.Context):
         obj["plugins"] = load_plugins(disabled=obj["disabled"], enabled=obj["enabled"], autoload=obj["autoload"])
         for broken in obj["plugins"].broken:  # the other plugins work; a name it would provide is unknown
             click.echo(f"Warning: {broken.message()}", err=True)
+        for text in obj["plugins"].warnings:
+            click.echo(f"Warning: {text}", err=True)
     return obj["plugins"]
 
 
@@ -144,20 +148,22 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "(docs/reliability.md; measure it with benchmarks/reliability_cost.py); CPU runs already are bit-identical. "
               "An op without a deterministic version fails its cell with torch's message.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
+@click.option("--dry-run", is_flag=True, help="Check the request and print the plan — cells to train, reuse and skip, "
+              "and the estimated time on this machine (from earlier rows in the output folder, else a timed probe of a "
+              "few steps) — then stop: nothing is trained or written.")
 @click.pass_context
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
         loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, resume_dir, fresh,
-        checkpoint_every, fail_fast, deterministic, quiet):
+        checkpoint_every, fail_fast, deterministic, quiet, dry_run):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Exit status: 0 when no cell failed (diverged and skipped cells are results), 1 when a cell
-    failed (the others still ran; --fail-fast stops there), 2 for bad input (nothing runs),
-    130 when interrupted (re-run the same command to continue).
+    failed (the others still ran; --fail-fast stops there), 2 for bad input (nothing runs), 3
+    when the output could not be written mid-run (finished cells are kept), 130 when interrupted
+    (re-run the same command to continue). It first prints the plan: cells, and the estimated time.
 
     Example: ganbench run --models vanilla,dcgan --losses nonsat,minimax
     """
-    from rich.console import Console
-
     from ganbench.api import build_suite, default_out, stored_request
     from ganbench.device import resolve_device
     from ganbench.progress import RichReporter
@@ -194,10 +200,14 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
                             suite_file=suite_file)
         target = out or default_out(suite)
     dev = resolve_device(device)
-    console = Console(stderr=True)
-    reporter = None if quiet else RichReporter(console)
+    console = make_console(stderr=True)
+    reporter = None if quiet or dry_run else RichReporter(console)
     runner = Runner(pl, suite, target, dev, reporter=reporter, data_root=data_root, fresh=fresh, fail_fast=fail_fast,
                     checkpoint_every=checkpoint_every, deterministic=deterministic)
+    if dry_run:
+        for line in runner.plan().describe():
+            make_console().print(plain(line), soft_wrap=True, highlight=False)
+        return
     try:
         df = runner.run()
     except KeyboardInterrupt:
@@ -210,7 +220,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
         if reporter is not None:
             reporter.close()
     columns = metric_columns(pl.registry, df)
-    Console().print(to_rich(display(summarize(df, columns), columns), title=f"ganbench results — {target}"))
+    make_console().print(to_rich(display(summarize(df, columns), columns), title=f"ganbench results — {target}"))
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
@@ -242,13 +252,12 @@ def list_cmd(ctx, kind, pattern, verbose, data_root):
     modality, sample shape, classes and size under the default options, and whether they can be
     loaded offline right now (embedded, or their files are under the data root).
     """
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     registry = _plugins(ctx).registry
     kinds = [normalize_kind(kind)] if kind else list(PLURALS)
-    console = Console()
+    console = make_console()
     for k in kinds:
         table = Table(title=PLURALS[k], title_justify="left", show_lines=verbose)
         table.add_column("name", no_wrap=True)
@@ -323,7 +332,6 @@ def _describe_recipe(spec: Any) -> str:
 def plugins(ctx):
     """List loaded plugins: name, distribution, version, module and its file, hooks and what each registered; then
     blocked plugins and installed plugins that failed to load, with their errors."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -336,10 +344,10 @@ def plugins(ctx):
         cells = [p.name, p.provenance.distribution or "—", p.provenance.version or "—",
                  p.module + (f" ({p.location})" if p.location else ""), ", ".join(p.hooks), registered or "—"]
         table.add_row(*(Text(c) for c in cells))
-    console = Console()
+    console = make_console()
     console.print(table)
     if pl.blocked:
-        console.print(f"blocked: {', '.join(sorted(pl.blocked))}")
+        console.print(plain(f"blocked: {', '.join(sorted(pl.blocked))}"))
     if pl.broken:
         broken = Table(title="plugins that failed to load", title_justify="left")
         for col in ("name", "distribution", "version", "module", "error"):
@@ -391,8 +399,6 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
 
     Example: ganbench report results/runs/run-abc --metrics fid,modes,diverged --baseline nonsat -f md
     """
-    from rich.console import Console
-
     from ganbench import plots
     from ganbench.report import display as make_display
     from ganbench.report import group_columns, load_runs, metric_columns, provenance, render, summarize, to_rich, write_text
@@ -412,12 +418,12 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     if fmt == "rich":
         table = to_rich(make_display(summary, cols, groups, interval), title)
         if output:  # a file has no terminal width: wide enough that no cell is cut
-            buf = Console(width=250, record=True, file=io.StringIO())
+            buf = make_console(width=UNBOUNDED, record=True, file=io.StringIO())
             buf.print(table)
             write_text(output, buf.export_text())
             click.echo(f"{fmt}: {output}", err=True)
         else:
-            Console().print(table)
+            make_console().print(table)
         return
     text = render(fmt, summary, cols, groups, interval, title, figs, provenance(runs, rows), notes)
     if output:
@@ -443,8 +449,6 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, title, notes):
 
     Example: ganbench leaderboard results/runs/run-abc --publish results/mnist5k-default
     """
-    from rich.console import Console
-
     from ganbench.leaderboard import build_board
     from ganbench.leaderboard import publish as write_board
     from ganbench.report import display as make_display
@@ -452,10 +456,10 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, title, notes):
 
     board = build_board(run_dirs, _plugins(ctx).registry, title, _names(metrics), _names(by), baseline, notes)
     if publish is None:
-        console = Console()
+        console = make_console()
         console.print(to_rich(make_display(board.summary, board.metrics, board.by), board.title))
         for key, value in board.provenance().items():
-            console.print(f"[dim]{key}:[/dim] {value}", markup=True, highlight=False)
+            console.print(Text.assemble((f"{key}:", "dim"), " ", str(value)), highlight=False)
         return
     files = write_board(board, publish)
     for kind, path in files.items():

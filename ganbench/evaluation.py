@@ -28,6 +28,10 @@ from ganbench.specs import Data, DataInfo
 #: bump when the real-sample selection or the features file layout changes
 REAL_FEATURES_VERSION = "1"
 
+#: ``progress(text, done, total)``: how a long preparation step (training a classifier, computing
+#: real features) tells the user what is happening; ``done == total`` ends it
+Progress = Callable[[str, "int | None", "int | None"], None]
+
 
 class ExtractorUnavailable(GanbenchError):
     """A feature extractor cannot be built here (e.g. weights neither local nor downloadable)."""
@@ -111,9 +115,11 @@ def real_features_path(root: Path, info: DataInfo, ext: FeatureExtractor, n: int
                              f"-n{n}-v{REAL_FEATURES_VERSION}.pt")
 
 
-def load_or_compute_real_features(data: Data, ext: FeatureExtractor, n: int, root: Path | None = None) -> torch.Tensor:
+def load_or_compute_real_features(data: Data, ext: FeatureExtractor, n: int, root: Path | None = None,
+                                  progress: Progress | None = None) -> torch.Tensor:
     """Features of the ``n`` real samples of :func:`real_subset`, from the disk cache or computed and
-    saved there (atomically: concurrent runs never read half a file)."""
+    saved there (atomically: concurrent runs never read half a file); computing them is announced
+    through ``progress``."""
     from ganbench.store import atomic_torch_save
 
     path = real_features_path(root or cache_dir(), data.info, ext, n)
@@ -124,7 +130,12 @@ def load_or_compute_real_features(data: Data, ext: FeatureExtractor, n: int, roo
                 return blob["features"]
         except Exception:  # unreadable or from another layout: recompute and overwrite
             pass
+    text = f"{data.info.name}: {ext.name} features of {n:,} real samples, once (cached in {path.parent})"
+    if progress is not None:
+        progress(text, 0, 1)
     feats = ext.features(data.x[real_subset(data, n)])
+    if progress is not None:
+        progress(text, 1, 1)
     atomic_torch_save(path, {"features": feats, "meta": {"data": data.info.name, "fingerprint": data.info.fingerprint,
                                                           "extractor": ext.id, "n": n}})
     return feats
@@ -165,6 +176,8 @@ class EvalContext:
     real_samples: int = 10000
     cache: EvalCache = field(default_factory=EvalCache)
     cache_root: Path | None = None
+    #: where long preparation steps report what they do (the CLI shows it; see :data:`Progress`)
+    progress: Progress | None = None
     history: Sequence[dict[str, float]] = ()
     trajectory: Sequence[dict[str, Any]] = ()
     status: str = "ok"
@@ -184,9 +197,13 @@ class EvalContext:
             self._generated = self.sample(n)
         return self._generated[:n]
 
-    def generated_features(self, extractor: FeatureExtractor | None = None, n: int | None = None) -> torch.Tensor:
-        """``extractor``'s (default: the run's) features of ``generated(n)``, computed once per cell and
-        shared by every metric (FID, KID, PR/DC and the class count take one pass)."""
+    def generated_features(self, n: int | None = None, *, extractor: FeatureExtractor | None = None) -> torch.Tensor:
+        """``[n, F]``: ``extractor``'s (default: the run's) features of ``generated(n)`` (default ``n``:
+        ``n_samples``), computed once per cell and shared by every metric (FID, KID, PR/DC and the
+        class count take one pass). (``generated_features(extractor)``, the form of ganbench 0.1's
+        first releases, still works.)"""
+        if isinstance(n, FeatureExtractor):
+            n, extractor = None, n
         ext = extractor or self.extractor()
         n = self.n_samples if n is None else n
         have = self._features.get(ext.id)
@@ -210,27 +227,30 @@ class EvalContext:
             raise UsageError(f"extractor '{name}' cannot take {data.info.name}: {reason}")
         return self.cache.get(("extractor", name, data.info.fingerprint, str(self.device)),
                               lambda: build_extractor(self.registry, name, data, self.device, self.cache_root,
-                                                      self.extractor_options.get(name, {})))
+                                                      self.extractor_options.get(name, {}), self.progress))
 
-    def real_features(self, n: int | None = None, extractor: FeatureExtractor | None = None) -> torch.Tensor:
+    def real_features(self, n: int | None = None, *, extractor: FeatureExtractor | None = None) -> torch.Tensor:
         """``[n, F]`` features of the real sample (default ``n``: ``real_samples``, at most the
         training split); smaller ``n`` are prefixes of the same sample."""
         ext = extractor or self.extractor()
         full = min(len(self.data.x), max(self.real_samples, n or 0))
         n = full if n is None else min(n, full)
         feats = self.cache.get(("real-features", ext.id, self.info.fingerprint, full),
-                               lambda: load_or_compute_real_features(self.data, ext, full, self.cache_root))
+                               lambda: load_or_compute_real_features(self.data, ext, full, self.cache_root,
+                                                                     self.progress))
         return feats[:n]
 
 
 def build_extractor(registry, name: str, data: Data, device: torch.device, cache_root: Path | None,
-                    user_options: dict[str, Any] | None = None) -> FeatureExtractor:
-    """Build extractor ``name`` for ``data`` with its declared options (user values validated)."""
+                    user_options: dict[str, Any] | None = None, progress: Progress | None = None) -> FeatureExtractor:
+    """Build extractor ``name`` for ``data`` with its declared options (user values validated). A
+    ``build`` that accepts ``progress`` gets it, to announce slow work (training, downloading)."""
     from ganbench import options
 
     spec = registry.get("extractor", name)
     opts, _ = options.resolve("extractor", spec.name, spec.options, [("user", user_options or {})])
-    ext = spec.build(data, device=device, cache_root=cache_root or cache_dir(), **opts)
+    extra = {"progress": progress} if progress is not None and "progress" in options.parameter_names(spec.build) else {}
+    ext = spec.build(data, device=device, cache_root=cache_root or cache_dir(), **opts, **extra)
     if not isinstance(ext, FeatureExtractor):
         raise UsageError(f"extractor '{name}' built {type(ext).__name__}; expected a ganbench.evaluation.FeatureExtractor")
     return ext

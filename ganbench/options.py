@@ -11,6 +11,7 @@ This module imports without torch.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,7 +88,10 @@ def coerce_value(value: Any, default: Any, what: str) -> Any:
         if isinstance(default, float):
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # 'inf', 'nan': never a meaningful setting
+                raise UsageError(f"{what} expects a finite number, got {value!r}")
+            return number
         if default is None or isinstance(default, str):
             return str(value).strip().lower() if isinstance(default, str) else value
         return type(default)(value)
@@ -184,6 +188,16 @@ def accepted_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[s
     if params is None:
         return dict(kwargs)
     return {k: v for k, v in kwargs.items() if k in params}
+
+
+def parameter_names(fn: Callable[..., Any]) -> set[str]:
+    """The names ``fn``'s parameters have (a ``**options`` catch-all contributes its own name only):
+    whether a plugin function *names* an argument such as ``d_real`` or ``progress``, which the core
+    then passes; never into its ``**options`` unasked. Empty when ``fn`` has no signature."""
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
 
 
 def accepted_names(fn: Callable[..., Any]) -> set[str] | None:

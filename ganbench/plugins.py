@@ -60,6 +60,8 @@ class GanbenchPlugins:
         self._provenance = provenance
         self.blocked = blocked
         self.broken = list(broken or [])
+        #: one line each for the user (e.g. a block list naming plugins that are not installed)
+        self.warnings: list[str] = []
         self.registry = Registry()
         self.registry.broken = [b.message() for b in self.broken]
         self._fill_registry()
@@ -113,7 +115,9 @@ def load_plugins(
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    blocked = set(disabled) | _env_list(DISABLE_ENV)
+    extra = list(extra)
+    disabled, from_env = set(disabled), _env_list(DISABLE_ENV)
+    blocked = disabled | from_env
     for name in blocked:
         pm.set_blocked(name)
     if autoload is None:
@@ -122,10 +126,17 @@ def load_plugins(
     broken: list[BrokenPlugin] = []
     enabled = set(enabled)
     points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    installed = ", ".join(ep.name for ep in points) or "(none)"
     unknown = enabled - {ep.name for ep in points}
     if unknown:
         raise PluginError(f"-p {', '.join(sorted(unknown))}: no installed ganbench plugin of that name; installed: "
-                          f"{', '.join(ep.name for ep in points) or '(none)'}")
+                          f"{installed}")
+    known = {ep.name for ep in points} | {_name(p, i) for i, p in enumerate(extra)}
+    unknown = disabled - known  # a typo in -p no:NAME would otherwise block nothing, silently
+    if unknown:
+        raise PluginError(f"-p no:{', no:'.join(sorted(unknown))}: no installed ganbench plugin of that name to block; "
+                          f"installed: {installed}")
+    stale = sorted(from_env - known)
     if autoload or enabled:
         for ep in points:
             if pm.is_blocked(ep.name) or pm.has_plugin(ep.name) or not (autoload or ep.name in enabled):
@@ -142,10 +153,19 @@ def load_plugins(
             _register(pm, plugin, ep.name)
             provenance[ep.name] = prov
     for i, plugin in enumerate(extra):
-        name = getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{i}"
+        name = _name(plugin, i)
         if not pm.is_blocked(name):
             _register(pm, plugin, name)
-    return GanbenchPlugins(pm, provenance, blocked, broken)
+    plugins = GanbenchPlugins(pm, provenance, blocked, broken)
+    if stale:  # set in an environment for plugins this one lacks: said, not fatal
+        plugins.warnings.append(f"{DISABLE_ENV} names {', '.join(stale)}, which no installed ganbench plugin is called; "
+                                f"installed: {installed}")
+    return plugins
+
+
+def _name(plugin: Any, index: int) -> str:
+    """The name an explicitly passed plugin object is registered under."""
+    return getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{index}"
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:

@@ -1,73 +1,208 @@
-"""Live progress for the CLI: the overall cell count and the current cell's steps (ETA, losses)."""
+"""Live progress for the CLI: the plan of a run before it trains (cells, what is reused, an estimated
+time), long preparation steps (training the domain classifier), the overall cell count with an ETA
+that is refined as cells finish, and the current cell's steps and losses.
+
+On a terminal this is a live rich display. Anywhere else (a file, ``nohup``, CI, a cluster log) it is
+plain, complete lines: one per cell, with the run's position and ETA, and a progress line at most
+every :data:`HEARTBEAT_S` seconds during a long cell. Names, paths and plugin messages are never
+parsed as rich markup.
+"""
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from ganbench.suite import Cell
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ganbench.runner import Plan
+
 STATUS_STYLE = {"ok": "green", "diverged": "yellow", "failed": "red", "skipped": "dim"}
+#: without a terminal, a progress line for the running cell at most this often
+HEARTBEAT_S = 60.0
+
+
+def duration(seconds: float | None) -> str:
+    """``1 h 05 min``, ``4 min 10 s``, ``12 s``; ``?`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = max(0, round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
 
 
 class RichReporter:
+    """The CLI's reporter (see :class:`ganbench.runner.Reporter`)."""
+
+    #: the runner computes a plan with time estimates only for reporters that show one
+    wants_plan = True
+
     def __init__(self, console: Console | None = None, refresh_every: int = 10):
         self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[losses]}"),
+            TextColumn("{task.fields[eta]}", markup=False),
+            TextColumn("{task.fields[losses]}", markup=False),
             console=self.console,
             transient=False,
         )
         self.refresh_every = refresh_every
         self._overall = None
         self._cell = None
+        self._status = None
         self._label = ""
         self._started = False
+        self._plan: Plan | None = None
+        self._done = 0
+        self._total = 0
+        self._cell_start = 0.0
+        self._cell_steps = 0
+        self._cell_from = 0
+        self._cell_estimate: float | None = None
+        self._cell_eval: float | None = None
+        self._live_total: float | None = None
+        self._heartbeat = 0.0
+        #: measured / estimated seconds over the finished cells (the estimate's correction)
+        self._measured = 0.0
+        self._estimated = 0.0
+        self._remaining: list[Cell] = []
+
+    def line(self, text: str, style: str = "") -> None:
+        self.console.print(Text(text, style=style), soft_wrap=True, highlight=False)
+
+    # -- before training ------------------------------------------------------------------------------
+    def run_planned(self, plan: Plan) -> None:
+        self._plan = plan
+        for text in plan.describe():
+            self.line(text)
+
+    def status(self, text: str, done: int | None = None, total: int | None = None) -> None:
+        """A preparation step (``done``/``total`` of it when known); ``done == total`` ends it."""
+        finished = total is not None and done is not None and done >= total
+        if not self.live:
+            if done in (None, 0) or finished:
+                self.line(f"{text}" + (" — done" if finished and done else ""))
+            return
+        self._start()
+        if self._status is None:
+            self._status = self.progress.add_task(text, total=total, completed=done or 0, eta="", losses="")
+        else:
+            self.progress.update(self._status, description=text, total=total, completed=done or 0)
+        if finished:
+            self.progress.remove_task(self._status)
+            self._status = None
+            self.line(f"{text} — done")
+
+    def _start(self) -> None:
+        if self.live and not self._started:
+            self.progress.start()
+            self._started = True
 
     def run_started(self, cells: list[Cell], out: Path) -> None:
-        self.console.print(f"ganbench: {len(cells)} cells -> {out}", soft_wrap=True)
-        self.progress.start()
-        self._started = True
-        self._overall = self.progress.add_task("cells", total=len(cells), losses="")
+        self._total = len(cells)
+        self._remaining = [c for c in cells if self._plan is None or c in self._plan.estimates]
+        if self._plan is None:
+            self.line(f"ganbench: {len(cells)} cells -> {out}")
+        self._start()
+        if self.live:
+            self._overall = self.progress.add_task("cells", total=len(cells), eta=self._eta_text(), losses="")
 
+    # -- the ETA --------------------------------------------------------------------------------------
+    def _factor(self) -> float:
+        return self._measured / self._estimated if self._estimated > 0 else 1.0
+
+    def remaining_s(self, now: float | None = None) -> float | None:
+        """Estimated seconds until the run ends: the cells not started, at their planned times scaled by
+        how the finished cells compared with their plan, and what is left of the current cell."""
+        if self._plan is None:
+            return None
+        todo = [self._plan.estimates.get(c) for c in self._remaining]
+        if any(e is None for e in todo):
+            return None
+        left = sum(todo) * self._factor()
+        if self._cell is not None or self._cell_steps:
+            elapsed = (now or time.perf_counter()) - self._cell_start
+            left += max(0.0, self._current_estimate(elapsed) - elapsed)
+        return left
+
+    def _current_estimate(self, elapsed: float) -> float:
+        """The running cell's total time: from its own speed once it has run a few steps (plus its
+        planned evaluation), else as planned."""
+        if self._live_total is not None:
+            return self._live_total + (self._cell_eval or 0.0)
+        return (self._cell_estimate or 0.0) * self._factor()
+
+    def _eta_text(self) -> str:
+        left = self.remaining_s()
+        return f"eta {duration(left)}" if left is not None else "eta ?"
+
+    # -- cells ----------------------------------------------------------------------------------------
     def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0) -> None:
         if self._cell is not None:
             self.progress.remove_task(self._cell)
+        if cell in self._remaining:
+            self._remaining.remove(cell)
         self._label = cell.label()
+        self._cell_start = self._heartbeat = time.perf_counter()
+        self._cell_steps, self._cell_from = steps, resumed_from
+        self._cell_estimate = self._plan.estimates.get(cell) if self._plan is not None else None
+        self._cell_eval = self._plan.eval_estimates.get(cell) if self._plan is not None else None
+        self._live_total = None
         if resumed_from:
-            self.console.print(f"{self._label}: continuing from its checkpoint at step {resumed_from}", soft_wrap=True)
-        self._cell = self.progress.add_task(self._label, total=steps, completed=resumed_from, losses="")
+            self.line(f"{self._label}: continuing from its checkpoint at step {resumed_from}")
+        if self.live:
+            self._cell = self.progress.add_task(self._label, total=steps, completed=resumed_from, eta="", losses="")
 
     def step(self, record: dict[str, float]) -> None:
         step = int(record["step"])
-        if step % self.refresh_every == 0 or step == 1:
-            losses = f"D {record['d_loss']:.3f}  G {record['g_loss']:.3f}"
-            self.progress.update(self._cell, completed=step, losses=losses)
+        if step % self.refresh_every and step != 1:
+            return
+        now = time.perf_counter()
+        done = step - self._cell_from
+        rate = done / (now - self._cell_start) if now > self._cell_start and done > 0 else None
+        cell_left = (self._cell_steps - step) / rate if rate else None
+        if rate and done >= 20:  # the cell's own speed is the better estimate of its remaining steps
+            self._live_total = now - self._cell_start + cell_left
+        losses = f"D {record['d_loss']:.3f}  G {record['g_loss']:.3f}"
+        if self.live:
+            self.progress.update(self._cell, completed=step, losses=losses, eta=f"eta {duration(cell_left)}")
+            if self._overall is not None:
+                self.progress.update(self._overall, eta=self._eta_text())
+        elif now - self._heartbeat >= HEARTBEAT_S:
+            self._heartbeat = now
+            self.line(f"  {self._label}: step {step}/{self._cell_steps}, {losses}, cell eta {duration(cell_left)}, "
+                      f"run {self._eta_text()}")
 
     def cell_finished(self, cell: Cell, row: dict[str, Any], resumed: bool) -> None:
         if self._cell is not None:
             self.progress.remove_task(self._cell)
             self._cell = None
-        status = row.get("status", "?")
-        parts = [f"[{STATUS_STYLE.get(status, '')}]{status}[/]"]
+        if cell in self._remaining:
+            self._remaining.remove(cell)
+        if not resumed and self._plan is not None and self._plan.estimates.get(cell) and row.get("wall_s"):
+            self._measured += float(row["wall_s"])
+            self._estimated += float(self._plan.estimates[cell])
+        self._cell_steps, self._cell_estimate, self._live_total = 0, None, None
+        self._done += 1
+        status = str(row.get("status", "?"))
+        text = Text(f"[{self._done}/{self._total}] " if not self.live else "")
+        text.append(f"{'resumed ' if resumed else ''}{cell.label()}: ")
+        text.append(status, style=STATUS_STYLE.get(status, ""))
+        parts = []
         fid = row.get("fid")
         if isinstance(fid, (int, float)) and math.isfinite(fid):
             parts.append(f"fid {fid:.2f}")
@@ -77,11 +212,17 @@ class RichReporter:
             parts.append(f"{row['wall_s']:.1f}s")
         if row.get("message"):
             parts.append(str(row["message"]))
-        self.console.print(f"{'resumed ' if resumed else ''}{cell.label()}: " + ", ".join(parts), soft_wrap=True)
-        self.progress.advance(self._overall)
+        text.append("".join(f", {p}" for p in parts))
+        if not self.live and self._done < self._total:
+            text.append(f" ({self._eta_text()})")
+        self.console.print(text, soft_wrap=True, highlight=False)
+        if self._overall is not None:
+            self.progress.update(self._overall, advance=1, eta=self._eta_text())
 
     def warning(self, text: str) -> None:
-        self.console.print(f"[yellow]Warning:[/] {escape(text)}", soft_wrap=True)
+        out = Text("Warning: ", style="yellow")
+        out.append(text)
+        self.console.print(out, soft_wrap=True, highlight=False)
 
     def close(self) -> None:
         if self._started:

@@ -171,7 +171,7 @@ def metric_columns(registry, df: pd.DataFrame, names: Iterable[str] | None = Non
                 if _has_values(df, spec.primary)]
     out: list[tuple[str, bool | None]] = []
     for name in names:
-        if _has_values(df, name):
+        if _has_values(df, name) or name in dirs:  # a declared column with no value (every cell diverged): shown as —
             cols = [name]
         elif name in registry.names("metric") and registry.get("metric", name).primary != name:
             spec = registry.get("metric", name)
@@ -226,6 +226,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
         return pd.DataFrame(columns=by)
     _check_extractors(df)
     out = []
+    fractional: set[str] = set()  # metric columns with a value that is not a whole number
     for key, g in df.groupby(by, sort=False, dropna=False):
         rec: dict[str, Any] = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
         rec["seeds"] = len(g)
@@ -238,6 +239,8 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
             rec[f"{col}_std"] = vals.std(ddof=1) if n > 1 else float("nan")
             rec[f"{col}_ci95"] = t_quantile(n) * rec[f"{col}_std"] / math.sqrt(n) if n > 1 else float("nan")
             rec[f"{col}_n"] = n
+            if n and not (vals == vals.round()).all():
+                fractional.add(col)
         if "extractor" in g and g["extractor"].notna().any():
             rec["extractor"] = ",".join(sorted(set(g["extractor"].dropna())))
         for col in ("steps_per_s", "train_s", "eval_s"):
@@ -261,7 +264,10 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
         col, higher = metrics[0]
         summary = summary.sort_values([*scope, f"{col}_mean"], ascending=[True] * len(scope) + [higher is False],
                                       na_position="last", kind="stable")
-    return summary.reset_index(drop=True)
+    summary = summary.reset_index(drop=True)
+    #: columns whose every value is a whole number (counts such as modes): shown without decimals
+    summary.attrs["whole"] = [col for col, _ in metrics if col not in fractional]
+    return summary
 
 
 def _check_extractors(df: pd.DataFrame) -> None:
@@ -353,9 +359,13 @@ def _decimals(values: Iterable[float]) -> int:
     return 0 if top >= 1000 else 1 if top >= 100 else 2 if top >= 1 else 3
 
 
-def _num(value: Any, digits: int) -> str:
+def _num(value: Any, digits: int, whole: bool = False) -> str:
+    """``value`` with ``digits`` decimals; a whole number of a column of whole numbers (a count such
+    as modes or classes) without them: ``10``, ``8 ± 0``, but ``9.33 ± 1.15``."""
     if value is None or pd.isna(value):
         return "—"
+    if whole and float(value).is_integer():
+        digits = 0
     return f"{float(value):.{digits}f}".replace("-", "−")
 
 
@@ -382,17 +392,18 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
     table = Display(headers, [], numeric)
     spread = "_ci95" if interval == "ci" else "_std"
     digits_of = {col: _decimals(summary[f"{col}_mean"]) for col, _ in metrics}  # one precision per column
+    whole_of = {col: col in summary.attrs.get("whole", ()) for col, _ in metrics}
     for i, (_, r) in enumerate(summary.iterrows()):
         cells = [str(r[c]) for c in by]
         for col, higher in metrics:
-            digits = digits_of[col]
+            digits, whole = digits_of[col], whole_of[col]
             n = int(r[f"{col}_n"])
             if n == 0:
                 text = "—"
-            elif n == 1:
-                text = f"{_num(r[f'{col}_mean'], digits)} (1 seed)"
+            elif n == 1:  # one seed: no spread to show (the seeds column says how many)
+                text = _num(r[f"{col}_mean"], digits, whole)
             else:
-                text = f"{_num(r[f'{col}_mean'], digits)} ± {_num(r[col + spread], digits)}"
+                text = f"{_num(r[f'{col}_mean'], digits, whole)} ± {_num(r[col + spread], digits, whole)}"
             if n < r["seeds"] and n:
                 text += f" (n={n})"
             j = len(cells)
@@ -439,16 +450,20 @@ def _paired_text(r: Mapping[str, Any], col: str, baseline: str, digits: int) -> 
 # -- formats --------------------------------------------------------------------------------------
 
 def to_rich(table: Display, title: str = ""):
+    """The table for a rich console: the title on a line of its own above it (a table's own title
+    would wrap at the table's width and cut a long run directory in two)."""
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    out = Table(title=title or None, title_justify="left", caption=table.caption, caption_justify="left")
+    # Text everywhere: a run directory, a title or a metric's column name is never rich markup
+    out = Table(caption=Text(table.caption) if table.caption else None, caption_justify="left")
     for h, num in zip(table.headers, table.numeric, strict=True):
-        out.add_column(h, justify="right" if num else "left")
+        out.add_column(Text(h), justify="right" if num else "left")
     for i, row in enumerate(table.rows):
         out.add_row(*(Text(c + (" *" if (i, j) in table.best else ""), style="bold" if (i, j) in table.best else "")
                       for j, c in enumerate(row)))
-    return out
+    return Group(Text(title, style="italic"), out) if title else out
 
 
 #: characters that can start Markdown formatting inside a line (CommonMark backslash-escapes any

@@ -23,7 +23,16 @@ from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
-from ganbench.store import CHECKPOINT_FILE, REUSABLE_STATUSES, ActiveRuns, RunStore, is_reserved, rows_to_frame
+from ganbench.store import (
+    CHECKPOINT_FILE,
+    REUSABLE_STATUSES,
+    ActiveRuns,
+    RunStore,
+    is_reserved,
+    read_json,
+    row_problem,
+    rows_to_frame,
+)
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, resolve_settings
 from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
 
@@ -32,10 +41,20 @@ from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate
 CHECKPOINT_SECONDS = 60.0
 
 
+#: steps a timed probe trains (after one warm-up step) to estimate a cell's speed for the plan
+PROBE_STEPS = 5
+
+
 class Reporter(Protocol):
     """Receives progress events (the CLI shows them with rich; the API default ignores them).
-    ``resumed_from`` is the step of the checkpoint a cell continues from (0: from the start)."""
+    ``resumed_from`` is the step of the checkpoint a cell continues from (0: from the start).
+    ``run_planned`` gets the :class:`Plan` (with time estimates) before anything trains, when the
+    reporter's ``wants_plan`` is true; ``status`` announces a long preparation step."""
 
+    wants_plan: bool
+
+    def run_planned(self, plan: Plan) -> None: ...
+    def status(self, text: str, done: int | None = None, total: int | None = None) -> None: ...
     def run_started(self, cells: list[Cell], out: Path) -> None: ...
     def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0) -> None: ...
     def step(self, record: dict[str, float]) -> None: ...
@@ -44,6 +63,14 @@ class Reporter(Protocol):
 
 
 class NullReporter:
+    wants_plan = False
+
+    def run_planned(self, plan):
+        pass
+
+    def status(self, text, done=None, total=None):
+        pass
+
     def run_started(self, cells, out):
         pass
 
@@ -94,6 +121,53 @@ def environment(plugins: GanbenchPlugins, device: torch.device, commit: str | No
         },
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+@dataclass
+class Plan:
+    """What a run will do, before it trains: the grid, the cells it reuses, skips or trains, and an
+    estimate of the time per cell to train (training + evaluation, seconds) with where it comes from."""
+
+    out: Path
+    cells: list[Cell]
+    axes: dict[str, int]
+    reused: list[Cell]
+    skipped: list[Cell]
+    #: cell -> estimated seconds (None: unknown, e.g. a cell whose model fails its probe)
+    estimates: dict[Cell, float | None]
+    #: cell -> the evaluation part of the estimate (None: not measured yet)
+    eval_estimates: dict[Cell, float | None]
+    sources: list[str]
+
+    @property
+    def to_train(self) -> list[Cell]:
+        return list(self.estimates)
+
+    def total_s(self) -> float | None:
+        values = list(self.estimates.values())
+        return None if any(v is None for v in values) else float(sum(values))
+
+    def describe(self) -> list[str]:
+        """The plan as lines for the user."""
+        from ganbench.progress import duration
+
+        one = {"data sets": "data set", "models": "model", "losses": "loss", "seeds": "seed"}
+        grid = " × ".join(f"{n} {axis if n != 1 else one.get(axis, axis)}" for axis, n in self.axes.items())
+        lines = [f"ganbench: {len(self.cells)} cells ({grid}) -> {self.out}"]
+        parts = [f"{len(self.to_train)} to train"]
+        if self.reused:
+            parts.append(f"{len(self.reused)} already done (kept)")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped (the model cannot take the data)")
+        total = self.total_s()
+        if self.to_train:
+            missing_eval = any(v is None for v in self.eval_estimates.values())
+            when = (f"estimated {duration(total)}" + (" of training (evaluation is measured by the first cells)"
+                                                      if missing_eval else "")) if total is not None else \
+                "time unknown (a model could not be probed)"
+            parts.append(when + (f", from {'; '.join(self.sources)}" if self.sources else ""))
+        lines.append("  " + "; ".join(parts))
+        return lines
 
 
 @dataclass
@@ -204,10 +278,10 @@ class Runner:
         """``loss 'wgan' of plugin 'builtin-losses' (ganbench 0.1.0)``: who to blame for a failure."""
         return f"{kind} '{name}' of {self.registry.provenance(kind, name)}"
 
-    def _prepare_extractors(self, datasets: dict[str, Data | BaseException]) -> None:
-        """Resolve each data set's extractor and build it now (train, load or download), so a missing
-        weights file stops the run before any training rather than after every cell; compute (or
-        load) the real features too, a one-time cost that no cell's ``eval_s`` should carry."""
+    def _prepare_extractors(self, datasets: dict[str, Data | BaseException], build: bool = True) -> None:
+        """Resolve each data set's extractor and (``build``) build it now (train, load or download), so
+        a missing weights file stops the run before any training rather than after every cell; compute
+        (or load) the real features too, a one-time cost that no cell's ``eval_s`` should carry."""
         features = any(self.registry.get("metric", m).features for m in self.suite.metrics)
         for name, data in datasets.items():
             if not isinstance(data, Data):
@@ -220,7 +294,7 @@ class Runner:
                 datasets[name] = exc
                 continue
             extractor = self.extractors[name][0]
-            if features and extractor is not None:
+            if build and features and extractor is not None:
                 try:
                     self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings}).real_features()
                 except (GanbenchError, KeyboardInterrupt):  # e.g. Inception weights that cannot be had: the user's
@@ -236,7 +310,7 @@ class Runner:
             data=data, device=self.device, n_samples=settings["eval_samples"], registry=self.registry,
             extractor_name=self.extractors[dataset][0],
             extractor_options={k: dict(v) for k, v in self.suite.extractor_options.items()},
-            real_samples=settings["real_samples"], cache=self.eval_cache, **kwargs,
+            real_samples=settings["real_samples"], cache=self.eval_cache, progress=self.reporter.status, **kwargs,
         )
 
     def _prepare(self, cell: Cell, data: Data | None) -> _Prepared:
@@ -300,11 +374,11 @@ class Runner:
         return {**self.suite.to_dict(), "device": self.device.type, "deterministic": self.deterministic,
                 "extractor_options": {k: dict(v) for k, v in self.suite.extractor_options.items()}}
 
-    def run(self) -> pd.DataFrame:
-        """Check everything, then train the cells that have no reusable row. Refused before anything
-        is written or removed: a request that differs from what ``out`` holds (unless ``fresh``), an
-        output folder that is not a ganbench run directory and not empty, one that is not writable or
-        in use, a grid in which no cell can run."""
+    def _setup(self, build_extractors: bool = True) -> tuple[list[Cell], dict[str, Data | BaseException],
+                                                             list[_Prepared]]:
+        """Every check of the request that needs no lock and writes nothing in the output folder: the
+        folder, the data sets, whether any cell can train, the extractors (built, and real features
+        computed, unless ``build_extractors`` is false), each cell's configuration."""
         cells = self.suite.cells()
         busy = self.store.busy()
         if busy is not None:
@@ -313,10 +387,26 @@ class Runner:
         self._refuse_other_contents()
         datasets = self._load_data()
         self._check_runnable(cells, datasets)
-        self._prepare_extractors(datasets)
+        self._prepare_extractors(datasets, build=build_extractors)
         preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
                  ((c, datasets[c.dataset]) for c in cells)]
         self._refuse_other_contents(preps)
+        return cells, datasets, preps
+
+    def plan(self) -> Plan:
+        """What :meth:`run` would do (``ganbench run --dry-run``): nothing is trained or written
+        (the speed probe trains a few steps of throwaway copies; no extractor is built)."""
+        _, datasets, preps = self._setup(build_extractors=False)
+        return self._plan(preps, datasets)
+
+    def run(self) -> pd.DataFrame:
+        """Check everything, then train the cells that have no reusable row. Refused before anything
+        is written or removed: a request that differs from what ``out`` holds (unless ``fresh``), an
+        output folder that is not a ganbench run directory and not empty, one that is not writable or
+        in use, a grid in which no cell can run."""
+        cells, datasets, preps = self._setup()
+        if getattr(self.reporter, "wants_plan", False):
+            self.reporter.run_planned(self._plan(preps, datasets))
         with self.store.lock():
             self._refuse_other_contents(preps)  # again, holding the lock: nobody else writes here now
             self.store.remove_temporaries()  # a killed run's half-done writes (the rows they were for are absent)
@@ -334,6 +424,99 @@ class Runner:
                 rows = self._run_cells(preps, datasets)
             self.store.write_table()
         return rows_to_frame(rows)
+
+    # -- the plan -------------------------------------------------------------------------------
+    def _reusable(self, prep: _Prepared) -> dict[str, Any] | None:
+        """The cell's complete row from an earlier run of this request (read-only), else None."""
+        path = self.store.cell_dir(prep.cell) / "result.json"
+        if self.fresh or not path.is_file():
+            return None
+        try:
+            row = read_json(path, "result row")
+        except UsageError:
+            return None
+        if row_problem(row, prep.cell.id) or row.get("config_hash") != prep.config_hash:
+            return None
+        return row if row.get("status") in REUSABLE_STATUSES else None
+
+    def _plan(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException]) -> Plan:
+        """The plan with time estimates: per cell to train, the speed of an earlier row of the same
+        (data set, model, loss) in this folder, else a timed probe of :data:`PROBE_STEPS` steps (one per
+        data set, model, batch, critic steps, penalty and model options); evaluation time from earlier
+        rows of the same data set and model."""
+        import statistics
+
+        earlier: dict[tuple[str, str, str], list[float]] = {}
+        evals: dict[tuple[str, str], list[float]] = {}
+        done = {prep.cell: self._reusable(prep) for prep in preps}
+        for prep in preps:
+            row = done[prep.cell]
+            if row and row.get("status") == "ok" and (row.get("steps_done") or 0) > 0 and (row.get("train_s") or 0) > 0:
+                c = prep.cell
+                earlier.setdefault((c.dataset, c.model, c.loss), []).append(row["train_s"] / row["steps_done"])
+                if row.get("eval_s") is not None:
+                    evals.setdefault((c.dataset, c.model), []).append(float(row["eval_s"]) + float(
+                        row.get("trajectory_eval_s") or 0.0))
+        reused, skipped, estimates, eval_estimates = [], [], {}, {}
+        probes: dict[Any, float | None] = {}
+        sources: set[str] = set()
+        for prep in preps:
+            cell = prep.cell
+            data = datasets[cell.dataset]
+            if done[cell] is not None:
+                reused.append(cell)
+                continue
+            if isinstance(data, Data):
+                try:
+                    reason = self._supports("model", cell.model, self.registry.get("model", cell.model).supports,
+                                            data.info)
+                except CellFailure:
+                    reason = None
+                if reason:
+                    skipped.append(cell)
+                    continue
+            steps = prep.settings["steps"]
+            known = earlier.get((cell.dataset, cell.model, cell.loss))
+            if known:
+                per_step = statistics.median(known)
+                sources.add(f"earlier rows in {self.store.root}")
+            elif isinstance(data, Data):
+                loss = self.registry.get("loss", cell.loss)
+                key = (cell.dataset, cell.model, prep.settings["batch_size"], prep.settings["n_critic"],
+                       prep.settings["latent_dim"], loss.penalty is not None, options.format_options(prep.model_options))
+                if key not in probes:
+                    probes[key] = self._probe(prep, data)
+                per_step = probes[key]
+                sources.add(f"a timed probe of {PROBE_STEPS} steps per model and recipe")
+            else:
+                per_step = 0.0  # a data set that failed to load: its cells fail at once
+            ev = evals.get((cell.dataset, cell.model))
+            eval_estimates[cell] = statistics.median(ev) if ev else None
+            estimates[cell] = None if per_step is None else per_step * steps + (eval_estimates[cell] or 0.0)
+        axes = {"data sets": len(self.suite.datasets), "models": len(self.suite.models),
+                "losses": len(self.suite.losses), "seeds": len(self.suite.seeds)}
+        return Plan(self.store.root, [p.cell for p in preps], axes, reused, skipped, estimates, eval_estimates,
+                    sorted(sources))
+
+    def _probe(self, prep: _Prepared, data: Data) -> float | None:
+        """Seconds per step of ``prep``'s cell on this machine: 1 + :data:`PROBE_STEPS` steps of a
+        throwaway copy (its own random streams; nothing of the run's is touched); None when the model
+        or loss fails (its cell will fail with the message)."""
+        cell = prep.cell
+        settings = {**prep.settings, "steps": 1 + PROBE_STEPS, "sample_every": 0, "eval_every": 0}
+        stamps: list[float] = []
+        try:
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                G, D = self.registry.get("model", cell.model).build(data.info, latent_dim=settings["latent_dim"],
+                                                                   **prep.model_options)
+                train(G, D, self.registry.get("loss", cell.loss), data, settings, loss_options=prep.loss_options,
+                      seed=cell.seed, device=self.device, eval_noise=torch.zeros(1, settings["latent_dim"]),
+                      on_step=lambda record: stamps.append(time.perf_counter()))
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # the cell itself will fail and say why
+            return None
+        return (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
 
     def _refuse_other_contents(self, preps: list[_Prepared] | None = None) -> None:
         """Read-only checks of the output folder: it is new, empty or a ganbench run directory, and

@@ -178,8 +178,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n").encode())
+def atomic_write_json(path: Path, obj: Any, sort_keys: bool = True) -> None:
+    atomic_write_bytes(path, (json.dumps(_clean(obj), indent=2, sort_keys=sort_keys) + "\n").encode())
 
 
 def atomic_torch_save(path: Path, obj: Any) -> None:
@@ -306,7 +306,12 @@ class RunStore:
         """Whether the directory already holds a ganbench run (it has ``suite.json``); False when it is
         new or empty. A folder that holds other files is refused: ganbench would mix its files with
         someone else's, and ``--fresh`` or the clean-up after a kill would remove them."""
-        if not self.root.exists():
+        if not self.root.exists():  # created later, under the lock: can it be?
+            parent = next(p for p in self.root.absolute().parents if p.exists())
+            if not parent.is_dir():
+                raise UsageError(f"output directory {self.root} is not writable: Not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UsageError(f"output directory {self.root} is not writable: Permission denied")
             return False
         if not self.root.is_dir():
             raise UsageError(f"output directory {self.root} is not writable: Not a directory")
@@ -427,7 +432,8 @@ class RunStore:
         atomic_torch_save(self.cell_dir(cell) / "generator.pt", {k: v.detach().cpu() for k, v in state_dict.items()})
 
     def write_result(self, cell: Cell, row: dict[str, Any]) -> None:
-        atomic_write_json(self.cell_dir(cell) / RESULT_FILE, row)
+        """The row in the runner's order (metrics as computed), so results.csv keeps that order."""
+        atomic_write_json(self.cell_dir(cell) / RESULT_FILE, row, sort_keys=False)
 
     def rows(self) -> list[dict[str, Any]]:
         """Every cell's row. A result.json that cannot be read or is not a row of its cell (an empty

@@ -9,9 +9,11 @@ came from, are recorded with every result.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import json
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -49,6 +51,10 @@ SETTINGS: dict[str, Option] = {
                          check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
+
+#: the most cells one request may have (the grid is expanded in memory, one directory per cell): a
+#: guard against a typo such as ``--seeds 0-2000000``, far above any study's grid
+MAX_CELLS = 100_000
 
 #: ``paper``: each loss trains with the settings of its paper (its ``settings`` and ``model_options``);
 #: ``same``: every loss trains with one shared recipe (model defaults > global defaults).
@@ -124,13 +130,21 @@ class Suite:
     extractor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        sizes = {}
         for axis in ("datasets", "models", "losses", "seeds"):
             values = list(getattr(self, axis))
             if not values:
                 raise UsageError(f"--{axis} is empty: give at least one value")
-            dupes = sorted({str(v) for v in values if values.count(v) > 1})
+            counts = collections.Counter(values)
+            dupes = sorted(str(v) for v, n in counts.items() if n > 1)
             if dupes:
-                raise UsageError(f"--{axis} lists {', '.join(dupes)} more than once")
+                shown = ", ".join(dupes[:5]) + (f" and {len(dupes) - 5} more" if len(dupes) > 5 else "")
+                raise UsageError(f"--{axis} lists {shown} more than once")
+            sizes[axis] = len(values)
+        total = math.prod(sizes.values())
+        if total > MAX_CELLS:
+            raise UsageError(f"this request has {total:,} cells ({' × '.join(f'{n} {a}' for a, n in sizes.items())}); "
+                             f"one run takes at most {MAX_CELLS:,}: split it into several runs")
         for s in self.seeds:
             if not isinstance(s, int) or s < 0:
                 raise UsageError(f"--seeds expects non-negative integers, got {s!r}")
@@ -180,12 +194,18 @@ def _sorted_nested(table: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
     return {name: dict(sorted(opts.items())) for name, opts in sorted(table.items()) if opts}
 
 
-def split_names(value: str | Sequence[str] | None) -> list[str] | None:
-    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]``; None stays None (meaning: the default)."""
+def split_names(value: str | Sequence[str] | None, flag: str | None = None) -> list[str] | None:
+    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]``; None stays None (meaning: the default). With
+    ``flag`` (``--models``), a value that names nothing (``","``, ``" "``) is an error: it must never
+    silently mean "every registered one"."""
     if value is None:
         return None
     items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(v).strip() for v in items if str(v).strip()]
+    names = [str(v).strip() for v in items if str(v).strip()]
+    if not names and flag is not None:
+        raise UsageError(f"{flag} {value if isinstance(value, str) else ','.join(map(str, value))!r} names nothing; give "
+                         f"at least one name, or leave {flag} out for the default")
+    return names
 
 
 def parse_seeds(value: str | Sequence[int]) -> list[int]:
@@ -194,13 +214,16 @@ def parse_seeds(value: str | Sequence[int]) -> list[int]:
         return [int(v) for v in value]
     seeds: list[int] = []
     for part in split_names(value) or []:
-        m = re.fullmatch(r"(\d+)-(\d+)", part)
+        m = re.fullmatch(r"([0-9]+)-([0-9]+)", part)  # ASCII digits only: '²'.isdigit() is true
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise UsageError(f"--seeds range '{part}' is empty")
+            if hi - lo + 1 > MAX_CELLS:
+                raise UsageError(f"--seeds range '{part}' has {hi - lo + 1:,} seeds; one run takes at most "
+                                 f"{MAX_CELLS:,} cells")
             seeds.extend(range(lo, hi + 1))
-        elif part.isdigit():
+        elif re.fullmatch(r"[0-9]+", part):
             seeds.append(int(part))
         else:
             raise UsageError(f"--seeds expects comma-separated non-negative integers or ranges like 0-4, got '{part}'")

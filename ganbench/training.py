@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ganbench import seeding
-from ganbench.options import accepted_kwargs, accepted_names, defaults
+from ganbench.options import accepted_kwargs, defaults, parameter_names
 from ganbench.specs import Data, DataInfo, LossSpec
 from ganbench.store import atomic_write_bytes
 
@@ -99,8 +99,8 @@ class BoundLoss:
         self.spec = spec
         self.options = defaults(spec.options) if options is None else dict(options)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        g_names = accepted_names(spec.g_loss)
-        self.g_uses_real = g_names is not None and "d_real" in g_names
+        # a g_loss that names d_real (relativistic losses) gets D's real scores, **options or not
+        self.g_uses_real = "d_real" in parameter_names(spec.g_loss)
         # signatures are inspected once here, not on every step
         self._d_kw = accepted_kwargs(spec.d_loss, self.options)
         self._g_kw = accepted_kwargs(spec.g_loss, self.options)

@@ -177,6 +177,32 @@ def test_cifar10_checksums_are_on_by_default_and_their_failure_is_explained(root
     assert "mnist5k" in msg  # names the offline alternatives
 
 
+class _Planted:
+    """A pickle payload that, if it were ever unpickled with pickle.load, would create a file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_cifar10_never_runs_code_from_a_planted_batch(tmp_path):
+    root = tmp_path / "root"
+    write_cifar10(root)
+    marker = tmp_path / "code-ran"
+    import pickle
+
+    with open(root / "cifar-10-batches-py" / "data_batch_3", "wb") as f:
+        pickle.dump({"data": _Planted(marker), "labels": [0]}, f, protocol=2)
+    with pytest.raises(DataUnavailable) as err:
+        load("cifar10", root, verify=False)  # no checksums: the file only has to parse
+    assert not marker.exists()
+    assert "refused to load posix.system: a CIFAR-10 batch holds only arrays, lists and strings" in str(err.value)
+
+
 def test_celeba_folder_and_list_files_give_64px_centre_crops(root):
     pictures = write_celeba(root)
     data = load("celeba", root)

@@ -108,8 +108,9 @@ def test_a_file_that_is_not_inception_weights_is_refused(plugins, mnist, tmp_pat
 
 
 def test_real_features_are_cached_on_disk(make_ctx, mnist, tmp_path):
+    ext = make_ctx(data=mnist, n_samples=10, cache=EvalCache()).extractor()  # the session's classifier
     ctx = make_ctx(data=mnist, n_samples=10, cache=EvalCache(), cache_root=tmp_path, real_samples=300)
-    ext = ctx.extractor()
+    ctx.cache.get(("extractor", "domain", mnist.info.fingerprint, "cpu"), lambda: ext)
     first = ctx.real_features()
     path = real_features_path(tmp_path, mnist.info, ext, 300)
     assert first.shape == (300, 128) and path.is_file()
@@ -127,7 +128,7 @@ def test_real_features_are_cached_on_disk(make_ctx, mnist, tmp_path):
 def test_stacked_mnist_gets_per_channel_features_and_fid(plugins, make_ctx):
     from ganbench_builtins.metrics import compute_fid
 
-    stacked = plugins.registry.get("dataset", "stacked-mnist").load(root=None, size=2000, test_size=2000)
+    stacked = plugins.registry.get("dataset", "stacked-mnist").load(root=None, size=600, test_size=1000)
     ctx = make_ctx(data=stacked, n_samples=1000, sample=lambda n: stacked.x_test[:n], cache=EvalCache())
     ext = ctx.extractor()
     assert ext.name == "domain" and ext.num_features == 3 * 128 and ext.fingerprint.endswith("x3")

@@ -262,3 +262,119 @@ def test_markdown_outputs_escape_titles_notes_and_messages(tmp_path):
         assert headings and "*" not in headings[0].replace("\\*", ""), headings
     assert "Best \\[click\\](http://evil.example) \\<b\\>GAN\\</b\\> \\*ever\\*" in \
         (tmp_path / "board" / "leaderboard.md").read_text()
+
+
+# -- 9. output that cannot be written mid-run --------------------------------------------------------
+def test_a_run_whose_output_cannot_be_written_stops_with_one_line_and_keeps_its_cells(tmp_path):
+    """The real command under a file-size limit (RLIMIT_FSIZE: a write past 512 KiB fails with EFBIG,
+    as writes fail on a full disk): the small MLP's cell is written, the DCGAN's 1.4 MB generator.pt is
+    not. One line, exit status 3, the finished cell kept; without the limit the same command finishes
+    the grid, training only the cell that is missing."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    args = ["run", "-m", "vanilla,dcgan", "-l", "nonsat", "-d", "mnist5k", "--seeds", "0", "--steps", "2",
+            "--metrics", "stability", "--model-opt", "vanilla.hidden=32", "-q", "-o", str(tmp_path / "run")]
+    script = str(Path(sys.executable).parent / "ganbench")
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024))
+
+    res = subprocess.run([script, *args], capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 3 and len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    generator = tmp_path / "run" / "cells" / "mnist5k__dcgan__nonsat__s0" / "generator.pt"
+    assert lines[0] == f"Error: cannot write {generator}: File too large"
+    kept = tmp_path / "run" / "cells" / "mnist5k__vanilla__nonsat__s0" / "result.json"
+    inode = kept.stat().st_ino
+    assert json.loads(kept.read_text())["status"] == "ok" and not generator.exists()
+    assert not list((tmp_path / "run").rglob("*.ganbench-tmp"))
+    again = subprocess.run([script, *args], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert kept.stat().st_ino == inode and generator.is_file()
+    assert list(pd.read_csv(tmp_path / "run" / "results.csv")["status"]) == ["ok", "ok"]
+
+
+def test_names_with_markup_characters_are_printed_as_they_are(tmp_path, tiny):
+    out = tmp_path / "x[/y] [red]z"
+    res = invoke("run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--seeds", "0", "--steps", "2",
+                 "--metrics", "modes", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert f"ganbench results — {out}" in res.stdout and f"results: {out / 'results.csv'}" in res.stdout
+    assert f"-> {out}" in res.stderr
+
+
+def test_output_that_is_not_a_terminal_is_never_cut(tmp_path, tiny):
+    res = invoke("run", "-m", "vanilla", "-l", "label-smooth,minimax", "-d", "ring8", "--seeds", "0", "--steps", "2",
+                 "--metrics", "modes,prdc", "--out", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert "…" not in res.output and "label-smooth" in res.stdout and "coverage ↑" in res.stdout
+    assert "(1 seed)" not in res.stdout
+    table = [ln for ln in res.stdout.splitlines() if "ring8" in ln and "minimax" in ln][0]
+    modes = table.split("│")[4].strip()
+    assert modes.rstrip(" *").isdigit(), table  # a count is a whole number, not 1.00
+    # plain progress lines: position and ETA of the run
+    assert "[1/2] ring8/vanilla/label-smooth seed 0: ok" in res.stderr and "(eta " in res.stderr
+
+
+def test_the_plan_is_printed_first_and_dry_run_trains_nothing(tmp_path):
+    args = ["run", "-m", "vanilla,dcgan", "-l", "nonsat,wgan-gp", "-d", "ring8", "--seeds", "0,1", "--steps", "4",
+            "--metrics", "modes", "--out", str(tmp_path / "run")]
+    dry = invoke(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert not (tmp_path / "run").exists()
+    lines = dry.stdout.strip().splitlines()
+    assert lines[0] == f"ganbench: 8 cells (1 data set × 2 models × 2 losses × 2 seeds) -> {tmp_path / 'run'}"
+    assert lines[1].startswith("  4 to train; 4 skipped (the model cannot take the data); estimated ")
+    assert lines[1].endswith("of training (evaluation is measured by the first cells), from a timed probe of 5 steps "
+                             "per model and recipe")
+    res = invoke(*args)
+    assert res.exit_code == 0 and res.stderr.startswith(lines[0]), res.output
+    assert invoke(*args, "--dry-run").stdout.splitlines()[1] == "  0 to train; 8 already done (kept)"
+    # a cell lost (a kill before its row): the earlier rows of its loss measure its time, evaluation included
+    (tmp_path / "run" / "cells" / "ring8__vanilla__nonsat__s1" / "result.json").unlink()
+    more = invoke(*args, "--dry-run").stdout.splitlines()[1]
+    assert more.startswith("  1 to train; 7 already done (kept); estimated ")
+    assert more.endswith(f" s, from earlier rows in {tmp_path / 'run'}"), more
+
+
+def test_long_preparations_say_what_they_do(tmp_path, monkeypatch, plugins):
+    from ganbench_builtins.extract_domain import train_domain_classifier
+
+    calls = []
+    digits = plugins.registry.get("dataset", "mnist5k").load()
+    from ganbench.specs import Data
+
+    small = Data(digits.info, digits.x[:64], digits.y[:64], digits.x_test[:32], digits.y_test[:32])
+    train_domain_classifier(small, __import__("torch").device("cpu"), epochs=2, progress=lambda *a: calls.append(a))
+    assert calls == [(0, 2), (1, 2), (2, 2)]
+    # the CLI shows the one-time real-feature computation (a fresh cache)
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    res = invoke("run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--seeds", "0", "--steps", "2", "--metrics",
+                 "fid", "--out", str(tmp_path / "run"))
+    assert res.exit_code == 0, res.output
+    assert f"ring8: raw features of 10,000 real samples, once (cached in {tmp_path / 'cache' / 'stats'}) — done" \
+        in res.stderr
+
+
+def test_results_csv_orders_its_columns(tmp_path, tiny):
+    gb.run(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings={**tiny, "steps": 2},
+           metrics="modes,stability", device="cpu", out=tmp_path)
+    cols = list(pd.read_csv(tmp_path / "results.csv").columns)
+    assert cols[:5] == ["cell_id", "dataset", "model", "loss", "seed"] and cols[5] == "status"
+    metrics = ["modes", "hq_pct", "mode_kl", "diverged"]
+    positions = {c: cols.index(c) for c in ["message", *metrics, "train_s", "recipe", "hp_steps", "hp_source",
+                                            "config_hash", "git_commit"]}
+    order = ["message", "modes", "diverged", "train_s", "recipe", "hp_steps", "hp_source", "config_hash"]
+    assert [positions[c] for c in order] == sorted(positions[c] for c in order), cols
+
+
+def test_report_of_metrics_that_no_cell_has(tmp_path):
+    run = make_run(tmp_path / "run", [row(seed=s, status="diverged", diverged_at=3) for s in range(2)])
+    res = invoke("report", str(run), "--metrics", "fid,diverged", "-f", "csv")
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(__import__("io").StringIO(res.stdout))
+    assert table["fid_n"].tolist() == [0] and table["diverged_mean"].tolist() == [1.0]

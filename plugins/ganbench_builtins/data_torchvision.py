@@ -8,6 +8,7 @@ substitutes other data.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,35 +119,74 @@ def load_mnist_like(name: str, root: Path, *, download: bool = True, limit: int 
 
 
 # -- CIFAR-10: pickled batches --------------------------------------------------------------------------------
+#: what a CIFAR-10 batch file may contain: numpy arrays (and the latin-1 bytes of Python 2 pickles);
+#: any other global — ``os.system``, ``builtins.eval`` — is refused before it could run
+_CIFAR_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                  ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"), ("numpy", "ndarray"),
+                  ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that builds dicts, lists, strings, numbers and numpy arrays only: a file planted in
+    the data root (``verify=false`` skips the checksums) can never execute code when it is read."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _CIFAR_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only arrays, lists "
+                                     "and strings")
+
+
+def _read_batch(path: Path) -> dict:
+    with open(path, "rb") as f:
+        entry = _ArraysOnly(f, encoding="latin1").load()
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path.name} is not a CIFAR-10 batch (a pickled dict), got {type(entry).__name__}")
+    return entry
+
+
+def _cifar10_split(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    import numpy as np
+
+    data, labels = [], []
+    for name in names:
+        entry = _read_batch(folder / name)
+        data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels += [int(v) for v in entry["labels"]]
+    return torch.from_numpy(np.concatenate(data)), torch.tensor(labels, dtype=torch.int64)  # [N, 3, 32, 32] uint8
+
+
 def load_cifar10(root: Path, *, download: bool = True, verify: bool = True, limit: int = 0, image_size: int = 32,
                  channels: int = 3) -> Data:
-    from torchvision import datasets
+    """CIFAR-10's python batches, read without unpickling anything but arrays (:class:`_ArraysOnly`);
+    with ``verify`` (default) each file must also match torchvision's md5 checksum first."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
-    cls = datasets.CIFAR10 if verify else _cifar10_unverified()
-    train = _open("cifar10", root, download, lambda: cls(str(root), train=True, download=download))
-    test = _open("cifar10", root, download, lambda: cls(str(root), train=False, download=False))
-
-    def tensor(ds) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.from_numpy(ds.data).permute(0, 3, 1, 2), torch.tensor(ds.targets)  # [N, 3, 32, 32] uint8
-
-    x, y = _limit(*tensor(train), limit)
-    x_test, y_test = tensor(test)
+    root = Path(root)
+    folder = root / CIFAR10.base_folder
+    if LAYOUTS["cifar10"].missing(root):
+        if not download:
+            raise _unavailable("cifar10", root, "cifar10", download, None)
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
+        except (RuntimeError, OSError, ValueError) as exc:  # URLError, a bad archive
+            raise _unavailable("cifar10", root, "cifar10", download, exc) from exc
+    files = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+    try:
+        if verify:
+            bad = [name for name, md5 in files if not check_integrity(str(folder / name), md5)]
+            if bad:
+                raise ValueError(f"{', '.join(bad)} do not match torchvision's md5 checksums")
+        x, y = _cifar10_split(folder, [name for name, _ in CIFAR10.train_list])
+        x_test, y_test = _cifar10_split(folder, [name for name, _ in CIFAR10.test_list])
+        classes = [str(c) for c in _read_batch(folder / CIFAR10.meta["filename"])[CIFAR10.meta["key"]]]
+    except (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError, EOFError) as exc:
+        raise _unavailable("cifar10", root, "cifar10", download, exc) from exc
+    x, y = _limit(x, y, limit)
     opts = {"download": download, "verify": verify, "limit": limit, "image_size": image_size, "channels": channels}
-    return image_data("cifar10", x, y, x_test, y_test, options=_identity(opts), num_classes=10,
-                      class_names=list(train.classes))
-
-
-def _cifar10_unverified():
-    """CIFAR-10 reading files that only have to exist and parse (no md5 check of each batch)."""
-    from torchvision import datasets
-
-    class CIFAR10Unverified(datasets.CIFAR10):
-        meta = {**datasets.CIFAR10.meta, "md5": None}
-
-        def _check_integrity(self) -> bool:
-            return not LAYOUTS["cifar10"].missing(Path(self.root))
-
-    return CIFAR10Unverified
+    return image_data("cifar10", x, y, x_test, y_test, options=_identity(opts), num_classes=10, class_names=classes)
 
 
 # -- CelebA: aligned JPEGs, 64×64 centre crop -------------------------------------------------------------------

@@ -112,7 +112,8 @@ def _real_options(name, size, channels, verify=False):
             **_limit_option()}
     if verify:
         opts["verify"] = Option(True, "check torchvision's md5 checksums of the files (false: they only need to "
-                                "exist and parse, e.g. a re-packed copy)")
+                                "exist and parse, e.g. a re-packed copy; cifar10 reads its pickled batches without "
+                                "running code either way, celeba reads images and text files)")
     return {**opts, **image_options(size, channels)}
 
 

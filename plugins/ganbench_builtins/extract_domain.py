@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -99,8 +100,10 @@ def _translate(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return padded[..., dy : dy + h, dx : dx + w]
 
 
-def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLASSIFIER_EPOCHS) -> tuple[nn.Module, dict]:
-    """Train the classifier on ``data.x/y``; accuracy on ``data.x_test/y_test`` (or a 10% hold-out)."""
+def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLASSIFIER_EPOCHS,
+                            progress: Callable[[int, int], None] | None = None) -> tuple[nn.Module, dict]:
+    """Train the classifier on ``data.x/y``; accuracy on ``data.x_test/y_test`` (or a 10% hold-out).
+    ``progress(epochs_done, epochs)`` is called before the first epoch and after each."""
     reason = supports(data.info)
     if reason or data.y is None:
         raise UsageError(reason or f"{data.info.name} has no labels")
@@ -112,7 +115,9 @@ def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLAS
     net = DomainClassifier(data.info.shape[0], data.info.num_classes).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     order = seeding.generator(0, "domain-classifier-order")
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if progress is not None:
+            progress(epoch, epochs)
         net.train()
         perm = torch.randperm(len(x), generator=order)
         for i in range(0, len(x), CLASSIFIER_BATCH):
@@ -122,6 +127,8 @@ def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLAS
             opt.zero_grad()
             loss.backward()
             opt.step()
+    if progress is not None:
+        progress(epochs, epochs)
     meta = {
         "accuracy": _accuracy(net, x_test, y_test, device),
         "n_train": len(x),
@@ -134,9 +141,12 @@ def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLAS
     return net.eval(), meta
 
 
-def load_or_train(data: Data, device: torch.device, root: Path) -> tuple[DomainClassifier, str, dict]:
-    """The cached classifier for ``data`` (trained and saved on first use), its key and its meta.
-    The global RNG is left as it was: building an extractor mid-run changes no training."""
+def load_or_train(data: Data, device: torch.device, root: Path,
+                  progress: Callable[[str, int | None, int | None], None] | None = None,
+                  ) -> tuple[DomainClassifier, str, dict]:
+    """The cached classifier for ``data`` (trained and saved on first use, announced through
+    ``progress(text, done, total)``), its key and its meta. The global RNG is left as it was:
+    building an extractor mid-run changes no training."""
     info = data.info
     key = hashlib.sha256(f"{info.fingerprint}:{CLASSIFIER_VERSION}:{FEATURE_DIM}".encode()).hexdigest()[:12]
     path = root / "extractors" / f"domain-{info.name}-{key}.pt"
@@ -146,22 +156,25 @@ def load_or_train(data: Data, device: torch.device, root: Path) -> tuple[DomainC
         net.load_state_dict(blob["state_dict"])
         meta = dict(blob["meta"])
     else:
+        text = (f"{info.name}: training the domain classifier of FID/KID/PR and the class counts, once "
+                f"({CLASSIFIER_EPOCHS} epochs on {len(data.x):,} images; cached in {path.parent})")
+        epochs = (lambda done, total: progress(text, done, total)) if progress is not None else None
         with torch.random.fork_rng(devices=[]):
-            trained, meta = train_domain_classifier(data, device)
+            trained, meta = train_domain_classifier(data, device, progress=epochs)
         net.load_state_dict({k: v.cpu() for k, v in trained.state_dict().items()})
         atomic_torch_save(path, {"state_dict": net.state_dict(), "meta": meta})
     meta["path"] = str(path)
     return net.to(device).eval(), key, meta
 
 
-def build(data: Data, *, device: torch.device, cache_root: Path) -> FeatureExtractor:
+def build(data: Data, *, device: torch.device, cache_root: Path, progress=None) -> FeatureExtractor:
     info = data.info
     if not per_channel(info):
-        net, key, meta = load_or_train(data, device, cache_root)
+        net, key, meta = load_or_train(data, device, cache_root, progress)
         return FeatureExtractor("domain", key, FEATURE_DIM, net.features, device,
                                 label=lambda f: net.head(f).argmax(1), meta=meta)
     channels = channel_data(data)
-    net, key, meta = load_or_train(channels, device, cache_root)
+    net, key, meta = load_or_train(channels, device, cache_root, progress)
     c, factor = info.shape[0], info.label_factors[0]
 
     def embed(x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, C·F], channel by channel

@@ -56,7 +56,7 @@ def _scored(ctx, kind: str, **kwargs):
     key = (f"{kind}-real", ext.id, ctx.info.fingerprint, len(real), tuple(sorted(kwargs.items())))
     metric = ctx.cache.get(key, make_real)
     metric.reset()  # drops the previous cell's fakes, keeps the real features
-    metric.update(ctx.generated_features(ext).double(), real=False)
+    metric.update(ctx.generated_features(extractor=ext).double(), real=False)
     return metric, ext, len(real)
 
 

@@ -80,7 +80,7 @@ def compute(ctx) -> dict[str, object]:
         out = mixture_modes(fake, torch.tensor(info.modes), info.mode_std)
         return {**out, "modes_rule": f"mixture: {HQ_STDS:g} std, {len(fake)} samples", "modes_n": len(fake)}
     ext = ctx.extractor("domain")  # the classifier, whatever extractor the run's FID uses
-    fake = ctx.generated_features(ext)
+    fake = ctx.generated_features(extractor=ext)
     labels = ext.labels(fake)
     if info.label_factors:
         out = class_modes(labels, math.prod(info.label_factors), None)

@@ -60,6 +60,6 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = K_PR, k_dc: int = K
 
 def compute(ctx) -> dict[str, object]:
     ext = ctx.extractor()
-    fake = ctx.generated_features(ext)
+    fake = ctx.generated_features(extractor=ext)
     real = ctx.real_features(len(fake), extractor=ext)
     return {**prdc(real, fake), "prdc_extractor": ext.id, "prdc_n": len(fake)}
