@@ -120,7 +120,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "colour or unlabelled images, 'raw' for vectors), or a name from 'ganbench list extractors'.")
 @click.option("--extractor-opt", "extractor_opts", multiple=True, metavar="EXTRACTOR.KEY=VALUE",
               help="An extractor option, e.g. inception.download=false (repeatable; see 'ganbench list extractors -v').")
-@click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
               help="Local Inception weights (weights-inception-2015-12-05-6726825d.pth from torch-fidelity's releases) "
               "for machines without internet; same as --extractor-opt inception.weights=FILE or "
               "$GANBENCH_INCEPTION_WEIGHTS. Default: downloaded into the cache on first use.")

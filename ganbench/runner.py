@@ -559,8 +559,12 @@ class Runner:
         return rows
 
     def _check_runnable(self, cells: list[Cell], datasets: dict[str, Data | BaseException]) -> None:
-        """A grid in which every cell would be skipped is a request that cannot work: refused with the
-        reasons (e.g. an image size the model cannot take, and the size that would work)."""
+        """A grid in which every cell would be skipped, or whose data sets all failed to load, is a
+        request that cannot work: refused with the reasons (e.g. an image size the model cannot take,
+        and the size that would work; a data set whose files are missing)."""
+        if not any(isinstance(d, Data) for d in datasets.values()):  # not one data set to train on
+            raise UsageError("no data set of this run could be loaded: " + "; ".join(dict.fromkeys(map(str,
+                                                                                                    datasets.values()))))
         reasons: list[str] = []
         for cell in cells:
             data = datasets[cell.dataset]
@@ -768,17 +772,7 @@ class Runner:
             raise
         except BaseException as exc:  # the cell boundary
             raise CellFailure(f"{who} raised{where}: {one_line(exc)}") from exc
-        if not isinstance(values, Mapping):
-            raise CellFailure(f"{who} returned {type(values).__name__}{where}; expected a mapping of column -> value")
-        keys = list(values)
-        odd = [repr(k) for k in keys if not isinstance(k, str) or not k]
-        if odd:
-            raise CellFailure(f"{who} returned column names that are not text{where}: {', '.join(odd[:3])}")
-        reserved = [k for k in keys if is_reserved(k)]
-        if reserved:
-            raise CellFailure(f"{who} returned the runner's column(s) {', '.join(reserved)}{where}: identity, status, "
-                              "settings, timings and provenance belong to the runner; a metric adds columns of its own")
-        return {k: _scalar(who, k, v) for k, v in values.items()}
+        return metric_values(who, values, where)
 
     def _applicable_metrics(self, dataset: str, info) -> tuple[list[tuple[str, Any]], list[str]]:
         """The suite's metrics that apply to ``dataset`` and, for the others, ``name: why not``."""
@@ -793,6 +787,24 @@ class Runner:
             else:
                 applicable.append((name, metric))
         return applicable, skipped
+
+
+def metric_values(who: str, values: Any, where: str = "") -> dict[str, Any]:
+    """What a metric's ``compute`` returned, checked (``who`` names the metric in the error): a mapping
+    of new columns — never one of the runner's (identity, status, settings, timings, provenance) — to
+    numbers, text, true/false or None; a :class:`CellFailure` otherwise. ``ganbench.testing`` runs the
+    same check on every metric."""
+    if not isinstance(values, Mapping):
+        raise CellFailure(f"{who} returned {type(values).__name__}{where}; expected a mapping of column -> value")
+    keys = list(values)
+    odd = [repr(k) for k in keys if not isinstance(k, str) or not k]
+    if odd:
+        raise CellFailure(f"{who} returned column names that are not text{where}: {', '.join(odd[:3])}")
+    reserved = [k for k in keys if is_reserved(k)]
+    if reserved:
+        raise CellFailure(f"{who} returned the runner's column(s) {', '.join(reserved)}{where}: identity, status, "
+                          "settings, timings and provenance belong to the runner; a metric adds columns of its own")
+    return {k: _scalar(who, k, v) for k, v in values.items()}
 
 
 def _scalar(who: str, column: str, value: Any) -> Any:

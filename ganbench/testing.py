@@ -11,7 +11,8 @@ Check functions, each raising ``AssertionError`` with the plugin's name and what
 
 - :func:`check_loss` — D and G losses are finite scalars for ordinary and very confident scores,
   gradients reach D (and never G) from D's loss and reach G from G's loss, penalty included;
-- :func:`check_model` — G's output shape and value range, D returns raw scores ``[N]`` (no sigmoid),
+- :func:`check_model` — G's output shape and value range, D returns raw scores ``[N]`` (its outputs on
+  varied inputs leave [0, 1], so no sigmoid, neither a module nor a call in ``forward``),
   WGAN-GP's gradient penalty can differentiate through D;
 - :func:`check_training` — a few real training steps of a model with a loss (its paper recipe) end
   ``ok`` with finite history, and a second run with the same seed gives identical numbers;
@@ -134,6 +135,7 @@ def check_model(registry, name: str, **options: Any) -> None:
     data = data_for(registry, name)
     G, D = build(registry, name, data, **options)
     assert not any(isinstance(m, torch.nn.Sigmoid) for m in D.modules()), f"{name}: D must return raw scores"
+    _raw_scores(name, G, D, data)
     x = G(torch.randn(8, TINY["latent_dim"], generator=torch.Generator().manual_seed(0)))
     assert x.shape == (8, *data.info.shape), f"{name}: G gave {tuple(x.shape)}, expected (8, {data.info.shape})"
     if data.info.value_range is not None:
@@ -145,6 +147,27 @@ def check_model(registry, name: str, **options: Any) -> None:
     gp = BoundLoss(registry.get("loss", "wgan-gp")).penalty(D, data.x[:8], x.detach())
     gp.backward()
     assert torch.isfinite(gp), f"{name}: the gradient penalty through D is not finite"
+
+
+def _raw_scores(name: str, G, D, data) -> None:
+    """D's outputs on 192 varied inputs — real samples, uniform noise over the data's range, G's samples,
+    and each ×10 — must leave [0, 1]: scores that never do are probabilities, whether the sigmoid is a
+    module or a ``torch.sigmoid`` call in ``forward``."""
+    gen = torch.Generator().manual_seed(1)
+    lo, hi = data.info.value_range or (-3.0, 3.0)
+    noise = torch.rand(32, *data.info.shape, generator=gen) * (hi - lo) + lo
+    with torch.no_grad():
+        fake = G(torch.randn(32, TINY["latent_dim"], generator=gen))
+        xs = torch.cat([data.x[:32], noise, fake])
+        was = D.training
+        D.eval()
+        try:
+            scores = torch.cat([D(xs).view(-1), D(xs * 10).view(-1)])
+        finally:
+            D.train(was)
+    assert not ((scores >= 0) & (scores <= 1)).all(), \
+        f"{name}: D's scores of {len(scores)} varied inputs all lie in [0, 1]: D must return raw scores (logits), " \
+        "not probabilities (no sigmoid in forward)"
 
 
 def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], seed: int = 0) -> None:
@@ -199,27 +222,59 @@ def check_dataset(registry, name: str, root=None, **options: Any) -> None:
 
 
 def check_metric(registry, name: str, dataset: str = "ring8") -> None:
-    """``compute`` gives the primary column as a finite number, twice the same, on a tiny generator."""
+    """``compute`` on a tiny generator trained for a few real steps (its real history) returns what the
+    runner accepts — new columns only, each a number, text, true/false or None — with the primary
+    column a finite number (or true/false); a history metric's numbers are all finite, and it also
+    computes for a diverged cell; the same inputs give the same values."""
     import math
 
+    from ganbench.errors import CellFailure
     from ganbench.evaluation import EvalContext, resolve_extractor
-    from ganbench.training import generate
+    from ganbench.runner import metric_values
+    from ganbench.training import generate, train
 
     spec = registry.get("metric", name)
     data = small_data(registry, "vector" if dataset == "ring8" else "image")
     reason = spec.supports(data.info)
     assert reason is None, f"{name}: does not support {dataset} ({reason}); pass a dataset it supports"
-    G, _ = build(registry, "vanilla" if data.info.modality == "vector" else "dcgan", data)
+    model = "vanilla" if data.info.modality == "vector" else "dcgan"
+    G, D = build(registry, model, data)
     noise = torch.randn(max(200, spec.samples), TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
+    trained = train(G, D, registry.get("loss", "nonsat"), data, {**_settings(), "steps": 4}, seed=0,
+                    device=torch.device("cpu"), eval_noise=noise[:64])
+    assert trained.status == "ok" and len(trained.history) == 4
     extractor = resolve_extractor(registry, "auto", data.info)[0]
     make = functools.partial(EvalContext, data=data, device=torch.device("cpu"), n_samples=200, registry=registry,
                              extractor_name=extractor, sample=lambda n: generate(G, noise[:n], torch.device("cpu")),
-                             history=[], trajectory=[], status="ok")
-    first, second = dict(spec.compute(make())), dict(spec.compute(make()))
+                             history=trained.history, trajectory=[], status="ok")
+    if spec.history:  # a trajectory as eval_every writes it: the other metrics' values at three steps
+        point = {}
+        for _, other, _ in registry.items("metric"):
+            if not other.history and other.supports(data.info) is None:
+                point.update({k: v for k, v in other.compute(make()).items() if isinstance(v, (int, float))})
+        make = functools.partial(make, trajectory=[{"step": s, **point} for s in (2, 3, 4)])
+
+    def computed(ctx) -> dict:
+        try:
+            return metric_values(f"metric '{name}'", spec.compute(ctx))
+        except CellFailure as exc:
+            raise AssertionError(str(exc)) from exc
+
+    first, second = computed(make()), computed(make())
     value = first.get(spec.primary)
-    assert isinstance(value, (int, float)) and not isinstance(value, bool) or spec.history, \
-        f"{name}: the primary column '{spec.primary}' must be a number, got {value!r}"
-    if not spec.history:
-        assert math.isfinite(float(value)), f"{name}: {spec.primary} = {value}"
+    assert isinstance(value, (int, float)), f"{name}: the primary column '{spec.primary}' must be a number, got {value!r}"
+    assert math.isfinite(float(value)), f"{name}: {spec.primary} = {value}"
+    if spec.history:  # a finite history gives finite numbers
+        bad = {k: v for k, v in first.items() if isinstance(v, float) and not math.isfinite(v)}
+        assert not bad, f"{name}: non-finite values from a finite history: {bad}"
+        diverged = computed(make(status="diverged", diverged_at=4, sample=None))
+        assert spec.primary in diverged, f"{name}: no '{spec.primary}' for a diverged cell"
     same = {k: v for k, v in first.items() if not (isinstance(v, float) and math.isnan(v))}
     assert same == {k: v for k, v in second.items() if k in same}, f"{name}: the same inputs gave other values"
+
+
+def _settings() -> dict[str, Any]:
+    """The full training settings of :data:`TINY` (the defaults below it)."""
+    from ganbench.suite import GLOBAL_DEFAULTS
+
+    return {**GLOBAL_DEFAULTS, **TINY}

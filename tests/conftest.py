@@ -14,6 +14,7 @@ def _isolated_cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("GANBENCH_CACHE", str(tmp_path_factory.mktemp("ganbench-cache")))
     mp.delenv("GANBENCH_DISABLE_PLUGINS", raising=False)
+    mp.delenv("GANBENCH_DATA_ROOT", raising=False)  # the data root is <the isolated cache>/data, on every machine
     mp.delenv("GANBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     yield
     mp.undo()

@@ -21,6 +21,7 @@ def invoke():
     return _invoke
 
 
+@pytest.mark.slow
 def test_run_prints_a_table_and_writes_results(invoke, tmp_path):
     res = invoke("run", "--models", "vanilla,dcgan", "--losses", "nonsat,minimax", *TINY_ARGS, "--out", str(tmp_path))
     assert res.exit_code == 0, res.output

@@ -249,6 +249,37 @@ def test_image_size_and_channels_options(root):
     assert digits.x.shape == (1500, 1, 32, 32) and digits.info.shape == (1, 32, 32)
 
 
+def _structured(height: int = 60, width: int = 40) -> np.ndarray:
+    """A picture that tells a crop from a stretch: a horizontal ramp, a black band at the top, a white
+    block near the bottom (floats in [0, 1])."""
+    img = np.tile(np.linspace(0, 1, width, dtype=np.float32), (height, 1))
+    img[: height // 4] = 0
+    img[height - 10 :, width // 4 : width // 2] = 1
+    return img
+
+
+def test_resize_and_centre_crop_of_a_structured_picture(tmp_path):
+    """Short side to 28 with antialiasing, then the centre 28 rows (the DCGAN recipe) — checked against
+    PIL's own resize and a crop computed here; a stretch to 28×28 would be off by up to 2."""
+    from PIL import Image
+
+    from ganbench_builtins.data_common import decode_images, resize_square
+
+    img = _structured()  # 60 tall, 40 wide -> 42 × 28 -> rows 7..34
+    reference = np.asarray(Image.fromarray(img, mode="F").resize((28, 42), Image.BILINEAR))[7:35] * 2 - 1
+    got = resize_square(torch.from_numpy(img)[None, None] * 2 - 1, 28)[0, 0].numpy()
+    np.testing.assert_allclose(got, reference, atol=1e-5)
+    stretched = np.asarray(Image.fromarray(img, mode="F").resize((28, 28), Image.BILINEAR)) * 2 - 1
+    assert np.abs(got - stretched).max() > 0.5
+    # the file path (PIL decode, uint8) crops the same way
+    grey = Image.fromarray((img * 255).round().astype(np.uint8), mode="L")
+    grey.save(tmp_path / "structured.png")
+    decoded = decode_images([tmp_path / "structured.png"], 28, channels=1)[0, 0].numpy().astype(np.float32)
+    eight = np.asarray(grey.resize((28, 42), Image.BILINEAR))[7:35]
+    np.testing.assert_array_equal(decoded, eight.astype(np.float32))
+    assert decoded[0].max() < decoded[-1].max()  # the black band was cut to its last rows, not squeezed in
+
+
 def test_rgb_to_grey_is_bt601_luma(root):
     colour = load("cifar10", root)
     grey = load("cifar10", root, channels=1)

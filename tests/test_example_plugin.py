@@ -31,6 +31,7 @@ def installed(tmp_path_factory):
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
+@pytest.mark.slow
 def test_plugins_lists_the_installed_distribution(installed):
     res = subprocess.run([str(SCRIPT), "plugins"], env={**installed, "COLUMNS": "250"}, capture_output=True, text=True,
                          timeout=120)
@@ -41,6 +42,7 @@ def test_plugins_lists_the_installed_distribution(installed):
     assert "models: resmlp" in lines["relativistic-models"]
 
 
+@pytest.mark.slow
 def test_run_with_the_plugin_loss_and_model(installed, tmp_path):
     out = tmp_path / "run"
     res = subprocess.run([str(SCRIPT), "run", "--losses", "rsgan,ragan,nonsat", "--models", "resmlp", "-d", "ring8",
@@ -57,6 +59,7 @@ def test_run_with_the_plugin_loss_and_model(installed, tmp_path):
     assert bare.returncode == 2 and bare.stderr.startswith("Error: unknown loss 'rsgan'")
 
 
+@pytest.mark.slow
 def test_the_example_passes_its_own_tests(installed):
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
                          env=installed, capture_output=True, text=True, timeout=600, cwd=EXAMPLE)

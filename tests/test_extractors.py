@@ -107,6 +107,7 @@ def test_a_file_that_is_not_inception_weights_is_refused(plugins, mnist, tmp_pat
         build_extractor(plugins.registry, "inception", mnist, torch.device("cpu"), tmp_path, {"weights": str(bad)})
 
 
+@pytest.mark.slow
 def test_real_features_are_cached_on_disk(make_ctx, mnist, tmp_path):
     ext = make_ctx(data=mnist, n_samples=10, cache=EvalCache()).extractor()  # the session's classifier
     ctx = make_ctx(data=mnist, n_samples=10, cache=EvalCache(), cache_root=tmp_path, real_samples=300)
@@ -125,10 +126,11 @@ def test_real_features_are_cached_on_disk(make_ctx, mnist, tmp_path):
         ext.features = real_features
 
 
+@pytest.mark.slow
 def test_stacked_mnist_gets_per_channel_features_and_fid(plugins, make_ctx):
     from ganbench_builtins.metrics import compute_fid
 
-    stacked = plugins.registry.get("dataset", "stacked-mnist").load(root=None, size=600, test_size=1000)
+    stacked = plugins.registry.get("dataset", "stacked-mnist").load(root=None, size=1000, test_size=2000)
     ctx = make_ctx(data=stacked, n_samples=1000, sample=lambda n: stacked.x_test[:n], cache=EvalCache())
     ext = ctx.extractor()
     assert ext.name == "domain" and ext.num_features == 3 * 128 and ext.fingerprint.endswith("x3")
@@ -141,6 +143,7 @@ def test_stacked_mnist_gets_per_channel_features_and_fid(plugins, make_ctx):
     assert real < far / 20
 
 
+@pytest.mark.slow
 def test_run_with_inception_weights_on_an_unlabelled_folder(tmp_path, weights, tiny):
     folder = write_image_folder(tmp_path / "faces", classes=(), per_class=12)
     df = ganbench.run(models="vanilla", losses="nonsat", datasets=f"folder:{folder}", seeds=[0], metrics="fid,prdc",

@@ -140,6 +140,7 @@ def test_command_line_is_accepted_by_the_run_command(tiny_run):
     assert params["metrics"] == ",".join(suite["metrics"])
 
 
+@pytest.mark.slow
 def test_leaderboard_cli(tiny_run, tmp_path):
     res = CliRunner().invoke(cli, ["leaderboard", str(tiny_run), "--publish", str(tmp_path / "r" / "b")],
                              catch_exceptions=False)

@@ -34,6 +34,7 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert test_cmd in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
+@pytest.mark.slow
 def test_readme_main_command_runs_through_the_installed_script(tmp_path):
     main_cmd = readme_command("ganbench run")
     install, _, command = main_cmd.partition(" && ")
@@ -50,6 +51,7 @@ def test_readme_main_command_runs_through_the_installed_script(tmp_path):
     assert (df["status"] == "ok").all() and df["fid"].notna().all()
 
 
+@pytest.mark.slow
 def test_default_out_dir_is_under_results_and_resumes(tmp_path):
     args = [str(SCRIPT), "run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--seeds", "0", *TINY]
     first = _run(args, cwd=tmp_path)
@@ -60,6 +62,7 @@ def test_default_out_dir_is_under_results_and_resumes(tmp_path):
     assert again.returncode == 0 and "resumed ring8/vanilla/nonsat seed 0: ok" in again.stderr
 
 
+@pytest.mark.slow
 def test_python_dash_m_and_errors_in_a_subprocess(tmp_path):
     res = _run([sys.executable, "-m", "ganbench", "--version"], cwd=tmp_path)
     assert res.returncode == 0 and res.stdout.strip() == "ganbench, version 0.1.0"

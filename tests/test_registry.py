@@ -111,6 +111,7 @@ def test_a_paper_recipe_with_bad_settings_is_refused_at_registration(settings, m
     assert str(info.value).startswith(message)
 
 
+@pytest.mark.slow
 def test_a_plugin_that_fails_to_import_does_not_break_the_others(tmp_path):
     import os
     import subprocess

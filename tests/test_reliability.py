@@ -58,6 +58,7 @@ class _Interrupt(NullReporter):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_checkpoints_resume_bit_identically(tmp_path):
     """Interrupted three times (mid-cell, after checkpoints) and resumed: the same weights, history,
     metric trajectory and results as a run never interrupted — through BatchNorm (dcgan), Adam with
@@ -97,11 +98,12 @@ def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_grid_and_mid_cell_then_rerun(tmp_path):
     """The real command, killed with SIGKILL twice — once after a cell finished, once inside a cell
     after its checkpoint — then run again: every cell once, finished cells untouched, the killed cell
     continued from its checkpoint, and the table equal to an uninterrupted run's."""
-    args = ["run", "-m", "vanilla", "-l", "nonsat,lsgan", "-d", "ring8", "--seeds", "0,1", "--steps", "300",
+    args = ["run", "-m", "vanilla", "-l", "nonsat,lsgan", "-d", "ring8", "--seeds", "0,1", "--steps", "200",
             "--model-opt", "vanilla.hidden=64", "--set", "eval_samples=300", "--set", "sample_every=100",
             "--checkpoint-every", "25", "-q"]
     reference = ganbench(*args, "-o", str(tmp_path / "reference"))
@@ -132,7 +134,7 @@ def test_sigkill_mid_grid_and_mid_cell_then_rerun(tmp_path):
     killed_in = [c.name for c in cells.iterdir() if (c / "checkpoint.pt").exists() and not (c / "result.json").exists()]
     assert len(killed_in) == 1
     checkpoint_step = torch.load(cells / killed_in[0] / "checkpoint.pt", weights_only=True)["step"]
-    assert 25 <= checkpoint_step < 300 and checkpoint_step % 25 == 0
+    assert 25 <= checkpoint_step < 200 and checkpoint_step % 25 == 0
 
     # a kill inside an atomic write leaves its temporary file (whether a kill above did is luck): planted here
     stray = cells / killed_in[0] / ".history.csv.x1y2z3.ganbench-tmp"
@@ -175,6 +177,7 @@ def _model(name: str) -> str:
     return f"model '{name}' of plugin 'faulty' (ganbench-faulty 0.2.0)"
 
 
+@pytest.mark.slow
 def test_injected_failures_stay_in_their_cells(tmp_path, faulty_site):
     res = ganbench(*FAULTY_GRID, "-o", str(tmp_path / "grid"), pythonpath=faulty_site)
     assert res.returncode == 1, res.stderr
@@ -240,6 +243,7 @@ def test_injected_failures_stay_in_their_cells(tmp_path, faulty_site):
                                                     "run (re-run without --fail-fast to run them)")
 
 
+@pytest.mark.slow
 def test_a_crashing_extractor_fails_its_data_sets_cells(tmp_path, faulty_site):
     res = ganbench("run", "-d", "ring8", "-m", "vanilla", "-l", "nonsat", "--seeds", "0,1", "--steps", "2", "--metrics",
                    "fid", "--extractor", "crashing", "-q", "-o", str(tmp_path), pythonpath=faulty_site)
@@ -354,12 +358,53 @@ def test_resume_interrupt_and_damaged_rows(tmp_path, monkeypatch):
         f"--resume {tmp_path / 'new'}') to continue")
 
 
+def _observing_model():
+    """A ``vanilla`` MLP whose G records, at every forward, whether torch's deterministic algorithms
+    are on and the cuDNN flags: what the model sees while it trains."""
+    import types
+
+    from ganbench import hookimpl
+    from ganbench.specs import ModelSpec
+    from ganbench_builtins.nets_vanilla import build as vanilla
+
+    seen: list[tuple[bool, bool, bool]] = []
+
+    class Observed(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, z):
+            seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+                         torch.backends.cudnn.benchmark))
+            return self.inner(z)
+
+    def build(info, *, latent_dim):
+        G, D = vanilla(info, latent_dim, hidden=32)
+        return Observed(G), D
+
+    @hookimpl
+    def ganbench_register_models(registry):
+        registry.add_model(ModelSpec("observed", build))
+
+    module = types.ModuleType("observing")
+    module.ganbench_register_models = ganbench_register_models
+    return module, seen
+
+
 def test_deterministic_mode_is_recorded_and_restored(tmp_path, tiny):
     kw = dict(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings={**tiny, "steps": 5},
               device="cpu")
     plain = gb.run(out=tmp_path / "plain", **kw)
     det = gb.run(out=tmp_path / "det", deterministic=True, **kw)
     assert not torch.are_deterministic_algorithms_enabled()  # restored after the run
+    # what the model sees while it trains: on with the flag, off without it
+    plugin, seen = _observing_model()
+    gb.run(**{**kw, "models": "observed"}, out=tmp_path / "observed-det", deterministic=True, plugins=[plugin])
+    assert seen and set(seen) == {(True, True, False)}
+    seen.clear()
+    gb.run(**{**kw, "models": "observed"}, out=tmp_path / "observed", plugins=[plugin])
+    assert seen and {flags[0] for flags in seen} == {False}
     config = json.loads((tmp_path / "det" / "cells" / "ring8__vanilla__nonsat__s0" / "config.json").read_text())
     assert config["deterministic"] is True and json.loads((tmp_path / "det" / "suite.json").read_text())["deterministic"]
     assert plain.iloc[0]["config_hash"] != det.iloc[0]["config_hash"]
@@ -396,3 +441,98 @@ def test_other_runs_on_the_machine_are_announced_and_recorded(tmp_path, tiny):
     assert warnings == [f"1 other ganbench run(s) are training on this machine (pid {os.getppid()}): both slow down, so "
                         "this run's timings are not comparable (each row records other_runs); results are unaffected"]
     assert list(running.glob(f"{host}-{os.getpid()}.json")) == []  # our own entry is gone after the run
+
+
+def _flaky_loss():
+    """``flaky``: the non-saturating loss, 20 ms per D update (so seconds pass), raising at step 12
+    while ``state["fail"]`` is set: a cell that fails mid-training, then succeeds when retried."""
+    import types
+
+    import torch.nn.functional as F
+
+    from ganbench import hookimpl
+    from ganbench.specs import LossSpec
+
+    state = {"fail": True, "calls": 0}
+
+    def d_loss(d_real, d_fake):
+        state["calls"] += 1
+        time.sleep(0.02)
+        if state["fail"] and state["calls"] == 12:
+            raise RuntimeError("flaky failure at step 12")
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+    @hookimpl
+    def ganbench_register_losses(registry):
+        registry.add_loss(LossSpec(name="flaky", d_loss=d_loss, g_loss=lambda d_fake: F.softplus(-d_fake).mean()))
+
+    module = types.ModuleType("flaky")
+    module.ganbench_register_losses = ganbench_register_losses
+    return module, state
+
+
+def test_the_default_timed_checkpoint_lets_a_failed_cell_continue(tmp_path, tiny, monkeypatch):
+    """Without --checkpoint-every a checkpoint is written at the first step after CHECKPOINT_SECONDS of
+    training (shortened here from 60 s); a cell that then fails keeps it, and the retry continues from
+    it to the same numbers as a run that never failed."""
+    monkeypatch.setattr("ganbench.runner.CHECKPOINT_SECONDS", 0.1)
+    plugin, state = _flaky_loss()
+    kw = dict(models="vanilla", losses="flaky", datasets="ring8", seeds=[0], device="cpu", metrics="modes",
+              settings={**tiny, "steps": 20, "sample_every": 0}, model_options=["vanilla.hidden=32"], plugins=[plugin])
+    first = gb.run(out=tmp_path / "run", **kw).iloc[0]
+    assert first["status"] == "failed" and first["message"].endswith("raised in d_loss at step 12: RuntimeError: flaky "
+                                                                     "failure at step 12")
+    checkpoint = tmp_path / "run" / "cells" / "ring8__vanilla__flaky__s0" / "checkpoint.pt"
+    step = torch.load(checkpoint, weights_only=True)["step"]
+    assert 5 <= step < 12  # ≥ 0.1 s of training: at least 5 steps of 20 ms
+    state.update(fail=False, calls=0)
+    retried = gb.run(out=tmp_path / "run", **kw).iloc[0]
+    assert retried["status"] == "ok" and retried["resumed_from"] == step and not checkpoint.exists()
+    state.update(calls=0)
+    whole = gb.run(out=tmp_path / "whole", **{**kw, "settings": {**kw["settings"]}}, checkpoint_every=0).iloc[0]
+    assert whole["resumed_from"] == 0 and whole["modes"] == retried["modes"] and whole["hq_pct"] == retried["hq_pct"]
+    _cell_files_equal(tmp_path / "whole", tmp_path / "run", "ring8__vanilla__flaky__s0")
+
+
+def test_a_failure_in_ganbench_own_step_code_is_named_as_ganbench(tmp_path, tiny, monkeypatch):
+    from ganbench.training import BatchSampler
+
+    real_next = BatchSampler.__next__
+
+    def failing(self):
+        if self.pos >= 2 * self.batch_size:
+            raise RuntimeError("the batch index is broken")
+        return real_next(self)
+
+    monkeypatch.setattr(BatchSampler, "__next__", failing)
+    row = gb.run(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings=tiny, device="cpu",
+                 metrics="modes", out=tmp_path).iloc[0]
+    assert (row["status"], row["failure"], row["message"]) == (
+        "failed", "error", "ganbench 0.1.0 raised in data batch at step 3: RuntimeError: the batch index is broken")
+
+
+@pytest.mark.slow
+def test_a_sample_grid_that_is_not_finite_is_divergence(tmp_path, faulty_site):
+    res = ganbench("run", "-d", "ring8", "-m", "nan-in-eval", "-l", "nonsat", "--metrics", "modes", "--seeds", "0",
+                   "--steps", "6", "--set", "sample_every=2", "-q", "-o", str(tmp_path), pythonpath=faulty_site)
+    assert res.returncode == 0, res.stderr
+    row = pd.read_csv(tmp_path / "results.csv").iloc[0]
+    assert (row["status"], row["diverged_at"], row["message"]) == (
+        "diverged", 2, "non-finite generated samples (sample grid, eval mode) at step 2")
+    assert list(pd.read_csv(tmp_path / "cells" / "ring8__nan-in-eval__nonsat__s0" / "history.csv")["step"]) == [1, 2]
+
+
+def test_changed_data_is_refused_naming_its_fingerprint(tmp_path, tiny):
+    from datafiles import write_image_folder
+    from PIL import Image
+
+    folder = write_image_folder(tmp_path / "pictures", classes=(), per_class=6)
+    kw = dict(models="vanilla", losses="nonsat", datasets=f"folder:{folder}", seeds=[0], metrics="", device="cpu",
+              settings={**tiny, "steps": 2, "batch_size": 4}, data_options={"image-folder": {"image_size": 28}},
+              out=tmp_path / "run")
+    gb.run(**kw)
+    first = sorted(folder.glob("*.png"))[0]
+    Image.new("RGB", Image.open(first).size, (255, 0, 0)).save(first)  # the same file name, other pixels
+    with pytest.raises(UsageError, match=r"with another configuration \(data_fingerprint: [0-9a-f]+ -> [0-9a-f]+\)"):
+        gb.run(**kw)
+    assert list(gb.run(**kw, fresh=True)["status"]) == ["ok"]

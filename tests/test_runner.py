@@ -71,6 +71,7 @@ def test_tiny_run_writes_every_file(tmp_path, tiny):
     assert len(table) == 1 and table.loc[0, "cell_id"] == "ring8__vanilla__nonsat__s0"
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(tmp_path, tiny):
     kw = dict(models="vanilla,dcgan", losses="nonsat", datasets="mnist5k", seeds=[1], settings=tiny, device="cpu")
     a = ganbench.run(out=tmp_path / "a", **kw)

@@ -141,6 +141,7 @@ def test_the_clean_up_after_a_kill_removes_only_ganbench_temporaries(tmp_path, t
 WHO = "of plugin 'ganbench_faulty'"
 
 
+@pytest.mark.slow
 def test_hostile_models_and_losses_fail_only_their_cells(tmp_path, tiny, faulty):
     models = ["vanilla", "exits-in-build", "build-raises", "supports-raises", "backward-raises", "memory-error", "cpu-oom"]
     losses = ["nonsat", "exits", "unprintable", "g-loss-raises", "penalty-raises"]
@@ -265,6 +266,7 @@ def test_markdown_outputs_escape_titles_notes_and_messages(tmp_path):
 
 
 # -- 9. output that cannot be written mid-run --------------------------------------------------------
+@pytest.mark.slow
 def test_a_run_whose_output_cannot_be_written_stops_with_one_line_and_keeps_its_cells(tmp_path):
     """The real command under a file-size limit (RLIMIT_FSIZE: a write past 512 KiB fails with EFBIG,
     as writes fail on a full disk): the small MLP's cell is written, the DCGAN's 1.4 MB generator.pt is
