@@ -147,7 +147,7 @@ def stacked(plugins):
 
 def test_channel_data_splits_channels_with_their_digits(stacked):
     per = channel_data(stacked)
-    assert per.x.shape == (6000, 1, 28, 28) and per.info.num_classes == 10
+    assert per.x.shape == (3000, 1, 28, 28) and per.info.num_classes == 10
     assert torch.equal(per.x[4], stacked.x[1, 1:2]) and int(per.y[4]) == int(stacked.y[1]) // 10 % 10
 
 

@@ -380,3 +380,42 @@ def test_report_of_metrics_that_no_cell_has(tmp_path):
     assert res.exit_code == 0, res.output
     table = pd.read_csv(__import__("io").StringIO(res.stdout))
     assert table["fid_n"].tolist() == [0] and table["diverged_mean"].tolist() == [1.0]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"\xff\xfe not utf-8", "is not a result row: not UTF-8 text (invalid start byte at byte 0)"),
+    (b"[1, 2]", "is not a result row: expected a JSON object, got list"),
+    (b"{}", "is not a ganbench result row: a result row needs cell_id, dataset, model, loss, seed, status"),
+    (b'{"cell_id": "x"}', "is not a ganbench result row: a result row needs dataset, model, loss, seed, status"),
+])
+def test_damaged_result_rows_are_named_by_report_and_retrained_by_run(tmp_path, tiny, content, problem):
+    kw = dict(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0, 1], settings={**tiny, "steps": 2},
+              metrics="modes", device="cpu", out=tmp_path)
+    gb.run(**kw)
+    damaged = tmp_path / "cells" / "ring8__vanilla__nonsat__s1" / "result.json"
+    damaged.write_bytes(content)
+    res = invoke("report", str(tmp_path))
+    assert res.exit_code == 2 and res.stderr.startswith(f"Error: {damaged} {problem}"), res.stderr
+    df = gb.run(**kw)  # moved aside, trained again: never a ghost row
+    assert list(df["status"]) == ["ok", "ok"] and damaged.with_name("result.json.unreadable").read_bytes() == content
+
+
+@pytest.mark.parametrize("content", [b"\x80\x81", b"[1, 2]", b"{not json"])
+def test_a_damaged_suite_json_is_one_line_in_run_and_resume(tmp_path, tiny, content):
+    args = ["run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--seeds", "0", "--steps", "2", "--metrics", "modes",
+            "-q", "--out", str(tmp_path)]
+    assert invoke(*args).exit_code == 0
+    (tmp_path / "suite.json").write_bytes(content)
+    for res in (invoke(*args), invoke("run", "--resume", str(tmp_path))):
+        assert res.exit_code == 2 and res.stderr.startswith(f"Error: {tmp_path / 'suite.json'} is not a ganbench suite: ")
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_a_damaged_history_is_left_out_of_the_html_report_with_a_note(tmp_path):
+    run = board_run(tmp_path / "run")
+    cell = run / "cells" / Cell("mnist5k", "vanilla", "nonsat", 0).id
+    (cell / "history.csv").write_text("step,d_loss\n1,abc\n1,2\n")
+    res = invoke("report", str(run), "-f", "html", "-o", str(tmp_path / "report.html"))
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "report.html").read_text()
+    assert "history.csv left out of the plots: unreadable" in page and "<img" in page  # the other cells' curves
