@@ -24,6 +24,24 @@ class GanbenchGroup(click.Group):
     """Turns every GanbenchError, and click's own errors in subcommand options, into one line on
     stderr and exit status 2 (3 for a run whose output could not be written: StorageError)."""
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        """click's own main, except that an error in the group's options (``ganbench --bogus``) is one
+        line too, like every other bad input, instead of click's usage block."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -150,7 +168,8 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
 @click.option("--dry-run", is_flag=True, help="Check the request and print the plan — cells to train, reuse and skip, "
               "and the estimated time on this machine (from earlier rows in the output folder, else a timed probe of a "
-              "few steps) — then stop: nothing is trained or written.")
+              "few throwaway steps) — then stop: no cell is trained and nothing is written to the output folder (data "
+              "sets are loaded, downloaded if they must be).")
 @click.pass_context
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
         loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, resume_dir, fresh,

@@ -68,10 +68,12 @@ def call_plugin(who: str, where: str, fn, *args, passthrough: tuple[type[BaseExc
     """``fn(*args, **kwargs)``, where ``fn`` is a plugin's code (``who``, e.g. "model 'x' of plugin
     'y' (dist 1.0)"). Whatever it raises — ``SystemExit`` from a stray ``sys.exit()`` included, but
     not Ctrl-C — becomes a :class:`CellFailure` naming ``who`` and ``where``, so one plugin can never
-    end the run. Exceptions of the types in ``passthrough`` (and failures already described) pass."""
+    end the run (a :class:`StorageError` from the plugin's own writes included: ganbench's writes of
+    the run directory happen outside plugin code). Exceptions of the types in ``passthrough`` (and
+    failures already described) pass."""
     try:
         return fn(*args, **kwargs)
-    except (KeyboardInterrupt, CellFailure, StorageError, *passthrough):
+    except (KeyboardInterrupt, CellFailure, *passthrough):
         raise
     except BaseException as exc:  # the cell boundary: anything foreign code raises
         raise CellFailure(f"{who} raised in {where}: {one_line(exc)}") from exc

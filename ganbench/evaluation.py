@@ -197,7 +197,7 @@ class EvalContext:
             self._generated = self.sample(n)
         return self._generated[:n]
 
-    def generated_features(self, n: int | None = None, *, extractor: FeatureExtractor | None = None) -> torch.Tensor:
+    def generated_features(self, n: int | None = None, extractor: FeatureExtractor | None = None) -> torch.Tensor:
         """``[n, F]``: ``extractor``'s (default: the run's) features of ``generated(n)`` (default ``n``:
         ``n_samples``), computed once per cell and shared by every metric (FID, KID, PR/DC and the
         class count take one pass). (``generated_features(extractor)``, the form of ganbench 0.1's
@@ -229,7 +229,7 @@ class EvalContext:
                               lambda: build_extractor(self.registry, name, data, self.device, self.cache_root,
                                                       self.extractor_options.get(name, {}), self.progress))
 
-    def real_features(self, n: int | None = None, *, extractor: FeatureExtractor | None = None) -> torch.Tensor:
+    def real_features(self, n: int | None = None, extractor: FeatureExtractor | None = None) -> torch.Tensor:
         """``[n, F]`` features of the real sample (default ``n``: ``real_samples``, at most the
         training split); smaller ``n`` are prefixes of the same sample."""
         ext = extractor or self.extractor()

@@ -29,7 +29,8 @@ def data_root() -> Path:
     return cache_dir() / "data"
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: runs of characters that never go into a file name ganbench makes (also the cell ids' rule)
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def safe_name(text: str, limit: int = 60) -> str:
@@ -39,7 +40,7 @@ def safe_name(text: str, limit: int = 60) -> str:
     digits of a hash of ``text``, so distinct names never share a file (``folder:../../x`` →
     ``folder_.._.._x-1a2b3c4d``, never a path). It never contains a path separator."""
     text = str(text)
-    if text and len(text) <= limit and not text.startswith(".") and not _UNSAFE.search(text):
+    if text and len(text) <= limit and not text.startswith(".") and not UNSAFE.search(text):
         return text
-    stem = _UNSAFE.sub("_", text).lstrip(".")[:limit] or "_"
+    stem = UNSAFE.sub("_", text).lstrip(".")[:limit] or "_"
     return f"{stem}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganbench.errors import UnknownNameError
+from ganbench.errors import UnknownNameError, one_line
 from ganbench.paths import safe_name
 from ganbench.report import MEASURED, Figure
 
@@ -243,8 +243,10 @@ def scatter_2d(df: pd.DataFrame, dataset: str, groups: list[str], rebuilder: _Re
     for key, r in _first_seeds(df, dataset, groups):
         try:
             fake, data = rebuilder.samples(r, n)
-        except Exception as exc:  # a plugin not installed, a missing file: the plot is left out, and said so
-            notes.append(f"{dataset} {_label(key)}: no 2-D scatter ({type(exc).__name__}: {exc})")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a plugin not installed or failing, a missing file: left out, and said so
+            notes.append(f"{dataset} {_label(key)}: no 2-D scatter ({one_line(exc)})")
             continue
         panels.append((key, r, fake, data))
     if not panels:

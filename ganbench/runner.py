@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from ganbench import __version__, options, paths, seeding
-from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
+from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line, safe_str
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
@@ -28,6 +28,7 @@ from ganbench.store import (
     REUSABLE_STATUSES,
     ActiveRuns,
     RunStore,
+    in_use,
     is_reserved,
     read_json,
     row_problem,
@@ -310,7 +311,8 @@ class Runner:
             data=data, device=self.device, n_samples=settings["eval_samples"], registry=self.registry,
             extractor_name=self.extractors[dataset][0],
             extractor_options={k: dict(v) for k, v in self.suite.extractor_options.items()},
-            real_samples=settings["real_samples"], cache=self.eval_cache, progress=self.reporter.status, **kwargs,
+            real_samples=settings["real_samples"], cache=self.eval_cache, progress=getattr(self.reporter, "status", None),
+            **kwargs,
         )
 
     def _prepare(self, cell: Cell, data: Data | None) -> _Prepared:
@@ -382,8 +384,7 @@ class Runner:
         cells = self.suite.cells()
         busy = self.store.busy()
         if busy is not None:
-            raise UsageError(f"run directory {self.store.root} is in use by another ganbench process (pid {busy}); "
-                             "wait for it to finish or choose another --out")
+            raise in_use(self.store.root, busy)
         self._refuse_other_contents()
         datasets = self._load_data()
         self._check_runnable(cells, datasets)
@@ -435,9 +436,7 @@ class Runner:
             row = read_json(path, "result row")
         except UsageError:
             return None
-        if row_problem(row, prep.cell.id) or row.get("config_hash") != prep.config_hash:
-            return None
-        return row if row.get("status") in REUSABLE_STATUSES else None
+        return row if row_problem(row, prep.cell.id) is None and _reuses(row, prep) else None
 
     def _plan(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException]) -> Plan:
         """The plan with time estimates: per cell to train, the speed of an earlier row of the same
@@ -537,7 +536,7 @@ class Runner:
         for index, prep in enumerate(preps):
             cell = prep.cell
             previous = self.store.load_result(cell)
-            if previous and previous.get("config_hash") == prep.config_hash and previous.get("status") in REUSABLE_STATUSES:
+            if previous and _reuses(previous, prep):
                 self.store.remove(cell, CHECKPOINT_FILE)  # left by a kill between the row and its removal
                 rows.append(previous)
                 self.reporter.cell_finished(cell, previous, True)
@@ -768,9 +767,9 @@ class Runner:
         who = self._who("metric", name)
         try:
             values = metric.compute(ctx)
-        except (Diverged, CellFailure, StorageError, KeyboardInterrupt):
+        except (Diverged, CellFailure, KeyboardInterrupt):
             raise
-        except BaseException as exc:  # the cell boundary
+        except BaseException as exc:  # the cell boundary (a write of the plugin's own that fails too)
             raise CellFailure(f"{who} raised{where}: {one_line(exc)}") from exc
         return metric_values(who, values, where)
 
@@ -787,6 +786,12 @@ class Runner:
             else:
                 applicable.append((name, metric))
         return applicable, skipped
+
+
+def _reuses(row: Mapping[str, Any], prep: _Prepared) -> bool:
+    """Whether ``row`` (a cell's stored result) stands for ``prep``: same configuration, and a result
+    (ok, diverged, skipped) rather than a failure to retry."""
+    return row.get("config_hash") == prep.config_hash and row.get("status") in REUSABLE_STATUSES
 
 
 def metric_values(who: str, values: Any, where: str = "") -> dict[str, Any]:
@@ -828,7 +833,7 @@ _HOST_OOM = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator:
 def _out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _HOST_OOM)
+    return isinstance(exc, RuntimeError) and any(text in safe_str(exc) for text in _HOST_OOM)
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

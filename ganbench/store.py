@@ -37,6 +37,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,13 @@ TABLE_FILE = "results.csv"
 SUITE_FILE = "suite.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOCK_FILE = ".lock"
-#: what ``--fresh`` removes: everything ganbench writes into a run directory, nothing else
-RUN_FILES = ("cells", SUITE_FILE, "environment.json", TABLE_FILE)
+#: tries (50 ms apart) to take a run directory's lock before it counts as held by another process
+LOCK_TRIES = 10
+#: what ``--fresh`` removes: everything ganbench writes into a run directory, nothing else; the
+#: suite file last, so a folder interrupted half-cleared is still recognised as a run directory
+RUN_FILES = ("cells", "environment.json", TABLE_FILE, SUITE_FILE)
+#: keys every ganbench suite.json has: a file called suite.json without them is someone else's
+SUITE_KEYS = ("datasets", "models", "losses", "seeds")
 REUSABLE_STATUSES = ("ok", "diverged", "skipped")
 STATUSES = ("ok", "diverged", "failed", "skipped")
 #: the suffix of every temporary file of :func:`atomic_write_bytes` (``.NAME.XXXXXXXX.ganbench-tmp``):
@@ -75,6 +81,16 @@ RESERVED_COLUMNS = frozenset(IDENTITY_COLUMNS + STATUS_COLUMNS + TIMING_COLUMNS 
                              + PROVENANCE_COLUMNS + REPORT_COLUMNS)
 #: the identity and status of a row (kept for compatibility: the leading columns of results.csv)
 ID_COLUMNS = IDENTITY_COLUMNS + ["status", "message"]
+
+
+def in_use(root: Path, pid: str) -> UsageError:
+    """The refusal of a run directory that another ganbench process holds."""
+    return UsageError(f"run directory {root} is in use by another ganbench process (pid {pid}); wait for it to "
+                      "finish or choose another --out")
+
+
+def not_writable(root: Path, reason: str) -> UsageError:
+    return UsageError(f"output directory {root} is not writable: {reason}")
 
 
 def is_reserved(column: str) -> bool:
@@ -254,32 +270,32 @@ class RunStore:
         """Create the directory if needed and hold its lock while writing: a second ganbench process
         on the same directory is refused (one line naming the holder) instead of mixing results. The
         kernel drops the lock when the holder dies, even by ``kill -9``."""
-        def not_writable(exc: OSError) -> UsageError:
-            return UsageError(f"output directory {self.root} is not writable: {exc.strerror or exc}")
-
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:
-            raise not_writable(exc) from None
+            raise not_writable(self.root, exc.strerror or str(exc)) from None
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: no lock
             fcntl = None
         try:
             if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                    raise UsageError(f"run directory {self.root} is in use by another ganbench process (pid {holder}); "
-                                     "wait for it to finish or choose another --out") from None
+                for attempt in range(LOCK_TRIES):  # another process's busy() holds a shared lock for an instant
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if attempt == LOCK_TRIES - 1:
+                            raise in_use(self.root, os.pread(fd, 32, 0).decode(errors="replace").strip() or "?") \
+                                from None
+                        time.sleep(0.05)
             try:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
                 self._probe()
             except OSError as exc:
-                raise not_writable(exc) from None
+                raise not_writable(self.root, exc.strerror or str(exc)) from None
             yield
         finally:
             os.close(fd)
@@ -309,14 +325,17 @@ class RunStore:
         if not self.root.exists():  # created later, under the lock: can it be?
             parent = next(p for p in self.root.absolute().parents if p.exists())
             if not parent.is_dir():
-                raise UsageError(f"output directory {self.root} is not writable: Not a directory")
+                raise not_writable(self.root, "Not a directory")
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise UsageError(f"output directory {self.root} is not writable: Permission denied")
+                raise not_writable(self.root, "Permission denied")
             return False
         if not self.root.is_dir():
-            raise UsageError(f"output directory {self.root} is not writable: Not a directory")
+            raise not_writable(self.root, "Not a directory")
         if (self.root / SUITE_FILE).is_file():
-            return True
+            if self._ours():
+                return True
+            raise UsageError(f"output directory {self.root} holds a {SUITE_FILE} that is not a ganbench run's (nor an "
+                             f"environment.json of one); choose a new or empty folder with --out")
         try:
             others = sorted(p.name for p in self.root.iterdir()
                             if p.name != LOCK_FILE and not (p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX)))
@@ -326,6 +345,18 @@ class RunStore:
             shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
             raise UsageError(f"output directory {self.root} is not a ganbench run directory (no {SUITE_FILE}) and is not "
                              f"empty ({shown}); choose a new or empty folder with --out")
+        return False
+
+    def _ours(self) -> bool:
+        """Whether this folder's suite.json — or, when that is damaged, its environment.json — was
+        written by ganbench (a damaged run directory can still be replaced with ``--fresh``)."""
+        for name, keys in ((SUITE_FILE, SUITE_KEYS), ("environment.json", ("ganbench", "torch", "written_at"))):
+            try:
+                doc = json.loads((self.root / name).read_bytes().decode("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and all(k in doc for k in keys):
+                return True
         return False
 
     def busy(self) -> str | None:
@@ -351,10 +382,13 @@ class RunStore:
         """Remove what ganbench wrote here (``--fresh``); other files in the directory stay."""
         for name in RUN_FILES:
             path = self.root / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+            try:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            except OSError as exc:
+                raise StorageError(exc.errno, f"cannot remove {path}: {exc.strerror or exc}") from exc
 
     def read_suite(self) -> dict[str, Any] | None:
         """The stored request of this directory, None for a new directory."""
@@ -394,8 +428,13 @@ class RunStore:
         return row
 
     def remove(self, cell: Cell, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.cell_dir(cell) / name).unlink()
+        path = self.cell_dir(cell) / name
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(exc.errno, f"cannot remove {path}: {exc.strerror or exc}") from exc
 
     def save_checkpoint(self, cell: Cell, state: dict[str, Any]) -> None:
         atomic_torch_save(self.cell_dir(cell) / CHECKPOINT_FILE, state)

@@ -28,6 +28,7 @@ else:  # pragma: no cover
 
 from ganbench.errors import UsageError
 from ganbench.options import Option, coerce_option, interval, layered, positive
+from ganbench.paths import UNSAFE
 
 #: One defaults table shared by the CLI, the Python API and the docs.
 SETTINGS: dict[str, Option] = {
@@ -84,9 +85,6 @@ def resolve_settings(
     )
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
 @dataclass(frozen=True, order=True)
 class Cell:
     """One training run of the grid. ``id`` is stable and safe as a directory name."""
@@ -99,7 +97,7 @@ class Cell:
     @property
     def id(self) -> str:
         names = (self.dataset, self.model, self.loss)
-        parts = [_UNSAFE.sub("_", p)[:40] for p in names]
+        parts = [UNSAFE.sub("_", p)[:40] for p in names]  # unchanged since 0.1.0: run directories keep their ids
         if parts != list(names):  # e.g. image-folder:/data/faces: a hash keeps distinct names distinct
             parts.append(hashlib.sha256("\0".join(names).encode()).hexdigest()[:8])
         return "__".join(parts) + f"__s{self.seed}"

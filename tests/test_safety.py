@@ -93,6 +93,18 @@ def test_the_index_is_written_only_where_ganbench_keeps_one(tmp_path):
     index = (boards / "README.md").read_text()
     assert index.splitlines()[0] == INDEX_MARKER
     assert "[board first](first/leaderboard.md)" in index and "[board second](second/leaderboard.md)" in index
+    # a sibling folder whose provenance.json is not a board's is neither listed nor an error
+    (boards / "notes").mkdir()
+    (boards / "notes" / "provenance.json").write_text("[1, 2]")
+    res = invoke("leaderboard", str(run), "--publish", str(boards / "third"), "--title", "board third")
+    assert res.exit_code == 0, res.output
+    index = (boards / "README.md").read_text()
+    assert "board third" in index and "notes" not in index
+    # an index written before the marker line existed is still ganbench's
+    old = index.split("\n", 1)[1]
+    (boards / "README.md").write_text(old)
+    assert invoke("leaderboard", str(run), "--publish", str(boards / "third")).exit_code == 0
+    assert (boards / "README.md").read_text().splitlines()[0] == INDEX_MARKER
 
 
 # -- 2, 3. refused requests and --fresh delete nothing ------------------------------------------------
@@ -120,6 +132,26 @@ def test_fresh_refuses_a_folder_that_is_not_a_run(tmp_path):
     res = invoke("run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--steps", "2", "--fresh", "--out", str(folder))
     assert res.exit_code == 2 and "is not a ganbench run directory (no suite.json)" in res.stderr
     assert tree(folder) == before
+    # a suite.json of someone else's does not make it a run directory either
+    (folder / "suite.json").write_text('{"name": "my test suite", "cases": 3}')
+    before = tree(folder)
+    res = invoke("run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--steps", "2", "--fresh", "--out", str(folder))
+    assert res.exit_code == 2 and res.stderr.strip() == (
+        f"Error: output directory {folder} holds a suite.json that is not a ganbench run's (nor an environment.json of "
+        "one); choose a new or empty folder with --out")
+    assert tree(folder) == before
+
+
+def test_a_held_lock_is_refused_after_a_short_wait(tmp_path):
+    from ganbench.errors import UsageError
+    from ganbench.store import RunStore
+
+    with RunStore(tmp_path).lock():
+        with pytest.raises(UsageError, match=r"is in use by another ganbench process \(pid \d+\)"):
+            with RunStore(tmp_path).lock():
+                pass
+    with RunStore(tmp_path).lock():  # released: free again
+        pass
 
 
 def test_the_clean_up_after_a_kill_removes_only_ganbench_temporaries(tmp_path, tiny):
@@ -335,7 +367,9 @@ def test_the_plan_is_printed_first_and_dry_run_trains_nothing(tmp_path):
                              "per model and recipe")
     res = invoke(*args)
     assert res.exit_code == 0 and res.stderr.startswith(lines[0]), res.output
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").rglob("*") if p.is_file()}
     assert invoke(*args, "--dry-run").stdout.splitlines()[1] == "  0 to train; 8 already done (kept)"
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
     # a cell lost (a kill before its row): the earlier rows of its loss measure its time, evaluation included
     (tmp_path / "run" / "cells" / "ring8__vanilla__nonsat__s1" / "result.json").unlink()
     more = invoke(*args, "--dry-run").stdout.splitlines()[1]

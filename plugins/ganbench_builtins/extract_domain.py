@@ -22,6 +22,7 @@ from torch import nn
 from ganbench import seeding
 from ganbench.errors import UsageError
 from ganbench.evaluation import FeatureExtractor
+from ganbench.paths import safe_name
 from ganbench.specs import Data, DataInfo
 from ganbench.store import atomic_torch_save
 
@@ -149,7 +150,7 @@ def load_or_train(data: Data, device: torch.device, root: Path,
     building an extractor mid-run changes no training."""
     info = data.info
     key = hashlib.sha256(f"{info.fingerprint}:{CLASSIFIER_VERSION}:{FEATURE_DIM}".encode()).hexdigest()[:12]
-    path = root / "extractors" / f"domain-{info.name}-{key}.pt"
+    path = root / "extractors" / f"domain-{safe_name(info.name)}-{key}.pt"
     net = DomainClassifier(info.shape[0], info.num_classes)
     if path.exists():
         blob = torch.load(path, map_location="cpu", weights_only=True)

@@ -75,7 +75,7 @@ def _raise_in_backward(grad):
     raise RuntimeError("injected failure in the backward pass")
 
 
-class Unprintable(Exception):
+class Unprintable(RuntimeError):  # a RuntimeError: the out-of-memory check reads its text too
     def __str__(self) -> str:
         raise ValueError("this exception cannot be printed")
 
