@@ -76,9 +76,14 @@ class RichReporter:
         self._cell_eval: float | None = None
         self._live_total: float | None = None
         self._heartbeat = 0.0
-        #: measured / estimated seconds over the finished cells (the estimate's correction)
+        #: measured / planned seconds of training (all but evaluation) over the finished cells: the
+        #: plan's correction; and the evaluation seconds measured per (data set, model)
         self._measured = 0.0
         self._estimated = 0.0
+        self._evals: dict[tuple[str, str], list[float]] = {}
+        #: seconds of a finished cell that were neither training nor evaluation (building, sample
+        #: grids, writing its files): a cost per cell, whatever its number of steps
+        self._overheads: list[float] = []
         self._remaining: list[Cell] = []
 
     def line(self, text: str, style: str = "") -> None:
@@ -130,21 +135,43 @@ class RichReporter:
         how the finished cells compared with their plan, and what is left of the current cell."""
         if self._plan is None:
             return None
-        todo = [self._plan.estimates.get(c) for c in self._remaining]
+        todo = [self._planned(c) for c in self._remaining]
         if any(e is None for e in todo):
             return None
-        left = sum(todo) * self._factor()
+        left = sum(todo)
         if self._cell is not None or self._cell_steps:
             elapsed = (now or time.perf_counter()) - self._cell_start
             left += max(0.0, self._current_estimate(elapsed) - elapsed)
         return left
+
+    def _train_plan(self, cell: Cell) -> float | None:
+        total = self._plan.estimates.get(cell) if self._plan is not None else None
+        return None if total is None else total - (self._plan.eval_estimates.get(cell) or 0.0)
+
+    def _eval_plan(self, cell: Cell) -> float:
+        """The cell's evaluation time: planned from earlier rows, else measured on this run's finished
+        cells of the same data set and model (else of any), else 0 until one is measured."""
+        planned = self._plan.eval_estimates.get(cell) if self._plan is not None else None
+        if planned is not None:
+            return planned
+        same = self._evals.get((cell.dataset, cell.model))
+        every = [v for values in self._evals.values() for v in values]
+        values = same or every
+        return sum(values) / len(values) if values else 0.0
+
+    def _planned(self, cell: Cell) -> float | None:
+        """A cell's expected seconds: its planned training, corrected by how the finished cells
+        compared with their plan, plus its evaluation."""
+        train = self._train_plan(cell)
+        overhead = sum(self._overheads) / len(self._overheads) if self._overheads else 0.0
+        return None if train is None else train * self._factor() + self._eval_plan(cell) + overhead
 
     def _current_estimate(self, elapsed: float) -> float:
         """The running cell's total time: from its own speed once it has run a few steps (plus its
         planned evaluation), else as planned."""
         if self._live_total is not None:
             return self._live_total + (self._cell_eval or 0.0)
-        return (self._cell_estimate or 0.0) * self._factor()
+        return (self._cell_estimate or 0.0)
 
     def _eta_text(self) -> str:
         left = self.remaining_s()
@@ -159,8 +186,8 @@ class RichReporter:
         self._label = cell.label()
         self._cell_start = self._heartbeat = time.perf_counter()
         self._cell_steps, self._cell_from = steps, resumed_from
-        self._cell_estimate = self._plan.estimates.get(cell) if self._plan is not None else None
-        self._cell_eval = self._plan.eval_estimates.get(cell) if self._plan is not None else None
+        self._cell_estimate = self._planned(cell)
+        self._cell_eval = self._eval_plan(cell) if self._plan is not None else None
         self._live_total = None
         if resumed_from:
             self.line(f"{self._label}: continuing from its checkpoint at step {resumed_from}")
@@ -193,9 +220,14 @@ class RichReporter:
             self._cell = None
         if cell in self._remaining:
             self._remaining.remove(cell)
-        if not resumed and self._plan is not None and self._plan.estimates.get(cell) and row.get("wall_s"):
-            self._measured += float(row["wall_s"])
-            self._estimated += float(self._plan.estimates[cell])
+        if not resumed and row.get("wall_s"):
+            evaluation = float(row.get("eval_s") or 0.0) + float(row.get("trajectory_eval_s") or 0.0)
+            self._evals.setdefault((cell.dataset, cell.model), []).append(evaluation)
+            train = self._train_plan(cell)
+            if train and row.get("train_s"):
+                self._measured += float(row["train_s"])
+                self._estimated += train
+                self._overheads.append(max(0.0, float(row["wall_s"]) - float(row["train_s"]) - evaluation))
         self._cell_steps, self._cell_estimate, self._live_total = 0, None, None
         self._done += 1
         status = str(row.get("status", "?"))

@@ -279,11 +279,8 @@ class Runner:
         """``loss 'wgan' of plugin 'builtin-losses' (ganbench 0.1.0)``: who to blame for a failure."""
         return f"{kind} '{name}' of {self.registry.provenance(kind, name)}"
 
-    def _prepare_extractors(self, datasets: dict[str, Data | BaseException], build: bool = True) -> None:
-        """Resolve each data set's extractor and (``build``) build it now (train, load or download), so
-        a missing weights file stops the run before any training rather than after every cell; compute
-        (or load) the real features too, a one-time cost that no cell's ``eval_s`` should carry."""
-        features = any(self.registry.get("metric", m).features for m in self.suite.metrics)
+    def _resolve_extractors(self, datasets: dict[str, Data | BaseException]) -> None:
+        """Choose each data set's extractor (cheap: nothing is built)."""
         for name, data in datasets.items():
             if not isinstance(data, Data):
                 continue
@@ -293,9 +290,17 @@ class Runner:
                                                     passthrough=(GanbenchError,))
             except CellFailure as exc:  # an extractor's auto() or supports() raised
                 datasets[name] = exc
+
+    def _build_extractors(self, datasets: dict[str, Data | BaseException]) -> None:
+        """Build each data set's extractor now (train, load or download), so a missing weights file
+        stops the run before any training rather than after every cell; compute (or load) the real
+        features too, a one-time cost that no cell's ``eval_s`` should carry."""
+        features = any(self.registry.get("metric", m).features for m in self.suite.metrics)
+        for name, data in datasets.items():
+            if not isinstance(data, Data) or name not in self.extractors:
                 continue
             extractor = self.extractors[name][0]
-            if build and features and extractor is not None:
+            if features and extractor is not None:
                 try:
                     self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings}).real_features()
                 except (GanbenchError, KeyboardInterrupt):  # e.g. Inception weights that cannot be had: the user's
@@ -376,11 +381,10 @@ class Runner:
         return {**self.suite.to_dict(), "device": self.device.type, "deterministic": self.deterministic,
                 "extractor_options": {k: dict(v) for k, v in self.suite.extractor_options.items()}}
 
-    def _setup(self, build_extractors: bool = True) -> tuple[list[Cell], dict[str, Data | BaseException],
-                                                             list[_Prepared]]:
+    def _setup(self) -> tuple[list[Cell], dict[str, Data | BaseException], list[_Prepared]]:
         """Every check of the request that needs no lock and writes nothing in the output folder: the
-        folder, the data sets, whether any cell can train, the extractors (built, and real features
-        computed, unless ``build_extractors`` is false), each cell's configuration."""
+        folder, the data sets, whether any cell can train, the extractors' choice, each cell's
+        configuration."""
         cells = self.suite.cells()
         busy = self.store.busy()
         if busy is not None:
@@ -388,7 +392,7 @@ class Runner:
         self._refuse_other_contents()
         datasets = self._load_data()
         self._check_runnable(cells, datasets)
-        self._prepare_extractors(datasets, build=build_extractors)
+        self._resolve_extractors(datasets)
         preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
                  ((c, datasets[c.dataset]) for c in cells)]
         self._refuse_other_contents(preps)
@@ -397,7 +401,7 @@ class Runner:
     def plan(self) -> Plan:
         """What :meth:`run` would do (``ganbench run --dry-run``): nothing is trained or written
         (the speed probe trains a few steps of throwaway copies; no extractor is built)."""
-        _, datasets, preps = self._setup(build_extractors=False)
+        _, datasets, preps = self._setup()
         return self._plan(preps, datasets)
 
     def run(self) -> pd.DataFrame:
@@ -406,8 +410,9 @@ class Runner:
         output folder that is not a ganbench run directory and not empty, one that is not writable or
         in use, a grid in which no cell can run."""
         cells, datasets, preps = self._setup()
-        if getattr(self.reporter, "wants_plan", False):
+        if getattr(self.reporter, "wants_plan", False):  # first: the plan, then the slow preparations
             self.reporter.run_planned(self._plan(preps, datasets))
+        self._build_extractors(datasets)
         with self.store.lock():
             self._refuse_other_contents(preps)  # again, holding the lock: nobody else writes here now
             self.store.remove_temporaries()  # a killed run's half-done writes (the rows they were for are absent)

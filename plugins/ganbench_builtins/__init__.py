@@ -6,14 +6,32 @@ implement hooks import no torch at import time; the networks live in one module 
 """
 
 
+class _Lazy:
+    """A function of a module imported on first use; ``inspect.signature`` sees the real function's
+    parameters (so the core knows which arguments it names: ``d_real``, ``progress``)."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.__name__ = module, name
+
+    def _target(self):
+        import importlib
+
+        return getattr(importlib.import_module(f"ganbench_builtins.{self.module}"), self.__name__)
+
+    def __call__(self, *args, **kwargs):
+        return self._target()(*args, **kwargs)
+
+    @property
+    def __signature__(self):
+        import inspect
+
+        return inspect.signature(self._target())
+
+    def __repr__(self) -> str:
+        return f"<lazy ganbench_builtins.{self.module}.{self.__name__}>"
+
+
 def lazy(module: str, name: str):
     """``ganbench_builtins.<module>.<name>``, imported on first call: registering a plugin imports
     no torch."""
-
-    def call(*args, **kwargs):
-        import importlib
-
-        return getattr(importlib.import_module(f"ganbench_builtins.{module}"), name)(*args, **kwargs)
-
-    call.__name__ = name
-    return call
+    return _Lazy(module, name)
