@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 import ganbench
-from ganbench.runner import CHECKPOINT_SECONDS
+from ganbench.execution.cell import CHECKPOINT_SECONDS
 
 TARGET = 0.01
 VARIANTS = {"plain": {}, "ckpt-1": {"checkpoint_every": 1}, "ckpt-100": {"checkpoint_every": 100},

@@ -72,11 +72,8 @@ def build_suite(
     def opts(kind: str, flag: str, *values: OptionsArg) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for value in values:  # later values win
-            if not value:
-                continue
-            table = parse_assignments(value, flag) if not isinstance(value, Mapping) else value
-            for name, items in table.items():
-                out.setdefault(registry.canonical(kind, name), {}).update(items)
+            for name, items in opts_table(registry, kind, flag, value).items():
+                out.setdefault(name, {}).update(items)
         return out
 
     def pick(value: Any, key: str) -> Any:
@@ -108,7 +105,7 @@ def build_suite(
     )
 
 
-def run(
+def runner(
     models: str | Sequence[str] | None = None,
     losses: str | Sequence[str] | None = None,
     datasets: str | Sequence[str] | None = None,
@@ -125,51 +122,108 @@ def run(
     extractor: str | None = None,
     extractor_options: OptionsArg = None,
     suite: str | Path | None = None,
-    device: str = "auto",
+    device: str | None = None,
     out: str | Path | None = None,
+    resume: str | Path | None = None,
     data_root: str | Path | None = None,
     plugins: Iterable[Any] = (),
     disable_plugins: Iterable[str] = (),
+    loaded_plugins=None,
     reporter=None,
     checkpoint_every: int | None = None,
     fail_fast: bool = False,
     fresh: bool = False,
     deterministic: bool = False,
-) -> pd.DataFrame:
-    """Train and evaluate every cell of ``datasets × models × losses × seeds``; one row per cell.
-
-    Mirrors ``ganbench run``: ``steps``/``batch_size`` are shortcuts for ``settings``; other
-    settings (``n_critic``, ``lr_g``, ...) are listed in :data:`ganbench.suite.SETTINGS`.
-    ``recipe="paper"`` (default) trains each loss with its paper's settings, ``"same"`` every loss
-    with one shared recipe; explicit settings win in both. ``model_options``/``loss_options``/
-    ``data_options``: ``{"dcgan": {"norm": "layer"}}`` or ``["dcgan.norm=layer"]``. ``suite``: a suite
-    file (TOML) whose values the other arguments override. ``extractor``: the feature extractor of
-    FID/KID/PR-DC (default ``auto``: per data set); ``extractor_options``: e.g.
-    ``{"inception": {"weights": "/data/weights-inception-2015-12-05-6726825d.pth"}}``.
-    ``plugins`` registers extra plugin objects; ``disable_plugins`` blocks plugins by name.
-    Results are written under ``out`` (default ``results/runs/run-<fingerprint>``), which resumes.
-    ``data_root``: where downloadable data sets live (default ``$GANBENCH_DATA_ROOT``, else
-    ``<cache>/data``); it must exist when given. ``checkpoint_every`` (steps; default
-    None: every :data:`ganbench.runner.CHECKPOINT_SECONDS` of training; 0 = never), ``fail_fast``, ``fresh`` and
-    ``deterministic``: as the ``ganbench run`` flags (see :class:`ganbench.runner.Runner`); a
-    request that differs from what ``out`` holds raises :class:`~ganbench.errors.UsageError`
-    unless ``fresh``.
-    """
+    executor: str = "auto",
+    jobs: int | None = None,
+    devices: str | Sequence[str] | None = None,
+    threads: int | None = None,
+    ray_address: str | None = None,
+    gpus_per_cell: float | None = None,
+    executor_options: OptionsArg = None,
+):
+    """The :class:`~ganbench.execution.session.Runner` of a request — the one composition root:
+    :func:`run` and ``ganbench run`` both build their runner here. Arguments as :func:`run`;
+    ``resume``: a run directory whose recorded request (suite.json) is run again (then no grid
+    arguments; ``extractor_options`` may add local paths; ``device`` None keeps the recorded device);
+    ``loaded_plugins``: plugins already loaded (the CLI's, with its ``-p`` options)."""
     from ganbench.device import resolve_device
-    from ganbench.runner import Runner
+    from ganbench.execution.executors import ExecutorConfig
+    from ganbench.execution.session import Runner
 
-    pl = load_plugins(extra=plugins, disabled=disable_plugins)
-    merged = dict(settings or {})
-    merged.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
-    suite = build_suite(
-        pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds, settings=merged,
-        recipe=recipe, model_options=model_options, loss_options=loss_options, data_options=data_options,
-        extractor=extractor, extractor_options=extractor_options, suite_file=suite,
-    )
-    dev = resolve_device(device)
-    target = Path(out) if out is not None else default_out(suite)
+    pl = loaded_plugins if loaded_plugins is not None else load_plugins(extra=plugins, disabled=disable_plugins)
+    if resume is not None:
+        chosen, stored_device, stored_deterministic = stored_request(resume)
+        if extractor_options:
+            extra = opts_table(pl.registry, "extractor", "--extractor-opt", extractor_options)
+            chosen.extractor_options = {**chosen.extractor_options, **{
+                name: {**chosen.extractor_options.get(name, {}), **items} for name, items in extra.items()}}
+        device = stored_device if device is None else device
+        deterministic = deterministic or stored_deterministic
+        target = Path(resume)
+    else:
+        merged = dict(settings or {})
+        merged.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
+        chosen = build_suite(
+            pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds,
+            settings=merged, recipe=recipe, model_options=model_options, loss_options=loss_options,
+            data_options=data_options, extractor=extractor, extractor_options=extractor_options, suite_file=suite,
+        )
+        target = Path(out) if out is not None else default_out(chosen)
+    dev = resolve_device(device or "auto")
     if data_root is not None and not Path(data_root).expanduser().is_dir():
         raise UsageError(f"data root {data_root} is not an existing directory")
     root = Path(data_root).expanduser() if data_root is not None else None
-    return Runner(pl, suite, target, dev, reporter=reporter, data_root=root, checkpoint_every=checkpoint_every,
-                  fail_fast=fail_fast, fresh=fresh, deterministic=deterministic).run()
+    device_list = tuple(split_names(devices, "--devices") or ()) if devices is not None else ()
+    config = ExecutorConfig(jobs=jobs, devices=device_list, threads=threads, ray_address=ray_address,
+                            gpus_per_cell=gpus_per_cell,
+                            options=opts_table(pl.registry, "executor", "--executor-opt", executor_options))
+    return Runner(pl, chosen, target, dev, reporter=reporter, data_root=root, checkpoint_every=checkpoint_every,
+                  fail_fast=fail_fast, fresh=fresh, deterministic=deterministic, executor=executor,
+                  executor_config=config)
+
+
+def run(
+    models: str | Sequence[str] | None = None,
+    losses: str | Sequence[str] | None = None,
+    datasets: str | Sequence[str] | None = None,
+    seeds: str | Sequence[int] | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Train and evaluate every cell of ``datasets × models × losses × seeds``; one row per cell.
+
+    Mirrors ``ganbench run`` (keyword arguments as its flags): ``metrics``; ``steps``/``batch_size``
+    are shortcuts for ``settings``; other settings (``n_critic``, ``lr_g``, ...) are listed in
+    :data:`ganbench.suite.SETTINGS`. ``recipe="paper"`` (default) trains each loss with its paper's
+    settings, ``"same"`` every loss with one shared recipe; explicit settings win in both.
+    ``model_options``/``loss_options``/``data_options``: ``{"dcgan": {"norm": "layer"}}`` or
+    ``["dcgan.norm=layer"]``. ``suite``: a suite file (TOML) whose values the other arguments
+    override. ``extractor``: the feature extractor of FID/KID/PR-DC (default ``auto``: per data set);
+    ``extractor_options``: e.g. ``{"inception": {"weights": "/data/weights-inception-2015-12-05-6726825d.pth"}}``.
+    ``plugins`` registers extra plugin objects; ``disable_plugins`` blocks plugins by name.
+    Results are written under ``out`` (default ``results/runs/run-<fingerprint>``), which resumes;
+    ``resume``: continue a run directory with its recorded request. ``device`` (default ``auto``).
+    ``data_root``: where downloadable data sets live (default ``$GANBENCH_DATA_ROOT``, else
+    ``<cache>/data``); it must exist when given. ``checkpoint_every`` (steps; default
+    None: every :data:`ganbench.execution.cell.CHECKPOINT_SECONDS` of training; 0 = never), ``fail_fast``, ``fresh`` and
+    ``deterministic``: as the ``ganbench run`` flags (see :class:`ganbench.execution.session.Runner`); a
+    request that differs from what ``out`` holds raises :class:`~ganbench.errors.UsageError`
+    unless ``fresh``. ``executor`` (``auto``, ``serial``, ``local``, ``ray`` or a plugin's), ``jobs``
+    (worker processes of ``local``), ``devices`` (``"cuda:0,cuda:1"``, round-robin over the workers),
+    ``threads`` (torch threads per cell; default the machine's // jobs), ``ray_address`` and
+    ``gpus_per_cell`` (Ray), ``executor_options`` (a plugin executor's options: ``{"slurm": {"partition": "gpu"}}``
+    or ``["slurm.partition=gpu"]``): see docs/scale.md. Plugin objects given in ``plugins`` must be
+    importable modules for executors that start processes.
+    """
+    return runner(models, losses, datasets, seeds, **kwargs).run()
+
+
+def opts_table(registry, kind: str, flag: str, value: OptionsArg) -> dict[str, dict[str, Any]]:
+    """``{name: {key: value}}`` from a mapping or ``name.key=value`` strings, names canonical."""
+    out: dict[str, dict[str, Any]] = {}
+    if not value:
+        return out
+    table = parse_assignments(value, flag) if not isinstance(value, Mapping) else value
+    for name, items in table.items():
+        out.setdefault(registry.canonical(kind, name), {}).update(items)
+    return out

@@ -165,6 +165,23 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "workspace: bit-identical GPU re-runs at the speed cost of torch's deterministic kernels "
               "(docs/reliability.md; measure it with benchmarks/reliability_cost.py); CPU runs already are bit-identical. "
               "An op without a deterministic version fails its cell with torch's message.")
+@click.option("--executor", default="auto", show_default=True, metavar="NAME",
+              help="Where the cells execute: serial (this process, one at a time), local (--jobs worker processes on "
+              "this machine), ray (a Ray instance or cluster), or a plugin's ('ganbench list executors'). auto: serial, "
+              "or local when --jobs > 1 or several --devices.")
+@click.option("--jobs", "-j", type=int, metavar="N",
+              help="Worker processes of the local executor (cells trained at once on this machine). Default: one per "
+              "--devices entry, else 1.")
+@click.option("--executor-opt", "executor_opts", multiple=True, metavar="EXECUTOR.KEY=VALUE",
+              help="An option of a plugin's executor (repeatable; see 'ganbench list executors -v').")
+@click.option("--devices", metavar="D1,D2", help="Devices of the workers, round-robin (e.g. cuda:0,cuda:1; a device "
+              "may appear twice to run two workers on it). Default: --device.")
+@click.option("--threads", type=int, metavar="N", help="torch threads per cell (default: this machine's threads // "
+              "--jobs; 1 under Ray). Recorded in every row: CPU results can depend on it.")
+@click.option("--ray-address", metavar="ADDR", help="The Ray cluster to run on (--executor ray; e.g. ray://head:10001 "
+              "or auto); default: a local Ray instance. See docs/scale.md.")
+@click.option("--gpus-per-cell", type=float, metavar="X", help="GPUs each cell asks Ray for (--executor ray): 0.25 "
+              "runs four cells per GPU. Default 1 on a CUDA device, else 0.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
 @click.option("--dry-run", is_flag=True, help="Check the request and print the plan — cells to train, reuse and skip, "
               "and the estimated time on this machine (from earlier rows in the output folder, else a timed probe of a "
@@ -173,7 +190,8 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.pass_context
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
         loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, resume_dir, fresh,
-        checkpoint_every, fail_fast, deterministic, quiet, dry_run):
+        checkpoint_every, fail_fast, deterministic, executor, jobs, executor_opts, devices, threads, ray_address,
+        gpus_per_cell, quiet, dry_run):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Exit status: 0 when no cell failed (diverged and skipped cells are results), 1 when a cell
@@ -183,11 +201,9 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
 
     Example: ganbench run --models vanilla,dcgan --losses nonsat,minimax
     """
-    from ganbench.api import build_suite, default_out, stored_request
-    from ganbench.device import resolve_device
+    from ganbench.api import runner as make_runner
     from ganbench.progress import RichReporter
     from ganbench.report import display, metric_columns, summarize, to_rich
-    from ganbench.runner import Runner
 
     pl = _plugins(ctx)
     if resume_dir is not None:
@@ -200,29 +216,20 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
         if given:
             raise click.UsageError(f"--resume takes the request from {resume_dir / 'suite.json'}; it cannot be "
                                    f"combined with {', '.join(given)}")
-        suite, stored_device, stored_deterministic = stored_request(resume_dir)
-        if inception_weights:
-            suite.extractor_options = {**suite.extractor_options, "inception": {
-                **suite.extractor_options.get("inception", {}), "weights": str(inception_weights)}}
-        device = stored_device if ctx.get_parameter_source("device") == click.core.ParameterSource.DEFAULT else device
-        deterministic = deterministic or stored_deterministic
-        target = resume_dir
-    else:
-        settings: dict[str, Any] = _parse_set(set_opts)
-        settings.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
-        suite = build_suite(pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics,
-                            seeds=seeds, settings=settings, recipe=None if paper is None else "paper" if paper else "same",
-                            model_options=model_opts, loss_options=loss_opts, data_options=data_opts,
-                            extractor=extractor,
-                            extractor_options=[*extractor_opts, *([f"inception.weights={inception_weights}"]
-                                                                  if inception_weights else [])],
-                            suite_file=suite_file)
-        target = out or default_out(suite)
-    dev = resolve_device(device)
+    settings: dict[str, Any] = _parse_set(set_opts)
     console = make_console(stderr=True)
     reporter = None if quiet or dry_run else RichReporter(console)
-    runner = Runner(pl, suite, target, dev, reporter=reporter, data_root=data_root, fresh=fresh, fail_fast=fail_fast,
-                    checkpoint_every=checkpoint_every, deterministic=deterministic)
+    explicit_device = ctx.get_parameter_source("device") != click.core.ParameterSource.DEFAULT
+    runner = make_runner(
+        models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds, steps=steps,
+        batch_size=batch_size, settings=settings, recipe=None if paper is None else "paper" if paper else "same",
+        model_options=model_opts, loss_options=loss_opts, data_options=data_opts, extractor=extractor,
+        extractor_options=[*extractor_opts, *([f"inception.weights={inception_weights}"] if inception_weights else [])],
+        suite=suite_file, device=device if explicit_device or resume_dir is None else None, out=out,
+        resume=resume_dir, data_root=data_root, loaded_plugins=pl, reporter=reporter, checkpoint_every=checkpoint_every,
+        fail_fast=fail_fast, fresh=fresh, deterministic=deterministic, executor=executor, jobs=jobs, devices=devices,
+        threads=threads, ray_address=ray_address, gpus_per_cell=gpus_per_cell, executor_options=executor_opts)
+    target = runner.store.root
     if dry_run:
         for line in runner.plan().describe():
             make_console().print(plain(line), soft_wrap=True, highlight=False)

@@ -11,8 +11,9 @@ from ganbench.errors import UsageError
 DEVICE_HELP = "auto|cpu|cuda|cuda:N|mps"
 
 
-def resolve_device(spec: str = "auto") -> torch.device:
-    """Turn a ``--device`` value into a torch.device, or raise UsageError saying what is available."""
+def resolve_device(spec: str = "auto", flag: str = "--device") -> torch.device:
+    """Turn a ``--device`` value (or one of ``--devices``: ``flag``) into a torch.device, or raise
+    UsageError saying what is available."""
     s = (spec or "auto").strip().lower()
     cuda_ok = torch.cuda.is_available()
     mps_ok = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
@@ -23,13 +24,13 @@ def resolve_device(spec: str = "auto") -> torch.device:
     m = re.fullmatch(r"cuda(?::(\d+))?", s)
     if m:
         if not cuda_ok:
-            raise UsageError(f"--device {spec}: CUDA is not available on this machine (use --device cpu or auto)")
+            raise UsageError(f"{flag} {spec}: CUDA is not available on this machine (use --device cpu or auto)")
         idx = int(m.group(1) or 0)
         if idx >= torch.cuda.device_count():
-            raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
+            raise UsageError(f"{flag} {spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
         return torch.device("cuda", idx)
     if s == "mps":
         if not mps_ok:
-            raise UsageError(f"--device {spec}: MPS is not available on this machine (use --device cpu or auto)")
+            raise UsageError(f"{flag} {spec}: MPS is not available on this machine (use --device cpu or auto)")
         return torch.device("mps")
-    raise UsageError(f"--device {spec!r} is not a device; expected {DEVICE_HELP}")
+    raise UsageError(f"{flag} {spec!r} is not a device; expected {DEVICE_HELP}")

@@ -13,6 +13,7 @@ run), so a smaller N is always a prefix of a larger one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,9 +226,13 @@ class EvalContext:
         reason = spec.supports(data.info)
         if reason:
             raise UsageError(f"extractor '{name}' cannot take {data.info.name}: {reason}")
-        return self.cache.get(("extractor", name, data.info.fingerprint, str(self.device)),
+        options = self.extractor_options.get(name, {})
+        # the options are part of the key (another weights file is another extractor)
+        key = ("extractor", name, data.info.fingerprint, str(self.device)) + (
+            (json.dumps(options, sort_keys=True, default=str),) if options else ())
+        return self.cache.get(key,
                               lambda: build_extractor(self.registry, name, data, self.device, self.cache_root,
-                                                      self.extractor_options.get(name, {}), self.progress))
+                                                      options, self.progress))
 
     def real_features(self, n: int | None = None, extractor: FeatureExtractor | None = None) -> torch.Tensor:
         """``[n, F]`` features of the real sample (default ``n``: ``real_samples``, at most the

@@ -57,3 +57,12 @@ def ganbench_register_extractors(registry: Registry) -> None:
 
     :param registry: call ``registry.add_extractor(ExtractorSpec(...))`` once per extractor.
     """
+
+
+@hookspec
+def ganbench_register_executors(registry: Registry) -> None:
+    """Register executors (where the cells of a run execute: serial, local workers, Ray, a cluster
+    scheduler).
+
+    :param registry: call ``registry.add_executor(ExecutorSpec(...))`` once per executor.
+    """

@@ -62,6 +62,8 @@ class GanbenchPlugins:
         self.broken = list(broken or [])
         #: one line each for the user (e.g. a block list naming plugins that are not installed)
         self.warnings: list[str] = []
+        #: how :func:`load_plugins` made these (set by it): ``extra``, ``autoload``, ``enabled``, ``blocked``
+        self.request: dict[str, Any] = {"extra": [], "autoload": True, "enabled": set(), "blocked": set(blocked)}
         self.registry = Registry()
         self.registry.broken = [b.message() for b in self.broken]
         self._fill_registry()
@@ -103,7 +105,7 @@ def _env_list(name: str) -> set[str]:
 
 def load_plugins(
     *, extra: Iterable[Any] = (), disabled: Iterable[str] = (), autoload: bool | None = None,
-    enabled: Iterable[str] = (),
+    enabled: Iterable[str] = (), environment: bool = True,
 ) -> GanbenchPlugins:
     """Load every installed plugin of the ``ganbench`` entry-point group, minus blocked ones. A plugin
     whose module fails to import is recorded in ``.broken`` and the others load.
@@ -112,16 +114,18 @@ def load_plugins(
     :param disabled: plugin names to block (also read from ``GANBENCH_DISABLE_PLUGINS``).
     :param autoload: load entry points; default unless ``GANBENCH_DISABLE_PLUGIN_AUTOLOAD`` is set.
     :param enabled: entry-point names to load even without autoload (like pytest's ``-p NAME``).
+    :param environment: read the two environment variables (a worker process repeating the
+        driver's resolved request, :class:`ganbench.execution.plan.PluginSetup`, does not).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     extra = list(extra)
-    disabled, from_env = set(disabled), _env_list(DISABLE_ENV)
+    disabled, from_env = set(disabled), _env_list(DISABLE_ENV) if environment else set()
     blocked = disabled | from_env
     for name in blocked:
         pm.set_blocked(name)
     if autoload is None:
-        autoload = os.environ.get(NO_AUTOLOAD_ENV, "") in ("", "0")
+        autoload = os.environ.get(NO_AUTOLOAD_ENV, "") in ("", "0") if environment else True
     provenance: dict[str, Provenance] = {}
     broken: list[BrokenPlugin] = []
     enabled = set(enabled)
@@ -157,6 +161,8 @@ def load_plugins(
         if not pm.is_blocked(name):
             _register(pm, plugin, name)
     plugins = GanbenchPlugins(pm, provenance, blocked, broken)
+    #: how these plugins were loaded, resolved (environment included): what a worker repeats
+    plugins.request = {"extra": extra, "autoload": autoload, "enabled": enabled, "blocked": blocked & known}
     if stale:  # set in an environment for plugins this one lacks: said, not fatal
         plugins.warnings.append(f"{DISABLE_ENV} names {', '.join(stale)}, which no installed ganbench plugin is called; "
                                 f"installed: {installed}")

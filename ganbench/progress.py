@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from rich.text import Text
 from ganbench.suite import Cell
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ganbench.runner import Plan
+    from ganbench.execution.session import Plan
 
 STATUS_STYLE = {"ok": "green", "diverged": "yellow", "failed": "red", "skipped": "dim"}
 #: without a terminal, a progress line for the running cell at most this often
@@ -41,8 +42,28 @@ def duration(seconds: float | None) -> str:
     return f"{s} s"
 
 
+@dataclass
+class _Busy:
+    """A cell being trained: its progress line and what its ETA is computed from."""
+
+    label: str
+    worker: str
+    start: float
+    steps: int
+    resumed_from: int
+    estimate: float | None
+    evaluation: float | None
+    task: Any = None
+    step: int = 0
+    heartbeat: float = 0.0
+    #: the cell's total time from its own speed, once it has run a few steps
+    live_total: float | None = None
+
+
 class RichReporter:
-    """The CLI's reporter (see :class:`ganbench.runner.Reporter`)."""
+    """The CLI's reporter (see :class:`ganbench.execution.session.Reporter`): one display for one cell at
+    a time or many (``--jobs``, Ray): the overall bar with the run's ETA, and one line per busy
+    worker (cell, step, losses, the cell's ETA)."""
 
     #: the runner computes a plan with time estimates only for reporters that show one
     wants_plan = True
@@ -62,20 +83,12 @@ class RichReporter:
         )
         self.refresh_every = refresh_every
         self._overall = None
-        self._cell = None
         self._status = None
-        self._label = ""
         self._started = False
         self._plan: Plan | None = None
         self._done = 0
         self._total = 0
-        self._cell_start = 0.0
-        self._cell_steps = 0
-        self._cell_from = 0
-        self._cell_estimate: float | None = None
-        self._cell_eval: float | None = None
-        self._live_total: float | None = None
-        self._heartbeat = 0.0
+        self._busy: dict[Cell, _Busy] = {}
         #: measured / planned seconds of training (all but evaluation) over the finished cells: the
         #: plan's correction; and the evaluation seconds measured per (data set, model)
         self._measured = 0.0
@@ -84,6 +97,8 @@ class RichReporter:
         #: seconds of a finished cell that were neither training nor evaluation (building, sample
         #: grids, writing its files): a cost per cell, whatever its number of steps
         self._overheads: list[float] = []
+        #: wall seconds of the finished cells, per (data set, model, loss)
+        self._walls: dict[tuple[str, str, str], list[float]] = {}
         self._remaining: list[Cell] = []
 
     def line(self, text: str, style: str = "") -> None:
@@ -130,19 +145,22 @@ class RichReporter:
     def _factor(self) -> float:
         return self._measured / self._estimated if self._estimated > 0 else 1.0
 
+    def _slots(self) -> int:
+        return max(1, self._plan.capacity if self._plan is not None else 1)
+
     def remaining_s(self, now: float | None = None) -> float | None:
         """Estimated seconds until the run ends: the cells not started, at their planned times scaled by
-        how the finished cells compared with their plan, and what is left of the current cell."""
+        how the finished cells compared with their plan, and what is left of the busy cells — shared out
+        over the executor's slots (never less than the longest busy cell's rest)."""
         if self._plan is None:
             return None
         todo = [self._planned(c) for c in self._remaining]
         if any(e is None for e in todo):
             return None
-        left = sum(todo)
-        if self._cell is not None or self._cell_steps:
-            elapsed = (now or time.perf_counter()) - self._cell_start
-            left += max(0.0, self._current_estimate(elapsed) - elapsed)
-        return left
+        now = now or time.perf_counter()
+        busy = [max(0.0, self._current_estimate(b) - (now - b.start)) for b in self._busy.values()]
+        total = sum(todo) + sum(busy)
+        return max(total / self._slots(), max(busy, default=0.0))
 
     def _train_plan(self, cell: Cell) -> float | None:
         total = self._plan.estimates.get(cell) if self._plan is not None else None
@@ -163,72 +181,87 @@ class RichReporter:
         """A cell's expected seconds: its planned training, corrected by how the finished cells
         compared with their plan, plus its evaluation."""
         train = self._train_plan(cell)
+        if train is None:  # not estimated (not probed): like the finished cells of its kind, once there are some
+            return self._measured_like(cell)
         overhead = sum(self._overheads) / len(self._overheads) if self._overheads else 0.0
-        return None if train is None else train * self._factor() + self._eval_plan(cell) + overhead
+        return train * self._factor() + self._eval_plan(cell) + overhead
 
-    def _current_estimate(self, elapsed: float) -> float:
-        """The running cell's total time: from its own speed once it has run a few steps (plus its
-        planned evaluation), else as planned."""
-        if self._live_total is not None:
-            return self._live_total + (self._cell_eval or 0.0)
-        return (self._cell_estimate or 0.0)
+    def _measured_like(self, cell: Cell) -> float | None:
+        """The mean time of this run's finished cells of the same data set, model and loss (else of
+        any); None before the first one finishes."""
+        same = self._walls.get((cell.dataset, cell.model, cell.loss))
+        every = [v for values in self._walls.values() for v in values]
+        values = same or every
+        return sum(values) / len(values) if values else None
+
+    @staticmethod
+    def _current_estimate(busy: _Busy) -> float:
+        """A busy cell's total time: from its own speed once it has run a few steps (plus its planned
+        evaluation), else as planned."""
+        if busy.live_total is not None:
+            return busy.live_total + (busy.evaluation or 0.0)
+        return busy.estimate or 0.0
 
     def _eta_text(self) -> str:
         left = self.remaining_s()
         return f"eta {duration(left)}" if left is not None else "eta ?"
 
     # -- cells ----------------------------------------------------------------------------------------
-    def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0) -> None:
-        if self._cell is not None:
-            self.progress.remove_task(self._cell)
+    def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0, worker: str = "") -> None:
+        old = self._busy.pop(cell, None)
+        if old is not None and old.task is not None:
+            self.progress.remove_task(old.task)
         if cell in self._remaining:
             self._remaining.remove(cell)
-        self._label = cell.label()
-        self._cell_start = self._heartbeat = time.perf_counter()
-        self._cell_steps, self._cell_from = steps, resumed_from
-        self._cell_estimate = self._planned(cell)
-        self._cell_eval = self._eval_plan(cell) if self._plan is not None else None
-        self._live_total = None
-        if resumed_from:
-            self.line(f"{self._label}: continuing from its checkpoint at step {resumed_from}")
-        if self.live:
-            self._cell = self.progress.add_task(self._label, total=steps, completed=resumed_from, eta="", losses="")
-
-    def step(self, record: dict[str, float]) -> None:
-        step = int(record["step"])
-        if step % self.refresh_every and step != 1:
-            return
+        label = cell.label() + (f" [{worker}]" if worker and self._slots() > 1 else "")
         now = time.perf_counter()
-        done = step - self._cell_from
-        rate = done / (now - self._cell_start) if now > self._cell_start and done > 0 else None
-        cell_left = (self._cell_steps - step) / rate if rate else None
+        busy = self._busy[cell] = _Busy(label, worker, now, steps, resumed_from, self._planned(cell),
+                                        self._eval_plan(cell) if self._plan is not None else None, heartbeat=now,
+                                        step=resumed_from)
+        if resumed_from:
+            self.line(f"{label}: continuing from its checkpoint at step {resumed_from}")
+        if self.live:
+            busy.task = self.progress.add_task(label, total=steps, completed=resumed_from, eta="", losses="")
+
+    def step(self, record: dict[str, float], cell: Cell | None = None) -> None:
+        busy = self._busy.get(cell) if cell is not None else next(reversed(self._busy.values()), None)
+        if busy is None:
+            return
+        step = int(record["step"])
+        if self._slots() == 1 and step % self.refresh_every and step != 1:
+            return  # one cell at a time: every step arrives (a worker's arrive a few times a second)
+        busy.step = step
+        now = time.perf_counter()
+        done = step - busy.resumed_from
+        rate = done / (now - busy.start) if now > busy.start and done > 0 else None
+        cell_left = (busy.steps - step) / rate if rate else None
         if rate and done >= 20:  # the cell's own speed is the better estimate of its remaining steps
-            self._live_total = now - self._cell_start + cell_left
+            busy.live_total = now - busy.start + cell_left
         losses = f"D {record['d_loss']:.3f}  G {record['g_loss']:.3f}"
         if self.live:
-            self.progress.update(self._cell, completed=step, losses=losses, eta=f"eta {duration(cell_left)}")
+            self.progress.update(busy.task, completed=step, losses=losses, eta=f"eta {duration(cell_left)}")
             if self._overall is not None:
                 self.progress.update(self._overall, eta=self._eta_text())
-        elif now - self._heartbeat >= HEARTBEAT_S:
-            self._heartbeat = now
-            self.line(f"  {self._label}: step {step}/{self._cell_steps}, {losses}, cell eta {duration(cell_left)}, "
+        elif now - busy.heartbeat >= HEARTBEAT_S:
+            busy.heartbeat = now
+            self.line(f"  {busy.label}: step {step}/{busy.steps}, {losses}, cell eta {duration(cell_left)}, "
                       f"run {self._eta_text()}")
 
     def cell_finished(self, cell: Cell, row: dict[str, Any], resumed: bool) -> None:
-        if self._cell is not None:
-            self.progress.remove_task(self._cell)
-            self._cell = None
+        busy = self._busy.pop(cell, None)
+        if busy is not None and busy.task is not None:
+            self.progress.remove_task(busy.task)
         if cell in self._remaining:
             self._remaining.remove(cell)
         if not resumed and row.get("wall_s"):
             evaluation = float(row.get("eval_s") or 0.0) + float(row.get("trajectory_eval_s") or 0.0)
+            self._walls.setdefault((cell.dataset, cell.model, cell.loss), []).append(float(row["wall_s"]))
             self._evals.setdefault((cell.dataset, cell.model), []).append(evaluation)
             train = self._train_plan(cell)
             if train and row.get("train_s"):
                 self._measured += float(row["train_s"])
                 self._estimated += train
                 self._overheads.append(max(0.0, float(row["wall_s"]) - float(row["train_s"]) - evaluation))
-        self._cell_steps, self._cell_estimate, self._live_total = 0, None, None
         self._done += 1
         status = str(row.get("status", "?"))
         text = Text(f"[{self._done}/{self._total}] " if not self.live else "")
@@ -242,6 +275,8 @@ class RichReporter:
             parts.append(f"{row['steps_per_s']:.1f} steps/s")
         if row.get("wall_s"):
             parts.append(f"{row['wall_s']:.1f}s")
+        if row.get("worker") and self._slots() > 1:
+            parts.append(str(row["worker"]))
         if row.get("message"):
             parts.append(str(row["message"]))
         text.append("".join(f", {p}" for p in parts))

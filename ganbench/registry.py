@@ -11,7 +11,7 @@ from typing import Any
 
 from ganbench.errors import PluginError, UnknownNameError, UsageError
 from ganbench.options import Option, accepted_names
-from ganbench.specs import NAME_RE, DatasetSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
+from ganbench.specs import NAME_RE, DatasetSpec, ExecutorSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
 from ganbench.suite import coerce_setting
 
 #: kind -> spec class. The plural forms are what the CLI and the hooks use.
@@ -21,8 +21,10 @@ KINDS: dict[str, type] = {
     "dataset": DatasetSpec,
     "metric": MetricSpec,
     "extractor": ExtractorSpec,
+    "executor": ExecutorSpec,
 }
-PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics", "extractor": "extractors"}
+PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics", "extractor": "extractors",
+           "executor": "executors"}
 
 
 def normalize_kind(kind: str) -> str:
@@ -75,6 +77,10 @@ class Registry:
     def add_metric(self, spec: MetricSpec) -> None:
         """Register a metric."""
         self._add("metric", spec)
+
+    def add_executor(self, spec: ExecutorSpec) -> None:
+        """Register an executor (where a run's cells execute)."""
+        self._add("executor", spec)
 
     def add_extractor(self, spec: ExtractorSpec) -> None:
         """Register a feature extractor."""
@@ -161,7 +167,7 @@ class Registry:
                 "(lower case, digits, '.', '_', '-')"
             )
         for attr in ("build", "load", "compute", "d_loss", "g_loss", "supports", "penalty", "after_d_step", "missing",
-                     "auto"):
+                     "auto", "make"):
             if getattr(spec, attr, None) is not None and not callable(getattr(spec, attr)):
                 raise PluginError(f"{who} registered {kind} '{name}' whose '{attr}' is not callable")
         for table in ("options", "settings", "model_options"):

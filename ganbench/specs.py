@@ -250,3 +250,27 @@ class ExtractorSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
     aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """Where a run's cells execute (``ganbench run --executor NAME``).
+
+    ``make(config, *, device, threads, state) -> Executor`` is called once per run with the user's
+    :class:`ganbench.execution.executors.ExecutorConfig` (``jobs``, ``devices``, ``options`` from
+    ``--executor-opt NAME.KEY=VALUE``, checked against ``options``, ...), the run's device
+    (``str``), the torch threads of each cell and
+    the driver's :class:`ganbench.execution.cell.WorkerState` (for an executor that runs cells in the
+    driver's process). The executor follows :class:`ganbench.execution.executors.Executor`: ``start``,
+    ``submit`` plans, ``next_finished`` rows, ``cancel``, ``close``; it runs each plan with
+    :func:`ganbench.execution.cell.execute` wherever it likes and returns the row. ``in_process``: the
+    executor runs cells in the driver's process (plugin objects given in-process then work).
+    """
+
+    name: str
+    make: Callable[..., Any]
+    description: str = ""
+    in_process: bool = False
+    reference: str = ""
+    aliases: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)

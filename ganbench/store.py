@@ -73,7 +73,11 @@ TIMING_COLUMNS = ["wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval
 #: the effective settings are ``hp_<setting>`` columns between ``recipe`` and ``hp_source``
 SETTINGS_COLUMNS = ["recipe", "hp_source", "model_options", "loss_options"]
 SETTING_PREFIX = "hp_"
-PROVENANCE_COLUMNS = ["device", "config_hash", "ganbench_version", "git_commit", "started_at", "other_runs"]
+#: ``threads``: torch's threads for the cell (CPU results can depend on it); ``executor``, ``worker``,
+#: ``node``: where it ran; ``device_share``: the fraction of its device it was given (workers sharing a
+#: GPU, a Ray GPU fraction), so timings on shared devices are recognisable
+PROVENANCE_COLUMNS = ["device", "config_hash", "ganbench_version", "git_commit", "started_at", "other_runs", "threads",
+                      "executor", "worker", "node", "device_share"]
 #: columns ``ganbench report`` adds to the rows it reads
 REPORT_COLUMNS = ["run", "extractor", "data_fingerprint"]
 #: the runner's columns: a metric may not return any of them (nor an ``hp_*`` column)

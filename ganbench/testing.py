@@ -230,7 +230,7 @@ def check_metric(registry, name: str, dataset: str = "ring8") -> None:
 
     from ganbench.errors import CellFailure
     from ganbench.evaluation import EvalContext, resolve_extractor
-    from ganbench.runner import metric_values
+    from ganbench.execution.cell import metric_values
     from ganbench.training import generate, train
 
     spec = registry.get("metric", name)

@@ -27,7 +27,8 @@ def _table() -> list[tuple[str, str, str]]:
         if not line.startswith("| ") or line.startswith("| case") or line.startswith("|---"):
             continue
         case, command, message = (c.strip() for c in line.strip("|").split(" | "))
-        rows.append((case, re.search(r"`([^`]*)`", command).group(1), re.fullmatch(r"`(.*)`", message).group(1)))
+        message = re.fullmatch(r"`(.*)`", message).group(1).replace("\\|", "|")  # a | escaped for the table
+        rows.append((case, re.search(r"`([^`]*)`", command).group(1), message))
     return rows
 
 

@@ -88,15 +88,16 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
         (["run", "--set", "steps"], "Error: Invalid value for --set: expected KEY=VALUE, got 'steps'"),
         (["-p", "no:", "list"], "Error: Invalid value for -p: expected NAME or no:NAME, got 'no:'"),
         (["-p", "builtin-modles", "list"], "Error: -p builtin-modles: no installed ganbench plugin of that name; "
-                                           "installed: builtin-datasets, builtin-extractors, builtin-losses, "
-                                           "builtin-metrics, builtin-models"),
-        (["list", "widgets"], "Error: unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, extractors"),
+                                           "installed: builtin-datasets, builtin-executors, builtin-extractors, "
+                                           "builtin-losses, builtin-metrics, builtin-models"),
+        (["list", "widgets"],
+         "Error: unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, extractors, executors"),
         (["-p", "no:builtin-losses", "run", "--losses", "nonsat"],
          "Error: unknown loss 'nonsat'; known losses: (none registered)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(invoke, tmp_path, monkeypatch, args, message):
-    from ganbench.runner import Runner
+    from ganbench.execution.session import Runner
 
     monkeypatch.setattr(Runner, "run", lambda self: pytest.fail("bad input must be refused before any training"))
     res = CliRunner().invoke(cli, args + ["--out", str(tmp_path)] if args[0] == "run" or args[2:3] == ["run"]

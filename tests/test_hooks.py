@@ -14,7 +14,7 @@ import ganbench
 from ganbench import hookspecs
 from ganbench.evaluation import FeatureExtractor
 from ganbench.plugins import load_plugins
-from ganbench.specs import Data, DataInfo, DatasetSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
+from ganbench.specs import Data, DataInfo, DatasetSpec, ExecutorSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
 
 DOCS = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
 HOOKS = sorted(name for name, fn in vars(hookspecs).items()
@@ -50,6 +50,7 @@ EXAMPLES = {
     "ganbench_register_metrics": ("metric", lambda: MetricSpec(name="hook-metric", primary="hook", higher_is_better=True,
                                                                compute=lambda ctx: {"hook": 1.0})),
     "ganbench_register_extractors": ("extractor", _extractor),
+    "ganbench_register_executors": ("executor", lambda: ExecutorSpec(name="hook-executor", make=lambda config, **kw: None)),
 }
 
 

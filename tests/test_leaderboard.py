@@ -105,7 +105,7 @@ def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
                 "published", "command"):
         assert prov[key] and prov[key] != "—", key
     assert prov["steps"] == "20" and prov["batch size"] == "32" and prov["seeds"] == "0, 1"
-    from ganbench.runner import git_commit
+    from ganbench.execution.session import git_commit
 
     assert prov["git commit (training)"] == git_commit()  # every row records the code that trained it
     assert prov["command"].startswith("ganbench run --datasets ring8,mnist5k --models vanilla --losses nonsat,minimax "

@@ -20,7 +20,7 @@ from plugin_dists import ganbench, install
 import ganbench as gb
 from ganbench.cli import cli
 from ganbench.errors import UsageError
-from ganbench.runner import NullReporter
+from ganbench.execution.session import NullReporter
 from ganbench.store import RunStore
 
 FAULTY = Path(__file__).parent / "faulty"
@@ -350,7 +350,7 @@ def test_resume_interrupt_and_damaged_rows(tmp_path, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ganbench.runner.train", interrupted)
+    monkeypatch.setattr("ganbench.execution.cell.train", interrupted)
     res = CliRunner().invoke(cli, [*args[:-2], "-o", str(tmp_path / "new")])
     assert res.exit_code == 130
     assert res.output.strip().splitlines()[-1] == (
@@ -475,7 +475,7 @@ def test_the_default_timed_checkpoint_lets_a_failed_cell_continue(tmp_path, tiny
     """Without --checkpoint-every a checkpoint is written at the first step after CHECKPOINT_SECONDS of
     training (shortened here from 60 s); a cell that then fails keeps it, and the retry continues from
     it to the same numbers as a run that never failed."""
-    monkeypatch.setattr("ganbench.runner.CHECKPOINT_SECONDS", 0.1)
+    monkeypatch.setattr("ganbench.execution.cell.CHECKPOINT_SECONDS", 0.1)
     plugin, state = _flaky_loss()
     kw = dict(models="vanilla", losses="flaky", datasets="ring8", seeds=[0], device="cpu", metrics="modes",
               settings={**tiny, "steps": 20, "sample_every": 0}, model_options=["vanilla.hidden=32"], plugins=[plugin])

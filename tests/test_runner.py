@@ -12,7 +12,7 @@ import torch
 
 import ganbench
 from ganbench import hookimpl
-from ganbench.runner import NullReporter
+from ganbench.execution.session import NullReporter
 from ganbench.specs import LossSpec
 from ganbench.training import HISTORY_COLUMNS
 

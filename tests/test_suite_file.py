@@ -84,7 +84,7 @@ def test_the_benchmark_suite_file_is_valid(plugins):
     ],
 )
 def test_a_bad_suite_file_is_one_line_naming_file_and_key(tmp_path, monkeypatch, text, message):
-    from ganbench.runner import Runner
+    from ganbench.execution.session import Runner
 
     monkeypatch.setattr(Runner, "run", lambda self: pytest.fail("bad input must be refused before any training"))
     suite = tmp_path / "bad.toml"

@@ -17,13 +17,19 @@ Hostile in other ways (each must fail only its own cells, with a message naming 
 - models ``build-raises`` (ValueError in build), ``backward-raises`` (D's backward pass raises),
   ``memory-error`` (``MemoryError`` in G), ``cpu-oom`` (a real failed host allocation: 1 PiB);
 - data set ``not-data``: ``load`` returns an int;
+- losses ``dies-once`` and ``dies-always``: the process SIGKILLs itself in ``after_d_step`` at its 3rd
+  call (as the OOM killer would) — ``dies-once`` only where ``$GANBENCH_FAULTY_MARKS/dies-once`` does
+  not exist yet (it creates it); for ``--jobs`` runs (under ``serial`` they kill the run itself);
 - metric ``hijack``: returns the runner's columns ``loss``, ``seed``, ``cell_id``, ``config_hash``;
   metric ``listy``: returns a list as a value.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -105,6 +111,21 @@ def _raise_at_3(D: nn.Module) -> None:
         raise RuntimeError("injected failure at step 3")
 
 
+def _dies(once: bool):
+    def after_d_step(D: nn.Module) -> None:
+        D.faulty_steps = getattr(D, "faulty_steps", 0) + 1
+        if D.faulty_steps != 3:
+            return
+        if once:
+            mark = Path(os.environ["GANBENCH_FAULTY_MARKS"]) / "dies-once"
+            if mark.exists():
+                return
+            mark.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    return after_d_step
+
+
 def _fragile(ctx) -> dict[str, float]:
     if ctx.info.name == "grid25":
         raise ValueError("fragile metric cannot handle grid25")
@@ -139,6 +160,10 @@ def _penalty_raises(D, real, fake, *, generator):
 def ganbench_register_losses(registry):
     registry.add_loss(LossSpec(name="raise-at-3", d_loss=_d_loss, g_loss=_g_loss, after_d_step=_raise_at_3,
                                description="non-saturating; after_d_step raises at step 3"))
+    registry.add_loss(LossSpec(name="dies-once", d_loss=_d_loss, g_loss=_g_loss, after_d_step=_dies(True),
+                               description="non-saturating; its process is SIGKILLed at step 3, once"))
+    registry.add_loss(LossSpec(name="dies-always", d_loss=_d_loss, g_loss=_g_loss, after_d_step=_dies(False),
+                               description="non-saturating; its process is SIGKILLed at the 3rd step of every attempt"))
     registry.add_loss(LossSpec(name="exits", d_loss=_d_loss, g_loss=_exits, description="g_loss calls sys.exit(3)"))
     registry.add_loss(LossSpec(name="unprintable", d_loss=_unprintable, g_loss=_g_loss,
                                description="raises an exception that cannot be printed"))

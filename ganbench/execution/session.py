@@ -1,5 +1,7 @@
-"""Runs the cells of a suite: skip incompatible cells with a reason, resume finished ones, isolate
-failures, write every cell's files and the run's table."""
+"""The driver of a run (the session): checks the request, refuses to mix configurations in one
+directory, holds the directory's lock, turns each cell to train into a
+:class:`~ganbench.execution.plan.CellPlan`, hands the plans to an executor and writes each row as it
+comes back — the only writer of ``result.json`` and ``results.csv``."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,9 +20,12 @@ from typing import Any, Protocol
 import pandas as pd
 import torch
 
-from ganbench import __version__, options, paths, seeding
-from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line, safe_str
+from ganbench import __version__, options, paths
+from ganbench.errors import CellFailure, GanbenchError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
+from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, size_hint, supports, who
+from ganbench.execution.executors import TRACEBACK_KEY, Event, Executor, ExecutorConfig
+from ganbench.execution.plan import CellPlan, PluginSetup, plugin_setup
 from ganbench.plugins import GanbenchPlugins
 from ganbench.specs import Data
 from ganbench.store import (
@@ -29,17 +34,14 @@ from ganbench.store import (
     ActiveRuns,
     RunStore,
     in_use,
-    is_reserved,
     read_json,
     row_problem,
     rows_to_frame,
 )
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, resolve_settings
-from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
+from ganbench.training import train
 
-#: without ``--checkpoint-every``: a checkpoint at the first step after this many seconds of training
-#: (a checkpoint of a 28×28 DCGAN with its Adam states is 4.4 MiB and takes ~10 ms to write)
-CHECKPOINT_SECONDS = 60.0
+__all__ = ["CHECKPOINT_SECONDS", "NullReporter", "Plan", "Reporter", "Runner", "environment", "git_commit"]
 
 
 #: steps a timed probe trains (after one warm-up step) to estimate a cell's speed for the plan
@@ -50,15 +52,17 @@ class Reporter(Protocol):
     """Receives progress events (the CLI shows them with rich; the API default ignores them).
     ``resumed_from`` is the step of the checkpoint a cell continues from (0: from the start).
     ``run_planned`` gets the :class:`Plan` (with time estimates) before anything trains, when the
-    reporter's ``wants_plan`` is true; ``status`` announces a long preparation step."""
+    reporter's ``wants_plan`` is true; ``status`` announces a long preparation step. With several
+    cells running at once, ``cell_started`` gets the ``worker`` and ``step`` the ``cell`` a record is
+    of, when they name those parameters (a reporter written for one cell at a time still works)."""
 
     wants_plan: bool
 
     def run_planned(self, plan: Plan) -> None: ...
     def status(self, text: str, done: int | None = None, total: int | None = None) -> None: ...
     def run_started(self, cells: list[Cell], out: Path) -> None: ...
-    def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0) -> None: ...
-    def step(self, record: dict[str, float]) -> None: ...
+    def cell_started(self, cell: Cell, index: int, steps: int, resumed_from: int = 0, worker: str = "") -> None: ...
+    def step(self, record: dict[str, float], cell: Cell | None = None) -> None: ...
     def cell_finished(self, cell: Cell, row: dict[str, Any], resumed: bool) -> None: ...
     def warning(self, text: str) -> None: ...
 
@@ -75,10 +79,10 @@ class NullReporter:
     def run_started(self, cells, out):
         pass
 
-    def cell_started(self, cell, index, steps, resumed_from=0):
+    def cell_started(self, cell, index, steps, resumed_from=0, worker=""):
         pass
 
-    def step(self, record):
+    def step(self, record, cell=None):
         pass
 
     def cell_finished(self, cell, row, resumed):
@@ -139,14 +143,30 @@ class Plan:
     #: cell -> the evaluation part of the estimate (None: not measured yet)
     eval_estimates: dict[Cell, float | None]
     sources: list[str]
+    #: the executor, its workers (one line each) and how many cells run at once
+    executor: str = "serial"
+    workers: list[str] = field(default_factory=list)
+    capacity: int = 1
+    threads: int = 1
+    #: why the time is unknown, when it is
+    unknown_why: str = "a model could not be probed"
 
     @property
     def to_train(self) -> list[Cell]:
         return list(self.estimates)
 
     def total_s(self) -> float | None:
+        """The estimated seconds of all cells to train, one after another."""
         values = list(self.estimates.values())
         return None if any(v is None for v in values) else float(sum(values))
+
+    def wall_s(self) -> float | None:
+        """The estimated wall time: the cells shared out over the executor's slots (never less than
+        the longest cell)."""
+        total = self.total_s()
+        if total is None or not self.estimates:
+            return total
+        return max(total / min(self.capacity, len(self.estimates)), max(self.estimates.values()))
 
     def describe(self) -> list[str]:
         """The plan as lines for the user."""
@@ -160,14 +180,19 @@ class Plan:
             parts.append(f"{len(self.reused)} already done (kept)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped (the model cannot take the data)")
-        total = self.total_s()
+        total = self.wall_s()
         if self.to_train:
             missing_eval = any(v is None for v in self.eval_estimates.values())
             when = (f"estimated {duration(total)}" + (" of training (evaluation is measured by the first cells)"
                                                       if missing_eval else "")) if total is not None else \
-                "time unknown (a model could not be probed)"
+                f"time unknown ({self.unknown_why})"
             parts.append(when + (f", from {'; '.join(self.sources)}" if self.sources else ""))
         lines.append("  " + "; ".join(parts))
+        if self.to_train and (self.capacity > 1 or self.executor != "serial"):
+            lines.append(f"  executor {self.executor}: {len(self.workers)} worker(s), up to {self.capacity} cells at once, "
+                         f"{self.threads} torch thread(s) per cell" + (" (the estimate assumes the cells do not slow "
+                                                                       "each other down)" if self.capacity > 1 else ""))
+            lines.extend(f"    {w}" for w in self.workers)
         return lines
 
 
@@ -192,14 +217,21 @@ class Runner:
     :data:`CHECKPOINT_SECONDS` of training), so a killed cell continues where it stopped.
     ``fail_fast``: stop at the first failed cell. ``fresh``: replace what an earlier run left in
     ``out`` (without it, a different request for the same directory is refused).
-    ``deterministic``: torch's deterministic algorithms (GPU; CPU runs are deterministic)."""
+    ``deterministic``: torch's deterministic algorithms (GPU; CPU runs are deterministic).
+    ``executor``: where the cells execute (``auto``: ``serial`` for one job on one device, else
+    ``local``; or ``ray``, or a plugin's), configured by ``executor_config`` (jobs, devices, torch
+    threads per cell: default the driver's threads // jobs)."""
 
     def __init__(self, plugins: GanbenchPlugins, suite: Suite, out: Path, device: torch.device,
                  reporter: Reporter | None = None, data_root: Path | None = None, *,
                  checkpoint_every: int | None = None, fail_fast: bool = False, fresh: bool = False,
-                 deterministic: bool = False):
+                 deterministic: bool = False, executor: str = "auto", executor_config: ExecutorConfig | None = None):
         if checkpoint_every is not None and checkpoint_every < 0:
             raise UsageError(f"--checkpoint-every expects 0 (never) or a positive number of steps, got {checkpoint_every}")
+        self.executor_config = executor_config or ExecutorConfig()
+        self.executor_name, self.threads = self._choose_executor(plugins.registry, executor, self.executor_config, device)
+        if self.executor_config.devices:
+            device = torch.device(self.executor_config.devices[0])
         self.checkpoint_every, self.fail_fast, self.fresh = checkpoint_every, fail_fast, fresh
         self.deterministic = deterministic
         #: filled by run(): the cells that failed, and those not run because of --fail-fast
@@ -234,6 +266,68 @@ class Runner:
         #: the most generated samples a metric of this run needs by definition (MetricSpec.samples)
         self.metric_samples = max([0, *(self.registry.get("metric", m).samples for m in suite.metrics)])
 
+    @staticmethod
+    def _choose_executor(registry, name: str, config: ExecutorConfig, device: torch.device) -> tuple[str, int]:
+        """The executor's name and the torch threads of each cell, checked: ``--jobs`` at least 1,
+        ``--devices`` that exist here and are of one type, options that the executor uses."""
+        if config.jobs is None:  # one worker per listed device
+            config.jobs = max(1, len(config.devices))
+        if not isinstance(config.jobs, int) or config.jobs < 1:
+            raise UsageError(f"--jobs expects a positive number of worker processes, got {config.jobs}")
+        if config.threads is not None and (not isinstance(config.threads, int) or config.threads < 1):
+            raise UsageError(f"--threads expects a positive number of torch threads per cell, got {config.threads}")
+        if config.devices:
+            from ganbench.device import resolve_device
+
+            if "auto" in [d.strip().lower() for d in config.devices]:
+                raise UsageError("--devices lists devices (cpu, cuda:0, cuda:1, ...); 'auto' is for --device")
+            resolved = [str(resolve_device(d, "--devices")) for d in config.devices]
+            if len({torch.device(d).type for d in resolved}) > 1:
+                raise UsageError(f"--devices {','.join(config.devices)} mixes device types: the numbers of one run come "
+                                 "from one kind of device")
+            config.devices = tuple(resolved)
+        if name == "auto":
+            name = "local" if config.jobs > 1 or len(config.devices) > 1 else "serial"
+        spec = registry.get("executor", name)
+        name = spec.name
+        if name == "serial" and (config.jobs > 1 or len(config.devices) > 1):
+            raise UsageError(f"--executor serial runs one cell at a time on one device; --jobs {config.jobs}"
+                             f"{' --devices ' + ','.join(config.devices) if config.devices else ''} needs --executor local "
+                             "(or ray)")
+        if name != "ray":
+            for flag, value in (("--ray-address", config.ray_address), ("--gpus-per-cell", config.gpus_per_cell)):
+                if value is not None:
+                    raise UsageError(f"{flag} is an option of --executor ray (this run's executor is {name})")
+        elif config.gpus_per_cell is not None and not (
+                0 <= config.gpus_per_cell <= 1 or float(config.gpus_per_cell).is_integer()):
+            raise UsageError(f"--gpus-per-cell expects 0 (no GPU), a fraction of one GPU (0 < x <= 1) or a whole number "
+                             f"of GPUs, got {config.gpus_per_cell:g}")
+        if name == "ray":
+            import importlib.util
+
+            try:
+                missing = importlib.util.find_spec("ray") is None
+            except ValueError:  # ray in sys.modules without a spec: blocked (None) or broken
+                missing = True
+            if missing:
+                raise UsageError("--executor ray needs Ray, which is not installed: pip install 'ganbench[ray]'")
+        if name == "ray" and config.jobs > 1:
+            raise UsageError("--jobs is for --executor local; Ray runs as many cells at once as its cluster has "
+                             "resources for (--threads CPUs and --gpus-per-cell GPUs per cell)")
+        threads = config.threads or (1 if name == "ray" else max(1, torch.get_num_threads() // config.jobs))
+        other = sorted(set(config.options) - {name})
+        if other:
+            raise UsageError(f"--executor-opt {other[0]}.*: this run's executor is {name}, not {other[0]}")
+        config.options = options.resolve("executor", name, spec.options, [("user", config.options.get(name, {}))])[0]
+        return name, threads
+
+    def _executor(self) -> Executor:
+        """The run's executor, built (a plugin's failure to build one is the user's to see)."""
+        spec = self.registry.get("executor", self.executor_name)
+        state = WorkerState(self.plugins, {n: d for n, d in self._datasets.items() if isinstance(d, Data)},
+                            self.eval_cache)
+        return spec.make(self.executor_config, device=str(self.device), threads=self.threads, state=state)
+
     def _options(self, kind: str, name: str, user: Mapping[str, Mapping[str, Any]],
                  *extra: tuple[str, Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
         spec = self.registry.get(kind, name)
@@ -251,33 +345,17 @@ class Runner:
     def _load_data(self) -> dict[str, Data | BaseException]:
         loaded: dict[str, Data | BaseException] = {}
         for name in self.suite.datasets:
-            spec = self.registry.get("dataset", name)
             try:
-                data = call_plugin(self._who("dataset", name), "load", spec.load, root=self.data_root,
-                                   **self.data_options[name])
-                problem = Data.problem(data)
-                if problem:
-                    raise CellFailure(f"{self._who('dataset', name)} returned unusable data from load: {problem}")
-                loaded[name] = data
+                loaded[name] = load_data(self.registry, name, self.data_options[name], self.data_root)
             except CellFailure as exc:  # recorded on every cell of that data set
-                cause = exc.__cause__ or exc
-                loaded[name] = CellFailure(f"{self._who('dataset', name)} failed to load: {one_line(cause)}"
-                                           if exc.__cause__ is not None else str(exc))
-                loaded[name].__cause__ = cause
+                loaded[name] = exc
         return loaded
 
     def _supports(self, kind: str, name: str, fn, info) -> str | None:
-        """A plugin's ``supports(info)``: None or the reason it cannot take ``info``; a
-        :class:`CellFailure` when it raises or answers something else."""
-        who = self._who(kind, name)
-        reason = call_plugin(who, "supports", fn, info)
-        if reason is not None and not isinstance(reason, str):
-            raise CellFailure(f"{who} returned {type(reason).__name__} from supports; expected None or a reason (str)")
-        return reason or None
+        return supports(self.registry, kind, name, fn, info)
 
     def _who(self, kind: str, name: str) -> str:
-        """``loss 'wgan' of plugin 'builtin-losses' (ganbench 0.1.0)``: who to blame for a failure."""
-        return f"{kind} '{name}' of {self.registry.provenance(kind, name)}"
+        return who(self.registry, kind, name)
 
     def _resolve_extractors(self, datasets: dict[str, Data | BaseException]) -> None:
         """Choose each data set's extractor (cheap: nothing is built)."""
@@ -396,13 +474,22 @@ class Runner:
         preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
                  ((c, datasets[c.dataset]) for c in cells)]
         self._refuse_other_contents(preps)
+        spec = self.registry.get("executor", self.executor_name)
+        self.plugin_setup = PluginSetup() if spec.in_process else plugin_setup(self.plugins, spec.name)
+        #: the plan's speed probe runs plugin code in this process: only where the cells run too
+        self._probe_here = spec.in_process
+        self._datasets = datasets
         return cells, datasets, preps
 
     def plan(self) -> Plan:
         """What :meth:`run` would do (``ganbench run --dry-run``): nothing is trained or written
         (the speed probe trains a few steps of throwaway copies; no extractor is built)."""
         _, datasets, preps = self._setup()
-        return self._plan(preps, datasets)
+        executor = self._executor()
+        try:
+            return self._plan(preps, datasets, executor)
+        finally:
+            executor.close()
 
     def run(self) -> pd.DataFrame:
         """Check everything, then train the cells that have no reusable row. Refused before anything
@@ -410,9 +497,26 @@ class Runner:
         output folder that is not a ganbench run directory and not empty, one that is not writable or
         in use, a grid in which no cell can run."""
         cells, datasets, preps = self._setup()
-        if getattr(self.reporter, "wants_plan", False):  # first: the plan, then the slow preparations
-            self.reporter.run_planned(self._plan(preps, datasets))
-        self._build_extractors(datasets)
+        executor = self._executor()
+        self._reporting, self._others = _Reporting(self.reporter, {}), {}
+        try:
+            # workers start now: their imports overlap the plan's probe and the extractors' preparation
+            executor.start(self._report)
+            plan = None
+            if getattr(self.reporter, "wants_plan", False) or executor.capacity > 1:
+                plan = self._plan(preps, datasets, executor)  # parallel cells are handed out longest first
+            if getattr(self.reporter, "wants_plan", False):  # first: the plan, then the slow preparations
+                self.reporter.run_planned(plan)
+            self._build_extractors(datasets)
+            return self._session(cells, datasets, preps, executor, plan)
+        except BaseException:  # Ctrl-C, a full disk: stop the workers now (their cells keep their checkpoints)
+            executor.cancel()
+            raise
+        finally:
+            executor.close()
+
+    def _session(self, cells: list[Cell], datasets: dict[str, Data | BaseException], preps: list[_Prepared],
+                 executor: Executor, plan: Plan | None = None) -> pd.DataFrame:
         with self.store.lock():
             self._refuse_other_contents(preps)  # again, holding the lock: nobody else writes here now
             self.store.remove_temporaries()  # a killed run's half-done writes (the rows they were for are absent)
@@ -420,14 +524,14 @@ class Runner:
                 self.store.clear()
             self.store.write_run_files(self.run_config(), environment(self.plugins, self.device, self.commit))
             self.reporter.run_started(cells, self.store.root)
-            with ActiveRuns(self.store.root) as self.active, seeding.deterministic_algorithms(self.deterministic):
+            with ActiveRuns(self.store.root) as self.active:
                 others = self.active.others()
                 if others:
                     self.reporter.warning(
                         f"{len(others)} other ganbench run(s) are training on this machine (pid "
                         f"{', '.join(str(o.get('pid')) for o in others)}): both slow down, so this run's timings are not "
                         "comparable (each row records other_runs); results are unaffected")
-                rows = self._run_cells(preps, datasets)
+                rows = self._run_cells(preps, datasets, executor, plan)
             self.store.write_table()
         return rows_to_frame(rows)
 
@@ -443,7 +547,7 @@ class Runner:
             return None
         return row if row_problem(row, prep.cell.id) is None and _reuses(row, prep) else None
 
-    def _plan(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException]) -> Plan:
+    def _plan(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException], executor: Executor) -> Plan:
         """The plan with time estimates: per cell to train, the speed of an earlier row of the same
         (data set, model, loss) in this folder, else a timed probe of :data:`PROBE_STEPS` steps (one per
         data set, model, batch, critic steps, penalty and model options); evaluation time from earlier
@@ -484,6 +588,8 @@ class Runner:
             if known:
                 per_step = statistics.median(known)
                 sources.add(f"earlier rows in {self.store.root}")
+            elif isinstance(data, Data) and not self._probe_here:
+                per_step = None  # cells train in worker processes: no plugin code runs in the driver
             elif isinstance(data, Data):
                 loss = self.registry.get("loss", cell.loss)
                 key = (cell.dataset, cell.model, prep.settings["batch_size"], prep.settings["n_critic"],
@@ -499,8 +605,11 @@ class Runner:
             estimates[cell] = None if per_step is None else per_step * steps + (eval_estimates[cell] or 0.0)
         axes = {"data sets": len(self.suite.datasets), "models": len(self.suite.models),
                 "losses": len(self.suite.losses), "seeds": len(self.suite.seeds)}
+        why = ("cells train in worker processes, so no plugin code is probed in this one (a crash would end the "
+               "run); the ETA follows from the first finished cells") if not self._probe_here else None
         return Plan(self.store.root, [p.cell for p in preps], axes, reused, skipped, estimates, eval_estimates,
-                    sorted(sources))
+                    sorted(sources), executor.name, list(executor.workers), executor.capacity, self.threads,
+                    why or "a model could not be probed")
 
     def _probe(self, prep: _Prepared, data: Data) -> float | None:
         """Seconds per step of ``prep``'s cell on this machine: 1 + :data:`PROBE_STEPS` steps of a
@@ -509,6 +618,8 @@ class Runner:
         cell = prep.cell
         settings = {**prep.settings, "steps": 1 + PROBE_STEPS, "sample_every": 0, "eval_every": 0}
         stamps: list[float] = []
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)  # as the cells will train
         try:
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 G, D = self.registry.get("model", cell.model).build(data.info, latent_dim=settings["latent_dim"],
@@ -520,6 +631,8 @@ class Runner:
             raise
         except BaseException:  # the cell itself will fail and say why
             return None
+        finally:
+            torch.set_num_threads(threads)
         return (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
 
     def _refuse_other_contents(self, preps: list[_Prepared] | None = None) -> None:
@@ -536,31 +649,95 @@ class Runner:
             if old is not None:
                 _refuse_changes(self.store.root, f"cell {prep.cell.label()}", old, prep.config)
 
-    def _run_cells(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException]) -> list[dict[str, Any]]:
-        rows = []
+    def _run_cells(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException], executor: Executor,
+                   run_plan: Plan | None = None) -> list[dict[str, Any]]:
+        """Reuse the rows that stand, give every other cell to ``executor`` and write each row as it
+        comes back (``results.csv`` after each): the only writer of the run's rows. With several
+        cells at once, the longest (by the plan's estimate) go first, so that no worker is left with
+        a long cell at the end while the others idle; the numbers do not depend on the order."""
+        rows: dict[int, dict[str, Any]] = {}
+        plans: dict[str, CellPlan] = {}
         for index, prep in enumerate(preps):
             cell = prep.cell
             previous = self.store.load_result(cell)
             if previous and _reuses(previous, prep):
                 self.store.remove(cell, CHECKPOINT_FILE)  # left by a kill between the row and its removal
-                rows.append(previous)
+                rows[index] = previous
                 self.reporter.cell_finished(cell, previous, True)
                 continue
-            before = len(self.active.others())
-            row = self._run_cell(prep, datasets[cell.dataset], index)
-            row["other_runs"] = max(before, len(self.active.others()))
+            plans[cell.id] = self._cell_plan(prep, index, datasets[cell.dataset])
+        self._reporting.plans.update(plans)
+        order = list(plans.values())
+        if executor.capacity > 1:
+            order.sort(key=self._longest_first(run_plan))
+        for cell_plan in order:
+            executor.submit(cell_plan)
+        left = dict(plans)
+        while left:
+            plan, row = executor.next_finished()
+            del left[plan.key]
+            cell = plan.cell
+            traceback_text = row.pop(TRACEBACK_KEY, None)
+            if traceback_text:  # a failure outside the cell's own code (the worker's, Ray's)
+                self.store.write_error(cell, traceback_text)
+            row["executor"] = executor.name
+            row["other_runs"] = max(self._others.get(plan.key, 0), len(self.active.others()))
             self.store.write_result(cell, row)
             if row["status"] != "failed":  # a failed cell keeps its checkpoint: the re-run continues there
                 self.store.remove(cell, CHECKPOINT_FILE)
             self.store.write_table()
-            rows.append(row)
-            self.reporter.cell_finished(cell, row, False)
+            rows[plan.index] = row
+            self._reporting.finished(cell, row)
             if row["status"] == "failed":
                 self.failed.append(cell)
-                if self.fail_fast:
-                    self.not_run = [p.cell for p in preps[index + 1:]]
+                if self.fail_fast and left:
+                    executor.cancel()
+                    self.not_run = [p.cell for p in sorted(left.values(), key=lambda p: p.index)]
                     break
-        return rows
+        return [rows[i] for i in sorted(rows)]
+
+    @staticmethod
+    def _longest_first(run_plan: Plan | None):
+        """The sort key that hands out cells longest first: the plan's estimates when every cell has
+        one, else the number of network updates (steps × (critic steps + 1))."""
+        estimates = {c.id: e for c, e in run_plan.estimates.items()} if run_plan is not None else {}
+        known = bool(estimates) and all(e is not None for e in estimates.values())
+
+        def key(plan: CellPlan) -> float:
+            if known and plan.key in estimates:
+                return -estimates[plan.key]
+            return -float(plan.settings["steps"] * (plan.settings["n_critic"] + 1))
+
+        return key
+
+    def _report(self, event: Event) -> None:
+        """An executor's event: to the reporter; a cell's start also counts the other runs."""
+        if event.kind == "started":
+            self._others[event.key] = len(self.active.others())
+        self._reporting(event)
+
+    def _cell_plan(self, prep: _Prepared, index: int, data: Data | BaseException) -> CellPlan:
+        """``prep`` as a plan an executor can run anywhere (absolute paths: a worker's working
+        directory may be another)."""
+        cell = prep.cell
+        extractor, reason = self.extractors.get(cell.dataset, (None, "no extractor"))
+        data_error = None
+        if isinstance(data, BaseException):  # the data set (or its extractor) failed before any cell
+            self.store.write_error(cell, "".join(traceback.format_exception(data.__cause__ or data)))
+            data_error = str(data)
+        return CellPlan(
+            key=cell.id, index=index, dataset=cell.dataset, model=cell.model, loss=cell.loss, seed=cell.seed,
+            run_dir=str(self.store.root.resolve()), data_options=dict(self.data_options[cell.dataset]),
+            data_root=str(self.data_root.expanduser().resolve()),
+            data_fingerprint=data.info.fingerprint if isinstance(data, Data) else None,
+            extractor=extractor, extractor_reason=reason,
+            extractor_options={k: dict(v) for k, v in self.suite.extractor_options.items()},
+            metrics=list(self.suite.metrics), metric_samples=self.metric_samples, settings=dict(prep.settings),
+            model_options=dict(prep.model_options), loss_options=dict(prep.loss_options), notes=list(prep.notes),
+            config=prep.config, config_hash=prep.config_hash, row=self._base_row(prep), device=str(self.device),
+            threads=self.threads, deterministic=self.deterministic, checkpoint_every=self.checkpoint_every,
+            plugins=self.plugin_setup, data_error=data_error,
+        )
 
     def _check_runnable(self, cells: list[Cell], datasets: dict[str, Data | BaseException]) -> None:
         """A grid in which every cell would be skipped, or whose data sets all failed to load, is a
@@ -581,7 +758,7 @@ class Runner:
                 return  # the cell fails with that message when it runs
             if reason is None:
                 return
-            reason += self._size_hint(cell, model, data.info)
+            reason += size_hint(self.registry, cell.dataset, cell.model, data.info)
             if reason not in reasons:
                 reasons.append(reason)
         raise UsageError("no cell of this run can train: " + "; ".join(reasons))
@@ -601,244 +778,11 @@ class Runner:
         row["hp_source"] = ";".join(f"{k}={v}" for k, v in prep.sources.items() if v != "default")
         return row
 
-    def _run_cell(self, prep: _Prepared, data: Data | BaseException, index: int) -> dict[str, Any]:
-        cell = prep.cell
-        row = self._base_row(prep)
-        start = time.perf_counter()
-        if isinstance(data, BaseException):  # the data set (or its extractor) failed before any cell
-            self.store.write_error(cell, "".join(traceback.format_exception(data.__cause__ or data)))
-            row.update(status="failed", failure="error", message=str(data))
-            return row
-        model = self.registry.get("model", cell.model)
-        try:
-            reason = self._supports("model", cell.model, model.supports, data.info)
-        except CellFailure as exc:
-            self.store.write_error(cell, "".join(traceback.format_exception(exc)))
-            row.update(status="failed", failure="error", message=str(exc))
-            return row
-        if reason:
-            row.update(status="skipped", message=reason + self._size_hint(cell, model, data.info))
-            return row
-        self.store.write_config(cell, prep.config)
-        self.store.remove(cell, "error.txt")  # from an earlier attempt
-        try:
-            row.update(self._train_and_evaluate(prep, data, index))
-        except (KeyboardInterrupt, StorageError):
-            raise
-        except BaseException as exc:  # the cell boundary: SystemExit from a plugin fails this cell only
-            self.store.write_error(cell, "".join(traceback.format_exception(exc)))
-            row.update(status="failed", **self._failure(prep, exc))
-        row["message"] = "; ".join(m for m in (row["message"], *prep.notes) if m)
-        row["wall_s"] = time.perf_counter() - start
-        return row
-
-    def _failure(self, prep: _Prepared, exc: BaseException) -> dict[str, str]:
-        """``failure`` (``oom`` or ``error``) and a one-line ``message`` naming the plugin (and its
-        version) whose code raised, where, and the error."""
-        cell = prep.cell
-        cause = exc.__cause__ if isinstance(exc, (TrainingError, CellFailure)) and exc.__cause__ else exc
-        if isinstance(exc, TrainingError):
-            if exc.kind == "ganbench":
-                who = f"ganbench {__version__}"
-            elif exc.kind is None:
-                who = f"{self._who('model', cell.model)} / {self._who('loss', cell.loss)}"
-            else:
-                who = self._who(exc.kind, cell.model if exc.kind == "model" else cell.loss)
-            text = f"{who} raised in {exc.where} at step {exc.step}: {one_line(cause)}"
-        elif isinstance(exc, CellFailure):
-            text = str(exc)
-        else:  # outside any plugin's code: ganbench's own (the traceback is in error.txt)
-            text = one_line(exc)
-        if _out_of_memory(cause):
-            host = not isinstance(cause, torch.cuda.OutOfMemoryError)
-            where = "host" if host else str(self.device)
-            peak = (f" (peak {torch.cuda.max_memory_allocated(self.device) / 2**30:.2f} GiB allocated)"
-                    if self.device.type == "cuda" else "")
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()  # the next cell starts with the memory this one held
-            return {"failure": "oom", "message": f"out of memory on {where}{peak}: {text}"}
-        return {"failure": "error", "message": text}
-
-    def _size_hint(self, cell: Cell, model, info) -> str:
-        """When the data set can be requested at an image size the model accepts, say how."""
-        table = options.option_table(self.registry.get("dataset", cell.dataset).options)
-        if "image_size" not in table or info.modality != "image" or len(info.shape) != 3:
-            return ""
-        def fits(size: int) -> bool:
-            resized = replace(info, shape=(info.shape[0], size, size))
-            try:
-                return self._supports("model", cell.model, model.supports, resized) is None
-            except CellFailure:
-                return False
-
-        sizes = [s for s in table["image_size"].choices or () if s != info.shape[-1] and fits(s)]
-        if not sizes:
-            return ""
-        return (f" ({cell.model} accepts {cell.dataset} at image_size {'/'.join(map(str, sizes))}: "
-                f"--data-opt {cell.dataset.partition(':')[0]}.image_size={sizes[0]})")
-
-    def _train_and_evaluate(self, prep: _Prepared, data: Data, index: int) -> dict[str, Any]:
-        cell, settings, dev = prep.cell, prep.settings, self.device
-        model = self.registry.get("model", cell.model)
-        loss = self.registry.get("loss", cell.loss)
-        # common random numbers: none of these streams depends on the loss
-        seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
-        built = call_plugin(self._who("model", cell.model), "build", model.build, data.info,
-                            latent_dim=settings["latent_dim"], **prep.model_options)
-        if not (isinstance(built, tuple) and len(built) == 2 and all(isinstance(m, torch.nn.Module) for m in built)):
-            raise CellFailure(f"{self._who('model', cell.model)} returned {type(built).__name__} from build; expected "
-                              "(G, D), two torch.nn.Module")
-        G, D = built
-        seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
-        eval_noise = seeding.eval_noise(cell.seed, cell.dataset, cell.model, settings["eval_samples"],
-                                        settings["latent_dim"], self.metric_samples)
-        applicable, skipped = self._applicable_metrics(cell.dataset, data.info)
-        resume, notes = self._checkpoint(prep)
-        trajectory: list[dict[str, Any]] = list(resume["trajectory"]) if resume else []
-
-        def sample(n: int, step: int) -> torch.Tensor:
-            samples = call_plugin(self._who("model", cell.model), f"G forward (evaluation) at step {step}", generate, G,
-                                  eval_noise[:n], dev)
-            nonfinite_samples(samples, step, "evaluation, eval mode")
-            return samples
-
-        def evaluate(step: int) -> dict[str, Any]:
-            """Every applicable metric on G now; the random streams are left untouched."""
-            devices = [dev] if dev.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                ctx = self._context(cell.dataset, data, settings, sample=lambda n: sample(n, step))
-                values: dict[str, Any] = {}
-                for name, metric in applicable:
-                    if metric.history:
-                        continue
-                    values.update(self._compute(name, metric, ctx, f" at step {step}"))
-            trajectory.append({"step": step, **{k: v for k, v in values.items() if _is_number(v)}})
-            return values
-
-        def checkpoint(state: dict[str, Any]) -> None:
-            self.store.save_checkpoint(cell, {**state, "config_hash": prep.config_hash, "trajectory": trajectory})
-
-        self.reporter.cell_started(cell, index, settings["steps"], resume["step"] if resume else 0)
-        result = train(
-            G, D, loss, data, settings, loss_options=prep.loss_options, seed=cell.seed, device=dev, eval_noise=eval_noise,
-            sample_dir=self.store.cell_dir(cell) / "samples", on_step=self.reporter.step,
-            on_eval=evaluate if settings["eval_every"] else None,
-            checkpoint_every=self.checkpoint_every or 0, on_checkpoint=checkpoint, resume=resume,
-            checkpoint_seconds=CHECKPOINT_SECONDS if self.checkpoint_every is None else 0.0,
-        )
-        self.store.write_history(cell, result.history, HISTORY_COLUMNS)
-        self.store.save_generator(cell, G.state_dict())
-        out: dict[str, Any] = {
-            "status": result.status, "message": result.message, "steps_done": result.steps_done,
-            "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,
-            "resumed_from": resume["step"] if resume else 0, "checkpoint_s": result.checkpoint_s,
-        }
-        start = time.perf_counter()
-        if result.status == "ok":
-            try:
-                out.update(evaluate(result.steps_done))
-            except Diverged as exc:  # finite while training, NaN/inf in eval mode
-                result.status, result.diverged_at = "diverged", exc.step
-                out.update(status="diverged", diverged_at=exc.step, message=exc.message)
-        ctx = self._context(cell.dataset, data, settings, history=result.history, trajectory=trajectory,
-                            status=result.status, diverged_at=result.diverged_at)
-        for name, metric in applicable:
-            if metric.history:
-                out.update(self._compute(name, metric, ctx))
-        out["eval_s"] = time.perf_counter() - start
-        out["trajectory_eval_s"] = result.eval_s
-        out["eval_points"] = len(trajectory)
-        if trajectory:
-            self.store.write_trajectory(cell, trajectory)
-        if skipped and result.status == "ok":
-            out["message"] = "metrics not applicable: " + " | ".join(skipped)
-        out["message"] = "; ".join(m for m in (out["message"], *notes) if m)
-        return out
-
-    def _checkpoint(self, prep: _Prepared) -> tuple[dict[str, Any] | None, list[str]]:
-        """The cell's checkpoint to continue from (None: start at step 0) and notes for its row."""
-        try:
-            state = self.store.load_checkpoint(prep.cell, self.device)
-        except Exception as exc:  # atomic writes make this a damaged disk: say so, train from the start
-            return None, [f"checkpoint unreadable ({one_line(exc)}); trained from step 0"]
-        if state is None or state.get("config_hash") == prep.config_hash:
-            return state, []
-        return None, ["checkpoint of another configuration ignored; trained from step 0"]
-
-    def _compute(self, name: str, metric, ctx: EvalContext, where: str = "") -> dict[str, Any]:
-        """``metric.compute(ctx)``, checked: a mapping of new columns (never one of the runner's:
-        identity, status, settings, timings, provenance) to numbers, strings, booleans or None. A
-        failure names the metric, its plugin and ``where`` in one line."""
-        who = self._who("metric", name)
-        try:
-            values = metric.compute(ctx)
-        except (Diverged, CellFailure, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # the cell boundary (a write of the plugin's own that fails too)
-            raise CellFailure(f"{who} raised{where}: {one_line(exc)}") from exc
-        return metric_values(who, values, where)
-
-    def _applicable_metrics(self, dataset: str, info) -> tuple[list[tuple[str, Any]], list[str]]:
-        """The suite's metrics that apply to ``dataset`` and, for the others, ``name: why not``."""
-        applicable, skipped = [], []
-        for name in self.suite.metrics:
-            metric = self.registry.get("metric", name)
-            reason = self._supports("metric", name, metric.supports, info)
-            if reason is None and metric.features:
-                reason = self.extractors.get(dataset, (None, "no extractor"))[1]
-            if reason:
-                skipped.append(f"{name}: {reason}")
-            else:
-                applicable.append((name, metric))
-        return applicable, skipped
-
 
 def _reuses(row: Mapping[str, Any], prep: _Prepared) -> bool:
     """Whether ``row`` (a cell's stored result) stands for ``prep``: same configuration, and a result
     (ok, diverged, skipped) rather than a failure to retry."""
     return row.get("config_hash") == prep.config_hash and row.get("status") in REUSABLE_STATUSES
-
-
-def metric_values(who: str, values: Any, where: str = "") -> dict[str, Any]:
-    """What a metric's ``compute`` returned, checked (``who`` names the metric in the error): a mapping
-    of new columns — never one of the runner's (identity, status, settings, timings, provenance) — to
-    numbers, text, true/false or None; a :class:`CellFailure` otherwise. ``ganbench.testing`` runs the
-    same check on every metric."""
-    if not isinstance(values, Mapping):
-        raise CellFailure(f"{who} returned {type(values).__name__}{where}; expected a mapping of column -> value")
-    keys = list(values)
-    odd = [repr(k) for k in keys if not isinstance(k, str) or not k]
-    if odd:
-        raise CellFailure(f"{who} returned column names that are not text{where}: {', '.join(odd[:3])}")
-    reserved = [k for k in keys if is_reserved(k)]
-    if reserved:
-        raise CellFailure(f"{who} returned the runner's column(s) {', '.join(reserved)}{where}: identity, status, "
-                          "settings, timings and provenance belong to the runner; a metric adds columns of its own")
-    return {k: _scalar(who, k, v) for k, v in values.items()}
-
-
-def _scalar(who: str, column: str, value: Any) -> Any:
-    """A metric's value as JSON can store it: None, bool, int, float or str (a one-element tensor or a
-    numpy scalar is unwrapped); anything else fails the cell, naming the column."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    one = isinstance(value, torch.Tensor) and value.numel() == 1
-    if one or (getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None))):  # numpy scalars
-        out = value.item()
-        if isinstance(out, (bool, int, float, str)):
-            return out
-    raise CellFailure(f"{who} returned a {type(value).__name__} for column '{column}'; expected a number, text, "
-                      "true/false or None")
-
-
-#: how torch reports a failed allocation on the host (a RuntimeError, not a MemoryError)
-_HOST_OOM = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory")
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(exc, RuntimeError) and any(text in safe_str(exc) for text in _HOST_OOM)
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -874,5 +818,31 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+class _Reporting:
+    """An executor's :class:`Event` s, as calls of the run's reporter (``worker`` and ``cell`` passed
+    only to a reporter whose methods name them)."""
+
+    def __init__(self, reporter: Reporter, plans: Mapping[str, CellPlan]):
+        self.reporter, self.plans = reporter, plans
+        self._worker = "worker" in options.parameter_names(reporter.cell_started)
+        self._cell = "cell" in options.parameter_names(reporter.step)
+
+    def __call__(self, event: Event) -> None:
+        plan = self.plans.get(event.key) if event.key is not None else None
+        if event.kind == "warning":
+            self.reporter.warning(event.data["text"])
+        elif event.kind == "status":
+            status = getattr(self.reporter, "status", None)
+            if status is not None:
+                status(event.data["text"], event.data.get("done"), event.data.get("total"))
+        elif plan is None:
+            return
+        elif event.kind == "started":
+            extra = {"worker": event.worker} if self._worker else {}
+            self.reporter.cell_started(plan.cell, plan.index, event.data["steps"], event.data["resumed_from"], **extra)
+        elif event.kind == "step":
+            extra = {"cell": plan.cell} if self._cell else {}
+            self.reporter.step(event.data["record"], **extra)
+
+    def finished(self, cell: Cell, row: dict[str, Any]) -> None:
+        self.reporter.cell_finished(cell, row, False)
