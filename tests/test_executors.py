@@ -279,3 +279,22 @@ def test_ctrl_c_under_jobs_stops_the_workers_and_the_rerun_matches_serial(serial
     df = gb.run(out=tmp_path, jobs=2, **{**GRID, "checkpoint_every": 10})
     pd.testing.assert_frame_equal(_comparable(df), _comparable(reference))
     _same_cells(out, tmp_path, df["cell_id"])
+
+
+def test_fail_fast_under_jobs_stops_the_other_workers(tmp_path, monkeypatch):
+    """``--fail-fast`` with two workers: the first failed cell stops the run; the cell the other
+    worker was training and the cells not started have no row (a re-run trains them)."""
+    from ganbench.api import runner
+
+    monkeypatch.syspath_prepend(str(HERE / "faulty"))  # the workers inherit this path
+    import ganbench_faulty
+
+    run = runner(out=tmp_path, jobs=2, plugins=[ganbench_faulty], fail_fast=True, metrics="modes",
+                 **{**GRID, "losses": "raise-at-3,nonsat,lsgan,hinge", "seeds": [0],
+                    "settings": {**GRID["settings"], "steps": 400}})
+    df = run.run()
+    failed = df[df["status"] == "failed"]
+    assert list(failed["loss"]) == ["raise-at-3"] and failed["message"].str.contains("injected failure at step 3").all()
+    assert run.not_run and len(df) + len(run.not_run) == 4
+    written = {p.parent.name for p in (tmp_path / "cells").glob("*/result.json")}
+    assert written == set(df["cell_id"]) and not written & {c.id for c in run.not_run}
