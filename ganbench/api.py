@@ -93,7 +93,8 @@ def build_suite(
         models=given_models if given_models is not None else registry.names("model"),
         losses=given_losses if given_losses is not None else registry.names("loss"),
         # no metrics is a request of its own (train only); no models, losses or data sets is not
-        metrics=canonical("metric", split_names(metrics)) if metrics is not None else registry.names("metric"),
+        metrics=canonical("metric", split_names(metrics, "--metrics" if isinstance(metrics, str) and metrics.strip()
+                                                else None)) if metrics is not None else registry.names("metric"),
         seeds=parse_seeds(seeds) if seeds is not None else list(DEFAULT_SEEDS),
         settings={k: v for k, v in {**base.get("settings", {}), **(settings or {})}.items() if v is not None},
         recipe=recipe or base.get("recipe", "paper"),
@@ -151,6 +152,9 @@ def runner(
     from ganbench.execution.executors import ExecutorConfig
     from ganbench.execution.session import Runner
 
+    if resume is not None and fresh:
+        raise UsageError(f"--resume continues the run in {resume}; --fresh would remove its results first: give one "
+                         "of them (to retrain that request from scratch, run its command with --fresh)")
     pl = loaded_plugins if loaded_plugins is not None else load_plugins(extra=plugins, disabled=disable_plugins)
     if resume is not None:
         chosen, stored_device, stored_deterministic = stored_request(resume)

@@ -84,7 +84,10 @@ def coerce_value(value: Any, default: Any, what: str) -> Any:
                 if not value.is_integer():
                     raise ValueError
                 return int(value)
-            return int(str(value).strip()) if isinstance(value, str) else int(value)
+            number = int(str(value).strip()) if isinstance(value, str) else int(value)
+            if not -2**63 <= number < 2**63:  # torch's sizes and counts are 64-bit
+                raise UsageError(f"{what} expects an integer that fits in 64 bits, got {value!r}")
+            return number
         if isinstance(default, float):
             if isinstance(value, bool):
                 raise ValueError

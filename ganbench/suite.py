@@ -211,6 +211,9 @@ def parse_seeds(value: str | Sequence[int]) -> list[int]:
     if not isinstance(value, str):
         return [int(v) for v in value]
     seeds: list[int] = []
+    parts = value.split(",")
+    if len(parts) > 1 and not all(p.strip() for p in parts):  # '0,,1' or '0,1,': a typo, not two seeds
+        raise UsageError(f"--seeds {value!r} has an empty item; separate seeds with single commas, e.g. 0,1,2")
     for part in split_names(value) or []:
         m = re.fullmatch(r"([0-9]+)-([0-9]+)", part)  # ASCII digits only: '²'.isdigit() is true
         if m:

@@ -50,7 +50,8 @@ def test_bad_input_row(case, command, message, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # paths in the table are relative to the repository
     run_dir = tmp_path / "RUN"
     args = shlex.split(command.replace("$RUN", str(run_dir)))[1:]
-    expected = message.replace("$RUN", str(run_dir)).replace("PID", str(os.getpid()))
+    expected = message.replace("$RUN", str(run_dir)).replace("PID", str(os.getpid())).replace(
+        "CORES", str(len(os.sched_getaffinity(0))))
     if args[0] == "run" and "--out" not in args and "--resume" not in args:
         args += ["--out", str(tmp_path / "out")]
     if case == "plugin fails to import, its name asked for":  # needs an installed distribution: a real process

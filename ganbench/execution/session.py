@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import time
@@ -210,6 +211,14 @@ class _Prepared:
     config_hash: str
 
 
+def _cores() -> int:
+    """CPU cores this process may run on (its affinity, where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 class Runner:
     """Runs a suite into the directory ``out``.
 
@@ -314,6 +323,8 @@ class Runner:
         if name == "ray" and config.jobs > 1:
             raise UsageError("--jobs is for --executor local; Ray runs as many cells at once as its cluster has "
                              "resources for (--threads CPUs and --gpus-per-cell GPUs per cell)")
+        if name != "ray" and config.threads is not None and config.threads > _cores():
+            raise UsageError(f"--threads {config.threads}: this machine has {_cores()} CPU core(s) for torch threads")
         threads = config.threads or (1 if name == "ray" else max(1, torch.get_num_threads() // config.jobs))
         other = sorted(set(config.options) - {name})
         if other:
