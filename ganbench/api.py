@@ -29,12 +29,9 @@ def default_out(suite: Suite) -> Path:
 def stored_request(run_dir: str | Path) -> tuple[Suite, str, bool]:
     """What ``ganbench run --resume RUN_DIR`` runs: the suite, device type and determinism recorded
     in ``RUN_DIR/suite.json``."""
-    from ganbench.store import read_json
+    from ganbench.store import RunStore
 
-    path = Path(run_dir) / "suite.json"
-    if not path.is_file():
-        raise UsageError(f"{run_dir} is not a ganbench run directory (no suite.json)")
-    stored = read_json(path, "ganbench suite")
+    stored, path = RunStore(run_dir).stored_suite()
     return Suite.from_dict(stored, str(path)), stored.get("device", "auto"), bool(stored.get("deterministic", False))
 
 
@@ -142,6 +139,7 @@ def runner(
     ray_address: str | None = None,
     gpus_per_cell: float | None = None,
     executor_options: OptionsArg = None,
+    log: str | Sequence[str] = (),
 ):
     """The :class:`~ganbench.execution.session.Runner` of a request — the one composition root:
     :func:`run` and ``ganbench run`` both build their runner here. Arguments as :func:`run`;
@@ -184,7 +182,7 @@ def runner(
                             options=opts_table(pl.registry, "executor", "--executor-opt", executor_options))
     return Runner(pl, chosen, target, dev, reporter=reporter, data_root=root, checkpoint_every=checkpoint_every,
                   fail_fast=fail_fast, fresh=fresh, deterministic=deterministic, executor=executor,
-                  executor_config=config)
+                  executor_config=config, log=split_names(log, "--log") if log else [])
 
 
 def run(

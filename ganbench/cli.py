@@ -182,6 +182,9 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "or auto); default: a local Ray instance. See docs/scale.md.")
 @click.option("--gpus-per-cell", type=float, metavar="X", help="GPUs each cell asks Ray for (--executor ray): 0.25 "
               "runs four cells per GPU. Default 1 on a CUDA device, else 0.")
+@click.option("--log", "log", multiple=True, metavar="NAME",
+              help="Turn on a logger while cells train (repeatable or A,B): tensorboard writes RUN_DIR/tensorboard "
+              "(pip install 'ganbench[tensorboard]'), or a plugin's ('ganbench list loggers').")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; print only the table.")
 @click.option("--dry-run", is_flag=True, help="Check the request and print the plan — cells to train, reuse and skip, "
               "and the estimated time on this machine (from earlier rows in the output folder, else a timed probe of a "
@@ -191,7 +194,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
         loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, resume_dir, fresh,
         checkpoint_every, fail_fast, deterministic, executor, jobs, executor_opts, devices, threads, ray_address,
-        gpus_per_cell, quiet, dry_run):
+        gpus_per_cell, log, quiet, dry_run):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Exit status: 0 when no cell failed (diverged and skipped cells are results), 1 when a cell
@@ -228,7 +231,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
         suite=suite_file, device=device if explicit_device or resume_dir is None else None, out=out,
         resume=resume_dir, data_root=data_root, loaded_plugins=pl, reporter=reporter, checkpoint_every=checkpoint_every,
         fail_fast=fail_fast, fresh=fresh, deterministic=deterministic, executor=executor, jobs=jobs, devices=devices,
-        threads=threads, ray_address=ray_address, gpus_per_cell=gpus_per_cell, executor_options=executor_opts)
+        threads=threads, ray_address=ray_address, gpus_per_cell=gpus_per_cell, executor_options=executor_opts,
+        log=",".join(log) if log else ())
     target = runner.store.root
     if dry_run:
         for line in runner.plan().describe():
@@ -457,6 +461,32 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
         click.echo(f"{fmt}: {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@cli.group()
+def export() -> None:
+    """Write a run directory's results in another tool's format."""
+
+
+@export.command("tensorboard")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the event files go (default RUN_DIR/tensorboard, as --log tensorboard writes them); each "
+              "cell's earlier event files there are replaced.")
+def export_tensorboard(run_dir: Path, out: Path | None) -> None:
+    """TensorBoard event files of every finished cell of RUN_DIR (runs trained without --log too):
+    per-step losses, scores and gradient norms, metrics per evaluation, sample pictures, HParams.
+    Then: tensorboard --logdir RUN_DIR/tensorboard"""
+    import importlib.util
+
+    from ganbench import tensorboard
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise click.UsageError(f"export tensorboard needs the tensorboard package: {tensorboard.INSTALL}")
+    written, notes = tensorboard.export(run_dir, out)
+    for note in notes:
+        click.echo(f"Warning: {note}", err=True)
+    click.echo(f"{len(written)} cell(s) -> {out if out is not None else run_dir / tensorboard.FOLDER}")
 
 
 @cli.command()

@@ -79,7 +79,7 @@ class Board:
     notes: list[str]
 
     def provenance(self) -> dict[str, str]:
-        from ganbench.execution.session import git_commit
+        from ganbench.provenance import git_commit
 
         prov = provenance(self.runs, self.rows)
         commit = git_commit()

@@ -6,10 +6,13 @@ with a caption that says what it shows:
 - metric trajectories over training steps (``trajectory.csv``, written with ``--set eval_every=N``):
   mean over seeds and min–max band, one line per (model, loss);
 - final samples side by side: the last sample grid of the first seed of each (model, loss); for 2-D
-  data a scatter of that generator's evaluation samples over the data's true mode centres, the
-  generator rebuilt from ``generator.pt`` with the cell's model options and evaluation noise.
+  data a scatter of the points that generator produced at its final evaluation (saved by the cell:
+  the samples the modes metric counted) over the real data and its true mode centres.
 
-A plot that cannot be drawn (no trajectory, no saved generator, a plugin that is not installed) is
+Everything is read through the run directory's read API (:class:`ganbench.store.RunStore`); no
+model is rebuilt.
+
+A plot that cannot be drawn (no trajectory, no saved points, a data set that is not installed) is
 left out with a note saying why; the notes are shown in the report.
 """
 
@@ -54,8 +57,10 @@ def _label(key: tuple[Any, ...]) -> str:
     return " / ".join(str(k) for k in key)
 
 
-def _cell_dir(row: pd.Series) -> Path:
-    return Path(row["run"]) / "cells" / str(row["cell_id"])
+def _store(row: pd.Series):
+    from ganbench.store import RunStore
+
+    return RunStore(row["run"])
 
 
 def _series(frames: list[pd.DataFrame], col: str) -> tuple[pd.Index, pd.Series, pd.Series, pd.Series]:
@@ -63,24 +68,6 @@ def _series(frames: list[pd.DataFrame], col: str) -> tuple[pd.Index, pd.Series, 
     are averaged over the seeds that did)."""
     wide = pd.concat([f.set_index("step")[col].rename(i) for i, f in enumerate(frames)], axis=1).sort_index()
     return wide.index, wide.mean(axis=1), wide.min(axis=1), wide.max(axis=1)
-
-
-def _read_table(path: Path, needs: Sequence[str], notes: list[str]) -> pd.DataFrame | None:
-    """A cell's CSV file (history, trajectory) with numeric ``needs`` columns; None, with a note saying
-    why, when it is missing columns or cannot be parsed (the plot goes on without that cell)."""
-    if not path.exists():
-        return None
-    try:
-        table = pd.read_csv(path)
-        bad = [c for c in needs if c not in table or not pd.api.types.is_numeric_dtype(table[c])]
-        if bad:
-            raise ValueError(f"no numeric column {', '.join(bad)}")
-        if table["step"].duplicated().any():
-            raise ValueError("a step appears twice")
-    except Exception as exc:  # any parse failure of a damaged or hand-edited file
-        notes.append(f"{path} left out of the plots: unreadable ({type(exc).__name__}: {' '.join(str(exc).split())})")
-        return None
-    return table
 
 
 def loss_curves(df: pd.DataFrame, dataset: str, groups: list[str], notes: list[str] | None = None) -> Figure | None:
@@ -91,7 +78,7 @@ def loss_curves(df: pd.DataFrame, dataset: str, groups: list[str], notes: list[s
     for key, g in rows.groupby(groups, sort=False):
         frames = []
         for _, r in g.iterrows():
-            h = _read_table(_cell_dir(r) / "history.csv", ("step", "d_loss", "g_loss"), notes)
+            h = _store(r).history(r["cell_id"], notes)
             if h is not None:
                 window = max(1, len(h) // 100)
                 frames.append(h.assign(d_loss=h["d_loss"].rolling(window, min_periods=1).mean(),
@@ -125,7 +112,7 @@ def trajectories(df: pd.DataFrame, dataset: str, groups: list[str], metrics: Seq
     per_group: dict[tuple[Any, ...], list[pd.DataFrame]] = {}
     for key, g in rows.groupby(groups, sort=False):
         for _, r in g.iterrows():
-            points = _read_table(_cell_dir(r) / "trajectory.csv", ("step",), notes)
+            points = _store(r).trajectory(r["cell_id"], notes)
             if points is not None:
                 per_group.setdefault(key if isinstance(key, tuple) else (key,), []).append(points)
     frames = [f for fs in per_group.values() for f in fs]
@@ -182,27 +169,27 @@ def sample_grids(df: pd.DataFrame, dataset: str, groups: list[str], notes: list[
     notes = [] if notes is None else notes
     panels = []
     for key, r in _first_seeds(df, dataset, groups):
-        pics = sorted(p for p in (_cell_dir(r) / "samples").glob("step_*.png") if p.stem[5:].isascii()
-                      and p.stem[5:].isdigit())
+        pics = _store(r).sample_files(r["cell_id"])
         if pics:
+            step, pic = pics[-1]
             try:
-                panels.append((key, r, pics[-1], mpimg.imread(pics[-1])))
+                panels.append((key, r, step, mpimg.imread(pic)))
             except Exception as exc:  # a damaged picture: that panel is left out, and said so
-                notes.append(f"{pics[-1]} left out of the plots: unreadable ({type(exc).__name__})")
+                notes.append(f"{pic} left out of the plots: unreadable ({type(exc).__name__})")
     if not panels:
         return None
     fig, axes = _figure(len(panels), panel=(3.0, 3.2))
-    for ax, (key, r, pic, image) in zip(axes, panels, strict=True):
+    for ax, (key, r, step, image) in zip(axes, panels, strict=True):
         ax.imshow(image, cmap="gray")
-        ax.set_title(f"{_label(key)}\nseed {r['seed']}, step {int(pic.stem.split('_')[1])}", fontsize=8)
+        ax.set_title(f"{_label(key)}\nseed {r['seed']}, step {step}", fontsize=8)
         ax.axis("off")
     return Figure(f"samples-{safe_name(dataset)}", f"{dataset}: final samples",
                   "The generator's samples at the end of training (the first seed of each row, the same noise for "
                   "every loss).", _png(fig))
 
 
-class _Rebuilder:
-    """Rebuilds a cell's generator from ``generator.pt`` and draws its evaluation samples."""
+class _RealData:
+    """The real data of a cell's data set (loaded once per data set and options), for the scatter."""
 
     def __init__(self, registry, data_root: Path | None = None):
         from ganbench import paths
@@ -211,44 +198,38 @@ class _Rebuilder:
         self.data_root = data_root or paths.data_root()
         self._data: dict[str, Any] = {}
 
-    def samples(self, row: pd.Series, n: int) -> tuple[Any, Any]:
-        import torch
-
-        from ganbench import seeding
-        from ganbench.training import generate
-
-        cell = _cell_dir(row)
-        config = json.loads((cell / "config.json").read_text())
-        key = json.dumps([row["dataset"], config.get("data_options")], sort_keys=True, default=str)
+    def of(self, row: pd.Series):
+        config = _store(row).read_cell_config(row["cell_id"]) or {}
+        options = config.get("data_options") or {}
+        key = json.dumps([row["dataset"], options], sort_keys=True, default=str)
         if key not in self._data:
             spec = self.registry.get("dataset", row["dataset"])
-            self._data[key] = spec.load(root=self.data_root, **(config.get("data_options") or {}))
-        data = self._data[key]
-        latent = int(config["settings"]["latent_dim"])
-        G, _ = self.registry.get("model", row["model"]).build(data.info, latent_dim=latent, **config["model_options"])
-        G.load_state_dict(torch.load(cell / "generator.pt", weights_only=True, map_location="cpu"))
-        total = max([0, *(self.registry.get("metric", m).samples for m in config.get("metrics", []))])
-        noise = seeding.eval_noise(int(row["seed"]), row["dataset"], row["model"], int(config["settings"]["eval_samples"]),
-                                   latent, total)
-        return generate(G, noise[:n], torch.device("cpu")), data
+            self._data[key] = spec.load(root=self.data_root, **options)
+        return self._data[key]
 
 
-def scatter_2d(df: pd.DataFrame, dataset: str, groups: list[str], rebuilder: _Rebuilder,
+def scatter_2d(df: pd.DataFrame, dataset: str, groups: list[str], real_data: _RealData,
                n: int = 2500) -> tuple[Figure | None, list[str]]:
-    """For 2-D data: each group's generated points (first seed) over the real data and the true modes."""
+    """For 2-D data: each group's generated points (first seed, saved at its final evaluation) over
+    the real data and the true modes."""
     import torch
     from matplotlib.patches import Circle
 
     panels, notes = [], []
     for key, r in _first_seeds(df, dataset, groups):
+        points = _store(r).points(r["cell_id"])
+        if points is None:
+            notes.append(f"{dataset} {_label(key)}: no 2-D scatter (the cell has no saved evaluation points: trained "
+                         "before ganbench saved them, or it did not finish its evaluation)")
+            continue
         try:
-            fake, data = rebuilder.samples(r, n)
+            data = real_data.of(r)
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # a plugin not installed or failing, a missing file: left out, and said so
+        except BaseException as exc:  # a data set plugin not installed or failing: left out, and said so
             notes.append(f"{dataset} {_label(key)}: no 2-D scatter ({one_line(exc)})")
             continue
-        panels.append((key, r, fake, data))
+        panels.append((key, r, torch.from_numpy(points[:n]), data))
     if not panels:
         return None, notes
     fig, axes = _figure(len(panels), panel=(3.0, 3.0))
@@ -290,7 +271,7 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
     groups = [g for g in groups if g != "dataset"] or ["model"]
     out: list[Figure] = []
     notes: list[str] = []
-    rebuilder = _Rebuilder(registry) if registry is not None else None
+    real_data = _RealData(registry) if registry is not None else None
     for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
         fig = loss_curves(df, dataset, groups, notes)
         if fig:
@@ -306,8 +287,8 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
                 spec = registry.get("dataset", dataset)
             except UnknownNameError as exc:
                 notes.append(f"{dataset}: plotted from the saved pictures only ({exc})")
-        if spec is not None and spec.modality == "vector" and tuple(spec.shape or ()) == (2,) and rebuilder is not None:
-            fig, more = scatter_2d(df, dataset, groups, rebuilder)
+        if spec is not None and spec.modality == "vector" and tuple(spec.shape or ()) == (2,) and real_data is not None:
+            fig, more = scatter_2d(df, dataset, groups, real_data)
             notes += more
         else:
             fig = sample_grids(df, dataset, groups, notes)

@@ -83,6 +83,19 @@ class GanbenchPlugins:
                     except BaseException as exc:  # a plugin bug (sys.exit() too): name the plugin, keep the cause
                         raise PluginError(f"{prov} failed in {hook_name}: {one_line(exc)}") from exc
 
+    @property
+    def observers(self):
+        """The observer hooks of these plugins (:class:`ganbench.observe.Observers`), built once."""
+        if getattr(self, "_observers", None) is None:
+            from ganbench.observe import Observers
+
+            self._observers = Observers(self.pm)
+        return self._observers
+
+    def provenance_of(self, plugin: str) -> Provenance:
+        """Which distribution the plugin registered as ``plugin`` comes from."""
+        return self._provenance.get(plugin, Provenance(plugin))
+
     def info(self) -> list[PluginInfo]:
         out = []
         for name, plugin in self.pm.list_name_plugin():

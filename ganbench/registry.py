@@ -11,7 +11,16 @@ from typing import Any
 
 from ganbench.errors import PluginError, UnknownNameError, UsageError
 from ganbench.options import Option, accepted_names
-from ganbench.specs import NAME_RE, DatasetSpec, ExecutorSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
+from ganbench.specs import (
+    NAME_RE,
+    DatasetSpec,
+    ExecutorSpec,
+    ExtractorSpec,
+    LoggerSpec,
+    LossSpec,
+    MetricSpec,
+    ModelSpec,
+)
 from ganbench.suite import coerce_setting
 
 #: kind -> spec class. The plural forms are what the CLI and the hooks use.
@@ -22,9 +31,10 @@ KINDS: dict[str, type] = {
     "metric": MetricSpec,
     "extractor": ExtractorSpec,
     "executor": ExecutorSpec,
+    "logger": LoggerSpec,
 }
 PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics", "extractor": "extractors",
-           "executor": "executors"}
+           "executor": "executors", "logger": "loggers"}
 
 
 def normalize_kind(kind: str) -> str:
@@ -81,6 +91,10 @@ class Registry:
     def add_executor(self, spec: ExecutorSpec) -> None:
         """Register an executor (where a run's cells execute)."""
         self._add("executor", spec)
+
+    def add_logger(self, spec: LoggerSpec) -> None:
+        """Register a logger (``ganbench run --log NAME``)."""
+        self._add("logger", spec)
 
     def add_extractor(self, spec: ExtractorSpec) -> None:
         """Register a feature extractor."""

@@ -63,31 +63,22 @@ class Run:
     environment: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: not readable as JSON ({exc})") from exc
-
-
 def load_run(path: Path | str) -> Run:
     """Read a run directory; each row gains ``run`` (the directory), ``data_fingerprint`` (from its
     cell's config.json) and ``extractor`` (the feature extractor ids its metrics used)."""
     from ganbench.store import RunStore, rows_to_frame
 
     path = Path(path)
-    if not (path / "cells").is_dir():
-        raise UsageError(f"{path} is not a ganbench run directory (no cells/ folder)")
-    rows = RunStore(path).rows()
+    store = RunStore(path)
+    store.require_run()
+    rows = store.rows()
     for row in rows:
-        config = _read_json(path / "cells" / str(row.get("cell_id")) / "config.json")
+        config = store.read_cell_config(row["cell_id"]) or {}
         row.setdefault("data_fingerprint", config.get("data_fingerprint"))
         ids = sorted({str(v) for k, v in row.items() if k.endswith("_extractor") and v})
         row["extractor"] = ",".join(ids) if ids else None
         row["run"] = str(path)
-    return Run(path, rows_to_frame(rows), _read_json(path / "suite.json"), _read_json(path / "environment.json"))
+    return Run(path, rows_to_frame(rows), store.suite(), store.environment())
 
 
 def protocol(df: pd.DataFrame) -> dict[str, dict[str, tuple[str, ...]]]:

@@ -274,3 +274,22 @@ class ExecutorSpec:
     reference: str = ""
     aliases: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoggerSpec:
+    """A logger the user can turn on with ``ganbench run --log NAME`` (TensorBoard, W&B, MLflow).
+
+    The logging itself is done by the plugin's observer hooks (``ganbench_cell_started``,
+    ``ganbench_step``, ... in :mod:`ganbench.hookspecs`), which act when ``NAME`` is in the ``log`` of
+    the :class:`ganbench.observe.RunInfo` / :class:`ganbench.observe.CellInfo` they receive. ``requires``:
+    modules the logger imports; when one is missing ``--log NAME`` is a one-line error that prints
+    ``install`` (e.g. ``pip install 'ganbench[tensorboard]'``).
+    """
+
+    name: str
+    description: str = ""
+    requires: tuple[str, ...] = ()
+    install: str = ""
+    reference: str = ""
+    aliases: tuple[str, ...] = ()

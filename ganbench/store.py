@@ -7,10 +7,12 @@ Layout of one run directory::
     results.csv           one row per cell, rebuilt from the cells' result.json after every cell
     cells/<cell id>/
         config.json       cell, effective settings and where each came from, provenance
-        history.csv       per-step losses, mean raw scores, gradient norms
+        history.csv       per-step losses, mean raw scores, gradient norms (appended in whole lines
+                          while the cell trains, at least every 2 s; rewritten whole at its end)
         trajectory.csv    the metrics at every evaluation point (eval_every), the final one last
         samples/step_NNNNNN.png
         generator.pt      final generator state_dict (load with torch.load(weights_only=True))
+        points.npy        2-D data: the generated points of the final evaluation (numpy, float32)
         checkpoint.pt     while training (--checkpoint-every): G, D, optimisers, random streams,
                           history; removed once result.json is written (kept for a failed cell)
         result.json       the cell's result row; written last, atomically
@@ -51,6 +53,8 @@ RESULT_FILE = "result.json"
 TABLE_FILE = "results.csv"
 SUITE_FILE = "suite.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+#: the generated 2-D points of a cell's final evaluation (2-D data only)
+POINTS_FILE = "points.npy"
 LOCK_FILE = ".lock"
 #: tries (50 ms apart) to take a run directory's lock before it counts as held by another process
 LOCK_TRIES = 10
@@ -415,20 +419,114 @@ class RunStore:
         except UsageError:
             return None  # the cell is trained again (and its config rewritten)
 
-    def load_result(self, cell: Cell) -> dict[str, Any] | None:
-        """The cell's row, None when it has none. A result.json that is not a row of this cell (a
-        damaged disk or a hand edit: ganbench's own writes are atomic) is moved aside to
-        ``result.json.unreadable`` and the cell counts as not run."""
+    # -- the read API: what reports, plots, boards and exports read of a run directory ---------------
+    # (no module outside the store knows a file name of a run directory)
+    def read_cell_config(self, cell_id: str) -> dict[str, Any] | None:
+        """A cell's config.json (settings and their sources, options, data fingerprint, provenance);
+        None when it has none; a one-line UsageError naming the file when it is damaged."""
+        path = self.root / "cells" / cell_id / "config.json"
+        return read_json(path, "cell configuration") if path.is_file() else None
+
+    def require_run(self) -> None:
+        """A UsageError unless this is a run directory with cells (what reports and exports read)."""
+        if not (self.root / "cells").is_dir():
+            raise UsageError(f"{self.root} is not a ganbench run directory (no cells/ folder)")
+
+    def suite(self) -> dict[str, Any]:
+        """The recorded request (``suite.json``; {} when absent, UsageError naming it when damaged)."""
+        path = self.root / SUITE_FILE
+        return read_json(path, "ganbench suite") if path.is_file() else {}
+
+    def stored_suite(self) -> tuple[dict[str, Any], Path]:
+        """The recorded request of a run to resume, and its file; UsageError when there is none."""
+        path = self.root / SUITE_FILE
+        if not path.is_file():
+            raise UsageError(f"{self.root} is not a ganbench run directory (no {SUITE_FILE})")
+        return read_json(path, "ganbench suite"), path
+
+    def environment(self) -> dict[str, Any]:
+        """Versions, platform, device and plugins of the latest invocation (``environment.json``)."""
+        path = self.root / "environment.json"
+        return read_json(path, "ganbench environment file") if path.is_file() else {}
+
+    def sample_dir(self, cell: Cell) -> Path:
+        """Where a cell's sample pictures go (``samples/step_NNNNNN.png``)."""
+        return self.cell_dir(cell) / "samples"
+
+    def peek_result(self, cell: Cell) -> dict[str, Any] | None:
+        """The cell's row when it has a readable one of this cell, else None; nothing is moved (see
+        :meth:`load_result` for the runner's handling of a damaged one)."""
         path = self.cell_dir(cell) / RESULT_FILE
-        if not path.exists():
+        if not path.is_file():
             return None
         try:
             row = read_json(path, "result row")
         except UsageError:
-            row = None
-        if row is None or row_problem(row, cell.id) is not None:
-            os.replace(path, path.with_name(RESULT_FILE + ".unreadable"))
             return None
+        return row if row_problem(row, cell.id) is None else None
+
+    def history(self, cell_id: str, notes: list[str]) -> pd.DataFrame | None:
+        """A cell's per-step history (``history.csv``), None when it has none; a damaged file is
+        None with a note saying why."""
+        return self._table(self.root / "cells" / cell_id / "history.csv", ("step", "d_loss", "g_loss"), notes)
+
+    def trajectory(self, cell_id: str, notes: list[str]) -> pd.DataFrame | None:
+        """The metrics at each evaluation point (``trajectory.csv``), as :meth:`history`."""
+        return self._table(self.root / "cells" / cell_id / "trajectory.csv", ("step",), notes)
+
+    @staticmethod
+    def _table(path: Path, needs: Iterable[str], notes: list[str]) -> pd.DataFrame | None:
+        if not path.exists():
+            return None
+        try:
+            table = pd.read_csv(path, float_precision="round_trip")  # the values as written, bit for bit
+            bad = [c for c in needs if c not in table or not pd.api.types.is_numeric_dtype(table[c])]
+            if bad:
+                raise ValueError(f"no numeric column {', '.join(bad)}")
+            if table["step"].duplicated().any():
+                raise ValueError("a step appears twice")
+        except Exception as exc:  # any parse failure of a damaged or hand-edited file
+            notes.append(f"{path} left out of the plots: unreadable ({type(exc).__name__}: {' '.join(str(exc).split())})")
+            return None
+        return table
+
+    def write_points(self, cell: Cell, points: Any) -> None:
+        """The generated 2-D points of the cell's final evaluation (``points.npy``, float32 [n, 2]):
+        the samples the modes metric counted, for the report's scatter plot."""
+        import io
+
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(points, dtype=np.float32), allow_pickle=False)
+        atomic_write_bytes(self.cell_dir(cell) / POINTS_FILE, buf.getvalue())
+
+    def points(self, cell_id: str) -> Any:
+        """The saved final evaluation points of a cell (numpy [n, 2]), None when there are none (a
+        cell of image data, or one written before ganbench saved them)."""
+        import numpy as np
+
+        path = self.root / "cells" / cell_id / POINTS_FILE
+        return np.load(path, allow_pickle=False) if path.is_file() else None
+
+    def sample_files(self, cell_id: str) -> list[tuple[int, Path]]:
+        """A cell's sample pictures, ``(step, path)`` in step order."""
+        folder = self.root / "cells" / cell_id / "samples"
+        found = []
+        for path in folder.glob("step_*.png") if folder.is_dir() else []:
+            digits = path.stem[5:]
+            if digits.isascii() and digits.isdigit():
+                found.append((int(digits), path))
+        return sorted(found)
+
+    def load_result(self, cell: Cell) -> dict[str, Any] | None:
+        """The cell's row, None when it has none. A result.json that is not a row of this cell (a
+        damaged disk or a hand edit: ganbench's own writes are atomic) is moved aside to
+        ``result.json.unreadable`` and the cell counts as not run."""
+        row = self.peek_result(cell)
+        path = self.cell_dir(cell) / RESULT_FILE
+        if row is None and path.exists():
+            os.replace(path, path.with_name(RESULT_FILE + ".unreadable"))
         return row
 
     def remove(self, cell: Cell, name: str) -> None:
@@ -463,6 +561,12 @@ class RunStore:
         writer.writeheader()
         writer.writerows(history)
         atomic_write_bytes(self.cell_dir(cell) / "history.csv", buf.getvalue().encode())
+
+    def history_log(self, cell: Cell, columns: Iterable[str], earlier: list[dict[str, float]] | None = None
+                    ) -> HistoryLog:
+        """``history.csv`` written while the cell trains (:class:`HistoryLog`), starting from
+        ``earlier`` (the history of the checkpoint a resumed cell continues from)."""
+        return HistoryLog(self.cell_dir(cell) / "history.csv", list(columns), earlier or [])
 
     def write_trajectory(self, cell: Cell, points: list[dict[str, Any]]) -> None:
         """The metrics at each evaluation point (``--set eval_every=N``), the final one last."""
@@ -503,6 +607,52 @@ class RunStore:
         df = self.table()
         atomic_write_bytes(self.root / TABLE_FILE, df.to_csv(index=False).encode())
         return df
+
+
+class HistoryLog:
+    """A cell's ``history.csv`` while it trains: the header and the rows so far are written
+    atomically when it opens, then new rows are appended in whole lines — at :meth:`flush` (each
+    checkpoint, the end) and at least every :attr:`every` seconds. Each flush is one ``write`` of
+    complete lines, so ``tail -f`` and a report of a running cell never see half a line (a kill
+    between flushes loses only unflushed rows, which the resumed cell writes again from its
+    checkpoint). A failed append is a :class:`StorageError`, like every other write."""
+
+    #: the most seconds between two flushes
+    every = 2.0
+
+    def __init__(self, path: Path, columns: list[str], earlier: list[dict[str, float]]):
+        self.path, self.columns = Path(path), columns
+        self._pending: list[str] = []
+        atomic_write_bytes(self.path, "".join([",".join(columns) + "\n", *map(self._line, earlier)]).encode())
+        self._last = time.monotonic()
+
+    def _line(self, record: dict[str, Any]) -> str:
+        import io
+
+        buf = io.StringIO()
+        csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n").writerow(record)
+        return buf.getvalue()
+
+    def add(self, record: dict[str, Any]) -> None:
+        self._pending.append(self._line(record))
+        if time.monotonic() - self._last >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last = time.monotonic()
+        if not self._pending:
+            return
+        data, self._pending = "".join(self._pending).encode(), []
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                view = memoryview(data)
+                while view:  # a regular file takes it in one write; a short write is continued, not lost
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StorageError(exc.errno, f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
 
 def rows_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -204,6 +204,7 @@ def train(
     eval_noise: torch.Tensor,
     sample_dir: Path | None = None,
     on_step: Callable[[dict[str, float]], None] | None = None,
+    on_samples: Callable[[int, Path], None] | None = None,
     on_eval: Callable[[int], None] | None = None,
     checkpoint_every: int = 0,
     checkpoint_seconds: float = 0.0,
@@ -212,7 +213,8 @@ def train(
 ) -> TrainResult:
     """Train G and D in place. Randomness comes only from the seed's named streams (see seeding);
     ``loss_options`` default to the loss's declared defaults. ``on_eval(step)`` is called every
-    ``settings["eval_every"]`` steps before the last (the metric trajectory); its time is reported
+    ``settings["eval_every"]`` steps before the last (the metric trajectory); ``on_samples(step, path)``
+    after each sample picture is written; its time is reported
     as ``eval_s``, not as training time, and it must leave G, D and the random streams as they were.
 
     A step whose recorded values or generated batch are not finite, or whose |D loss| or |G loss|
@@ -333,7 +335,10 @@ def train(
                 except BaseException as exc:
                     raise TrainingError("model", "G forward (sample grid)", step) from exc
                 nonfinite_samples(grid, step, "sample grid, eval mode")
-                save_samples(grid, data, sample_dir / f"step_{step:06d}.png")
+                picture = sample_dir / f"step_{step:06d}.png"
+                save_samples(grid, data, picture)
+                if on_samples is not None and picture.is_file():
+                    on_samples(step, picture)
             if on_eval is not None and eval_every and step % eval_every == 0 and step < steps:
                 t0 = time.perf_counter()
                 try:

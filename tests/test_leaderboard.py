@@ -19,7 +19,7 @@ from PIL import Image
 import ganbench
 from ganbench.cli import cli
 from ganbench.leaderboard import build_board, command_line, publish
-from ganbench.plots import _Rebuilder, figures
+from ganbench.plots import figures
 from ganbench.report import load_runs
 
 
@@ -66,28 +66,40 @@ def test_plots_are_drawn_from_the_run_files(tiny_run, plugins):
         assert fig.caption and fig.title
 
 
-def test_the_2d_scatter_rebuilds_the_evaluated_generator(tiny_run, plugins):
-    """The generator rebuilt from generator.pt with the cell's evaluation noise gives the samples the
-    modes metric counted: the same modes and high-quality share as the result row."""
+def test_the_2d_scatter_shows_the_points_the_modes_metric_counted(tiny_run, plugins):
+    """A 2-D cell saves its final evaluation's points; they are the generator's samples on the cell's
+    evaluation noise (rebuilt here, independently of ganbench's cell code) and give the row's modes."""
+    from ganbench import seeding
+    from ganbench.store import RunStore
+    from ganbench.training import generate
     from ganbench_builtins.metrics_modes import mixture_modes
 
     rows, _ = load_runs([tiny_run])
     for _, row in rows[rows["dataset"] == "ring8"].iterrows():
-        fake, data = _Rebuilder(plugins.registry).samples(row, 2500)
-        assert fake.shape == (2500, 2)
-        got = mixture_modes(fake, torch.tensor(data.info.modes), data.info.mode_std)
+        points = RunStore(tiny_run).points(row["cell_id"])
+        assert points.shape == (2500, 2) and points.dtype == np.float32
+        data = plugins.registry.get("dataset", "ring8").load()
+        got = mixture_modes(torch.from_numpy(points), torch.tensor(data.info.modes), data.info.mode_std)
         assert got["modes"] == row["modes"] and got["hq_pct"] == pytest.approx(row["hq_pct"])
+        config = json.loads((tiny_run / "cells" / row["cell_id"] / "config.json").read_text())
+        G, _ = plugins.registry.get("model", "vanilla").build(data.info, latent_dim=config["settings"]["latent_dim"],
+                                                              **config["model_options"])
+        G.load_state_dict(torch.load(tiny_run / "cells" / row["cell_id"] / "generator.pt", weights_only=True))
+        noise = seeding.eval_noise(int(row["seed"]), "ring8", "vanilla", 200, config["settings"]["latent_dim"], 2500)
+        np.testing.assert_array_equal(points, generate(G, noise[:2500], torch.device("cpu")).numpy())
+    assert RunStore(tiny_run).points("mnist5k__vanilla__nonsat__s0") is None  # images: the sample grids
 
 
 def test_plots_say_why_one_is_missing(tmp_path, plugins, tiny):
     out = tmp_path / "run"
     ganbench.run(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings=tiny, device="cpu", out=out)
     rows, _ = load_runs([out])
-    (out / "cells" / "ring8__vanilla__nonsat__s0" / "generator.pt").unlink()
+    (out / "cells" / "ring8__vanilla__nonsat__s0" / "points.npy").unlink()
     figs, notes = figures(rows, ["dataset", "model", "loss"], ["fid"], plugins.registry)
     assert [f.name for f in figs] == ["losses-ring8"]
     assert notes[0].startswith("ring8: no metric trajectory (a single evaluation per cell); run with --set eval_every=N")
-    assert notes[1].startswith("ring8 vanilla / nonsat: no 2-D scatter (FileNotFoundError: ")
+    assert notes[1] == ("ring8 vanilla / nonsat: no 2-D scatter (the cell has no saved evaluation points: trained "
+                        "before ganbench saved them, or it did not finish its evaluation)")
 
 
 def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
@@ -105,7 +117,7 @@ def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
                 "published", "command"):
         assert prov[key] and prov[key] != "—", key
     assert prov["steps"] == "20" and prov["batch size"] == "32" and prov["seeds"] == "0, 1"
-    from ganbench.execution.session import git_commit
+    from ganbench.provenance import git_commit
 
     assert prov["git commit (training)"] == git_commit()  # every row records the code that trained it
     assert prov["command"].startswith("ganbench run --datasets ring8,mnist5k --models vanilla --losses nonsat,minimax "

@@ -196,7 +196,7 @@ def test_the_walkthrough_shows_the_example_distributions_real_code():
         block = _block_after(f"(`{name}`, the whole file)")
         assert block == (EXAMPLE / name).read_text(), f"docs/plugins.md's {name} is not the file's code"
     # the pyproject block: every line is one of the file's, in its order
-    toml = re.search(r"```toml\n(.*?)```", DOC, re.S).group(1).splitlines()
+    toml = re.search(r"```toml\n(.*?)```", DOC.split("## Walkthrough", 1)[1], re.S).group(1).splitlines()
     lines = [ln for ln in (EXAMPLE / "pyproject.toml").read_text().splitlines()]
     position = 0
     for line in (ln for ln in toml if ln.strip()):

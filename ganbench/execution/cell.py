@@ -24,6 +24,7 @@ from ganbench import __version__, options, seeding
 from ganbench.errors import CellFailure, StorageError, call_plugin, one_line, safe_str
 from ganbench.evaluation import EvalCache, EvalContext
 from ganbench.execution.plan import CellPlan, PluginSetup
+from ganbench.observe import CellInfo
 from ganbench.specs import Data
 from ganbench.store import RunStore, is_reserved
 from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
@@ -31,6 +32,8 @@ from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate
 #: without ``--checkpoint-every``: a checkpoint at the first step after this many seconds of training
 #: (a checkpoint of a 28×28 DCGAN with its Adam states is 4.4 MiB and takes ~10 ms to write)
 CHECKPOINT_SECONDS = 60.0
+#: generated 2-D points saved at the final evaluation (the modes metric's sample count)
+POINTS = 2500
 
 
 class Events(Protocol):
@@ -163,6 +166,9 @@ class _CellRun:
         self.device = torch.device(plan.device)
         self.store = RunStore(plan.run_dir)
         self.cell = plan.cell
+        #: what the observer hooks get, once training starts
+        self.info: CellInfo | None = None
+        self.observers = None
 
     def run(self) -> dict[str, Any]:
         plan, cell = self.plan, self.cell
@@ -174,7 +180,10 @@ class _CellRun:
             row.update(status="failed", failure="error", message=plan.data_error)
             return row
         try:
-            self.registry = self.state.plugins(plan.plugins).registry
+            plugins = self.state.plugins(plan.plugins)
+            self.registry = plugins.registry
+            self.observers, self._plugins = plugins.observers, plugins
+            self.observers.reset()
             data = self.state.data(plan, self.registry)
             model = self.registry.get("model", cell.model)
             reason = supports(self.registry, "model", cell.model, model.supports, data.info)
@@ -198,7 +207,16 @@ class _CellRun:
             row.update(status="failed", **self._failure(exc))
         row["message"] = "; ".join(m for m in (row["message"], *plan.notes) if m)
         row["wall_s"] = time.perf_counter() - start
+        if self.info is not None:
+            self._observe("ganbench_cell_finished", row=dict(row))
+        problems = self.observers.problems(lambda p: str(self._plugins.provenance_of(p)))
+        if problems:  # an observer's failure is said in the row, the cell's result stands
+            row["message"] = "; ".join(m for m in (row["message"], *problems) if m)
         return row
+
+    def _observe(self, hook: str, **kwargs: Any) -> None:
+        if self.observers.listening(hook):
+            self.observers(hook, cell=self.info, **kwargs)
 
     def _who(self, kind: str, name: str) -> str:
         return who(self.registry, kind, name)
@@ -276,19 +294,42 @@ class _CellRun:
                         continue
                     values.update(self._compute(name, metric, ctx, f" at step {step}"))
             trajectory.append({"step": step, **{k: v for k, v in values.items() if _is_number(v)}})
+            self._observe("ganbench_evaluated", step=step, values=dict(values))
             return values
 
+        live = self.store.history_log(cell, HISTORY_COLUMNS, resume["history"] if resume else [])
+        stepping = self.observers.listening("ganbench_step")
+
         def checkpoint(state: dict[str, Any]) -> None:
+            live.flush()
             self.store.save_checkpoint(cell, {**state, "config_hash": plan.config_hash, "trajectory": trajectory})
 
+        def on_step(record: dict[str, float]) -> None:
+            live.add(record)
+            self.events.step(plan, record)
+            if stepping:
+                self.observers("ganbench_step", cell=self.info, record=record)
+
+        self.info = CellInfo(
+            run_dir=Path(plan.run_dir), cell_dir=self.store.cell_dir(cell), cell_id=cell.id, dataset=cell.dataset,
+            model=cell.model, loss=cell.loss, seed=cell.seed, settings=dict(settings),
+            model_options=dict(plan.model_options), loss_options=dict(plan.loss_options), config_hash=plan.config_hash,
+            resumed_from=resume["step"] if resume else 0, log=tuple(plan.log), config=plan.config)
         self.events.started(plan, settings["steps"], resume["step"] if resume else 0)
-        result = train(
-            G, D, loss, data, settings, loss_options=plan.loss_options, seed=cell.seed, device=dev, eval_noise=eval_noise,
-            sample_dir=self.store.cell_dir(cell) / "samples", on_step=lambda record: self.events.step(plan, record),
-            on_eval=evaluate if settings["eval_every"] else None,
-            checkpoint_every=plan.checkpoint_every or 0, on_checkpoint=checkpoint, resume=resume,
-            checkpoint_seconds=CHECKPOINT_SECONDS if plan.checkpoint_every is None else 0.0,
-        )
+        self._observe("ganbench_cell_started")
+        samples = self.observers.listening("ganbench_samples_saved")
+        try:
+            result = train(
+                G, D, loss, data, settings, loss_options=plan.loss_options, seed=cell.seed, device=dev,
+                eval_noise=eval_noise, sample_dir=self.store.sample_dir(cell), on_step=on_step,
+                on_samples=(lambda step, path: self._observe("ganbench_samples_saved", step=step, path=path))
+                if samples else None,
+                on_eval=evaluate if settings["eval_every"] else None,
+                checkpoint_every=plan.checkpoint_every or 0, on_checkpoint=checkpoint, resume=resume,
+                checkpoint_seconds=CHECKPOINT_SECONDS if plan.checkpoint_every is None else 0.0,
+            )
+        finally:
+            live.flush()  # a failed cell keeps the history it reached
         self.store.write_history(cell, result.history, HISTORY_COLUMNS)
         self.store.save_generator(cell, G.state_dict())
         out: dict[str, Any] = {
@@ -300,6 +341,8 @@ class _CellRun:
         if result.status == "ok":
             try:
                 out.update(evaluate(result.steps_done))
+                if data.info.modality == "vector" and tuple(data.info.shape) == (2,):  # the report's scatter
+                    self.store.write_points(cell, sample(min(POINTS, len(eval_noise)), result.steps_done))
             except Diverged as exc:  # finite while training, NaN/inf in eval mode
                 result.status, result.diverged_at = "diverged", exc.step
                 out.update(status="diverged", diverged_at=exc.step, message=exc.message)

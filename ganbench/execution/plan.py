@@ -95,6 +95,8 @@ class CellPlan:
     #: see :class:`ganbench.execution.session.Runner`
     checkpoint_every: int | None = None
     plugins: PluginSetup = field(default_factory=PluginSetup)
+    #: the loggers the user turned on (``--log``): observer plugins act on their own name
+    log: tuple[str, ...] = ()
     #: set by the driver for a data set that failed to load (or whose extractor failed): the
     #: cell fails with it at once
     data_error: str | None = None
@@ -113,5 +115,6 @@ class CellPlan:
     def from_dict(cls, data: dict[str, Any]) -> CellPlan:
         values = dict(data)
         setup = values.get("plugins") or {}
+        values["log"] = tuple(values.get("log") or ())
         values["plugins"] = PluginSetup(**{k: tuple(v) if isinstance(v, list) else v for k, v in setup.items()})
         return cls(**values)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
-import subprocess
 import time
 import traceback
 from collections.abc import Mapping
@@ -27,7 +25,9 @@ from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, size_hint, supports, who
 from ganbench.execution.executors import TRACEBACK_KEY, Event, Executor, ExecutorConfig
 from ganbench.execution.plan import CellPlan, PluginSetup, plugin_setup
+from ganbench.observe import RunInfo
 from ganbench.plugins import GanbenchPlugins
+from ganbench.provenance import environment, git_commit
 from ganbench.specs import Data
 from ganbench.store import (
     CHECKPOINT_FILE,
@@ -35,14 +35,12 @@ from ganbench.store import (
     ActiveRuns,
     RunStore,
     in_use,
-    read_json,
-    row_problem,
     rows_to_frame,
 )
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, resolve_settings
 from ganbench.training import train
 
-__all__ = ["CHECKPOINT_SECONDS", "NullReporter", "Plan", "Reporter", "Runner", "environment", "git_commit"]
+__all__ = ["CHECKPOINT_SECONDS", "NullReporter", "Plan", "Reporter", "Runner"]
 
 
 #: steps a timed probe trains (after one warm-up step) to estimate a cell's speed for the plan
@@ -91,42 +89,6 @@ class NullReporter:
 
     def warning(self, text):
         pass
-
-
-def git_commit() -> str | None:
-    """The commit of the ganbench checkout that is running, with ``-dirty`` when tracked files have
-    uncommitted changes (``None`` outside a git checkout, e.g. an installed wheel)."""
-    here = Path(__file__).parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        if out.returncode != 0 or not out.stdout.strip():
-            return None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() + ("-dirty" if status.returncode == 0 and status.stdout.strip() else "")
-
-
-def environment(plugins: GanbenchPlugins, device: torch.device, commit: str | None = None) -> dict[str, Any]:
-    import torchvision
-
-    return {
-        "ganbench": __version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-        "torch_threads": torch.get_num_threads(),
-        "git_commit": commit,
-        "plugins": {
-            p.name: f"{p.provenance.distribution} {p.provenance.version}" if p.provenance.distribution else p.module
-            for p in plugins.info()
-        },
-        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 @dataclass
@@ -234,7 +196,8 @@ class Runner:
     def __init__(self, plugins: GanbenchPlugins, suite: Suite, out: Path, device: torch.device,
                  reporter: Reporter | None = None, data_root: Path | None = None, *,
                  checkpoint_every: int | None = None, fail_fast: bool = False, fresh: bool = False,
-                 deterministic: bool = False, executor: str = "auto", executor_config: ExecutorConfig | None = None):
+                 deterministic: bool = False, executor: str = "auto", executor_config: ExecutorConfig | None = None,
+                 log: tuple[str, ...] | list[str] = ()):
         if checkpoint_every is not None and checkpoint_every < 0:
             raise UsageError(f"--checkpoint-every expects 0 (never) or a positive number of steps, got {checkpoint_every}")
         self.executor_config = executor_config or ExecutorConfig()
@@ -268,12 +231,29 @@ class Runner:
             self._options("model", m, suite.model_options)
         if suite.extractor != "auto":
             self.registry.get("extractor", suite.extractor)
+        #: the loggers turned on (``--log``), each installed with what it needs
+        self.log = tuple(dict.fromkeys(self._logger(name) for name in log))
         for name, opts in suite.extractor_options.items():
             self._options("extractor", name, {name: opts})
         #: per data set: (extractor name, None) or (None, why no extractor applies); set by run()
         self.extractors: dict[str, tuple[str | None, str | None]] = {}
         #: the most generated samples a metric of this run needs by definition (MetricSpec.samples)
         self.metric_samples = max([0, *(self.registry.get("metric", m).samples for m in suite.metrics)])
+
+    def _logger(self, name: str) -> str:
+        """A ``--log`` name, checked: a registered logger whose modules are installed."""
+        import importlib.util
+
+        spec = self.registry.get("logger", name)
+        for module in spec.requires:
+            try:
+                missing = importlib.util.find_spec(module) is None
+            except (ImportError, ValueError):
+                missing = True
+            if missing:
+                raise UsageError(f"--log {spec.name} needs the module '{module}', which is not installed"
+                                 + (f": {spec.install}" if spec.install else ""))
+        return spec.name
 
     @staticmethod
     def _choose_executor(registry, name: str, config: ExecutorConfig, device: torch.device) -> tuple[str, int]:
@@ -535,6 +515,9 @@ class Runner:
                 self.store.clear()
             self.store.write_run_files(self.run_config(), environment(self.plugins, self.device, self.commit))
             self.reporter.run_started(cells, self.store.root)
+            info = RunInfo(run_dir=self.store.root, suite=self.run_config(), log=self.log,
+                           cells=tuple(c.id for c in cells))
+            self._observe("ganbench_run_started", run=info)
             with ActiveRuns(self.store.root) as self.active:
                 others = self.active.others()
                 if others:
@@ -543,20 +526,25 @@ class Runner:
                         f"{', '.join(str(o.get('pid')) for o in others)}): both slow down, so this run's timings are not "
                         "comparable (each row records other_runs); results are unaffected")
                 rows = self._run_cells(preps, datasets, executor, plan)
-            self.store.write_table()
+            table = self.store.write_table()
+            self._observe("ganbench_run_finished", run=info, table=table)
         return rows_to_frame(rows)
+
+    def _observe(self, hook: str, **kwargs: Any) -> None:
+        """A run hook; what an observer raises is a warning line, never the run's end."""
+        observers = self.plugins.observers
+        if not observers.listening(hook):
+            return
+        observers.reset()
+        observers(hook, **kwargs)
+        for line in observers.problems(lambda p: str(self.plugins.provenance_of(p))):
+            self.reporter.warning(line)
 
     # -- the plan -------------------------------------------------------------------------------
     def _reusable(self, prep: _Prepared) -> dict[str, Any] | None:
         """The cell's complete row from an earlier run of this request (read-only), else None."""
-        path = self.store.cell_dir(prep.cell) / "result.json"
-        if self.fresh or not path.is_file():
-            return None
-        try:
-            row = read_json(path, "result row")
-        except UsageError:
-            return None
-        return row if row_problem(row, prep.cell.id) is None and _reuses(row, prep) else None
+        row = None if self.fresh else self.store.peek_result(prep.cell)
+        return row if row is not None and _reuses(row, prep) else None
 
     def _plan(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException], executor: Executor) -> Plan:
         """The plan with time estimates: per cell to train, the speed of an earlier row of the same
@@ -747,7 +735,7 @@ class Runner:
             model_options=dict(prep.model_options), loss_options=dict(prep.loss_options), notes=list(prep.notes),
             config=prep.config, config_hash=prep.config_hash, row=self._base_row(prep), device=str(self.device),
             threads=self.threads, deterministic=self.deterministic, checkpoint_every=self.checkpoint_every,
-            plugins=self.plugin_setup, data_error=data_error,
+            plugins=self.plugin_setup, data_error=data_error, log=self.log,
         )
 
     def _check_runnable(self, cells: list[Cell], datasets: dict[str, Data | BaseException]) -> None:
