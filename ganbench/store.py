@@ -479,7 +479,7 @@ class RunStore:
         if not path.exists():
             return None
         try:
-            table = pd.read_csv(path, float_precision="round_trip")  # the values as written, bit for bit
+            table = pd.read_csv(path)
             bad = [c for c in needs if c not in table or not pd.api.types.is_numeric_dtype(table[c])]
             if bad:
                 raise ValueError(f"no numeric column {', '.join(bad)}")
@@ -621,28 +621,32 @@ class HistoryLog:
     every = 2.0
 
     def __init__(self, path: Path, columns: list[str], earlier: list[dict[str, float]]):
-        self.path, self.columns = Path(path), columns
-        self._pending: list[str] = []
-        atomic_write_bytes(self.path, "".join([",".join(columns) + "\n", *map(self._line, earlier)]).encode())
-        self._last = time.monotonic()
-
-    def _line(self, record: dict[str, Any]) -> str:
         import io
 
-        buf = io.StringIO()
-        csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n").writerow(record)
-        return buf.getvalue()
+        self.path, self.columns = Path(path), columns
+        self._buffer = io.StringIO()  # lines not yet on disk
+        self._writer = csv.DictWriter(self._buffer, fieldnames=columns, lineterminator="\n")
+        self._writer.writeheader()
+        self._writer.writerows(earlier)
+        atomic_write_bytes(self.path, self._take())
+        self._last = time.monotonic()
+
+    def _take(self) -> bytes:
+        data = self._buffer.getvalue().encode()
+        self._buffer.seek(0)
+        self._buffer.truncate(0)
+        return data
 
     def add(self, record: dict[str, Any]) -> None:
-        self._pending.append(self._line(record))
+        self._writer.writerow(record)
         if time.monotonic() - self._last >= self.every:
             self.flush()
 
     def flush(self) -> None:
         self._last = time.monotonic()
-        if not self._pending:
+        data = self._take()
+        if not data:
             return
-        data, self._pending = "".join(self._pending).encode(), []
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:
