@@ -112,9 +112,9 @@ def ganbench_step(cell: CellInfo, record: dict[str, float]) -> None:
     """One training step finished.
 
     :param cell: as in :func:`ganbench_cell_started`.
-    :param record: the step's history line: ``step``, ``d_loss``, ``g_loss``, ``d_penalty``,
+    :param record: the step's history line: ``step`` (int), ``d_loss``, ``g_loss``, ``d_penalty``,
         ``d_real``, ``d_fake``, ``grad_norm_d``, ``grad_norm_g`` (floats; the same values as
-        ``history.csv``).
+        ``history.csv``; a copy).
     """
 
 

@@ -217,7 +217,11 @@ def scatter_2d(df: pd.DataFrame, dataset: str, groups: list[str], real_data: _Re
 
     panels, notes = [], []
     for key, r in _first_seeds(df, dataset, groups):
-        points = _store(r).points(r["cell_id"])
+        try:
+            points = _store(r).points(r["cell_id"])
+        except Exception as exc:  # a damaged points.npy: left out, and said so
+            notes.append(f"{dataset} {_label(key)}: no 2-D scatter (points.npy unreadable: {one_line(exc)})")
+            continue
         if points is None:
             notes.append(f"{dataset} {_label(key)}: no 2-D scatter (the cell has no saved evaluation points: trained "
                          "before ganbench saved them, or it did not finish its evaluation)")
@@ -290,6 +294,8 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
         if spec is not None and spec.modality == "vector" and tuple(spec.shape or ()) == (2,) and real_data is not None:
             fig, more = scatter_2d(df, dataset, groups, real_data)
             notes += more
+            if fig is None:  # e.g. a run written before cells saved their points: the pictures they saved
+                fig = sample_grids(df, dataset, groups, notes)
         else:
             fig = sample_grids(df, dataset, groups, notes)
         if fig:

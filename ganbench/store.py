@@ -60,7 +60,7 @@ LOCK_FILE = ".lock"
 LOCK_TRIES = 10
 #: what ``--fresh`` removes: everything ganbench writes into a run directory, nothing else; the
 #: suite file last, so a folder interrupted half-cleared is still recognised as a run directory
-RUN_FILES = ("cells", "environment.json", TABLE_FILE, SUITE_FILE)
+RUN_FILES = ("cells", "tensorboard", "environment.json", TABLE_FILE, SUITE_FILE)
 #: keys every ganbench suite.json has: a file called suite.json without them is someone else's
 SUITE_KEYS = ("datasets", "models", "losses", "seeds")
 REUSABLE_STATUSES = ("ok", "diverged", "skipped")

@@ -31,6 +31,12 @@ def cell_logdir(run_dir: Path, cell_id: str) -> Path:
     return Path(run_dir) / FOLDER / cell_id
 
 
+def remove_events(logdir: Path) -> None:
+    """Remove a cell's event files (only TensorBoard's ``events.out.tfevents.*``)."""
+    for old in Path(logdir).glob(f"{EVENT_PREFIX}*") if Path(logdir).is_dir() else []:
+        old.unlink()
+
+
 def _number(value: Any) -> float | None:
     """A finite int/float (not bool) as float, else None: only those become scalars."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -86,14 +92,16 @@ class CellLog:
         finals = {f"final/{k}": n for k, v in row.items() if not is_reserved(k) and (n := _number(v)) is not None}
         params = {**{k: _hparam(v) for k, v in identity.items()}, **{k: _hparam(v) for k, v in sorted(settings.items())},
                   "status": str(row.get("status"))}
-        experiment, start, end = hparams(params, finals)
-        writer = self.writer.file_writer
-        for summary in (experiment, start, end):
-            writer.add_summary(summary)
-        step = int(row.get("steps_done") or 0)
-        for key, value in finals.items():
-            self.writer.add_scalar(key, value, step)
-        self.close()
+        try:
+            experiment, start, end = hparams(params, finals)
+            writer = self.writer.file_writer
+            for summary in (experiment, start, end):
+                writer.add_summary(summary)
+            step = int(row.get("steps_done") or 0)
+            for key, value in finals.items():
+                self.writer.add_scalar(key, value, step)
+        finally:
+            self.close()
 
     def close(self) -> None:
         self.writer.flush()
@@ -126,8 +134,7 @@ def export(run_dir: Path, out: Path | None = None) -> tuple[list[Path], list[str
     for row in store.rows():
         config = store.read_cell_config(row["cell_id"]) or {}
         logdir = out / row["cell_id"]
-        for old in logdir.glob(f"{EVENT_PREFIX}*") if logdir.is_dir() else []:
-            old.unlink()
+        remove_events(logdir)
         log = CellLog(logdir)
         history = store.history(row["cell_id"], notes)
         for record in history.to_dict("records") if history is not None else []:
@@ -136,7 +143,10 @@ def export(run_dir: Path, out: Path | None = None) -> tuple[list[Path], list[str
         for point in trajectory.to_dict("records") if trajectory is not None else []:
             log.metrics(int(point.pop("step")), point)
         for step, picture in store.sample_files(row["cell_id"]):
-            log.image(step, picture)
+            try:
+                log.image(step, picture)
+            except (OSError, ValueError) as exc:  # a damaged picture: left out, and said so
+                notes.append(f"{picture} left out: unreadable ({type(exc).__name__})")
         log.finish(identity(row["cell_id"], row["dataset"], row["model"], row["loss"], row["seed"],
                             config.get("model_options"), config.get("loss_options")),
                    config.get("settings") or {}, row)

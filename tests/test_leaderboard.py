@@ -96,7 +96,7 @@ def test_plots_say_why_one_is_missing(tmp_path, plugins, tiny):
     rows, _ = load_runs([out])
     (out / "cells" / "ring8__vanilla__nonsat__s0" / "points.npy").unlink()
     figs, notes = figures(rows, ["dataset", "model", "loss"], ["fid"], plugins.registry)
-    assert [f.name for f in figs] == ["losses-ring8"]
+    assert [f.name for f in figs] == ["losses-ring8", "samples-ring8"]  # the scatter the cell drew, instead
     assert notes[0].startswith("ring8: no metric trajectory (a single evaluation per cell); run with --set eval_every=N")
     assert notes[1] == ("ring8 vanilla / nonsat: no 2-D scatter (the cell has no saved evaluation points: trained "
                         "before ganbench saved them, or it did not finish its evaluation)")

@@ -9,6 +9,7 @@ included) fails this cell only, with a message naming the plugin and its version
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import traceback
@@ -26,7 +27,7 @@ from ganbench.evaluation import EvalCache, EvalContext
 from ganbench.execution.plan import CellPlan, PluginSetup
 from ganbench.observe import CellInfo
 from ganbench.specs import Data
-from ganbench.store import RunStore, is_reserved
+from ganbench.store import POINTS_FILE, RunStore, is_reserved
 from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
 
 #: without ``--checkpoint-every``: a checkpoint at the first step after this many seconds of training
@@ -197,7 +198,8 @@ class _CellRun:
             row.update(status="skipped", message=reason + size_hint(self.registry, cell.dataset, cell.model, data.info))
             return row
         self.store.write_config(cell, plan.config)
-        self.store.remove(cell, "error.txt")  # from an earlier attempt
+        for name in ("error.txt", POINTS_FILE):  # from an earlier attempt
+            self.store.remove(cell, name)
         try:
             row.update(self._train_and_evaluate(data))
         except (KeyboardInterrupt, StorageError):
@@ -275,6 +277,7 @@ class _CellRun:
                                         settings["latent_dim"], plan.metric_samples)
         applicable, skipped = self._applicable_metrics(data.info)
         resume, notes = self._checkpoint()
+        live = None
         trajectory: list[dict[str, Any]] = list(resume["trajectory"]) if resume else []
 
         def sample(n: int, step: int) -> torch.Tensor:
@@ -285,6 +288,8 @@ class _CellRun:
 
         def evaluate(step: int) -> dict[str, Any]:
             """Every applicable metric on G now; the random streams are left untouched."""
+            if live is not None:
+                live.flush()  # the history so far is on disk before a long evaluation
             devices = [dev] if dev.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 ctx = self._context(data, sample=lambda n: sample(n, step))
@@ -307,14 +312,14 @@ class _CellRun:
         def on_step(record: dict[str, float]) -> None:
             live.add(record)
             self.events.step(plan, record)
-            if stepping:
-                self.observers("ganbench_step", cell=self.info, record=record)
+            if stepping:  # a copy: what an observer does to it never reaches the history
+                self.observers("ganbench_step", cell=self.info, record=dict(record))
 
         self.info = CellInfo(
             run_dir=Path(plan.run_dir), cell_dir=self.store.cell_dir(cell), cell_id=cell.id, dataset=cell.dataset,
             model=cell.model, loss=cell.loss, seed=cell.seed, settings=dict(settings),
             model_options=dict(plan.model_options), loss_options=dict(plan.loss_options), config_hash=plan.config_hash,
-            resumed_from=resume["step"] if resume else 0, log=tuple(plan.log), config=plan.config)
+            resumed_from=resume["step"] if resume else 0, log=tuple(plan.log), config=copy.deepcopy(plan.config))
         self.events.started(plan, settings["steps"], resume["step"] if resume else 0)
         self._observe("ganbench_cell_started")
         samples = self.observers.listening("ganbench_samples_saved")

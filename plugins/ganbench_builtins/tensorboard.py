@@ -36,9 +36,16 @@ def ganbench_cell_started(cell):
 
     if tensorboard.NAME not in cell.log:
         return
-    purge = cell.resumed_from + 1 if cell.resumed_from else None
-    _open[(str(cell.run_dir), cell.cell_id)] = tensorboard.CellLog(
-        tensorboard.cell_logdir(cell.run_dir, cell.cell_id), purge_step=purge)
+    key = (str(cell.run_dir), cell.cell_id)
+    earlier = _open.pop(key, None)
+    if earlier is not None:  # an attempt of this cell that ended without cell_finished (a dead worker's retry)
+        earlier.close()
+    logdir = tensorboard.cell_logdir(cell.run_dir, cell.cell_id)
+    if cell.resumed_from:  # TensorBoard drops the killed attempt's events from this step on
+        _open[key] = tensorboard.CellLog(logdir, purge_step=cell.resumed_from + 1)
+    else:  # trained from step 0: an earlier attempt's events would show twice
+        tensorboard.remove_events(logdir)
+        _open[key] = tensorboard.CellLog(logdir)
 
 
 @hookimpl
