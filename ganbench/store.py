@@ -413,9 +413,9 @@ class RunStore:
         atomic_write_json(self.root / "environment.json", environment)
 
     def read_config(self, cell: Cell) -> dict[str, Any] | None:
-        path = self.cell_dir(cell) / "config.json"
+        """The runner's view of a cell's config.json: None when missing or damaged."""
         try:
-            return read_json(path, "cell configuration") if path.exists() else None
+            return self.read_cell_config(cell.id)
         except UsageError:
             return None  # the cell is trained again (and its config rewritten)
 
@@ -623,7 +623,7 @@ class HistoryLog:
     def __init__(self, path: Path, columns: list[str], earlier: list[dict[str, float]]):
         import io
 
-        self.path, self.columns = Path(path), columns
+        self.path = Path(path)
         self._buffer = io.StringIO()  # lines not yet on disk
         self._writer = csv.DictWriter(self._buffer, fieldnames=columns, lineterminator="\n")
         self._writer.writeheader()
