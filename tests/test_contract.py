@@ -67,7 +67,7 @@ def test_the_raw_score_check_catches_a_sigmoid_called_in_forward(plugins):
     from ganbench import hookimpl
     from ganbench.plugins import load_plugins
     from ganbench.specs import ModelSpec
-    from ganbench_builtins.nets_vanilla import build as vanilla
+    from ganbench_builtins.models.nets.vanilla import build as vanilla
 
     class Probabilities(torch.nn.Module):
         def __init__(self, inner):

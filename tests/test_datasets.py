@@ -263,7 +263,7 @@ def test_resize_and_centre_crop_of_a_structured_picture(tmp_path):
     PIL's own resize and a crop computed here; a stretch to 28×28 would be off by up to 2."""
     from PIL import Image
 
-    from ganbench_builtins.data_common import decode_images, resize_square
+    from ganbench_builtins.data.common import decode_images, resize_square
 
     img = _structured()  # 60 tall, 40 wide -> 42 × 28 -> rows 7..34
     reference = np.asarray(Image.fromarray(img, mode="F").resize((28, 42), Image.BILINEAR))[7:35] * 2 - 1

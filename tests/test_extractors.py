@@ -14,8 +14,8 @@ from datafiles import write_image_folder, write_inception_weights
 import ganbench
 from ganbench.cli import cli
 from ganbench.evaluation import EvalCache, ExtractorUnavailable, build_extractor, real_features_path, resolve_extractor
-from ganbench_builtins import extract_inception
-from ganbench_builtins.extract_inception import WEIGHTS_ENV, WEIGHTS_FILE, to_uint8
+from ganbench_builtins.extractors import inception as extract_inception
+from ganbench_builtins.extractors.inception import WEIGHTS_ENV, WEIGHTS_FILE, to_uint8
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_real_features_are_cached_on_disk(make_ctx, mnist, tmp_path):
 
 @pytest.mark.slow
 def test_stacked_mnist_gets_per_channel_features_and_fid(plugins, make_ctx):
-    from ganbench_builtins.metrics import compute_fid
+    from ganbench_builtins.metrics.fid_kid import compute_fid
 
     stacked = plugins.registry.get("dataset", "stacked-mnist").load(root=None, size=1000, test_size=2000)
     ctx = make_ctx(data=stacked, n_samples=1000, sample=lambda n: stacked.x_test[:n], cache=EvalCache())

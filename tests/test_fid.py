@@ -9,8 +9,8 @@ import torch
 
 from ganbench.evaluation import EvalCache
 from ganbench.paths import cache_dir
-from ganbench_builtins.extract_domain import build as build_domain
-from ganbench_builtins.metrics import compute_fid
+from ganbench_builtins.extractors.domain import build as build_domain
+from ganbench_builtins.metrics.fid_kid import compute_fid
 
 
 def frechet_numpy(a: np.ndarray, b: np.ndarray) -> float:
@@ -77,7 +77,7 @@ def test_kid_matches_numpy_on_the_same_features(mnist, extractor, make_ctx):
     from dataclasses import replace
 
     from ganbench.specs import Data
-    from ganbench_builtins.metrics import compute_kid
+    from ganbench_builtins.metrics.fid_kid import compute_kid
 
     # equal-size sets: every subset of size n is the whole set, so the mean over subsets is the full MMD²
     info = replace(mnist.info, fingerprint=mnist.info.fingerprint + "-first500")  # other data: other cached features
@@ -106,7 +106,7 @@ def _exact_gaussian_sample(n: int, mean: np.ndarray, cov: np.ndarray, rng: np.ra
 
 
 def test_fid_of_two_gaussians_has_the_closed_form_and_a_set_with_itself_is_zero():
-    from ganbench_builtins.metrics import _feature_metric
+    from ganbench_builtins.metrics.fid_kid import _feature_metric
 
     rng = np.random.default_rng(0)
     d = 6

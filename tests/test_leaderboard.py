@@ -72,7 +72,7 @@ def test_the_2d_scatter_shows_the_points_the_modes_metric_counted(tiny_run, plug
     from ganbench import seeding
     from ganbench.store import RunStore
     from ganbench.training import generate
-    from ganbench_builtins.metrics_modes import mixture_modes
+    from ganbench_builtins.metrics.modes import mixture_modes
 
     rows, _ = load_runs([tiny_run])
     for _, row in rows[rows["dataset"] == "ring8"].iterrows():

@@ -13,10 +13,10 @@ import torch
 
 import ganbench
 from ganbench.evaluation import EvalCache
-from ganbench_builtins.extract_domain import channel_data, decode_labels
-from ganbench_builtins.metrics_modes import class_modes, mixture_modes
-from ganbench_builtins.metrics_modes import compute as compute_modes
-from ganbench_builtins.metrics_prdc import kth_radii, prdc
+from ganbench_builtins.extractors.domain import channel_data, decode_labels
+from ganbench_builtins.metrics.modes import class_modes, mixture_modes
+from ganbench_builtins.metrics.modes import compute as compute_modes
+from ganbench_builtins.metrics.prdc import kth_radii, prdc
 
 RING = torch.tensor([[math.cos(2 * math.pi * k / 8), math.sin(2 * math.pi * k / 8)] for k in range(8)])
 

@@ -107,7 +107,7 @@ def _function(name: str, params: str, body: str):
 
 CALLS: set[str] = set()
 BODIES = {
-    "model.build": "from ganbench_builtins.nets_vanilla import build\nreturn build(info, latent_dim, hidden=16)",
+    "model.build": "from ganbench_builtins.models.nets.vanilla import build\nreturn build(info, latent_dim, hidden=16)",
     "model.supports": "return None",
     "loss.d_loss": "return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()",
     "loss.g_loss": "return F.softplus(-(d_fake - d_real)).mean()",

@@ -32,7 +32,7 @@ def test_builtins_come_from_the_installed_entry_points(plugins):
     info = {p.name: p for p in plugins.info()}
     assert info["builtin-models"].registered == {"models": ["dcgan", "vanilla"]}
     assert info["builtin-models"].hooks == ["ganbench_register_models"]
-    assert info["builtin-models"].location.endswith("plugins/ganbench_builtins/models.py")  # where it came from
+    assert info["builtin-models"].location.endswith("plugins/ganbench_builtins/models/__init__.py")  # where it came from
 
 
 def test_unknown_name_lists_known_names(plugins):

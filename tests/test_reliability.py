@@ -365,7 +365,7 @@ def _observing_model():
 
     from ganbench import hookimpl
     from ganbench.specs import ModelSpec
-    from ganbench_builtins.nets_vanilla import build as vanilla
+    from ganbench_builtins.models.nets.vanilla import build as vanilla
 
     seen: list[tuple[bool, bool, bool]] = []
 

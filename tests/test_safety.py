@@ -378,7 +378,7 @@ def test_the_plan_is_printed_first_and_dry_run_trains_nothing(tmp_path):
 
 
 def test_long_preparations_say_what_they_do(tmp_path, monkeypatch, plugins):
-    from ganbench_builtins.extract_domain import train_domain_classifier
+    from ganbench_builtins.extractors.domain import train_domain_classifier
 
     calls = []
     digits = plugins.registry.get("dataset", "mnist5k").load()

@@ -12,7 +12,7 @@ import pytest
 import ganbench
 from ganbench import hookimpl
 from ganbench.specs import LossSpec
-from ganbench_builtins.metrics_stability import history_stats, trajectory_stats
+from ganbench_builtins.metrics.stability import history_stats, trajectory_stats
 
 
 def test_trajectory_stats_lower_is_better():

@@ -87,7 +87,7 @@ class Unprintable(RuntimeError):  # a RuntimeError: the out-of-memory check read
 
 
 def _model(name: str, mode: str, at: int, supports=None) -> ModelSpec:
-    from ganbench_builtins.nets_vanilla import build as vanilla
+    from ganbench_builtins.models.nets.vanilla import build as vanilla
 
     def build(info, latent_dim):
         if mode == "exit-in-build":

@@ -1,6 +1,6 @@
 """The ``vanilla`` MLP GAN: G and D are 2-hidden-layer MLPs (LeakyReLU 0.2). Images are flattened
 for D and reshaped at G's output. D's normalisation (option ``norm``, default none) goes after each
-hidden linear layer; see nets_norm."""
+hidden linear layer; see layers.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ganbench.specs import DataInfo
-from ganbench_builtins.nets_norm import apply_spectral_norm, feature_norm
+from ganbench_builtins.models.nets.layers import apply_spectral_norm, feature_norm
 
 
 class OutputRange(nn.Module):

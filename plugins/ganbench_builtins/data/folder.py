@@ -10,7 +10,7 @@ import torch
 
 from ganbench.errors import DataUnavailable
 from ganbench.specs import Data
-from ganbench_builtins.data_common import decode_images, image_data
+from ganbench_builtins.data.common import decode_images, image_data
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 

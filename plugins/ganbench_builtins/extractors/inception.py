@@ -52,7 +52,7 @@ def supports(info: DataInfo) -> str | None:
 
 def auto(info: DataInfo) -> bool:
     """Images the domain classifier is not picked for (colour photos, unlabelled folders)."""
-    from ganbench_builtins.extract_domain import auto as domain_auto
+    from ganbench_builtins.extractors.domain import auto as domain_auto
 
     return supports(info) is None and not domain_auto(info)
 

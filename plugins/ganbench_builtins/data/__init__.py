@@ -21,32 +21,32 @@ OFFLINE_SETS = ("mnist5k", "digits", "stacked-mnist", "ring8", "grid25")
 
 
 def _mnist5k(root=None, **options):
-    from ganbench_builtins.data_embedded import load_mnist5k
+    from ganbench_builtins.data.embedded import load_mnist5k
 
     return load_mnist5k(**options)
 
 
 def _digits(root=None, **options):
-    from ganbench_builtins.data_embedded import load_digits
+    from ganbench_builtins.data.embedded import load_digits
 
     return load_digits(**options)
 
 
 def _ring8(root=None, **options):
-    from ganbench_builtins.data_embedded import load_ring
+    from ganbench_builtins.data.embedded import load_ring
 
     return load_ring(**options)
 
 
 def _grid25(root=None, **options):
-    from ganbench_builtins.data_embedded import load_grid
+    from ganbench_builtins.data.embedded import load_grid
 
     return load_grid(**options)
 
 
 def _torchvision(name):
     def load(root, **options):
-        from ganbench_builtins import data_torchvision as tv
+        from ganbench_builtins.data import torchvision_sets as tv
 
         if name == "cifar10":
             return tv.load_cifar10(root, **options)
@@ -55,7 +55,7 @@ def _torchvision(name):
         return tv.load_mnist_like(name, root, **options)
 
     def missing(root, **options):
-        from ganbench_builtins.data_torchvision import missing
+        from ganbench_builtins.data.torchvision_sets import missing
 
         return missing(name, root, **options)
 
@@ -63,7 +63,7 @@ def _torchvision(name):
 
 
 def _stacked(root, **options):
-    from ganbench_builtins.data_stacked import load_stacked
+    from ganbench_builtins.data.stacked import load_stacked
 
     return load_stacked(root, **options)
 
@@ -71,19 +71,19 @@ def _stacked(root, **options):
 def _stacked_missing(root, source="mnist5k", **options):
     if source == "mnist5k":
         return None
-    from ganbench_builtins.data_torchvision import missing
+    from ganbench_builtins.data.torchvision_sets import missing
 
     return missing("mnist", root)
 
 
 def _folder(root=None, **options):
-    from ganbench_builtins.data_folder import load_folder
+    from ganbench_builtins.data.folder import load_folder
 
     return load_folder(**options)
 
 
 def _folder_missing(root=None, **options):
-    from ganbench_builtins.data_folder import missing
+    from ganbench_builtins.data.folder import missing
 
     return missing(root, **options)
 
@@ -94,7 +94,7 @@ def _square(v):
 
 def image_options(size: int, channels: int, sizes=IMAGE_SIZES) -> dict[str, Option]:
     """``image_size`` and ``channels`` of an image data set whose native form is ``size`` px with
-    ``channels`` channels (applied by data_common.image_data)."""
+    ``channels`` channels (applied by data/common.py image_data)."""
     return {
         "image_size": Option(size, f"side in px: resized (antialiased) and centre-cropped; native {size}",
                              choices=tuple(sorted({size, *sizes}))),

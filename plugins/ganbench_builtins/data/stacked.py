@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ganbench.specs import Data
-from ganbench_builtins.data_common import image_data
+from ganbench_builtins.data.common import image_data
 
 SOURCES = ("mnist5k", "mnist")
 
@@ -20,10 +20,10 @@ SOURCES = ("mnist5k", "mnist")
 def load_source(source: str, root: Path, download: bool) -> Data:
     """The MNIST source at its native 28 px, 1 channel."""
     if source == "mnist5k":
-        from ganbench_builtins.data_embedded import load_mnist5k
+        from ganbench_builtins.data.embedded import load_mnist5k
 
         return load_mnist5k()
-    from ganbench_builtins.data_torchvision import load_mnist_like
+    from ganbench_builtins.data.torchvision_sets import load_mnist_like
 
     return load_mnist_like("mnist", root, download=download)
 

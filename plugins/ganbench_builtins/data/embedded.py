@@ -9,7 +9,7 @@ import torch
 
 from ganbench.errors import UsageError
 from ganbench.specs import Data
-from ganbench_builtins.data_common import image_data, mixture_data
+from ganbench_builtins.data.common import image_data, mixture_data
 
 
 def load_mnist5k(test_size: int = 1000, split_seed: int = 0, image_size: int = 28, channels: int = 1) -> Data:

@@ -63,7 +63,7 @@ def class_modes(labels: torch.Tensor, num_classes: int, reference: torch.Tensor 
 
 
 def supports(info: DataInfo) -> str | None:
-    from ganbench_builtins.extract_domain import supports as domain_supports
+    from ganbench_builtins.extractors.domain import supports as domain_supports
 
     if info.modes is not None and info.mode_std:
         return None

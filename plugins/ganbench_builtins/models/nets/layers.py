@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ganbench_builtins.models import NORMS
+from ganbench_builtins.models.common import NORMS
 
 
 def feature_norm(norm: str, channels: int, spatial: bool) -> list[nn.Module]:

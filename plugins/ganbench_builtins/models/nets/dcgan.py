@@ -9,7 +9,7 @@ better FID per CPU-second in ganbench's default budget)::
     28 px: z -> 7x7 (2w) -> 14 (w) -> 28 (C)
 
 D mirrors G and ends in a conv over the last 4x4 (7x7 at 28 px) map giving one raw score, no sigmoid.
-D's normalisation is the model option ``norm`` (default ``batch``, the paper's; see nets_norm): it
+D's normalisation is the model option ``norm`` (default ``batch``, the paper's; see layers.py): it
 replaces the BatchNorm layers and leaves the rest of the architecture unchanged.
 """
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ganbench.specs import DataInfo
-from ganbench_builtins.nets_norm import apply_spectral_norm, feature_norm
+from ganbench_builtins.models.nets.layers import apply_spectral_norm, feature_norm
 
 # size -> (spatial size of the first map, number of doublings)
 LAYOUTS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}

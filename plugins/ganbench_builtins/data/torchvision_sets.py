@@ -18,8 +18,8 @@ import torch
 
 from ganbench.errors import DataUnavailable, one_line
 from ganbench.specs import Data
-from ganbench_builtins.data_common import decode_images, image_data, missing_files
-from ganbench_builtins.datasets import OFFLINE_SETS
+from ganbench_builtins.data import OFFLINE_SETS
+from ganbench_builtins.data.common import decode_images, image_data, missing_files
 
 CELEBA_FILES = ("list_eval_partition.txt", "identity_CelebA.txt", "list_bbox_celeba.txt",
                 "list_landmarks_align_celeba.txt", "list_attr_celeba.txt")

@@ -1,5 +1,5 @@
-"""Built-in feature extractors: ``raw``, ``domain`` (extract_domain) and ``inception``
-(extract_inception). Registration imports no torch; the modules load on first use."""
+"""Built-in feature extractors: ``raw``, ``domain`` (domain.py) and ``inception``
+(inception.py). Registration imports no torch; the modules load on first use."""
 
 from __future__ import annotations
 
@@ -32,18 +32,18 @@ def ganbench_register_extractors(registry):
     ))
     registry.add_extractor(ExtractorSpec(
         name="domain",
-        build=_lazy("extract_domain", "build"),
-        supports=_lazy("extract_domain", "supports"),
-        auto=_lazy("extract_domain", "auto"),
+        build=_lazy("extractors.domain", "build"),
+        supports=_lazy("extractors.domain", "supports"),
+        auto=_lazy("extractors.domain", "auto"),
         description="A small CNN classifier trained on the data set's labelled training split (20 epochs, random "
         "translations; cached by data fingerprint), 128-d penultimate features and class labels; held-out accuracy "
         "recorded. Per channel for stacked MNIST (3×128-d). Offline. Auto for grey labelled images.",
     ))
     registry.add_extractor(ExtractorSpec(
         name="inception",
-        build=_lazy("extract_inception", "build"),
-        supports=_lazy("extract_inception", "supports"),
-        auto=_lazy("extract_inception", "auto"),
+        build=_lazy("extractors.inception", "build"),
+        supports=_lazy("extractors.inception", "supports"),
+        auto=_lazy("extractors.inception", "auto"),
         options={
             "weights": Option(None, "local Inception weights file (torch-fidelity's "
                               "weights-inception-2015-12-05-6726825d.pth); default $GANBENCH_INCEPTION_WEIGHTS, "

@@ -1,0 +1,101 @@
+"""The adversarial losses on logits: ``minimax``, ``nonsat``, ``label-smooth``, ``lsgan``, ``hinge``
+(the table is in the package's docstring)."""
+
+from __future__ import annotations
+
+from ganbench.options import Option, interval
+from ganbench.specs import LossSpec
+from ganbench_builtins.losses.wasserstein import wasserstein_g_loss
+
+GOODFELLOW = "Goodfellow et al. 2014, Generative Adversarial Nets, arXiv:1406.2661"
+LSGAN = "Mao et al. 2017, Least Squares Generative Adversarial Networks, arXiv:1611.04076, eq. 9 (0-1 coding)"
+HINGE = "Lim & Ye 2017, Geometric GAN, arXiv:1705.02894; Miyato et al. 2018 (SN-GAN), arXiv:1802.05957"
+SALIMANS = "Salimans et al. 2016, Improved Techniques for Training GANs, arXiv:1606.03498, section 3.4"
+
+
+def gan_d_loss(d_real, d_fake):
+    """-E[log D(x)] - E[log(1 - D(G(z)))] on logits."""
+    import torch.nn.functional as F
+
+    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
+def minimax_g_loss(d_fake):
+    """E[log(1 - D(G(z)))] on logits (minimised by G): the saturating form."""
+    import torch.nn.functional as F
+
+    return -F.softplus(d_fake).mean()
+
+
+def nonsat_g_loss(d_fake):
+    """-E[log D(G(z))] on logits: the non-saturating heuristic."""
+    import torch.nn.functional as F
+
+    return F.softplus(-d_fake).mean()
+
+
+def smoothed_d_loss(d_real, d_fake, real=0.9):
+    """Binary cross-entropy with target ``real`` for real samples and 0 for fakes (one-sided), on
+    logits: -(s log D(x) + (1-s) log(1-D(x))) - log(1 - D(G(z)))."""
+    import torch.nn.functional as F
+
+    return (real * F.softplus(-d_real) + (1 - real) * F.softplus(d_real)).mean() + F.softplus(d_fake).mean()
+
+
+def lsgan_d_loss(d_real, d_fake, a=0.0, b=1.0):
+    return 0.5 * ((d_real - b) ** 2).mean() + 0.5 * ((d_fake - a) ** 2).mean()
+
+
+def lsgan_g_loss(d_fake, c=1.0):
+    return 0.5 * ((d_fake - c) ** 2).mean()
+
+
+def hinge_d_loss(d_real, d_fake):
+    import torch.nn.functional as F
+
+    return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+
+
+SPECS = (
+    LossSpec(
+        name="minimax",
+        d_loss=gan_d_loss,
+        g_loss=minimax_g_loss,
+        description="Original minimax GAN: G minimises E[log(1 - D(G(z)))] (saturating).",
+        reference=GOODFELLOW + ", eq. 1",
+    ),
+    LossSpec(
+        name="nonsat",
+        d_loss=gan_d_loss,
+        g_loss=nonsat_g_loss,
+        description="Non-saturating GAN: G minimises -E[log D(G(z))].",
+        reference=GOODFELLOW + ", section 3",
+    ),
+    LossSpec(
+        name="label-smooth",
+        aliases=("label-smoothed",),
+        d_loss=smoothed_d_loss,
+        g_loss=nonsat_g_loss,
+        description="Non-saturating GAN with one-sided label smoothing: D's target for real samples is "
+        "`real` (0.9), fakes stay 0.",
+        options={"real": Option(0.9, "D's target for real samples (1 = no smoothing)", check=interval(0, 1, "(]"))},
+        reference=SALIMANS,
+    ),
+    LossSpec(
+        name="lsgan",
+        d_loss=lsgan_d_loss,
+        g_loss=lsgan_g_loss,
+        description="Least-squares GAN: D regresses real to b and fakes to a, G pushes fakes to c "
+        "(0-1 coding a=0, b=c=1).",
+        options={"a": Option(0.0, "D's target for fakes"), "b": Option(1.0, "D's target for real samples"),
+                 "c": Option(1.0, "the value G wants D to give its samples")},
+        reference=LSGAN,
+    ),
+    LossSpec(
+        name="hinge",
+        d_loss=hinge_d_loss,
+        g_loss=wasserstein_g_loss,
+        description="Hinge loss: D minimises E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], G minimises -E[D(G(z))].",
+        reference=HINGE,
+    ),
+)

@@ -1,0 +1,20 @@
+"""Built-in models, one module per family: ``vanilla`` (MLP) and ``dcgan`` (Radford et al. 2016).
+
+Each family module holds its spec, ``supports`` and recipe and imports no torch; its networks live
+in ``models/nets/<family>.py`` (shared layers in ``models/nets/layers.py``), imported when a model
+is built. A new family is one new module and one entry in :data:`FAMILIES`.
+"""
+
+from __future__ import annotations
+
+from ganbench import hookimpl
+from ganbench_builtins.models import dcgan, vanilla
+
+#: the family modules, in the order ``ganbench list models`` shows them
+FAMILIES = (vanilla, dcgan)
+
+
+@hookimpl
+def ganbench_register_models(registry):
+    for family in FAMILIES:
+        registry.add_model(family.SPEC)

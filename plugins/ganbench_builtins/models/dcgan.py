@@ -1,0 +1,42 @@
+"""``dcgan`` (Radford et al. 2016); networks in models/nets/dcgan.py."""
+
+from __future__ import annotations
+
+from ganbench.options import Option, non_negative
+from ganbench.specs import DataInfo, ModelSpec
+from ganbench_builtins.models.common import NORMS
+
+SIZES = (28, 32, 64)
+
+
+def build(info: DataInfo, latent_dim: int, **options):
+    from ganbench_builtins.models.nets.dcgan import build
+
+    return build(info, latent_dim, **options)
+
+
+def supports(info: DataInfo) -> str | None:
+    if info.modality != "image" or len(info.shape) != 3:
+        return f"dcgan needs images (C×H×W); {info.name} is {info.modality} data of shape {tuple(info.shape)}"
+    _, h, w = info.shape
+    if h != w or h not in SIZES:
+        sizes = "/".join(map(str, SIZES))
+        return f"dcgan supports square {sizes} px images; {info.name} is {h}×{w}"
+    if info.value_range is None or tuple(info.value_range) != (-1.0, 1.0):
+        return f"dcgan's tanh output produces [-1, 1]; {info.name} asks for {info.value_range}"
+    return None
+
+
+SPEC = ModelSpec(
+    name="dcgan",
+    build=build,
+    supports=supports,
+    description="Transposed-conv generator (BatchNorm, ReLU, tanh) and strided-conv discriminator "
+    "(BatchNorm, LeakyReLU 0.2, no sigmoid); 28/32/64 px; width 64 at 64 px (paper), 32 below.",
+    settings={"latent_dim": 100},
+    options={
+        "width": Option(0, "ngf = ndf; 0 = the default (64 at 64 px, 32 below)", check=non_negative),
+        "norm": Option("batch", "D's normalisation on every conv but the first and last", choices=NORMS),
+    },
+    reference="Radford, Metz, Chintala 2016, arXiv:1511.06434",
+)
