@@ -276,7 +276,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
 def list_cmd(ctx, kind, pattern, verbose, data_root):
     """List registered models, losses, datasets or metrics (all kinds by default).
 
-    PATTERN filters names shell-style, e.g. 'ganbench list losses "wgan*"'. With --verbose, losses
+    PATTERN filters names shell-style, e.g. 'ganbench list losses "wgan*"'. With --verbose, models show
+    their recommended settings, whether they are conditional and their paper's loss; losses
     show the effective training settings of their paper recipe (what --paper-settings, the default,
     uses; * marks the values the paper sets, the others are the shared defaults). Data sets show their
     modality, sample shape, classes and size under the default options, and whether they can be
@@ -315,7 +316,7 @@ def list_cmd(ctx, kind, pattern, verbose, data_root):
                 if k == "loss":
                     row.append(_describe_recipe(spec))
                 elif k == "model":
-                    row.append("\n".join(f"{a}={b}" for a, b in spec.settings.items()) or "—")
+                    row.append(_describe_model(spec))
                 row.append(getattr(spec, "reference", ""))
             table.add_row(*(Text(c) for c in row))  # Text: plugin strings are never rich markup
         console.print(table)
@@ -344,6 +345,16 @@ def _describe_options(options: Any) -> str:
     for key, opt in option_table(options).items():
         choices = f" [{'|'.join(map(str, opt.choices))}]" if opt.choices else ""
         lines.append(f"{key}={opt.default}{choices}" + (f": {opt.help}" if opt.help else ""))
+    return "\n".join(lines) or "—"
+
+
+def _describe_model(spec: Any) -> str:
+    """A model's recommended settings, what it is conditioned on and its paper's loss."""
+    lines = [f"{a}={b}" for a, b in spec.settings.items()]
+    if getattr(spec, "condition", None) == "class":
+        lines.append("conditioned on class labels")
+    if getattr(spec, "loss", None):
+        lines.append(f"recommended loss: {spec.loss} (its paper's)")
     return "\n".join(lines) or "—"
 
 

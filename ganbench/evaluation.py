@@ -165,12 +165,16 @@ class EvalContext:
     of the real sample (``real_samples`` by default). ``history`` (per-step records) and
     ``trajectory`` (metric values at each evaluation point, the final one last) are what
     ``history=True`` metrics read; ``status``/``diverged_at`` say how training ended.
+    ``generated_labels(n)``: for a conditional model, the classes the first ``n`` generated samples
+    were asked to be (``[n]`` int64); None for an unconditional one.
     """
 
     data: Data
     device: torch.device
     n_samples: int
     sample: Callable[[int], torch.Tensor] | None = None
+    #: the conditioning labels of the evaluation samples (all of them; conditional models only)
+    labels: torch.Tensor | None = None
     registry: Any = None
     extractor_name: str | None = None
     extractor_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -197,6 +201,16 @@ class EvalContext:
         if self._generated is None or len(self._generated) < n:
             self._generated = self.sample(n)
         return self._generated[:n]
+
+    def generated_labels(self, n: int | None = None) -> torch.Tensor | None:
+        """The classes the first ``n`` (default ``n_samples``) generated samples were asked to be;
+        None when the model is not conditional."""
+        if self.labels is None:
+            return None
+        n = self.n_samples if n is None else n
+        if n > len(self.labels):
+            raise UsageError(f"{n} generated labels asked for; the cell drew {len(self.labels)}")
+        return self.labels[:n]
 
     def generated_features(self, n: int | None = None, extractor: FeatureExtractor | None = None) -> torch.Tensor:
         """``[n, F]``: ``extractor``'s (default: the run's) features of ``generated(n)`` (default ``n``:
@@ -244,6 +258,15 @@ class EvalContext:
                                lambda: load_or_compute_real_features(self.data, ext, full, self.cache_root,
                                                                      self.progress))
         return feats[:n]
+
+
+    def real_labels(self, n: int | None = None) -> torch.Tensor:
+        """``[n]`` labels of the real samples whose features :meth:`real_features` returns (same ``n``)."""
+        if self.data.y is None:
+            raise UsageError(f"{self.info.name} is unlabelled")
+        full = min(len(self.data.x), max(self.real_samples, n or 0))
+        n = full if n is None else min(n, full)
+        return self.data.y[real_subset(self.data, full)][:n]
 
 
 def build_extractor(registry, name: str, data: Data, device: torch.device, cache_root: Path | None,

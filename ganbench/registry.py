@@ -12,6 +12,7 @@ from typing import Any
 from ganbench.errors import PluginError, UnknownNameError, UsageError
 from ganbench.options import Option, accepted_names
 from ganbench.specs import (
+    CONDITIONS,
     NAME_RE,
     DatasetSpec,
     ExecutorSpec,
@@ -196,6 +197,8 @@ class Registry:
             _check_loss_signatures(spec, who)
         if kind == "dataset":
             _check_dataset(spec, who)
+        if kind == "model":
+            _check_model(spec, who)
         aliases = tuple(getattr(spec, "aliases", ()))
         for a in aliases:
             if not isinstance(a, str) or not NAME_RE.match(a):
@@ -222,6 +225,16 @@ def _check_loss_signatures(spec: Any, who: Provenance) -> None:
             raise PluginError(
                 f"{who} registered loss '{spec.name}' with option '{key}' that none of its functions accepts"
             )
+
+
+def _check_model(spec: Any, who: Provenance) -> None:
+    condition = getattr(spec, "condition", None)
+    if condition is not None and condition not in CONDITIONS:
+        raise PluginError(f"{who} registered model '{spec.name}' with condition {condition!r}; expected None or "
+                          f"{', '.join(map(repr, CONDITIONS))}")
+    loss = getattr(spec, "loss", None)
+    if loss is not None and not (isinstance(loss, str) and NAME_RE.match(loss)):
+        raise PluginError(f"{who} registered model '{spec.name}' whose paper loss {loss!r} is not a loss name")
 
 
 def _check_dataset(spec: DatasetSpec, who: Provenance) -> None:

@@ -94,6 +94,11 @@ def always_supported(info: DataInfo) -> str | None:
     return None
 
 
+#: what a conditional model is conditioned on: ``class`` = class labels (``y``, int64 ``[N]``)
+Condition = Literal["class"]
+CONDITIONS = ("class",)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A generator/discriminator family.
@@ -104,6 +109,16 @@ class ModelSpec:
     handle that data. ``settings`` are training settings the model recommends (e.g. ``latent_dim``);
     ``options`` are its own hyper-parameters, passed to ``build`` as keywords (``{"norm": Option(...)}``;
     by convention ``norm`` is the discriminator's normalisation: batch / layer / spectral / none).
+
+    ``condition="class"``: a conditional model. ``build`` also receives ``num_classes`` (the data's
+    ``info.num_classes``) and the networks are called ``G(z, y)`` and ``D(x, y)`` with ``y`` int64 ``[N]``
+    class indices in ``[0, num_classes)``: the classes real samples have and generated samples are
+    asked to be. Such a model is skipped, with its reason, on unlabelled data. D may also return
+    ``(scores [N], class_logits [N, num_classes])``: an auxiliary classifier (AC-GAN), whose
+    cross-entropy terms the training adds to both losses with weight ``aux_weight`` (a setting).
+
+    ``loss``: the loss of the model's paper (``hinge`` for SN-GAN): shown as the recommended loss and
+    noted in rows that train another; it never replaces the loss the user asked for.
     """
 
     name: str
@@ -114,6 +129,16 @@ class ModelSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
     aliases: tuple[str, ...] = ()
+    condition: Condition | None = None
+    loss: str | None = None
+
+    def mismatch(self, info: DataInfo) -> str | None:
+        """Why this model cannot take ``info`` by what it declares (before its own ``supports``): a
+        conditional model needs labelled data."""
+        if self.condition == "class" and info.num_classes < 2:
+            return (f"{self.name} is conditioned on class labels; {info.name} is unlabelled"
+                    if info.num_classes == 0 else f"{self.name} is conditioned on class labels; {info.name} has one class")
+        return None
 
 
 @dataclass(frozen=True)
@@ -170,6 +195,9 @@ class MetricSpec:
     not applicable to data no feature extractor takes. ``history=True``: the metric reads only the
     training history and the metric trajectory (``ctx.history``, ``ctx.trajectory``), never the
     generator; it runs after the other metrics, and also for cells that diverged.
+    ``conditional=True``: the metric compares generated samples with the classes they were asked to be
+    (``ctx.generated_labels()``); it applies to conditional models only, and is skipped with its reason
+    for the others.
     """
 
     name: str
@@ -184,6 +212,7 @@ class MetricSpec:
     features: bool = False
     history: bool = False
     columns: Mapping[str, bool | None] = field(default_factory=dict)
+    conditional: bool = False
 
     def directions(self) -> dict[str, bool | None]:
         """``{column: higher_is_better or None}`` of every column this metric declares, primary first."""

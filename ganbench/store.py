@@ -11,7 +11,10 @@ Layout of one run directory::
                           while the cell trains, at least every 2 s; rewritten whole at its end)
         trajectory.csv    the metrics at every evaluation point (eval_every), the final one last
         samples/step_NNNNNN.png
-        generator.pt      final generator state_dict (load with torch.load(weights_only=True))
+        generator.pt      final generator state_dict — the EMA generator when g_ema > 0 — (load it with
+                          ganbench.load_generator(cell_dir), or torch.load(weights_only=True))
+        generator_raw.pt  with g_ema > 0: the trained (not averaged) generator's state_dict
+        discriminator.pt  final discriminator state_dict
         points.npy        2-D data: the generated points of the final evaluation (numpy, float32)
         checkpoint.pt     while training (--checkpoint-every): G, D, optimisers, random streams,
                           history; removed once result.json is written (kept for a failed cell)
@@ -55,6 +58,9 @@ SUITE_FILE = "suite.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 #: the generated 2-D points of a cell's final evaluation (2-D data only)
 POINTS_FILE = "points.npy"
+GENERATOR_FILE = "generator.pt"
+RAW_GENERATOR_FILE = "generator_raw.pt"
+DISCRIMINATOR_FILE = "discriminator.pt"
 LOCK_FILE = ".lock"
 #: tries (50 ms apart) to take a run directory's lock before it counts as held by another process
 LOCK_TRIES = 10
@@ -575,8 +581,16 @@ class RunStore:
     def write_error(self, cell: Cell, text: str) -> None:
         atomic_write_bytes(self.cell_dir(cell) / "error.txt", text.encode())
 
-    def save_generator(self, cell: Cell, state_dict: dict[str, Any]) -> None:
-        atomic_torch_save(self.cell_dir(cell) / "generator.pt", {k: v.detach().cpu() for k, v in state_dict.items()})
+    def save_networks(self, cell: Cell, generator: dict[str, Any], discriminator: dict[str, Any],
+                      raw_generator: dict[str, Any] | None = None) -> None:
+        """The trained networks' state dicts (CPU tensors): ``generator.pt`` (the one evaluated: the EMA
+        generator when there is one), ``discriminator.pt`` and, with an EMA, ``generator_raw.pt``."""
+        files = {GENERATOR_FILE: generator, DISCRIMINATOR_FILE: discriminator, RAW_GENERATOR_FILE: raw_generator}
+        for name, state in files.items():
+            if state is None:
+                self.remove(cell, name)  # from an earlier attempt with an EMA
+            else:
+                atomic_torch_save(self.cell_dir(cell) / name, {k: v.detach().cpu() for k, v in state.items()})
 
     def write_result(self, cell: Cell, row: dict[str, Any]) -> None:
         """The row in the runner's order (metrics as computed), so results.csv keeps that order."""

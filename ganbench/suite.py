@@ -27,7 +27,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ganbench.errors import UsageError
-from ganbench.options import Option, coerce_option, interval, layered, positive
+from ganbench.options import Option, coerce_option, interval, layered, non_negative, positive
 from ganbench.paths import UNSAFE
 
 #: One defaults table shared by the CLI, the Python API and the docs.
@@ -50,8 +50,27 @@ SETTINGS: dict[str, Option] = {
                            check=lambda v: None if v >= 2 else "expects at least 2"),
     "eval_every": Option(0, "also evaluate every N steps during training (the metric trajectory); 0 = only at the end",
                          check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
+    "g_ema": Option(0.0, "half-life of an exponential moving average of G's weights, in thousands of images "
+                    "(StyleGAN2: 10); the average is what is evaluated and saved; 0 = off", check=non_negative),
+    "g_ema_rampup": Option(0.0, "with g_ema: the half-life is at most this fraction of the images seen so far "
+                           "(StyleGAN2-ADA: 0.05); 0 = no ramp-up", check=non_negative),
+    "fake_labels": Option("data", "conditional models: the classes generated samples are asked for are drawn with "
+                          "the training split's class frequencies (data) or uniformly", choices=("data", "uniform")),
+    "aux_weight": Option(1.0, "models with an auxiliary classifier (AC-GAN): weight of its cross-entropy terms in "
+                         "D's and G's losses", check=non_negative),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
+
+#: settings added after ganbench 0.1.0 and their value that changes nothing for a model that does not use
+#: them: a cell's configuration hash leaves them out at that value, so cells trained before they existed
+#: are still reused (an earlier run resumes instead of retraining everything)
+HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "fake_labels": "data", "aux_weight": 1.0}
+
+
+def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` as they enter a configuration hash: :data:`HASH_NEUTRAL` ones at their neutral
+    value left out."""
+    return {k: v for k, v in settings.items() if not (k in HASH_NEUTRAL and v == HASH_NEUTRAL[k])}
 
 #: the most cells one request may have (the grid is expanded in memory, one directory per cell): a
 #: guard against a typo such as ``--seeds 0-2000000``, far above any study's grid

@@ -13,7 +13,9 @@ Check functions, each raising ``AssertionError`` with the plugin's name and what
   gradients reach D (and never G) from D's loss and reach G from G's loss, penalty included;
 - :func:`check_model` — G's output shape and value range, D returns raw scores ``[N]`` (its outputs on
   varied inputs leave [0, 1], so no sigmoid, neither a module nor a call in ``forward``),
-  WGAN-GP's gradient penalty can differentiate through D;
+  WGAN-GP's gradient penalty can differentiate through D; a conditional model (``condition="class"``)
+  is called ``G(z, y)`` / ``D(x, y)``, and both outputs must change with ``y`` (the labels reach the
+  networks), an auxiliary classifier's logits are ``[N, num_classes]``;
 - :func:`check_training` — a few real training steps of a model with a loss (its paper recipe) end
   ``ok`` with finite history, and a second run with the same seed gives identical numbers;
 - :func:`check_dataset` — ``load()`` returns ``Data`` consistent with its ``DataInfo`` (shape,
@@ -90,12 +92,26 @@ def data_for(registry, model: str):
 
 
 def build(registry, model: str, data, seed: int = 0, **options: Any):
-    """``(G, D)`` of ``model`` for ``data`` with latent size 8 and default options over ``options``."""
+    """``(G, D)`` of ``model`` for ``data`` with latent size 8 and default options over ``options`` (a
+    conditional model also gets ``num_classes``, as the runner builds it)."""
+    from ganbench.conditioning import build_networks
     from ganbench.options import defaults
 
     spec = registry.get("model", model)
     torch.manual_seed(seed)
-    return spec.build(data.info, latent_dim=TINY["latent_dim"], **{**defaults(spec.options), **options})
+    return build_networks(spec, data.info, TINY["latent_dim"], {**defaults(spec.options), **options})
+
+
+def networks(registry, model: str, G, D):
+    """``G`` and ``D`` called as the runner calls them (:class:`ganbench.conditioning.Networks`)."""
+    from ganbench.conditioning import Networks
+
+    return Networks(G, D, registry.get("model", model).condition is not None)
+
+
+def labels_for(data, n: int, seed: int = 0):
+    """``n`` class labels of ``data`` (uniform over its classes, seeded), for calling conditional networks."""
+    return torch.randint(0, max(1, data.info.num_classes), (n,), generator=torch.Generator().manual_seed(seed))
 
 
 def check_loss(registry, name: str, model: str = "vanilla") -> None:
@@ -111,18 +127,20 @@ def check_loss(registry, name: str, model: str = "vanilla") -> None:
             assert torch.isfinite(value), f"{name}: {what} = {value.item()} at score scale {scale}"
     data = data_for(registry, model)
     G, D = build(registry, model, data)
+    nets = networks(registry, model, G, D)
     bound = BoundLoss(registry.get("loss", name), generator=torch.Generator().manual_seed(0))
     real = data.x[:16]
+    y = labels_for(data, 16)
     z = torch.randn(16, TINY["latent_dim"], generator=torch.Generator().manual_seed(1))
-    d_loss = bound.d_loss(D(real).view(-1), D(G(z).detach()).view(-1))
-    penalty = bound.penalty(D, real, G(z).detach())
+    d_loss = bound.d_loss(nets.d(real, y)[0], nets.d(nets.g(z, y).detach(), y)[0])
+    penalty = bound.penalty(nets.d_scores(y), real, nets.g(z, y).detach())
     (d_loss + (penalty if penalty is not None else 0)).backward()
     d_grads = [p.grad for p in D.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in d_grads), f"{name}: D lacks finite gradients"
     assert any(g.abs().sum() > 0 for g in d_grads), f"{name}: D's gradients are all zero"
     assert all(p.grad is None for p in G.parameters()), f"{name}: D's loss must not reach G"
     D.zero_grad(set_to_none=True)
-    bound.g_loss(D(G(z)).view(-1), D(real).view(-1)).backward()
+    bound.g_loss(nets.d(nets.g(z, y), y)[0], nets.d(real, y)[0]).backward()
     g_grads = [p.grad for p in G.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in g_grads), f"{name}: G lacks finite gradients"
     assert any(g.abs().sum() > 0 for g in g_grads), f"{name}: G's gradients are all zero"
@@ -134,37 +152,64 @@ def check_model(registry, name: str, **options: Any) -> None:
 
     data = data_for(registry, name)
     G, D = build(registry, name, data, **options)
+    nets = networks(registry, name, G, D)
     assert not any(isinstance(m, torch.nn.Sigmoid) for m in D.modules()), f"{name}: D must return raw scores"
-    _raw_scores(name, G, D, data)
-    x = G(torch.randn(8, TINY["latent_dim"], generator=torch.Generator().manual_seed(0)))
+    _raw_scores(name, nets, data)
+    y = labels_for(data, 8)
+    z = torch.randn(8, TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
+    x = nets.g(z, y)
     assert x.shape == (8, *data.info.shape), f"{name}: G gave {tuple(x.shape)}, expected (8, {data.info.shape})"
     if data.info.value_range is not None:
         lo, hi = data.info.value_range
         assert x.min() >= lo and x.max() <= hi, f"{name}: G's output leaves the data range {data.info.value_range}"
-    scores = D(x)
+    out = D(x, y) if nets.conditional else D(x)
+    scores, logits = nets.d(x, y)
+    if not isinstance(out, (tuple, list)):
+        assert out.shape == (8,), f"{name}: D must return [N] scores, got {tuple(out.shape)}"
     assert scores.shape == (8,), f"{name}: D must return [N] scores, got {tuple(scores.shape)}"
     assert torch.isfinite(scores).all(), f"{name}: D's scores are not finite"
-    gp = BoundLoss(registry.get("loss", "wgan-gp")).penalty(D, data.x[:8], x.detach())
+    if logits is not None:
+        k = data.info.num_classes
+        assert tuple(logits.shape) == (8, k), \
+            f"{name}: D's auxiliary class logits are {tuple(logits.shape)}, expected (8, {k})"
+    if nets.conditional:
+        _uses_labels(name, nets, data, z)
+    gp = BoundLoss(registry.get("loss", "wgan-gp")).penalty(nets.d_scores(y), data.x[:8], x.detach())
     gp.backward()
     assert torch.isfinite(gp), f"{name}: the gradient penalty through D is not finite"
 
 
-def _raw_scores(name: str, G, D, data) -> None:
+def _uses_labels(name: str, nets, data, z) -> None:
+    """A conditional model's labels must reach both networks: G's samples and D's scores (or its class
+    logits, for an AC-GAN D that classifies instead of taking y) change when only ``y`` changes."""
+    k = data.info.num_classes
+    y0 = torch.zeros(len(z), dtype=torch.long)
+    y1 = torch.full((len(z),), k - 1, dtype=torch.long)
+    with torch.no_grad():
+        g0, g1 = nets.g(z, y0), nets.g(z, y1)
+        assert not torch.allclose(g0, g1), f"{name}: G(z, y) does not change with y: the labels do not reach G"
+        (s0, c0), (s1, c1) = nets.d(data.x[: len(z)], y0), nets.d(data.x[: len(z)], y1)
+    changed = not torch.allclose(s0, s1) or (c0 is not None and not torch.allclose(c0, c1))
+    assert changed or c0 is not None, f"{name}: D(x, y) does not change with y: the labels do not reach D"
+
+
+def _raw_scores(name: str, nets, data) -> None:
     """D's outputs on 192 varied inputs — real samples, uniform noise over the data's range, G's samples,
     and each ×10 — must leave [0, 1]: scores that never do are probabilities, whether the sigmoid is a
     module or a ``torch.sigmoid`` call in ``forward``."""
     gen = torch.Generator().manual_seed(1)
     lo, hi = data.info.value_range or (-3.0, 3.0)
     noise = torch.rand(32, *data.info.shape, generator=gen) * (hi - lo) + lo
+    y = labels_for(data, 96)
     with torch.no_grad():
-        fake = G(torch.randn(32, TINY["latent_dim"], generator=gen))
+        fake = nets.g(torch.randn(32, TINY["latent_dim"], generator=gen), y[:32])
         xs = torch.cat([data.x[:32], noise, fake])
-        was = D.training
-        D.eval()
+        was = nets.D.training
+        nets.D.eval()
         try:
-            scores = torch.cat([D(xs).view(-1), D(xs * 10).view(-1)])
+            scores = torch.cat([nets.d(xs, y)[0], nets.d(xs * 10, y)[0]])
         finally:
-            D.train(was)
+            nets.D.train(was)
     assert not ((scores >= 0) & (scores <= 1)).all(), \
         f"{name}: D's scores of {len(scores)} varied inputs all lie in [0, 1]: D must return raw scores (logits), " \
         "not probabilities (no sigmoid in forward)"
@@ -183,11 +228,13 @@ def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], 
     usable = {k: v for k, v in loss_spec.model_options.items() if k in option_table(model_spec.options)}
     data = data_for(registry, model)
     runs = []
+    conditional = model_spec.condition is not None
     for _ in range(2):
         G, D = build(registry, model, data, seed=seed, **usable)
         torch.manual_seed(seed)
         noise = torch.randn(64, TINY["latent_dim"], generator=seeding.generator(seed, "eval"))
-        result = train(G, D, loss_spec, data, settings, seed=seed, device=torch.device("cpu"), eval_noise=noise)
+        result = train(G, D, loss_spec, data, settings, seed=seed, device=torch.device("cpu"), eval_noise=noise,
+                       conditional=conditional, eval_labels=labels_for(data, 64) if conditional else None)
         assert result.status == "ok", f"{model}/{loss}: {result.status}: {result.message}"
         assert len(result.history) == steps
         for rec in result.history:
@@ -225,7 +272,8 @@ def check_metric(registry, name: str, dataset: str = "ring8") -> None:
     """``compute`` on a tiny generator trained for a few real steps (its real history) returns what the
     runner accepts — new columns only, each a number, text, true/false or None — with the primary
     column a finite number (or true/false); a history metric's numbers are all finite, and it also
-    computes for a diverged cell; the same inputs give the same values."""
+    computes for a diverged cell; the same inputs give the same values. A conditional metric is
+    computed on the built-in conditional ``cgan``, with the labels its samples were asked for."""
     import math
 
     from ganbench.errors import CellFailure
@@ -237,20 +285,26 @@ def check_metric(registry, name: str, dataset: str = "ring8") -> None:
     data = small_data(registry, "vector" if dataset == "ring8" else "image")
     reason = spec.supports(data.info)
     assert reason is None, f"{name}: does not support {dataset} ({reason}); pass a dataset it supports"
-    model = "vanilla" if data.info.modality == "vector" else "dcgan"
+    conditional = bool(getattr(spec, "conditional", False))
+    model = "cgan" if conditional else "vanilla" if data.info.modality == "vector" else "dcgan"
     G, D = build(registry, model, data)
-    noise = torch.randn(max(200, spec.samples), TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
+    n = max(200, spec.samples)
+    noise = torch.randn(n, TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
+    labels = labels_for(data, n) if conditional else None
     trained = train(G, D, registry.get("loss", "nonsat"), data, {**_settings(), "steps": 4}, seed=0,
-                    device=torch.device("cpu"), eval_noise=noise[:64])
+                    device=torch.device("cpu"), eval_noise=noise[:64], conditional=conditional,
+                    eval_labels=labels[:64] if conditional else None)
     assert trained.status == "ok" and len(trained.history) == 4
     extractor = resolve_extractor(registry, "auto", data.info)[0]
     make = functools.partial(EvalContext, data=data, device=torch.device("cpu"), n_samples=200, registry=registry,
-                             extractor_name=extractor, sample=lambda n: generate(G, noise[:n], torch.device("cpu")),
+                             extractor_name=extractor, labels=labels,
+                             sample=lambda k: generate(G, noise[:k], torch.device("cpu"),
+                                                       y=labels[:k] if conditional else None),
                              history=trained.history, trajectory=[], status="ok")
     if spec.history:  # a trajectory as eval_every writes it: the other metrics' values at three steps
         point = {}
         for _, other, _ in registry.items("metric"):
-            if not other.history and other.supports(data.info) is None:
+            if not other.history and not getattr(other, "conditional", False) and other.supports(data.info) is None:
                 point.update({k: v for k, v in other.compute(make()).items() if isinstance(v, (int, float))})
         make = functools.partial(make, trajectory=[{"step": s, **point} for s in (2, 3, 4)])
 

@@ -6,6 +6,15 @@ is followed by the loss's ``after_d_step`` (if any, e.g. WGAN's weight clipping)
 records, for the last D update, D's total loss, its penalty part, the mean raw scores D(real) and
 D(fake) and D's gradient norm; and G's loss and gradient norm. Sample grids are drawn from the fixed
 evaluation noise, so grids of different losses are directly comparable.
+
+A conditional model (see :mod:`ganbench.conditioning`) is called ``G(z, y)`` / ``D(x, y)``: real
+batches bring their labels, generated batches are asked for labels drawn from the seed's ``labels``
+stream. A D with an auxiliary classifier (AC-GAN) adds ``aux_weight`` × the cross-entropy of its
+class logits to D's loss (real and generated samples) and to G's (generated samples).
+
+With ``g_ema`` > 0 an exponential moving average of G's weights (StyleGAN2's: half-life ``g_ema``
+thousand images, optionally ramped up) is updated after each G step; it draws the sample grids and is
+what the cell evaluates and saves.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import torch
 from torch import nn
 
 from ganbench import seeding
+from ganbench.conditioning import Networks, auxiliary_loss, class_probabilities, draw_labels
 from ganbench.options import accepted_kwargs, defaults, parameter_names
 from ganbench.specs import Data, DataInfo, LossSpec
 from ganbench.store import atomic_write_bytes
@@ -48,14 +58,41 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(G: nn.Module, z: torch.Tensor, device: torch.device, batch: int = 500) -> torch.Tensor:
-    """G's samples for noise ``z`` (CPU), in eval mode (BatchNorm uses running statistics), on CPU."""
+def generate(G: nn.Module, z: torch.Tensor, device: torch.device, batch: int = 500,
+             y: torch.Tensor | None = None) -> torch.Tensor:
+    """G's samples for noise ``z`` (CPU) — and labels ``y`` for a conditional G, ``G(z, y)`` — in eval
+    mode (BatchNorm uses running statistics), on CPU."""
     was_training = G.training
     G.eval()
     try:
-        return torch.cat([G(z[i : i + batch].to(device)).float().cpu() for i in range(0, len(z), batch)])
+        if y is None:
+            return torch.cat([G(z[i : i + batch].to(device)).float().cpu() for i in range(0, len(z), batch)])
+        return torch.cat([G(z[i : i + batch].to(device), y[i : i + batch].to(device)).float().cpu()
+                          for i in range(0, len(z), batch)])
     finally:
         G.train(was_training)
+
+
+def ema_beta(settings: dict[str, Any], step: int) -> float:
+    """The EMA generator's decay after G step ``step``: half-life ``g_ema`` thousand images (StyleGAN2,
+    Karras et al. 2020: 10), at most ``g_ema_rampup`` × the images seen so far when that is > 0
+    (StyleGAN2-ADA's ramp-up, 0.05)."""
+    bs = settings["batch_size"]
+    nimg = settings["g_ema"] * 1000.0
+    rampup = settings.get("g_ema_rampup", 0.0)
+    if rampup > 0:
+        nimg = min(nimg, step * bs * rampup)
+    return 0.5 ** (bs / max(nimg, 1e-8))
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
+    """``ema ← beta · ema + (1 - beta) · G`` for every parameter; buffers (BatchNorm's running
+    statistics, spectral norm's vectors) copied, as StyleGAN2 does."""
+    for p_ema, p in zip(ema.parameters(), G.parameters(), strict=True):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b)
 
 
 def render_points(fake: torch.Tensor, real: torch.Tensor, size: int = 256) -> torch.Tensor:
@@ -101,6 +138,7 @@ class BoundLoss:
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         # a g_loss that names d_real (relativistic losses) gets D's real scores, **options or not
         self.g_uses_real = "d_real" in parameter_names(spec.g_loss)
+        self.penalty_uses_step = spec.penalty is not None and "step" in parameter_names(spec.penalty)
         # signatures are inspected once here, not on every step
         self._d_kw = accepted_kwargs(spec.d_loss, self.options)
         self._g_kw = accepted_kwargs(spec.g_loss, self.options)
@@ -115,10 +153,13 @@ class BoundLoss:
         extra = {"d_real": d_real} if self.g_uses_real else {}
         return self.spec.g_loss(d_fake, **extra, **self._g_kw)
 
-    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int = 0) -> torch.Tensor | None:
+        """The loss's penalty on D (a module, or ``x -> scores`` for a conditional D); a penalty that
+        names ``step`` gets the index of this D update (1, 2, ...: lazy regularisation)."""
         if self.spec.penalty is None:
             return None
-        return self.spec.penalty(D, real, fake, **self._penalty_kw)
+        extra = {"step": step} if self.penalty_uses_step else {}
+        return self.spec.penalty(D, real, fake, **extra, **self._penalty_kw)
 
     def after_d_step(self, D: nn.Module) -> None:
         if self.spec.after_d_step is not None:
@@ -210,6 +251,9 @@ def train(
     checkpoint_seconds: float = 0.0,
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume: dict[str, Any] | None = None,
+    conditional: bool = False,
+    eval_labels: torch.Tensor | None = None,
+    g_ema: nn.Module | None = None,
 ) -> TrainResult:
     """Train G and D in place. Randomness comes only from the seed's named streams (see seeding);
     ``loss_options`` default to the loss's declared defaults. ``on_eval(step)`` is called every
@@ -226,21 +270,41 @@ def train(
     checkpoint (both: before the last step), ``on_checkpoint(state)`` receives the whole training
     state: G, D, both optimisers, every random stream, the history and the time spent.
     ``train(..., resume=state)`` continues from it and ends with the same weights and history, bit
-    for bit on the CPU, as a run that was never interrupted."""
+    for bit on the CPU, as a run that was never interrupted.
+
+    ``conditional``: G and D are called with labels (``eval_labels``: the labels of ``eval_noise``).
+    ``g_ema``: a copy of G that becomes the moving average of its weights (``settings["g_ema"]`` > 0);
+    it draws the sample grids and is part of the checkpoints."""
     bound = BoundLoss(loss, loss_options, seeding.generator(seed, "loss", data.info.name))
     G.to(device).train()
     D.to(device).train()
+    nets = Networks(G, D, conditional)
+    if g_ema is not None:
+        g_ema.to(device).eval().requires_grad_(False)
+    G_eval = g_ema if g_ema is not None else G  # draws the sample grids
     opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"])
     opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"])
     x_all = data.x.to(device)  # [N, *shape]
+    if conditional and data.y is None:
+        raise ValueError(f"a conditional model needs labelled data; {data.info.name} has no labels")
+    y_all = data.y.to(device) if conditional else None  # [N] class indices
+    labels = seeding.generator(seed, "labels", data.info.name)
+    probs = class_probabilities(data, settings.get("fake_labels", "data")) if conditional else None
+    aux_weight = settings.get("aux_weight", 1.0)
     batches = BatchSampler(len(x_all), settings["batch_size"], seeding.generator(seed, "data", data.info.name))
     noise = seeding.generator(seed, "noise", data.info.name)
     bs, latent, steps = settings["batch_size"], settings["latent_dim"], settings["steps"]
     every = settings["sample_every"]
     grid_noise = eval_noise[: GRID_SAMPLES if data.info.modality == "image" else SCATTER_SAMPLES]
+    grid_labels = eval_labels[: len(grid_noise)] if conditional and eval_labels is not None else None
 
     def z_batch() -> torch.Tensor:
         return torch.randn(bs, latent, generator=noise).to(device)
+
+    def y_batch() -> torch.Tensor | None:
+        """Labels the next generated batch is asked for (conditional models only: the stream is untouched
+        otherwise)."""
+        return draw_labels(probs, bs, labels).to(device) if conditional else None
 
     history: list[dict[str, float]] = []
     eval_every = settings.get("eval_every", 0)
@@ -252,9 +316,11 @@ def train(
     if resume is not None:
         G.load_state_dict(resume["G"])
         D.load_state_dict(resume["D"])
+        if g_ema is not None:
+            g_ema.load_state_dict(resume["G_ema"])
         opt_g.load_state_dict(resume["opt_g"])
         opt_d.load_state_dict(resume["opt_d"])
-        _set_random_state(resume["random"], batches, noise, bound.generator, device)
+        _set_random_state(resume["random"], batches, noise, bound.generator, device, labels)
         history, eval_s, done_s = list(resume["history"]), resume["eval_s"], resume["train_s"]
         checkpoint_s = resume["checkpoint_s"]
         first = resume["step"] + 1
@@ -264,18 +330,24 @@ def train(
         where[0], where[1] = kind, call
 
     def one_step(step: int) -> tuple[dict[str, float], bool]:
-        for _ in range(settings["n_critic"]):
+        for k in range(settings["n_critic"]):
             at("ganbench", "data batch")
-            real = x_all[next(batches)]
+            index = next(batches)
+            real = x_all[index]
+            y_real = y_all[index] if conditional else None
+            y_fake = y_batch()
             at("model", "G forward")
             with torch.no_grad():
-                fake = G(z_batch())
+                fake = nets.g(z_batch(), y_fake)
             at("model", "D forward")
-            d_real, d_fake = D(real).view(-1), D(fake).view(-1)
+            (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
             at("loss", "d_loss")
             d_loss = bound.d_loss(d_real, d_fake)
+            if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
+                at(None, "auxiliary classifier loss (D)")
+                d_loss = d_loss + aux_weight * (auxiliary_loss(c_real, y_real) + auxiliary_loss(c_fake, y_fake))
             at("loss", "penalty")
-            penalty = bound.penalty(D, real, fake)
+            penalty = bound.penalty(nets.d_scores(y_real), real, fake, (step - 1) * settings["n_critic"] + k + 1)
             if penalty is not None:
                 d_loss = d_loss + penalty
             at(None, "D backward")
@@ -286,18 +358,25 @@ def train(
             at("loss", "after_d_step")
             bound.after_d_step(D)
         at("model", "D forward")
-        d_real_g = D(real).view(-1) if bound.g_uses_real else None  # relativistic losses: D's current view
+        d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
+        y_fake_g = y_batch()
         at("model", "G forward")
-        fake_g = G(z_batch())
+        fake_g = nets.g(z_batch(), y_fake_g)
         at("model", "D forward")
-        d_fake_g = D(fake_g).view(-1)
+        d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
         at("loss", "g_loss")
         g_loss = bound.g_loss(d_fake_g, d_real_g)
+        if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
+            at(None, "auxiliary classifier loss (G)")
+            g_loss = g_loss + aux_weight * auxiliary_loss(c_fake_g, y_fake_g)
         at(None, "G backward")
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         gn_g = grad_norm(G)
         opt_g.step()
+        if g_ema is not None:
+            at("ganbench", "G EMA update")
+            update_ema(g_ema, G, ema_beta(settings, step))
         # one device-to-host transfer per step for all recorded values and the samples' finiteness
         pen = penalty.detach() if penalty is not None else torch.zeros((), device=d_loss.device)
         values = torch.stack([
@@ -329,7 +408,7 @@ def train(
         try:
             if sample_dir is not None and (step == steps or (every and step % every == 0)):
                 try:
-                    grid = generate(G, grid_noise, device)
+                    grid = generate(G_eval, grid_noise, device, y=grid_labels)
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:
@@ -354,7 +433,8 @@ def train(
             t0 = time.perf_counter()
             on_checkpoint({
                 "step": step, "G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(), "random": _random_state(batches, noise, bound.generator, device),
+                "opt_d": opt_d.state_dict(), "random": _random_state(batches, noise, bound.generator, device, labels),
+                **({"G_ema": g_ema.state_dict()} if g_ema is not None else {}),
                 "history": history, "eval_s": eval_s, "train_s": done_s + t0 - start - idle,
                 "checkpoint_s": checkpoint_s,
             })
@@ -365,19 +445,22 @@ def train(
 
 
 def _random_state(batches: BatchSampler, noise: torch.Generator, loss: torch.Generator,
-                  device: torch.device) -> dict[str, Any]:
-    """Every random stream training draws from: batches, noise, the loss's, torch's global CPU (and
-    CUDA) state (dropout, plugins that draw without a generator)."""
+                  device: torch.device, labels: torch.Generator) -> dict[str, Any]:
+    """Every random stream training draws from: batches, noise, the loss's, generated samples' labels,
+    torch's global CPU (and CUDA) state (dropout, plugins that draw without a generator)."""
     return {"batches": batches.state_dict(), "noise": noise.get_state(), "loss": loss.get_state(),
+            "labels": labels.get_state(),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
 
 
 def _set_random_state(state: dict[str, Any], batches: BatchSampler, noise: torch.Generator, loss: torch.Generator,
-                      device: torch.device) -> None:
+                      device: torch.device, labels: torch.Generator) -> None:
     batches.load_state_dict(state["batches"])
     noise.set_state(state["noise"])
     loss.set_state(state["loss"])
+    if "labels" in state:  # checkpoints of ganbench before conditional models have none (never drawn from)
+        labels.set_state(state["labels"])
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and state["cuda"] is not None:
         torch.cuda.set_rng_state(state["cuda"], device)

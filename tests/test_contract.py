@@ -56,7 +56,7 @@ def test_metric_contract(plugins, name):
 
 def test_contract_covers_the_builtins():
     assert {"minimax", "nonsat", "wgan", "wgan-gp", "lsgan", "hinge", "label-smooth"} <= set(LOSSES)
-    assert {"vanilla", "dcgan"} <= set(MODELS)
+    assert {"vanilla", "dcgan", "cgan", "acgan"} <= set(MODELS)
     assert GLOBAL_DEFAULTS["n_critic"] == 1
 
 

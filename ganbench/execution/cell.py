@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import torch
 
-from ganbench import __version__, options, seeding
+from ganbench import __version__, conditioning, options, seeding
+from ganbench.conditioning import build_networks
 from ganbench.errors import CellFailure, StorageError, call_plugin, one_line, safe_str
 from ganbench.evaluation import EvalCache, EvalContext
 from ganbench.execution.plan import CellPlan, PluginSetup
@@ -71,9 +72,15 @@ def supports(registry, kind: str, name: str, fn, info) -> str | None:
     return reason or None
 
 
+def model_supports(registry, name: str, info) -> str | None:
+    """None, or why model ``name`` cannot take ``info``: what its spec declares (a conditional model
+    needs labelled data), then its own ``supports``."""
+    spec = registry.get("model", name)
+    return spec.mismatch(info) or supports(registry, "model", name, spec.supports, info)
+
+
 def size_hint(registry, dataset: str, model_name: str, info) -> str:
     """When the data set can be requested at an image size the model accepts, say how."""
-    model = registry.get("model", model_name)
     table = options.option_table(registry.get("dataset", dataset).options)
     if "image_size" not in table or info.modality != "image" or len(info.shape) != 3:
         return ""
@@ -81,7 +88,7 @@ def size_hint(registry, dataset: str, model_name: str, info) -> str:
     def fits(size: int) -> bool:
         resized = replace(info, shape=(info.shape[0], size, size))
         try:
-            return supports(registry, "model", model_name, model.supports, resized) is None
+            return model_supports(registry, model_name, resized) is None
         except CellFailure:
             return False
 
@@ -186,8 +193,7 @@ class _CellRun:
             self.observers, self._plugins = plugins.observers, plugins
             self.observers.reset()
             data = self.state.data(plan, self.registry)
-            model = self.registry.get("model", cell.model)
-            reason = supports(self.registry, "model", cell.model, model.supports, data.info)
+            reason = model_supports(self.registry, cell.model, data.info)
         except (KeyboardInterrupt, StorageError):
             raise
         except BaseException as exc:  # CellFailure, or plugins that do not load here (PluginError)
@@ -266,23 +272,31 @@ class _CellRun:
         loss = self.registry.get("loss", cell.loss)
         # common random numbers: none of these streams depends on the loss
         seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
-        built = call_plugin(self._who("model", cell.model), "build", model.build, data.info,
-                            latent_dim=settings["latent_dim"], **plan.model_options)
+        built = call_plugin(self._who("model", cell.model), "build", build_networks, model, data.info,
+                            settings["latent_dim"], dict(plan.model_options))
         if not (isinstance(built, tuple) and len(built) == 2 and all(isinstance(m, torch.nn.Module) for m in built)):
             raise CellFailure(f"{self._who('model', cell.model)} returned {type(built).__name__} from build; expected "
                               "(G, D), two torch.nn.Module")
         G, D = built
+        # the EMA generator starts as G's copy; with it on, it is what is evaluated and saved
+        G_ema = copy.deepcopy(G) if settings["g_ema"] > 0 else None
+        G_eval = G_ema if G_ema is not None else G
         seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
         eval_noise = seeding.eval_noise(cell.seed, cell.dataset, cell.model, settings["eval_samples"],
                                         settings["latent_dim"], plan.metric_samples)
-        applicable, skipped = self._applicable_metrics(data.info)
+        conditional = model.condition is not None
+        eval_labels = (conditioning.eval_labels(cell.seed, cell.dataset, cell.model,
+                                                conditioning.class_probabilities(data, settings["fake_labels"]),
+                                                settings["eval_samples"], plan.metric_samples)
+                       if conditional else None)
+        applicable, skipped = self._applicable_metrics(data.info, conditional)
         resume, notes = self._checkpoint()
         live = None
         trajectory: list[dict[str, Any]] = list(resume["trajectory"]) if resume else []
 
         def sample(n: int, step: int) -> torch.Tensor:
-            samples = call_plugin(self._who("model", cell.model), f"G forward (evaluation) at step {step}", generate, G,
-                                  eval_noise[:n], dev)
+            samples = call_plugin(self._who("model", cell.model), f"G forward (evaluation) at step {step}", generate,
+                                  G_eval, eval_noise[:n], dev, y=eval_labels[:n] if conditional else None)
             nonfinite_samples(samples, step, "evaluation, eval mode")
             return samples
 
@@ -292,7 +306,7 @@ class _CellRun:
                 live.flush()  # the history so far is on disk before a long evaluation
             devices = [dev] if dev.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
-                ctx = self._context(data, sample=lambda n: sample(n, step))
+                ctx = self._context(data, sample=lambda n: sample(n, step), labels=eval_labels)
                 values: dict[str, Any] = {}
                 for name, metric in applicable:
                     if metric.history:
@@ -332,11 +346,13 @@ class _CellRun:
                 on_eval=evaluate if settings["eval_every"] else None,
                 checkpoint_every=plan.checkpoint_every or 0, on_checkpoint=checkpoint, resume=resume,
                 checkpoint_seconds=CHECKPOINT_SECONDS if plan.checkpoint_every is None else 0.0,
+                conditional=conditional, eval_labels=eval_labels, g_ema=G_ema,
             )
         finally:
             live.flush()  # a failed cell keeps the history it reached
         self.store.write_history(cell, result.history, HISTORY_COLUMNS)
-        self.store.save_generator(cell, G.state_dict())
+        self.store.save_networks(cell, G_eval.state_dict(), D.state_dict(),
+                                 G.state_dict() if G_ema is not None else None)
         out: dict[str, Any] = {
             "status": result.status, "message": result.message, "steps_done": result.steps_done,
             "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,
@@ -388,11 +404,13 @@ class _CellRun:
             raise CellFailure(f"{blame} raised{where}: {one_line(exc)}") from exc
         return metric_values(blame, values, where)
 
-    def _applicable_metrics(self, info) -> tuple[list[tuple[str, Any]], list[str]]:
-        """The plan's metrics that apply to the data set and, for the others, ``name: why not``."""
+    def _applicable_metrics(self, info, conditional: bool) -> tuple[list[tuple[str, Any]], list[str]]:
+        """The plan's metrics that apply to the data set and model and, for the others, ``name: why not``."""
         applicable, skipped = [], []
         for name in self.plan.metrics:
             metric = self.registry.get("metric", name)
+            if getattr(metric, "conditional", False) and not conditional:
+                continue  # a metric of conditional models: its columns stay empty here (no note in every row)
             reason = supports(self.registry, "metric", name, metric.supports, info)
             if reason is None and metric.features:
                 reason = self.plan.extractor_reason if self.plan.extractor is None else None

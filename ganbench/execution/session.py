@@ -5,6 +5,7 @@ comes back — the only writer of ``result.json`` and ``results.csv``."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -20,9 +21,10 @@ import pandas as pd
 import torch
 
 from ganbench import __version__, options, paths
+from ganbench.conditioning import build_networks
 from ganbench.errors import CellFailure, GanbenchError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
-from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, size_hint, supports, who
+from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, model_supports, size_hint, who
 from ganbench.execution.executors import TRACEBACK_KEY, Event, Executor, ExecutorConfig
 from ganbench.execution.plan import CellPlan, PluginSetup, plugin_setup
 from ganbench.observe import RunInfo
@@ -37,7 +39,7 @@ from ganbench.store import (
     in_use,
     rows_to_frame,
 )
-from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, resolve_settings
+from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, hashed_settings, resolve_settings
 from ganbench.training import train
 
 __all__ = ["CHECKPOINT_SECONDS", "NullReporter", "Plan", "Reporter", "Runner"]
@@ -342,9 +344,6 @@ class Runner:
                 loaded[name] = exc
         return loaded
 
-    def _supports(self, kind: str, name: str, fn, info) -> str | None:
-        return supports(self.registry, kind, name, fn, info)
-
     def _who(self, kind: str, name: str) -> str:
         return who(self.registry, kind, name)
 
@@ -422,7 +421,9 @@ class Runner:
             "device": self.device.type,
             "deterministic": self.deterministic,
         }
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        if model.loss is not None and model.loss != loss.name:
+            notes.append(f"{cell.model}'s paper trains with the {model.loss} loss; this cell trains {cell.loss}")
+        digest = hashlib.sha256(json.dumps(_compared(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
         return _Prepared(cell, settings, sources, model_opts, loss_opts, notes, config, digest)
 
     def _recommended_model_options(self, cell: Cell, model, loss) -> tuple[dict[str, Any], list[str]]:
@@ -575,8 +576,7 @@ class Runner:
                 continue
             if isinstance(data, Data):
                 try:
-                    reason = self._supports("model", cell.model, self.registry.get("model", cell.model).supports,
-                                            data.info)
+                    reason = model_supports(self.registry, cell.model, data.info)
                 except CellFailure:
                     reason = None
                 if reason:
@@ -621,11 +621,12 @@ class Runner:
         torch.set_num_threads(self.threads)  # as the cells will train
         try:
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                G, D = self.registry.get("model", cell.model).build(data.info, latent_dim=settings["latent_dim"],
-                                                                   **prep.model_options)
+                model = self.registry.get("model", cell.model)
+                G, D = build_networks(model, data.info, settings["latent_dim"], prep.model_options)
                 train(G, D, self.registry.get("loss", cell.loss), data, settings, loss_options=prep.loss_options,
                       seed=cell.seed, device=self.device, eval_noise=torch.zeros(1, settings["latent_dim"]),
-                      on_step=lambda record: stamps.append(time.perf_counter()))
+                      on_step=lambda record: stamps.append(time.perf_counter()), conditional=model.condition is not None,
+                      g_ema=copy.deepcopy(G) if settings["g_ema"] > 0 else None)
         except KeyboardInterrupt:
             raise
         except BaseException:  # the cell itself will fail and say why
@@ -646,7 +647,7 @@ class Runner:
         for prep in preps or ():
             old = self.store.read_config(prep.cell)
             if old is not None:
-                _refuse_changes(self.store.root, f"cell {prep.cell.label()}", old, prep.config)
+                _refuse_changes(self.store.root, f"cell {prep.cell.label()}", _compared(old), _compared(prep.config))
 
     def _run_cells(self, preps: list[_Prepared], datasets: dict[str, Data | BaseException], executor: Executor,
                    run_plan: Plan | None = None) -> list[dict[str, Any]]:
@@ -750,9 +751,8 @@ class Runner:
             data = datasets[cell.dataset]
             if not isinstance(data, Data):
                 return  # a data set that did not load fails its cells: that is reported per cell
-            model = self.registry.get("model", cell.model)
             try:
-                reason = self._supports("model", cell.model, model.supports, data.info)
+                reason = model_supports(self.registry, cell.model, data.info)
             except CellFailure:
                 return  # the cell fails with that message when it runs
             if reason is None:
@@ -792,6 +792,20 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
         key = f"{prefix}.{k}" if prefix else str(k)
         out.update(_flatten(v, key) if isinstance(v, Mapping) and v else {key: v})
     return out
+
+
+def _compared(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A cell's configuration as it is hashed and compared with a stored one: settings added after
+    ganbench 0.1.0 (:data:`ganbench.suite.HASH_NEUTRAL`) are left out at their neutral value, with their
+    sources, so cells trained before those settings existed are still this request's cells."""
+    settings = config.get("settings")
+    if not isinstance(settings, Mapping):
+        return dict(config)
+    kept = hashed_settings(settings)
+    sources = config.get("settings_source")
+    if isinstance(sources, Mapping):
+        sources = {k: v for k, v in sources.items() if k in kept or k not in settings}
+    return {**config, "settings": kept, "settings_source": sources}
 
 
 def _refuse_changes(root: Path, what: str, old: Mapping[str, Any], new: Mapping[str, Any],

@@ -17,9 +17,56 @@ from ganbench.specs import MetricSpec
 from ganbench_builtins import lazy as _lazy
 from ganbench_builtins.metrics.fid_kid import compute_fid, compute_kid
 
+CONDITIONAL = "Odena et al. 2017 (AC-GAN), arXiv:1610.09585; Shmelkov et al. 2018, arXiv:1807.09499"
+
 
 @hookimpl
 def ganbench_register_metrics(registry):
+    registry.add_metric(
+        MetricSpec(
+            name="cond-acc",
+            compute=_lazy("metrics.conditional", "compute_accuracy"),
+            supports=_lazy("metrics.conditional", "accuracy_supports"),
+            primary="cond_acc",
+            higher_is_better=True,
+            columns={"cond_acc_min": True, "cond_acc_chance": None, "cond_classifier_accuracy": None},
+            conditional=True,
+            description="Conditional models: share of generated samples the domain classifier (mixtures: the "
+            "nearest centre) assigns to the class they were asked to be; cond_acc_min = worst class; "
+            "cond_acc_chance = what a generator ignoring its labels scores (Σ p_k²).",
+            reference=CONDITIONAL,
+        )
+    )
+    registry.add_metric(
+        MetricSpec(
+            name="intra-fid",
+            compute=_lazy("metrics.conditional", "compute_intra_fid"),
+            supports=_lazy("metrics.conditional", "per_class_supports"),
+            primary="intra_fid",
+            higher_is_better=False,
+            columns={"intra_fid_max": False, "intra_fid_classes": None, "intra_fid_left_out": None},
+            features=True,
+            conditional=True,
+            description="Conditional models: mean over classes of the FID between generated samples asked to be "
+            "class c and real samples of class c (run's extractor); intra_fid_max = worst class.",
+            reference="Miyato & Koyama 2018, cGANs with Projection Discriminator, arXiv:1802.05637, section 5",
+        )
+    )
+    registry.add_metric(
+        MetricSpec(
+            name="class-coverage",
+            compute=_lazy("metrics.conditional", "compute_class_coverage"),
+            supports=_lazy("metrics.conditional", "per_class_supports"),
+            primary="class_coverage",
+            higher_is_better=True,
+            columns={"class_coverage_min": True, "class_coverage_classes": None, "class_coverage_left_out": None},
+            features=True,
+            conditional=True,
+            description="Conditional models: coverage (k=5) of each class's real samples by the generated samples "
+            "asked to be that class, equal numbers; mean and minimum over classes.",
+            reference="Naeem et al. 2020, arXiv:2002.09797 (coverage), per class",
+        )
+    )
     registry.add_metric(
         MetricSpec(
             name="kid",

@@ -1,4 +1,5 @@
-"""Built-in models, one module per family: ``vanilla`` (MLP) and ``dcgan`` (Radford et al. 2016).
+"""Built-in models, one module per family: ``vanilla`` (MLP), ``dcgan`` (Radford et al. 2016) and the
+conditional ``cgan`` (Mirza & Osindero 2014) and ``acgan`` (Odena et al. 2017).
 
 Each family module holds its spec, ``supports`` and recipe and imports no torch; its networks live
 in ``models/nets/<family>.py`` (shared layers in ``models/nets/layers.py``), imported when a model
@@ -8,10 +9,10 @@ is built. A new family is one new module and one entry in :data:`FAMILIES`.
 from __future__ import annotations
 
 from ganbench import hookimpl
-from ganbench_builtins.models import dcgan, vanilla
+from ganbench_builtins.models import acgan, cgan, dcgan, vanilla
 
 #: the family modules, in the order ``ganbench list models`` shows them
-FAMILIES = (vanilla, dcgan)
+FAMILIES = (vanilla, dcgan, cgan, acgan)
 
 
 @hookimpl

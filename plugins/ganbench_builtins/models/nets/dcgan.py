@@ -57,7 +57,10 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, channels: int, size: int, width: int, norm: str = "batch"):
+    """``outputs`` > 1: the last conv gives that many values per sample ``[N, outputs]`` (a score and an
+    auxiliary classifier's logits); the input may have extra channels (a conditional D's class maps)."""
+
+    def __init__(self, channels: int, size: int, width: int, norm: str = "batch", outputs: int = 1):
         super().__init__()
         first, doublings = LAYOUTS[size]
         ch = width
@@ -66,14 +69,16 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), *feature_norm(norm, ch * 2, True),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers += [nn.Conv2d(ch, 1, first, 1, 0, bias=False)]  # [N, 1, 1, 1] raw score
+        layers += [nn.Conv2d(ch, outputs, first, 1, 0, bias=False)]  # [N, outputs, 1, 1] raw score(s)
         self.net = nn.Sequential(*layers)
+        self.outputs = outputs
         self.apply(_init_weights)
         if norm == "spectral":
             apply_spectral_norm(self)  # after the N(0, 0.02) init, which it normalises
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N]
-        return self.net(x).view(-1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N] (or [N, outputs])
+        out = self.net(x)
+        return out.view(-1) if self.outputs == 1 else out.view(len(x), self.outputs)
 
 
 def default_width(size: int) -> int:

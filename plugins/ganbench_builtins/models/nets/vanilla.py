@@ -44,19 +44,23 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, shape: tuple[int, ...], hidden: int, norm: str = "none"):
+    """``outputs`` > 1: ``[N, outputs]`` per sample (a score and an auxiliary classifier's logits)."""
+
+    def __init__(self, shape: tuple[int, ...], hidden: int, norm: str = "none", outputs: int = 1):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(math.prod(shape), hidden), *feature_norm(norm, hidden, False), nn.LeakyReLU(0.2),
             nn.Linear(hidden, hidden), *feature_norm(norm, hidden, False), nn.LeakyReLU(0.2),
-            nn.Linear(hidden, 1),
+            nn.Linear(hidden, outputs),
         )
+        self.outputs = outputs
         if norm == "spectral":
             apply_spectral_norm(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, *shape] -> [N] raw scores
-        return self.net(x).view(-1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, *shape] -> [N] raw scores (or [N, outputs])
+        out = self.net(x)
+        return out.view(-1) if self.outputs == 1 else out.view(len(x), self.outputs)
 
 
 def build(info: DataInfo, latent_dim: int, hidden: int = 256, norm: str = "none") -> tuple[nn.Module, nn.Module]:
