@@ -10,7 +10,7 @@ from typing import Any
 from ganbench.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["hookimpl", "run", "__version__"]
+__all__ = ["hookimpl", "load_generator", "run", "__version__"]
 
 
 def run(*args: Any, **kwargs: Any):
@@ -18,3 +18,11 @@ def run(*args: Any, **kwargs: Any):
     from ganbench.api import run as _run
 
     return _run(*args, **kwargs)
+
+
+def load_generator(cell_dir: Any, device: Any = "cpu", **kwargs: Any):
+    """The trained generator of a cell directory (``RUN_DIR/cells/<cell id>``), ready to sample; see
+    :func:`ganbench.generators.load_generator`."""
+    from ganbench.generators import load_generator as _load
+
+    return _load(cell_dir, device, **kwargs)

@@ -501,6 +501,87 @@ def export_tensorboard(run_dir: Path, out: Path | None) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cell", "cell_pattern", metavar="ID|PATTERN", default="*", show_default=True,
+              help="The cells to draw from: a cell id or a shell pattern over cell ids (every cell that trained).")
+@click.option("--mode", type=click.Choice(["grid", "interpolate", "classes", "truncation", "arithmetic"]),
+              default="grid", show_default=True,
+              help="grid: samples of a latent seed; interpolate: spherical paths between latent pairs; classes: each "
+              "row one latent vector in every class (conditional models); truncation: the same latents redrawn "
+              "beyond ±2 … ±0.25; arithmetic: z + α·v for the attribute vector v of --attribute.")
+@click.option("--rows", "-n", type=click.IntRange(1, 64), default=8, show_default=True, help="Rows of the picture.")
+@click.option("--steps", type=click.IntRange(2, 32), default=8, show_default=True,
+              help="Columns of interpolate and arithmetic.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the latent vectors.")
+@click.option("--class", "cls", type=int, help="Conditional models: draw every sample of this class.")
+@click.option("--truncation", type=float, metavar="T", help="Redraw latent values beyond ±T (the truncation trick).")
+@click.option("--attribute", default="ink", show_default=True, metavar="ink|class:K",
+              help="arithmetic: ink (mean brightness: stroke thickness) or class:K (what the domain classifier calls "
+              "class K), from 2,000 generated samples with and without it.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the pictures (default RUN_DIR/samples): <cell id>-<mode>.png, written atomically.")
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N")
+@click.pass_context
+def samples(ctx, run_dir, cell_pattern, mode, rows, steps, seed, cls, truncation, attribute, out, device):
+    """Look inside trained generators: pictures drawn with each chosen cell's saved generator (the EMA
+    generator of cells trained with g_ema). Example: ganbench samples RUN_DIR --cell '*cgan*' --mode classes"""
+    import fnmatch
+
+    from ganbench import generators
+    from ganbench.store import RunStore
+
+    store = RunStore(run_dir)
+    store.require_run()
+    rows_by_id = {r["cell_id"]: r for r in store.rows()}
+    chosen = sorted(c for c in rows_by_id if fnmatch.fnmatchcase(c, cell_pattern))
+    if not chosen:
+        raise click.UsageError(f"no cell of {run_dir} matches {cell_pattern!r}; its cells: "
+                               + (", ".join(sorted(rows_by_id)) or "(none finished)"))
+    untrained = [c for c in chosen if rows_by_id[c]["status"] not in ("ok", "diverged")]
+    if untrained and cell_pattern in rows_by_id:
+        row = rows_by_id[cell_pattern]
+        raise click.UsageError(f"cell {cell_pattern} did not train (status {row['status']}"
+                               + (f": {row['message']}" if row.get("message") else "") + "): it has no generator")
+    chosen = [c for c in chosen if c not in untrained]
+    if not chosen:
+        raise click.UsageError(f"no cell matching {cell_pattern!r} trained: none has a generator")
+    pl = _plugins(ctx)
+    loaded = {c: generators.load_generator(run_dir / "cells" / c, device, plugins=pl) for c in chosen}
+    if mode == "classes" or cls is not None:  # what only conditional models do: a pattern picks those
+        conditional = [c for c in chosen if loaded[c].conditional]
+        if not conditional:
+            what = "a class sweep" if mode == "classes" else f"--class {cls}"
+            models = ", ".join(sorted({loaded[c].model for c in chosen}))
+            raise click.UsageError(f"{what} needs a conditional model; the cells chosen train {models}")
+        chosen = conditional
+    folder = out if out is not None else run_dir / "samples"
+    for cell_id in chosen:
+        gen = loaded[cell_id]
+        classifier = _domain_classifier(pl, run_dir, cell_id) if attribute.startswith("class:") and mode == "arithmetic" \
+            else None
+        pictures, cols, what = generators.draw(gen, mode, n=rows, seed=seed, cls=cls, truncation=truncation,
+                                               steps=steps, attribute=attribute, classifier=classifier)
+        path = folder / f"{cell_id}-{mode}.png"
+        generators.save_picture(generators.grid_picture(pictures, gen.info, cols), path)
+        click.echo(f"{path}: {what}{' (EMA generator)' if gen.ema else ''}")
+
+
+def _domain_classifier(pl, run_dir: Path, cell_id: str):
+    """``samples -> class ids`` by the domain classifier of the cell's data set (loaded with its options)."""
+    import torch
+
+    from ganbench import paths
+    from ganbench.evaluation import EvalContext
+    from ganbench.execution.cell import load_data
+    from ganbench.store import RunStore
+
+    config = RunStore(run_dir).read_cell_config(cell_id) or {}
+    data = load_data(pl.registry, config["cell"]["dataset"], config.get("data_options") or {}, paths.data_root())
+    ctx = EvalContext(data=data, device=torch.device("cpu"), n_samples=1, registry=pl.registry)
+    return ctx.extractor("domain").classify
+
+
+@cli.command()
 @_report_options
 @click.option("--publish", type=click.Path(file_okay=False, path_type=Path), metavar="results/NAME",
               help="Write leaderboard.md, .csv, .html, plots/ and provenance.json into this folder (new, empty, or an "

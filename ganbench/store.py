@@ -15,6 +15,7 @@ Layout of one run directory::
                           ganbench.load_generator(cell_dir), or torch.load(weights_only=True))
         generator_raw.pt  with g_ema > 0: the trained (not averaged) generator's state_dict
         discriminator.pt  final discriminator state_dict
+        networks.json     how to build them: model, options, latent size, the data's DataInfo
         points.npy        2-D data: the generated points of the final evaluation (numpy, float32)
         checkpoint.pt     while training (--checkpoint-every): G, D, optimisers, random streams,
                           history; removed once result.json is written (kept for a failed cell)
@@ -49,7 +50,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganbench.errors import StorageError, UsageError
+from ganbench.errors import StorageError, UsageError, one_line
 from ganbench.suite import Cell
 
 RESULT_FILE = "result.json"
@@ -61,6 +62,7 @@ POINTS_FILE = "points.npy"
 GENERATOR_FILE = "generator.pt"
 RAW_GENERATOR_FILE = "generator_raw.pt"
 DISCRIMINATOR_FILE = "discriminator.pt"
+NETWORKS_FILE = "networks.json"
 LOCK_FILE = ".lock"
 #: tries (50 ms apart) to take a run directory's lock before it counts as held by another process
 LOCK_TRIES = 10
@@ -582,15 +584,36 @@ class RunStore:
         atomic_write_bytes(self.cell_dir(cell) / "error.txt", text.encode())
 
     def save_networks(self, cell: Cell, generator: dict[str, Any], discriminator: dict[str, Any],
-                      raw_generator: dict[str, Any] | None = None) -> None:
+                      raw_generator: dict[str, Any] | None, description: dict[str, Any]) -> None:
         """The trained networks' state dicts (CPU tensors): ``generator.pt`` (the one evaluated: the EMA
-        generator when there is one), ``discriminator.pt`` and, with an EMA, ``generator_raw.pt``."""
+        generator when there is one), ``discriminator.pt`` and, with an EMA, ``generator_raw.pt``; and
+        ``networks.json``, what :func:`ganbench.load_generator` needs to build them."""
         files = {GENERATOR_FILE: generator, DISCRIMINATOR_FILE: discriminator, RAW_GENERATOR_FILE: raw_generator}
         for name, state in files.items():
             if state is None:
                 self.remove(cell, name)  # from an earlier attempt with an EMA
             else:
                 atomic_torch_save(self.cell_dir(cell) / name, {k: v.detach().cpu() for k, v in state.items()})
+        atomic_write_json(self.cell_dir(cell) / NETWORKS_FILE, description)
+
+    def network_info(self, cell_id: str) -> dict[str, Any] | None:
+        """A cell's ``networks.json`` (None when it has none: an untrained cell, or one written before
+        ganbench saved it); a one-line UsageError naming the file when it is damaged."""
+        path = self.root / "cells" / cell_id / NETWORKS_FILE
+        return read_json(path, "description of trained networks") if path.is_file() else None
+
+    def network_state(self, cell_id: str, which: str = "generator") -> dict[str, Any]:
+        """The saved state dict of a cell's ``generator``, ``generator_raw`` or ``discriminator``; a
+        one-line UsageError when the cell has none (it did not finish training) or it cannot be read."""
+        path = self.root / "cells" / cell_id / f"{which}.pt"
+        if not path.is_file():
+            raise UsageError(f"{path.parent} has no trained {which.replace('_', ' ')} ({path.name})")
+        import torch
+
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a damaged file is one line naming it
+            raise UsageError(f"{path} cannot be read as saved weights ({one_line(exc)})") from None
 
     def write_result(self, cell: Cell, row: dict[str, Any]) -> None:
         """The row in the runner's order (metrics as computed), so results.csv keeps that order."""

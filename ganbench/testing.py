@@ -4,8 +4,8 @@ Fixtures (all on the CPU, tiny, offline):
 
 - ``ganbench_plugins``: every installed plugin loaded through the real entry points (session);
 - ``ganbench_registry``: its registry;
-- ``ganbench_data``: ``ganbench_data("image")`` → 256 real MNIST digits (embedded ``mnist5k``),
-  ``ganbench_data("vector")`` → 256 points of ``ring8``.
+- ``ganbench_data``: ``ganbench_data("image")`` → 256 real MNIST digits (embedded ``mnist5k``;
+  ``"image32"``: at 32 px), ``ganbench_data("vector")`` → 256 points of ``ring8``.
 
 Check functions, each raising ``AssertionError`` with the plugin's name and what is wrong:
 
@@ -75,20 +75,20 @@ def small_data(registry, modality: str = "vector", n: int = 256):
 
     if modality == "vector":
         return registry.get("dataset", "ring8").load(size=n)
-    if modality == "image":
-        full = registry.get("dataset", "mnist5k").load()
+    if modality in ("image", "image32"):
+        full = registry.get("dataset", "mnist5k").load(**({"image_size": 32} if modality == "image32" else {}))
         return Data(full.info, full.x[:n], full.y[:n])
-    raise ValueError(f"modality is 'vector' or 'image', not {modality!r}")
+    raise ValueError(f"modality is 'vector', 'image' or 'image32', not {modality!r}")
 
 
 def data_for(registry, model: str):
-    """The first of (digits, ring8) that ``model`` supports."""
+    """The first of (digits at 28 px, digits at 32 px, ring8) that ``model`` supports."""
     spec = registry.get("model", model)
-    for modality in ("image", "vector"):
+    for modality in ("image", "image32", "vector"):
         data = small_data(registry, modality)
-        if spec.supports(data.info) is None:
+        if spec.mismatch(data.info) is None and spec.supports(data.info) is None:
             return data
-    raise AssertionError(f"model {model} supports neither images (mnist5k) nor vectors (ring8)")
+    raise AssertionError(f"model {model} supports neither images (mnist5k at 28 or 32 px) nor vectors (ring8)")
 
 
 def build(registry, model: str, data, seed: int = 0, **options: Any):
@@ -114,8 +114,9 @@ def labels_for(data, n: int, seed: int = 0):
     return torch.randint(0, max(1, data.info.num_classes), (n,), generator=torch.Generator().manual_seed(seed))
 
 
-def check_loss(registry, name: str, model: str = "vanilla") -> None:
-    """The loss contract (see the module doc), with ``model``'s networks on data it supports."""
+def check_loss(registry, name: str, model: str = "vanilla", **options: Any) -> None:
+    """The loss contract (see the module doc), with ``model``'s networks (its default options over
+    ``options``) on data it supports."""
     from ganbench.training import BoundLoss
 
     bound = BoundLoss(registry.get("loss", name))
@@ -126,7 +127,7 @@ def check_loss(registry, name: str, model: str = "vanilla") -> None:
             assert value.dim() == 0, f"{name}: {what} must be a scalar, got shape {tuple(value.shape)}"
             assert torch.isfinite(value), f"{name}: {what} = {value.item()} at score scale {scale}"
     data = data_for(registry, model)
-    G, D = build(registry, model, data)
+    G, D = build(registry, model, data, **options)
     nets = networks(registry, model, G, D)
     bound = BoundLoss(registry.get("loss", name), generator=torch.Generator().manual_seed(0))
     real = data.x[:16]
@@ -181,16 +182,34 @@ def check_model(registry, name: str, **options: Any) -> None:
 
 def _uses_labels(name: str, nets, data, z) -> None:
     """A conditional model's labels must reach both networks: G's samples and D's scores (or its class
-    logits, for an AC-GAN D that classifies instead of taking y) change when only ``y`` changes."""
+    logits, for an AC-GAN D that classifies instead of taking y) change when only ``y`` changes — or,
+    for a network initialised to ignore the class (conditional BatchNorm starts at γ = 1, β = 0 for
+    every class), the gradients of its output do: y selects which parameters learn."""
     k = data.info.num_classes
     y0 = torch.zeros(len(z), dtype=torch.long)
     y1 = torch.full((len(z),), k - 1, dtype=torch.long)
+    x = data.x[: len(z)]
+
+    def reaches(module, out0, out1, call) -> bool:
+        if not torch.allclose(out0, out1):
+            return True
+        grads = []
+        for y in (y0, y1):
+            module.zero_grad(set_to_none=True)
+            call(y).sum().backward()
+            grads.append([p.grad.clone() if p.grad is not None else None for p in module.parameters()])
+        module.zero_grad(set_to_none=True)
+        return any((a is None) != (b is None) or (a is not None and not torch.allclose(a, b))
+                   for a, b in zip(*grads, strict=True))
+
     with torch.no_grad():
         g0, g1 = nets.g(z, y0), nets.g(z, y1)
-        assert not torch.allclose(g0, g1), f"{name}: G(z, y) does not change with y: the labels do not reach G"
-        (s0, c0), (s1, c1) = nets.d(data.x[: len(z)], y0), nets.d(data.x[: len(z)], y1)
-    changed = not torch.allclose(s0, s1) or (c0 is not None and not torch.allclose(c0, c1))
-    assert changed or c0 is not None, f"{name}: D(x, y) does not change with y: the labels do not reach D"
+        (s0, c0), (s1, _) = nets.d(x, y0), nets.d(x, y1)
+    assert reaches(nets.G, g0, g1, lambda y: nets.g(z, y)), \
+        f"{name}: G(z, y) does not depend on y: the labels do not reach G"
+    if c0 is None:  # an AC-GAN D classifies x instead of taking y
+        assert reaches(nets.D, s0, s1, lambda y: nets.d(x, y)[0]), \
+            f"{name}: D(x, y) does not depend on y: the labels do not reach D"
 
 
 def _raw_scores(name: str, nets, data) -> None:
@@ -215,8 +234,10 @@ def _raw_scores(name: str, nets, data) -> None:
         "not probabilities (no sigmoid in forward)"
 
 
-def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], seed: int = 0) -> None:
-    """A few real steps with the loss's paper recipe end ``ok``; the same seed gives the same numbers."""
+def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], seed: int = 0,
+                   **options: Any) -> None:
+    """A few real steps with the loss's paper recipe end ``ok``; the same seed gives the same numbers.
+    ``options``: model options over its defaults (e.g. a small width for a large model)."""
     from ganbench import seeding
     from ganbench.options import option_table
     from ganbench.suite import resolve_settings
@@ -230,7 +251,7 @@ def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], 
     runs = []
     conditional = model_spec.condition is not None
     for _ in range(2):
-        G, D = build(registry, model, data, seed=seed, **usable)
+        G, D = build(registry, model, data, seed=seed, **{**usable, **options})
         torch.manual_seed(seed)
         noise = torch.randn(64, TINY["latent_dim"], generator=seeding.generator(seed, "eval"))
         result = train(G, D, loss_spec, data, settings, seed=seed, device=torch.device("cpu"), eval_noise=noise,

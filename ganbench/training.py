@@ -10,7 +10,8 @@ evaluation noise, so grids of different losses are directly comparable.
 A conditional model (see :mod:`ganbench.conditioning`) is called ``G(z, y)`` / ``D(x, y)``: real
 batches bring their labels, generated batches are asked for labels drawn from the seed's ``labels``
 stream. A D with an auxiliary classifier (AC-GAN) adds ``aux_weight`` × the cross-entropy of its
-class logits to D's loss (real and generated samples) and to G's (generated samples).
+class logits to D's loss (real and generated samples) and to G's (generated samples). A G with a
+``regularization()`` method (BigGAN's orthogonal regularisation) has its value added to G's loss.
 
 With ``g_ema`` > 0 an exponential moving average of G's weights (StyleGAN2's: half-life ``g_ema``
 thousand images, optionally ramped up) is updated after each G step; it draws the sample grids and is
@@ -153,7 +154,7 @@ class BoundLoss:
         extra = {"d_real": d_real} if self.g_uses_real else {}
         return self.spec.g_loss(d_fake, **extra, **self._g_kw)
 
-    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int = 0) -> torch.Tensor | None:
+    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int = 1) -> torch.Tensor | None:
         """The loss's penalty on D (a module, or ``x -> scores`` for a conditional D); a penalty that
         names ``step`` gets the index of this D update (1, 2, ...: lazy regularisation)."""
         if self.spec.penalty is None:
@@ -282,6 +283,8 @@ def train(
     if g_ema is not None:
         g_ema.to(device).eval().requires_grad_(False)
     G_eval = g_ema if g_ema is not None else G  # draws the sample grids
+    g_regularization = getattr(G, "regularization", None)
+    g_regularization = g_regularization if callable(g_regularization) else None
     opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"])
     opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"])
     x_all = data.x.to(device)  # [N, *shape]
@@ -369,6 +372,9 @@ def train(
         if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
             at(None, "auxiliary classifier loss (G)")
             g_loss = g_loss + aux_weight * auxiliary_loss(c_fake_g, y_fake_g)
+        if g_regularization is not None:  # a G's own term (BigGAN's orthogonal regularisation)
+            at("model", "G regularization")
+            g_loss = g_loss + g_regularization()
         at(None, "G backward")
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -54,7 +54,7 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
     "args, message",
     [
         (["run", "--losses", "wasserstien"], "Error: unknown loss 'wasserstien' (did you mean 'wgan'?); known losses: "
-                                             "hinge, label-smooth, lsgan, minimax, nonsat, wgan, wgan-gp"),
+                                             "hinge, label-smooth, lsgan, minimax, nonsat, nonsat-r1, wgan, wgan-gp"),
         (["run", "--losses", "wgan,wasserstein"], "Error: --losses lists wgan more than once"),
         (["run", "-l", "label-smooth", "--loss-opt", "label-smooth.reel=0.8"],
          "Error: loss 'label-smooth' has no option 'reel'; its options: real"),

@@ -289,3 +289,21 @@ def test_a_run_made_before_the_new_settings_existed_is_still_this_requests(tmp_p
     res = CliRunner().invoke(cli, ["run", "--resume", str(run), "--dry-run"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "0 to train; 4 already done (kept)" in res.output
+
+
+def test_the_shipped_classifier_cache_is_current(plugins, mnist):
+    """tests/data/cache holds the classifiers ganbench trains for these data (conftest seeds the
+    session's cache with them); when their key changes (CLASSIFIER_VERSION, the data), this fails:
+    run python tests/data/cache/make.py."""
+    from pathlib import Path
+
+    from ganbench_builtins.extractors.domain import CLASSIFIER_EPOCHS, CLASSIFIER_VERSION, cache_path, channel_data
+
+    shipped = Path(__file__).parent / "data" / "cache"
+    stacked = plugins.registry.get("dataset", "stacked-mnist").load(root=None, size=1000, test_size=2000)
+    for data in (mnist, channel_data(stacked)):
+        _, path = cache_path(data.info, shipped)
+        assert path.is_file(), f"{path.name} missing: run python tests/data/cache/make.py"
+        meta = torch.load(path, weights_only=True)["meta"]
+        assert (meta["data_fingerprint"], meta["version"], meta["epochs"]) == (
+            data.info.fingerprint, CLASSIFIER_VERSION, CLASSIFIER_EPOCHS)

@@ -98,6 +98,8 @@ TEXTBOOK = {
     "minimax": ({}, lambda r, f: _bce(1.0, r).mean() + _bce(0.0, f).mean(),
                 lambda f: torch.log(1 - torch.sigmoid(f)).mean()),
     "nonsat": ({}, lambda r, f: _bce(1.0, r).mean() + _bce(0.0, f).mean(), lambda f: -torch.log(torch.sigmoid(f)).mean()),
+    "nonsat-r1": ({}, lambda r, f: _bce(1.0, r).mean() + _bce(0.0, f).mean(),  # + R1: test_r1_penalty_* below
+                  lambda f: -torch.log(torch.sigmoid(f)).mean()),
     "label-smooth": ({}, lambda r, f: _bce(0.9, r).mean() + _bce(0.0, f).mean(),
                      lambda f: -torch.log(torch.sigmoid(f)).mean()),
     "wgan": ({}, lambda r, f: f.mean() - r.mean(), lambda f: -f.mean()),
@@ -257,3 +259,56 @@ def test_wgan_clips_every_critic_weight(loss):
     params = torch.cat([p.detach().flatten() for p in D.parameters()])
     assert params.abs().max().item() == pytest.approx(0.005)  # BatchNorm's weight of 1 is clamped too
     assert BoundLoss(loss("nonsat")).after_d_step(D) is None
+
+
+class _Quadratic(torch.nn.Module):
+    """D(x) = Σ_j w_j x_j² + b: ∇_x D = 2 w ⊙ x, so ‖∇_x D‖² = Σ_j 4 w_j² x_j², and the R1 penalty's
+    derivative in w_j is γ/2 · mean(8 w_j x_j²) · interval — both by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([0.5, -1.5, 2.0], dtype=torch.float64))
+        self.b = torch.nn.Parameter(torch.tensor(0.3, dtype=torch.float64))
+
+    def forward(self, x):
+        return (self.w * x * x).sum(1) + self.b
+
+
+def test_r1_penalty_value_and_double_backward_match_the_hand_computation(plugins):
+    spec = plugins.registry.get("loss", "nonsat-r1")
+    bound = BoundLoss(spec, {"gamma": 4.0, "interval": 3})
+    D = _Quadratic()
+    real = torch.tensor([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0]], dtype=torch.float64)
+    fake = torch.zeros_like(real)
+    w = D.w.detach()
+    grad_sq = (4 * w**2 * real**2).sum(1)  # [N]
+    expected = 4.0 / 2 * grad_sq.mean() * 3
+    penalty = bound.penalty(D, real, fake, step=1)  # the first D update: computed (lazily, ×interval)
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-12)
+    penalty.backward()
+    assert torch.allclose(D.w.grad, 4.0 / 2 * (8 * w * real**2).mean(0) * 3, rtol=1e-12)
+    assert D.b.grad is None or D.b.grad.abs().item() == 0  # a constant does not change the gradient
+    assert real.grad is None  # the penalty differentiates through a copy of the batch
+    for step in (2, 3, 5, 6):
+        assert bound.penalty(D, real, fake, step=step) is None  # lazy: only updates 1, 4, 7, ...
+    assert bound.penalty(D, real, fake, step=4) is not None
+    every = BoundLoss(spec, {"gamma": 4.0, "interval": 1})
+    assert every.penalty(D, real, fake, step=2).item() == pytest.approx(expected.item() / 3, rel=1e-12)
+
+
+def test_r1_is_added_on_the_lazy_d_updates_of_a_real_training(plugins):
+    from ganbench.suite import GLOBAL_DEFAULTS
+    from ganbench.testing import build, small_data
+    from ganbench.training import train
+
+    data = small_data(plugins.registry, "vector")
+    G, D = build(plugins.registry, "vanilla", data)
+    settings = {**GLOBAL_DEFAULTS, "steps": 6, "batch_size": 16, "latent_dim": 8, "sample_every": 0, "n_critic": 2}
+    result = train(G, D, plugins.registry.get("loss", "nonsat-r1"), data, settings, seed=0,
+                   device=torch.device("cpu"), eval_noise=torch.zeros(2, 8), loss_options={"gamma": 10.0, "interval": 4})
+    # the history records the last D update of each step: updates 2, 4, ..., 12; lazily computed at 1, 5, 9
+    assert [r["d_penalty"] > 0 for r in result.history] == [False] * 6
+    result = train(*build(plugins.registry, "vanilla", data), plugins.registry.get("loss", "nonsat-r1"), data,
+                   {**settings, "n_critic": 1}, seed=0, device=torch.device("cpu"), eval_noise=torch.zeros(2, 8),
+                   loss_options={"gamma": 10.0, "interval": 4})
+    assert [r["d_penalty"] > 0 for r in result.history] == [True, False, False, False, True, False]

@@ -26,6 +26,7 @@ from ganbench.conditioning import build_networks
 from ganbench.errors import CellFailure, StorageError, call_plugin, one_line, safe_str
 from ganbench.evaluation import EvalCache, EvalContext
 from ganbench.execution.plan import CellPlan, PluginSetup
+from ganbench.generators import info_record
 from ganbench.observe import CellInfo
 from ganbench.specs import Data
 from ganbench.store import POINTS_FILE, RunStore, is_reserved
@@ -352,7 +353,12 @@ class _CellRun:
             live.flush()  # a failed cell keeps the history it reached
         self.store.write_history(cell, result.history, HISTORY_COLUMNS)
         self.store.save_networks(cell, G_eval.state_dict(), D.state_dict(),
-                                 G.state_dict() if G_ema is not None else None)
+                                 G.state_dict() if G_ema is not None else None, {
+                                     "model": cell.model, "model_options": dict(plan.model_options),
+                                     "latent_dim": settings["latent_dim"], "condition": model.condition,
+                                     "generator": "ema" if G_ema is not None else "trained",
+                                     "data": info_record(data.info),
+                                     "provenance": str(self.registry.provenance("model", cell.model))})
         out: dict[str, Any] = {
             "status": result.status, "message": result.message, "steps_done": result.steps_done,
             "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,

@@ -142,6 +142,12 @@ def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLAS
     return net.eval(), meta
 
 
+def cache_path(info: DataInfo, root: Path) -> tuple[str, Path]:
+    """The key of the classifier of the data ``info`` describes and where it is cached under ``root``."""
+    key = hashlib.sha256(f"{info.fingerprint}:{CLASSIFIER_VERSION}:{FEATURE_DIM}".encode()).hexdigest()[:12]
+    return key, root / "extractors" / f"domain-{safe_name(info.name)}-{key}.pt"
+
+
 def load_or_train(data: Data, device: torch.device, root: Path,
                   progress: Callable[[str, int | None, int | None], None] | None = None,
                   ) -> tuple[DomainClassifier, str, dict]:
@@ -149,8 +155,7 @@ def load_or_train(data: Data, device: torch.device, root: Path,
     ``progress(text, done, total)``), its key and its meta. The global RNG is left as it was:
     building an extractor mid-run changes no training."""
     info = data.info
-    key = hashlib.sha256(f"{info.fingerprint}:{CLASSIFIER_VERSION}:{FEATURE_DIM}".encode()).hexdigest()[:12]
-    path = root / "extractors" / f"domain-{safe_name(info.name)}-{key}.pt"
+    key, path = cache_path(info, root)
     net = DomainClassifier(info.shape[0], info.num_classes)
     if path.exists():
         blob = torch.load(path, map_location="cpu", weights_only=True)

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
-from ganbench.options import Option, interval
+from ganbench.options import Option, interval, non_negative, positive
 from ganbench.specs import LossSpec
+from ganbench_builtins.losses.penalties import r1_penalty
 from ganbench_builtins.losses.wasserstein import wasserstein_g_loss
 
 GOODFELLOW = "Goodfellow et al. 2014, Generative Adversarial Nets, arXiv:1406.2661"
 LSGAN = "Mao et al. 2017, Least Squares Generative Adversarial Networks, arXiv:1611.04076, eq. 9 (0-1 coding)"
 HINGE = "Lim & Ye 2017, Geometric GAN, arXiv:1705.02894; Miyato et al. 2018 (SN-GAN), arXiv:1802.05957"
 SALIMANS = "Salimans et al. 2016, Improved Techniques for Training GANs, arXiv:1606.03498, section 3.4"
+R1 = ("Mescheder, Geiger, Nowozin 2018, Which Training Methods for GANs do actually Converge?, arXiv:1801.04406, "
+      "eq. 9; lazy regularisation: Karras et al. 2020 (StyleGAN2), arXiv:1912.04958, section 3.1")
 
 
 def gan_d_loss(d_real, d_fake):
@@ -70,6 +73,20 @@ SPECS = (
         g_loss=nonsat_g_loss,
         description="Non-saturating GAN: G minimises -E[log D(G(z))].",
         reference=GOODFELLOW + ", section 3",
+    ),
+    LossSpec(
+        name="nonsat-r1",
+        d_loss=gan_d_loss,
+        g_loss=nonsat_g_loss,
+        penalty=r1_penalty,
+        description="Non-saturating GAN with the R1 penalty γ/2 E[‖∇D(x)‖²] on real samples, lazily every "
+        "`interval` D updates (×interval; StyleGAN2's default loss). StyleGAN2 also rescales Adam's lr and betas "
+        "by interval/(interval+1) for the lazy steps; ganbench adds the penalty to that D update's loss instead.",
+        options={"gamma": Option(10.0, "penalty weight γ (StyleGAN2-ADA's heuristic: 0.0002·pixels/batch)",
+                                 check=non_negative),
+                 "interval": Option(16, "compute it every N D updates, multiplied by N (1 = every update)",
+                                    check=positive)},
+        reference=R1,
     ),
     LossSpec(
         name="label-smooth",

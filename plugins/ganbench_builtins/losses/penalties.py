@@ -1,4 +1,7 @@
-"""Penalties added to D's loss, one implementation each: the WGAN-GP gradient penalty."""
+"""Penalties added to D's loss, one implementation each: the WGAN-GP gradient penalty, and the
+zero-centred gradient penalty on real samples (R1, Mescheder et al. 2018) with StyleGAN2's lazy
+regularisation. R2 (the same on generated samples) and RpGAN's R1 + R2 reuse
+:func:`zero_centred_penalty`."""
 
 from __future__ import annotations
 
@@ -18,3 +21,24 @@ def gradient_penalty(D, real, fake, *, generator, **options):
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     norms = grad.flatten(1).norm(2, dim=1)  # [N]
     return lam * ((norms - 1) ** 2).mean()
+
+
+def zero_centred_penalty(D, x):
+    """E[‖∇_x D(x)‖²] over the samples ``x`` (each sample's gradient over all its values), with the
+    graph kept so D's update differentiates through it (a double backward)."""
+    import torch
+
+    x = x.detach().requires_grad_(True)  # [N, *shape]
+    scores = D(x).reshape(-1)  # [N]
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def r1_penalty(D, real, fake, *, step, gamma=10.0, interval=16):
+    """R1 (Mescheder et al. 2018, eq. 9): γ/2 · E_real[‖∇_x D(x)‖²], computed lazily every ``interval``-th
+    D update (the 1st, the (1+interval)-th, ...) and multiplied by ``interval`` there, as StyleGAN2
+    (Karras et al. 2020, section 3.1) does; ``interval`` = 1 is the penalty at every update. None
+    (nothing added) on the other updates."""
+    if (step - 1) % interval:
+        return None
+    return (gamma / 2) * zero_centred_penalty(D, real) * interval

@@ -4,3 +4,15 @@ from __future__ import annotations
 
 #: D normalisations (model option ``norm``), implemented in models/nets/layers.py
 NORMS = ("batch", "layer", "spectral", "none")
+
+
+def square_images(name: str, sizes: tuple[int, ...], info) -> str | None:
+    """``supports`` of a convolutional family: square images of one of ``sizes`` px in [-1, 1]."""
+    if info.modality != "image" or len(info.shape) != 3:
+        return f"{name} needs images (C×H×W); {info.name} is {info.modality} data of shape {tuple(info.shape)}"
+    _, h, w = info.shape
+    if h != w or h not in sizes:
+        return f"{name} supports square {'/'.join(map(str, sizes))} px images; {info.name} is {h}×{w}"
+    if info.value_range is None or tuple(info.value_range) != (-1.0, 1.0):
+        return f"{name}'s tanh output produces [-1, 1]; {info.name} asks for {info.value_range}"
+    return None

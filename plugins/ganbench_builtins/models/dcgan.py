@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ganbench.options import Option, non_negative
 from ganbench.specs import DataInfo, ModelSpec
-from ganbench_builtins.models.common import NORMS
+from ganbench_builtins.models.common import NORMS, square_images
 
 SIZES = (28, 32, 64)
 
@@ -16,15 +16,7 @@ def build(info: DataInfo, latent_dim: int, **options):
 
 
 def supports(info: DataInfo) -> str | None:
-    if info.modality != "image" or len(info.shape) != 3:
-        return f"dcgan needs images (C×H×W); {info.name} is {info.modality} data of shape {tuple(info.shape)}"
-    _, h, w = info.shape
-    if h != w or h not in SIZES:
-        sizes = "/".join(map(str, SIZES))
-        return f"dcgan supports square {sizes} px images; {info.name} is {h}×{w}"
-    if info.value_range is None or tuple(info.value_range) != (-1.0, 1.0):
-        return f"dcgan's tanh output produces [-1, 1]; {info.name} asks for {info.value_range}"
-    return None
+    return square_images("dcgan", SIZES, info)
 
 
 SPEC = ModelSpec(

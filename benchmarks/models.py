@@ -1,0 +1,65 @@
+"""Benchmark: parameter counts and training speed of every registered model at its default size.
+
+For each model and the data set it is meant for (mnist5k for image models, ring8 for the MLP), it
+builds G and D with the model's default options and recommended settings, as a cell would, and
+times ``--steps`` real training steps of the non-saturating loss after ``--warmup`` steps, alone on
+the machine (one model at a time, ``--threads`` torch threads). A step is one G update and the
+model's ``n_critic`` D updates, so models with 5 D steps (sngan-proj) are slower per step by design.
+
+    python benchmarks/models.py                  # every model, 100 timed steps each (about 2 minutes)
+    python benchmarks/models.py --models cgan,acgan --steps 300
+
+Prints a Markdown table; the README's figures come from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from ganbench import conditioning
+from ganbench.options import defaults
+from ganbench.plugins import load_plugins
+from ganbench.suite import resolve_settings
+from ganbench.training import train
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", help="comma-separated (default: every registered model)")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the development machine has 2 cores)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    registry = load_plugins().registry
+    names = args.models.split(",") if args.models else registry.names("model")
+    loss = registry.get("loss", "nonsat")
+    data = {m: registry.get("dataset", m).load() for m in ("mnist5k", "ring8")}
+    print(f"| model | data | G params | D params | n_critic | batch | steps/s ({args.threads} threads) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        spec = registry.get("model", name)
+        d = next(x for x in data.values() if spec.mismatch(x.info) is None and spec.supports(x.info) is None)
+        settings, _ = resolve_settings({"sample_every": 0, "steps": args.warmup + args.steps}, loss.settings,
+                                       spec.settings)
+        torch.manual_seed(0)
+        G, D = conditioning.build_networks(spec, d.info, settings["latent_dim"], defaults(spec.options))
+        stamps: list[float] = []
+        train(G, D, loss, d, settings, seed=0, device=torch.device("cpu"),
+              eval_noise=torch.zeros(1, settings["latent_dim"]), conditional=spec.condition is not None,
+              on_step=lambda rec, stamps=stamps: stamps.append(time.perf_counter()))
+        timed = stamps[args.warmup:]
+        rate = (len(timed) - 1) / (timed[-1] - timed[0])
+        print(f"| {name} | {d.info.name} | {count(G):,} | {count(D):,} | {settings['n_critic']} | "
+              f"{settings['batch_size']} | {rate:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""``sngan-proj``: SN-GAN with a projection discriminator (Miyato & Koyama 2018); networks in
+models/nets/sngan.py."""
+
+from __future__ import annotations
+
+from ganbench.options import Option, positive
+from ganbench.specs import DataInfo, ModelSpec
+from ganbench_builtins.models.common import square_images
+
+SIZES = (28, 32, 64)
+
+
+def build(info: DataInfo, latent_dim: int, num_classes: int, **options):
+    from ganbench_builtins.models.nets.sngan import build
+
+    return build(info, latent_dim, num_classes, **options)
+
+
+def supports(info: DataInfo) -> str | None:
+    return square_images("sngan-proj", SIZES, info)
+
+
+SPEC = ModelSpec(
+    name="sngan-proj",
+    build=build,
+    supports=supports,
+    condition="class",
+    loss="hinge",
+    description="ResNet G with conditional BatchNorm (a scale and shift per class) and a spectral-norm ResNet D "
+    "with a projection head (score = ψ(h) + ⟨embed(y), h⟩ on the globally sum-pooled features). The paper's "
+    "CIFAR-10 nets are 256 (G) / 128 (D) channels wide; the default width 64 keeps a CPU step affordable. "
+    "Recipe: hinge loss, 5 D steps, Adam 2e-4 (0, 0.9).",
+    settings={"latent_dim": 128, "n_critic": 5, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
+    options={"width": Option(64, "channels of every block of G and D (paper: 256 / 128)", check=positive)},
+    reference="Miyato & Koyama 2018, cGANs with Projection Discriminator, arXiv:1802.05637; Miyato et al. 2018 "
+    "(spectral normalisation), arXiv:1802.05957, appendix (ResNet architectures)",
+)

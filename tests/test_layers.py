@@ -1,0 +1,122 @@
+"""The architectural components of the built-in models, each tested for what it is meant to do
+(issue 20): conditional BatchNorm's scale and shift depend on the class, spectral norm keeps the
+largest singular value near 1, self-attention is equivariant to permutations of the positions, the
+projection head's score moves with y by exactly ⟨e_y − e_y', h⟩, and the shapes of every size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ganbench_builtins.models.nets.layers import ConditionalBatchNorm2d, DBlock, GBlock, SelfAttention, sn
+from ganbench_builtins.models.nets.sngan import LAYOUTS, ProjectionDiscriminator, ResNetGenerator
+
+
+def test_conditional_batchnorm_scales_and_shifts_per_class():
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(4, embed=3)
+    with torch.no_grad():
+        cbn.gain.weight.copy_(torch.tensor([[1.0, 2, 3, 4], [0.5, 0.5, 0.5, 0.5], [-1, 0, 1, 2]]))
+        cbn.bias.weight.copy_(torch.tensor([[0.0, 0, 0, 0], [1, 1, 1, 1], [-2, 3, 0, 1]]))
+    x = torch.randn(6, 4, 5, 5)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    out = cbn(x, y)
+    mean, var = x.mean(dim=(0, 2, 3), keepdim=True), x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    normed = (x - mean) / torch.sqrt(var + cbn.bn.eps)  # batch statistics over every class together
+    expected = cbn.gain.weight[y][:, :, None, None] * normed + cbn.bias.weight[y][:, :, None, None]
+    assert torch.allclose(out, expected, atol=1e-5)
+    same_x = x[:1].expand(3, -1, -1, -1)
+    cbn.eval()
+    per_class = cbn(same_x, torch.arange(3))
+    assert not torch.allclose(per_class[0], per_class[1]) and not torch.allclose(per_class[1], per_class[2])
+    fresh = ConditionalBatchNorm2d(4, embed=3)  # initialised as plain BatchNorm: γ = 1, β = 0 for every class
+    assert torch.equal(fresh.gain.weight, torch.ones(3, 4)) and torch.equal(fresh.bias.weight, torch.zeros(3, 4))
+
+
+def test_spectral_norm_keeps_the_largest_singular_value_near_one():
+    torch.manual_seed(0)
+    D = ProjectionDiscriminator(num_classes=10, channels=1, size=28, width=16)
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    for _ in range(30):  # one power iteration per training forward
+        D(x, y)
+    sigmas = []
+    for module in D.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear, nn.Embedding)) and hasattr(module, "parametrizations"):
+            w = module.weight.detach()
+            sigmas.append(float(torch.linalg.matrix_norm(w.flatten(1) if w.dim() > 2 else w, ord=2)))
+    assert len(sigmas) >= 10
+    assert max(abs(s - 1) for s in sigmas) < 0.05, sigmas
+    raw = nn.Conv2d(16, 16, 3)
+    assert float(torch.linalg.matrix_norm(raw.weight.detach().flatten(1), ord=2)) != pytest.approx(1, abs=0.05)
+    assert sn(raw) is raw and hasattr(raw, "parametrizations")
+
+
+def test_self_attention_is_equivariant_to_permutations_of_the_positions():
+    torch.manual_seed(0)
+    attn = SelfAttention(16, spectral=False, pool=False)
+    with torch.no_grad():
+        attn.gamma.fill_(0.7)  # starts at 0 (identity); a trained γ mixes in the attention
+    x = torch.randn(2, 16, 4, 5)
+    perm = torch.randperm(20)
+    permute = lambda t: t.flatten(2)[:, :, perm].view_as(t)  # noqa: E731 - same permutation of positions
+    assert torch.allclose(attn(permute(x)), permute(attn(x)), atol=1e-5)
+    assert not torch.allclose(attn(x), x)  # it does something
+    zero = SelfAttention(16)
+    assert torch.equal(zero(x), x)  # γ = 0 at initialisation: the block starts as the identity
+    assert SelfAttention(16)(torch.randn(2, 16, 8, 8)).shape == (2, 16, 8, 8)  # pooled keys/values
+
+
+def test_the_projection_head_moves_the_score_by_the_class_embedding():
+    torch.manual_seed(0)
+    D = ProjectionDiscriminator(num_classes=10, channels=1, size=28, width=16).eval()
+    x = torch.randn(4, 1, 28, 28)
+    y1, y2 = torch.tensor([0, 1, 2, 3]), torch.tensor([5, 5, 5, 5])
+    with torch.no_grad():
+        h = D.features(x)
+        e = D.embed.weight
+        diff = D(x, y1) - D(x, y2)
+    assert torch.allclose(diff, ((e[y1] - e[y2]) * h).sum(1), atol=1e-4)
+    assert diff.abs().min() > 0
+
+
+@pytest.mark.parametrize("size", sorted(LAYOUTS))
+def test_resnet_shapes_at_every_size(size):
+    G = ResNetGenerator(16, num_classes=3, channels=3, size=size, width=8)
+    D = ProjectionDiscriminator(num_classes=3, channels=3, size=size, width=8)
+    z, y = torch.randn(2, 16), torch.tensor([0, 2])
+    x = G(z, y)
+    assert x.shape == (2, 3, size, size) and x.abs().max() <= 1
+    assert D(x, y).shape == (2,)
+    assert GBlock(8, 4, embed=3)(torch.randn(2, 8, 5, 5), y).shape == (2, 4, 10, 10)
+    assert DBlock(8, 4)(torch.randn(2, 8, 6, 6)).shape == (2, 4, 3, 3)
+
+
+def test_biggan_hierarchical_latent_shared_embedding_and_orthogonal_regularisation():
+    from ganbench_builtins.models.nets.biggan import BigGANDiscriminator, BigGANGenerator, raw_weight
+
+    torch.manual_seed(0)
+    G = BigGANGenerator(latent_dim=20, num_classes=5, channels=3, ch=2, shared=6, attention=True, ortho=1e-3).eval()
+    D = BigGANDiscriminator(num_classes=5, channels=3, ch=2, attention=True)
+    assert (G.first, G.chunk) == (5, 5)  # z = [z0 (5) | z1 | z2 | z3 (5 each)]
+    z, y = torch.randn(3, 20), torch.tensor([0, 1, 4])
+    with torch.no_grad():
+        x = G(z, y)
+        assert x.shape == (3, 3, 32, 32) and D(x, y).shape == (3,)
+        for chunk in range(4):  # every chunk of z reaches G: the first through the linear layer, each other a block
+            moved = z.clone()
+            moved[:, 5 * chunk : 5 * chunk + 5] += 1.0
+            assert not torch.allclose(G(moved, y), x)
+        assert not torch.allclose(G(z, torch.tensor([2, 3, 0])), x)  # the class reaches G (the shared embedding)
+    # one table of class embeddings feeds every block's conditional BN: changing it changes every block's input
+    assert G.shared.weight.shape == (5, 6) and all(b.bn1.gain.in_features == 6 + 5 for b in G.blocks)
+    # the regulariser is β/2 Σ‖WWᵀ⊙(1−I)‖²; its gradient on one weight is 2β (WWᵀ⊙(1−I)) W, by hand
+    G.zero_grad()
+    G.regularization().backward()
+    w = raw_weight(G.out[2])
+    flat = w.detach().flatten(1)
+    gram = flat @ flat.t()
+    expected = 2 * 1e-3 * (gram * (1 - torch.eye(len(gram)))) @ flat
+    assert torch.allclose(w.grad.flatten(1), expected, rtol=1e-4, atol=1e-9)
+    assert G.shared.weight.grad is None  # the shared embedding is not regularised
+    assert BigGANGenerator(20, 5, 3, 2, 6, False, 0.0).regularization().item() == 0.0
