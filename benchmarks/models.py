@@ -41,12 +41,15 @@ def main() -> None:
     registry = load_plugins().registry
     names = args.models.split(",") if args.models else registry.names("model")
     loss = registry.get("loss", "nonsat")
-    data = {m: registry.get("dataset", m).load() for m in ("mnist5k", "ring8")}
+    data = {"mnist5k": registry.get("dataset", "mnist5k").load(),
+            "mnist5k at 32 px": registry.get("dataset", "mnist5k").load(image_size=32),
+            "ring8": registry.get("dataset", "ring8").load()}
     print(f"| model | data | G params | D params | n_critic | batch | steps/s ({args.threads} threads) |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name in names:
         spec = registry.get("model", name)
-        d = next(x for x in data.values() if spec.mismatch(x.info) is None and spec.supports(x.info) is None)
+        where, d = next((k, x) for k, x in data.items()
+                        if spec.mismatch(x.info) is None and spec.supports(x.info) is None)
         settings, _ = resolve_settings({"sample_every": 0, "steps": args.warmup + args.steps}, loss.settings,
                                        spec.settings)
         torch.manual_seed(0)
@@ -57,7 +60,7 @@ def main() -> None:
               on_step=lambda rec, stamps=stamps: stamps.append(time.perf_counter()))
         timed = stamps[args.warmup:]
         rate = (len(timed) - 1) / (timed[-1] - timed[0])
-        print(f"| {name} | {d.info.name} | {count(G):,} | {count(D):,} | {settings['n_critic']} | "
+        print(f"| {name} | {where} | {count(G):,} | {count(D):,} | {settings['n_critic']} | "
               f"{settings['batch_size']} | {rate:.1f} |")
 
 

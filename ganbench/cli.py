@@ -545,6 +545,11 @@ def samples(ctx, run_dir, cell_pattern, mode, rows, steps, seed, cls, truncation
     chosen = [c for c in chosen if c not in untrained]
     if not chosen:
         raise click.UsageError(f"no cell matching {cell_pattern!r} trained: none has a generator")
+    from ganbench.device import resolve_device
+
+    if mode == "classes" and cls is not None:
+        raise click.UsageError("--class does not apply to a class sweep (--mode classes draws every class)")
+    device = resolve_device(device, "--device")
     pl = _plugins(ctx)
     loaded = {c: generators.load_generator(run_dir / "cells" / c, device, plugins=pl) for c in chosen}
     if mode == "classes" or cls is not None:  # what only conditional models do: a pattern picks those
@@ -570,13 +575,11 @@ def _domain_classifier(pl, run_dir: Path, cell_id: str):
     """``samples -> class ids`` by the domain classifier of the cell's data set (loaded with its options)."""
     import torch
 
-    from ganbench import paths
     from ganbench.evaluation import EvalContext
-    from ganbench.execution.cell import load_data
+    from ganbench.generators import cell_data
     from ganbench.store import RunStore
 
-    config = RunStore(run_dir).read_cell_config(cell_id) or {}
-    data = load_data(pl.registry, config["cell"]["dataset"], config.get("data_options") or {}, paths.data_root())
+    data, _ = cell_data(RunStore(run_dir), cell_id, pl.registry)
     ctx = EvalContext(data=data, device=torch.device("cpu"), n_samples=1, registry=pl.registry)
     return ctx.extractor("domain").classify
 

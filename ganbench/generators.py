@@ -10,6 +10,7 @@ set's own ``DataInfo`` (the data set must load then).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganbench.errors import UsageError
+from ganbench.errors import CellFailure, UsageError, one_line
 from ganbench.specs import DataInfo
 
 
@@ -55,13 +56,14 @@ class LoadedGenerator:
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.latent_dim, generator=gen)
         if truncation is not None:
-            if truncation <= 0:
-                raise UsageError(f"truncation must be > 0, got {truncation}")
+            if not (math.isfinite(truncation) and truncation > 0):
+                raise UsageError(f"truncation must be a number > 0, got {truncation}")
             for _ in range(1000):
                 outside = z.abs() > truncation
                 if not outside.any():
                     break
                 z[outside] = torch.randn(int(outside.sum()), generator=gen)
+            z = z.clamp(-truncation, truncation)  # a tiny T can leave a few after 1000 redraws
         return z
 
     def labels(self, n: int, seed: int = 0, cls: int | None = None) -> torch.Tensor | None:
@@ -103,10 +105,21 @@ def load_generator(cell_dir: str | Path, device: str | torch.device = "cpu", *, 
         raise UsageError(f"{cell_dir} is not a cell of a ganbench run directory (no config.json)")
     plugins = plugins or load_plugins()
     desc = describe(store, cell_dir.name, plugins.registry)
-    spec = plugins.registry.get("model", desc["model"])
-    info = DataInfo(**{**desc["data"], "shape": tuple(desc["data"]["shape"]),
-                       "value_range": tuple(desc["data"]["value_range"]) if desc["data"]["value_range"] else None})
-    G, _ = build_networks(spec, info, desc["latent_dim"], dict(desc["model_options"]))
+    try:
+        data = desc["data"]
+        info = DataInfo(**{**data, "shape": tuple(data["shape"]), "class_names": tuple(data["class_names"]),
+                           "value_range": tuple(data["value_range"]) if data["value_range"] else None,
+                           "label_factors": tuple(data["label_factors"]) if data["label_factors"] else None,
+                           "modes": tuple(map(tuple, data["modes"])) if data["modes"] else None})
+        model, latent_dim, model_options = desc["model"], int(desc["latent_dim"]), dict(desc["model_options"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{cell_dir}: its description of the trained networks is damaged ({one_line(exc)})") from None
+    spec = plugins.registry.get("model", model)
+    try:
+        G, _ = build_networks(spec, info, latent_dim, model_options)
+    except Exception as exc:  # the plugin's own code: one line naming it
+        raise UsageError(f"{cell_dir}: model '{model}' of {plugins.registry.provenance('model', model)} cannot build "
+                         f"the saved generator ({one_line(exc)})") from None
     ema = desc.get("generator") == "ema"
     state = store.network_state(cell_dir.name, "generator_raw" if raw and ema else "generator")
     try:
@@ -136,19 +149,28 @@ def describe(store, cell_id: str, registry) -> dict[str, Any]:
     desc = store.network_info(cell_id)
     if desc is not None:
         return desc
-    config = store.read_cell_config(cell_id) or {}
-    try:
-        cell, settings = config["cell"], config["settings"]
-        dataset, model = cell["dataset"], cell["model"]
-    except (KeyError, TypeError):
-        raise UsageError(f"{store.root / 'cells' / cell_id}: config.json does not say which model it trained") from None
-    from ganbench import paths
-    from ganbench.execution.cell import load_data
-
-    data = load_data(registry, dataset, config.get("data_options") or {}, paths.data_root())
+    data, config = cell_data(store, cell_id, registry)
+    settings, model = config["settings"], config["cell"]["model"]
     generated = "ema" if settings.get("g_ema", 0) else "trained"
     return {"model": model, "model_options": config.get("model_options") or {}, "latent_dim": settings["latent_dim"],
             "data": info_record(data.info), "generator": generated}
+
+
+def cell_data(store, cell_id: str, registry):
+    """The data set a cell trained on (loaded through its plugin with the cell's data options) and the
+    cell's config; one-line UsageErrors when either is missing or the data set does not load."""
+    from ganbench import paths
+    from ganbench.execution.cell import load_data
+
+    config = store.read_cell_config(cell_id) or {}
+    try:
+        dataset, _, _ = config["cell"]["dataset"], config["cell"]["model"], config["settings"]["latent_dim"]
+    except (KeyError, TypeError):
+        raise UsageError(f"{store.root / 'cells' / cell_id}: config.json does not say what the cell trained") from None
+    try:
+        return load_data(registry, dataset, config.get("data_options") or {}, paths.data_root()), config
+    except CellFailure as exc:
+        raise UsageError(f"cell {cell_id}: {exc}") from None
 
 
 # -- what `ganbench samples` draws ------------------------------------------------------------------

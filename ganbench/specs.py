@@ -116,6 +116,8 @@ class ModelSpec:
     asked to be. Such a model is skipped, with its reason, on unlabelled data. D may also return
     ``(scores [N], class_logits [N, num_classes])``: an auxiliary classifier (AC-GAN), whose
     cross-entropy terms the training adds to both losses with weight ``aux_weight`` (a setting).
+    A G with a ``regularization()`` method has its value added to G's loss (BigGAN's orthogonal
+    regularisation).
 
     ``loss``: the loss of the model's paper (``hinge`` for SN-GAN): shown as the recommended loss and
     noted in rows that train another; it never replaces the loss the user asked for.
@@ -196,8 +198,8 @@ class MetricSpec:
     training history and the metric trajectory (``ctx.history``, ``ctx.trajectory``), never the
     generator; it runs after the other metrics, and also for cells that diverged.
     ``conditional=True``: the metric compares generated samples with the classes they were asked to be
-    (``ctx.generated_labels()``); it applies to conditional models only, and is skipped with its reason
-    for the others.
+    (``ctx.generated_labels()``); it applies to conditional models only: for the others its columns
+    stay empty, without a note in every row.
     """
 
     name: str

@@ -63,12 +63,14 @@ GENERATOR_FILE = "generator.pt"
 RAW_GENERATOR_FILE = "generator_raw.pt"
 DISCRIMINATOR_FILE = "discriminator.pt"
 NETWORKS_FILE = "networks.json"
+#: a trained cell's networks and their description (removed when the cell trains again)
+NETWORK_FILES = (GENERATOR_FILE, RAW_GENERATOR_FILE, DISCRIMINATOR_FILE, NETWORKS_FILE)
 LOCK_FILE = ".lock"
 #: tries (50 ms apart) to take a run directory's lock before it counts as held by another process
 LOCK_TRIES = 10
 #: what ``--fresh`` removes: everything ganbench writes into a run directory, nothing else; the
 #: suite file last, so a folder interrupted half-cleared is still recognised as a run directory
-RUN_FILES = ("cells", "tensorboard", "environment.json", TABLE_FILE, SUITE_FILE)
+RUN_FILES = ("cells", "tensorboard", "samples", "environment.json", TABLE_FILE, SUITE_FILE)
 #: keys every ganbench suite.json has: a file called suite.json without them is someone else's
 SUITE_KEYS = ("datasets", "models", "losses", "seeds")
 REUSABLE_STATUSES = ("ok", "diverged", "skipped")

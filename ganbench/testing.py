@@ -202,14 +202,19 @@ def _uses_labels(name: str, nets, data, z) -> None:
         return any((a is None) != (b is None) or (a is not None and not torch.allclose(a, b))
                    for a, b in zip(*grads, strict=True))
 
-    with torch.no_grad():
-        g0, g1 = nets.g(z, y0), nets.g(z, y1)
-        (s0, c0), (s1, _) = nets.d(x, y0), nets.d(x, y1)
-    assert reaches(nets.G, g0, g1, lambda y: nets.g(z, y)), \
-        f"{name}: G(z, y) does not depend on y: the labels do not reach G"
-    if c0 is None:  # an AC-GAN D classifies x instead of taking y
-        assert reaches(nets.D, s0, s1, lambda y: nets.d(x, y)[0]), \
-            f"{name}: D(x, y) does not depend on y: the labels do not reach D"
+    was = nets.G.training, nets.D.training
+    nets.G.eval(), nets.D.eval()  # no dropout or batch statistics: only y differs between the calls
+    try:
+        with torch.no_grad():
+            g0, g1 = nets.g(z, y0), nets.g(z, y1)
+            (s0, c0), (s1, _) = nets.d(x, y0), nets.d(x, y1)
+        assert reaches(nets.G, g0, g1, lambda y: nets.g(z, y)), \
+            f"{name}: G(z, y) does not depend on y: the labels do not reach G"
+        if c0 is None:  # an AC-GAN D classifies x instead of taking y
+            assert reaches(nets.D, s0, s1, lambda y: nets.d(x, y)[0]), \
+                f"{name}: D(x, y) does not depend on y: the labels do not reach D"
+    finally:
+        nets.G.train(was[0]), nets.D.train(was[1])
 
 
 def _raw_scores(name: str, nets, data) -> None:

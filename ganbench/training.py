@@ -3,8 +3,9 @@
 One *step* is one generator update preceded by ``n_critic`` discriminator updates, each on a fresh
 real batch and fresh noise. A D update minimises ``d_loss + penalty`` (if the loss has a penalty) and
 is followed by the loss's ``after_d_step`` (if any, e.g. WGAN's weight clipping). Per step the history
-records, for the last D update, D's total loss, its penalty part, the mean raw scores D(real) and
-D(fake) and D's gradient norm; and G's loss and gradient norm. Sample grids are drawn from the fixed
+records, for the last D update, D's total loss, the mean raw scores D(real) and D(fake) and D's
+gradient norm; the penalty of the step's last D update that computed one (a lazy penalty such as R1
+is not computed at every update); and G's loss and gradient norm. Sample grids are drawn from the fixed
 evaluation noise, so grids of different losses are directly comparable.
 
 A conditional model (see :mod:`ganbench.conditioning`) is called ``G(z, y)`` / ``D(x, y)``: real
@@ -76,24 +77,28 @@ def generate(G: nn.Module, z: torch.Tensor, device: torch.device, batch: int = 5
 
 def ema_beta(settings: dict[str, Any], step: int) -> float:
     """The EMA generator's decay after G step ``step``: half-life ``g_ema`` thousand images (StyleGAN2,
-    Karras et al. 2020: 10), at most ``g_ema_rampup`` × the images seen so far when that is > 0
-    (StyleGAN2-ADA's ramp-up, 0.05)."""
+    Karras et al. 2020: 10), at most ``g_ema_rampup`` × the images seen before this step when that is
+    > 0 (StyleGAN2-ADA's ramp-up, 0.05: β = 0 at the first step, the average starts as G)."""
     bs = settings["batch_size"]
     nimg = settings["g_ema"] * 1000.0
     rampup = settings.get("g_ema_rampup", 0.0)
     if rampup > 0:
-        nimg = min(nimg, step * bs * rampup)
+        nimg = min(nimg, (step - 1) * bs * rampup)
     return 0.5 ** (bs / max(nimg, 1e-8))
 
 
 @torch.no_grad()
 def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
-    """``ema ← beta · ema + (1 - beta) · G`` for every parameter; buffers (BatchNorm's running
-    statistics, spectral norm's vectors) copied, as StyleGAN2 does."""
+    """``ema ← beta · ema + (1 - beta) · G`` for every parameter and floating-point buffer (BatchNorm's
+    running statistics average with the weights they belong to, as BigGAN's EMA does — StyleGAN2 has no
+    BatchNorm and copies its buffers); integer buffers (BatchNorm's batch count) are copied."""
     for p_ema, p in zip(ema.parameters(), G.parameters(), strict=True):
         p_ema.copy_(p.detach().lerp(p_ema, beta))
     for b_ema, b in zip(ema.buffers(), G.buffers(), strict=True):
-        b_ema.copy_(b)
+        if b.is_floating_point():
+            b_ema.copy_(b.lerp(b_ema, beta))
+        else:
+            b_ema.copy_(b)
 
 
 def render_points(fake: torch.Tensor, real: torch.Tensor, size: int = 256) -> torch.Tensor:
@@ -333,6 +338,7 @@ def train(
         where[0], where[1] = kind, call
 
     def one_step(step: int) -> tuple[dict[str, float], bool]:
+        recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
         for k in range(settings["n_critic"]):
             at("ganbench", "data batch")
             index = next(batches)
@@ -353,6 +359,7 @@ def train(
             penalty = bound.penalty(nets.d_scores(y_real), real, fake, (step - 1) * settings["n_critic"] + k + 1)
             if penalty is not None:
                 d_loss = d_loss + penalty
+                recorded = penalty
             at(None, "D backward")
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -384,7 +391,7 @@ def train(
             at("ganbench", "G EMA update")
             update_ema(g_ema, G, ema_beta(settings, step))
         # one device-to-host transfer per step for all recorded values and the samples' finiteness
-        pen = penalty.detach() if penalty is not None else torch.zeros((), device=d_loss.device)
+        pen = recorded.detach() if recorded is not None else torch.zeros((), device=d_loss.device)
         values = torch.stack([
             d_loss.detach(), g_loss.detach(), pen.to(d_loss.dtype), d_real.detach().mean(), d_fake.detach().mean(),
             gn_d.to(d_loss.device), gn_g.to(d_loss.device),

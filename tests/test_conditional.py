@@ -189,9 +189,10 @@ def test_ema_generator_is_the_average_recomputed_from_the_saved_weights(plugins)
     train(G, D, reg.get("loss", "nonsat"), data, settings, seed=0, device=CPU, eval_noise=torch.zeros(4, 8), g_ema=ema,
           checkpoint_every=1, on_checkpoint=lambda s: states.append(copy.deepcopy(s["G"])))
     states.append(G.state_dict())  # the last step's G (no checkpoint after the last step)
-    for step, weights in enumerate(states, start=1):
-        beta = 0.5 ** (16 / min(50.0, step * 16 * 0.5))  # half-life 50 images, ramped up to half the images seen
-        assert ema_beta(settings, step) == pytest.approx(beta)
+    # half-life 50 images, at most half the images seen before the step: 0, 8, 16, 24 images (StyleGAN2-ADA)
+    reference = [0.0, 0.5 ** (16 / 8), 0.5 ** (16 / 16), 0.5 ** (16 / 24)]
+    for step, (weights, beta) in enumerate(zip(states, reference, strict=True), start=1):
+        assert ema_beta(settings, step) == pytest.approx(beta, abs=1e-300)
         expected = {k: weights[k] * (1 - beta) + expected[k] * beta for k in expected}
     for k, v in ema.state_dict().items():
         assert torch.allclose(v, expected[k], atol=1e-6), k
@@ -223,7 +224,7 @@ def test_conditional_cells_train_evaluate_and_save_their_networks(plugins, mnist
     reg = plugins.registry
     table = ganbench.run(models="cgan,acgan,dcgan", losses="nonsat", datasets="mnist5k", seeds="0",
                          metrics="cond-acc,intra-fid,class-coverage,fid", steps=6,
-                         settings={"batch_size": 16, "eval_samples": 200, "sample_every": 0, "g_ema": 0.5},
+                         settings={"batch_size": 16, "eval_samples": 1400, "sample_every": 0, "g_ema": 0.5},
                          model_options={"cgan": {"width": 8}, "acgan": {"width": 8}, "dcgan": {"width": 8}},
                          out=tmp_path / "run")
     rows = {r["model"]: r for r in table.to_dict("records")}
@@ -231,7 +232,9 @@ def test_conditional_cells_train_evaluate_and_save_their_networks(plugins, mnist
         row = rows[model]
         assert row["status"] == "ok", row["message"]
         assert 0 <= row["cond_acc"] <= 1 and row["intra_fid"] > 0 and 0 <= row["class_coverage"] <= 1
-        assert row["intra_fid_classes"] == 10 and row["hp_g_ema"] == 0.5
+        # ~140 samples per class: a class needs 129 (full-rank covariance of 128 domain features) or is counted out
+        assert row["intra_fid_classes"] >= 5 and row["intra_fid_classes"] + row["intra_fid_left_out"] == 10
+        assert row["hp_g_ema"] == 0.5
         cell = tmp_path / "run" / "cells" / row["cell_id"]
         spec = reg.get("model", model)
         G, _ = conditioning.build_networks(spec, mnist.info, 100, {**defaults(spec.options), "width": 8})

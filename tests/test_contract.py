@@ -27,7 +27,7 @@ def _small(model: str) -> dict:
     if prov.plugin != "builtin-models":
         return {}
     table = option_table(spec.options)
-    return {k: v for k, v in (("width", 8), ("hidden", 32)) if k in table}
+    return {k: v for k, v in (("width", 8), ("hidden", 32), ("ch", 2)) if k in table}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -66,7 +66,7 @@ def test_metric_contract(plugins, name):
 
 def test_contract_covers_the_builtins():
     assert {"minimax", "nonsat", "wgan", "wgan-gp", "lsgan", "hinge", "label-smooth"} <= set(LOSSES)
-    assert {"vanilla", "dcgan", "cgan", "acgan", "sngan-proj"} <= set(MODELS)
+    assert {"vanilla", "dcgan", "cgan", "acgan", "sngan-proj", "biggan"} <= set(MODELS)
     assert GLOBAL_DEFAULTS["n_critic"] == 1
 
 

@@ -101,6 +101,10 @@ def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path):
         ((run_dir, "--cell", "mnist5k__cgan__nonsat__s0", "--class", 12),
          "--class 12 is not a class of mnist5k (0 to 9)"),
         ((run_dir, "--mode", "arithmetic", "--attribute", "bold"), "--attribute 'bold': expected ink or class:K"),
+        ((run_dir, "--device", "tpu"), "--device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
+        ((run_dir, "--mode", "classes", "--class", 1), "--class does not apply to a class sweep (--mode classes "
+                                                       "draws every class)"),
+        ((run_dir, "--truncation", "nan"), "truncation must be a number > 0, got nan"),
         ((tmp_path / "nothing", "--mode", "grid"), f"{tmp_path / 'nothing'} is not a ganbench run directory (no cells/ "
                                                    "folder)"),
     ):
@@ -139,5 +143,5 @@ def test_truncated_noise_stays_inside(run_dir):
     z = gen.noise(500, seed=3, truncation=0.5)
     assert z.abs().max() <= 0.5 and z.std() > 0.2
     assert torch.equal(gen.noise(5, seed=3), gen.noise(5, seed=3))
-    with pytest.raises(UsageError, match="truncation must be > 0"):
+    with pytest.raises(UsageError, match="truncation must be a number > 0"):
         gen.noise(2, truncation=0)

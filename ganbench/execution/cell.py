@@ -29,7 +29,7 @@ from ganbench.execution.plan import CellPlan, PluginSetup
 from ganbench.generators import info_record
 from ganbench.observe import CellInfo
 from ganbench.specs import Data
-from ganbench.store import POINTS_FILE, RunStore, is_reserved
+from ganbench.store import NETWORK_FILES, POINTS_FILE, RunStore, is_reserved
 from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
 
 #: without ``--checkpoint-every``: a checkpoint at the first step after this many seconds of training
@@ -205,7 +205,7 @@ class _CellRun:
             row.update(status="skipped", message=reason + size_hint(self.registry, cell.dataset, cell.model, data.info))
             return row
         self.store.write_config(cell, plan.config)
-        for name in ("error.txt", POINTS_FILE):  # from an earlier attempt
+        for name in ("error.txt", POINTS_FILE, *NETWORK_FILES):  # from an earlier attempt: never a stale generator
             self.store.remove(cell, name)
         try:
             row.update(self._train_and_evaluate(data))

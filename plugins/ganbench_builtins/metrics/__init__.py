@@ -33,7 +33,7 @@ def ganbench_register_metrics(registry):
             conditional=True,
             description="Conditional models: share of generated samples the domain classifier (mixtures: the "
             "nearest centre) assigns to the class they were asked to be; cond_acc_min = worst class; "
-            "cond_acc_chance = what a generator ignoring its labels scores (Σ p_k²).",
+            "cond_acc_chance = what a generator ignoring its labels scores (Σ q_k p_k, q = labels asked for).",
             reference=CONDITIONAL,
         )
     )

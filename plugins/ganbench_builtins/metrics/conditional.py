@@ -3,8 +3,9 @@
 - ``cond-acc`` — the share of generated samples that a classifier assigns to the class they were asked
   to be (``cond_acc``; ``cond_acc_min``: the worst class). Images: the domain classifier (its held-out
   accuracy is recorded: no generator can score much above it); mixtures: the nearest centre. A
-  generator that ignores its labels scores about the chance level ``1 / num_classes`` with the
-  data's class frequencies (``cond_acc_chance``: Σ p_k², the accuracy of labels drawn independently).
+  generator that ignores its labels but draws the data's classes (p) scores the chance level
+  ``cond_acc_chance`` = Σ_k q_k p_k, q the histogram of the labels asked for (Σ p² when they are drawn
+  with the data's frequencies, 1/K when uniformly).
   The accuracy of class-conditional samples as a metric: Odena et al. 2017 (AC-GAN), section 4.1;
   with an external classifier, Shmelkov, Schmid, Alahari 2018 ("How good is my GAN?", GAN-test).
 - ``intra-fid`` — the mean over classes of the FID between the generated samples of class c and the
@@ -23,8 +24,15 @@ import torch
 
 from ganbench.specs import DataInfo
 
-#: a class needs this many generated and real samples to get a per-class FID / coverage
+#: a class needs this many generated and real samples for its coverage (k = 5 neighbours and itself);
+#: its FID needs more than the feature dimension (a full-rank covariance): :func:`fid_floor`
 MIN_PER_CLASS = 6
+
+
+def fid_floor(num_features: int) -> int:
+    """The fewest samples of a class on either side for its FID: more than the feature dimension, so
+    neither covariance is rank-deficient (a class below it is left out and counted)."""
+    return max(MIN_PER_CLASS, num_features + 1)
 #: intra-FID and class coverage need enough samples per class: at most this many classes
 MAX_CLASSES = 100
 
@@ -71,7 +79,9 @@ def compute_accuracy(ctx) -> dict[str, object]:
     k = ctx.info.num_classes
     counts = torch.bincount(ctx.data.y, minlength=k).double() if ctx.data.y is not None else torch.ones(k)
     p = counts / counts.sum()
-    return {**conditional_accuracy(asked, got.to(asked.device), k), "cond_acc_chance": float((p * p).sum()),
+    q = torch.bincount(asked.cpu(), minlength=k).double()
+    q = q / q.sum()
+    return {**conditional_accuracy(asked, got.to(asked.device), k), "cond_acc_chance": float((q * p).sum()),
             "cond_acc_n": len(asked), **which}
 
 
@@ -82,18 +92,19 @@ def per_class_supports(info: DataInfo) -> str | None:
     return None
 
 
-def _per_class(ctx):
+def _per_class(ctx, floor=lambda num_features: MIN_PER_CLASS):
     """``(class, real features of it, generated features of it)`` for every class with at least
-    :data:`MIN_PER_CLASS` of each, and the number of classes left out."""
+    ``floor(num_features)`` of each, and the number of classes left out."""
     ext = ctx.extractor()
     fake = ctx.generated_features(extractor=ext)
     asked = asked_labels(ctx, len(fake))
     real = ctx.real_features(extractor=ext)
     real_y = ctx.real_labels(len(real))
     out, left_out = [], 0
+    least = floor(ext.num_features)
     for k in range(ctx.info.num_classes):
         r, f = real[real_y == k], fake[asked == k]
-        if len(r) < MIN_PER_CLASS or len(f) < MIN_PER_CLASS:
+        if len(r) < least or len(f) < least:
             left_out += 1
             continue
         out.append((k, r, f))
@@ -103,7 +114,7 @@ def _per_class(ctx):
 def compute_intra_fid(ctx) -> dict[str, object]:
     from ganbench_builtins.metrics.fid_kid import _feature_metric
 
-    ext, classes, left_out = _per_class(ctx)
+    ext, classes, left_out = _per_class(ctx, fid_floor)
     values = []
     for _, r, f in classes:
         metric = _feature_metric("fid", ext.num_features)
