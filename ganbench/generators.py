@@ -164,7 +164,8 @@ def cell_data(store, cell_id: str, registry):
 
     config = store.read_cell_config(cell_id) or {}
     try:
-        dataset, _, _ = config["cell"]["dataset"], config["cell"]["model"], config["settings"]["latent_dim"]
+        dataset = config["cell"]["dataset"]
+        config["cell"]["model"], config["settings"]["latent_dim"]  # what describe() reads: present or one line
     except (KeyError, TypeError):
         raise UsageError(f"{store.root / 'cells' / cell_id}: config.json does not say what the cell trained") from None
     try:

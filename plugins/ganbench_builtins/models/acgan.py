@@ -3,19 +3,13 @@ D unconditioned with a second head that classifies; networks in models/nets/cond
 
 from __future__ import annotations
 
-from ganbench.specs import DataInfo, ModelSpec
+from ganbench.specs import ModelSpec
+from ganbench_builtins import lazy
 from ganbench_builtins.models.cgan import arch_options, supports
-
-
-def build(info: DataInfo, latent_dim: int, num_classes: int, **options):
-    from ganbench_builtins.models.nets.conditional import build_acgan
-
-    return build_acgan(info, latent_dim, num_classes, **options)
-
 
 SPEC = ModelSpec(
     name="acgan",
-    build=build,
+    build=lazy("models.nets.conditional", "build_acgan"),
     supports=supports,
     condition="class",
     description="AC-GAN: G(z, y) as cgan's; D sees only x and returns a real/fake score and class logits. Both "

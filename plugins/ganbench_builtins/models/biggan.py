@@ -6,15 +6,11 @@ from __future__ import annotations
 
 from ganbench.options import Option, non_negative, positive
 from ganbench.specs import DataInfo, ModelSpec
+from ganbench_builtins import lazy
 from ganbench_builtins.models.common import square_images
 
 SIZES = (32,)
 
-
-def build(info: DataInfo, latent_dim: int, num_classes: int, **options):
-    from ganbench_builtins.models.nets.biggan import build
-
-    return build(info, latent_dim, num_classes, **options)
 
 
 def supports(info: DataInfo) -> str | None:
@@ -23,7 +19,7 @@ def supports(info: DataInfo) -> str | None:
 
 SPEC = ModelSpec(
     name="biggan",
-    build=build,
+    build=lazy("models.nets.biggan", "build"),
     supports=supports,
     condition="class",
     loss="hinge",

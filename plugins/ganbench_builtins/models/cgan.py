@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ganbench.options import Option, non_negative, positive
 from ganbench.specs import DataInfo, ModelSpec
+from ganbench_builtins import lazy
 from ganbench_builtins.models import dcgan, vanilla
 from ganbench_builtins.models.common import NORMS
 
@@ -23,11 +24,6 @@ def arch_problem(info: DataInfo, arch: str) -> str | None:
     """Why ``arch`` cannot take ``info`` (the family's own ``supports``), else None."""
     return (dcgan.supports if arch_for(info, arch) == "dcgan" else vanilla.supports)(info)
 
-
-def build(info: DataInfo, latent_dim: int, num_classes: int, **options):
-    from ganbench_builtins.models.nets.conditional import build_cgan
-
-    return build_cgan(info, latent_dim, num_classes, **options)
 
 
 def supports(info: DataInfo) -> str | None:
@@ -49,7 +45,7 @@ def arch_options() -> dict[str, Option]:
 
 SPEC = ModelSpec(
     name="cgan",
-    build=build,
+    build=lazy("models.nets.conditional", "build_cgan"),
     supports=supports,
     condition="class",
     description="Conditional GAN: the class code (one-hot, or a learned embedding) is concatenated to z and to "

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from ganbench.options import Option, non_negative
 from ganbench.specs import DataInfo, ModelSpec
+from ganbench_builtins import lazy
 from ganbench_builtins.models.common import NORMS, square_images
 
 SIZES = (28, 32, 64)
 
-
-def build(info: DataInfo, latent_dim: int, **options):
-    from ganbench_builtins.models.nets.dcgan import build
-
-    return build(info, latent_dim, **options)
 
 
 def supports(info: DataInfo) -> str | None:
@@ -21,7 +17,7 @@ def supports(info: DataInfo) -> str | None:
 
 SPEC = ModelSpec(
     name="dcgan",
-    build=build,
+    build=lazy("models.nets.dcgan", "build"),
     supports=supports,
     description="Transposed-conv generator (BatchNorm, ReLU, tanh) and strided-conv discriminator "
     "(BatchNorm, LeakyReLU 0.2, no sigmoid); 28/32/64 px; width 64 at 64 px (paper), 32 below.",

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from ganbench.options import Option, positive
 from ganbench.specs import DataInfo, ModelSpec
+from ganbench_builtins import lazy
 from ganbench_builtins.models.common import square_images
 
 SIZES = (28, 32, 64)
 
-
-def build(info: DataInfo, latent_dim: int, num_classes: int, **options):
-    from ganbench_builtins.models.nets.sngan import build
-
-    return build(info, latent_dim, num_classes, **options)
 
 
 def supports(info: DataInfo) -> str | None:
@@ -22,7 +18,7 @@ def supports(info: DataInfo) -> str | None:
 
 SPEC = ModelSpec(
     name="sngan-proj",
-    build=build,
+    build=lazy("models.nets.sngan", "build"),
     supports=supports,
     condition="class",
     loss="hinge",

@@ -6,13 +6,8 @@ import math
 
 from ganbench.options import Option, positive
 from ganbench.specs import DataInfo, ModelSpec
+from ganbench_builtins import lazy
 from ganbench_builtins.models.common import NORMS
-
-
-def build(info: DataInfo, latent_dim: int, **options):
-    from ganbench_builtins.models.nets.vanilla import build
-
-    return build(info, latent_dim, **options)
 
 
 def supports(info: DataInfo) -> str | None:
@@ -24,7 +19,7 @@ def supports(info: DataInfo) -> str | None:
 
 SPEC = ModelSpec(
     name="vanilla",
-    build=build,
+    build=lazy("models.nets.vanilla", "build"),
     supports=supports,
     description="MLP generator and discriminator (2 hidden layers of 256, LeakyReLU 0.2); "
     "works on vectors and on flattened images.",
