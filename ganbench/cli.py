@@ -571,6 +571,31 @@ def samples(ctx, run_dir, cell_pattern, mode, rows, steps, seed, cls, truncation
         click.echo(f"{path}: {what}{' (EMA generator)' if gen.ema else ''}")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--metrics", metavar="NAMES", help="Comma-separated metrics to recompute (default: the run's metrics "
+              "computed from samples; history metrics are not recomputed).")
+@click.option("--extractor", metavar="NAME", help="Feature extractor of FID/KID/PR-DC: a name from 'ganbench list "
+              "extractors' or auto (default: the run's choice).")
+@click.option("--eval-samples", type=int, metavar="N", help="Generated samples per cell (default: each cell's own).")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), help="Where downloadable data sets are.")
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N")
+@click.pass_context
+def evaluate(ctx, run_dir, metrics, extractor, eval_samples, data_root, device):
+    """Rescore the saved generators of a run without retraining: the metric columns of every measured
+    cell are replaced, with the same evaluation noise, and the rescoring is recorded in each row. Use it
+    after an extractor changed (resume refuses rows scored by other weights) or to add a metric.
+    Example: ganbench evaluate results/runs/run-abc --metrics fid,kid"""
+    from ganbench.device import resolve_device
+    from ganbench.execution.rescore import rescore
+
+    done = rescore(run_dir, metrics=_names(metrics), extractor=extractor, eval_samples=eval_samples,
+                   device=resolve_device(device, "--device"), data_root=data_root, plugins=_plugins(ctx),
+                   progress=click.echo)
+    click.echo(f"{run_dir}: {len(done.rescored)} cell(s) rescored" + (
+        f"; {len(done.left)} left as they were (not measured)" if done.left else ""))
+
+
 def _domain_classifier(pl, run_dir: Path, cell_id: str):
     """``samples -> class ids`` by the domain classifier of the cell's data set (loaded with its options)."""
     import torch

@@ -156,10 +156,12 @@ def describe(store, cell_id: str, registry) -> dict[str, Any]:
             "data": info_record(data.info), "generator": generated}
 
 
-def cell_data(store, cell_id: str, registry):
-    """The data set a cell trained on (loaded through its plugin with the cell's data options) and the
-    cell's config; one-line UsageErrors when either is missing or the data set does not load."""
-    from ganbench import paths
+def cell_data(store, cell_id: str, registry, data_root: Path | None = None):
+    """The data set a cell trained on (loaded through its plugin with the cell's data options: those
+    its plugin declares, as the runner resolved them) and the cell's config; one-line UsageErrors when
+    either is missing, the data set does not load, or it loads as another version than the cell's
+    (``data_fingerprint``)."""
+    from ganbench import options, paths
     from ganbench.execution.cell import load_data
 
     config = store.read_cell_config(cell_id) or {}
@@ -168,10 +170,18 @@ def cell_data(store, cell_id: str, registry):
         config["cell"]["model"], config["settings"]["latent_dim"]  # what describe() reads: present or one line
     except (KeyError, TypeError):
         raise UsageError(f"{store.root / 'cells' / cell_id}: config.json does not say what the cell trained") from None
+    spec = registry.get("dataset", dataset)
+    recorded = {k: v for k, v in (config.get("data_options") or {}).items() if k in spec.options}
+    opts = options.resolve("dataset", spec.name, spec.options,
+                           [("name", registry.name_options("dataset", dataset)), ("user", recorded)])[0]
     try:
-        return load_data(registry, dataset, config.get("data_options") or {}, paths.data_root()), config
+        data = load_data(registry, dataset, opts, Path(data_root) if data_root is not None else paths.data_root())
     except CellFailure as exc:
         raise UsageError(f"cell {cell_id}: {exc}") from None
+    if config.get("data_fingerprint") and data.info.fingerprint != config["data_fingerprint"]:
+        raise UsageError(f"cell {cell_id}: data set {dataset} now loads as version {data.info.fingerprint}; the cell was "
+                         f"made on {config['data_fingerprint']}")
+    return data, config
 
 
 # -- what `ganbench samples` draws ------------------------------------------------------------------

@@ -178,13 +178,17 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
 
 
 def _best(board: Board) -> dict[str, str]:
-    """Per data set, the group ranked first on the first metric."""
+    """Per data set, the groups marked best on the first metric: one alone, or several joined by
+    `` = `` (tied: not separated by the paired tests, see :func:`ganbench.report.summarize`)."""
     flag = f"{board.metrics[0][0]}_best" if board.metrics else None
     if flag not in board.summary:  # no metrics, or the first one has no direction
         return {}
     best = board.summary[board.summary[flag].astype(bool)]
     keys = [c for c in board.by if c != "dataset"]
-    return {str(r.get("dataset", "")): " / ".join(str(r[k]) for k in keys) for _, r in best.iterrows()}
+    out: dict[str, list[str]] = {}
+    for _, r in best.iterrows():
+        out.setdefault(str(r.get("dataset", "")), []).append(" / ".join(str(r[k]) for k in keys))
+    return {dataset: " = ".join(names) for dataset, names in out.items()}
 
 
 def index_path(root: Path) -> Path | None:

@@ -8,8 +8,18 @@ Aggregation, per group (``--by``, default data set, model, loss):
   interval, ``t(0.975, n-1) · std / √n``) and ``_n`` over the rows whose status is ``ok`` or
   ``diverged`` and that have a finite value (a diverged cell has no FID, but it has its stability
   columns; ``diverged`` itself averages to the fraction of seeds that diverged);
-- ``_rank`` within each data set (1 = best, ties share the smaller rank) and ``_best`` for columns
-  whose direction is known (a metric plugin declares it: :attr:`MetricSpec.directions`).
+- ``_rank`` within each data set (1 = best, ties share the smaller rank) for columns whose direction
+  is known (a metric plugin declares it: :attr:`MetricSpec.directions`);
+- ``_best``: **best only where the evidence holds.** Per data set, the row with the top mean is best,
+  and so is every row not significantly worse than it: each other row is compared with the top row
+  seed by seed (seeds are paired by common random numbers) by the two-sided Wilcoxon signed-rank test
+  over the seeds both have (``_p_best``), and all of a table's comparisons — every metric, every data
+  set — are adjusted together by Benjamini–Hochberg (``_q_best``, ``scipy.stats.false_discovery_control``);
+  a row is separated from the best when ``q <`` :data:`BEST_FDR`. Below :data:`MIN_PAIRED` shared seeds
+  no two-sided test can reach p < 0.05, so such a row is never separated: it is tied for best. One
+  row is best alone only when every other row is separated from it. ``summary.attrs["evidence"]``
+  lists what weakens the table (fewer than :data:`MIN_PAIRED` seeds, missing cells, timings taken
+  while other runs shared the machine); every rendering states it.
 
 Paired comparison (``baseline=LOSS``): seeds are paired because every loss trains from the same
 weights, data order and noise (common random numbers). For each group and seed where both the loss
@@ -40,6 +50,8 @@ STATUSES = ("ok", "diverged", "failed", "skipped")
 MEASURED = ("ok", "diverged")
 #: fewest seed pairs for which the paired tests are reported (2/2**6 = 0.031 < 0.05)
 MIN_PAIRED = 6
+#: the false discovery rate (Benjamini–Hochberg) below which a row is separated from the best
+BEST_FDR = 0.05
 #: what must be equal for rows of one data set to be compared: result column -> its name in messages
 PROTOCOL = {
     "hp_steps": "steps",
@@ -248,7 +260,8 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
         ranks = (summary.groupby(scope)[f"{col}_mean"] if scope else summary[f"{col}_mean"]).rank(
             ascending=not higher, method="min")
         summary[f"{col}_rank"] = ranks
-        summary[f"{col}_best"] = ranks == 1
+    _mark_best(df, summary, metrics, by, scope)
+    summary.attrs["evidence"] = evidence(df, summary, metrics)
     if baseline is not None:
         summary = _paired(df, summary, metrics, by, baseline)
     if metrics:
@@ -259,6 +272,76 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
     #: columns whose every value is a whole number (counts such as modes): shown without decimals
     summary.attrs["whole"] = [col for col, _ in metrics if col not in fractional]
     return summary
+
+
+def _per_seed(rows: pd.DataFrame, rec: Mapping[str, Any], by: Sequence[str], col: str) -> pd.Series:
+    """The group ``rec``'s value of ``col`` per seed (the mean of a seed's rows)."""
+    mine = rows[_match(rows, rec, by)]
+    return _values(mine, col).groupby(mine["seed"]).mean()
+
+
+def _mark_best(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]],
+               by: Sequence[str], scope: Sequence[str]) -> None:
+    """``_best``, ``_p_best`` and ``_q_best`` (see the module doc), in place."""
+    from scipy import stats
+
+    rows = df[df["status"].isin(MEASURED)]
+    claims: list[tuple[int, str, float]] = []  # (summary row, metric, p of 'worse than the top row')
+    for col, higher in metrics:
+        if higher is None:
+            continue
+        summary[f"{col}_best"] = False
+        summary[f"{col}_p_best"] = float("nan")
+        summary[f"{col}_q_best"] = float("nan")
+        parts = [part for _, part in summary.groupby(list(scope), sort=False)] if scope else [summary]
+        for part in parts:
+            part = part[part[f"{col}_mean"].notna()]
+            if part.empty:
+                continue
+            top = part[f"{col}_mean"].idxmax() if higher else part[f"{col}_mean"].idxmin()
+            summary.at[top, f"{col}_best"] = True
+            best = _per_seed(rows, summary.loc[top], by, col)
+            for i in part.index:
+                if i == top:
+                    continue
+                mine = _per_seed(rows, summary.loc[i], by, col)
+                seeds = sorted(set(mine.index) & set(best.index))
+                p = float("nan")
+                if len(seeds) >= MIN_PAIRED:
+                    d = [float(mine[s] - best[s]) for s in seeds]
+                    p = float(stats.wilcoxon(d).pvalue) if any(d) else 1.0
+                summary.at[i, f"{col}_p_best"] = p
+                claims.append((i, col, p))
+    tested = [(i, col, p) for i, col, p in claims if not math.isnan(p)]
+    qs = stats.false_discovery_control([p for _, _, p in tested], method="bh") if tested else []
+    q_of = {(i, col): float(q) for (i, col, _), q in zip(tested, qs, strict=True)}
+    for i, col, _ in claims:
+        q = q_of.get((i, col), float("nan"))
+        summary.at[i, f"{col}_q_best"] = q
+        summary.at[i, f"{col}_best"] = bool(math.isnan(q) or q >= BEST_FDR)
+
+
+def evidence(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]]) -> list[str]:
+    """What weakens the claims of a table, one sentence each (empty when nothing does)."""
+    notes = []
+    ranked = [col for col, higher in metrics if higher is not None and f"{col}_n" in summary]
+    if ranked:
+        fewest = int(min(summary[f"{col}_n"].min() for col in ranked))
+        if len(summary) > 1 and fewest < MIN_PAIRED:
+            notes.append(f"weak evidence: {fewest} seed(s) per row at the fewest; a row needs {MIN_PAIRED} seeds paired "
+                         "with the top row to be separated from it, so rows with fewer are marked as tied for best")
+    missing = int(summary[["n_failed", "n_skipped"]].to_numpy().sum()) if "n_failed" in summary else 0
+    unmeasured = int(sum((summary["n_ok"] + summary["n_diverged"] - summary[f"{col}_n"]).clip(lower=0).sum()
+                         for col in ranked)) if ranked else 0
+    if missing or unmeasured:
+        notes.append(f"missing cells: {missing} failed or skipped, {unmeasured} metric value(s) absent from "
+                     "measured cells")
+    if "other_runs" in df:
+        shared = int((pd.to_numeric(df["other_runs"], errors="coerce").fillna(0) > 0).sum())
+        if shared:
+            notes.append(f"{shared} cell(s) trained while other runs shared the machine: their timings "
+                         "(steps/s) are not comparable")
+    return notes
 
 
 def _check_extractors(df: pd.DataFrame) -> None:
@@ -414,13 +497,16 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
         cells.append(str(r.get("note") or ""))
         table.rows.append(cells)
     parts = [f"mean ± {'95% CI half-width (Student t)' if interval == 'ci' else 'sample std (ddof=1)'} over seeds "
-             "(status ok, or diverged for history columns); ↓/↑ lower/higher is better; the best per data set is marked"]
+             "(status ok, or diverged for history columns); ↓/↑ lower/higher is better; marked per data set: the "
+             "top mean and every row not significantly worse than it (paired Wilcoxon over seeds, Benjamini–Hochberg "
+             f"q < {BEST_FDR} over the table's comparisons), so several marks are a tie"]
     if baseline is not None:
         parts.append(f"Δ = loss − {baseline} on the same seed (mean; 'k/n better'); p-values (sign test, Wilcoxon) "
                      f"from {MIN_PAIRED} paired seeds")
     extractors = sorted(set(summary["extractor"].dropna())) if "extractor" in summary else []
     if extractors:
         parts.append("feature extractor " + ", ".join(extractors))
+    parts += [note.upper()[:1] + note[1:] for note in summary.attrs.get("evidence", ())]
     table.caption = "; ".join(parts)
     return table
 

@@ -173,3 +173,56 @@ def test_unknown_extractor_lists_the_known_ones(tmp_path):
     assert res.exit_code == 2
     assert res.output.strip() == ("Error: unknown extractor 'incepton' (did you mean 'inception'?); known extractors: "
                                   "domain, inception, raw")
+
+
+# -- the domain classifier's identity is its weights; the embedded sets' classifiers ship -----------
+
+def _shipped(name: str) -> dict:
+    import json
+
+    from ganbench_builtins.extractors.domain import SHIPPED_DIR
+
+    found = [json.loads(p.read_text()) for p in SHIPPED_DIR.glob(f"domain-{name}-*.json")]
+    assert len(found) == 1, f"expected one shipped classifier for {name}, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("name", ["mnist5k", "digits", "stacked-mnist"])
+def test_the_shipped_classifier_is_loaded_and_computes_its_recorded_features(plugins, make_ctx, name):
+    """A run on an embedded set at its default options uses the package's file (not a cache, not a
+    training), its id is the hash of the weights in that file, and fixed inputs give the features
+    recorded when it was made (the checksum of the instrument, to float tolerance)."""
+    from ganbench import options
+    from ganbench.execution.cell import load_data
+    from ganbench_builtins.extractors import domain
+
+    record = _shipped(name)
+    spec = plugins.registry.get("dataset", name)
+    data = load_data(plugins.registry, name, options.resolve("dataset", name, spec.options, [])[0], None)
+    ext = make_ctx(data=data, n_samples=1, cache=EvalCache()).extractor()
+    assert ext.meta["source"] == "shipped" and ext.meta["path"].endswith(record["weights_file"])
+    blob = torch.load(domain.SHIPPED_DIR / record["weights_file"], weights_only=True)
+    assert domain.weights_hash(blob["state_dict"]) == record["weights_sha256"] == ext.meta["weights_sha256"]
+    suffix = "x3" if name == "stacked-mnist" else ""
+    assert ext.id == record["extractor_id"] + suffix
+    net = domain.DomainClassifier(record["input_shape"][0], record["num_classes"])
+    net.load_state_dict(blob["state_dict"])
+    probe = domain.probe_batch(tuple(record["input_shape"]))
+    with torch.no_grad():
+        sums = net.eval().features(probe).sum(1)
+    assert sums.tolist() == pytest.approx(record["probe_feature_sums"], rel=1e-4, abs=1e-4)
+    assert record["accuracy"] > 0.9 and record["torch"] and record["command"].startswith("python -m ")
+
+
+def test_other_weights_are_another_extractor(plugins, mnist, make_ctx, tmp_path, monkeypatch):
+    """The same recipe's file with one weight changed gets another id: nothing but the weights decides it."""
+    from ganbench_builtins.extractors import domain
+
+    record = _shipped("mnist5k")
+    blob = torch.load(domain.SHIPPED_DIR / record["weights_file"], weights_only=True)
+    blob["state_dict"]["head.bias"][0] += 1e-3
+    monkeypatch.setattr(domain, "SHIPPED_DIR", tmp_path)
+    torch.save(blob, tmp_path / record["weights_file"])
+    ext = make_ctx(data=mnist, n_samples=1, cache=EvalCache()).extractor()
+    assert ext.meta["source"] == "shipped" and ext.id.startswith("domain:") and ext.id != record["extractor_id"]
+    assert ext.id == "domain:" + domain.weights_hash(blob["state_dict"])[:12]

@@ -89,11 +89,75 @@ def test_aggregates_match_an_independent_computation(run_dir):
     assert "RuntimeError: boom" in w["note"]
     # ranks: FID lower is better (nonsat 113.3 < minimax 115 < wgan 300), modes higher is better
     assert s["fid_rank"].to_dict() == {"nonsat": 1.0, "minimax": 2.0, "wgan": 3.0}
-    assert s.loc["nonsat", "fid_best"] and not s.loc["minimax", "fid_best"]
+    # 3 seeds cannot separate two rows (the paired test needs 6): every measured row is tied for best
+    assert s["fid_best"].all() and s["fid_q_best"].isna().all()
+    assert any("weak evidence" in note for note in s.attrs["evidence"])
     assert s.loc["nonsat", "modes_rank"] == 1 and s.loc["minimax", "modes_rank"] == 1  # a tie shares rank 1
     assert s.loc["wgan", "modes_rank"] == 3
     # sorted by the first metric within the data set
     assert list(summarize(df, [FID])["loss"]) == ["nonsat", "minimax", "wgan"]
+
+
+def bh(ps):
+    """Benjamini–Hochberg adjusted p-values by hand (numpy): q_(i) = min over j >= i of p_(j)·m/j."""
+    ps = np.asarray(ps, dtype=float)
+    order = np.argsort(ps)
+    m = len(ps)
+    ranked = ps[order] * m / np.arange(1, m + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1)
+    out = np.empty(m)
+    out[order] = q
+    return out
+
+
+def best_table(means, seeds=8, spread=1.0, dataset="mnist5k"):
+    """Rows of losses whose FID per seed is mean + a seed effect shared by all losses (common random
+    numbers) × spread + the k-th loss's own noise (the seed pattern shifted by 3k, × 0.3)."""
+    pattern = [0.3, -0.5, 0.9, -0.2, 0.4, -0.8, 0.1, -0.6, 0.7, -0.4][:seeds]
+    return [row(loss=loss, seed=s, dataset=dataset, fid=mean + spread * pattern[s] + 0.3 * pattern[(s + 3 * k) % seeds])
+            for k, (loss, mean) in enumerate(means.items()) for s in range(seeds)]
+
+
+@pytest.mark.parametrize("means, best", [
+    ({"a": 10.0, "b": 20.0, "c": 30.0}, {"a"}),  # a clear winner: separated from both on every seed
+    ({"a": 10.0, "b": 10.02, "c": 30.0}, {"a", "b"}),  # a tie within noise, one clearly worse
+    ({"a": 10.0, "b": 10.01, "c": 10.02}, {"a", "b", "c"}),  # a three-way tie
+])
+def test_best_is_marked_only_where_the_paired_evidence_holds(tmp_path, means, best):
+    df, _ = load_runs([make_run(tmp_path / "run", best_table(means))])
+    s = summarize(df, [FID]).set_index("loss")
+    assert set(s.index[s["fid_best"]]) == best
+    assert s.attrs["evidence"] == []  # 8 seeds, nothing missing, nothing shared the machine
+    # the p-values are scipy's two-sided Wilcoxon of the per-seed differences to the top-mean row 'a'
+    fid = df.pivot_table(index="seed", columns="loss", values="fid")
+    for loss in set(means) - {"a"}:
+        assert s.loc[loss, "fid_p_best"] == pytest.approx(stats.wilcoxon(fid[loss] - fid["a"]).pvalue)
+
+
+def test_best_adjusts_every_claim_of_a_table_together(tmp_path):
+    """Benjamini–Hochberg over both data sets' comparisons, checked against a numpy computation; a
+    data set with fewer than 6 seeds has no test and is tied, and says so."""
+    rows = best_table({"a": 10.0, "b": 10.3, "c": 12.0}) + best_table({"a": 5.0, "b": 9.0}, seeds=3, dataset="digits")
+    df, _ = load_runs([make_run(tmp_path / "run", rows)])
+    s = summarize(df, [FID])
+    mn = s[s["dataset"] == "mnist5k"].set_index("loss")
+    ps = [mn.loc["b", "fid_p_best"], mn.loc["c", "fid_p_best"]]
+    assert list(mn.loc[["b", "c"], "fid_q_best"]) == pytest.approx(list(bh(ps)))
+    assert list(mn["fid_best"]) == [True, *(bh(ps) >= 0.05)]
+    dg = s[s["dataset"] == "digits"].set_index("loss")
+    assert dg["fid_best"].all() and dg["fid_q_best"].isna().all()
+    assert any("3 seed(s)" in note for note in s.attrs["evidence"])
+    assert "weak evidence" in display(s, [FID]).caption.lower()
+
+
+def test_evidence_flags_missing_cells_and_shared_machines(tmp_path):
+    rows = best_table({"a": 10.0, "b": 20.0}, seeds=6)
+    rows[0]["other_runs"] = 1
+    rows[-1] = row(loss="b", seed=5, status="failed", message="RuntimeError: boom")
+    df, _ = load_runs([make_run(tmp_path / "run", rows)])
+    notes = summarize(df, [FID]).attrs["evidence"]
+    assert any("missing cells: 1 failed" in n for n in notes)
+    assert any("1 cell(s) trained while other runs" in n for n in notes)
 
 
 def test_group_by_and_metric_selection(run_dir, plugins):

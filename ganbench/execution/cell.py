@@ -58,6 +58,18 @@ class NoEvents:
         pass
 
 
+def evaluation_inputs(seed: int, dataset: str, model: str, conditional: bool, data: Data,
+                      settings: Mapping[str, Any], metric_samples: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A cell's evaluation noise and, for a conditional model, the classes its samples are asked to be:
+    the same for every loss on (data set, model, seed) — what the cell's evaluation and ``ganbench
+    evaluate`` both draw from."""
+    noise = seeding.eval_noise(seed, dataset, model, settings["eval_samples"], settings["latent_dim"], metric_samples)
+    labels = (conditioning.eval_labels(seed, dataset, model,
+                                       conditioning.class_probabilities(data, settings.get("fake_labels", "data")),
+                                       settings["eval_samples"], metric_samples) if conditional else None)
+    return noise, labels
+
+
 def who(registry, kind: str, name: str) -> str:
     """``loss 'wgan' of plugin 'builtin-losses' (ganbench 0.1.0)``: who to blame for a failure."""
     return f"{kind} '{name}' of {registry.provenance(kind, name)}"
@@ -283,13 +295,9 @@ class _CellRun:
         G_ema = copy.deepcopy(G) if settings["g_ema"] > 0 else None
         G_eval = G_ema if G_ema is not None else G
         seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
-        eval_noise = seeding.eval_noise(cell.seed, cell.dataset, cell.model, settings["eval_samples"],
-                                        settings["latent_dim"], plan.metric_samples)
         conditional = model.condition is not None
-        eval_labels = (conditioning.eval_labels(cell.seed, cell.dataset, cell.model,
-                                                conditioning.class_probabilities(data, settings["fake_labels"]),
-                                                settings["eval_samples"], plan.metric_samples)
-                       if conditional else None)
+        eval_noise, eval_labels = evaluation_inputs(cell.seed, cell.dataset, cell.model, conditional, data, settings,
+                                                    plan.metric_samples)
         applicable, skipped = self._applicable_metrics(data.info, conditional)
         resume, notes = self._checkpoint()
         live = None

@@ -359,7 +359,7 @@ class Runner:
             except CellFailure as exc:  # an extractor's auto() or supports() raised
                 datasets[name] = exc
 
-    def _build_extractors(self, datasets: dict[str, Data | BaseException]) -> None:
+    def _build_extractors(self, datasets: dict[str, Data | BaseException], preps: list[_Prepared] = ()) -> None:
         """Build each data set's extractor now (train, load or download), so a missing weights file
         stops the run before any training rather than after every cell; compute (or load) the real
         features too, a one-time cost that no cell's ``eval_s`` should carry."""
@@ -370,13 +370,34 @@ class Runner:
             extractor = self.extractors[name][0]
             if features and extractor is not None:
                 try:
-                    self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings}).real_features()
+                    ctx = self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings})
+                    ctx.real_features()
+                    self._refuse_other_instrument(name, ctx.extractor(), preps)
                 except (GanbenchError, KeyboardInterrupt):  # e.g. Inception weights that cannot be had: the user's
                     raise
                 except BaseException as exc:  # a plugin's crash: that data set's cells fail, the others run
                     datasets[name] = CellFailure(f"{self._who('extractor', extractor)} failed on '{name}': "
                                                  f"{one_line(exc)}")
                     datasets[name].__cause__ = exc
+
+    def _refuse_other_instrument(self, dataset: str, ext, preps: list[_Prepared]) -> None:
+        """Refuse, in one line, to add cells scored by ``ext`` to rows of ``dataset`` that an extractor
+        of the same name but other weights scored (a retrained cache, another machine's classifier,
+        rows made before ids hashed the weights): their numbers could not share a table."""
+        if self.fresh:
+            return
+        prefix = f"{ext.name}:"
+        for prep in preps:
+            if prep.cell.dataset != dataset:
+                continue
+            row = self.store.peek_result(prep.cell) or {}
+            for col, value in row.items():
+                if (col.endswith("_extractor") or col == "cond_classifier") and col != "track_extractor" \
+                        and isinstance(value, str) and value.startswith(prefix) and value != ext.id:
+                    raise UsageError(
+                        f"{self.store.root}: cell {prep.cell.id} was scored by {value} ({col}); this machine's {ext.name} "
+                        f"extractor for {dataset} is {ext.id}, other weights: rescore the run with 'ganbench evaluate "
+                        f"{self.store.root}', or start over with --fresh")
 
     def _context(self, dataset: str, data: Data, settings: Mapping[str, Any], **kwargs: Any) -> EvalContext:
         """The evaluation context of ``dataset`` (its suite name) under the effective ``settings``."""
@@ -499,7 +520,7 @@ class Runner:
                 plan = self._plan(preps, datasets, executor)  # parallel cells are handed out longest first
             if getattr(self.reporter, "wants_plan", False):  # first: the plan, then the slow preparations
                 self.reporter.run_planned(plan)
-            self._build_extractors(datasets)
+            self._build_extractors(datasets, preps)
             return self._session(cells, datasets, preps, executor, plan)
         except BaseException:  # Ctrl-C, a full disk: stop the workers now (their cells keep their checkpoints)
             executor.cancel()

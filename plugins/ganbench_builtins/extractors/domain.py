@@ -1,7 +1,17 @@
-"""The ``domain`` feature extractor: a small CNN classifier trained once on a data set's labelled
-training split and cached on disk, keyed by the data set's fingerprint and :data:`CLASSIFIER_VERSION`.
-Its penultimate layer gives features (a domain FID/KID/PR); its logits give class labels (mode
-counting). Its accuracy on the held-out split is stored with it and reported with every result.
+"""The ``domain`` feature extractor: a small CNN classifier of a data set's labelled images. Its
+penultimate layer gives features (a domain FID/KID/PR); its logits give class labels (mode counting).
+Its accuracy on the held-out split is stored with it and reported with every result.
+
+**Identity is the weights.** The extractor's id is ``domain:<first 12 hex digits of`` :func:`weights_hash`
+``>``: a hash of the weights themselves and of :data:`PREPROCESSING_VERSION`, so two networks never
+share an id (two trainings of the same recipe on two machines or thread counts differ in their last
+bits, and so do their FIDs). The classifiers of the embedded labelled sets at their default options
+(``mnist5k``, ``digits``, and the per-channel one of ``stacked-mnist``) **ship with the package**
+(``weights/``, made by ``python -m ganbench_builtins.extractors.make_weights``, which records its command,
+seed, torch version, threads and held-out accuracy beside each file): every machine computes the same
+features from the same samples, as FID's one frozen Inception network does. Other data (other
+options, other sets) train theirs once and cache it on disk under a key of the data fingerprint and
+:data:`CLASSIFIER_VERSION`; its id is still the hash of what was trained.
 
 Composite labels (``label_factors``, one factor per channel, e.g. stacked MNIST): the classifier is
 trained on single channels (:func:`channel_data`); a sample's features are its channels' features
@@ -28,6 +38,10 @@ from ganbench.store import atomic_torch_save
 
 #: bump when the classifier's architecture or training recipe changes: it invalidates the cache
 CLASSIFIER_VERSION = "3"
+#: bump when what the features are computed from changes (input scaling, channel layout): part of the id
+PREPROCESSING_VERSION = "1"
+#: the weight files that ship with the package (same file names as the cache's)
+SHIPPED_DIR = Path(__file__).parent / "weights"
 #: 20 epochs with random translations: 0.976 held-out accuracy on mnist5k (10 epochs, none: 0.953)
 CLASSIFIER_EPOCHS = 20
 CLASSIFIER_BATCH = 128
@@ -143,24 +157,58 @@ def train_domain_classifier(data: Data, device: torch.device, epochs: int = CLAS
 
 
 def cache_path(info: DataInfo, root: Path) -> tuple[str, Path]:
-    """The key of the classifier of the data ``info`` describes and where it is cached under ``root``."""
+    """The recipe key of the classifier of the data ``info`` describes (data fingerprint, recipe
+    version, feature size: what to look up, not the classifier's id) and where it is cached under
+    ``root``."""
     key = hashlib.sha256(f"{info.fingerprint}:{CLASSIFIER_VERSION}:{FEATURE_DIM}".encode()).hexdigest()[:12]
     return key, root / "extractors" / f"domain-{safe_name(info.name)}-{key}.pt"
+
+
+def shipped_path(info: DataInfo) -> Path:
+    """Where the package's own classifier for ``info`` would be (it exists for the embedded sets at
+    their default options)."""
+    return SHIPPED_DIR / cache_path(info, SHIPPED_DIR)[1].name
+
+
+def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 (hex) of :data:`PREPROCESSING_VERSION` and every tensor of ``state_dict`` (name, shape,
+    dtype, bytes; in name order): the identity of a classifier, independent of how its file was written."""
+    h = hashlib.sha256(f"domain-preprocessing:{PREPROCESSING_VERSION}".encode())
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def probe_batch(shape: tuple[int, ...], n: int = 8) -> torch.Tensor:
+    """``[n, *shape]``: fixed smooth images in [-1, 1] (no random numbers), whose features through a
+    shipped classifier are stored beside it (``probe_feature_sums``) as a checksum of the instrument."""
+    c, h, w = shape
+    i = torch.arange(n, dtype=torch.float64).view(n, 1, 1, 1)
+    ch = torch.arange(c, dtype=torch.float64).view(1, c, 1, 1)
+    y = torch.arange(h, dtype=torch.float64).view(1, 1, h, 1) / h
+    x = torch.arange(w, dtype=torch.float64).view(1, 1, 1, w) / w
+    return torch.sin(3.0 * (i + 1) * y + 5.0 * x * (ch + 1) + i).float()  # [n, C, H, W]
 
 
 def load_or_train(data: Data, device: torch.device, root: Path,
                   progress: Callable[[str, int | None, int | None], None] | None = None,
                   ) -> tuple[DomainClassifier, str, dict]:
-    """The cached classifier for ``data`` (trained and saved on first use, announced through
-    ``progress(text, done, total)``), its key and its meta. The global RNG is left as it was:
-    building an extractor mid-run changes no training."""
+    """The classifier for ``data``: the package's own (:func:`shipped_path`), else the cached one,
+    else trained and cached (announced through ``progress(text, done, total)``); its id fingerprint
+    (the weights' hash, 12 hex digits) and its meta (``weights_sha256``, ``source``: shipped, cache
+    or trained). The global RNG is left as it was: building an extractor mid-run changes no training."""
     info = data.info
-    key, path = cache_path(info, root)
+    _, path = cache_path(info, root)
+    shipped = shipped_path(info)
     net = DomainClassifier(info.shape[0], info.num_classes)
-    if path.exists():
+    if shipped.exists() or path.exists():
+        source = "shipped" if shipped.exists() else "cache"
+        path = shipped if shipped.exists() else path
         blob = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(blob["state_dict"])
-        meta = dict(blob["meta"])
+        meta = {**blob["meta"], "source": source}
     else:
         text = (f"{info.name}: training the domain classifier of FID/KID/PR and the class counts, once "
                 f"({CLASSIFIER_EPOCHS} epochs on {len(data.x):,} images; cached in {path.parent})")
@@ -169,8 +217,10 @@ def load_or_train(data: Data, device: torch.device, root: Path,
             trained, meta = train_domain_classifier(data, device, progress=epochs)
         net.load_state_dict({k: v.cpu() for k, v in trained.state_dict().items()})
         atomic_torch_save(path, {"state_dict": net.state_dict(), "meta": meta})
+        meta = {**meta, "source": "trained"}
+    meta["weights_sha256"] = weights_hash(net.state_dict())
     meta["path"] = str(path)
-    return net.to(device).eval(), key, meta
+    return net.to(device).eval(), meta["weights_sha256"][:12], meta
 
 
 def build(data: Data, *, device: torch.device, cache_root: Path, progress=None) -> FeatureExtractor:

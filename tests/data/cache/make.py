@@ -3,8 +3,9 @@ repository root: ``python tests/data/cache/make.py``), so a test session starts 
 instead of spending ~60 s training them (conftest.py copies them into its isolated cache).
 
 They are exactly what ganbench trains and caches on first use (same code, data, seed, key): the
-mnist5k classifier and the per-channel classifier of the stacked-mnist set the tests build
-(size=1000, test_size=2000). When CLASSIFIER_VERSION or the data change, their keys no longer match,
+per-channel classifier of the stacked-mnist set the tests build (size=1000, test_size=2000). (The
+classifiers of the embedded sets at their default options ship with the package: see
+ganbench_builtins/extractors/make_weights.py.) When CLASSIFIER_VERSION or the data change, their keys no longer match,
 tests/test_conditional.py::test_the_shipped_classifier_cache_is_current fails, and this script
 refreshes them.
 """
@@ -28,8 +29,7 @@ def main() -> None:
     from ganbench.plugins import load_plugins
 
     registry = load_plugins().registry
-    for data in (registry.get("dataset", "mnist5k").load(),
-                 registry.get("dataset", "stacked-mnist").load(root=None, size=1000, test_size=2000)):
+    for data in (registry.get("dataset", "stacked-mnist").load(root=None, size=1000, test_size=2000),):
         EvalContext(data=data, device=torch.device("cpu"), n_samples=1, registry=registry, cache=EvalCache(),
                     extractor_name="domain").extractor()
     out = HERE / "extractors"

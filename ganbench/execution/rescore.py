@@ -1,0 +1,169 @@
+"""``ganbench evaluate RUN_DIR``: rescore the saved generators of a run without retraining.
+
+Each measured cell (status ``ok``) that saved its generator is evaluated again with the same
+evaluation noise and labels the cell used (:func:`ganbench.execution.cell.evaluation_inputs`), the
+same metric code and an extractor built as a run builds it; the new values replace the metric
+columns of its row, and the row records the rescoring (``rescored_at``, ``rescored_by``,
+``rescored_metrics``). For the same metric, extractor and sample count the values are the original
+evaluation's, bit for bit, on the CPU. Rows are written under the run directory's lock through the
+store's one writer of rows (each row atomically: a kill leaves every row file whole, the old one or the
+new), and ``results.csv`` is rebuilt at the end. The cells' configurations are not touched, so a later
+``ganbench run`` of the same request keeps the rescored rows.
+
+What cannot be recomputed from a saved generator is left as it was and marked: the metric trajectory
+(``trajectory.csv``) and the ``track_*`` columns derived from it keep the extractor they were computed
+with in ``track_extractor`` when the rescoring uses another. History metrics (stability) read the
+training history, which rescoring does not change: they are not recomputed.
+
+Refused in one line, before any row is written: a folder that is not a run directory, a cell to
+rescore that has no saved generator (rows made before ganbench saved generators), a data set that
+no longer loads with the fingerprint its rows were made on, unknown metric or extractor names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganbench import __version__
+from ganbench.errors import GanbenchError, UsageError, one_line
+from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
+from ganbench.suite import Cell
+
+#: columns the rescoring adds to a row
+RESCORE_COLUMNS = ("rescored_at", "rescored_by", "rescored_metrics")
+
+
+@dataclass
+class Rescored:
+    """What :func:`rescore` did: the cells rescored and the cells left as they were, with why."""
+
+    run_dir: Path
+    rescored: list[str] = field(default_factory=list)
+    left: dict[str, str] = field(default_factory=dict)
+
+
+def _cell(row: dict[str, Any]) -> Cell:
+    return Cell(str(row["dataset"]), str(row["model"]), str(row["loss"]), int(row["seed"]))
+
+
+def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extractor: str | None = None,
+            eval_samples: int | None = None, device: str | torch.device = "cpu", data_root: Path | str | None = None,
+            plugins=None, progress: Callable[[str], None] | None = None) -> Rescored:
+    """Rescore the measured cells of ``run_dir`` (see the module doc). ``metrics``: metric names
+    (default: the run's, less history metrics); ``extractor``: a registered name or ``auto`` (default:
+    the run's choice); ``eval_samples``: generated samples per cell (default: each cell's own)."""
+    from ganbench.execution.cell import evaluation_inputs, metric_values, who
+    from ganbench.generators import cell_data, load_generator
+    from ganbench.plugins import load_plugins
+    from ganbench.provenance import git_commit
+    from ganbench.store import RunStore
+    from ganbench.training import Diverged, generate, nonfinite_samples
+
+    store = RunStore(run_dir)
+    store.require_run()
+    suite, _ = store.stored_suite()
+    plugins = plugins or load_plugins()
+    registry = plugins.registry
+    names = list(metrics) if metrics else list(suite.get("metrics") or [])
+    names = [registry.canonical("metric", m) for m in names]
+    computed = [m for m in names if not registry.get("metric", m).history]
+    if not computed:
+        raise UsageError("nothing to rescore: the metrics asked for read only the training history "
+                         f"({', '.join(names) or 'none'}); name metrics computed from samples, e.g. --metrics fid")
+    choice = extractor or suite.get("extractor") or "auto"
+    if choice != "auto":
+        choice = registry.canonical("extractor", choice)
+    if eval_samples is not None and (not isinstance(eval_samples, int) or eval_samples < 2):
+        raise UsageError(f"--eval-samples expects a whole number of at least 2, got {eval_samples}")
+    extractor_options = {k: dict(v) for k, v in (suite.get("extractor_options") or {}).items()}
+    device = torch.device(device)
+    metric_samples = max([0, *(registry.get("metric", m).samples for m in computed)])
+    done = Rescored(Path(run_dir))
+    with store.lock():
+        store.remove_temporaries()  # a killed run's or rescoring's half-done writes
+        rows = store.rows()
+        targets = []
+        for row in rows:
+            if row.get("status") != "ok":
+                done.left[row["cell_id"]] = f"status {row.get('status')}: nothing was measured"
+                continue
+            targets.append(row)
+        missing = [r["cell_id"] for r in targets if not (store.root / "cells" / r["cell_id"] / "generator.pt").is_file()]
+        if missing:
+            raise UsageError(f"{store.root}: {len(missing)} measured cell(s) saved no generator (e.g. {missing[0]}: made "
+                             "before ganbench saved generators), so they cannot be rescored; re-run the run's command "
+                             "with --fresh to train and score them anew")
+        # every check first: each data set loads as the version its rows were made on
+        data_of: dict[tuple[str, str], Any] = {}
+        configs = {}
+        for row in targets:
+            config = store.read_cell_config(row["cell_id"]) or {}
+            key = (row["dataset"], str(config.get("data_fingerprint")))
+            if key not in data_of:
+                data_of[key], config = cell_data(store, row["cell_id"], registry, data_root)
+            configs[row["cell_id"]] = config
+        cache = EvalCache()
+        commit = git_commit()
+        stamp = {"rescored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "rescored_by": f"ganbench {__version__}" + (f" ({commit})" if commit else "")}
+        for i, row in enumerate(targets):
+            cell_id, config = row["cell_id"], configs[row["cell_id"]]
+            data = data_of[(row["dataset"], str(config.get("data_fingerprint")))]
+            settings = dict(config.get("settings") or {})
+            n = eval_samples or int(row.get("hp_eval_samples") or settings["eval_samples"])
+            settings["eval_samples"] = n
+            ext_name, why = resolve_extractor(registry, choice, data.info)
+            loaded = load_generator(store.root / "cells" / cell_id, device, plugins=plugins)
+            conditional = registry.get("model", row["model"]).condition is not None
+            noise, labels = evaluation_inputs(int(row["seed"]), row["dataset"], row["model"], conditional, data,
+                                              settings, metric_samples)
+
+            step = int(row.get("steps_done") or 0)
+
+            def sample(k: int, G=loaded.G, noise=noise, labels=labels, step=step) -> torch.Tensor:
+                out = generate(G, noise[:k], device, y=labels[:k] if labels is not None else None)
+                nonfinite_samples(out, step, "rescoring, eval mode")
+                return out
+
+            ctx = EvalContext(data=data, device=device, n_samples=n, sample=sample, labels=labels, registry=registry,
+                              extractor_name=ext_name, extractor_options=extractor_options,
+                              real_samples=int(settings.get("real_samples", 10000)), cache=cache)
+            values: dict[str, Any] = {}
+            scored: list[str] = []
+            for name in computed:
+                metric = registry.get("metric", name)
+                if getattr(metric, "conditional", False) and not conditional:
+                    continue
+                if metric.supports(data.info) is not None or (metric.features and ext_name is None):
+                    continue
+                blame = who(registry, "metric", name)
+                try:
+                    with torch.random.fork_rng(devices=[]):
+                        values.update(metric_values(blame, metric.compute(ctx)))
+                except (KeyboardInterrupt, GanbenchError):
+                    raise
+                except Exception as exc:  # a metric's or a generator's failure: one line, the rows so far kept
+                    where = "non-finite samples" if isinstance(exc, Diverged) else f"{blame} raised: {one_line(exc)}"
+                    raise UsageError(f"{store.root}: rescoring cell {cell_id} stopped ({where}); {i} of {len(targets)} "
+                                     "cells were rescored and the others keep their rows: run evaluate again after "
+                                     "fixing it") from exc
+                scored.append(name)
+            old_ext = row.get("fid_extractor")
+            new_ext = values.get("fid_extractor")
+            new = {**row, **values, **stamp, "rescored_metrics": ",".join(scored), "hp_eval_samples": n}
+            if old_ext and new_ext and old_ext != new_ext and (
+                    int(row.get("eval_points") or 0) or any(k.startswith("track_") for k in row)):
+                new.setdefault("track_extractor", old_ext)
+            store.write_result(_cell(row), new)
+            done.rescored.append(cell_id)
+            if progress is not None:
+                progress(f"[{i + 1}/{len(targets)}] {cell_id}: " + ", ".join(
+                    f"{k} {v:.4g}" for k, v in values.items() if k in computed and isinstance(v, float)))
+        store.write_table()
+    return done
