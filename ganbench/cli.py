@@ -249,8 +249,14 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     finally:
         if reporter is not None:
             reporter.close()
-    columns = metric_columns(pl.registry, df)
-    make_console().print(to_rich(display(summarize(df, columns), columns), title=f"ganbench results — {target}"))
+    import pandas as pd
+
+    from ganbench.store import RunStore, rows_to_frame
+
+    shown = pd.concat([df, rows_to_frame(RunStore(target).reference_rows())], ignore_index=True) \
+        if not df.empty else df  # with the run's reference rows
+    columns = metric_columns(pl.registry, shown)
+    make_console().print(to_rich(display(summarize(shown, columns), columns), title=f"ganbench results — {target}"))
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
@@ -445,7 +451,7 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     from ganbench.report import group_columns, load_runs, metric_columns, provenance, render, summarize, to_rich, write_text
 
     registry = _plugins(ctx).registry
-    rows, runs = load_runs(run_dirs)
+    rows, runs = load_runs(run_dirs, references=True)
     cols = metric_columns(registry, rows, _names(metrics))
     groups = group_columns(rows, _names(by))
     summary = summarize(rows, cols, groups, baseline)

@@ -236,7 +236,7 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     from ganbench.plots import figures
     from ganbench.report import group_columns, load_runs, metric_columns, summarize
 
-    rows, runs = load_runs(run_dirs)
+    rows, runs = load_runs(run_dirs, references=True)
     if rows.empty:
         raise UsageError(f"no result rows in {', '.join(map(str, run_dirs))}: nothing to publish")
     cols = metric_columns(registry, rows, metrics)

@@ -75,15 +75,16 @@ class Run:
     environment: dict[str, Any] = field(default_factory=dict)
 
 
-def load_run(path: Path | str) -> Run:
+def load_run(path: Path | str, references: bool = False) -> Run:
     """Read a run directory; each row gains ``run`` (the directory), ``data_fingerprint`` (from its
-    cell's config.json) and ``extractor`` (the feature extractor ids its metrics used)."""
+    cell's config.json) and ``extractor`` (the feature extractor ids its metrics used). ``references``:
+    the run's reference rows (:mod:`ganbench.references`, ``reference = true``) come after the cells'."""
     from ganbench.store import RunStore, rows_to_frame
 
     path = Path(path)
     store = RunStore(path)
     store.require_run()
-    rows = store.rows()
+    rows = store.rows() + (store.reference_rows() if references else [])
     for row in rows:
         config = store.read_cell_config(row["cell_id"]) or {}
         row.setdefault("data_fingerprint", config.get("data_fingerprint"))
@@ -128,12 +129,13 @@ def check_protocols(runs: Sequence[Run]) -> None:
                     )
 
 
-def load_runs(paths: Sequence[Path | str]) -> tuple[pd.DataFrame, list[Run]]:
-    """The rows of every run directory, after :func:`check_protocols`. A cell (data set, model, loss,
-    seed) found in two runs is an error unless both rows come from the same configuration."""
+def load_runs(paths: Sequence[Path | str], references: bool = False) -> tuple[pd.DataFrame, list[Run]]:
+    """The rows of every run directory (with ``references``, their reference rows too), after
+    :func:`check_protocols`. A cell (data set, model, loss, seed) found in two runs is an error unless
+    both rows come from the same configuration."""
     from ganbench.store import rows_to_frame
 
-    runs = [load_run(p) for p in paths]
+    runs = [load_run(p, references) for p in paths]
     check_protocols(runs)
     frames = [r.rows for r in runs if not r.rows.empty]
     if not frames:
@@ -170,8 +172,8 @@ def metric_columns(registry, df: pd.DataFrame, names: Iterable[str] | None = Non
     → its primary and its columns with a direction)."""
     dirs = directions(registry)
     if names is None:
-        return [(spec.primary, spec.higher_is_better) for _, spec, _ in registry.items("metric")
-                if _has_values(df, spec.primary)]
+        return _with_companions(df, dirs, [(spec.primary, spec.higher_is_better) for _, spec, _ in registry.items("metric")
+                                           if _has_values(df, spec.primary)])
     out: list[tuple[str, bool | None]] = []
     for name in names:
         if _has_values(df, name) or name in dirs:  # a declared column with no value (every cell diverged): shown as —
@@ -185,6 +187,23 @@ def metric_columns(registry, df: pd.DataFrame, names: Iterable[str] | None = Non
             known = sorted({c for c in dirs if _has_values(df, c)})
             raise UsageError(f"no metric column '{name}' in these results; columns with values: {', '.join(known)}")
         out += [(c, dirs.get(c)) for c in cols if c not in dict(out)]
+    return _with_companions(df, dirs, out)
+
+
+#: columns never shown without others: a count of modes says little alone (a Gaussian reaches half of
+#: ring8's modes; any classifier gives every sample some class), its quality and balance do
+COMPANIONS = {"modes": ("hq_pct", "mode_kl")}
+
+
+def _with_companions(df: pd.DataFrame, dirs: Mapping[str, bool | None],
+                     cols: list[tuple[str, bool | None]]) -> list[tuple[str, bool | None]]:
+    """``cols`` with each column's :data:`COMPANIONS` (those with values) right after it."""
+    out: list[tuple[str, bool | None]] = []
+    for col, higher in cols:
+        if col not in dict(out):
+            out.append((col, higher))
+        out += [(c, dirs.get(c)) for c in COMPANIONS.get(col, ()) if _has_values(df, c) and c not in dict(out)
+                and c not in dict(cols)]
     return out
 
 
@@ -228,6 +247,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
     if df.empty:
         return pd.DataFrame(columns=by)
     _check_extractors(df)
+    is_ref = _reference_mask(df)
     out = []
     fractional: set[str] = set()  # metric columns with a value that is not a whole number
     for key, g in df.groupby(by, sort=False, dropna=False):
@@ -249,24 +269,28 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
         for col in ("steps_per_s", "train_s", "eval_s"):
             vals = _values(g, col)
             rec[col] = vals.mean() if len(vals) else float("nan")
-        notes = g.loc[g["status"].isin(["skipped", "failed"]), "message"].dropna().unique()
+        rec["reference"] = bool(is_ref[g.index].all())
+        shown = g["message"] if rec["reference"] else g.loc[g["status"].isin(["skipped", "failed"]), "message"]
+        notes = shown.dropna().unique()
         rec["note"] = "; ".join(str(n) for n in notes if n)
         out.append(rec)
     summary = pd.DataFrame(out)
     scope = ["dataset"] if "dataset" in by else []
+    ranked = summary[~summary["reference"]]  # references are shown, never ranked
     for col, higher in metrics:
         if higher is None:
             continue
-        ranks = (summary.groupby(scope)[f"{col}_mean"] if scope else summary[f"{col}_mean"]).rank(
+        ranks = (ranked.groupby(scope)[f"{col}_mean"] if scope else ranked[f"{col}_mean"]).rank(
             ascending=not higher, method="min")
-        summary[f"{col}_rank"] = ranks
-    _mark_best(df, summary, metrics, by, scope)
-    summary.attrs["evidence"] = evidence(df, summary, metrics)
+        summary[f"{col}_rank"] = ranks  # NaN on reference rows
+    _mark_best(df[~is_ref], summary, metrics, by, scope)
+    summary.attrs["evidence"] = evidence(df[~is_ref], summary[~summary["reference"]], metrics)
     if baseline is not None:
         summary = _paired(df, summary, metrics, by, baseline)
-    if metrics:
+    if metrics:  # within a data set: the cells by the first metric, then the references
         col, higher = metrics[0]
-        summary = summary.sort_values([*scope, f"{col}_mean"], ascending=[True] * len(scope) + [higher is False],
+        summary = summary.sort_values([*scope, "reference", f"{col}_mean"],
+                                      ascending=[True] * len(scope) + [True, higher is False],
                                       na_position="last", kind="stable")
     summary = summary.reset_index(drop=True)
     #: columns whose every value is a whole number (counts such as modes): shown without decimals
@@ -293,7 +317,8 @@ def _mark_best(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[
         summary[f"{col}_best"] = False
         summary[f"{col}_p_best"] = float("nan")
         summary[f"{col}_q_best"] = float("nan")
-        parts = [part for _, part in summary.groupby(list(scope), sort=False)] if scope else [summary]
+        cells = summary[~summary["reference"]]
+        parts = [part for _, part in cells.groupby(list(scope), sort=False)] if scope else [cells]
         for part in parts:
             part = part[part[f"{col}_mean"].notna()]
             if part.empty:
@@ -344,6 +369,13 @@ def evidence(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[st
     return notes
 
 
+def _reference_mask(df: pd.DataFrame) -> pd.Series:
+    """Which rows are reference rows (:mod:`ganbench.references`), not cells."""
+    if "reference" not in df:
+        return pd.Series(False, index=df.index)
+    return df["reference"].map(lambda v: v is True or v == 1 or str(v).lower() == "true")
+
+
 def _check_extractors(df: pd.DataFrame) -> None:
     for col in [c for c in df.columns if c.endswith("_extractor")]:
         per_dataset = df.dropna(subset=[col]).groupby("dataset")[col].nunique()
@@ -380,7 +412,7 @@ def _paired(df: pd.DataFrame, summary: pd.DataFrame, metrics, by: list[str], bas
     if baseline not in losses:
         raise UsageError(f"--baseline {baseline}: no such loss in these results; losses: {', '.join(losses)}")
     others = [c for c in by if c != "loss"]
-    rows = df[df["status"].isin(MEASURED)]
+    rows = df[df["status"].isin(MEASURED) & ~_reference_mask(df)]
     summary = summary.copy()
     for col, higher in metrics:
         if higher is None or col not in rows:
@@ -388,7 +420,7 @@ def _paired(df: pd.DataFrame, summary: pd.DataFrame, metrics, by: list[str], bas
         for name in ("delta", "pairs", "better", "p_sign", "p_wilcoxon", "deltas"):
             summary[f"{col}_{name}"] = None
         for i, rec in summary.iterrows():
-            if rec["loss"] == baseline:
+            if rec["loss"] == baseline or bool(rec.get("reference", False)):
                 continue
             mine = rows[(rows["loss"] == rec["loss"]) & _match(rows, rec, others)]
             base = rows[(rows["loss"] == baseline) & _match(rows, rec, others)]
@@ -506,7 +538,11 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
     extractors = sorted(set(summary["extractor"].dropna())) if "extractor" in summary else []
     if extractors:
         parts.append("feature extractor " + ", ".join(extractors))
-    parts += [note.upper()[:1] + note[1:] for note in summary.attrs.get("evidence", ())]
+    if "reference" in summary and summary["reference"].any():
+        parts.append("rows of model 'reference' are computed by the same metric code, extractor and sample counts "
+                     "and never ranked: 'real' = real samples (held-out, or fresh samples of a mixture), the ceiling; "
+                     "'gaussian' = a Gaussian with the data's mean and covariance, a generator that ignores the modes")
+    parts += list(summary.attrs.get("evidence", ()))
     table.caption = "; ".join(parts)
     return table
 
@@ -713,6 +749,8 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
         return ", ".join(vals) if vals else "—"
 
     envs = [r.environment for r in runs]
+    if not df.empty:
+        df = df[~_reference_mask(df)]  # the cells: references are described in the table's caption
     measured = df[df["status"].isin(MEASURED)] if not df.empty else df
 
     def col(name: str):

@@ -70,7 +70,7 @@ LOCK_FILE = ".lock"
 LOCK_TRIES = 10
 #: what ``--fresh`` removes: everything ganbench writes into a run directory, nothing else; the
 #: suite file last, so a folder interrupted half-cleared is still recognised as a run directory
-RUN_FILES = ("cells", "tensorboard", "samples", "environment.json", TABLE_FILE, SUITE_FILE)
+RUN_FILES = ("cells", "references", "tensorboard", "samples", "environment.json", TABLE_FILE, SUITE_FILE)
 #: keys every ganbench suite.json has: a file called suite.json without them is someone else's
 SUITE_KEYS = ("datasets", "models", "losses", "seeds")
 REUSABLE_STATUSES = ("ok", "diverged", "skipped")
@@ -638,6 +638,33 @@ class RunStore:
                 raise UsageError(f"{path} is not a ganbench result row: {problem}; {fix}")
             out.append(row)
         return out
+
+    def reference_rows(self) -> list[dict[str, Any]]:
+        """The run's reference rows (:mod:`ganbench.references`), one per data set, kind and seed; a
+        damaged file is an error naming it."""
+        out = []
+        for path in sorted((self.root / "references").glob("*.json")):
+            row = read_json(path, "reference row")
+            if not isinstance(row, dict) or row.get("reference") is not True or "dataset" not in row:
+                raise UsageError(f"{path} is not a ganbench reference row; re-run the command that made {self.root}")
+            out.append(row)
+        return out
+
+    def write_references(self, dataset: str, key: str, rows: list[dict[str, Any]]) -> None:
+        """Replace the reference rows of ``dataset`` (each file atomically) and record what they were
+        computed from (``key``)."""
+        folder = self.root / "references"
+        for path in folder.glob("*.json"):
+            row = read_json(path, "reference row")
+            if isinstance(row, dict) and row.get("dataset") == dataset:
+                path.unlink()
+        for row in rows:
+            atomic_write_json(folder / f"{row['cell_id']}.json", {**row, "reference_key": key})
+
+    def reference_key(self, dataset: str) -> str | None:
+        """What the stored reference rows of ``dataset`` were computed from (None: none stored)."""
+        keys = {r.get("reference_key") for r in self.reference_rows() if r.get("dataset") == dataset}
+        return keys.pop() if len(keys) == 1 else None
 
     def table(self) -> pd.DataFrame:
         return rows_to_frame(self.rows())

@@ -37,6 +37,10 @@ def test_run_prints_a_table_and_writes_results(invoke, tmp_path):
     rep = invoke("report", str(tmp_path), "--format", "csv", "-o", str(tmp_path / "summary.csv"))
     assert rep.exit_code == 0 and rep.output.strip() == f"csv: {tmp_path / 'summary.csv'}"
     summary = pd.read_csv(tmp_path / "summary.csv")
+    refs = summary[summary["model"] == "reference"].set_index("loss")  # held-out real digits, a pixel Gaussian
+    assert list(refs.index) == ["real", "gaussian"] and refs.loc["real", "fid_mean"] < refs.loc["gaussian", "fid_mean"]
+    assert "reference" in res.output  # the run's own table shows them too
+    summary = summary[summary["model"] != "reference"]
     assert len(summary) == 4 and (summary["fid_n"] == 2).all() and summary["fid_std"].notna().all()
     fid = df[(df["model"] == "dcgan") & (df["loss"] == "nonsat")]["fid"]
     got = summary[(summary["model"] == "dcgan") & (summary["loss"] == "nonsat")].iloc[0]

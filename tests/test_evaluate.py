@@ -111,3 +111,23 @@ def test_a_kill_inside_the_write_of_a_row_leaves_every_row_whole(run):
     res = CliRunner().invoke(cli, ["evaluate", str(run)], catch_exceptions=False)
     assert res.exit_code == 0 and not list(run.rglob("*.ganbench-tmp"))
     assert all("rescored_at" in r for r in rows(run).values())
+
+
+def test_references_are_written_shown_last_never_ranked_and_follow_a_rescoring(run):
+    """The run wrote its reference rows; the report shows them after the cells with no rank and no
+    best mark; evaluate at another sample count recomputes them at that count."""
+    import csv
+    import io
+
+    refs = sorted(p.name for p in (run / "references").glob("*.json"))
+    assert refs == ["ring8__reference__gaussian__s0.json", "ring8__reference__real__s0.json"]
+    res = CliRunner().invoke(cli, ["report", str(run), "-f", "csv", "--metrics", "fid,modes"], catch_exceptions=False)
+    table = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [(r["model"], r["loss"]) for r in table][-2:] == [("reference", "real"), ("reference", "gaussian")]
+    for r in table[-2:]:
+        assert r["reference"] == "True" and r["fid_rank"] == "" and r["fid_best"] == "False"
+    assert {"hq_pct_mean", "mode_kl_mean"} <= set(table[0])  # modes is never shown alone
+    res = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "fid,modes", "--eval-samples", "100"])
+    assert res.exit_code == 0, res.output
+    ref = json.loads((run / "references" / "ring8__reference__gaussian__s0.json").read_text())
+    assert ref["reference_n"] == 100 and ref["fid_n_fake"] == 100

@@ -124,11 +124,12 @@ def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
                                       "--seeds 0,1 --set batch_size=32 --set eval_every=10")
     md = files["md"].read_text()
     table = read_markdown_table(md)
-    assert table[0][:3] == ["dataset", "model", "loss"] and len(table) == 2 + 4
+    assert table[0][:3] == ["dataset", "model", "loss"] and len(table) == 2 + 4 + 4  # 4 cells, 2 references per data set
+    assert [(r[1], r[2]) for r in table[2:] if r[1] == "reference"] == [("reference", "real"), ("reference", "gaussian")] * 2
     for fig in board.figures:
         assert f"](plots/{fig.name}.png)" in md and (results / "tiny" / "plots" / f"{fig.name}.png").exists()
     csv = pd.read_csv(files["csv"])
-    assert len(csv) == 4 and set(csv["dataset"]) == {"ring8", "mnist5k"}
+    assert len(csv) == 8 and set(csv["dataset"]) == {"ring8", "mnist5k"} and csv["reference"].sum() == 4
     # a second board: the index links both
     publish(build_board([tiny_run], plugins.registry, title="Second", metrics=["modes"]), results / "second")
     index = (results / "README.md").read_text()

@@ -165,5 +165,42 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
             if progress is not None:
                 progress(f"[{i + 1}/{len(targets)}] {cell_id}: " + ", ".join(
                     f"{k} {v:.4g}" for k, v in values.items() if k in computed and isinstance(v, float)))
+        _references(store, registry, suite, data_of, configs, targets, choice, extractor_options, eval_samples,
+                    computed, device)
         store.write_table()
     return done
+
+
+def _references(store, registry, suite, data_of, configs, targets, choice, extractor_options, eval_samples,
+                computed, device) -> None:
+    """The reference rows of each rescored data set, recomputed with the rescoring's extractor and
+    sample count (they are compared with the rows, so they follow them)."""
+    from ganbench import references
+    from ganbench.execution.cell import metric_values, who
+
+    seeds = [int(s) for s in suite.get("seeds") or []]
+    done = set()
+    for row in targets:
+        config = configs[row["cell_id"]]
+        data = data_of[(row["dataset"], str(config.get("data_fingerprint")))]
+        if row["dataset"] in done or not seeds:
+            continue
+        done.add(row["dataset"])
+        settings = config.get("settings") or {}
+        n = eval_samples or int(row.get("hp_eval_samples") or settings["eval_samples"])
+        real = int(settings.get("real_samples", 10000))
+        ext_name, _ = resolve_extractor(registry, choice, data.info)
+        metrics = references.metrics_for(registry, computed, data, ext_name)
+        if not metrics:
+            continue
+        cache = EvalCache()
+
+        def context(n_samples, data=data, ext_name=ext_name, real=real, cache=cache, **kw):
+            return EvalContext(data=data, device=device, n_samples=n_samples, registry=registry, extractor_name=ext_name,
+                               extractor_options=extractor_options, real_samples=real, cache=cache, **kw)
+
+        ext_id = context(1).extractor().id if ext_name is not None else ""
+        rows = references.compute(data, row["dataset"], seeds, n, real, context, metrics,
+                                  lambda m, values: metric_values(who(registry, "metric", m), values))
+        store.write_references(row["dataset"], references.key(n, real, [m for m, _ in metrics], ext_id, data, seeds),
+                               rows)

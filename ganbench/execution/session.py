@@ -22,7 +22,7 @@ import torch
 
 from ganbench import __version__, options, paths
 from ganbench.conditioning import build_networks
-from ganbench.errors import CellFailure, GanbenchError, UsageError, call_plugin, one_line
+from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, model_supports, size_hint, who
 from ganbench.execution.executors import TRACEBACK_KEY, Event, Executor, ExecutorConfig
@@ -380,6 +380,40 @@ class Runner:
                                                  f"{one_line(exc)}")
                     datasets[name].__cause__ = exc
 
+    def _write_references(self, datasets: dict[str, Data | BaseException]) -> None:
+        """The reference rows of every data set that loaded (:mod:`ganbench.references`), with the run's
+        metrics that read samples, its extractor and its sample counts; kept when already stored for
+        the same inputs. A failure is a warning: the cells' results do not depend on it."""
+        from ganbench import references
+        from ganbench.execution.cell import metric_values
+
+        settings = {**GLOBAL_DEFAULTS, **self.suite.settings}
+        n, real = int(settings["eval_samples"]), int(settings["real_samples"])
+        for name, data in datasets.items():
+            if not isinstance(data, Data):
+                continue
+            extractor = self.extractors.get(name, (None, None))[0]
+            try:
+                metrics = references.metrics_for(self.registry, self.suite.metrics, data, extractor)
+                if not metrics:
+                    continue
+                ext_id = self._context(name, data, settings).extractor().id if extractor is not None else ""
+                key = references.key(n, real, [m for m, _ in metrics], ext_id, data, self.suite.seeds)
+                if not self.fresh and self.store.reference_key(name) == key:
+                    continue
+                self.reporter.status(f"{name}: reference rows (real, Gaussian) for {len(self.suite.seeds)} seed(s)", 0, 1)
+                rows = references.compute(
+                    data, name, self.suite.seeds, n, real,
+                    lambda n_samples, name=name, data=data, **kw: self._context(
+                        name, data, {**settings, "eval_samples": n_samples}, **kw),
+                    metrics, lambda m, values: metric_values(self._who("metric", m), values))
+                self.store.write_references(name, key, rows)
+                self.reporter.status(f"{name}: reference rows (real, Gaussian) for {len(self.suite.seeds)} seed(s)", 1, 1)
+            except (KeyboardInterrupt, StorageError):
+                raise
+            except Exception as exc:  # a metric that cannot take reference samples: the cells are unaffected
+                self.reporter.warning(f"{name}: no reference rows ({one_line(exc)})")
+
     def _refuse_other_instrument(self, dataset: str, ext, preps: list[_Prepared]) -> None:
         """Refuse, in one line, to add cells scored by ``ext`` to rows of ``dataset`` that an extractor
         of the same name but other weights scored (a retrained cache, another machine's classifier,
@@ -536,6 +570,7 @@ class Runner:
             if self.fresh:
                 self.store.clear()
             self.store.write_run_files(self.run_config(), environment(self.plugins, self.device, self.commit))
+            self._write_references(datasets)
             self.reporter.run_started(cells, self.store.root)
             info = RunInfo(run_dir=self.store.root, suite=self.run_config(), log=self.log,
                            cells=tuple(c.id for c in cells))

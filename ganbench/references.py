@@ -1,0 +1,136 @@
+"""Reference rows: what a metric gives for samples whose quality is known, computed by the same
+metric code, extractor and sample count as the run's cells, so a reader can tell a result from a
+number any generator would get.
+
+Per data set and seed, two references (model ``reference``; the kind in the ``loss`` column):
+
+- ``real`` — the ceiling: for a mixture with known modes, fresh samples of the true mixture (equal
+  weights, the data's mode std); for other data, held-out real samples (the held-out split, else
+  training samples outside the real-feature subset). For images this is the FID floor.
+- ``gaussian`` — a generator that learned only the first two moments: samples of the Gaussian with
+  the training data's mean and covariance, in the data's own space (pixels for images; not clamped).
+  It is drawn as ``mean + w·X̃/√(m−1)`` with ``w ~ N(0, I_m)`` and ``X̃`` the ``m`` (≤ 4,096) centred
+  training samples of the real-feature subset: exactly the Gaussian of their sample covariance,
+  without forming a d×d matrix.
+
+Both are drawn from named random streams of the seed (``reference``, data set, kind), so the spread
+over seeds is the spread of the reference itself. Rows are marked ``reference = true``; reports show
+them after the cells of their data set and never rank them. A held-out split smaller than
+``eval_samples`` gives a ``real`` row at its own size, which the row states (``reference_n``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from ganbench import seeding
+from ganbench.evaluation import real_subset
+from ganbench.specs import Data
+
+#: the reference kinds, in the order reports show them
+KINDS = ("real", "gaussian")
+#: the model name of reference rows (not a registrable model: references are not trained)
+MODEL = "reference"
+#: bump when how the reference samples are drawn changes: stored references are recomputed
+VERSION = "1"
+#: most training samples whose covariance the Gaussian reference matches
+GAUSSIAN_BASIS = 4096
+
+#: the ``message`` of a reference row (the report's note column)
+DESCRIPTION = "reference, never ranked: {source}"
+
+
+def samples(data: Data, kind: str, n: int, seed: int, real_samples: int = 10000) -> tuple[torch.Tensor, str] | None:
+    """``(samples [≤ n, *shape], where they come from)`` of reference ``kind`` for ``seed``; None when
+    the data has no source for it (no held-out split, and every training sample is among the
+    ``real_samples`` the real features use)."""
+    gen = seeding.generator(seed, "reference", data.info.name, kind)
+    info = data.info
+    if kind == "gaussian":
+        basis = data.x[real_subset(data, min(len(data.x), GAUSSIAN_BASIS))].flatten(1).double()  # [m, d]
+        mean = basis.mean(0)
+        centred = basis - mean
+        w = torch.randn(n, len(basis), generator=gen, dtype=torch.float64)  # [n, m]
+        x = mean + w @ centred / math.sqrt(max(1, len(basis) - 1))
+        return x.float().reshape(n, *info.shape), f"Gaussian with the mean and covariance of {len(basis):,} training samples"
+    if kind != "real":
+        raise ValueError(f"unknown reference kind {kind!r}; known: {', '.join(KINDS)}")
+    if info.modes is not None and info.mode_std:
+        centres = torch.tensor(info.modes, dtype=torch.float64)  # [K, d]
+        which = torch.randint(0, len(centres), (n,), generator=gen)
+        x = centres[which] + info.mode_std * torch.randn(n, centres.shape[1], generator=gen, dtype=torch.float64)
+        return x.float(), f"samples of the true mixture ({len(centres)} modes, std {info.mode_std:g})"
+    if data.x_test is not None and len(data.x_test):
+        pool, source = data.x_test, "the held-out split"
+    else:
+        used = set(real_subset(data, min(len(data.x), real_samples)).tolist())
+        rest = torch.tensor([i for i in range(len(data.x)) if i not in used], dtype=torch.long)
+        if len(rest) == 0:
+            return None
+        pool, source = data.x[rest], "training samples outside the real-feature subset"
+    pick = torch.randperm(len(pool), generator=gen)[: min(n, len(pool))]
+    return pool[pick], f"{len(pick):,} real samples of {source}"
+
+
+def metrics_for(registry, names: Sequence[str], data: Data, extractor: str | None) -> list[tuple[str, Any]]:
+    """``(name, spec)`` of the metrics of ``names`` a reference row gets on ``data``: those computed
+    from samples (not from a training history), unconditional, that support the data, and — when
+    they need features — only where the data has an extractor."""
+    out = []
+    for name in names:
+        spec = registry.get("metric", name)
+        if spec.history or getattr(spec, "conditional", False) or spec.supports(data.info) is not None:
+            continue
+        if spec.features and extractor is None:
+            continue
+        out.append((name, spec))
+    return out
+
+
+def key(n: int, real_samples: int, metrics: Sequence[str], extractor_id: str, data: Data, seeds: Sequence[int]) -> str:
+    """What a data set's reference rows are computed from, as a short hash: stored rows with the same
+    key are kept."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps([VERSION, n, real_samples, list(metrics), extractor_id, data.info.fingerprint,
+                                      [int(s) for s in seeds]]).encode()).hexdigest()[:16]
+
+
+def compute(data: Data, dataset: str, seeds: Sequence[int], n: int, real_samples: int, context: Callable[..., Any],
+            metrics: Sequence[tuple[str, Any]], check: Callable[[str, Any], Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The reference rows of ``dataset`` for ``seeds``: per kind and seed, every metric of ``metrics``
+    (``(name, spec)``, those that apply to the data and read samples) computed on the reference
+    samples through ``context(sample=..., n_samples=...)`` — an :class:`~ganbench.evaluation.EvalContext`
+    made as the cells' are — and checked by ``check(name, values)``. A reference whose samples do not
+    depend on the seed (a held-out split no larger than ``n``) is computed once and shared."""
+    from ganbench.suite import Cell
+
+    rows = []
+    for kind in KINDS:
+        computed: dict[int, dict[str, Any]] = {}
+        for seed in seeds:
+            drawn = samples(data, kind, n, seed, real_samples)
+            if drawn is None:
+                break
+            x, source = drawn
+            # every seed draws the same set: a held-out split no larger than n
+            shared = kind == "real" and source.endswith("the held-out split") and len(data.x_test) <= n
+            key = 0 if shared else seed
+            if key not in computed:
+                ctx = context(sample=lambda k, x=x: x[:k], n_samples=len(x))
+                values: dict[str, Any] = {}
+                for name, spec in metrics:
+                    with torch.random.fork_rng(devices=[]):
+                        values.update(check(name, spec.compute(ctx)))
+                computed[key] = values
+            cell = Cell(dataset, MODEL, kind, seed)
+            rows.append({"cell_id": cell.id, "dataset": dataset, "model": MODEL, "loss": kind, "seed": seed,
+                         "status": "ok", "reference": True, "reference_n": len(x), "reference_version": VERSION,
+                         "message": DESCRIPTION.format(source=source), "data_fingerprint": data.info.fingerprint,
+                         **computed[key]})
+    return rows
