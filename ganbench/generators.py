@@ -93,8 +93,9 @@ def load_generator(cell_dir: str | Path, device: str | torch.device = "cpu", *, 
                    plugins=None) -> LoadedGenerator:
     """The trained generator of the cell in ``cell_dir`` (``RUN_DIR/cells/<cell id>``), built by its
     model's plugin with the cell's options and moved to ``device``. ``raw=True``: the trained weights
-    rather than their moving average (cells trained with ``g_ema``). A one-line
-    :class:`~ganbench.errors.UsageError` when the folder is not a trained cell."""
+    rather than their moving average (cells trained with ``g_ema``). ``plugins``: the loaded plugins
+    or their registry (default: loaded here). A one-line :class:`~ganbench.errors.UsageError` when the
+    folder is not a trained cell."""
     from ganbench.conditioning import build_networks
     from ganbench.plugins import load_plugins
     from ganbench.store import RunStore
@@ -103,8 +104,9 @@ def load_generator(cell_dir: str | Path, device: str | torch.device = "cpu", *, 
     store = RunStore(cell_dir.parent.parent)
     if not (cell_dir / "config.json").is_file() and store.network_info(cell_dir.name) is None:
         raise UsageError(f"{cell_dir} is not a cell of a ganbench run directory (no config.json)")
-    plugins = plugins or load_plugins()
-    desc = describe(store, cell_dir.name, plugins.registry)
+    registry = plugins.registry if hasattr(plugins, "registry") else plugins  # plugins, or a registry
+    registry = registry if registry is not None else load_plugins().registry
+    desc = describe(store, cell_dir.name, registry)
     try:
         data = desc["data"]
         info = DataInfo(**{**data, "shape": tuple(data["shape"]), "class_names": tuple(data["class_names"]),
@@ -114,11 +116,11 @@ def load_generator(cell_dir: str | Path, device: str | torch.device = "cpu", *, 
         model, latent_dim, model_options = desc["model"], int(desc["latent_dim"]), dict(desc["model_options"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"{cell_dir}: its description of the trained networks is damaged ({one_line(exc)})") from None
-    spec = plugins.registry.get("model", model)
+    spec = registry.get("model", model)
     try:
         G, _ = build_networks(spec, info, latent_dim, model_options)
     except Exception as exc:  # the plugin's own code: one line naming it
-        raise UsageError(f"{cell_dir}: model '{model}' of {plugins.registry.provenance('model', model)} cannot build "
+        raise UsageError(f"{cell_dir}: model '{model}' of {registry.provenance('model', model)} cannot build "
                          f"the saved generator ({one_line(exc)})") from None
     ema = desc.get("generator") == "ema"
     state = store.network_state(cell_dir.name, "generator_raw" if raw and ema else "generator")

@@ -162,30 +162,78 @@ def _first_seeds(df: pd.DataFrame, dataset: str, groups: list[str]) -> list[tupl
     return [(key if isinstance(key, tuple) else (key,), g.iloc[0]) for key, g in rows.groupby(groups, sort=False)]
 
 
-def sample_grids(df: pd.DataFrame, dataset: str, groups: list[str], notes: list[str] | None = None) -> Figure | None:
-    """The last saved sample picture of the first seed of each group, side by side."""
+#: rows (latent vectors) of a conditional cell's class grid
+CLASS_GRID_ROWS = 4
+
+
+def class_grid(row: pd.Series, registry) -> tuple[Any, list[str], int] | None:
+    """A conditional cell's class grid as ``ganbench samples --mode classes`` draws it (its saved
+    generator; :data:`CLASS_GRID_ROWS` latent vectors of seed 0 × every class): ``(HWC image, class
+    names, column width in pixels)``; None for an unconditional cell or one without a generator."""
+    from ganbench import generators
+
+    store = _store(row)
+    info = store.network_info(row["cell_id"])
+    if not info or not info.get("condition") or not store.has_generator(row["cell_id"]):
+        return None
+    gen = generators.load_generator(store.root / "cells" / row["cell_id"], "cpu", plugins=registry)
+    samples, cols, _ = generators.draw(gen, "classes", n=CLASS_GRID_ROWS, seed=0)
+    picture = generators.grid_picture(samples, gen.info, cols)  # [3, H, W] in [0, 1], padding 2
+    names = list(gen.info.class_names) or [str(k) for k in range(cols)]
+    return picture.permute(1, 2, 0).numpy(), names, samples.shape[-1] + 2
+
+
+def sample_grids(df: pd.DataFrame, dataset: str, groups: list[str], notes: list[str] | None = None,
+                 registry=None) -> Figure | None:
+    """The last saved sample picture of the first seed of each group, side by side; for a conditional
+    cell (with ``registry``), its class grid instead: one labelled column per class asked for."""
     import matplotlib.image as mpimg
 
     notes = [] if notes is None else notes
     panels = []
+    conditional = False
     for key, r in _first_seeds(df, dataset, groups):
+        grid = None
+        if registry is not None:
+            try:
+                grid = class_grid(r, registry)
+            except Exception as exc:  # e.g. a model plugin that is not installed here: the saved picture instead
+                notes.append(f"{dataset} {_label(key)}: no class grid ({type(exc).__name__}: {exc})")
+        if grid is not None:
+            image, names, width = grid
+            conditional = True
+            panels.append((key, r, "final", image, (names, width)))
+            continue
         pics = _store(r).sample_files(r["cell_id"])
         if pics:
             step, pic = pics[-1]
             try:
-                panels.append((key, r, step, mpimg.imread(pic)))
+                panels.append((key, r, step, mpimg.imread(pic), None))
             except Exception as exc:  # a damaged picture: that panel is left out, and said so
                 notes.append(f"{pic} left out of the plots: unreadable ({type(exc).__name__})")
     if not panels:
         return None
-    fig, axes = _figure(len(panels), panel=(3.0, 3.2))
-    for ax, (key, r, step, image) in zip(axes, panels, strict=True):
+    fig, axes = _figure(len(panels), panel=(3.6 if conditional else 3.0, 3.2))
+    for ax, (key, r, step, image, classes) in zip(axes, panels, strict=True):
         ax.imshow(image, cmap="gray")
-        ax.set_title(f"{_label(key)}\nseed {r['seed']}, step {step}", fontsize=8)
-        ax.axis("off")
-    return Figure(f"samples-{safe_name(dataset)}", f"{dataset}: final samples",
-                  "The generator's samples at the end of training (the first seed of each row, the same noise for "
-                  "every loss).", _png(fig))
+        if classes is None:
+            ax.set_title(f"{_label(key)}\nseed {r['seed']}, step {step}", fontsize=8)
+            ax.axis("off")
+            continue
+        names, width = classes  # one column per class asked for, labelled
+        ax.set_title(f"{_label(key)}\nseed {r['seed']}: each column one asked class", fontsize=8)
+        ax.set_xticks([2 + j * width + (width - 2) / 2 for j in range(len(names))], names, fontsize=6)
+        ax.set_yticks([])
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    caption = ("The generator's samples at the end of training (the first seed of each row, the same noise for "
+               "every loss).")
+    if conditional:
+        caption += (f" Conditional models: a class grid drawn with the final (EMA, if trained with it) generator, "
+                    f"as 'ganbench samples --mode classes' draws it: {CLASS_GRID_ROWS} latent vectors (rows) × every "
+                    "class, the column labelled with the class each sample was asked for.")
+    return Figure(f"samples-{safe_name(dataset)}", f"{dataset}: final samples", caption, _png(fig))
 
 
 class _RealData:
@@ -297,9 +345,9 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
             fig, more = scatter_2d(df, dataset, groups, real_data)
             notes += more
             if fig is None:  # e.g. a run written before cells saved their points: the pictures they saved
-                fig = sample_grids(df, dataset, groups, notes)
+                fig = sample_grids(df, dataset, groups, notes, registry)
         else:
-            fig = sample_grids(df, dataset, groups, notes)
+            fig = sample_grids(df, dataset, groups, notes, registry)
         if fig:
             out.append(fig)
     return out, notes

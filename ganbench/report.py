@@ -287,11 +287,15 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
     summary.attrs["evidence"] = evidence(df[~is_ref], summary[~summary["reference"]], metrics)
     if baseline is not None:
         summary = _paired(df, summary, metrics, by, baseline)
-    if metrics:  # within a data set: the cells by the first metric, then the references
+    if metrics:  # within a data set: the cells by the first metric, then the references (real, then Gaussian)
+        from ganbench.references import KINDS
+
         col, higher = metrics[0]
-        summary = summary.sort_values([*scope, "reference", f"{col}_mean"],
-                                      ascending=[True] * len(scope) + [True, higher is False],
-                                      na_position="last", kind="stable")
+        order = (summary["loss"].map(lambda k: KINDS.index(k) if k in KINDS else 0) * summary["reference"]
+                 if "loss" in summary else 0)
+        summary = summary.assign(_order=order).sort_values(
+            [*scope, "reference", "_order", f"{col}_mean"], ascending=[True] * len(scope) + [True, True, higher is False],
+            na_position="last", kind="stable").drop(columns="_order")
     summary = summary.reset_index(drop=True)
     #: columns whose every value is a whole number (counts such as modes): shown without decimals
     summary.attrs["whole"] = [col for col, _ in metrics if col not in fractional]
@@ -350,14 +354,18 @@ def evidence(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[st
     """What weakens the claims of a table, one sentence each (empty when nothing does)."""
     notes = []
     ranked = [col for col, higher in metrics if higher is not None and f"{col}_n" in summary]
-    if ranked:
-        fewest = int(min(summary[f"{col}_n"].min() for col in ranked))
+    counts = [summary.loc[summary[f"{col}_n"] > 0, f"{col}_n"] for col in ranked]  # rows the metric applies to
+    counts = [c for c in counts if len(c)]
+    if counts:
+        fewest = int(min(c.min() for c in counts))
         if len(summary) > 1 and fewest < MIN_PAIRED:
             notes.append(f"weak evidence: {fewest} seed(s) per row at the fewest; a row needs {MIN_PAIRED} seeds paired "
                          "with the top row to be separated from it, so rows with fewer are marked as tied for best")
     missing = int(summary[["n_failed", "n_skipped"]].to_numpy().sum()) if "n_failed" in summary else 0
-    unmeasured = int(sum((summary["n_ok"] + summary["n_diverged"] - summary[f"{col}_n"]).clip(lower=0).sum()
-                         for col in ranked)) if ranked else 0
+    # a value that some seeds of a row have and others lack (a metric that never applies to a row, such as
+    # a conditional metric of an unconditional model, is not missing)
+    unmeasured = int(sum(((summary["n_ok"] + summary["n_diverged"] - summary[f"{col}_n"]).clip(lower=0)
+                          * (summary[f"{col}_n"] > 0)).sum() for col in ranked)) if ranked else 0
     if missing or unmeasured:
         notes.append(f"missing cells: {missing} failed or skipped, {unmeasured} metric value(s) absent from "
                      "measured cells")

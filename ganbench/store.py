@@ -604,6 +604,10 @@ class RunStore:
         path = self.root / "cells" / cell_id / NETWORKS_FILE
         return read_json(path, "description of trained networks") if path.is_file() else None
 
+    def has_generator(self, cell_id: str) -> bool:
+        """Whether the cell saved its trained generator (``generator.pt``)."""
+        return (self.root / "cells" / cell_id / "generator.pt").is_file()
+
     def network_state(self, cell_id: str, which: str = "generator") -> dict[str, Any]:
         """The saved state dict of a cell's ``generator``, ``generator_raw`` or ``discriminator``; a
         one-line UsageError when the cell has none (it did not finish training) or it cannot be read."""

@@ -145,3 +145,25 @@ def test_truncated_noise_stays_inside(run_dir):
     assert torch.equal(gen.noise(5, seed=3), gen.noise(5, seed=3))
     with pytest.raises(UsageError, match="truncation must be a number > 0"):
         gen.noise(2, truncation=0)
+
+
+def test_reports_show_a_conditional_cell_as_its_class_grid(run_dir, tmp_path, plugins):
+    """The report's sample figure draws a conditional cell with the code of 'ganbench samples --mode
+    classes' (pixel for pixel the same picture), one column per asked class, labelled; an
+    unconditional cell keeps its last training picture."""
+    import numpy as np
+
+    from ganbench import plots
+    from ganbench.report import load_runs
+
+    rows, _ = load_runs([run_dir])
+    cgan = rows[rows["model"] == "cgan"].iloc[0]
+    image, names, width = plots.class_grid(cgan, plugins.registry)
+    assert names == [str(k) for k in range(10)] and width == 30
+    res = _invoke(run_dir, "--cell", "mnist5k__cgan*", "--mode", "classes", "-n", plots.CLASS_GRID_ROWS, "-o", tmp_path)
+    assert res.exit_code == 0, res.output
+    png = np.asarray(Image.open(tmp_path / "mnist5k__cgan__nonsat__s0-classes.png").convert("RGB"))
+    assert np.array_equal(png, (image * 255 + 0.5).clip(0, 255).astype(np.uint8))
+    assert plots.class_grid(rows[rows["model"] == "dcgan"].iloc[0], plugins.registry) is None
+    fig = plots.sample_grids(rows, "mnist5k", ["model", "loss"], [], plugins.registry)
+    assert "a class grid" in fig.caption and "ganbench samples --mode classes" in fig.caption

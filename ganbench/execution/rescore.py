@@ -94,7 +94,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
                 done.left[row["cell_id"]] = f"status {row.get('status')}: nothing was measured"
                 continue
             targets.append(row)
-        missing = [r["cell_id"] for r in targets if not (store.root / "cells" / r["cell_id"] / "generator.pt").is_file()]
+        missing = [r["cell_id"] for r in targets if not store.has_generator(r["cell_id"])]
         if missing:
             raise UsageError(f"{store.root}: {len(missing)} measured cell(s) saved no generator (e.g. {missing[0]}: made "
                              "before ganbench saved generators), so they cannot be rescored; re-run the run's command "
