@@ -36,7 +36,7 @@ KINDS = ("real", "gaussian")
 #: the model name of reference rows (not a registrable model: references are not trained)
 MODEL = "reference"
 #: bump when how the reference samples are drawn changes: stored references are recomputed
-VERSION = "1"
+VERSION = "2"
 #: most training samples whose covariance the Gaussian reference matches
 GAUSSIAN_BASIS = 4096
 
@@ -110,19 +110,22 @@ def compute(data: Data, dataset: str, seeds: Sequence[int], n: int, real_samples
     depend on the seed (a held-out split no larger than ``n``) is computed once and shared."""
     from ganbench.suite import Cell
 
+    # metrics with a sample size of their own (MetricSpec.samples, e.g. mode counting's 2,500) get it,
+    # as the cells' evaluation noise gives it to them: the first n are what the other metrics see
+    total = max([n, *(int(getattr(spec, "samples", 0) or 0) for _, spec in metrics)])
     rows = []
     for kind in KINDS:
         computed: dict[int, dict[str, Any]] = {}
         for seed in seeds:
-            drawn = samples(data, kind, n, seed, real_samples)
+            drawn = samples(data, kind, total, seed, real_samples)
             if drawn is None:
                 break
             x, source = drawn
             # every seed draws the same set: a held-out split no larger than n
-            shared = kind == "real" and source.endswith("the held-out split") and len(data.x_test) <= n
+            shared = kind == "real" and source.endswith("the held-out split") and len(data.x_test) <= total
             key = 0 if shared else seed
             if key not in computed:
-                ctx = context(sample=lambda k, x=x: x[:k], n_samples=len(x))
+                ctx = context(sample=lambda k, x=x: x[:k], n_samples=min(n, len(x)))
                 values: dict[str, Any] = {}
                 for name, spec in metrics:
                     with torch.random.fork_rng(devices=[]):
@@ -130,7 +133,7 @@ def compute(data: Data, dataset: str, seeds: Sequence[int], n: int, real_samples
                 computed[key] = values
             cell = Cell(dataset, MODEL, kind, seed)
             rows.append({"cell_id": cell.id, "dataset": dataset, "model": MODEL, "loss": kind, "seed": seed,
-                         "status": "ok", "reference": True, "reference_n": len(x), "reference_version": VERSION,
+                         "status": "ok", "reference": True, "reference_n": min(n, len(x)), "reference_version": VERSION,
                          "message": DESCRIPTION.format(source=source), "data_fingerprint": data.info.fingerprint,
                          **computed[key]})
     return rows
