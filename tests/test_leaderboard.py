@@ -209,7 +209,8 @@ def test_html_report_renders_in_headless_chromium(tiny_run, tmp_path):
     from html import unescape
 
     data = json.loads(unescape(dom.split('data-probe="', 1)[1].split('"', 1)[0]))
-    assert data["rows"] == 4 + 4 and data["table"][0] > 300  # 4 cells, 2 references per data set and data["table"][1] > 50 and data["best"] >= 2
+    # 4 cells and 2 references per data set
+    assert data["rows"] == 4 + 4 and data["table"][0] > 300 and data["table"][1] > 50 and data["best"] >= 2
     assert len(data["images"]) == 6
     for complete, width, height, shown in data["images"]:
         assert complete and width > 300 and height > 150 and shown > 100
