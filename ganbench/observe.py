@@ -33,6 +33,22 @@ class RunInfo:
     #: the loggers the user turned on (``--log``)
     log: tuple[str, ...] = ()
 
+    def log_dir(self, logger: str) -> Path:
+        """Where logger ``logger`` writes for this run: ``RUN_DIR/logs/<logger>`` (created by the
+        logger). ``--fresh`` removes ``RUN_DIR/logs``, so an appending logger never duplicates lines."""
+        return log_dir(self.run_dir, logger)
+
+
+def log_dir(run_dir: Path | str, logger: str) -> Path:
+    """``RUN_DIR/logs/<logger>``: the one folder a logger plugin writes into (see :meth:`RunInfo.log_dir`)."""
+    from ganbench.paths import safe_name
+
+    return Path(run_dir) / LOGS_DIR / safe_name(logger)
+
+
+#: the folder of a run directory that logger plugins write into, one subfolder each
+LOGS_DIR = "logs"
+
 
 @dataclass(frozen=True)
 class CellInfo:
@@ -55,6 +71,11 @@ class CellInfo:
     log: tuple[str, ...] = ()
     #: the cell's config.json as written (settings, their sources, provenance)
     config: dict[str, Any] = field(default_factory=dict)
+
+    def log_dir(self, logger: str) -> Path:
+        """Where logger ``logger`` writes for this run (``RUN_DIR/logs/<logger>``; one folder per run,
+        a file or subfolder per cell is the logger's choice: ``cell_id`` is safe as a file name)."""
+        return log_dir(self.run_dir, logger)
 
 
 class Observers:

@@ -265,7 +265,7 @@ class RichReporter:
         self._done += 1
         status = str(row.get("status", "?"))
         text = Text(f"[{self._done}/{self._total}] " if not self.live else "")
-        text.append(f"{'resumed ' if resumed else ''}{cell.label()}: ")
+        text.append(f"{'kept ' if resumed else ''}{cell.label()}: ")  # a row of an earlier invocation, not retrained
         text.append(status, style=STATUS_STYLE.get(status, ""))
         parts = []
         fid = row.get("fid")

@@ -70,7 +70,7 @@ LOCK_FILE = ".lock"
 LOCK_TRIES = 10
 #: what ``--fresh`` removes: everything ganbench writes into a run directory, nothing else; the
 #: suite file last, so a folder interrupted half-cleared is still recognised as a run directory
-RUN_FILES = ("cells", "references", "tensorboard", "samples", "environment.json", TABLE_FILE, SUITE_FILE)
+RUN_FILES = ("cells", "references", "logs", "tensorboard", "samples", "environment.json", TABLE_FILE, SUITE_FILE)
 #: keys every ganbench suite.json has: a file called suite.json without them is someone else's
 SUITE_KEYS = ("datasets", "models", "losses", "seeds")
 REUSABLE_STATUSES = ("ok", "diverged", "skipped")

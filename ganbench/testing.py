@@ -21,7 +21,11 @@ Check functions, each raising ``AssertionError`` with the plugin's name and what
 - :func:`check_dataset` — ``load()`` returns ``Data`` consistent with its ``DataInfo`` (shape,
   range, labels, fingerprint) and the declared listing fields;
 - :func:`check_metric` — ``compute`` on a tiny trained generator returns the primary column as a
-  finite number, and the same inputs give the same values.
+  finite number, and the same inputs give the same values;
+- :func:`check_logger` — a tiny real run with ``--log NAME`` ends with no observer failure, the
+  logger wrote only into its folder (``RUN_DIR/logs/NAME``), and ``--fresh`` leaves no duplicate.
+
+The fixtures and checks need pytest: ``pip install 'ganbench[test]'``.
 
 A plugin package's whole test can be::
 
@@ -37,7 +41,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import pytest
+try:
+    import pytest
+except ImportError as exc:  # pragma: no cover - the test extra installs it
+    raise ImportError("ganbench.testing is a pytest plugin and needs pytest: pip install 'ganbench[test]' (or "
+                      "pip install pytest)") from exc
 import torch
 
 #: settings of the few real steps :func:`check_training` runs
@@ -82,7 +90,8 @@ def small_data(registry, modality: str = "vector", n: int = 256):
 
 
 def data_for(registry, model: str):
-    """The first of (digits at 28 px, digits at 32 px, ring8) that ``model`` supports."""
+    """The first of (256 mnist5k digits at 28 px, the same at 32 px, 256 ring8 points) that ``model``
+    supports: the data :func:`check_model` and :func:`check_training` use."""
     spec = registry.get("model", model)
     for modality in ("image", "image32", "vector"):
         data = small_data(registry, modality)
@@ -358,3 +367,46 @@ def _settings() -> dict[str, Any]:
     from ganbench.suite import GLOBAL_DEFAULTS
 
     return {**GLOBAL_DEFAULTS, **TINY}
+
+
+#: what a run directory holds of ganbench's own (a logger writes elsewhere: into its log_dir)
+_GANBENCH_FILES = ("cells", "references", "samples", "suite.json", "environment.json", "results.csv", ".lock")
+
+
+def check_logger(registry, name: str, run_dir, where: str | None = None, dataset: str = "ring8",
+                 plugins: tuple = ()) -> None:
+    """The logger contract on a tiny real run (2 seeds × 3 steps of ``vanilla``/``nonsat`` on
+    ``dataset``, ``--log NAME``) into ``run_dir``: no row carries an observer failure; everything
+    in the run directory that is not ganbench's is inside the logger's folder (``where``, default
+    ``RUN_DIR/logs/NAME``: :meth:`ganbench.observe.CellInfo.log_dir`) and the logger wrote something
+    there; the same run again with ``--fresh`` leaves as much there as the first (an appending logger
+    whose files ``--fresh`` did not remove would have doubled them). ``plugins``: plugin objects to load
+    beside the installed ones (a logger under test that is not installed)."""
+    from pathlib import Path
+
+    import ganbench
+    from ganbench.observe import log_dir
+
+    name = registry.canonical("logger", name) if not plugins else name  # the run checks the name too
+    run_dir = Path(run_dir)
+    folder = run_dir / where if where is not None else log_dir(run_dir, name)
+
+    def run() -> int:
+        table = ganbench.run(models="vanilla", losses="nonsat", datasets=dataset, seeds=[0, 1], metrics="",
+                             settings={"steps": 3, "batch_size": 16, "sample_every": 0}, device="cpu", out=run_dir,
+                             log=[name], fresh=True, checkpoint_every=0, plugins=plugins)
+        for row in table.to_dict("records"):
+            message = str(row.get("message") or "")
+            assert "observer plugin" not in message, f"logger {name}: {message}"
+            assert row["status"] == "ok", f"logger {name}: cell {row['cell_id']} {row['status']}: {message}"
+        stray = [p for p in run_dir.iterdir() if p.name not in _GANBENCH_FILES and not folder.is_relative_to(p)]
+        assert not stray, (f"logger {name} wrote {', '.join(p.name for p in stray)} into the run directory; a logger "
+                           f"writes only into {folder.relative_to(run_dir)} (CellInfo.log_dir / RunInfo.log_dir)")
+        files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+        assert files, f"logger {name} wrote nothing into {folder}"
+        return sum(p.stat().st_size for p in files)
+
+    first = run()
+    second = run()
+    assert second <= 1.1 * first + 1024, (f"logger {name}: {second} bytes after the same run with --fresh, {first} after "
+                                           "the first: it keeps files --fresh does not remove (write into its log_dir)")

@@ -78,7 +78,10 @@ def generate(G: nn.Module, z: torch.Tensor, device: torch.device, batch: int = 5
 def ema_beta(settings: dict[str, Any], step: int) -> float:
     """The EMA generator's decay after G step ``step``: half-life ``g_ema`` thousand images (StyleGAN2,
     Karras et al. 2020: 10), at most ``g_ema_rampup`` × the images seen before this step when that is
-    > 0 (StyleGAN2-ADA's ramp-up, 0.05: β = 0 at the first step, the average starts as G)."""
+    > 0 (StyleGAN2-ADA's ramp-up, 0.05: β = 0 at the first step, the average starts as G); β = 0 (a
+    copy of G) before step ``g_ema_start`` (BigGAN-PyTorch's ``ema_start``: decay 0 while itr < start)."""
+    if step < settings.get("g_ema_start", 0):
+        return 0.0
     bs = settings["batch_size"]
     nimg = settings["g_ema"] * 1000.0
     rampup = settings.get("g_ema_rampup", 0.0)

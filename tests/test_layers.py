@@ -118,5 +118,32 @@ def test_biggan_hierarchical_latent_shared_embedding_and_orthogonal_regularisati
     gram = flat @ flat.t()
     expected = 2 * 1e-3 * (gram * (1 - torch.eye(len(gram)))) @ flat
     assert torch.allclose(w.grad.flatten(1), expected, rtol=1e-4, atol=1e-9)
-    assert G.shared.weight.grad is None  # the shared embedding is not regularised
+    assert G.shared.weight.grad is None  # the shared embedding is not regularised: the authors' only exclusion
+    gain = raw_weight(G.blocks[0].bn1.gain)  # the conditional-BN maps are, as in BigGAN-PyTorch's utils.ortho
+    flat = gain.detach().flatten(1)
+    gram = flat @ flat.t()
+    assert torch.allclose(gain.grad, 2 * 1e-3 * (gram * (1 - torch.eye(len(gram)))) @ flat, rtol=1e-4, atol=1e-9)
     assert BigGANGenerator(20, 5, 3, 2, 6, False, 0.0).regularization().item() == 0.0
+
+
+def test_biggan_trains_with_the_authors_cifar10_settings(plugins):
+    """The recipe of BigGAN-PyTorch's scripts/launch_cifar_ema.sh: batch 50, 4 D steps, lr 2e-4 for both,
+    betas (0, 0.999), N(0, 0.02) init, no attention or orthogonal term, EMA decay 0.9999 from step 1,000."""
+    from ganbench.training import ema_beta
+    from ganbench_builtins.models.nets.biggan import build
+
+    spec = plugins.registry.get("model", "biggan")
+    s = spec.settings
+    assert (s["batch_size"], s["n_critic"], s["lr_g"], s["lr_d"], s["beta1"], s["beta2"]) == (50, 4, 2e-4, 2e-4, 0.0, 0.999)
+    assert ema_beta(s, 999) == 0.0 and ema_beta(s, 1000) == pytest.approx(0.9999, abs=1e-7)
+    assert {k: o.default for k, o in spec.options.items() if k in ("attention", "ortho", "init")} == {
+        "attention": False, "ortho": 0.0, "init": "N02"}
+    torch.manual_seed(0)
+    info = plugins.registry.get("dataset", "digits").load(image_size=32, channels=3).info
+    G, D = build(info, latent_dim=128, num_classes=10, ch=4)
+    weights = torch.cat([p.detach().flatten() for n, p in G.named_parameters() if n.endswith(("weight", "original"))
+                         and p.dim() > 1])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.05) and G.attention is None and D.attention is None
+    ortho, _ = build(info, latent_dim=128, num_classes=10, ch=4, init="ortho", attention=True)
+    w = ortho.linear.parametrizations.weight.original  # orthogonal rows: W Wᵀ = I (more columns than rows)
+    assert ortho.attention is not None and torch.allclose(w.t() @ w, torch.eye(w.shape[1]), atol=1e-5)

@@ -210,3 +210,43 @@ def test_history_is_whole_lines_while_training_and_after_a_kill(tmp_path):
     assert ganbench(*args, "-o", str(reference)).returncode == 0
     pd.testing.assert_frame_equal(pd.read_csv(history),
                                   pd.read_csv(reference / "cells" / "ring8__vanilla__nonsat__s0" / "history.csv"))
+
+
+def test_the_logger_contract_holds_tensorboard_and_catches_a_logger_that_writes_elsewhere(plugins, tmp_path):
+    from ganbench import hookimpl
+    from ganbench.specs import LoggerSpec
+    from ganbench.testing import check_logger
+
+    check_logger(plugins.registry, "tensorboard", tmp_path / "tb", where="tensorboard")  # its folder since 0.1
+
+    class Stray:
+        """Appends a line per cell to RUN_DIR/stray.log: outside its folder, and --fresh keeps it."""
+
+        @hookimpl
+        def ganbench_register_loggers(self, registry):
+            registry.add_logger(LoggerSpec(name="stray", description="writes beside the run files"))
+
+        @hookimpl
+        def ganbench_cell_finished(self, cell, row):
+            if "stray" in cell.log:
+                with open(cell.run_dir / "stray.log", "a") as f:
+                    f.write(cell.cell_id + "\n")
+
+    class Tidy(Stray):
+        """The same lines in its log_dir: within the rule, and --fresh starts it anew."""
+
+        @hookimpl
+        def ganbench_register_loggers(self, registry):
+            registry.add_logger(LoggerSpec(name="tidy", description="writes into its log_dir"))
+
+        @hookimpl
+        def ganbench_cell_finished(self, cell, row):
+            if "tidy" in cell.log:
+                cell.log_dir("tidy").mkdir(parents=True, exist_ok=True)
+                with open(cell.log_dir("tidy") / "cells.log", "a") as f:
+                    f.write(cell.cell_id + "\n")
+
+    with pytest.raises(AssertionError, match="wrote stray.log into the run directory"):
+        check_logger(plugins.registry, "stray", tmp_path / "stray", plugins=(Stray(),))
+    check_logger(plugins.registry, "tidy", tmp_path / "tidy", plugins=(Tidy(),))
+    assert (tmp_path / "tidy" / "logs" / "tidy" / "cells.log").read_text().count("\n") == 2  # not 4: --fresh cleared it

@@ -201,3 +201,16 @@ def test_the_walkthrough_shows_the_example_distributions_real_code():
     position = 0
     for line in (ln for ln in toml if ln.strip()):
         position = lines.index(line, position) + 1
+
+
+def test_the_example_distribution_enables_the_contract_tests_where_pytest_reads_them():
+    """pytest reads ``pytest_plugins`` from a conftest.py, not from [tool.pytest.ini_options]."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    ini = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "pytest_plugins" not in ini
+    assert 'pytest_plugins = ["ganbench.testing"]' in (EXAMPLE / "tests" / "conftest.py").read_text()
+    assert "pip install 'ganbench[test]'" in DOC  # the guide says to install pytest first

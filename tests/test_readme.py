@@ -59,7 +59,7 @@ def test_default_out_dir_is_under_results_and_resumes(tmp_path):
     runs = list((tmp_path / "results" / "runs").iterdir())
     assert len(runs) == 1 and re.fullmatch(r"run-[0-9a-f]{10}", runs[0].name)
     again = _run(args, cwd=tmp_path)
-    assert again.returncode == 0 and "resumed ring8/vanilla/nonsat seed 0: ok" in again.stderr
+    assert again.returncode == 0 and "kept ring8/vanilla/nonsat seed 0: ok" in again.stderr
 
 
 @pytest.mark.slow

@@ -8,9 +8,14 @@
        -> SNLinear(h) + ⟨SNEmbed(y), h⟩          (projection)
 
 Orthogonal regularisation (section 3.1): ``G.regularization()`` = β/2 Σ_W ‖W Wᵀ ⊙ (1 − I)‖²_F over
-G's conv and linear weights (each flattened to [out, in·k·k]; the shared embedding and the
-batch-norm maps excluded, as in the authors' code); its gradient 2β (W Wᵀ ⊙ (1 − I)) W is the
-update BigGAN applies. The training adds it to G's loss.
+G's conv and linear weights, each flattened to [out, in·k·k], the conditional-BN maps included and
+only the shared embedding excluded — as the authors' code does (BigGAN-PyTorch ``train_fns.py``:
+``utils.ortho(G, G_ortho, blacklist=[param for param in G.shared.parameters()])``; ``utils.ortho``
+skips only 1-D parameters and the blacklist); its gradient 2β (W Wᵀ ⊙ (1 − I)) W is the update
+``utils.ortho`` applies. The training adds it to G's loss. Off (β = 0) in the authors' CIFAR-10 script.
+
+Initialisation: ``init="N02"`` (N(0, 0.02), the CIFAR-10 script's ``--G_init N02 --D_init N02``) or
+``"ortho"`` (orthogonal, the paper's and the ImageNet scripts'), for every conv, linear and embedding.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ def raw_weight(module: nn.Module) -> torch.Tensor:
 
 class BigGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, num_classes: int, channels: int, ch: int, shared: int, attention: bool,
-                 ortho: float):
+                 ortho: float, init: str = "ortho"):
         super().__init__()
         if latent_dim < BLOCKS + 1:
             raise ValueError(f"biggan splits z into {BLOCKS + 1} chunks: latent_dim must be at least {BLOCKS + 1}")
@@ -45,9 +50,7 @@ class BigGANGenerator(nn.Module):
         self.attention = SelfAttention(self.width) if attention else None
         self.out = nn.Sequential(nn.BatchNorm2d(self.width), nn.ReLU(), sn(nn.Conv2d(self.width, channels, 3, 1, 1)),
                                  nn.Tanh())
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
-                nn.init.orthogonal_(raw_weight(m))  # BigGAN's initialisation
+        initialise(self, init)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # [N, latent], [N] -> [N, C, 32, 32]
         zs = torch.split(z, [self.first] + [self.chunk] * BLOCKS, dim=1)
@@ -65,16 +68,32 @@ class BigGANGenerator(nn.Module):
         if not self.ortho:
             return total
         for name, module in self.named_modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)) and not name.startswith("shared") and ".gain" not in \
-                    name and ".bias" not in name:
+            if isinstance(module, (nn.Conv2d, nn.Linear)) and not name.startswith("shared"):
                 w = raw_weight(module).flatten(1)  # [out, in·k·k]: the parameter, before spectral norm
                 gram = w @ w.t()
                 total = total + (gram * (1 - torch.eye(len(gram), device=w.device))).pow(2).sum()
         return self.ortho / 2 * total
 
 
+#: weight initialisations: the CIFAR-10 script's N(0, 0.02), the paper's orthogonal
+INITS = ("N02", "ortho")
+
+
+def initialise(net: nn.Module, init: str) -> None:
+    """Every conv, linear and embedding weight of ``net`` (before spectral norm) as BigGAN-PyTorch's
+    ``init_weights`` does it: ``N02`` → N(0, 0.02), ``ortho`` → orthogonal."""
+    if init not in INITS:
+        raise ValueError(f"biggan: init must be one of {', '.join(INITS)}, got {init!r}")
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
+            if init == "ortho":
+                nn.init.orthogonal_(raw_weight(m))
+            else:
+                nn.init.normal_(raw_weight(m), 0.0, 0.02)
+
+
 class BigGANDiscriminator(nn.Module):
-    def __init__(self, num_classes: int, channels: int, ch: int, attention: bool):
+    def __init__(self, num_classes: int, channels: int, ch: int, attention: bool, init: str = "ortho"):
         super().__init__()
         width = 4 * ch
         self.first = DBlock(channels, width, down=True, first=True)  # 32 -> 16
@@ -83,9 +102,7 @@ class BigGANDiscriminator(nn.Module):
                                     DBlock(width, width, down=False))  # 16 -> 8, 8, 8
         self.linear = sn(nn.Linear(width, 1))
         self.embed = sn(nn.Embedding(num_classes, width))
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
-                nn.init.orthogonal_(raw_weight(m))
+        initialise(self, init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # [N, C, 32, 32], [N] -> [N]
         h = self.first(x)
@@ -95,8 +112,8 @@ class BigGANDiscriminator(nn.Module):
         return self.linear(h).view(-1) + (self.embed(y) * h).sum(1)
 
 
-def build(info: DataInfo, latent_dim: int, num_classes: int, ch: int = 16, shared: int = 128, attention: bool = True,
-          ortho: float = 1e-4) -> tuple[nn.Module, nn.Module]:
+def build(info: DataInfo, latent_dim: int, num_classes: int, ch: int = 16, shared: int = 128, attention: bool = False,
+          ortho: float = 0.0, init: str = "N02") -> tuple[nn.Module, nn.Module]:
     channels = info.shape[0]
-    return (BigGANGenerator(latent_dim, num_classes, channels, ch, shared, attention, ortho),
-            BigGANDiscriminator(num_classes, channels, ch, attention))
+    return (BigGANGenerator(latent_dim, num_classes, channels, ch, shared, attention, ortho, init),
+            BigGANDiscriminator(num_classes, channels, ch, attention, init))
