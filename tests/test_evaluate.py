@@ -131,3 +131,16 @@ def test_references_are_written_shown_last_never_ranked_and_follow_a_rescoring(r
     assert res.exit_code == 0, res.output
     ref = json.loads((run / "references" / "ring8__reference__gaussian__s0.json").read_text())
     assert ref["reference_n"] == 100 and ref["fid_n_fake"] == 100
+
+
+def test_a_rescoring_that_would_mix_two_weights_of_one_extractor_in_a_row_is_refused(run):
+    """--metrics fid after the extractor changed would leave kid scored by the old weights: refused,
+    nothing written; rescoring both is accepted."""
+    path = run / "cells" / CELL / "result.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "kid_extractor": "raw:0123456789ab"}))
+    before = {p: p.read_bytes() for p in run.rglob("result.json")}
+    res = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "fid"])
+    assert res.exit_code == 2 and "would leave kid_extractor = raw:0123456789ab beside raw:identity" in res.output
+    assert {p: p.read_bytes() for p in run.rglob("result.json")} == before
+    res = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "fid,kid"])
+    assert res.exit_code == 0 and json.loads(path.read_text())["kid_extractor"] == "raw:identity", res.output

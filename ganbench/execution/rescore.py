@@ -112,6 +112,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
         commit = git_commit()
         stamp = {"rescored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "rescored_by": f"ganbench {__version__}" + (f" ({commit})" if commit else "")}
+        rescored: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for i, row in enumerate(targets):
             cell_id, config = row["cell_id"], configs[row["cell_id"]]
             data = data_of[(row["dataset"], str(config.get("data_fingerprint")))]
@@ -148,11 +149,10 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
                         values.update(metric_values(blame, metric.compute(ctx)))
                 except (KeyboardInterrupt, GanbenchError):
                     raise
-                except Exception as exc:  # a metric's or a generator's failure: one line, the rows so far kept
+                except Exception as exc:  # a metric's or a generator's failure: one line, no row rewritten
                     where = "non-finite samples" if isinstance(exc, Diverged) else f"{blame} raised: {one_line(exc)}"
-                    raise UsageError(f"{store.root}: rescoring cell {cell_id} stopped ({where}); {i} of {len(targets)} "
-                                     "cells were rescored and the others keep their rows: run evaluate again after "
-                                     "fixing it") from exc
+                    raise UsageError(f"{store.root}: rescoring cell {cell_id} stopped ({where}); no row was changed") \
+                        from exc
                 scored.append(name)
             old_ext = row.get("fid_extractor")
             new_ext = values.get("fid_extractor")
@@ -160,15 +160,34 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
             if old_ext and new_ext and old_ext != new_ext and (
                     int(row.get("eval_points") or 0) or any(k.startswith("track_") for k in row)):
                 new.setdefault("track_extractor", old_ext)
-            store.write_result(_cell(row), new)
-            done.rescored.append(cell_id)
+            _refuse_mixed_instruments(store.root, cell_id, new, set(values))
+            rescored.append((row, new))
             if progress is not None:
                 progress(f"[{i + 1}/{len(targets)}] {cell_id}: " + ", ".join(
                     f"{k} {v:.4g}" for k, v in values.items() if k in computed and isinstance(v, float)))
+        for row, new in rescored:  # every cell scored and checked: now the rows, each atomically
+            store.write_result(_cell(row), new)
+            done.rescored.append(row["cell_id"])
         _references(store, registry, suite, data_of, configs, targets, choice, extractor_options, eval_samples,
                     computed, device)
         store.write_table()
     return done
+
+
+def _refuse_mixed_instruments(root: Path, cell_id: str, row: dict[str, Any], new_columns: set[str]) -> None:
+    """Refuse, in one line, a rescored row whose columns would name two weights of one extractor: the
+    new metrics by the rescoring's, columns it did not recompute by the old one (``track_extractor``
+    labels what cannot be recomputed and is exempt)."""
+    ids = {c: v for c, v in row.items() if (c.endswith("_extractor") or c == "cond_classifier")
+           and c != "track_extractor" and isinstance(v, str) and ":" in v}
+    for col, value in ids.items():
+        if col in new_columns:
+            continue
+        name = value.split(":", 1)[0]
+        fresh = sorted({v for c, v in ids.items() if c in new_columns and v.split(":", 1)[0] == name and v != value})
+        if fresh:
+            raise UsageError(f"{root}: rescoring cell {cell_id} would leave {col} = {value} beside {fresh[0]} (other "
+                             f"weights of the {name} extractor); rescore its metric too (--metrics), no row was changed")
 
 
 def _references(store, registry, suite, data_of, configs, targets, choice, extractor_options, eval_samples,
