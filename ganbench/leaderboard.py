@@ -24,7 +24,7 @@ import pandas as pd
 
 from ganbench import __version__
 from ganbench.errors import UsageError
-from ganbench.report import Figure, Run, display, md_code_block, md_escape, provenance, to_csv, to_markdown
+from ganbench.report import Figure, Run, _reference_mask, display, md_code_block, md_escape, provenance, to_csv, to_markdown
 from ganbench.store import atomic_write_bytes, atomic_write_json, read_json
 
 #: the first line of a board index: ganbench rebuilds a README.md only when it starts with this line
@@ -166,11 +166,13 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
     atomic_write_bytes(files["md"], board.markdown(prov).encode())
     atomic_write_bytes(files["csv"], to_csv(board.summary).encode())
     atomic_write_bytes(files["html"], html_page(board.title, table, board.figures, prov, board.notes).encode())
-    datasets = sorted(board.rows["dataset"].unique())
+    cells = board.rows[~_reference_mask(board.rows)]  # the trained cells (reference rows are in the table)
+    datasets = sorted(cells["dataset"].unique())
     atomic_write_json(files["provenance"], {
         "title": board.title, "datasets": datasets,
-        "models": sorted(board.rows["model"].unique()), "losses": sorted(board.rows["loss"].unique()),
-        "cells": len(board.rows), "metrics": [c for c, _ in board.metrics], "best": _best(board), "plots": plots, **prov,
+        "models": sorted(cells["model"].unique()), "losses": sorted(cells["loss"].unique()),
+        "cells": len(cells), "references": int(len(board.rows) - len(cells)),
+        "metrics": [c for c, _ in board.metrics], "best": _best(board), "plots": plots, **prov,
     })
     if index is not None:
         files["index"] = write_index(folder.resolve().parent)

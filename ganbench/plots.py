@@ -164,6 +164,8 @@ def _first_seeds(df: pd.DataFrame, dataset: str, groups: list[str]) -> list[tupl
 
 #: rows (latent vectors) of a conditional cell's class grid
 CLASS_GRID_ROWS = 4
+#: most classes a class grid shows (one labelled column each)
+CLASS_GRID_MAX = 20
 
 
 def class_grid(row: pd.Series, registry) -> tuple[Any, list[str], int] | None:
@@ -176,6 +178,8 @@ def class_grid(row: pd.Series, registry) -> tuple[Any, list[str], int] | None:
     info = store.network_info(row["cell_id"])
     if not info or not info.get("condition") or not store.has_generator(row["cell_id"]):
         return None
+    if int((info.get("data") or {}).get("num_classes") or 0) > CLASS_GRID_MAX:
+        return None  # e.g. stacked MNIST's 1,000 codes: the training picture instead
     gen = generators.load_generator(store.root / "cells" / row["cell_id"], "cpu", plugins=registry)
     samples, cols, _ = generators.draw(gen, "classes", n=CLASS_GRID_ROWS, seed=0)
     picture = generators.grid_picture(samples, gen.info, cols)  # [3, H, W] in [0, 1], padding 2

@@ -44,26 +44,38 @@ GAUSSIAN_BASIS = 4096
 DESCRIPTION = "reference, never ranked: {source}"
 
 
-def samples(data: Data, kind: str, n: int, seed: int, real_samples: int = 10000) -> tuple[torch.Tensor, str] | None:
+def _chunks(n: int, first: int) -> list[int]:
+    """The sizes in which ``n`` samples are drawn: the first ``first`` (``eval_samples``), then the rest,
+    so the first ``first`` never depend on ``n`` (the rule of the cells' evaluation noise)."""
+    return [k for k in (min(n, first), n - min(n, first)) if k > 0]
+
+
+def samples(data: Data, kind: str, n: int, seed: int, real_samples: int = 10000,
+            first: int | None = None) -> tuple[torch.Tensor, str] | None:
     """``(samples [≤ n, *shape], where they come from)`` of reference ``kind`` for ``seed``; None when
     the data has no source for it (no held-out split, and every training sample is among the
-    ``real_samples`` the real features use)."""
+    ``real_samples`` the real features use). The first ``first`` (default ``n``) samples are the same
+    whatever ``n`` is, as the first ``eval_samples`` of a cell's evaluation noise are."""
     gen = seeding.generator(seed, "reference", data.info.name, kind)
     info = data.info
+    parts = _chunks(n, n if first is None else first)
     if kind == "gaussian":
         basis = data.x[real_subset(data, min(len(data.x), GAUSSIAN_BASIS))].flatten(1).double()  # [m, d]
         mean = basis.mean(0)
         centred = basis - mean
-        w = torch.randn(n, len(basis), generator=gen, dtype=torch.float64)  # [n, m]
+        w = torch.cat([torch.randn(k, len(basis), generator=gen, dtype=torch.float64) for k in parts])  # [n, m]
         x = mean + w @ centred / math.sqrt(max(1, len(basis) - 1))
         return x.float().reshape(n, *info.shape), f"Gaussian with the mean and covariance of {len(basis):,} training samples"
     if kind != "real":
         raise ValueError(f"unknown reference kind {kind!r}; known: {', '.join(KINDS)}")
     if info.modes is not None and info.mode_std:
         centres = torch.tensor(info.modes, dtype=torch.float64)  # [K, d]
-        which = torch.randint(0, len(centres), (n,), generator=gen)
-        x = centres[which] + info.mode_std * torch.randn(n, centres.shape[1], generator=gen, dtype=torch.float64)
-        return x.float(), f"samples of the true mixture ({len(centres)} modes, std {info.mode_std:g})"
+        drawn = []
+        for k in parts:
+            which = torch.randint(0, len(centres), (k,), generator=gen)
+            drawn.append(centres[which] + info.mode_std * torch.randn(k, centres.shape[1], generator=gen,
+                                                                      dtype=torch.float64))
+        return torch.cat(drawn).float(), f"samples of the true mixture ({len(centres)} modes, std {info.mode_std:g})"
     if data.x_test is not None and len(data.x_test):
         pool, source = data.x_test, "the held-out split"
     else:
@@ -117,12 +129,12 @@ def compute(data: Data, dataset: str, seeds: Sequence[int], n: int, real_samples
     for kind in KINDS:
         computed: dict[int, dict[str, Any]] = {}
         for seed in seeds:
-            drawn = samples(data, kind, total, seed, real_samples)
+            drawn = samples(data, kind, total, seed, real_samples, first=n)
             if drawn is None:
                 break
             x, source = drawn
-            # every seed draws the same set: a held-out split no larger than n
-            shared = kind == "real" and source.endswith("the held-out split") and len(data.x_test) <= total
+            # every seed's metrics see the same set: a held-out split no larger than n
+            shared = kind == "real" and source.endswith("the held-out split") and len(data.x_test) <= n
             key = 0 if shared else seed
             if key not in computed:
                 ctx = context(sample=lambda k, x=x: x[:k], n_samples=min(n, len(x)))

@@ -248,6 +248,8 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
         return pd.DataFrame(columns=by)
     _check_extractors(df)
     is_ref = _reference_mask(df)
+    if is_ref.any() and not {"model", "loss"} <= set(by):  # references are rows of their own kind, or none
+        df, is_ref = df[~is_ref], is_ref[~is_ref]
     out = []
     fractional: set[str] = set()  # metric columns with a value that is not a whole number
     for key, g in df.groupby(by, sort=False, dropna=False):
@@ -336,9 +338,10 @@ def _mark_best(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[
                 mine = _per_seed(rows, summary.loc[i], by, col)
                 seeds = sorted(set(mine.index) & set(best.index))
                 p = float("nan")
-                if len(seeds) >= MIN_PAIRED:
+                if len(seeds) >= MIN_PAIRED:  # one-sided: is this row worse than the top row, seed by seed?
                     d = [float(mine[s] - best[s]) for s in seeds]
-                    p = float(stats.wilcoxon(d).pvalue) if any(d) else 1.0
+                    worse = "greater" if not higher else "less"
+                    p = float(stats.wilcoxon(d, alternative=worse).pvalue) if any(d) else 1.0
                 summary.at[i, f"{col}_p_best"] = p
                 claims.append((i, col, p))
     tested = [(i, col, p) for i, col, p in claims if not math.isnan(p)]
@@ -416,11 +419,11 @@ def paired_test(deltas: Sequence[float], higher: bool) -> dict[str, Any]:
 def _paired(df: pd.DataFrame, summary: pd.DataFrame, metrics, by: list[str], baseline: str) -> pd.DataFrame:
     if "loss" not in by:
         raise UsageError("--baseline compares losses: keep 'loss' in --by")
-    losses = sorted(df["loss"].unique())
-    if baseline not in losses:
-        raise UsageError(f"--baseline {baseline}: no such loss in these results; losses: {', '.join(losses)}")
     others = [c for c in by if c != "loss"]
     rows = df[df["status"].isin(MEASURED) & ~_reference_mask(df)]
+    losses = sorted(df.loc[~_reference_mask(df), "loss"].unique())
+    if baseline not in losses:
+        raise UsageError(f"--baseline {baseline}: no such loss in these results; losses: {', '.join(losses)}")
     summary = summary.copy()
     for col, higher in metrics:
         if higher is None or col not in rows:
@@ -538,8 +541,8 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
         table.rows.append(cells)
     parts = [f"mean ± {'95% CI half-width (Student t)' if interval == 'ci' else 'sample std (ddof=1)'} over seeds "
              "(status ok, or diverged for history columns); ↓/↑ lower/higher is better; marked per data set: the "
-             "top mean and every row not significantly worse than it (paired Wilcoxon over seeds, Benjamini–Hochberg "
-             f"q < {BEST_FDR} over the table's comparisons), so several marks are a tie"]
+             "top mean and every row not significantly worse than it (one-sided paired Wilcoxon over seeds, "
+             f"Benjamini–Hochberg q < {BEST_FDR} over the table's comparisons), so several marks are a tie"]
     if baseline is not None:
         parts.append(f"Δ = loss − {baseline} on the same seed (mean; 'k/n better'); p-values (sign test, Wilcoxon) "
                      f"from {MIN_PAIRED} paired seeds")

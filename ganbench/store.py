@@ -51,6 +51,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import StorageError, UsageError, one_line
+from ganbench.paths import safe_name
 from ganbench.suite import Cell
 
 RESULT_FILE = "result.json"
@@ -323,7 +324,7 @@ class RunStore:
         :func:`atomic_write_bytes` skips its clean-up): only files named ``.*.ganbench-tmp``, only in
         the folders ganbench writes (the run directory, ``cells/*``, ``cells/*/samples``); only safe
         while holding :meth:`lock`, after the request was accepted."""
-        folders = [self.root, *(p for p in (self.root / "cells").glob("*") if p.is_dir())]
+        folders = [self.root, self.root / "references", *(p for p in (self.root / "cells").glob("*") if p.is_dir())]
         folders += [f / "samples" for f in folders[1:] if (f / "samples").is_dir()]
         stale = [p for f in folders for p in f.glob(f".*{TEMP_SUFFIX}") if p.is_file()]
         for path in stale:
@@ -655,20 +656,42 @@ class RunStore:
         return out
 
     def write_references(self, dataset: str, key: str, rows: list[dict[str, Any]]) -> None:
-        """Replace the reference rows of ``dataset`` (each file atomically) and record what they were
-        computed from (``key``)."""
+        """Replace the reference rows of ``dataset`` (none: remove them) and record what they were
+        computed from (``key``) in a manifest written last: a write cut short leaves no manifest of the
+        new key, so the rows are computed again (:meth:`reference_key`)."""
         folder = self.root / "references"
+        manifest = folder / f".{safe_name(dataset)}.key"
+        if manifest.exists():
+            manifest.unlink()
         for path in folder.glob("*.json"):
-            row = read_json(path, "reference row")
+            try:
+                row = read_json(path, "reference row")
+            except UsageError:  # a damaged file: replaced by what is computed now
+                row = {"dataset": dataset}
             if isinstance(row, dict) and row.get("dataset") == dataset:
                 path.unlink()
         for row in rows:
             atomic_write_json(folder / f"{row['cell_id']}.json", {**row, "reference_key": key})
+        if rows:
+            atomic_write_json(manifest, {"dataset": dataset, "key": key, "rows": sorted(r["cell_id"] for r in rows)})
 
     def reference_key(self, dataset: str) -> str | None:
-        """What the stored reference rows of ``dataset`` were computed from (None: none stored)."""
-        keys = {r.get("reference_key") for r in self.reference_rows() if r.get("dataset") == dataset}
-        return keys.pop() if len(keys) == 1 else None
+        """What the stored reference rows of ``dataset`` were computed from, when all of them are there
+        (None: none stored, or a write of them was cut short)."""
+        manifest = self.root / "references" / f".{safe_name(dataset)}.key"
+        try:
+            record = read_json(manifest, "reference manifest") if manifest.is_file() else None
+        except UsageError:
+            return None
+        if not isinstance(record, dict) or not all((self.root / "references" / f"{c}.json").is_file()
+                                                   for c in record.get("rows", [])):
+            return None
+        return record.get("key")
+
+    def references_rescored(self, dataset: str) -> bool:
+        """Whether ``ganbench evaluate`` wrote the reference rows of ``dataset`` (a later run keeps them:
+        they follow the rescored cells' extractor and sample count, not the request's)."""
+        return any(r.get("rescored_at") for r in self.reference_rows() if r.get("dataset") == dataset)
 
     def table(self) -> pd.DataFrame:
         return rows_to_frame(self.rows())

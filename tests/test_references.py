@@ -44,7 +44,9 @@ def test_reference_rows_are_the_metrics_of_those_samples(plugins, ring, make_ctx
     real = ring.x[real_subset(ring, len(ring.x))].numpy().astype(np.float64)
     centres, std = np.array(ring.info.modes), ring.info.mode_std
     for row in rows:
-        drawn, _ = references.samples(ring, row["loss"], 2500, row["seed"])  # modes counts 2,500 (MetricSpec.samples)
+        drawn, _ = references.samples(ring, row["loss"], 2500, row["seed"], first=1000)  # modes counts 2,500
+        alone, _ = references.samples(ring, row["loss"], 1000, row["seed"])
+        assert torch.equal(drawn[:1000], alone)  # the first eval_samples do not depend on what else is drawn
         x = drawn.numpy().astype(np.float64)[:1000]  # FID reads the first eval_samples
         assert row["reference"] is True and row["model"] == "reference" and row["reference_n"] == 1000
         mu1, mu2, s1, s2 = real.mean(0), x.mean(0), np.cov(real.T), np.cov(x.T)

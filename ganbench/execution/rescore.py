@@ -165,11 +165,20 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
             if progress is not None:
                 progress(f"[{i + 1}/{len(targets)}] {cell_id}: " + ", ".join(
                     f"{k} {v:.4g}" for k, v in values.items() if k in computed and isinstance(v, float)))
+        names_for_references = list(dict.fromkeys([*(suite.get("metrics") or []), *computed]))
+        try:
+            refs = _references(registry, suite, data_of, configs, targets, choice, extractor_options, eval_samples,
+                               names_for_references, device)
+        except (KeyboardInterrupt, GanbenchError):
+            raise
+        except Exception as exc:  # one line; nothing written yet
+            raise UsageError(f"{store.root}: the reference rows could not be recomputed ({one_line(exc)}); no row "
+                             "was changed") from exc
         for row, new in rescored:  # every cell scored and checked: now the rows, each atomically
             store.write_result(_cell(row), new)
             done.rescored.append(row["cell_id"])
-        _references(store, registry, suite, data_of, configs, targets, choice, extractor_options, eval_samples,
-                    computed, device)
+        for dataset, (key, rows) in refs.items():
+            store.write_references(dataset, key, [{**r, **stamp} for r in rows])
         store.write_table()
     return done
 
@@ -190,15 +199,17 @@ def _refuse_mixed_instruments(root: Path, cell_id: str, row: dict[str, Any], new
                              f"weights of the {name} extractor); rescore its metric too (--metrics), no row was changed")
 
 
-def _references(store, registry, suite, data_of, configs, targets, choice, extractor_options, eval_samples,
-                computed, device) -> None:
-    """The reference rows of each rescored data set, recomputed with the rescoring's extractor and
-    sample count (they are compared with the rows, so they follow them)."""
+def _references(registry, suite, data_of, configs, targets, choice, extractor_options, eval_samples,
+                computed, device) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """``{data set: (key, reference rows)}`` of each rescored data set, recomputed with the rescoring's
+    extractor and sample count (they are compared with the rows, so they follow them) for the run's
+    metrics and the rescored ones."""
     from ganbench import references
     from ganbench.execution.cell import metric_values, who
 
     seeds = [int(s) for s in suite.get("seeds") or []]
-    done = set()
+    done: set[str] = set()
+    out: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     for row in targets:
         config = configs[row["cell_id"]]
         data = data_of[(row["dataset"], str(config.get("data_fingerprint")))]
@@ -211,6 +222,7 @@ def _references(store, registry, suite, data_of, configs, targets, choice, extra
         ext_name, _ = resolve_extractor(registry, choice, data.info)
         metrics = references.metrics_for(registry, computed, data, ext_name)
         if not metrics:
+            out[row["dataset"]] = ("", [])  # none, rather than rows of the old extractor
             continue
         cache = EvalCache()
 
@@ -221,5 +233,5 @@ def _references(store, registry, suite, data_of, configs, targets, choice, extra
         ext_id = context(1).extractor().id if ext_name is not None else ""
         rows = references.compute(data, row["dataset"], seeds, n, real, context, metrics,
                                   lambda m, values: metric_values(who(registry, "metric", m), values))
-        store.write_references(row["dataset"], references.key(n, real, [m for m, _ in metrics], ext_id, data, seeds),
-                               rows)
+        out[row["dataset"]] = (references.key(n, real, [m for m, _ in metrics], ext_id, data, seeds), rows)
+    return out

@@ -390,12 +390,16 @@ class Runner:
         settings = {**GLOBAL_DEFAULTS, **self.suite.settings}
         n, real = int(settings["eval_samples"]), int(settings["real_samples"])
         for name, data in datasets.items():
+            if not self.fresh and self.store.references_rescored(name):
+                continue  # 'ganbench evaluate' rescored this data set's cells and references together: kept
             if not isinstance(data, Data):
+                self.store.write_references(name, "", [])  # no stale rows beside cells that cannot run
                 continue
             extractor = self.extractors.get(name, (None, None))[0]
             try:
                 metrics = references.metrics_for(self.registry, self.suite.metrics, data, extractor)
                 if not metrics:
+                    self.store.write_references(name, "", [])
                     continue
                 ext_id = self._context(name, data, settings).extractor().id if extractor is not None else ""
                 key = references.key(n, real, [m for m, _ in metrics], ext_id, data, self.suite.seeds)
@@ -413,6 +417,7 @@ class Runner:
                 raise
             except Exception as exc:  # a metric that cannot take reference samples: the cells are unaffected
                 self.reporter.warning(f"{name}: no reference rows ({one_line(exc)})")
+                self.store.write_references(name, "", [])  # none, rather than rows of other inputs
 
     def _refuse_other_instrument(self, dataset: str, ext, preps: list[_Prepared]) -> None:
         """Refuse, in one line, to add cells scored by ``ext`` to rows of ``dataset`` that an extractor
