@@ -36,7 +36,7 @@ KINDS = ("real", "gaussian")
 #: the model name of reference rows (not a registrable model: references are not trained)
 MODEL = "reference"
 #: bump when how the reference samples are drawn changes: stored references are recomputed
-VERSION = "2"
+VERSION = "3"
 #: most training samples whose covariance the Gaussian reference matches
 GAUSSIAN_BASIS = 4096
 
