@@ -24,7 +24,7 @@ import pandas as pd
 
 from ganbench import __version__
 from ganbench.errors import UsageError
-from ganbench.report import Figure, Run, _reference_mask, display, md_code_block, md_escape, provenance, to_csv, to_markdown
+from ganbench.report import Figure, Run, display, md_code_block, md_escape, provenance, reference_mask, to_csv, to_markdown
 from ganbench.store import atomic_write_bytes, atomic_write_json, read_json
 
 #: the first line of a board index: ganbench rebuilds a README.md only when it starts with this line
@@ -166,7 +166,7 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
     atomic_write_bytes(files["md"], board.markdown(prov).encode())
     atomic_write_bytes(files["csv"], to_csv(board.summary).encode())
     atomic_write_bytes(files["html"], html_page(board.title, table, board.figures, prov, board.notes).encode())
-    cells = board.rows[~_reference_mask(board.rows)]  # the trained cells (reference rows are in the table)
+    cells = board.rows[~reference_mask(board.rows)]  # the trained cells (reference rows are in the table)
     datasets = sorted(cells["dataset"].unique())
     atomic_write_json(files["provenance"], {
         "title": board.title, "datasets": datasets,

@@ -324,8 +324,9 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    if "reference" in df:  # reference rows have no training, pictures or points: their numbers are in the table
-        df = df[~df["reference"].map(lambda v: v is True or str(v).lower() == "true")]
+    from ganbench.report import reference_mask
+
+    df = df[~reference_mask(df)]  # reference rows have no training, pictures or points: their numbers are in the table
     groups = [g for g in groups if g != "dataset"] or ["model"]
     out: list[Figure] = []
     notes: list[str] = []

@@ -247,7 +247,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
     if df.empty:
         return pd.DataFrame(columns=by)
     _check_extractors(df)
-    is_ref = _reference_mask(df)
+    is_ref = reference_mask(df)
     if is_ref.any() and not {"model", "loss"} <= set(by):  # references are rows of their own kind, or none
         df, is_ref = df[~is_ref], is_ref[~is_ref]
     out = []
@@ -380,7 +380,7 @@ def evidence(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[st
     return notes
 
 
-def _reference_mask(df: pd.DataFrame) -> pd.Series:
+def reference_mask(df: pd.DataFrame) -> pd.Series:
     """Which rows are reference rows (:mod:`ganbench.references`), not cells."""
     if "reference" not in df:
         return pd.Series(False, index=df.index)
@@ -420,8 +420,8 @@ def _paired(df: pd.DataFrame, summary: pd.DataFrame, metrics, by: list[str], bas
     if "loss" not in by:
         raise UsageError("--baseline compares losses: keep 'loss' in --by")
     others = [c for c in by if c != "loss"]
-    rows = df[df["status"].isin(MEASURED) & ~_reference_mask(df)]
-    losses = sorted(df.loc[~_reference_mask(df), "loss"].unique())
+    rows = df[df["status"].isin(MEASURED) & ~reference_mask(df)]
+    losses = sorted(df.loc[~reference_mask(df), "loss"].unique())
     if baseline not in losses:
         raise UsageError(f"--baseline {baseline}: no such loss in these results; losses: {', '.join(losses)}")
     summary = summary.copy()
@@ -761,7 +761,7 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
 
     envs = [r.environment for r in runs]
     if not df.empty:
-        df = df[~_reference_mask(df)]  # the cells: references are described in the table's caption
+        df = df[~reference_mask(df)]  # the cells: references are described in the table's caption
     measured = df[df["status"].isin(MEASURED)] if not df.empty else df
 
     def col(name: str):
