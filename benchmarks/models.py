@@ -19,11 +19,10 @@ import time
 
 import torch
 
-from ganbench import conditioning
 from ganbench.options import defaults
 from ganbench.plugins import load_plugins
 from ganbench.suite import resolve_settings
-from ganbench.training import train
+from ganbench.train import run_training, setup
 
 
 def count(module: torch.nn.Module) -> int:
@@ -53,11 +52,12 @@ def main() -> None:
         settings, _ = resolve_settings({"sample_every": 0, "steps": args.warmup + args.steps}, loss.settings,
                                        spec.settings)
         torch.manual_seed(0)
-        G, D = conditioning.build_networks(spec, d.info, settings["latent_dim"], defaults(spec.options))
+        built = setup.networks(spec, d.info, settings, defaults(spec.options))
+        G, D = built.G, built.D
         stamps: list[float] = []
-        train(G, D, loss, d, settings, seed=0, device=torch.device("cpu"),
-              eval_noise=torch.zeros(1, settings["latent_dim"]), conditional=spec.condition is not None,
-              on_step=lambda rec, stamps=stamps: stamps.append(time.perf_counter()))
+        run_training(G, D, loss, d, settings, seed=0, device=torch.device("cpu"),
+                     eval_noise=torch.zeros(1, settings["latent_dim"]), conditional=spec.condition is not None,
+                     g_ema=built.G_ema, on_step=lambda rec, stamps=stamps: stamps.append(time.perf_counter()))
         timed = stamps[args.warmup:]
         rate = (len(timed) - 1) / (timed[-1] - timed[0])
         print(f"| {name} | {where} | {count(G):,} | {count(D):,} | {settings['n_critic']} | "

@@ -533,7 +533,7 @@ def samples(ctx, run_dir, cell_pattern, mode, rows, steps, seed, cls, truncation
     generator of cells trained with g_ema). Example: ganbench samples RUN_DIR --cell '*cgan*' --mode classes"""
     import fnmatch
 
-    from ganbench import generators
+    from ganbench import generators, render
     from ganbench.store import RunStore
 
     store = RunStore(run_dir)
@@ -573,7 +573,7 @@ def samples(ctx, run_dir, cell_pattern, mode, rows, steps, seed, cls, truncation
         pictures, cols, what = generators.draw(gen, mode, n=rows, seed=seed, cls=cls, truncation=truncation,
                                                steps=steps, attribute=attribute, classifier=classifier)
         path = folder / f"{cell_id}-{mode}.png"
-        generators.save_picture(generators.grid_picture(pictures, gen.info, cols), path)
+        render.save_picture(render.grid_picture(pictures, gen.info, cols), path)
         click.echo(f"{path}: {what}{' (EMA generator)' if gen.ema else ''}")
 
 

@@ -82,7 +82,7 @@ class LoadedGenerator:
     @torch.no_grad()
     def sample(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Samples for latent vectors ``z`` (and labels ``y``, conditional) on the CPU, in the data's range."""
-        from ganbench.training import generate
+        from ganbench.train import generate
 
         if self.conditional and y is None:
             raise UsageError(f"model '{self.model}' is conditional: give the labels y")
@@ -231,28 +231,6 @@ def attribute_vector(z: torch.Tensor, scores: torch.Tensor, quantile: float = 0.
         some = "every" if bool(with_.all()) else "no"
         raise UsageError(f"{some} one of {len(scores):,} generated samples has the attribute: no attribute vector")
     return z[with_].mean(0) - z[without].mean(0), n
-
-
-def grid_picture(samples: torch.Tensor, info: DataInfo, nrow: int) -> torch.Tensor:
-    """Images laid out ``nrow`` per row (torchvision make_grid), scaled from the data's range."""
-    from torchvision.utils import make_grid
-
-    if info.modality != "image":
-        raise UsageError(f"ganbench samples draws image grids; {info.name} is {info.modality} data")
-    return make_grid(samples, nrow=nrow, normalize=True, value_range=info.value_range, padding=2)
-
-
-def save_picture(picture: torch.Tensor, path: Path) -> None:
-    """A PNG written atomically."""
-    import io
-
-    from torchvision.utils import save_image
-
-    from ganbench.store import atomic_write_bytes
-
-    buf = io.BytesIO()
-    save_image(picture, buf, format="png")
-    atomic_write_bytes(path, buf.getvalue())
 
 
 MODES = ("grid", "interpolate", "classes", "truncation", "arithmetic")

@@ -172,7 +172,7 @@ def class_grid(row: pd.Series, registry) -> tuple[Any, list[str], int] | None:
     """A conditional cell's class grid as ``ganbench samples --mode classes`` draws it (its saved
     generator; :data:`CLASS_GRID_ROWS` latent vectors of seed 0 × every class): ``(HWC image, class
     names, column width in pixels)``; None for an unconditional cell or one without a generator."""
-    from ganbench import generators
+    from ganbench import generators, render
 
     store = _store(row)
     info = store.network_info(row["cell_id"])
@@ -182,7 +182,7 @@ def class_grid(row: pd.Series, registry) -> tuple[Any, list[str], int] | None:
         return None  # e.g. stacked MNIST's 1,000 codes: the training picture instead
     gen = generators.load_generator(store.root / "cells" / row["cell_id"], "cpu", plugins=registry)
     samples, cols, _ = generators.draw(gen, "classes", n=CLASS_GRID_ROWS, seed=0)
-    picture = generators.grid_picture(samples, gen.info, cols)  # [3, H, W] in [0, 1], padding 2
+    picture = render.grid_picture(samples, gen.info, cols)  # [3, H, W] in [0, 1], padding 2
     names = list(gen.info.class_names) or [str(k) for k in range(cols)]
     return picture.permute(1, 2, 0).numpy(), names, samples.shape[-1] + 2
 

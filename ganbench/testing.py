@@ -103,12 +103,13 @@ def data_for(registry, model: str):
 def build(registry, model: str, data, seed: int = 0, **options: Any):
     """``(G, D)`` of ``model`` for ``data`` with latent size 8 and default options over ``options`` (a
     conditional model also gets ``num_classes``, as the runner builds it)."""
-    from ganbench.conditioning import build_networks
     from ganbench.options import defaults
+    from ganbench.train import setup
 
     spec = registry.get("model", model)
     torch.manual_seed(seed)
-    return build_networks(spec, data.info, TINY["latent_dim"], {**defaults(spec.options), **options})
+    built = setup.networks(spec, data.info, {**TINY, "g_ema": 0.0}, {**defaults(spec.options), **options})
+    return built.G, built.D
 
 
 def networks(registry, model: str, G, D):
@@ -126,7 +127,7 @@ def labels_for(data, n: int, seed: int = 0):
 def check_loss(registry, name: str, model: str = "vanilla", **options: Any) -> None:
     """The loss contract (see the module doc), with ``model``'s networks (its default options over
     ``options``) on data it supports."""
-    from ganbench.training import BoundLoss
+    from ganbench.train import BoundLoss
 
     bound = BoundLoss(registry.get("loss", name))
     for scale in (1.0, 30.0):  # ordinary and very confident discriminators
@@ -158,7 +159,7 @@ def check_loss(registry, name: str, model: str = "vanilla", **options: Any) -> N
 
 def check_model(registry, name: str, **options: Any) -> None:
     """The model contract (see the module doc) on the first of digits/ring8 that it supports."""
-    from ganbench.training import BoundLoss
+    from ganbench.train import BoundLoss
 
     data = data_for(registry, name)
     G, D = build(registry, name, data, **options)
@@ -255,7 +256,7 @@ def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], 
     from ganbench import seeding
     from ganbench.options import option_table
     from ganbench.suite import resolve_settings
-    from ganbench.training import train
+    from ganbench.train import run_training
 
     loss_spec = registry.get("loss", loss)
     model_spec = registry.get("model", model)
@@ -268,8 +269,9 @@ def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], 
         G, D = build(registry, model, data, seed=seed, **{**usable, **options})
         torch.manual_seed(seed)
         noise = torch.randn(64, TINY["latent_dim"], generator=seeding.generator(seed, "eval"))
-        result = train(G, D, loss_spec, data, settings, seed=seed, device=torch.device("cpu"), eval_noise=noise,
-                       conditional=conditional, eval_labels=labels_for(data, 64) if conditional else None)
+        result = run_training(G, D, loss_spec, data, settings, seed=seed, device=torch.device("cpu"),
+                              eval_noise=noise, conditional=conditional,
+                              eval_labels=labels_for(data, 64) if conditional else None)
         assert result.status == "ok", f"{model}/{loss}: {result.status}: {result.message}"
         assert len(result.history) == steps
         for rec in result.history:
@@ -314,7 +316,7 @@ def check_metric(registry, name: str, dataset: str = "ring8") -> None:
     from ganbench.errors import CellFailure
     from ganbench.evaluation import EvalContext, resolve_extractor
     from ganbench.execution.cell import metric_values
-    from ganbench.training import generate, train
+    from ganbench.train import generate, run_training
 
     spec = registry.get("metric", name)
     data = small_data(registry, "vector" if dataset == "ring8" else "image")
@@ -326,9 +328,9 @@ def check_metric(registry, name: str, dataset: str = "ring8") -> None:
     n = max(200, spec.samples)
     noise = torch.randn(n, TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
     labels = labels_for(data, n) if conditional else None
-    trained = train(G, D, registry.get("loss", "nonsat"), data, {**_settings(), "steps": 4}, seed=0,
-                    device=torch.device("cpu"), eval_noise=noise[:64], conditional=conditional,
-                    eval_labels=labels[:64] if conditional else None)
+    trained = run_training(G, D, registry.get("loss", "nonsat"), data, {**_settings(), "steps": 4}, seed=0,
+                           device=torch.device("cpu"), eval_noise=noise[:64], conditional=conditional,
+                           eval_labels=labels[:64] if conditional else None)
     assert trained.status == "ok" and len(trained.history) == 4
     extractor = resolve_extractor(registry, "auto", data.info)[0]
     make = functools.partial(EvalContext, data=data, device=torch.device("cpu"), n_samples=200, registry=registry,

@@ -24,7 +24,7 @@ from ganbench.options import defaults
 from ganbench.specs import Data, ModelSpec
 from ganbench.suite import GLOBAL_DEFAULTS
 from ganbench.testing import build, small_data
-from ganbench.training import BatchSampler, ema_beta, generate, train
+from ganbench.train import BatchSampler, ema_beta, generate, run_training
 
 CPU = torch.device("cpu")
 
@@ -68,11 +68,11 @@ def test_generated_labels_come_from_their_own_streams_the_same_for_every_loss(pl
     real = conditioning.draw_labels
     for loss in ("nonsat", "lsgan", "wgan-gp"):
         drawn[loss] = []
-        monkeypatch.setattr("ganbench.training.draw_labels",
+        monkeypatch.setattr("ganbench.train.task.draw_labels",
                             lambda p, n, g, out=drawn[loss]: out.append(real(p, n, g)) or out[-1])
         G, D = build(plugins.registry, "cgan", data)
-        train(G, D, plugins.registry.get("loss", loss), data, _settings(n_critic=1), seed=3, device=CPU,
-              eval_noise=torch.zeros(4, 8), conditional=True)
+        run_training(G, D, plugins.registry.get("loss", loss), data, _settings(n_critic=1), seed=3, device=CPU,
+                     eval_noise=torch.zeros(4, 8), conditional=True)
     assert all(torch.equal(x, y) for x, y in zip(drawn["nonsat"], drawn["lsgan"], strict=True))
     assert all(torch.equal(x, y) for x, y in zip(drawn["nonsat"], drawn["wgan-gp"], strict=True))
 
@@ -85,8 +85,8 @@ def test_acgan_losses_are_the_adversarial_loss_plus_the_class_terms(plugins):
     settings = _settings(steps=1, aux_weight=0.7)
     G, D = build(reg, "acgan", data)
     G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
-    result = train(G, D, reg.get("loss", "nonsat"), data, settings, seed=5, device=CPU,
-                   eval_noise=torch.zeros(4, 8), conditional=True)
+    result = run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=5, device=CPU,
+                          eval_noise=torch.zeros(4, 8), conditional=True)
     name, bs = data.info.name, settings["batch_size"]
     index = next(BatchSampler(len(data.x), bs, seeding.generator(5, "data", name)))
     labels = seeding.generator(5, "labels", name)
@@ -186,8 +186,8 @@ def test_ema_generator_is_the_average_recomputed_from_the_saved_weights(plugins)
     ema = copy.deepcopy(G)
     expected = {k: v.clone() for k, v in G.state_dict().items()}
     states = []
-    train(G, D, reg.get("loss", "nonsat"), data, settings, seed=0, device=CPU, eval_noise=torch.zeros(4, 8), g_ema=ema,
-          checkpoint_every=1, on_checkpoint=lambda s: states.append(copy.deepcopy(s["G"])))
+    run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=0, device=CPU, eval_noise=torch.zeros(4, 8),
+                 g_ema=ema, checkpoint_every=1, on_checkpoint=lambda s: states.append(copy.deepcopy(s["G"])))
     states.append(G.state_dict())  # the last step's G (no checkpoint after the last step)
     # half-life 50 images, at most half the images seen before the step: 0, 8, 16, 24 images (StyleGAN2-ADA)
     reference = [0.0, 0.5 ** (16 / 8), 0.5 ** (16 / 16), 0.5 ** (16 / 24)]
@@ -208,9 +208,9 @@ def test_conditional_training_with_an_ema_resumes_bit_identically(plugins):
         G, D = build(reg, "acgan", data)
         ema = copy.deepcopy(G)
         saved = []
-        result = train(G, D, reg.get("loss", "hinge"), data, settings, seed=1, device=CPU,
-                       eval_noise=torch.zeros(4, 8), conditional=True, g_ema=ema, resume=resume,
-                       checkpoint_every=2, on_checkpoint=lambda s: saved.append(copy.deepcopy(s)))
+        result = run_training(G, D, reg.get("loss", "hinge"), data, settings, seed=1, device=CPU,
+                              eval_noise=torch.zeros(4, 8), conditional=True, g_ema=ema, resume=resume,
+                              checkpoint_every=2, on_checkpoint=lambda s: saved.append(copy.deepcopy(s)))
         return result, ema, saved
 
     whole, ema_whole, saved = run()

@@ -129,7 +129,7 @@ def test_biggan_hierarchical_latent_shared_embedding_and_orthogonal_regularisati
 def test_biggan_trains_with_the_authors_cifar10_settings(plugins):
     """The recipe of BigGAN-PyTorch's scripts/launch_cifar_ema.sh: batch 50, 4 D steps, lr 2e-4 for both,
     betas (0, 0.999), N(0, 0.02) init, no attention or orthogonal term, EMA decay 0.9999 from step 1,000."""
-    from ganbench.training import ema_beta
+    from ganbench.train import ema_beta
     from ganbench_builtins.models.nets.biggan import build
 
     spec = plugins.registry.get("model", "biggan")

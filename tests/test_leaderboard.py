@@ -71,7 +71,7 @@ def test_the_2d_scatter_shows_the_points_the_modes_metric_counted(tiny_run, plug
     evaluation noise (rebuilt here, independently of ganbench's cell code) and give the row's modes."""
     from ganbench import seeding
     from ganbench.store import RunStore
-    from ganbench.training import generate
+    from ganbench.train import generate
     from ganbench_builtins.metrics.modes import mixture_modes
 
     rows, _ = load_runs([tiny_run])

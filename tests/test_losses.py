@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganbench.training import BoundLoss
+from ganbench.train import BoundLoss
 
 D_REAL = [2.0, -1.0, 0.5]
 D_FAKE = [-3.0, 0.0, 1.5]
@@ -299,16 +299,17 @@ def test_r1_penalty_value_and_double_backward_match_the_hand_computation(plugins
 def test_r1_is_added_on_the_lazy_d_updates_of_a_real_training(plugins):
     from ganbench.suite import GLOBAL_DEFAULTS
     from ganbench.testing import build, small_data
-    from ganbench.training import train
+    from ganbench.train import run_training
 
     data = small_data(plugins.registry, "vector")
     G, D = build(plugins.registry, "vanilla", data)
     settings = {**GLOBAL_DEFAULTS, "steps": 6, "batch_size": 16, "latent_dim": 8, "sample_every": 0, "n_critic": 2}
-    result = train(G, D, plugins.registry.get("loss", "nonsat-r1"), data, settings, seed=0,
-                   device=torch.device("cpu"), eval_noise=torch.zeros(2, 8), loss_options={"gamma": 10.0, "interval": 4})
+    result = run_training(G, D, plugins.registry.get("loss", "nonsat-r1"), data, settings, seed=0,
+                          device=torch.device("cpu"), eval_noise=torch.zeros(2, 8),
+                          loss_options={"gamma": 10.0, "interval": 4})
     # D updates 1..12, two per step; R1 lazily at updates 1, 5 and 9: the steps holding them record it
     assert [r["d_penalty"] > 0 for r in result.history] == [True, False, True, False, True, False]
-    result = train(*build(plugins.registry, "vanilla", data), plugins.registry.get("loss", "nonsat-r1"), data,
-                   {**settings, "n_critic": 1}, seed=0, device=torch.device("cpu"), eval_noise=torch.zeros(2, 8),
-                   loss_options={"gamma": 10.0, "interval": 4})
+    result = run_training(*build(plugins.registry, "vanilla", data), plugins.registry.get("loss", "nonsat-r1"), data,
+                          {**settings, "n_critic": 1}, seed=0, device=torch.device("cpu"), eval_noise=torch.zeros(2, 8),
+                          loss_options={"gamma": 10.0, "interval": 4})
     assert [r["d_penalty"] > 0 for r in result.history] == [True, False, False, False, True, False]

@@ -23,7 +23,7 @@ from plugin_dists import ganbench, install
 import ganbench as gb
 from ganbench import tensorboard as tb
 from ganbench.cli import cli
-from ganbench.training import HISTORY_COLUMNS
+from ganbench.train import HISTORY_COLUMNS
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent

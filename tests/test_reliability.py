@@ -350,7 +350,7 @@ def test_resume_interrupt_and_damaged_rows(tmp_path, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ganbench.execution.cell.train", interrupted)
+    monkeypatch.setattr("ganbench.execution.cell.run_training", interrupted)
     res = CliRunner().invoke(cli, [*args[:-2], "-o", str(tmp_path / "new")])
     assert res.exit_code == 130
     assert res.output.strip().splitlines()[-1] == (
@@ -495,7 +495,7 @@ def test_the_default_timed_checkpoint_lets_a_failed_cell_continue(tmp_path, tiny
 
 
 def test_a_failure_in_ganbench_own_step_code_is_named_as_ganbench(tmp_path, tiny, monkeypatch):
-    from ganbench.training import BatchSampler
+    from ganbench.train import BatchSampler
 
     real_next = BatchSampler.__next__
 

@@ -14,7 +14,7 @@ import ganbench
 from ganbench import hookimpl
 from ganbench.execution.session import NullReporter
 from ganbench.specs import LossSpec
-from ganbench.training import HISTORY_COLUMNS
+from ganbench.train import HISTORY_COLUMNS
 
 
 def _losses_plugin(name="test-losses"):

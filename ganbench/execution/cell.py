@@ -22,7 +22,6 @@ from typing import Any, Protocol
 import torch
 
 from ganbench import __version__, conditioning, options, seeding
-from ganbench.conditioning import build_networks
 from ganbench.errors import CellFailure, StorageError, call_plugin, one_line, safe_str
 from ganbench.evaluation import EvalCache, EvalContext
 from ganbench.execution.plan import CellPlan, PluginSetup
@@ -30,7 +29,7 @@ from ganbench.generators import info_record
 from ganbench.observe import CellInfo
 from ganbench.specs import Data
 from ganbench.store import NETWORK_FILES, POINTS_FILE, RunStore, is_reserved
-from ganbench.training import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, train
+from ganbench.train import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, run_training, setup
 
 #: without ``--checkpoint-every``: a checkpoint at the first step after this many seconds of training
 #: (a checkpoint of a 28×28 DCGAN with its Adam states is 4.4 MiB and takes ~10 ms to write)
@@ -283,18 +282,11 @@ class _CellRun:
         settings = plan.settings
         model = self.registry.get("model", cell.model)
         loss = self.registry.get("loss", cell.loss)
-        # common random numbers: none of these streams depends on the loss
-        seeding.seed_global(cell.seed, "init", cell.dataset, cell.model)
-        built = call_plugin(self._who("model", cell.model), "build", build_networks, model, data.info,
-                            settings["latent_dim"], dict(plan.model_options))
-        if not (isinstance(built, tuple) and len(built) == 2 and all(isinstance(m, torch.nn.Module) for m in built)):
-            raise CellFailure(f"{self._who('model', cell.model)} returned {type(built).__name__} from build; expected "
-                              "(G, D), two torch.nn.Module")
-        G, D = built
+        # common random numbers: none of the streams of the networks' set-up depends on the loss
+        built = setup.networks(model, data.info, settings, plan.model_options, seed=cell.seed, dataset=cell.dataset,
+                               model=cell.model, who=self._who("model", cell.model))
         # the EMA generator starts as G's copy; with it on, it is what is evaluated and saved
-        G_ema = copy.deepcopy(G) if settings["g_ema"] > 0 else None
-        G_eval = G_ema if G_ema is not None else G
-        seeding.seed_global(cell.seed, "torch", cell.dataset, cell.model)
+        G, D, G_ema, G_eval = built.G, built.D, built.G_ema, built.G_eval
         conditional = model.condition is not None
         eval_noise, eval_labels = evaluation_inputs(cell.seed, cell.dataset, cell.model, conditional, data, settings,
                                                     plan.metric_samples)
@@ -347,7 +339,7 @@ class _CellRun:
         self._observe("ganbench_cell_started")
         samples = self.observers.listening("ganbench_samples_saved")
         try:
-            result = train(
+            result = run_training(
                 G, D, loss, data, settings, loss_options=plan.loss_options, seed=cell.seed, device=dev,
                 eval_noise=eval_noise, sample_dir=self.store.sample_dir(cell), on_step=on_step,
                 on_samples=(lambda step, path: self._observe("ganbench_samples_saved", step=step, path=path))

@@ -63,7 +63,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
     from ganbench.plugins import load_plugins
     from ganbench.provenance import git_commit
     from ganbench.store import RunStore
-    from ganbench.training import Diverged, generate, nonfinite_samples
+    from ganbench.train import Diverged, generate, nonfinite_samples
 
     store = RunStore(run_dir)
     store.require_run()

@@ -5,7 +5,6 @@ comes back — the only writer of ``result.json`` and ``results.csv``."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -21,7 +20,6 @@ import pandas as pd
 import torch
 
 from ganbench import __version__, options, paths
-from ganbench.conditioning import build_networks
 from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, model_supports, size_hint, who
@@ -40,7 +38,7 @@ from ganbench.store import (
     rows_to_frame,
 )
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, hashed_settings, resolve_settings
-from ganbench.training import train
+from ganbench.train import run_training, setup
 
 __all__ = ["CHECKPOINT_SECONDS", "NullReporter", "Plan", "Reporter", "Runner"]
 
@@ -683,11 +681,12 @@ class Runner:
         try:
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 model = self.registry.get("model", cell.model)
-                G, D = build_networks(model, data.info, settings["latent_dim"], prep.model_options)
-                train(G, D, self.registry.get("loss", cell.loss), data, settings, loss_options=prep.loss_options,
-                      seed=cell.seed, device=self.device, eval_noise=torch.zeros(1, settings["latent_dim"]),
-                      on_step=lambda record: stamps.append(time.perf_counter()), conditional=model.condition is not None,
-                      g_ema=copy.deepcopy(G) if settings["g_ema"] > 0 else None)
+                built = setup.networks(model, data.info, settings, prep.model_options)
+                run_training(built.G, built.D, self.registry.get("loss", cell.loss), data, settings,
+                             loss_options=prep.loss_options, seed=cell.seed, device=self.device,
+                             eval_noise=torch.zeros(1, settings["latent_dim"]),
+                             on_step=lambda record: stamps.append(time.perf_counter()),
+                             conditional=model.condition is not None, g_ema=built.G_ema)
         except KeyboardInterrupt:
             raise
         except BaseException:  # the cell itself will fail and say why

@@ -1,0 +1,37 @@
+"""The exponential moving average of G's weights (``g_ema`` > 0)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def ema_beta(settings: dict[str, Any], step: int) -> float:
+    """The EMA generator's decay after G step ``step``: half-life ``g_ema`` thousand images (StyleGAN2,
+    Karras et al. 2020: 10), at most ``g_ema_rampup`` × the images seen before this step when that is
+    > 0 (StyleGAN2-ADA's ramp-up, 0.05: β = 0 at the first step, the average starts as G); β = 0 (a
+    copy of G) before step ``g_ema_start`` (BigGAN-PyTorch's ``ema_start``: decay 0 while itr < start)."""
+    if step < settings.get("g_ema_start", 0):
+        return 0.0
+    bs = settings["batch_size"]
+    nimg = settings["g_ema"] * 1000.0
+    rampup = settings.get("g_ema_rampup", 0.0)
+    if rampup > 0:
+        nimg = min(nimg, (step - 1) * bs * rampup)
+    return 0.5 ** (bs / max(nimg, 1e-8))
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
+    """``ema ← beta · ema + (1 - beta) · G`` for every parameter and floating-point buffer (BatchNorm's
+    running statistics average with the weights they belong to, as BigGAN's EMA does — StyleGAN2 has no
+    BatchNorm and copies its buffers); integer buffers (BatchNorm's batch count) are copied."""
+    for p_ema, p in zip(ema.parameters(), G.parameters(), strict=True):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(ema.buffers(), G.buffers(), strict=True):
+        if b.is_floating_point():
+            b_ema.copy_(b.lerp(b_ema, beta))
+        else:
+            b_ema.copy_(b)

@@ -1,0 +1,22 @@
+"""Optimisers and gradient norms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def make_optimizer(params, settings: dict[str, Any], lr: float) -> torch.optim.Optimizer:
+    if settings["optimizer"] == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]))
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    """Global L2 norm of the gradients, as a 0-d tensor on the module's device (no host sync)."""
+    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))

@@ -1,0 +1,77 @@
+"""Everything a cell's training is at one step: networks, optimisers, random streams, history and
+time spent; what a checkpoint holds (:meth:`TrainState.state_dict`) and a resume loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganbench.conditioning import Networks
+from ganbench.train.losses import BoundLoss
+from ganbench.train.task import GenerationTask
+
+
+@dataclass
+class TrainState:
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module | None  # the moving average of G's weights (g_ema > 0), else None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: BoundLoss  # owns the ``loss`` random stream
+    task: GenerationTask  # owns the ``data``, ``noise`` and ``labels`` streams
+    settings: dict[str, Any]
+    device: torch.device
+    step: int = 0  # the last step done
+    history: list[dict[str, float]] = field(default_factory=list)
+    eval_s: float = 0.0  # seconds spent in evaluations since the cell started (a resumed cell: before too)
+    train_s: float = 0.0  # training seconds before the checkpoint this state was loaded from
+    checkpoint_s: float = 0.0  # seconds spent writing checkpoints since the cell started
+
+    def __post_init__(self) -> None:
+        self.nets = Networks(self.G, self.D, self.task.conditional)
+        reg = getattr(self.G, "regularization", None)
+        self.g_regularization = reg if callable(reg) else None  # a G's own term (BigGAN's orthogonal reg.)
+
+    @property
+    def G_eval(self) -> nn.Module:
+        """The generator that draws sample grids and is evaluated: the EMA copy when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def random_state(self) -> dict[str, Any]:
+        """Every random stream training draws from: batches, noise, the loss's, generated samples'
+        labels, torch's global CPU (and CUDA) state (dropout, plugins that draw without a generator)."""
+        task = self.task.random_state()
+        return {"batches": task["batches"], "noise": task["noise"], "loss": self.loss.generator.get_state(),
+                "labels": task["labels"], "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+
+    def state_dict(self, train_s: float) -> dict[str, Any]:
+        """The checkpoint of this state, ``train_s`` training seconds in (``train(resume=...)``
+        continues from it bit for bit on the CPU)."""
+        return {
+            "step": self.step, "G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(), "random": self.random_state(),
+            **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
+            "history": self.history, "eval_s": self.eval_s, "train_s": train_s, "checkpoint_s": self.checkpoint_s,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        random = state["random"]
+        self.task.set_random_state(random)
+        self.loss.generator.set_state(random["loss"])
+        torch.set_rng_state(random["torch"])
+        if self.device.type == "cuda" and random["cuda"] is not None:
+            torch.cuda.set_rng_state(random["cuda"], self.device)
+        self.history = list(state["history"])
+        self.eval_s, self.train_s, self.checkpoint_s = state["eval_s"], state["train_s"], state["checkpoint_s"]
+        self.step = state["step"]

@@ -1,0 +1,109 @@
+"""The single GAN update: ``n_critic`` discriminator updates, then one generator update.
+
+One *step* is one generator update preceded by ``n_critic`` discriminator updates, each on a fresh
+real batch and fresh noise. A D update minimises ``d_loss + penalty`` (if the loss has a penalty) and
+is followed by the loss's ``after_d_step`` (if any, e.g. WGAN's weight clipping). Per step the record
+holds, for the last D update, D's total loss, the mean raw scores D(real) and D(fake) and D's
+gradient norm; the penalty of the step's last D update that computed one (a lazy penalty such as R1
+is not computed at every update); and G's loss and gradient norm.
+
+A conditional model (see :mod:`ganbench.conditioning`) is called ``G(z, y)`` / ``D(x, y)``: real
+batches bring their labels, generated batches are asked for labels drawn from the seed's ``labels``
+stream. A D with an auxiliary classifier (AC-GAN) adds ``aux_weight`` × the cross-entropy of its
+class logits to D's loss (real and generated samples) and to G's (generated samples). A G with a
+``regularization()`` method (BigGAN's orthogonal regularisation) has its value added to G's loss.
+With an EMA generator it is updated after each G step.
+
+:func:`step` returns device tensors only: the serial loop brings them to the host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ganbench.conditioning import auxiliary_loss
+from ganbench.train.ema import ema_beta, update_ema
+from ganbench.train.optim import grad_norm
+from ganbench.train.state import TrainState
+
+HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_penalty", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+#: the values :func:`step` returns, in order: the recorded ones, then 1.0 if both generated batches were finite
+STEP_VALUES = (*HISTORY_COLUMNS[1:], "samples_finite")
+
+
+class Blame:
+    """Whose code runs now in a step (``kind``: model, loss, ganbench or None for autograd and the
+    optimiser, ``call``: what it is), so that an exception can name it."""
+
+    def __init__(self) -> None:
+        self.kind: str | None = None
+        self.call = ""
+
+    def at(self, kind: str | None, call: str) -> None:
+        self.kind, self.call = kind, call
+
+
+def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
+    """Step ``t`` (1, 2, ...) of ``s``: its networks, optimisers and streams are updated in place.
+    Returns ``[len(STEP_VALUES)]`` float32 on the training device."""
+    at = blame.at
+    settings: dict[str, Any] = s.settings
+    task, nets, bound = s.task, s.nets, s.loss
+    n_critic, aux_weight = settings["n_critic"], settings.get("aux_weight", 1.0)
+    recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
+    for k in range(n_critic):
+        at("ganbench", "data batch")
+        real, y_real = task.real()
+        y_fake = task.fake_labels()
+        at("model", "G forward")
+        with torch.no_grad():
+            fake = nets.g(task.z(), y_fake)
+        at("model", "D forward")
+        (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
+        at("loss", "d_loss")
+        d_loss = bound.d_loss(d_real, d_fake)
+        if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
+            at(None, "auxiliary classifier loss (D)")
+            d_loss = d_loss + aux_weight * (auxiliary_loss(c_real, y_real) + auxiliary_loss(c_fake, y_fake))
+        at("loss", "penalty")
+        penalty = bound.penalty(nets.d_scores(y_real), real, fake, (t - 1) * n_critic + k + 1)
+        if penalty is not None:
+            d_loss = d_loss + penalty
+            recorded = penalty
+        at(None, "D backward")
+        s.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        gn_d = grad_norm(s.D)
+        s.opt_d.step()
+        at("loss", "after_d_step")
+        bound.after_d_step(s.D)
+    at("model", "D forward")
+    d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
+    y_fake_g = task.fake_labels()
+    at("model", "G forward")
+    fake_g = nets.g(task.z(), y_fake_g)
+    at("model", "D forward")
+    d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
+    at("loss", "g_loss")
+    g_loss = bound.g_loss(d_fake_g, d_real_g)
+    if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
+        at(None, "auxiliary classifier loss (G)")
+        g_loss = g_loss + aux_weight * auxiliary_loss(c_fake_g, y_fake_g)
+    if s.g_regularization is not None:  # a G's own term (BigGAN's orthogonal regularisation)
+        at("model", "G regularization")
+        g_loss = g_loss + s.g_regularization()
+    at(None, "G backward")
+    s.opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    gn_g = grad_norm(s.G)
+    s.opt_g.step()
+    if s.G_ema is not None:
+        at("ganbench", "G EMA update")
+        update_ema(s.G_ema, s.G, ema_beta(settings, t))
+    pen = recorded.detach() if recorded is not None else torch.zeros((), device=d_loss.device)
+    return torch.stack([
+        d_loss.detach(), g_loss.detach(), pen.to(d_loss.dtype), d_real.detach().mean(), d_fake.detach().mean(),
+        gn_d.to(d_loss.device), gn_g.to(d_loss.device),
+        torch.isfinite(fake_g.detach()).all().to(d_loss.dtype) * torch.isfinite(fake).all().to(d_loss.dtype),
+    ]).float()
