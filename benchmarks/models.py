@@ -57,7 +57,8 @@ def main() -> None:
         stamps: list[float] = []
         run_training(G, D, loss, d, settings, seed=0, device=torch.device("cpu"),
                      eval_noise=torch.zeros(1, settings["latent_dim"]), conditional=spec.condition is not None,
-                     g_ema=built.G_ema, on_step=lambda rec, stamps=stamps: stamps.append(time.perf_counter()))
+                     g_ema=built.G_ema, on_step=lambda rec, stamps=stamps: stamps.append(time.perf_counter()),
+                     sync_every=1)  # stamps per step
         timed = stamps[args.warmup:]
         rate = (len(timed) - 1) / (timed[-1] - timed[0])
         print(f"| {name} | {where} | {count(G):,} | {count(D):,} | {settings['n_critic']} | "

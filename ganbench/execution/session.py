@@ -686,7 +686,7 @@ class Runner:
                              loss_options=prep.loss_options, seed=cell.seed, device=self.device,
                              eval_noise=torch.zeros(1, settings["latent_dim"]),
                              on_step=lambda record: stamps.append(time.perf_counter()),
-                             conditional=model.condition is not None, g_ema=built.G_ema)
+                             conditional=model.condition is not None, g_ema=built.G_ema, sync_every=1)
         except KeyboardInterrupt:
             raise
         except BaseException:  # the cell itself will fail and say why

@@ -1,6 +1,11 @@
-"""The serial driver: calls :func:`ganbench.train.step.step` once per step, brings its values to the
-host, stops at divergence, and hands samples, evaluations and checkpoints to callbacks (it writes no
-file of the run itself but the sample pictures it is given a folder for)."""
+"""The serial driver: calls :func:`ganbench.train.step.step` once per step and brings the steps' values
+to the host every ``sync_every`` steps in one transfer (and before each sample grid, evaluation and
+checkpoint, and at the end), so a GPU is never made to wait for the host inside that window; the
+task's batches are drawn as far ahead. Each step's record then goes to the history and ``on_step`` in
+order, and the first diverged step ends training *at that step*: its history, status and metrics are
+those of a loop that synchronised every step (the networks of a diverged cell are those of the end of
+its window, at most ``sync_every - 1`` steps later). Samples, evaluations and checkpoints go through
+callbacks (it writes no file of the run itself but the sample pictures it is given a folder for)."""
 
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from ganbench.train import setup
 from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfinite_samples
 from ganbench.train.step import HISTORY_COLUMNS, Blame, step
 from ganbench.train.task import generate
+
+#: steps whose recorded values stay on the device before one transfer brings them to the host
+SYNC_EVERY = 32
 
 
 @dataclass
@@ -61,6 +69,7 @@ def run_training(
     conditional: bool = False,
     eval_labels: torch.Tensor | None = None,
     g_ema: nn.Module | None = None,
+    sync_every: int = SYNC_EVERY,
 ) -> TrainResult:
     """Train G and D in place. Randomness comes only from the seed's named streams (see seeding);
     ``loss_options`` default to the loss's declared defaults. ``on_eval(step)`` is called every
@@ -81,7 +90,11 @@ def run_training(
 
     ``conditional``: G and D are called with labels (``eval_labels``: the labels of ``eval_noise``).
     ``g_ema``: a copy of G that becomes the moving average of its weights (``settings["g_ema"]`` > 0);
-    it draws the sample grids and is part of the checkpoints."""
+    it draws the sample grids and is part of the checkpoints.
+
+    ``sync_every``: steps between transfers of the recorded values to the host (1: every step, as a
+    timing probe that stamps ``on_step`` needs); ``on_step`` is called for each step, in order, when its
+    window's values arrive. The numbers do not depend on it."""
     s = setup.state(G, D, loss, data, settings, seed=seed, device=device, loss_options=loss_options,
                     conditional=conditional, g_ema=g_ema)
     if resume is not None:
@@ -97,23 +110,53 @@ def run_training(
         return TrainResult(status, at, s.train_s + time.perf_counter() - start - idle, s.history,
                            at if status == "diverged" else None, message, s.eval_s, s.checkpoint_s)
 
+    s.task.fetch_ahead(sync_every, settings["n_critic"])
+    pending: list[tuple[int, torch.Tensor]] = []  # steps done whose values are still on the device
+
+    def arrive() -> TrainResult | None:
+        """The pending steps' values in one device-to-host transfer, into the history and ``on_step``
+        in order; the first diverged step ends training there."""
+        if not pending:
+            return None
+        rows = torch.stack([values for _, values in pending]).tolist()
+        done = [t for t, _ in pending]
+        pending.clear()
+        for t, values in zip(done, rows, strict=True):
+            rec = {"step": t, **dict(zip(HISTORY_COLUMNS[1:], values[:-1], strict=True))}
+            s.history.append(rec)
+            if on_step is not None:
+                on_step(rec)
+            problem = divergence(rec, values[-1] == 1.0)
+            if problem:
+                return result("diverged", t, f"{problem} at step {t}")
+        return None
+
+    def checkpoint_due() -> bool:
+        return bool(on_checkpoint is not None and t < steps and (
+            (checkpoint_every and t % checkpoint_every == 0)
+            or (checkpoint_seconds and time.perf_counter() - last_checkpoint >= checkpoint_seconds)))
+
     for t in range(s.step + 1, steps + 1):
         try:
-            values = step(s, t, blame).tolist()  # one device-to-host transfer per step
+            pending.append((t, step(s, t, blame)))
         except KeyboardInterrupt:
+            arrive()  # the steps done are recorded (a checkpoint, not these, is what a re-run continues from)
             raise
         except BaseException as exc:  # the plugins' code runs here: SystemExit included, it fails this cell only
+            stopped = arrive()  # an earlier step of the window diverged: training stopped there, not here
+            if stopped is not None:
+                return stopped
             raise TrainingError(blame.kind, blame.call, t) from exc
         s.step = t
-        rec = {"step": t, **dict(zip(HISTORY_COLUMNS[1:], values[:-1], strict=True))}
-        s.history.append(rec)
-        if on_step is not None:
-            on_step(rec)
-        problem = divergence(rec, values[-1] == 1.0)
-        if problem:
-            return result("diverged", t, f"{problem} at step {t}")
+        grid_due = sample_dir is not None and (t == steps or (every and t % every == 0))
+        eval_due = on_eval is not None and eval_every and t % eval_every == 0 and t < steps
+        if not (grid_due or eval_due or checkpoint_due() or t == steps or len(pending) >= sync_every):
+            continue
+        stopped = arrive()
+        if stopped is not None:
+            return stopped
         try:
-            if sample_dir is not None and (t == steps or (every and t % every == 0)):
+            if grid_due:
                 try:
                     grid = generate(s.G_eval, grid_noise, device, y=grid_labels)
                 except KeyboardInterrupt:
@@ -125,7 +168,7 @@ def run_training(
                 save_samples(grid, data, picture)
                 if on_samples is not None and picture.is_file():
                     on_samples(t, picture)
-            if on_eval is not None and eval_every and t % eval_every == 0 and t < steps:
+            if eval_due:
                 t0 = time.perf_counter()
                 try:
                     on_eval(t)
@@ -134,9 +177,7 @@ def run_training(
                     idle += time.perf_counter() - t0
         except Diverged as exc:
             return result("diverged", exc.step, exc.message)
-        due = (checkpoint_every and t % checkpoint_every == 0) or (
-            checkpoint_seconds and time.perf_counter() - last_checkpoint >= checkpoint_seconds)
-        if on_checkpoint is not None and due and t < steps:
+        if checkpoint_due():  # after an evaluation too: its time counts towards checkpoint_seconds
             t0 = time.perf_counter()
             on_checkpoint(s.state_dict(s.train_s + t0 - start - idle))
             last_checkpoint = time.perf_counter()

@@ -4,10 +4,13 @@
 for a conditional model), a generated batch is asked for by noise ``z`` (and labels drawn from the
 seed's ``labels`` stream with the training split's class frequencies or uniformly: ``fake_labels``).
 Every draw comes from a named stream of the cell's seed (:mod:`ganbench.seeding`); the task owns the
-``data``, ``noise`` and ``labels`` streams and they are part of a checkpoint."""
+``data``, ``noise`` and ``labels`` streams and they are part of a checkpoint. The draws of several steps
+can be made ahead and moved to the training device at once (:meth:`GenerationTask.fetch_ahead`):
+the numbers are the same, drawn one batch at a time as before."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -57,6 +60,59 @@ def generate(G: nn.Module, z: torch.Tensor, device: torch.device, batch: int = 5
         G.train(was_training)
 
 
+class Prefetched:
+    """The draws of one random stream made ``chunk`` at a time on the host, each exactly as it would be
+    drawn alone (so the stream is the one drawn step by step: one draw of K·batch rows is not K draws of
+    batch rows), and moved to the device in one copy. :meth:`stream_state` is the stream's state after the
+    draws *used* so far, replayed from its state before the last refill: a checkpoint holds exactly the
+    draws training consumed, whatever was fetched ahead. A draw that raises while fetching ahead raises
+    when training reaches it, so a failure is reported at its own step."""
+
+    def __init__(self, draw: Callable[[], torch.Tensor], get_state: Callable[[], Any],
+                 set_state: Callable[[Any], None], device: torch.device):
+        self.draw, self.get_state, self.set_state, self.device = draw, get_state, set_state, device
+        self.chunk = 1
+        self.buffer: torch.Tensor | None = None
+        self.used = 0
+        self.mark: Any = None  # the stream's state before the draws in the buffer
+        self.error: Exception | None = None  # what the draw after the buffer's last raised
+
+    def next(self) -> torch.Tensor:
+        if self.buffer is None or self.used == len(self.buffer):
+            if self.error is not None:  # a draw made ahead failed: it fails now, at the step it belongs to
+                error, self.error = self.error, None
+                raise error
+            self.mark = self.get_state()
+            rows = []
+            try:
+                for _ in range(self.chunk):
+                    rows.append(self.draw())
+            except Exception as exc:
+                if not rows:
+                    raise
+                self.error = exc
+            self.buffer = torch.stack(rows).to(self.device)
+            self.used = 0
+        self.used += 1
+        return self.buffer[self.used - 1]
+
+    def stream_state(self) -> Any:
+        if self.buffer is None or self.used == len(self.buffer):
+            return self.get_state()
+        ahead = self.get_state()
+        self.set_state(self.mark)
+        for _ in range(self.used):
+            self.draw()
+        state = self.get_state()
+        self.set_state(ahead)
+        return state
+
+    def reset(self, state: Any) -> None:
+        """Continue from ``state`` (a checkpoint's): nothing fetched ahead."""
+        self.set_state(state)
+        self.buffer, self.used, self.error = None, 0, None
+
+
 class GenerationTask:
     """Noise → samples, unconditional or class-conditional (``conditional``): the batches one cell
     trains on, drawn from its seed's streams."""
@@ -75,27 +131,45 @@ class GenerationTask:
         self.probs = class_probabilities(data, settings.get("fake_labels", "data")) if conditional else None
         self.batches = BatchSampler(len(self.x_all), self.batch_size, seeding.generator(seed, "data", name))
         self.noise = seeding.generator(seed, "noise", name)
+        self._index = Prefetched(lambda: next(self.batches), self.batches.state_dict, self.batches.load_state_dict,
+                                 device)
+        self._z = Prefetched(lambda: torch.randn(self.batch_size, self.latent_dim, generator=self.noise),
+                             self.noise.get_state, self.noise.set_state, device)
+        self._y = Prefetched(lambda: draw_labels(self.probs, self.batch_size, self.labels), self.labels.get_state,
+                             self.labels.set_state, device) if conditional else None
+
+    def fetch_ahead(self, steps: int, n_critic: int) -> None:
+        """Draw the batches of ``steps`` steps at a time (``n_critic`` D updates and one G update each)
+        and move them to the device in one copy per stream, instead of one per draw."""
+        self._index.chunk = steps * n_critic
+        self._z.chunk = steps * (n_critic + 1)
+        if self._y is not None:
+            self._y.chunk = steps * (n_critic + 1)
 
     def real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next real batch and its labels (None for an unconditional model)."""
-        index = next(self.batches)
+        index = self._index.next()
         return self.x_all[index], self.y_all[index] if self.conditional else None
 
     def fake_labels(self) -> torch.Tensor | None:
         """Labels the next generated batch is asked for (conditional models only: the stream is
         untouched otherwise)."""
-        return draw_labels(self.probs, self.batch_size, self.labels).to(self.device) if self.conditional else None
+        return self._y.next() if self._y is not None else None
 
     def z(self) -> torch.Tensor:
         """Noise of the next generated batch."""
-        return torch.randn(self.batch_size, self.latent_dim, generator=self.noise).to(self.device)
+        return self._z.next()
 
     def random_state(self) -> dict[str, Any]:
-        return {"batches": self.batches.state_dict(), "noise": self.noise.get_state(),
-                "labels": self.labels.get_state()}
+        """The task's streams as of the draws training used (whatever was fetched ahead)."""
+        return {"batches": self._index.stream_state(), "noise": self._z.stream_state(),
+                "labels": self._y.stream_state() if self._y is not None else self.labels.get_state()}
 
     def set_random_state(self, state: dict[str, Any]) -> None:
-        self.batches.load_state_dict(state["batches"])
-        self.noise.set_state(state["noise"])
+        self._index.reset(state["batches"])
+        self._z.reset(state["noise"])
         if "labels" in state:  # checkpoints of ganbench before conditional models have none (never drawn from)
-            self.labels.set_state(state["labels"])
+            if self._y is not None:
+                self._y.reset(state["labels"])
+            else:
+                self.labels.set_state(state["labels"])
