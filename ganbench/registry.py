@@ -216,7 +216,8 @@ class Registry:
 def _check_loss_signatures(spec: Any, who: Provenance) -> None:
     """Every declared option must be taken by one of the loss's functions (a typo would otherwise be
     silently ignored)."""
-    fns = [f for f in (spec.d_loss, spec.g_loss, spec.penalty, spec.after_d_step) if f is not None]
+    fns = [f for f in (spec.d_loss, spec.g_loss, spec.penalty, spec.after_d_step, spec.penalty_interval)
+           if f is not None]
     accepted = [accepted_names(f) for f in fns]
     for key in spec.options:
         if not isinstance(spec.options[key], Option) and callable(spec.options[key]):

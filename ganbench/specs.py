@@ -158,6 +158,9 @@ class LossSpec:
                                                            ``generator`` is the seeded torch.Generator
                                                            for its randomness (CPU)
         after_d_step(D, **options) -> None                 optional, after each D update (e.g. clipping)
+        penalty_interval(**options) -> int | None          optional: N makes the penalty its own D phase
+                                                           every N D updates (lazy regularisation, see
+                                                           ganbench.train.phases); None: part of D's loss
 
     ``options`` are the loss's hyper-parameters (``{"real": Option(0.9, ...)}``). ``settings`` are the
     training settings of the loss's paper (n_critic, optimizer, lr_d, ...) and ``model_options`` the
@@ -176,6 +179,7 @@ class LossSpec:
     after_d_step: Callable[..., None] | None = None
     reference: str = ""
     aliases: tuple[str, ...] = ()
+    penalty_interval: Callable[..., int | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,7 @@ BODIES = {
                     "(g,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)\n"
                     "return options['lambda'] * ((g.norm(dim=1) - 1) ** 2).mean()",
     "loss.after_d_step": "return None",
+    "loss.penalty_interval": "return None",
     "dataset.load": "from ganbench.plugins import load_plugins\n"
                     "return load_plugins().registry.get('dataset', 'ring8').load(root=root, size=options['size'])",
     "dataset.missing": "return None",
@@ -147,7 +148,8 @@ def test_every_documented_plugin_signature_is_what_the_core_calls(tmp_path):
     @hookimpl
     def ganbench_register_losses(registry):
         registry.add_loss(LossSpec("documented", fn["loss.d_loss"], fn["loss.g_loss"], penalty=fn["loss.penalty"],
-                                   after_d_step=fn["loss.after_d_step"], options={"lambda": Option(0.1)}))
+                                   after_d_step=fn["loss.after_d_step"], options={"lambda": Option(0.1)},
+                                   penalty_interval=fn["loss.penalty_interval"]))
 
     @hookimpl
     def ganbench_register_datasets(registry):

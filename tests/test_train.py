@@ -1,16 +1,20 @@
-"""The train package's serial loop without a host sync per step: the numbers do not depend on how
+"""The train package. The serial loop without a host sync per step: the numbers do not depend on how
 often the recorded values come to the host (``sync_every``) nor on how far ahead the task draws its
 batches, checkpoints taken inside a window of draws made ahead resume bit for bit, and divergence still
-stops a cell at its exact step."""
+stops a cell at its exact step. Phases: a lazy regulariser is its own optimiser step with StyleGAN2's
+rescale of the learning rate and betas, checked against a hand-written computation."""
 
 import copy
+import dataclasses
 
+import pytest
 import torch
 
+from ganbench import seeding
 from ganbench.specs import LossSpec
 from ganbench.suite import GLOBAL_DEFAULTS
 from ganbench.testing import build, small_data
-from ganbench.train import run_training
+from ganbench.train import BatchSampler, run_training
 
 CPU = torch.device("cpu")
 
@@ -94,3 +98,104 @@ def test_divergence_inside_a_window_stops_at_its_exact_step(plugins):
         assert result.message.endswith(" at step 10")
         assert [r["step"] for r in records] == list(range(1, 11))
         assert str(result.history) == str(every_step.history)  # NaN != NaN: compared as text
+
+
+def test_lazy_r1_is_its_own_phase_with_stylegan2s_rescale(plugins):
+    """nonsat-r1 (γ 10, interval 4) for two steps, recomputed by hand: D's Adam at lr·0.8 and betas^0.8
+    (c = 4/5); at D update 1 the main update on the real batch and fresh noise, then R1 alone on the
+    same real batch (γ/2 · E‖∇D(x)‖² · 4) as a second optimiser step; at update 2 no R1; G's Adam as
+    set. ``phase=false`` is the penalty inside D's loss at the plain learning rate, as before phases."""
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    settings = _settings(steps=2, n_critic=1, lr_d=2e-3, lr_g=1e-3, beta1=0.5, beta2=0.99)
+    spec = reg.get("loss", "nonsat-r1")
+    opts = {"gamma": 10.0, "interval": 4, "phase": True}
+    G, D = build(reg, "vanilla", data)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    result = run_training(G, D, spec, data, settings, seed=3, device=CPU, eval_noise=torch.zeros(4, 8),
+                          loss_options=opts)
+    phased = D.state_dict()
+    # by hand, from the seed's streams
+    name, bs = data.info.name, settings["batch_size"]
+    batches = BatchSampler(len(data.x), bs, seeding.generator(3, "data", name))
+    noise = seeding.generator(3, "noise", name)
+    c = 4 / 5
+    opt_d = torch.optim.Adam(D0.parameters(), lr=2e-3 * c, betas=(0.5 ** c, 0.99 ** c))
+    opt_g = torch.optim.Adam(G0.parameters(), lr=1e-3, betas=(0.5, 0.99))
+    penalties = []
+    for t in (1, 2):
+        real = data.x[next(batches)]
+        with torch.no_grad():
+            fake = G0(torch.randn(bs, 8, generator=noise))
+        d = torch.nn.functional.softplus(-D0(real).reshape(-1)).mean() + \
+            torch.nn.functional.softplus(D0(fake).reshape(-1)).mean()
+        opt_d.zero_grad()
+        d.backward()
+        opt_d.step()
+        if t == 1:
+            x = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(D0(x).sum(), x, create_graph=True)
+            r1 = 10.0 / 2 * grad.pow(2).sum(1).mean() * 4
+            opt_d.zero_grad()
+            r1.backward()
+            opt_d.step()
+            penalties.append(r1.item())
+        g = torch.nn.functional.softplus(-D0(G0(torch.randn(bs, 8, generator=noise))).reshape(-1)).mean()
+        opt_g.zero_grad()
+        g.backward()
+        opt_g.step()
+    for got, want in ((D, D0), (G, G0)):
+        for a, b in zip(got.parameters(), want.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert result.history[0]["d_penalty"] == pytest.approx(penalties[0], rel=1e-5)
+    assert result.history[1]["d_penalty"] == 0.0
+    # phase=false: inside D's loss at the plain rate, which is the loss without a phase declared
+    runs = []
+    for loss, o in ((spec, {**opts, "phase": False}), (dataclasses.replace(spec, penalty_interval=None), opts)):
+        G, D = build(reg, "vanilla", data)
+        runs.append((run_training(G, D, loss, data, settings, seed=3, device=CPU, eval_noise=torch.zeros(4, 8),
+                                  loss_options=o).history, D.state_dict()))
+    assert runs[0][0] == runs[1][0] and _same_weights(runs[0][1], runs[1][1])
+    assert not _same_weights(runs[0][1], phased)
+
+
+def test_a_lazy_g_regulariser_is_its_own_phase_and_its_state_is_checkpointed(plugins):
+    """A G with ``regularization_interval = 2``: ``regularization(z, step)`` runs at G steps 1, 3, 5 on a
+    fresh batch of the noise stream, as its own optimiser step (G's Adam at lr·2/3, betas^(2/3)); a buffer
+    it keeps (a running mean, as path-length regularisation's) is in the checkpoint, and a resumed run
+    ends equal to the whole one."""
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    settings = _settings(steps=6, n_critic=1)
+
+    def with_reg(G):
+        G.register_buffer("reg_mean", torch.zeros(()))
+        G.regularization_interval = 2
+        seen = []
+
+        def regularization(z, step):
+            seen.append(step)
+            value = G(z).pow(2).mean()
+            G.reg_mean.copy_(0.5 * G.reg_mean + 0.5 * value.detach())
+            return 0.1 * value
+
+        G.regularization = regularization
+        return G, seen
+
+    def run(resume=None):
+        G, D = build(reg, "vanilla", data)
+        G, seen = with_reg(G)
+        saved = []
+        result = run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=1, device=CPU,
+                              eval_noise=torch.zeros(4, 8), checkpoint_every=3, resume=resume,
+                              on_checkpoint=lambda s: saved.append(copy.deepcopy(s)))
+        return result, G, seen, saved
+
+    whole, G, seen, saved = run()
+    assert seen == [1, 3, 5] and whole.status == "ok"
+    assert float(saved[0]["G"]["reg_mean"]) > 0
+    group = saved[0]["opt_g"]["param_groups"][0]
+    assert group["lr"] == pytest.approx(settings["lr_g"] * 2 / 3)
+    assert group["betas"] == pytest.approx((settings["beta1"] ** (2 / 3), settings["beta2"] ** (2 / 3)))
+    resumed, G2, seen2, _ = run(resume=saved[0])
+    assert seen2 == [5] and resumed.history == whole.history and _same_weights(G.state_dict(), G2.state_dict())

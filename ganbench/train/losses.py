@@ -28,6 +28,13 @@ class BoundLoss:
         self._penalty_kw = (accepted_kwargs(spec.penalty, {"generator": self.generator, **self.options})
                             if spec.penalty is not None else {})
         self._after_kw = accepted_kwargs(spec.after_d_step, self.options) if spec.after_d_step is not None else {}
+        #: N: the penalty is its own D phase every N D updates (lazy regularisation); None: part of D's loss
+        self.penalty_interval: int | None = None
+        if spec.penalty is not None and spec.penalty_interval is not None:
+            n = spec.penalty_interval(**accepted_kwargs(spec.penalty_interval, self.options))
+            if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+                raise TypeError(f"penalty_interval of loss {spec.name!r} returned {n!r}; expected a positive int or None")
+            self.penalty_interval = n
 
     def d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         return self.spec.d_loss(d_real, d_fake, **self._d_kw)

@@ -8,10 +8,14 @@ import torch
 from torch import nn
 
 
-def make_optimizer(params, settings: dict[str, Any], lr: float) -> torch.optim.Optimizer:
+def make_optimizer(params, settings: dict[str, Any], lr: float, ratio: float = 1.0) -> torch.optim.Optimizer:
+    """The network's optimiser; ``ratio`` c < 1 for a network with a lazy regulariser phase: ``lr · c``
+    and Adam's ``betas ** c`` (StyleGAN2's rescale, :mod:`ganbench.train.phases`)."""
     if settings["optimizer"] == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]))
+        return torch.optim.RMSprop(params, lr=lr * ratio)
+    if ratio == 1.0:
+        return torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]))
+    return torch.optim.Adam(params, lr=lr * ratio, betas=(settings["beta1"] ** ratio, settings["beta2"] ** ratio))
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:

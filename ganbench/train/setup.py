@@ -17,6 +17,7 @@ from ganbench.errors import CellFailure, call_plugin
 from ganbench.specs import Data, DataInfo, LossSpec, ModelSpec
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import make_optimizer
+from ganbench.train.phases import g_interval, ratio
 from ganbench.train.state import TrainState
 from ganbench.train.task import GenerationTask
 
@@ -63,14 +64,14 @@ def state(G: nn.Module, D: nn.Module, loss: LossSpec, data: Data, settings: dict
           device: torch.device, loss_options: dict[str, Any] | None = None, conditional: bool = False,
           g_ema: nn.Module | None = None) -> TrainState:
     """A fresh training state at step 0: the networks on ``device`` in training mode (the EMA copy in
-    eval mode, without gradients), an optimiser each, the loss bound to its options and ``loss``
-    stream, the task's streams of ``seed``."""
+    eval mode, without gradients), an optimiser each (rescaled for a lazy regulariser phase), the loss
+    bound to its options and ``loss`` stream, the task's streams of ``seed``."""
     bound = BoundLoss(loss, loss_options, seeding.generator(seed, "loss", data.info.name))
     G.to(device).train()
     D.to(device).train()
     if g_ema is not None:
         g_ema.to(device).eval().requires_grad_(False)
-    opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"])
-    opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"])
+    opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"], ratio(g_interval(G)))
+    opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"], ratio(bound.penalty_interval))
     task = GenerationTask(data, settings, seed, device, conditional)
     return TrainState(G, D, g_ema, opt_g, opt_d, bound, task, settings, device)

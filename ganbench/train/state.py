@@ -11,6 +11,7 @@ from torch import nn
 
 from ganbench.conditioning import Networks
 from ganbench.train.losses import BoundLoss
+from ganbench.train.phases import phases
 from ganbench.train.task import GenerationTask
 
 
@@ -35,6 +36,9 @@ class TrainState:
         self.nets = Networks(self.G, self.D, self.task.conditional)
         reg = getattr(self.G, "regularization", None)
         self.g_regularization = reg if callable(reg) else None  # a G's own term (BigGAN's orthogonal reg.)
+        self.phases = phases(self.loss, self.G)
+        by_name = {p.name: p for p in self.phases}
+        self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
 
     @property
     def G_eval(self) -> nn.Module:

@@ -1,18 +1,22 @@
-"""The single GAN update: ``n_critic`` discriminator updates, then one generator update.
+"""The single GAN update: ``n_critic`` discriminator updates, then one generator update, as the
+phases of :mod:`ganbench.train.phases`.
 
 One *step* is one generator update preceded by ``n_critic`` discriminator updates, each on a fresh
-real batch and fresh noise. A D update minimises ``d_loss + penalty`` (if the loss has a penalty) and
-is followed by the loss's ``after_d_step`` (if any, e.g. WGAN's weight clipping). Per step the record
-holds, for the last D update, D's total loss, the mean raw scores D(real) and D(fake) and D's
-gradient norm; the penalty of the step's last D update that computed one (a lazy penalty such as R1
-is not computed at every update); and G's loss and gradient norm.
+real batch and fresh noise. A D update minimises ``d_loss + penalty`` (a penalty that is not its own
+phase: WGAN-GP's, or a lazy one with ``phase=false``) and is followed by the loss's ``after_d_step``
+(if any, e.g. WGAN's weight clipping); a lazy penalty that is its own phase (R1 of ``nonsat-r1``)
+then takes its own optimiser step on the same real batch when due. Per step the record holds, for the
+last D update, D's loss, the mean raw scores D(real) and D(fake) and D's gradient norm; the penalty
+of the step's last D update that computed one (a lazy penalty is not computed at every update); and
+G's loss and gradient norm.
 
 A conditional model (see :mod:`ganbench.conditioning`) is called ``G(z, y)`` / ``D(x, y)``: real
 batches bring their labels, generated batches are asked for labels drawn from the seed's ``labels``
 stream. A D with an auxiliary classifier (AC-GAN) adds ``aux_weight`` × the cross-entropy of its
 class logits to D's loss (real and generated samples) and to G's (generated samples). A G with a
-``regularization()`` method (BigGAN's orthogonal regularisation) has its value added to G's loss.
-With an EMA generator it is updated after each G step.
+``regularization()`` method (BigGAN's orthogonal regularisation) has its value added to G's loss,
+or, with a ``regularization_interval``, runs it as its own phase. With an EMA generator it is
+updated after the step's last G phase.
 
 :func:`step` returns device tensors only: the serial loop brings them to the host."""
 
@@ -25,6 +29,7 @@ import torch
 from ganbench.conditioning import auxiliary_loss
 from ganbench.train.ema import ema_beta, update_ema
 from ganbench.train.optim import grad_norm
+from ganbench.train.phases import g_reg_kwargs
 from ganbench.train.state import TrainState
 
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_penalty", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
@@ -66,11 +71,13 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
             at(None, "auxiliary classifier loss (D)")
             d_loss = d_loss + aux_weight * (auxiliary_loss(c_real, y_real) + auxiliary_loss(c_fake, y_fake))
-        at("loss", "penalty")
-        penalty = bound.penalty(nets.d_scores(y_real), real, fake, (t - 1) * n_critic + k + 1)
-        if penalty is not None:
-            d_loss = d_loss + penalty
-            recorded = penalty
+        update = (t - 1) * n_critic + k + 1  # D's update, 1, 2, ...
+        if s.d_reg is None:  # the penalty (if any) is part of this update's loss
+            at("loss", "penalty")
+            penalty = bound.penalty(nets.d_scores(y_real), real, fake, update)
+            if penalty is not None:
+                d_loss = d_loss + penalty
+                recorded = penalty
         at(None, "D backward")
         s.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -78,6 +85,15 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         s.opt_d.step()
         at("loss", "after_d_step")
         bound.after_d_step(s.D)
+        if s.d_reg is not None and s.d_reg.due(update):  # D's regulariser phase: its own optimiser step
+            at("loss", "penalty")
+            penalty = bound.penalty(nets.d_scores(y_real), real, fake, update)
+            if penalty is not None:
+                at(None, "D regulariser backward")
+                s.opt_d.zero_grad(set_to_none=True)
+                penalty.backward()
+                s.opt_d.step()
+                recorded = penalty
     at("model", "D forward")
     d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
     y_fake_g = task.fake_labels()
@@ -90,7 +106,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
         at(None, "auxiliary classifier loss (G)")
         g_loss = g_loss + aux_weight * auxiliary_loss(c_fake_g, y_fake_g)
-    if s.g_regularization is not None:  # a G's own term (BigGAN's orthogonal regularisation)
+    if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal regularisation)
         at("model", "G regularization")
         g_loss = g_loss + s.g_regularization()
     at(None, "G backward")
@@ -98,6 +114,16 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     g_loss.backward()
     gn_g = grad_norm(s.G)
     s.opt_g.step()
+    if s.g_reg is not None and s.g_reg.due(t):  # G's regulariser phase (path length): its own optimiser step
+        at("ganbench", "data batch")
+        y_reg = task.fake_labels()
+        z_reg = task.z()
+        at("model", "G regularization")
+        reg = s.g_regularization(**g_reg_kwargs(s.G, z_reg, y_reg, t))
+        at(None, "G regulariser backward")
+        s.opt_g.zero_grad(set_to_none=True)
+        reg.backward()
+        s.opt_g.step()
     if s.G_ema is not None:
         at("ganbench", "G EMA update")
         update_ema(s.G_ema, s.G, ema_beta(settings, t))

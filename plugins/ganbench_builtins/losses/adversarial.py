@@ -30,6 +30,11 @@ def minimax_g_loss(d_fake):
     return -F.softplus(d_fake).mean()
 
 
+def r1_phase_interval(interval=16, phase=True):
+    """R1 is its own D phase every ``interval`` updates (StyleGAN2), or part of D's loss (``phase=False``)."""
+    return interval if phase else None
+
+
 def nonsat_g_loss(d_fake):
     """-E[log D(G(z))] on logits: the non-saturating heuristic."""
     import torch.nn.functional as F
@@ -79,13 +84,16 @@ SPECS = (
         d_loss=gan_d_loss,
         g_loss=nonsat_g_loss,
         penalty=r1_penalty,
+        penalty_interval=r1_phase_interval,
         description="Non-saturating GAN with the R1 penalty γ/2 E[‖∇D(x)‖²] on real samples, lazily every "
-        "`interval` D updates (×interval; StyleGAN2's default loss). StyleGAN2 also rescales Adam's lr and betas "
-        "by interval/(interval+1) for the lazy steps; ganbench adds the penalty to that D update's loss instead.",
+        "`interval` D updates (×interval) as its own D optimiser step, with D's Adam at lr·c and betas^c, "
+        "c = interval/(interval+1): StyleGAN2's default loss and lazy regularisation.",
         options={"gamma": Option(10.0, "penalty weight γ (StyleGAN2-ADA's heuristic: 0.0002·pixels/batch)",
                                  check=non_negative),
                  "interval": Option(16, "compute it every N D updates, multiplied by N (1 = every update)",
-                                    check=positive)},
+                                    check=positive),
+                 "phase": Option(True, "R1 as its own D optimiser step with StyleGAN2's lr/betas rescale; false: "
+                                 "added into that D update's loss at the plain lr (ganbench before the train package)")},
         reference=R1,
     ),
     LossSpec(

@@ -1,0 +1,75 @@
+"""The updates of one training step, listed as data (StyleGAN2-ADA's ``training_loop`` builds the same
+list): D's main update and, for a loss with a lazy penalty, D's regulariser; G's main update and, for a
+G with a lazy regulariser, G's regulariser.
+
+A regulariser *phase* (StyleGAN2, Karras et al. 2020, section 3.1, "lazy regularization") is its own
+optimiser step on the optimiser its network's main phase uses, every ``interval``-th update of that
+network, on the regulariser alone (multiplied by ``interval`` by the regulariser itself). That
+network's optimiser then runs with ``lr · c`` and ``betas ** c``, c = interval / (interval + 1), for both
+of its phases, so that the moments see the same effective rate as without laziness
+(StyleGAN2-ADA ``training_loop.py``: ``mb_ratio``).
+
+- D: a loss whose ``penalty_interval(**options)`` returns N (nonsat-r1: its ``interval`` when its
+  option ``phase`` is true). ``None``: the penalty is added into D's loss of the updates it returns
+  a value at, as before phases.
+- G: a G with an integer attribute ``regularization_interval`` N runs its ``regularization()`` as
+  its own phase every N G steps; it may name ``z``, ``y`` (a fresh generated batch's noise and labels,
+  from the seed's streams) and ``step`` (the G step, 1, 2, ...), keep its state in buffers (they are
+  checkpointed with G) and run its own forward passes. Without the attribute ``regularization()``
+  is added to G's loss at every step (BigGAN's orthogonal regularisation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ganbench.options import parameter_names
+from ganbench.train.losses import BoundLoss
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # "D", "Dreg", "G", "Greg"
+    network: str  # "D" or "G"
+    interval: int = 1  # every interval-th update of its network (1, 1 + interval, ...)
+
+    def due(self, update: int) -> bool:
+        """Whether this phase runs at its network's ``update``-th update (1, 2, ...)."""
+        return (update - 1) % self.interval == 0
+
+
+def g_interval(G: nn.Module) -> int | None:
+    """The interval of G's lazy regulariser phase, or None (no ``regularization()``, or one added into
+    G's loss at every step)."""
+    reg = getattr(G, "regularization", None)
+    interval = getattr(G, "regularization_interval", None)
+    if not callable(reg) or interval is None:
+        return None
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise TypeError(f"G.regularization_interval must be a positive int, not {interval!r}")
+    return interval
+
+
+def phases(loss: BoundLoss, G: nn.Module) -> list[Phase]:
+    """The step's phases in order: D (n_critic times, each followed by Dreg when due), then G, Greg."""
+    out = [Phase("D", "D")]
+    if loss.penalty_interval is not None:
+        out.append(Phase("Dreg", "D", loss.penalty_interval))
+    out.append(Phase("G", "G"))
+    g = g_interval(G)
+    if g is not None:
+        out.append(Phase("Greg", "G", g))
+    return out
+
+
+def ratio(interval: int | None) -> float:
+    """StyleGAN2's c = interval / (interval + 1) for a network with a lazy regulariser phase, else 1."""
+    return 1.0 if interval is None else interval / (interval + 1)
+
+
+def g_reg_kwargs(G: nn.Module, z, y, step: int) -> dict[str, Any]:
+    """What G's regulariser phase names of ``z``, ``y`` and ``step``."""
+    names = parameter_names(G.regularization)
+    return {k: v for k, v in (("z", z), ("y", y), ("step", step)) if k in names}
