@@ -26,6 +26,26 @@ def ganbench(*args: str, pythonpath: list[Path] = (), timeout: int = 300, **kwar
     return subprocess.run([script, *args], env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
+def ganbench_here(*args: str) -> subprocess.CompletedProcess:
+    """The same command line as :func:`ganbench`, run by the CLI in this process (click's CliRunner):
+    for the reference and re-runs of tests whose subject is another process (a killed one), it saves
+    the seconds of imports a new interpreter costs. The plugins are this environment's installed ones;
+    torch's thread count is restored afterwards."""
+    import torch
+    from click.testing import CliRunner
+
+    from ganbench.cli import cli
+
+    threads = torch.get_num_threads()
+    try:
+        res = CliRunner().invoke(cli, list(args), env={"COLUMNS": "250"})
+    finally:
+        torch.set_num_threads(threads)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return subprocess.CompletedProcess(["ganbench", *args], res.exit_code, res.stdout, res.stderr)
+
+
 def broken_distribution(site: Path) -> None:
     """``broken-gan 0.3.0``, whose plugin ``broken-losses`` fails to import (a missing package)."""
     (site / "broken_gan").mkdir(parents=True)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-from plugin_dists import ganbench, install
+from plugin_dists import ganbench, ganbench_here, install
 
 import ganbench as gb
 from ganbench.cli import cli
@@ -169,7 +169,7 @@ def test_a_killed_driver_takes_its_workers_and_the_rerun_resumes(tmp_path):
     args = ["run", "-m", "vanilla", "-l", "nonsat,lsgan", "-d", "ring8", "--seeds", "0,1", "--steps", "300",
             "--model-opt", "vanilla.hidden=64", "--set", "eval_samples=300", "--set", "sample_every=100",
             "--checkpoint-every", "25", "--threads", "1", "--device", "cpu", "-q"]
-    reference = ganbench(*args, "-o", str(tmp_path / "reference"))
+    reference = ganbench_here(*args, "-o", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "killed"
     cells = out / "cells"
@@ -193,7 +193,7 @@ def test_a_killed_driver_takes_its_workers_and_the_rerun_resumes(tmp_path):
     killed = {c.name: torch.load(c / "checkpoint.pt", weights_only=True)["step"] for c in cells.iterdir()
               if (c / "checkpoint.pt").exists() and not (c / "result.json").exists()}
     assert killed
-    final = ganbench(*args, "-j", "2", "-o", str(out))
+    final = ganbench_here(*args, "-j", "2", "-o", str(out))
     assert final.returncode == 0, final.stderr
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 4 and table["cell_id"].is_unique and (table["status"] == "ok").all()

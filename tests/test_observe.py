@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from plugin_dists import ganbench, install
+from plugin_dists import ganbench, ganbench_here, install
 
 import ganbench as gb
 from ganbench import tensorboard as tb
@@ -92,23 +92,20 @@ def test_observer_hooks_are_called_in_order_with_the_documented_arguments(jobs, 
 
 def test_a_failing_observer_costs_no_result(recorder, tmp_path, monkeypatch):
     monkeypatch.setenv("GANBENCH_RECORD", str(tmp_path / "record.jsonl"))
-    monkeypatch.setenv("GANBENCH_RECORD_FAIL", "step")
-    res = ganbench("run", *TINY, "-o", str(tmp_path / "a"), pythonpath=recorder)
+    monkeypatch.setenv("GANBENCH_RECORD_FAIL", "step,run_finished")
+    res = ganbench("run", *TINY[:-1], "-o", str(tmp_path / "a"), pythonpath=recorder)  # not -q: warnings show
     assert res.returncode == 0, res.stderr
     rows = pd.read_csv(tmp_path / "a" / "results.csv")
     assert set(rows["status"]) == {"ok"}
     assert set(rows["message"]) == {"observer plugin 'recorder' (ganbench-recorder 0.1.0) raised in ganbench_step "
                                     "(20 times): RuntimeError: recorder fails in step"}
-    monkeypatch.setenv("GANBENCH_RECORD_FAIL", "run_finished")
-    res = ganbench("run", *TINY[:-1], "-o", str(tmp_path / "b"), pythonpath=recorder)  # not -q: warnings show
-    assert res.returncode == 0, res.stderr
     assert ("Warning: observer plugin 'recorder' (ganbench-recorder 0.1.0) raised in ganbench_run_finished: "
             "RuntimeError: recorder fails in run_finished") in res.stderr
-    plain = ganbench("run", *TINY, "-o", str(tmp_path / "c"))  # no observer installed
+    plain = ganbench_here("run", *TINY, "-o", str(tmp_path / "c"))  # no observer installed
     assert plain.returncode == 0, plain.stderr
-    for run in ("a", "b"):  # an observer never changes a number
-        assert pd.read_csv(tmp_path / run / "results.csv")["fid"].tolist() == pd.read_csv(
-            tmp_path / "c" / "results.csv")["fid"].tolist()
+    # an observer never changes a number
+    assert pd.read_csv(tmp_path / "a" / "results.csv")["fid"].tolist() == pd.read_csv(
+        tmp_path / "c" / "results.csv")["fid"].tolist()
 
 
 def test_tensorboard_holds_what_the_run_files_hold_live_and_exported(tmp_path):
@@ -185,7 +182,7 @@ def test_history_is_whole_lines_while_training_and_after_a_kill(tmp_path):
     """A cell's history.csv grows while it trains (flushed at each checkpoint), is whole lines at any
     moment — also right after kill -9 — and the resumed cell ends with the uninterrupted history."""
     args = ["run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "-s", "0", "--model-opt", "vanilla.hidden=64",
-            "--steps", "1600", "--batch-size", "32", "--set", "eval_samples=300", "--metrics", "modes",
+            "--steps", "1000", "--batch-size", "32", "--set", "eval_samples=300", "--metrics", "modes",
             "--checkpoint-every", "100", "--threads", "1", "--device", "cpu", "-q"]
     out = tmp_path / "run"
     history = out / "cells" / "ring8__vanilla__nonsat__s0" / "history.csv"
@@ -193,21 +190,21 @@ def test_history_is_whole_lines_while_training_and_after_a_kill(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     seen: list[int] = []
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not seen or seen[-1] < 700):
+    while time.monotonic() < deadline and (not seen or seen[-1] < 400):
         if history.is_file():
             seen.append(_whole_lines(history))
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert len({s for s in seen if 0 < s < 1600}) >= 3, seen  # it grew while the cell trained
+    assert len({s for s in seen if 0 < s < 1000}) >= 3, seen  # it grew while the cell trained
     killed = _whole_lines(history)
-    assert 700 <= killed < 1600
-    res = ganbench(*args, "-o", str(out))
+    assert 400 <= killed < 1000
+    res = ganbench_here(*args, "-o", str(out))
     assert res.returncode == 0, res.stderr
     row = pd.read_csv(out / "results.csv").iloc[0]
-    assert row["resumed_from"] >= 600  # polling can see a flush before its checkpoint is on disk
+    assert row["resumed_from"] >= 300  # polling can see a flush before its checkpoint is on disk
     reference = tmp_path / "reference"
-    assert ganbench(*args, "-o", str(reference)).returncode == 0
+    assert ganbench_here(*args, "-o", str(reference)).returncode == 0
     pd.testing.assert_frame_equal(pd.read_csv(history),
                                   pd.read_csv(reference / "cells" / "ring8__vanilla__nonsat__s0" / "history.csv"))
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-from plugin_dists import ganbench, install
+from plugin_dists import ganbench, ganbench_here, install
 
 import ganbench as gb
 from ganbench.cli import cli
@@ -106,7 +106,7 @@ def test_sigkill_mid_grid_and_mid_cell_then_rerun(tmp_path):
     args = ["run", "-m", "vanilla", "-l", "nonsat,lsgan", "-d", "ring8", "--seeds", "0,1", "--steps", "200",
             "--model-opt", "vanilla.hidden=64", "--set", "eval_samples=300", "--set", "sample_every=100",
             "--checkpoint-every", "25", "-q"]
-    reference = ganbench(*args, "-o", str(tmp_path / "reference"))
+    reference = ganbench_here(*args, "-o", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "killed"
     cells = out / "cells"
@@ -139,7 +139,7 @@ def test_sigkill_mid_grid_and_mid_cell_then_rerun(tmp_path):
     # a kill inside an atomic write leaves its temporary file (whether a kill above did is luck): planted here
     stray = cells / killed_in[0] / ".history.csv.x1y2z3.ganbench-tmp"
     stray.write_text("half a history")
-    final = ganbench(*args, "-o", str(out))
+    final = ganbench_here(*args, "-o", str(out))
     assert final.returncode == 0, final.stderr
     table = pd.read_csv(out / "results.csv")
     assert sorted(table["cell_id"]) == sorted(pd.read_csv(tmp_path / "reference" / "results.csv")["cell_id"])

@@ -1,6 +1,6 @@
 """A third-party observer plugin for the tests (distribution ``ganbench-recorder``): every observer
 hook appends one JSON line — hook, process id and what it received — to the file named by
-``GANBENCH_RECORD``. With ``GANBENCH_RECORD_FAIL=HOOK`` that hook raises after recording."""
+``GANBENCH_RECORD``. With ``GANBENCH_RECORD_FAIL=HOOK[,HOOK...]`` those hooks raise after recording."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _record(hook, **fields):
         line = json.dumps({"hook": hook, "pid": os.getpid(), **fields}, default=str)
         with open(path, "a") as f:  # one write of a whole line: processes append without mixing
             f.write(line + "\n")
-    if os.environ.get("GANBENCH_RECORD_FAIL") == hook:
+    if hook in os.environ.get("GANBENCH_RECORD_FAIL", "").split(","):
         raise RuntimeError(f"recorder fails in {hook}")
 
 
