@@ -63,20 +63,44 @@ def test_local_workers_give_the_serial_numbers(serial, tmp_path):
     assert (df["status"] == "ok").all() and df["eval_points"].eq(2).all()
 
 
-def test_ray_tasks_give_the_serial_numbers_with_gpu_shares(serial, tmp_path):
+def test_ray_tasks_give_the_serial_numbers_with_gpu_shares(serial, tmp_path, faulty_site, monkeypatch):
     """A real local Ray instance with two logical GPUs: each cell asks for half a GPU (the scheduling
-    path of a shared GPU runs; the cells train on the CPU, as the run's device says)."""
+    path of a shared GPU runs; the cells train on the CPU, as the run's device says). Then a cell whose
+    worker process SIGKILLs itself once (as the OOM killer would) is re-run by Ray and continues from its
+    checkpoint (docs/scale.md)."""
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ganbench[ray]')")
     out, reference = serial
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("GANBENCH_FAULTY_MARKS", str(marks))
+    # Ray's worker processes start with this environment: they find the faulty plugin by its entry point
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(map(str, faulty_site)))
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        df = gb.run(out=tmp_path, executor="ray", gpus_per_cell=0.5, **GRID)
+        df = gb.run(out=tmp_path / "grid", executor="ray", gpus_per_cell=0.5, **GRID)
+        for path in faulty_site:  # this process finds it too
+            monkeypatch.syspath_prepend(str(path))
+        lost = gb.run(out=tmp_path / "lost", executor="ray", **{
+            **GRID, "losses": "dies-once", "seeds": [0], "checkpoint_every": 2, "metrics": "modes,fid",
+            "settings": {**GRID["settings"], "steps": 8, "sample_every": 0, "eval_every": 0}}).iloc[0]
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(_comparable(df), _comparable(reference))
-    _same_cells(out, tmp_path, df["cell_id"])
+    _same_cells(out, tmp_path / "grid", df["cell_id"])
     assert set(df["executor"]) == {"ray"} and set(df["device_share"]) == {0.5}
     assert df["worker"].str.startswith("ray-").all() and df["node"].notna().all()
+    assert (marks / "dies-once").exists()  # its worker died once ...
+    assert (lost["status"], lost["resumed_from"], lost["steps_done"]) == ("ok", 2, 8)  # ... and Ray re-ran it
+
+
+def test_a_dry_run_with_the_ray_executor_starts_nothing(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ganbench[ray]')")
+    assert not ray.is_initialized()
+    res = CliRunner().invoke(cli, ["run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "-s", "0", "--steps", "5",
+                                   "--executor", "ray", "--dry-run", "-o", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert "ray: not started (a dry run starts nothing)" in res.output
+    assert not ray.is_initialized() and not (tmp_path / "run").exists()
 
 
 def test_an_installed_executor_plugin_runs_the_grid(serial, tmp_path):
@@ -298,3 +322,20 @@ def test_fail_fast_under_jobs_stops_the_other_workers(tmp_path, monkeypatch):
     assert run.not_run and len(df) + len(run.not_run) == 4
     written = {p.parent.name for p in (tmp_path / "cells").glob("*/result.json")}
     assert written == set(df["cell_id"]) and not written & {c.id for c in run.not_run}
+
+
+def test_a_worker_that_loads_other_data_fails_its_cell_naming_both_fingerprints(tmp_path, faulty_site, monkeypatch):
+    """docs/scale.md: a worker whose data set loads with another fingerprint than the driver's (another
+    machine's files under the data root) fails its cell instead of training on other data: ``elsewhere``
+    is ring8 in the driver and a shifted ring8 in any worker process."""
+    for path in faulty_site:
+        monkeypatch.syspath_prepend(str(path))
+    from ganbench import paths
+    from ganbench.plugins import load_plugins
+
+    driver = load_plugins().registry.get("dataset", "elsewhere").load(root=tmp_path).info.fingerprint
+    row = gb.run(out=tmp_path / "run", jobs=2, **{**GRID, "datasets": "elsewhere", "losses": "nonsat", "seeds": [0],
+                                                 "metrics": "modes"}).iloc[0]
+    assert (row["status"], row["failure"]) == ("failed", "error")
+    assert row["message"] == (f"data set 'elsewhere' loaded here has fingerprint {driver}-w, the run's is {driver}: "
+                              f"this machine sees other files under {paths.data_root()}")

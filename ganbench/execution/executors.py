@@ -421,7 +421,20 @@ class RayExecutor:
             import ray
         except ImportError:
             raise UsageError("--executor ray needs Ray, which is not installed: pip install 'ganbench[ray]'") from None
-        self.ray = ray
+        self.ray, self.address = ray, address
+        self.threads, self.gpus, self.device = threads, gpus_per_cell, device
+        # until start() connects (a dry run never does: it starts nothing), what this machine suggests
+        self.capacity = max(1, (os.cpu_count() or 1) // max(threads, 1)) if address is None else 1
+        self.workers = [f"ray: not started (a dry run starts nothing); {threads} CPU"
+                        f"{f' + {gpus_per_cell:g} GPU' if gpus_per_cell else ''} per cell"]
+        self._refs: dict[Any, CellPlan] = {}
+        self._queue = None
+        self._report: Report = lambda event: None
+        self._task = None
+
+    def _connect(self) -> None:
+        """Start or join Ray and size the run by the cluster's resources."""
+        ray, address, threads, gpus_per_cell = self.ray, self.address, self.threads, self.gpus
         if not ray.is_initialized():
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -435,16 +448,12 @@ class RayExecutor:
             raise UsageError(f"--gpus-per-cell {gpus_per_cell:g}: the Ray cluster has {resources.get('GPU', 0):g} GPU(s)")
         if threads > resources.get("CPU", 0):
             raise UsageError(f"--threads {threads}: the Ray cluster has {resources.get('CPU', 0):g} CPU(s)")
-        self.threads, self.gpus, self.device = threads, gpus_per_cell, device
         by_cpu = int(resources.get("CPU", 1) // max(threads, 1))
         by_gpu = int(resources.get("GPU", 0) // gpus_per_cell) if gpus_per_cell else by_cpu
         self.capacity = max(1, min(by_cpu, by_gpu))
         nodes = len([n for n in ray.nodes() if n.get("Alive")])
         self.workers = [f"ray: {nodes} node(s), {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU; "
                         f"{threads} CPU{f' + {gpus_per_cell:g} GPU' if gpus_per_cell else ''} per cell"]
-        self._refs: dict[Any, CellPlan] = {}
-        self._queue = None
-        self._report: Report = lambda event: None
         # Ray's default for a GPU task is a fresh worker process per task (max_calls=1: the GPU memory
         # of a finished task is released); CPU tasks reuse their workers (imports paid once per worker)
         self._task = ray.remote(max_calls=1 if gpus_per_cell else 0)(_ray_cell)
@@ -452,6 +461,7 @@ class RayExecutor:
     def start(self, report: Report) -> None:
         from ray.util.queue import Queue
 
+        self._connect()
         self._report = report
         self._queue = Queue(maxsize=10_000)
 

@@ -17,6 +17,8 @@ Hostile in other ways (each must fail only its own cells, with a message naming 
 - models ``build-raises`` (ValueError in build), ``backward-raises`` (D's backward pass raises),
   ``memory-error`` (``MemoryError`` in G), ``cpu-oom`` (a real failed host allocation: 1 PiB);
 - data set ``not-data``: ``load`` returns an int;
+- data set ``elsewhere``: ring8, but another sample of it in any process but the one that started the
+  run (as a worker on a machine with other files under the data root sees other data);
 - losses ``dies-once`` and ``dies-always``: the process SIGKILLs itself in ``after_d_step`` at its 3rd
   call (as the OOM killer would) — ``dies-once`` only where ``$GANBENCH_FAULTY_MARKS/dies-once`` does
   not exist yet (it creates it); for ``--jobs`` runs (under ``serial`` they kill the run itself);
@@ -202,9 +204,22 @@ def ganbench_register_metrics(registry):
                                    higher_is_better=True, supports=_supports_raises, description="supports raises"))
 
 
+def _elsewhere(root):
+    import multiprocessing
+    from dataclasses import replace
+
+    from ganbench.plugins import load_plugins
+
+    ring = load_plugins().registry.get("dataset", "ring8").load(root=root)
+    worker = multiprocessing.parent_process() is not None
+    return replace(ring, x=ring.x + 0.01 if worker else ring.x,
+                   info=replace(ring.info, name="elsewhere", fingerprint=ring.info.fingerprint + ("-w" if worker else "")))
+
+
 @hookimpl
 def ganbench_register_datasets(registry):
     registry.add_dataset(DatasetSpec(name="not-data", load=lambda root: 42, description="load returns an int"))
+    registry.add_dataset(DatasetSpec(name="elsewhere", load=_elsewhere, description="other data in a worker process"))
 
 
 def _crash(data, *, device, cache_root):
