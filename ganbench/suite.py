@@ -61,6 +61,14 @@ SETTINGS: dict[str, Option] = {
                           "the training split's class frequencies (data) or uniformly", choices=("data", "uniform")),
     "aux_weight": Option(1.0, "models with an auxiliary classifier (AC-GAN): weight of its cross-entropy terms in "
                          "D's and G's losses", check=non_negative),
+    "amp": Option("none", "mixed precision of the training step's forward passes and losses: none or bf16 "
+                  "(torch.autocast; bfloat16 needs no loss scaling)", choices=("none", "bf16")),
+    "compile": Option("none", "torch.compile G's and D's forward passes in the training step with this mode: "
+                      "none, default, reduce-overhead (CUDA graphs on a GPU) or max-autotune (penalties that "
+                      "differentiate D twice call it uncompiled); results change within floating-point tolerance",
+                      choices=("none", "default", "reduce-overhead", "max-autotune")),
+    "channels_last": Option(False, "networks and image batches in channels-last memory format (faster "
+                            "convolutions on GPUs; no effect on MLPs)"),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 
@@ -68,7 +76,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 #: them: a cell's configuration hash leaves them out at that value, so cells trained before they existed
 #: are still reused (an earlier run resumes instead of retraining everything)
 HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start": 0, "fake_labels": "data",
-                                "aux_weight": 1.0}
+                                "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False}
 
 
 def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -199,3 +199,77 @@ def test_a_lazy_g_regulariser_is_its_own_phase_and_its_state_is_checkpointed(plu
     assert group["betas"] == pytest.approx((settings["beta1"] ** (2 / 3), settings["beta2"] ** (2 / 3)))
     resumed, G2, seen2, _ = run(resume=saved[0])
     assert seen2 == [5] and resumed.history == whole.history and _same_weights(G.state_dict(), G2.state_dict())
+
+
+def _spied(reg, model, data, seen):
+    """``model``'s networks with forward pre-hooks that record whether bf16 autocast is on in D's forward
+    (``("autocast", bool)``) and whether D's inner convolutions (more than one input channel) get their
+    input in channels-last memory format (``("channels_last", bool)``)."""
+    G, D = build(reg, model, data)
+    D.register_forward_pre_hook(lambda module, args: seen.append(("autocast", torch.is_autocast_enabled("cpu"))))
+    for conv in D.modules():
+        if isinstance(conv, torch.nn.Conv2d) and conv.in_channels > 1:
+            conv.register_forward_pre_hook(lambda module, args: seen.append(
+                ("channels_last", args[0].is_contiguous(memory_format=torch.channels_last)
+                 and not args[0].is_contiguous())))
+    return G, D
+
+
+def test_amp_and_channels_last_reach_the_step_and_are_hashed(plugins):
+    """``amp=bf16``: D's forward passes run under bf16 autocast and step 1's losses stay within bf16's
+    precision of float32's; ``channels_last``: a conv D gets its batches in channels-last format and the
+    numbers stay within float32 rounding. Both are settings in the configuration hash, left out at
+    their defaults (cells trained before them keep their hash)."""
+    from ganbench.suite import hashed_settings
+
+    reg = plugins.registry
+    data = small_data(reg, "image")
+    runs = {}
+    for name, over in (("plain", {}), ("amp", {"amp": "bf16"}), ("channels_last", {"channels_last": True})):
+        seen = []
+        G, D = _spied(reg, "dcgan", data, seen)
+        result = run_training(G, D, reg.get("loss", "nonsat"), data, _settings(steps=3, **over), seed=0, device=CPU,
+                              eval_noise=torch.zeros(4, 8))
+        assert result.status == "ok"
+        runs[name] = (result.history, seen)
+    assert set(runs["plain"][1]) == {("autocast", False), ("channels_last", False)}
+    assert set(runs["amp"][1]) == {("autocast", True), ("channels_last", False)}
+    assert set(runs["channels_last"][1]) == {("autocast", False), ("channels_last", True)}
+    plain, amp, last = (runs[k][0] for k in ("plain", "amp", "channels_last"))
+    assert amp[0]["d_loss"] != plain[0]["d_loss"] and amp[0]["d_loss"] == pytest.approx(plain[0]["d_loss"], rel=3e-2)
+    for a, b in zip(last, plain, strict=True):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+    assert hashed_settings({"amp": "none", "compile": "none", "channels_last": False}) == {}
+    assert hashed_settings({"amp": "bf16", "compile": "default", "channels_last": True}) == {
+        "amp": "bf16", "compile": "default", "channels_last": True}
+
+
+def test_compile_reaches_the_step_and_changes_numbers_only_within_tolerance(plugins, monkeypatch):
+    """``compile=max-autotune``: the step calls G and D through torch.compile with that mode; 3 steps of a
+    tiny MLP within 1e-4 of eager's. torch.compile runs here with the ``aot_eager`` backend (the graphs
+    traced and run through AOTAutograd, without inductor's C++ code generation, which costs 20 s on this
+    CPU; the GPU check, benchmarks/gpu_check.sh, runs inductor)."""
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    modes = []
+    real_compile = torch.compile
+
+    def compile_(model, mode=None):
+        modes.append(mode)
+        return real_compile(model, backend="aot_eager")
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    histories = []
+    for mode in ("none", "max-autotune"):
+        G, D = build(reg, "vanilla", data, hidden=16)
+        result = run_training(G, D, reg.get("loss", "nonsat"), data, _settings(steps=3, compile=mode), seed=0,
+                              device=CPU, eval_noise=torch.zeros(4, 8))
+        assert result.status == "ok", result.message
+        histories.append(result.history)
+    assert modes == ["max-autotune", "max-autotune"]  # G and D
+    for a, b in zip(*histories, strict=True):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+    from torch._dynamo.utils import counters
+
+    assert counters["stats"]["unique_graphs"] > 0  # something was traced
+    torch._dynamo.reset()

@@ -71,6 +71,10 @@ def state(G: nn.Module, D: nn.Module, loss: LossSpec, data: Data, settings: dict
     D.to(device).train()
     if g_ema is not None:
         g_ema.to(device).eval().requires_grad_(False)
+    if settings.get("channels_last", False):  # 4-d weights (convolutions) only
+        for net in (G, D, g_ema):
+            if net is not None:
+                net.to(memory_format=torch.channels_last)
     opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"], ratio(g_interval(G)))
     opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"], ratio(bound.penalty_interval))
     task = GenerationTask(data, settings, seed, device, conditional)

@@ -3,6 +3,7 @@ time spent; what a checkpoint holds (:meth:`TrainState.state_dict`) and a resume
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +34,26 @@ class TrainState:
     checkpoint_s: float = 0.0  # seconds spent writing checkpoints since the cell started
 
     def __post_init__(self) -> None:
-        self.nets = Networks(self.G, self.D, self.task.conditional)
+        #: how the step calls G and D: compiled (``compile``) or as they are; penalties that differentiate D
+        #: twice, the regulariser phases and sampling call the modules themselves (``eager``)
+        self.eager = Networks(self.G, self.D, self.task.conditional)
+        mode = self.settings.get("compile", "none")
+        if mode != "none":
+            self.nets = Networks(torch.compile(self.G, mode=mode), torch.compile(self.D, mode=mode),
+                                 self.task.conditional)
+        else:
+            self.nets = self.eager
         reg = getattr(self.G, "regularization", None)
         self.g_regularization = reg if callable(reg) else None  # a G's own term (BigGAN's orthogonal reg.)
         self.phases = phases(self.loss, self.G)
         by_name = {p.name: p for p in self.phases}
         self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
+
+    def autocast(self):
+        """The context of the step's forward passes and losses: bf16 autocast with ``amp=bf16``."""
+        if self.settings.get("amp", "none") == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @property
     def G_eval(self) -> nn.Module:

@@ -61,23 +61,24 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         at("ganbench", "data batch")
         real, y_real = task.real()
         y_fake = task.fake_labels()
-        at("model", "G forward")
-        with torch.no_grad():
-            fake = nets.g(task.z(), y_fake)
-        at("model", "D forward")
-        (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
-        at("loss", "d_loss")
-        d_loss = bound.d_loss(d_real, d_fake)
-        if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
-            at(None, "auxiliary classifier loss (D)")
-            d_loss = d_loss + aux_weight * (auxiliary_loss(c_real, y_real) + auxiliary_loss(c_fake, y_fake))
         update = (t - 1) * n_critic + k + 1  # D's update, 1, 2, ...
-        if s.d_reg is None:  # the penalty (if any) is part of this update's loss
-            at("loss", "penalty")
-            penalty = bound.penalty(nets.d_scores(y_real), real, fake, update)
-            if penalty is not None:
-                d_loss = d_loss + penalty
-                recorded = penalty
+        with s.autocast():
+            at("model", "G forward")
+            with torch.no_grad():
+                fake = nets.g(task.z(), y_fake)
+            at("model", "D forward")
+            (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
+            at("loss", "d_loss")
+            d_loss = bound.d_loss(d_real, d_fake)
+            if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
+                at(None, "auxiliary classifier loss (D)")
+                d_loss = d_loss + aux_weight * (auxiliary_loss(c_real, y_real) + auxiliary_loss(c_fake, y_fake))
+            if s.d_reg is None:  # the penalty (if any) is part of this update's loss
+                at("loss", "penalty")
+                penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update)
+                if penalty is not None:
+                    d_loss = d_loss + penalty
+                    recorded = penalty
         at(None, "D backward")
         s.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -87,28 +88,30 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         bound.after_d_step(s.D)
         if s.d_reg is not None and s.d_reg.due(update):  # D's regulariser phase: its own optimiser step
             at("loss", "penalty")
-            penalty = bound.penalty(nets.d_scores(y_real), real, fake, update)
+            with s.autocast():
+                penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update)
             if penalty is not None:
                 at(None, "D regulariser backward")
                 s.opt_d.zero_grad(set_to_none=True)
                 penalty.backward()
                 s.opt_d.step()
                 recorded = penalty
-    at("model", "D forward")
-    d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
-    y_fake_g = task.fake_labels()
-    at("model", "G forward")
-    fake_g = nets.g(task.z(), y_fake_g)
-    at("model", "D forward")
-    d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
-    at("loss", "g_loss")
-    g_loss = bound.g_loss(d_fake_g, d_real_g)
-    if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
-        at(None, "auxiliary classifier loss (G)")
-        g_loss = g_loss + aux_weight * auxiliary_loss(c_fake_g, y_fake_g)
-    if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal regularisation)
-        at("model", "G regularization")
-        g_loss = g_loss + s.g_regularization()
+    with s.autocast():
+        at("model", "D forward")
+        d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
+        y_fake_g = task.fake_labels()
+        at("model", "G forward")
+        fake_g = nets.g(task.z(), y_fake_g)
+        at("model", "D forward")
+        d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
+        at("loss", "g_loss")
+        g_loss = bound.g_loss(d_fake_g, d_real_g)
+        if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
+            at(None, "auxiliary classifier loss (G)")
+            g_loss = g_loss + aux_weight * auxiliary_loss(c_fake_g, y_fake_g)
+        if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
+            at("model", "G regularization")
+            g_loss = g_loss + s.g_regularization()
     at(None, "G backward")
     s.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -119,7 +122,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         y_reg = task.fake_labels()
         z_reg = task.z()
         at("model", "G regularization")
-        reg = s.g_regularization(**g_reg_kwargs(s.G, z_reg, y_reg, t))
+        with s.autocast():
+            reg = s.g_regularization(**g_reg_kwargs(s.G, z_reg, y_reg, t))
         at(None, "G regulariser backward")
         s.opt_g.zero_grad(set_to_none=True)
         reg.backward()
@@ -128,8 +132,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         at("ganbench", "G EMA update")
         update_ema(s.G_ema, s.G, ema_beta(settings, t))
     pen = recorded.detach() if recorded is not None else torch.zeros((), device=d_loss.device)
-    return torch.stack([
-        d_loss.detach(), g_loss.detach(), pen.to(d_loss.dtype), d_real.detach().mean(), d_fake.detach().mean(),
-        gn_d.to(d_loss.device), gn_g.to(d_loss.device),
-        torch.isfinite(fake_g.detach()).all().to(d_loss.dtype) * torch.isfinite(fake).all().to(d_loss.dtype),
-    ]).float()
+    finite = torch.isfinite(fake_g.detach()).all() & torch.isfinite(fake).all()
+    return torch.stack([v.float() for v in (
+        d_loss.detach(), g_loss.detach(), pen, d_real.detach().mean(), d_fake.detach().mean(),
+        gn_d.to(d_loss.device), gn_g.to(d_loss.device), finite)])

@@ -123,6 +123,8 @@ class GenerationTask:
         self.data, self.device, self.conditional = data, device, conditional
         self.batch_size, self.latent_dim = settings["batch_size"], settings["latent_dim"]
         self.x_all = data.x.to(device)  # [N, *shape]
+        #: image batches in channels-last memory format (``channels_last``)
+        self.channels_last = bool(settings.get("channels_last", False)) and self.x_all.dim() == 4
         if conditional and data.y is None:
             raise ValueError(f"a conditional model needs labelled data; {data.info.name} has no labels")
         self.y_all = data.y.to(device) if conditional else None  # [N] class indices
@@ -149,7 +151,10 @@ class GenerationTask:
     def real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next real batch and its labels (None for an unconditional model)."""
         index = self._index.next()
-        return self.x_all[index], self.y_all[index] if self.conditional else None
+        x = self.x_all[index]
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.y_all[index] if self.conditional else None
 
     def fake_labels(self) -> torch.Tensor | None:
         """Labels the next generated batch is asked for (conditional models only: the stream is
