@@ -1,0 +1,71 @@
+"""Steps per second of ganbench's training loop (``run_training``) for one model on one data set, under
+the loop's options: the host sync window (``--sync-every``: 1 is the loop of a host sync every step),
+``--amp``, ``--compile``, ``--channels-last``. Each configuration trains ``--steps`` steps after
+``--warmup`` steps of the same networks (compilation, cuDNN's algorithm search, the caches) and prints
+one JSON line: the configuration, steps/s and the device. Usage (from the repository root)::
+
+    python benchmarks/train_speed.py --device cuda --model vanilla --data ring8 --sync-every 1,32
+    python benchmarks/train_speed.py --device cuda --model dcgan --data mnist5k --amp none,bf16 --compile none,default
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+
+import torch
+
+from ganbench.options import defaults
+from ganbench.plugins import load_plugins
+from ganbench.suite import resolve_settings
+from ganbench.train import run_training, setup
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--model", default="vanilla")
+    ap.add_argument("--data", default="ring8")
+    ap.add_argument("--loss", default="nonsat")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--sync-every", default="32", help="comma-separated windows")
+    ap.add_argument("--amp", default="none", help="comma-separated: none, bf16")
+    ap.add_argument("--compile", default="none", help="comma-separated: none, default, reduce-overhead, max-autotune")
+    ap.add_argument("--channels-last", default="false", help="comma-separated: false, true")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    registry = load_plugins().registry
+    spec, loss = registry.get("model", args.model), registry.get("loss", args.loss)
+    data = registry.get("dataset", args.data).load()
+    grid = itertools.product([int(k) for k in args.sync_every.split(",")], args.amp.split(","),
+                             args.compile.split(","), [v == "true" for v in args.channels_last.split(",")])
+    for sync, amp, mode, last in grid:
+        user = {"sample_every": 0, "batch_size": args.batch_size, "amp": amp, "compile": mode, "channels_last": last}
+        settings, _ = resolve_settings(user, loss.settings, spec.settings)
+        torch.manual_seed(0)
+        built = setup.networks(spec, data.info, settings, defaults(spec.options))
+        rates = []
+        for steps in (args.warmup, args.steps):  # the same networks: the warm-up compiles and fills the caches
+            t0 = time.perf_counter()
+            result = run_training(built.G, built.D, loss, data, {**settings, "steps": steps}, seed=0, device=device,
+                                  eval_noise=torch.zeros(1, settings["latent_dim"]), g_ema=built.G_ema,
+                                  conditional=spec.condition is not None, sync_every=sync)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            rates.append(steps / (time.perf_counter() - t0))
+        print(json.dumps({"model": args.model, "data": args.data, "loss": args.loss, "batch": args.batch_size,
+                          "sync_every": sync, "amp": amp, "compile": mode, "channels_last": last, "steps": args.steps,
+                          "status": result.status, "steps_per_s": round(rates[-1], 1),
+                          "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                          "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

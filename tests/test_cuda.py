@@ -1,0 +1,49 @@
+"""The training step on a CUDA GPU (skipped without one: ``pytest -m cuda`` in benchmarks/gpu_check.sh).
+A step on CUDA matches the CPU's within tolerance; the host sync window changes no number there either;
+bf16 autocast, torch.compile and inductor's CUDA graphs (compile=reduce-overhead) train and stay within
+tolerance of float32 eager."""
+
+import pytest
+import torch
+
+from ganbench.suite import GLOBAL_DEFAULTS
+from ganbench.testing import build, small_data
+from ganbench.train import run_training
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmarks/gpu_check.sh)")]
+CUDA = torch.device("cuda")
+
+
+def _train(reg, model, kind, device, steps=5, sync_every=32, **over):
+    data = small_data(reg, kind)
+    G, D = build(reg, model, data)
+    settings = {**GLOBAL_DEFAULTS, "steps": steps, "batch_size": 16, "latent_dim": 8, "sample_every": 0, **over}
+    result = run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=0, device=torch.device(device),
+                          eval_noise=torch.zeros(4, 8), sync_every=sync_every)
+    assert result.status == "ok", result.message
+    return result.history
+
+
+@pytest.mark.parametrize("model, kind", [("vanilla", "vector"), ("dcgan", "image")])
+def test_a_step_on_cuda_matches_the_cpu(plugins, model, kind):
+    torch.backends.cudnn.deterministic = True
+    cpu, gpu = _train(plugins.registry, model, kind, "cpu"), _train(plugins.registry, model, kind, CUDA)
+    for a, b in zip(cpu, gpu, strict=True):
+        assert b == pytest.approx(a, rel=1e-3, abs=1e-4)
+
+
+def test_the_sync_window_changes_no_number_on_cuda(plugins):
+    torch.backends.cudnn.deterministic = True
+    one = _train(plugins.registry, "dcgan", "image", CUDA, steps=12, sync_every=1)
+    assert _train(plugins.registry, "dcgan", "image", CUDA, steps=12, sync_every=5) == one
+
+
+@pytest.mark.parametrize("over", [{"amp": "bf16"}, {"compile": "default"}, {"compile": "reduce-overhead"},
+                                  {"channels_last": True, "amp": "bf16"}])
+def test_speed_options_train_on_cuda_within_tolerance(plugins, over):
+    plain = _train(plugins.registry, "dcgan", "image", CUDA, steps=3)
+    fast = _train(plugins.registry, "dcgan", "image", CUDA, steps=3, **over)
+    rel = 5e-2 if over.get("amp") else 1e-3
+    assert fast[0]["d_loss"] == pytest.approx(plain[0]["d_loss"], rel=rel)
+    torch._dynamo.reset()
