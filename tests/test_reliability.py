@@ -178,7 +178,7 @@ def _model(name: str) -> str:
 
 
 @pytest.mark.slow
-def test_injected_failures_stay_in_their_cells(tmp_path, faulty_site):
+def test_injected_failures_stay_in_their_cells(tmp_path, faulty_site, monkeypatch):
     res = ganbench(*FAULTY_GRID, "-o", str(tmp_path / "grid"), pythonpath=faulty_site)
     assert res.returncode == 1, res.stderr
     df = pd.read_csv(tmp_path / "grid" / "results.csv")
@@ -218,8 +218,11 @@ def test_injected_failures_stay_in_their_cells(tmp_path, faulty_site):
     n_failed = sum(status == "failed" for status, _ in expected.values())
     assert n_failed == 12 and res.stderr.strip().splitlines()[-1] == \
         f"{n_failed} cell(s) failed; tracebacks in {tmp_path / 'grid'}/cells/<cell>/error.txt"
+    # the same command lines again, in this process (the first run above is the subject; these compare with it)
+    for path in faulty_site:
+        monkeypatch.syspath_prepend(str(path))
     # the one healthy cell is exactly what it is in a run without any faulty neighbour
-    alone = ganbench(*_faulty_grid("ring8", "vanilla", "nonsat"), "-o", str(tmp_path / "alone"), pythonpath=faulty_site)
+    alone = ganbench_here(*_faulty_grid("ring8", "vanilla", "nonsat"), "-o", str(tmp_path / "alone"))
     assert alone.returncode == 0, alone.stderr
     clean = pd.read_csv(tmp_path / "alone" / "results.csv")
     ok = df[df["status"] == "ok"]
@@ -229,14 +232,14 @@ def test_injected_failures_stay_in_their_cells(tmp_path, faulty_site):
     pd.testing.assert_frame_equal(_comparable(clean), _comparable(ok.drop(columns=extra)), check_dtype=False)
     # re-running retries the failed cells only; --fail-fast stops at the first failure
     before = {p: p.stat().st_ino for p in (tmp_path / "grid" / "cells").glob("*/result.json")}
-    again = ganbench(*FAULTY_GRID, "-o", str(tmp_path / "grid"), pythonpath=faulty_site)
+    again = ganbench_here(*FAULTY_GRID, "-o", str(tmp_path / "grid"))
     assert again.returncode == 1
     after = pd.read_csv(tmp_path / "grid" / "results.csv")
     pd.testing.assert_frame_equal(_comparable(after)[["cell_id", "status", "message"]],
                                   _comparable(df)[["cell_id", "status", "message"]])
     rerun = {p.parent.name for p, inode in before.items() if p.stat().st_ino != inode}
     assert rerun == set(df.loc[df["status"] == "failed", "cell_id"])
-    fast = ganbench(*FAULTY_GRID, "--fail-fast", "-o", str(tmp_path / "fast"), pythonpath=faulty_site)
+    fast = ganbench_here(*FAULTY_GRID, "--fail-fast", "-o", str(tmp_path / "fast"))
     assert fast.returncode == 1
     assert list(pd.read_csv(tmp_path / "fast" / "results.csv")["status"]) == ["ok", "failed"]  # nonsat, raise-at-3
     assert fast.stderr.strip().splitlines()[-1] == ("--fail-fast: stopped at the first failed cell; 14 cell(s) not "
