@@ -47,3 +47,34 @@ def test_speed_options_train_on_cuda_within_tolerance(plugins, over):
     rel = 5e-2 if over.get("amp") else 1e-3
     assert fast[0]["d_loss"] == pytest.approx(plain[0]["d_loss"], rel=rel)
     torch._dynamo.reset()
+
+
+def test_a_checkpoint_on_cuda_resumes_bit_for_bit(plugins):
+    """Checkpoints loaded onto the GPU (the store maps them to the run's device) resume: the generator
+    states go back to the CPU where torch wants them."""
+    import copy
+
+    reg = plugins.registry
+    data = small_data(reg, "image")
+    settings = {**GLOBAL_DEFAULTS, "steps": 8, "batch_size": 16, "latent_dim": 8, "sample_every": 0}
+    torch.backends.cudnn.deterministic = True
+    saved, runs = [], []
+    for resume in (None, "from 4"):
+        G, D = build(reg, "dcgan", data)
+        state = None if resume is None else _to_cuda(saved[0])
+        result = run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=0, device=CUDA,
+                              eval_noise=torch.zeros(4, 8), checkpoint_every=4, resume=state,
+                              on_checkpoint=lambda s: saved.append(copy.deepcopy(s)))
+        runs.append(result.history)
+    assert runs[0] == runs[1]
+
+
+def _to_cuda(value):
+    """Every tensor of a checkpoint on the GPU, as ``torch.load(..., map_location="cuda")`` puts them."""
+    if isinstance(value, torch.Tensor):
+        return value.to(CUDA)
+    if isinstance(value, dict):
+        return {k: _to_cuda(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cuda(v) for v in value]
+    return value

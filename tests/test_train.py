@@ -332,3 +332,29 @@ def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(p
     Gs, Ds = _replica_nets(reg, "vanilla", data, [0, 1], settings, hidden=16)
     with pytest.raises(NotVectorisable, match=r"^2 seeds cannot train as replicas: loss 'wgan-gp' has a penalty"):
         run_replicas(Gs, Ds, reg.get("loss", "wgan-gp"), data, settings, seeds=[0, 1], device=CPU)
+
+
+def test_a_stream_drawn_ahead_checkpoints_the_draws_used_also_after_a_failed_draw():
+    """Prefetched: two draws of a chunk of four are used and the third failed while fetching ahead;
+    the stream's state is the one after the two used draws (not after the failed one), and the failure
+    comes when training reaches it."""
+    from ganbench.train.task import Prefetched
+
+    gen = torch.Generator().manual_seed(5)
+    calls = [0]
+
+    def draw():
+        calls[0] += 1
+        value = torch.randn(3, generator=gen)
+        if calls[0] == 3:
+            raise RuntimeError("the third draw fails")
+        return value
+
+    ahead = Prefetched(draw, gen.get_state, gen.set_state, CPU)
+    ahead.chunk = 4
+    first, second = ahead.next(), ahead.next()
+    expected = torch.Generator().manual_seed(5)
+    assert torch.equal(first, torch.randn(3, generator=expected)) and torch.equal(second, torch.randn(3, generator=expected))
+    assert torch.equal(ahead.stream_state(), expected.get_state())
+    with pytest.raises(RuntimeError, match="the third draw fails"):
+        ahead.next()

@@ -110,6 +110,8 @@ def run_training(
         return TrainResult(status, at, s.train_s + time.perf_counter() - start - idle, s.history,
                            at if status == "diverged" else None, message, s.eval_s, s.checkpoint_s)
 
+    if sync_every < 1:
+        raise ValueError(f"sync_every must be a positive number of steps, not {sync_every}")
     s.task.fetch_ahead(sync_every, settings["n_critic"])
     pending: list[tuple[int, torch.Tensor]] = []  # steps done whose values are still on the device
 
@@ -118,8 +120,15 @@ def run_training(
         in order; the first diverged step ends training there."""
         if not pending:
             return None
-        rows = torch.stack([values for _, values in pending]).tolist()
         done = [t for t, _ in pending]
+        try:
+            rows = torch.stack([values for _, values in pending]).tolist()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # an asynchronous device error of one of the window's steps surfaces here
+            pending.clear()
+            raise TrainingError(None, f"steps {done[0]}-{done[-1]} (a device error, reported when their values "
+                                "came to the host)", done[-1]) from exc
         pending.clear()
         for t, values in zip(done, rows, strict=True):
             rec = {"step": t, **dict(zip(HISTORY_COLUMNS[1:], values[:-1], strict=True))}

@@ -38,7 +38,8 @@ class NotVectorisable(Exception):
     """Why a model, loss or setting cannot train as replicas (one line): its seeds train separately."""
 
 
-def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional: bool) -> str | None:
+def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional: bool,
+            D: nn.Module | None = None) -> str | None:
     """The reason these networks, loss and settings cannot train as replicas, or None."""
     if conditional:
         return "a conditional model (its labels are not vectorised yet)"
@@ -48,8 +49,9 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
         return f"loss {loss.name!r} has an after_d_step (it acts on a module, not on stacked weights)"
     if callable(getattr(G, "regularization", None)):
         return "its G has a regularization() (it acts on a module)"
-    if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in G.modules()):
-        return "its G uses dropout (a draw from torch's global generator, not the replica's own)"
+    for name, net in (("G", G), ("D", D)):
+        if net is not None and any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules()):
+            return f"its {name} uses dropout (a draw from torch's global generator, not the replica's own)"
     for key, neutral in (("g_ema", 0.0), ("amp", "none"), ("compile", "none"), ("channels_last", False)):
         if settings.get(key, neutral) != neutral:
             return f"setting {key}={settings[key]} is not vectorised yet"
@@ -79,16 +81,18 @@ class _Stacked:
 
     def grad_norms(self) -> torch.Tensor:
         """``[K]``: each replica's global L2 norm of its gradients."""
-        norms = [p.grad.detach().flatten(1).norm(dim=1) for p in self.params.values() if p.grad is not None]
         k = next(iter(self.params.values())).shape[0]
+        norms = [p.grad.detach().reshape(k, -1).norm(dim=1) for p in self.params.values() if p.grad is not None]
         return torch.stack(norms).norm(dim=0) if norms else torch.zeros(k, device=self.base_device)
 
     def write_back(self, modules: list[nn.Module]) -> None:
         """Each replica's weights and buffers into its own module."""
         with torch.no_grad():
             for k, module in enumerate(modules):
-                module.load_state_dict({**{n: p[k] for n, p in self.params.items()},
-                                        **{n: b[k] for n, b in self.buffers.items()}})
+                for name, tensor in (*module.named_parameters(), *module.named_buffers()):
+                    stacked = self.params.get(name, self.buffers.get(name))
+                    if stacked is not None:
+                        tensor.copy_(stacked[k])
 
 
 def run_replicas(Gs: list[nn.Module], Ds: list[nn.Module], loss: LossSpec, data: Data, settings: dict[str, Any], *,
@@ -98,7 +102,7 @@ def run_replicas(Gs: list[nn.Module], Ds: list[nn.Module], loss: LossSpec, data:
     on seed ``seeds[k]``'s streams, all K at once; each module ends with its replica's weights. One
     :class:`TrainResult` per replica, in order (``wall_s``: the group's). Raises
     :class:`NotVectorisable` (one line) for what :func:`why_not` refuses."""
-    reason = why_not(Gs[0], loss, settings, conditional=False)
+    reason = why_not(Gs[0], loss, settings, conditional=False, D=Ds[0])
     if reason is not None:
         raise NotVectorisable(f"{len(seeds)} seeds cannot train as replicas: {reason}")
     k_all = len(seeds)

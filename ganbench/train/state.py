@@ -38,6 +38,7 @@ class TrainState:
         #: twice, the regulariser phases and sampling call the modules themselves (``eager``)
         self.eager = Networks(self.G, self.D, self.task.conditional)
         mode = self.settings.get("compile", "none")
+        self.cuda_graphs = mode == "reduce-overhead" and self.device.type == "cuda"
         if mode != "none":
             self.nets = Networks(torch.compile(self.G, mode=mode), torch.compile(self.D, mode=mode),
                                  self.task.conditional)
@@ -85,7 +86,7 @@ class TrainState:
             self.G_ema.load_state_dict(state["G_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        random = state["random"]
+        random = _on_cpu(state["random"])  # generator states are CPU byte tensors, wherever it was loaded to
         self.task.set_random_state(random)
         self.loss.generator.set_state(random["loss"])
         torch.set_rng_state(random["torch"])
@@ -94,3 +95,12 @@ class TrainState:
         self.history = list(state["history"])
         self.eval_s, self.train_s, self.checkpoint_s = state["eval_s"], state["train_s"], state["checkpoint_s"]
         self.step = state["step"]
+
+
+def _on_cpu(value: Any) -> Any:
+    """``value`` with every tensor in it (nested dicts) on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    return value

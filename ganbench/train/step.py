@@ -54,6 +54,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     Returns ``[len(STEP_VALUES)]`` float32 on the training device."""
     at = blame.at
     settings: dict[str, Any] = s.settings
+    if s.cuda_graphs:  # a new step of the compiled networks' CUDA graphs: their earlier outputs are released
+        torch.compiler.cudagraph_mark_step_begin()
     task, nets, bound = s.task, s.nets, s.loss
     n_critic, aux_weight = settings["n_critic"], settings.get("aux_weight", 1.0)
     recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
@@ -68,6 +70,10 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                 fake = nets.g(task.z(), y_fake)
             at("model", "D forward")
             (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
+            # read now: a CUDA-graph replay of the compiled networks (compile=reduce-overhead) reuses
+            # their output memory at the next call
+            real_mean, fake_mean = d_real.detach().mean(), d_fake.detach().mean()
+            fake_finite = torch.isfinite(fake).all()
             at("loss", "d_loss")
             d_loss = bound.d_loss(d_real, d_fake)
             if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
@@ -104,6 +110,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         fake_g = nets.g(task.z(), y_fake_g)
         at("model", "D forward")
         d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
+        g_finite = torch.isfinite(fake_g.detach()).all()
         at("loss", "g_loss")
         g_loss = bound.g_loss(d_fake_g, d_real_g)
         if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
@@ -132,7 +139,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         at("ganbench", "G EMA update")
         update_ema(s.G_ema, s.G, ema_beta(settings, t))
     pen = recorded.detach() if recorded is not None else torch.zeros((), device=d_loss.device)
-    finite = torch.isfinite(fake_g.detach()).all() & torch.isfinite(fake).all()
+    finite = g_finite & fake_finite
     return torch.stack([v.float() for v in (
-        d_loss.detach(), g_loss.detach(), pen, d_real.detach().mean(), d_fake.detach().mean(),
-        gn_d.to(d_loss.device), gn_g.to(d_loss.device), finite)])
+        d_loss.detach(), g_loss.detach(), pen, real_mean, fake_mean, gn_d.to(d_loss.device), gn_g.to(d_loss.device),
+        finite)])

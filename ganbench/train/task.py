@@ -97,9 +97,9 @@ class Prefetched:
         return self.buffer[self.used - 1]
 
     def stream_state(self) -> Any:
-        if self.buffer is None or self.used == len(self.buffer):
+        if self.buffer is None:
             return self.get_state()
-        ahead = self.get_state()
+        ahead = self.get_state()  # replayed even when the buffer is used up: a failed draw may have moved it
         self.set_state(self.mark)
         for _ in range(self.used):
             self.draw()
