@@ -13,27 +13,32 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ganbench import seeding
 from ganbench.options import defaults
 from ganbench.plugins import load_plugins
 from ganbench.suite import resolve_settings
-from ganbench.train import run_training, setup
+from ganbench.train import BatchSampler, run_training, setup
 
 
-def hand_written(G, D, x, settings, steps: int) -> None:
+def hand_written(G, D, x, settings, steps: int, name: str) -> None:
     """The loop of pytorch/examples' DCGAN, non-saturating loss on logits, doing ganbench's work per step:
-    D's update on a generated batch made without gradients, G's on a fresh one (the examples reuse D's)."""
+    D's update on a generated batch made without gradients, G's on a fresh one (the examples reuse D's).
+    Its batches and noise come from the cell's streams, as ganbench draws them, so that both loops follow
+    the same trajectory (a CPU's speed can depend on the numbers, e.g. denormals): the ratio is overhead."""
     opt_d = torch.optim.Adam(D.parameters(), lr=settings["lr_d"], betas=(settings["beta1"], settings["beta2"]))
     opt_g = torch.optim.Adam(G.parameters(), lr=settings["lr_g"], betas=(settings["beta1"], settings["beta2"]))
     bs, latent = settings["batch_size"], settings["latent_dim"]
+    batches = BatchSampler(len(x), bs, seeding.generator(0, "data", name))
+    noise = seeding.generator(0, "noise", name)
     for _ in range(steps):
-        real = x[torch.randint(0, len(x), (bs,))]
+        real = x[next(batches)]
         with torch.no_grad():
-            fake = G(torch.randn(bs, latent))
+            fake = G(torch.randn(bs, latent, generator=noise))
         d_loss = F.softplus(-D(real).reshape(-1)).mean() + F.softplus(D(fake).reshape(-1)).mean()
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
-        fake = G(torch.randn(bs, latent))
+        fake = G(torch.randn(bs, latent, generator=noise))
         g_loss = F.softplus(-D(fake).reshape(-1)).mean()
         opt_g.zero_grad()
         g_loss.backward()
@@ -62,7 +67,7 @@ def main() -> None:
                                        model=model)
                 t0 = time.perf_counter()
                 if kind == "hand":
-                    hand_written(built.G.train(), built.D.train(), data.x, settings, steps)
+                    hand_written(built.G.train(), built.D.train(), data.x, settings, steps, data.info.name)
                 else:
                     run_training(built.G, built.D, loss, data, settings, seed=0, device=torch.device("cpu"),
                                  eval_noise=torch.zeros(1, settings["latent_dim"]))
