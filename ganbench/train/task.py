@@ -137,16 +137,16 @@ class GenerationTask:
                                  device)
         self._z = Prefetched(lambda: torch.randn(self.batch_size, self.latent_dim, generator=self.noise),
                              self.noise.get_state, self.noise.set_state, device)
+        # an unconditional model never draws from it: its state stays the seed's
         self._y = Prefetched(lambda: draw_labels(self.probs, self.batch_size, self.labels), self.labels.get_state,
-                             self.labels.set_state, device) if conditional else None
+                             self.labels.set_state, device)
 
     def fetch_ahead(self, steps: int, n_critic: int) -> None:
         """Draw the batches of ``steps`` steps at a time (``n_critic`` D updates and one G update each)
         and move them to the device in one copy per stream, instead of one per draw."""
         self._index.chunk = steps * n_critic
         self._z.chunk = steps * (n_critic + 1)
-        if self._y is not None:
-            self._y.chunk = steps * (n_critic + 1)
+        self._y.chunk = steps * (n_critic + 1)
 
     def real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next real batch and its labels (None for an unconditional model)."""
@@ -159,7 +159,7 @@ class GenerationTask:
     def fake_labels(self) -> torch.Tensor | None:
         """Labels the next generated batch is asked for (conditional models only: the stream is
         untouched otherwise)."""
-        return self._y.next() if self._y is not None else None
+        return self._y.next() if self.conditional else None
 
     def z(self) -> torch.Tensor:
         """Noise of the next generated batch."""
@@ -168,13 +168,10 @@ class GenerationTask:
     def random_state(self) -> dict[str, Any]:
         """The task's streams as of the draws training used (whatever was fetched ahead)."""
         return {"batches": self._index.stream_state(), "noise": self._z.stream_state(),
-                "labels": self._y.stream_state() if self._y is not None else self.labels.get_state()}
+                "labels": self._y.stream_state()}
 
     def set_random_state(self, state: dict[str, Any]) -> None:
         self._index.reset(state["batches"])
         self._z.reset(state["noise"])
         if "labels" in state:  # checkpoints of ganbench before conditional models have none (never drawn from)
-            if self._y is not None:
-                self._y.reset(state["labels"])
-            else:
-                self.labels.set_state(state["labels"])
+            self._y.reset(state["labels"])
