@@ -17,7 +17,7 @@ from ganbench.options import defaults
 from ganbench.plugins import load_plugins
 from ganbench.suite import resolve_settings
 from ganbench.train import run_training, setup
-from ganbench.train.replicas import run_replicas
+from ganbench.train.replicas import Member, run_replicas
 
 
 def pacgan_nets(seed: int) -> tuple[nn.Module, nn.Module]:
@@ -69,8 +69,8 @@ def main() -> None:
                              eval_noise=torch.zeros(1, settings["latent_dim"]))
             alone = time.perf_counter() - t0
             t0 = time.perf_counter()
-            nets = [build(name, seed) for seed in seeds]
-            run_replicas([g for g, _ in nets], [d for _, d in nets], loss, data, settings, seeds=seeds, device=cpu)
+            members = [Member(seed, *build(name, seed)) for seed in seeds]
+            run_replicas(members, loss, data, settings, device=cpu)
             together = time.perf_counter() - t0
             print(f"| {name} | {settings['steps']} | {k} | {alone:.1f} | {together:.1f} | {together / alone:.2f} |",
                   flush=True)

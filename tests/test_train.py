@@ -278,38 +278,52 @@ def test_compile_reaches_the_step_and_changes_numbers_only_within_tolerance(plug
 def _replica_nets(reg, model, data, seeds, settings, **options):
     from ganbench.options import defaults
     from ganbench.train import setup
+    from ganbench.train.replicas import Member
 
     spec = reg.get("model", model)
     built = [setup.networks(spec, data.info, settings, {**defaults(spec.options), **options}, seed=s,
                             dataset=data.info.name, model=model) for s in seeds]
-    return [b.G for b in built], [b.D for b in built]
+    return [Member(s, b.G, b.D, b.G_ema) for s, b in zip(seeds, built, strict=True)]
 
 
-@pytest.mark.parametrize("model, kind, options, n_critic, exact", [("vanilla", "vector", {"hidden": 32}, 2, 20),
-                                                                    ("dcgan", "image", {}, 1, 10)])
-def test_replicas_train_each_seed_as_it_trains_alone(plugins, model, kind, options, n_critic, exact):
+def _alone(reg, model, data, seed, settings, loss, **options):
+    (m,) = _replica_nets(reg, model, data, [seed], settings, **options)
+    result = run_training(m.G, m.D, reg.get("loss", loss), data, settings, seed=seed, device=CPU,
+                          eval_noise=torch.zeros(4, 8), g_ema=m.G_ema)
+    return m, result
+
+
+@pytest.mark.parametrize("model, kind, options, n_critic, exact, loss, extra", [
+    ("vanilla", "vector", {"hidden": 32}, 2, 20, "lsgan", {}),
+    ("dcgan", "image", {}, 1, 10, "lsgan", {}),
+    ("vanilla", "vector", {"hidden": 16}, 2, 12, "wgan", {}),  # clipping, per replica module
+    ("vanilla", "vector", {"hidden": 16}, 1, 12, "wgan-gp", {"g_ema": 0.5}),  # a penalty in D's loss, EMA
+    ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat-r1", {}),  # a lazy penalty phase, lr·c and betas^c
+])
+def test_replicas_train_each_seed_as_it_trains_alone(plugins, model, kind, options, n_critic, exact, loss, extra):
     """K = 3 seeds as one vectorised program: each replica's history is its seed's trained alone within
     1e-5 (the MLP over 20 steps with two D updates a step; dcgan, with BatchNorm's running statistics per
-    replica, over 10), and its weights end close to the lone seed's. Under vmap dcgan's convolutions run
-    as grouped convolutions, summed in another order, and Adam amplifies that rounding: 3e-5 by step 19
-    with one D update a step, 1e-3 by step 8 with two (measured here)."""
+    replica, over 10; clipping, a gradient penalty with its random interpolation from each replica's loss
+    stream, lazy R1 as its own phase and the EMA generator per replica), and its weights end close to the
+    lone seed's. Under vmap dcgan's convolutions run as grouped convolutions, summed in another order, and
+    Adam amplifies that rounding: 3e-5 by step 19 with one D update a step, 1e-3 by step 8 with two
+    (measured here)."""
     from ganbench.train.replicas import run_replicas
 
     reg = plugins.registry
     data = small_data(reg, kind)
-    settings = _settings(steps=20, n_critic=n_critic)
+    settings = {**_settings(steps=20 if exact > 12 or model == "dcgan" else 12, n_critic=n_critic), **extra}
     seeds = [0, 4, 7]
-    Gs, Ds = _replica_nets(reg, model, data, seeds, settings, **options)
-    results = run_replicas(Gs, Ds, reg.get("loss", "lsgan"), data, settings, seeds=seeds, device=CPU, sync_every=8)
+    members = _replica_nets(reg, model, data, seeds, settings, **options)
+    results = run_replicas(members, reg.get("loss", loss), data, settings, device=CPU, sync_every=8)
     for k, seed in enumerate(seeds):
-        (G,), (D,) = _replica_nets(reg, model, data, [seed], settings, **options)
-        alone = run_training(G, D, reg.get("loss", "lsgan"), data, settings, seed=seed, device=CPU,
-                             eval_noise=torch.zeros(4, 8))
-        assert results[k].status == "ok" and len(results[k].history) == 20
+        m, alone = _alone(reg, model, data, seed, settings, loss, **options)
+        assert results[k].status == "ok" and len(results[k].history) == settings["steps"]
         for a, b in zip(results[k].history[:exact], alone.history[:exact], strict=True):
             assert a == pytest.approx(b, rel=1e-5, abs=1e-6), (seed, a["step"])
-        for name, value in G.state_dict().items():
-            torch.testing.assert_close(Gs[k].state_dict()[name], value, rtol=1e-3, atol=1e-4)
+        for net in ("G", "D", "G_ema") if m.G_ema is not None else ("G", "D"):
+            for name, value in getattr(m, net).state_dict().items():
+                torch.testing.assert_close(getattr(members[k], net).state_dict()[name], value, rtol=1e-3, atol=1e-4)
 
 
 def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(plugins):
@@ -318,20 +332,52 @@ def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(p
     reg = plugins.registry
     data = small_data(reg, "vector")
     settings = _settings(steps=6)
-    Gs, Ds = _replica_nets(reg, "vanilla", data, [0, 1, 2], settings, hidden=16)
+    members = _replica_nets(reg, "vanilla", data, [0, 1, 2], settings, hidden=16)
     with torch.no_grad():
-        next(Gs[1].parameters()).fill_(float("nan"))  # replica 1 generates NaN from its first step
-    results = run_replicas(Gs, Ds, reg.get("loss", "nonsat"), data, settings, seeds=[0, 1, 2], device=CPU)
+        next(members[1].G.parameters()).fill_(float("nan"))  # replica 1 generates NaN from its first step
+    results = run_replicas(members, reg.get("loss", "nonsat"), data, settings, device=CPU)
     assert [r.status for r in results] == ["ok", "diverged", "ok"]
     assert results[1].diverged_at == 1 and len(results[1].history) == 1
     assert results[1].message.startswith("non-finite generated samples") and results[1].message.endswith("at step 1")
-    (G,), (D,) = _replica_nets(reg, "vanilla", data, [2], settings, hidden=16)
-    alone = run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=2, device=CPU, eval_noise=torch.zeros(4, 8))
+    _, alone = _alone(reg, "vanilla", data, 2, settings, "nonsat", hidden=16)
     for a, b in zip(results[2].history, alone.history, strict=True):
         assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
-    Gs, Ds = _replica_nets(reg, "vanilla", data, [0, 1], settings, hidden=16)
-    with pytest.raises(NotVectorisable, match=r"^2 seeds cannot train as replicas: loss 'wgan-gp' has a penalty"):
-        run_replicas(Gs, Ds, reg.get("loss", "wgan-gp"), data, settings, seeds=[0, 1], device=CPU)
+    members = _replica_nets(reg, "vanilla", data, [0, 1], {**settings, "amp": "bf16"}, hidden=16)
+    with pytest.raises(NotVectorisable, match=r"^2 seeds cannot train as replicas: setting amp=bf16 is not vectorised"):
+        run_replicas(members, reg.get("loss", "nonsat"), data, {**settings, "amp": "bf16"}, device=CPU)
+
+
+def test_a_replica_group_resumes_from_its_checkpoint_bit_for_bit(plugins):
+    """A group (one replica of it diverged at step 1, EMA on) checkpointed at step 5 and resumed in fresh
+    modules ends with the histories and weights of the uninterrupted group, bit for bit on the CPU."""
+    import copy as copy_
+
+    from ganbench.train.replicas import run_replicas
+
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    settings = _settings(steps=12, g_ema=0.5)
+
+    def group():
+        members = _replica_nets(reg, "vanilla", data, [0, 1, 2], settings, hidden=16)
+        with torch.no_grad():
+            next(members[1].G.parameters()).fill_(float("nan"))
+        return members
+
+    saved = []
+    whole = group()
+    results = run_replicas(whole, reg.get("loss", "wgan-gp"), data, settings, device=CPU, sync_every=4,
+                           checkpoint_every=5, on_checkpoint=lambda state: saved.append(copy_.deepcopy(state)))
+    assert [c["step"] for c in saved] == [5, 10] and [r.status for r in results] == ["ok", "diverged", "ok"]
+    again = group()
+    resumed = run_replicas(again, reg.get("loss", "wgan-gp"), data, settings, device=CPU, sync_every=4,
+                           resume=saved[0])
+    for a, b, m, n in zip(results, resumed, whole, again, strict=True):
+        assert (a.status, a.diverged_at, a.history) == (b.status, b.diverged_at, b.history)
+        for net in ("G", "D", "G_ema"):
+            for (name, x), y in zip(getattr(m, net).state_dict().items(), getattr(n, net).state_dict().values(),
+                                    strict=True):
+                assert torch.equal(x, y) or (x.isnan().all() and y.isnan().all()), (net, name)
 
 
 def test_a_stream_drawn_ahead_checkpoints_the_draws_used_also_after_a_failed_draw():

@@ -1,37 +1,51 @@
-"""K seeds of one (data set, model, loss) trained as one vectorised program.
+"""K seeds of one (data set, model, loss) trained as one vectorised program: a *replica group*.
 
 The K replicas' networks are stacked (``torch.func.stack_module_state``: every parameter and buffer
 becomes ``[K, ...]``) and called through ``functional_call`` under ``vmap``; each replica draws its
-batches and noise from its own seed's streams (:class:`~ganbench.train.task.GenerationTask`), so
-replica k sees exactly what seed k's cell sees alone. One Adam (or RMSprop) over the stacked
-parameters is K optimisers: their updates are elementwise. A replica's losses are computed per
-replica (``vmap`` of the loss's functions) and their sum is differentiated once: replica k's gradient
-is its own. Its record is its own, and so is its divergence: a replica whose values turn NaN/inf or
-explode stops *its* history at that step (its numbers are no longer read), while the others go on.
-BatchNorm works per replica (its running statistics are stacked buffers, updated under ``vmap``).
+batches, noise and (for a penalty) its loss randomness from its own seed's streams, so replica k sees
+exactly what seed k's cell sees alone. The update is :func:`ganbench.train.step.step` itself, on a
+:class:`GroupState`: every value it handles has a leading replica dimension, the losses are ``vmap``
+of the loss's functions, and their sum is differentiated once — replica k's gradient is its own. One
+Adam (or RMSprop) over the stacked parameters is K optimisers (their updates are elementwise).
 
-Not (yet) vectorised, each said in one line by :func:`why_not`: conditional models, losses with a
-penalty or an ``after_d_step`` (gradient penalties differentiate D twice; clipping acts on a module),
-a G with its own ``regularization()`` or dropout, an EMA generator, ``amp``/``compile``/``channels_last``.
+Per replica, as alone: BatchNorm (running statistics are stacked buffers, updated under ``vmap``);
+a penalty (WGAN-GP, R1 — in D's loss or as its own lazy phase: called once per replica, on that
+replica's weights, since a gradient penalty differentiates D twice); an ``after_d_step`` (WGAN's
+clipping: called on each replica's own module, whose weights are views of the stacked ones); the EMA
+generator (an elementwise average of stacked weights). A replica's record is its own, and so is its
+divergence: a replica whose values turn NaN/inf or explode stops *its* history at that step (its
+networks keep the weights of the end of that window, as a cell alone keeps them), while the others go
+on. Each replica's modules see its current weights throughout (their tensors are views of the stacked
+ones): sample grids, evaluations and the cell's saved networks read them as they read a lone cell's.
+
+Not (yet) vectorised, each said in one line by :func:`why_not`: conditional models, a G with its own
+``regularization()`` or dropout, ``amp``/``compile``/``channels_last``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ganbench import seeding
+from ganbench.render import GRID_SAMPLES, SCATTER_SAMPLES, save_samples
 from ganbench.specs import Data, LossSpec
-from ganbench.train.divergence import divergence
-from ganbench.train.loop import TrainResult
+from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfinite_samples
+from ganbench.train.loop import SYNC_EVERY, TrainResult
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import make_optimizer
-from ganbench.train.step import HISTORY_COLUMNS
-from ganbench.train.task import GenerationTask
+from ganbench.train.phases import phases, ratio
+from ganbench.train.state import load_networks, on_cpu
+from ganbench.train.step import HISTORY_COLUMNS, Blame, step
+from ganbench.train.task import GenerationTask, generate
 
 
 class NotVectorisable(Exception):
@@ -43,130 +57,388 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
     """The reason these networks, loss and settings cannot train as replicas, or None."""
     if conditional:
         return "a conditional model (its labels are not vectorised yet)"
-    if loss.penalty is not None:
-        return f"loss {loss.name!r} has a penalty (a gradient penalty differentiates D twice, not under vmap)"
-    if loss.after_d_step is not None:
-        return f"loss {loss.name!r} has an after_d_step (it acts on a module, not on stacked weights)"
     if callable(getattr(G, "regularization", None)):
         return "its G has a regularization() (it acts on a module)"
     for name, net in (("G", G), ("D", D)):
         if net is not None and any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules()):
             return f"its {name} uses dropout (a draw from torch's global generator, not the replica's own)"
-    for key, neutral in (("g_ema", 0.0), ("amp", "none"), ("compile", "none"), ("channels_last", False)):
+    for key, neutral in (("amp", "none"), ("compile", "none"), ("channels_last", False)):
         if settings.get(key, neutral) != neutral:
             return f"setting {key}={settings[key]} is not vectorised yet"
     return None
 
 
-@dataclass
-class _Stacked:
-    """K modules as one: stacked parameters (leaves of the optimiser) and buffers, and a meta copy of
-    the module's structure that ``functional_call`` runs them through."""
+class Stacked:
+    """K modules as one: stacked parameters (the optimiser's leaves) and buffers, and a meta copy of the
+    module's structure that ``functional_call`` runs them through. Each module's own tensors become
+    views of its replica's slice (:meth:`bind`), so the modules always hold their replica's weights."""
 
-    params: dict[str, torch.Tensor]
-    buffers: dict[str, torch.Tensor]
-    base: nn.Module
-    base_device: torch.device
+    def __init__(self, modules: list[nn.Module]):
+        self.modules = modules
+        self.params, self.bufs = torch.func.stack_module_state(modules)
+        self.base = copy.deepcopy(modules[0]).to("meta")
+        self.bind()
 
-    @classmethod
-    def of(cls, modules: list[nn.Module]) -> _Stacked:
-        params, buffers = torch.func.stack_module_state(modules)
-        device = next(iter(params.values())).device
-        return cls(params, buffers, copy.deepcopy(modules[0]).to("meta"), device)
+    def bind(self, which: list[int] | None = None) -> None:
+        """Replica k's module (each of ``which``, default all) reads and writes its slice of the stack."""
+        with torch.no_grad():
+            for k in range(len(self.modules)) if which is None else which:
+                for name, tensor in (*self.modules[k].named_parameters(), *self.modules[k].named_buffers()):
+                    tensor.data = self.params[name][k] if name in self.params else self.bufs[name][k]
+
+    def release(self, k: int) -> None:
+        """Replica k's module keeps its current weights in tensors of its own (a stopped replica; the end)."""
+        with torch.no_grad():
+            for tensor in (*self.modules[k].parameters(), *self.modules[k].buffers()):
+                tensor.data = tensor.data.clone()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``[K, N, ...]`` in, each replica through its own weights, ``[K, N, ...]`` out."""
         return torch.func.vmap(lambda p, b, xk: torch.func.functional_call(self.base, (p, b), (xk,)))(
-            self.params, self.buffers, x)
+            self.params, self.bufs, x)
 
-    def grad_norms(self) -> torch.Tensor:
-        """``[K]``: each replica's global L2 norm of its gradients."""
-        k = next(iter(self.params.values())).shape[0]
-        norms = [p.grad.detach().reshape(k, -1).norm(dim=1) for p in self.params.values() if p.grad is not None]
-        return torch.stack(norms).norm(dim=0) if norms else torch.zeros(k, device=self.base_device)
+    def replica(self, k: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``x -> D(x)`` through replica k's slice of the stack (differentiable into the stacked leaves)."""
+        params = {n: p[k] for n, p in self.params.items()}
+        buffers = {n: b[k] for n, b in self.bufs.items()}
+        return lambda x: torch.func.functional_call(self.base, (params, buffers), (x,))
 
-    def write_back(self, modules: list[nn.Module]) -> None:
-        """Each replica's weights and buffers into its own module."""
+    # what update_ema walks: the stacked tensors in the modules' order
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def buffers(self) -> list[torch.Tensor]:
+        return list(self.bufs.values())
+
+    def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"params": dict(self.params), "buffers": dict(self.bufs)}
+
+    def load_state_dict(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
         with torch.no_grad():
-            for k, module in enumerate(modules):
-                for name, tensor in (*module.named_parameters(), *module.named_buffers()):
-                    stacked = self.params.get(name, self.buffers.get(name))
-                    if stacked is not None:
-                        tensor.copy_(stacked[k])
+            for name, tensor in (*self.params.items(), *self.bufs.items()):
+                tensor.copy_(state["params" if name in self.params else "buffers"][name])
 
 
-def run_replicas(Gs: list[nn.Module], Ds: list[nn.Module], loss: LossSpec, data: Data, settings: dict[str, Any], *,
-                 seeds: list[int], device: torch.device, loss_options: dict[str, Any] | None = None,
-                 sync_every: int = 32) -> list[TrainResult]:
-    """Train replica k (``Gs[k]``, ``Ds[k]``, built and initialised as seed ``seeds[k]``'s cell builds them)
-    on seed ``seeds[k]``'s streams, all K at once; each module ends with its replica's weights. One
-    :class:`TrainResult` per replica, in order (``wall_s``: the group's). Raises
-    :class:`NotVectorisable` (one line) for what :func:`why_not` refuses."""
-    reason = why_not(Gs[0], loss, settings, conditional=False, D=Ds[0])
+class _GroupNetworks:
+    """The replicas' G and D as the step calls them: ``[K, N, ...]`` batches, ``[K, N]`` scores."""
+
+    def __init__(self, G: Stacked, D: Stacked):
+        self.G, self.D = G, D
+
+    def g(self, z: torch.Tensor, y: None) -> torch.Tensor:
+        return self.G(z)
+
+    def d(self, x: torch.Tensor, y: None) -> tuple[torch.Tensor, None]:
+        out = self.D(x)
+        if isinstance(out, (tuple, list)):
+            raise TypeError("D returned class logits, but the model is not conditional: an auxiliary classifier "
+                            "needs class labels (declare condition='class')")
+        return out.flatten(1), None
+
+    def d_scores(self, y: None) -> Stacked:
+        return self.D
+
+
+class _GroupLoss:
+    """The loss for K replicas: ``d_loss``/``g_loss`` under ``vmap`` (``[K]`` values), the penalty and
+    ``after_d_step`` once per replica with its own loss stream and module."""
+
+    def __init__(self, bound: list[BoundLoss], Ds: list[nn.Module]):
+        self.bound, self.Ds = bound, Ds
+        first = bound[0]
+        self.g_uses_real, self.penalty_interval = first.g_uses_real, first.penalty_interval
+        self._d = torch.func.vmap(first.d_loss)
+        self._g = torch.func.vmap(first.g_loss) if first.g_uses_real else torch.func.vmap(lambda f: first.g_loss(f))
+
+    def d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        return self._d(d_real, d_fake)
+
+    def g_loss(self, d_fake: torch.Tensor, d_real: torch.Tensor | None = None) -> torch.Tensor:
+        return self._g(d_fake, d_real) if self.g_uses_real else self._g(d_fake)
+
+    def penalty(self, D: Stacked, real: torch.Tensor, fake: torch.Tensor, step: int = 1) -> torch.Tensor | None:
+        values = [b.penalty(D.replica(k), real[k], fake[k], step) for k, b in enumerate(self.bound)]
+        if all(v is None for v in values):
+            return None
+        if any(v is None for v in values):
+            raise TypeError(f"loss {self.bound[0].spec.name!r}'s penalty returned None for some replicas and a value "
+                            "for others at the same update")
+        return torch.stack([v.reshape(()) for v in values])
+
+    def after_d_step(self, D: Stacked) -> None:
+        for b, module in zip(self.bound, self.Ds, strict=True):
+            b.after_d_step(module)
+
+
+class _GroupTask:
+    """The K replicas' tasks as one: each draws from its own seed's streams, the batches are stacked."""
+
+    conditional = False
+
+    def __init__(self, tasks: list[GenerationTask]):
+        self.tasks = tasks
+
+    def fetch_ahead(self, steps: int, n_critic: int) -> None:
+        for task in self.tasks:
+            task.fetch_ahead(steps, n_critic)
+
+    def real(self) -> tuple[torch.Tensor, None]:
+        return torch.stack([task.real()[0] for task in self.tasks]), None
+
+    def fake_labels(self) -> None:
+        return None
+
+    def z(self) -> torch.Tensor:
+        return torch.stack([task.z() for task in self.tasks])
+
+
+@dataclass
+class GroupState:
+    """What :func:`~ganbench.train.step.step` needs of a :class:`~ganbench.train.state.TrainState`, for K
+    replicas at once (the same names; every value with a leading replica dimension)."""
+
+    G: Stacked
+    D: Stacked
+    G_ema: Stacked | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: _GroupLoss
+    task: _GroupTask
+    settings: dict[str, Any]
+    device: torch.device
+    step: int = 0
+    cuda_graphs = False
+    g_regularization = None
+    g_reg = None
+    train_s: float = 0.0
+    checkpoint_s: float = 0.0
+    d_reg: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.nets = self.eager = _GroupNetworks(self.G, self.D)
+        self.d_reg = {p.name: p for p in phases(self.loss.bound[0], self.G.modules[0])}.get("Dreg")
+
+    @staticmethod
+    def grad_norm(net: Stacked) -> torch.Tensor:
+        """``[K]``: each replica's global L2 norm of its network's gradients."""
+        grads = [p.grad.detach() for p in net.parameters() if p.grad is not None]
+        k = len(net.modules)
+        if not grads:
+            return torch.zeros(k)
+        return torch.linalg.vector_norm(torch.stack([g.reshape(k, -1).norm(dim=1) for g in grads]), dim=0)
+
+    @staticmethod
+    def all_finite(x: torch.Tensor) -> torch.Tensor:
+        """``[K]``: whether each replica's batch is finite."""
+        return torch.isfinite(x).flatten(1).all(1)
+
+    def autocast(self):
+        return contextlib.nullcontext()
+
+
+@dataclass
+class Member:
+    """One replica of a group: its seed, networks (built and initialised as its cell builds them) and what
+    its cell does while it trains; after :func:`run_replicas`, its modules hold its weights."""
+
+    seed: int
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module | None = None
+    #: noise of the sample grids (the cell's evaluation noise) and where they go (None: no grids)
+    eval_noise: torch.Tensor | None = None
+    sample_dir: Path | None = None
+    on_step: Callable[[dict[str, float]], None] | None = None
+    on_samples: Callable[[int, Path], None] | None = None
+    #: the cell's evaluation during training; may raise Diverged (this replica stops there)
+    on_eval: Callable[[int], None] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped: tuple[int, str] | None = None  # (step, message) of its divergence
+    eval_s: float = 0.0
+
+    @property
+    def G_eval(self) -> nn.Module:
+        return self.G_ema if self.G_ema is not None else self.G
+
+
+def group_state(members: list[Member], loss: LossSpec, data: Data, settings: dict[str, Any], *,
+                device: torch.device, loss_options: dict[str, Any] | None = None) -> GroupState:
+    """The group at step 0: every replica's networks on ``device`` (the EMA copies in eval mode without
+    gradients), stacked; one optimiser per network over the stack; each replica's loss and task streams."""
+    for m in members:
+        m.G.to(device).train()
+        m.D.to(device).train()
+        if m.G_ema is not None:
+            m.G_ema.to(device).eval().requires_grad_(False)
+    G, D = Stacked([m.G for m in members]), Stacked([m.D for m in members])
+    ema = Stacked([m.G_ema for m in members]) if members[0].G_ema is not None else None
+    name = data.info.name
+    bound = [BoundLoss(loss, loss_options, seeding.generator(m.seed, "loss", name)) for m in members]
+    opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"])
+    opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"], ratio(bound[0].penalty_interval))
+    tasks = _GroupTask([GenerationTask(data, settings, m.seed, device, conditional=False) for m in members])
+    return GroupState(G, D, ema, opt_g, opt_d, _GroupLoss(bound, [m.D for m in members]), tasks, settings, device)
+
+
+def _group_checkpoint(s: GroupState, members: list[Member], train_s: float) -> dict[str, Any]:
+    return {
+        "step": s.step, "seeds": [m.seed for m in members], "G": s.G.state_dict(), "D": s.D.state_dict(),
+        **({"G_ema": s.G_ema.state_dict()} if s.G_ema is not None else {}),
+        "opt_g": s.opt_g.state_dict(), "opt_d": s.opt_d.state_dict(), "torch": torch.get_rng_state(),
+        "random": [{**t.random_state(), "loss": b.generator.get_state()}
+                   for t, b in zip(s.task.tasks, s.loss.bound, strict=True)],
+        "members": [{"history": m.history, "stopped": m.stopped, "eval_s": m.eval_s,
+                     **({"G": m.G.state_dict(), "D": m.D.state_dict(),
+                         **({"G_ema": m.G_ema.state_dict()} if m.G_ema is not None else {})} if m.stopped else {})}
+                    for m in members],
+        "train_s": train_s, "checkpoint_s": s.checkpoint_s,
+    }
+
+
+def _load_group_checkpoint(s: GroupState, members: list[Member], state: dict[str, Any]) -> None:
+    if state["seeds"] != [m.seed for m in members]:
+        raise ValueError(f"the checkpoint is of a replica group of seeds {state['seeds']}, not "
+                         f"{[m.seed for m in members]}")
+    load_networks(s, state)
+    torch.set_rng_state(state["torch"].cpu())
+    for task, bound, random in zip(s.task.tasks, s.loss.bound, state["random"], strict=True):
+        random = on_cpu(random)
+        task.set_random_state(random)
+        bound.generator.set_state(random["loss"])
+    for k, (m, saved) in enumerate(zip(members, state["members"], strict=True)):
+        m.history, m.eval_s = list(saved["history"]), saved["eval_s"]
+        m.stopped = tuple(saved["stopped"]) if saved["stopped"] else None
+        if m.stopped:  # it keeps the weights it stopped with, apart from the stack that trains on
+            for net in ("G", "D", "G_ema"):
+                if net in saved:
+                    s_net = {"G": s.G, "D": s.D, "G_ema": s.G_ema}[net]
+                    s_net.release(k)
+                    getattr(m, net).load_state_dict(saved[net])
+    s.step, s.train_s, s.checkpoint_s = state["step"], state["train_s"], state["checkpoint_s"]
+
+
+def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: dict[str, Any], *,
+                 device: torch.device, loss_options: dict[str, Any] | None = None, sync_every: int = SYNC_EVERY,
+                 checkpoint_every: int = 0, checkpoint_seconds: float = 0.0,
+                 on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+                 resume: dict[str, Any] | None = None) -> list[TrainResult]:
+    """Train every member on its seed's streams, all at once, as
+    :func:`~ganbench.train.loop.run_training` trains one: its records go to its ``on_step`` in order
+    every ``sync_every`` steps, its grids to its ``sample_dir``, its ``on_eval`` every ``eval_every``
+    steps; checkpoints of the whole group (``on_checkpoint``, ``resume``) as there. One
+    :class:`TrainResult` per member, in order (``wall_s``: the group's training time). Raises
+    :class:`NotVectorisable` (one line) for what :func:`why_not` refuses; an exception inside a step is
+    a :class:`TrainingError` for the whole group."""
+    first = members[0]
+    reason = why_not(first.G, loss, settings, conditional=False, D=first.D)
     if reason is not None:
-        raise NotVectorisable(f"{len(seeds)} seeds cannot train as replicas: {reason}")
-    k_all = len(seeds)
-    for module in (*Gs, *Ds):
-        module.to(device).train()
-    G, D = _Stacked.of(Gs), _Stacked.of(Ds)
-    opt_g = make_optimizer(list(G.params.values()), settings, settings["lr_g"])
-    opt_d = make_optimizer(list(D.params.values()), settings, settings["lr_d"])
-    bound = BoundLoss(loss, loss_options)
-    d_loss, g_loss = torch.func.vmap(bound.d_loss), torch.func.vmap(
-        (lambda fake, real: bound.g_loss(fake, real)) if bound.g_uses_real else (lambda fake: bound.g_loss(fake)))
-    tasks = [GenerationTask(data, settings, seed, device, conditional=False) for seed in seeds]
-    n_critic, steps = settings["n_critic"], settings["steps"]
-    for task in tasks:
-        task.fetch_ahead(sync_every, n_critic)
-    histories: list[list[dict[str, float]]] = [[] for _ in seeds]
-    stopped: dict[int, tuple[int, str]] = {}  # replica -> (step, message) of its divergence
+        raise NotVectorisable(f"{len(members)} seeds cannot train as replicas: {reason}")
+    if sync_every < 1:
+        raise ValueError(f"sync_every must be a positive number of steps, not {sync_every}")
+    s = group_state(members, loss, data, settings, device=device, loss_options=loss_options)
+    if resume is not None:
+        _load_group_checkpoint(s, members, resume)
+    steps, every, eval_every = settings["steps"], settings["sample_every"], settings.get("eval_every", 0)
+    grids = GRID_SAMPLES if data.info.modality == "image" else SCATTER_SAMPLES
+    blame = Blame()
     pending: list[tuple[int, torch.Tensor]] = []
-    start = time.perf_counter()
+    idle = 0.0
+    start = last_checkpoint = time.perf_counter()
+    s.task.fetch_ahead(sync_every, settings["n_critic"])
+    nets = ("G", "D", "G_ema")
+
+    def release(k: int) -> None:
+        for net in nets:
+            stacked = getattr(s, net)
+            if stacked is not None:
+                stacked.release(k)
+
+    def stop(k: int, at: int, message: str) -> None:
+        members[k].stopped = (at, message)
+        release(k)
+
+    def live() -> list[int]:
+        return [k for k, m in enumerate(members) if m.stopped is None]
 
     def arrive() -> None:
         if not pending:
             return
-        rows = torch.stack([v for _, v in pending]).tolist()  # [window, K, values]
-        for (t, _), per_replica in zip(pending, rows, strict=True):
-            for k, values in enumerate(per_replica):
-                if k in stopped:
-                    continue
+        done = [t for t, _ in pending]
+        try:
+            rows = torch.stack([v.T for _, v in pending]).tolist()  # [window, K, values]
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            pending.clear()
+            raise TrainingError(None, f"steps {done[0]}-{done[-1]} (a device error, reported when their values "
+                                "came to the host)", done[-1]) from exc
+        pending.clear()
+        for t, per_replica in zip(done, rows, strict=True):
+            for k in live():
+                values, m = per_replica[k], members[k]
                 rec = {"step": t, **dict(zip(HISTORY_COLUMNS[1:], values[:-1], strict=True))}
-                histories[k].append(rec)
+                m.history.append(rec)
+                if m.on_step is not None:
+                    m.on_step(rec)
                 problem = divergence(rec, values[-1] == 1.0)
                 if problem:
-                    stopped[k] = (t, f"{problem} at step {t}")
-        pending.clear()
+                    stop(k, t, f"{problem} at step {t}")
 
-    for t in range(1, steps + 1):
-        for _ in range(n_critic):
-            real = torch.stack([task.real()[0] for task in tasks])  # [K, batch, ...]
-            z = torch.stack([task.z() for task in tasks])
-            with torch.no_grad():
-                fake = G(z)
-            d_real, d_fake = D(real).flatten(1), D(fake).flatten(1)  # [K, batch]
-            dl = d_loss(d_real, d_fake)  # [K]
-            opt_d.zero_grad(set_to_none=True)
-            dl.sum().backward()
-            gn_d = D.grad_norms()
-            opt_d.step()
-        z = torch.stack([task.z() for task in tasks])
-        fake_g = G(z)
-        d_fake_g = D(fake_g).flatten(1)
-        gl = g_loss(d_fake_g, D(real).flatten(1)) if bound.g_uses_real else g_loss(d_fake_g)
-        opt_g.zero_grad(set_to_none=True)
-        gl.sum().backward()
-        gn_g = G.grad_norms()
-        opt_g.step()
-        finite = (torch.isfinite(fake_g.detach().flatten(1)).all(1) & torch.isfinite(fake.flatten(1)).all(1)).float()
-        pending.append((t, torch.stack([dl.detach(), gl.detach(), torch.zeros_like(dl), d_real.detach().mean(1),
-                                        d_fake.detach().mean(1), gn_d, gn_g, finite], dim=1).float()))
-        if len(pending) >= sync_every or t == steps:
+    def checkpoint_due() -> bool:
+        return bool(on_checkpoint is not None and t < steps and (
+            (checkpoint_every and t % checkpoint_every == 0)
+            or (checkpoint_seconds and time.perf_counter() - last_checkpoint >= checkpoint_seconds)))
+
+    for t in range(s.step + 1, steps + 1):
+        if not live():
+            break
+        try:
+            pending.append((t, step(s, t, blame)))
+        except KeyboardInterrupt:
             arrive()
-            if len(stopped) == k_all:
-                break
-    G.write_back(Gs)
-    D.write_back(Ds)
-    wall = time.perf_counter() - start
-    return [TrainResult("diverged", stopped[k][0], wall, histories[k], stopped[k][0], stopped[k][1]) if k in stopped
-            else TrainResult("ok", steps, wall, histories[k]) for k in range(k_all)]
+            raise
+        except BaseException as exc:  # plugin code: it fails the group (every member's cell)
+            arrive()
+            raise TrainingError(blame.kind, blame.call, t) from exc
+        s.step = t
+        grid_due = t == steps or bool(every and t % every == 0)
+        eval_due = bool(eval_every and t % eval_every == 0 and t < steps)
+        if not (grid_due or eval_due or checkpoint_due() or t == steps or len(pending) >= sync_every):
+            continue
+        arrive()
+        for k in live():
+            m = members[k]
+            try:
+                if grid_due and m.sample_dir is not None and m.eval_noise is not None:
+                    try:
+                        grid = generate(m.G_eval, m.eval_noise[:grids], device)
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException as exc:
+                        raise TrainingError("model", "G forward (sample grid)", t) from exc
+                    nonfinite_samples(grid, t, "sample grid, eval mode")
+                    picture = m.sample_dir / f"step_{t:06d}.png"
+                    save_samples(grid, data, picture)
+                    if m.on_samples is not None and picture.is_file():
+                        m.on_samples(t, picture)
+                if eval_due and m.on_eval is not None:
+                    t0 = time.perf_counter()
+                    try:
+                        m.on_eval(t)
+                    finally:
+                        m.eval_s += time.perf_counter() - t0
+                        idle += time.perf_counter() - t0
+            except Diverged as exc:
+                stop(k, exc.step, exc.message)
+        if checkpoint_due() and live():
+            t0 = time.perf_counter()
+            on_checkpoint(_group_checkpoint(s, members, s.train_s + t0 - start - idle))
+            last_checkpoint = time.perf_counter()
+            idle += last_checkpoint - t0
+            s.checkpoint_s += last_checkpoint - t0
+    for k in live():
+        release(k)  # every module keeps its weights in tensors of its own
+    wall = s.train_s + time.perf_counter() - start - idle
+    return [TrainResult("diverged", m.stopped[0], wall, m.history, m.stopped[0], m.stopped[1], m.eval_s,
+                        s.checkpoint_s) if m.stopped
+            else TrainResult("ok", steps, wall, m.history, None, "", m.eval_s, s.checkpoint_s) for m in members]

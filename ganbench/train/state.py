@@ -12,6 +12,7 @@ from torch import nn
 
 from ganbench.conditioning import Networks
 from ganbench.train.losses import BoundLoss
+from ganbench.train.optim import grad_norm
 from ganbench.train.phases import phases
 from ganbench.train.task import GenerationTask
 
@@ -50,6 +51,14 @@ class TrainState:
         by_name = {p.name: p for p in self.phases}
         self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
 
+    #: the global L2 norm of a network's gradients, a 0-d device tensor (a replica group's: one per replica)
+    grad_norm = staticmethod(grad_norm)
+
+    @staticmethod
+    def all_finite(x: torch.Tensor) -> torch.Tensor:
+        """0-d: whether every value of the batch ``x`` is finite (a replica group's: one per replica)."""
+        return torch.isfinite(x).all()
+
     def autocast(self):
         """The context of the step's forward passes and losses: bf16 autocast with ``amp=bf16``."""
         if self.settings.get("amp", "none") == "bf16":
@@ -80,13 +89,8 @@ class TrainState:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        if self.G_ema is not None:
-            self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        random = _on_cpu(state["random"])  # generator states are CPU byte tensors, wherever it was loaded to
+        load_networks(self, state)
+        random = on_cpu(state["random"])  # generator states are CPU byte tensors, wherever it was loaded to
         self.task.set_random_state(random)
         self.loss.generator.set_state(random["loss"])
         torch.set_rng_state(random["torch"])
@@ -97,10 +101,21 @@ class TrainState:
         self.step = state["step"]
 
 
-def _on_cpu(value: Any) -> Any:
+def load_networks(s: Any, state: dict[str, Any]) -> None:
+    """G, D, the EMA copy and both optimisers of a training state (a cell's or a replica group's) from
+    its checkpoint."""
+    s.G.load_state_dict(state["G"])
+    s.D.load_state_dict(state["D"])
+    if s.G_ema is not None:
+        s.G_ema.load_state_dict(state["G_ema"])
+    s.opt_g.load_state_dict(state["opt_g"])
+    s.opt_d.load_state_dict(state["opt_d"])
+
+
+def on_cpu(value: Any) -> Any:
     """``value`` with every tensor in it (nested dicts) on the CPU."""
     if isinstance(value, torch.Tensor):
         return value.cpu()
     if isinstance(value, dict):
-        return {k: _on_cpu(v) for k, v in value.items()}
+        return {k: on_cpu(v) for k, v in value.items()}
     return value

@@ -18,7 +18,9 @@ class logits to D's loss (real and generated samples) and to G's (generated samp
 or, with a ``regularization_interval``, runs it as its own phase. With an EMA generator it is
 updated after the step's last G phase.
 
-:func:`step` returns device tensors only: the serial loop brings them to the host."""
+:func:`step` returns device tensors only: the serial loop brings them to the host. The same function
+trains a replica group (:mod:`ganbench.train.replicas`): there every value has a leading replica
+dimension, and the state's ``grad_norm`` and ``all_finite`` reduce per replica."""
 
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ import torch
 
 from ganbench.conditioning import auxiliary_loss
 from ganbench.train.ema import ema_beta, update_ema
-from ganbench.train.optim import grad_norm
 from ganbench.train.phases import g_reg_kwargs
 from ganbench.train.state import TrainState
 
@@ -51,7 +52,8 @@ class Blame:
 
 def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     """Step ``t`` (1, 2, ...) of ``s``: its networks, optimisers and streams are updated in place.
-    Returns ``[len(STEP_VALUES)]`` float32 on the training device."""
+    Returns ``[len(STEP_VALUES)]`` float32 on the training device (``[len(STEP_VALUES), K]`` for a
+    replica group)."""
     at = blame.at
     settings: dict[str, Any] = s.settings
     if s.cuda_graphs:  # a new step of the compiled networks' CUDA graphs: their earlier outputs are released
@@ -72,8 +74,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
             # read now: a CUDA-graph replay of the compiled networks (compile=reduce-overhead) reuses
             # their output memory at the next call
-            real_mean, fake_mean = d_real.detach().mean(), d_fake.detach().mean()
-            fake_finite = torch.isfinite(fake).all()
+            real_mean, fake_mean = d_real.detach().mean(-1), d_fake.detach().mean(-1)
+            fake_finite = s.all_finite(fake)
             at("loss", "d_loss")
             d_loss = bound.d_loss(d_real, d_fake)
             if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
@@ -87,8 +89,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                     recorded = penalty
         at(None, "D backward")
         s.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        gn_d = grad_norm(s.D)
+        d_loss.sum().backward()  # a replica group's [K] losses: each replica's gradient is its own
+        gn_d = s.grad_norm(s.D)
         s.opt_d.step()
         at("loss", "after_d_step")
         bound.after_d_step(s.D)
@@ -99,7 +101,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             if penalty is not None:
                 at(None, "D regulariser backward")
                 s.opt_d.zero_grad(set_to_none=True)
-                penalty.backward()
+                penalty.sum().backward()
                 s.opt_d.step()
                 recorded = penalty
     with s.autocast():
@@ -110,7 +112,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         fake_g = nets.g(task.z(), y_fake_g)
         at("model", "D forward")
         d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
-        g_finite = torch.isfinite(fake_g.detach()).all()
+        g_finite = s.all_finite(fake_g.detach())
         at("loss", "g_loss")
         g_loss = bound.g_loss(d_fake_g, d_real_g)
         if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
@@ -121,8 +123,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             g_loss = g_loss + s.g_regularization()
     at(None, "G backward")
     s.opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    gn_g = grad_norm(s.G)
+    g_loss.sum().backward()
+    gn_g = s.grad_norm(s.G)
     s.opt_g.step()
     if s.g_reg is not None and s.g_reg.due(t):  # G's regulariser phase (path length): its own optimiser step
         at("ganbench", "data batch")
@@ -133,12 +135,12 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             reg = s.g_regularization(**g_reg_kwargs(s.G, z_reg, y_reg, t))
         at(None, "G regulariser backward")
         s.opt_g.zero_grad(set_to_none=True)
-        reg.backward()
+        reg.sum().backward()
         s.opt_g.step()
     if s.G_ema is not None:
         at("ganbench", "G EMA update")
         update_ema(s.G_ema, s.G, ema_beta(settings, t))
-    pen = recorded.detach() if recorded is not None else torch.zeros((), device=d_loss.device)
+    pen = recorded.detach() if recorded is not None else torch.zeros_like(d_loss.detach())
     finite = g_finite & fake_finite
     return torch.stack([v.float() for v in (
         d_loss.detach(), g_loss.detach(), pen, real_mean, fake_mean, gn_d.to(d_loss.device), gn_g.to(d_loss.device),
