@@ -112,6 +112,7 @@ def runner(
     metrics: str | Sequence[str] | None = None,
     steps: int | None = None,
     batch_size: int | None = None,
+    replicas: int | None = None,
     settings: Mapping[str, Any] | None = None,
     recipe: str | None = None,
     model_options: OptionsArg = None,
@@ -165,7 +166,8 @@ def runner(
         target = Path(resume)
     else:
         merged = dict(settings or {})
-        merged.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
+        merged.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size), ("replicas", replicas))
+                       if v is not None})
         chosen = build_suite(
             pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds,
             settings=merged, recipe=recipe, model_options=model_options, loss_options=loss_options,
@@ -194,7 +196,7 @@ def run(
 ) -> pd.DataFrame:
     """Train and evaluate every cell of ``datasets × models × losses × seeds``; one row per cell.
 
-    Mirrors ``ganbench run`` (keyword arguments as its flags): ``metrics``; ``steps``/``batch_size``
+    Mirrors ``ganbench run`` (keyword arguments as its flags): ``metrics``; ``steps``/``batch_size``/``replicas``
     are shortcuts for ``settings``; other settings (``n_critic``, ``lr_g``, ...) are listed in
     :data:`ganbench.suite.SETTINGS`. ``recipe="paper"`` (default) trains each loss with its paper's
     settings, ``"same"`` every loss with one shared recipe; explicit settings win in both.

@@ -116,6 +116,10 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "evaluation noise identically for every loss (default: 0,1,2). Ranges like 0-4 work.")
 @click.option("--steps", type=int, help=f"Generator updates per cell (default {SETTINGS['steps'].default}).")
 @click.option("--batch-size", type=int, help=f"Batch size (default {SETTINGS['batch_size'].default}).")
+@click.option("--replicas", type=int, metavar="K", help="Train up to K seeds of each (data set, model, loss) as one "
+              "vectorised program (torch.func): each seed still has its own cell, row and random streams; a model or "
+              "setting that cannot be vectorised says why in the row and trains its seeds one by one. Same as --set "
+              "replicas=K (default 1).")
 @click.option("--set", "set_opts", multiple=True, metavar="KEY=VALUE",
               help=f"Override a training setting for every cell (repeatable). Settings: {SETTINGS_HELP}.")
 @click.option("--suite", "suite_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.toml",
@@ -191,9 +195,9 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "few throwaway steps) — then stop: no cell is trained and nothing is written to the output folder (data "
               "sets are loaded, downloaded if they must be).")
 @click.pass_context
-def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_opts, suite_file, paper, model_opts,
-        loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, resume_dir, fresh,
-        checkpoint_every, fail_fast, deterministic, executor, jobs, executor_opts, devices, threads, ray_address,
+def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replicas, set_opts, suite_file, paper,
+        model_opts, loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, resume_dir,
+        fresh, checkpoint_every, fail_fast, deterministic, executor, jobs, executor_opts, devices, threads, ray_address,
         gpus_per_cell, log, quiet, dry_run):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
@@ -212,7 +216,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     if resume_dir is not None:
         given = [flag for flag, value in (
             ("--models", models), ("--losses", losses), ("--datasets", datasets), ("--metrics", metrics),
-            ("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size), ("--set", set_opts),
+            ("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size), ("--replicas", replicas),
+            ("--set", set_opts),
             ("--suite", suite_file), ("--paper-settings/--same-settings", paper), ("--model-opt", model_opts),
             ("--loss-opt", loss_opts), ("--data-opt", data_opts), ("--extractor", extractor),
             ("--extractor-opt", extractor_opts), ("--out", out and out != resume_dir)) if value]
@@ -225,7 +230,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, set_op
     explicit_device = ctx.get_parameter_source("device") != click.core.ParameterSource.DEFAULT
     runner = make_runner(
         models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds, steps=steps,
-        batch_size=batch_size, settings=settings, recipe=None if paper is None else "paper" if paper else "same",
+        batch_size=batch_size, replicas=replicas, settings=settings,
+        recipe=None if paper is None else "paper" if paper else "same",
         model_options=model_opts, loss_options=loss_opts, data_options=data_opts, extractor=extractor,
         extractor_options=[*extractor_opts, *([f"inception.weights={inception_weights}"] if inception_weights else [])],
         suite=suite_file, device=device if explicit_device or resume_dir is None else None, out=out,

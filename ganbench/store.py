@@ -92,7 +92,7 @@ SETTING_PREFIX = "hp_"
 #: ``node``: where it ran; ``device_share``: the fraction of its device it was given (workers sharing a
 #: GPU, a Ray GPU fraction), so timings on shared devices are recognisable
 PROVENANCE_COLUMNS = ["device", "config_hash", "ganbench_version", "git_commit", "started_at", "other_runs", "threads",
-                      "executor", "worker", "node", "device_share"]
+                      "executor", "worker", "node", "device_share", "replica_group"]
 #: columns ``ganbench report`` adds to the rows it reads
 REPORT_COLUMNS = ["run", "extractor", "data_fingerprint"]
 #: the runner's columns: a metric may not return any of them (nor an ``hp_*`` column)

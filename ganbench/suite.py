@@ -69,6 +69,9 @@ SETTINGS: dict[str, Option] = {
                       choices=("none", "default", "reduce-overhead", "max-autotune")),
     "channels_last": Option(False, "networks and image batches in channels-last memory format (faster "
                             "convolutions on GPUs; no effect on MLPs)"),
+    "replicas": Option(1, "train up to K seeds of one (data set, model, loss) as one vectorised program (each "
+                       "seed its own cell, row and streams; results equal to each seed alone within floating-point "
+                       "tolerance); 1 = each seed alone", check=positive),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 
@@ -76,7 +79,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 #: them: a cell's configuration hash leaves them out at that value, so cells trained before they existed
 #: are still reused (an earlier run resumes instead of retraining everything)
 HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start": 0, "fake_labels": "data",
-                                "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False}
+                                "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False,
+                                "replicas": 1}
 
 
 def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

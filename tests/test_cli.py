@@ -86,7 +86,7 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
         (["run", "--set", "lr=3"], "Error: unknown setting 'lr'; known settings: steps, batch_size, n_critic, "
                                    "optimizer, lr_g, lr_d, beta1, beta2, latent_dim, sample_every, eval_samples, "
                                    "real_samples, eval_every, g_ema, g_ema_rampup, g_ema_start, fake_labels, aux_weight, "
-                                   "amp, compile, channels_last"),
+                                   "amp, compile, channels_last, replicas"),
         (["run", "--set", "optimizer=sgd"], "Error: setting 'optimizer' expects one of adam, rmsprop, got 'sgd'"),
         (["run", "--device", "tpu"], "Error: --device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
         (["run", "--steps", "many"], "Error: Invalid value for '--steps': 'many' is not a valid integer."),

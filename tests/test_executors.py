@@ -133,28 +133,32 @@ def faulty_site(tmp_path_factory) -> list[Path]:
 
 
 def test_failures_and_dead_workers_stay_in_their_cells(tmp_path, faulty_site, monkeypatch):
-    """Under ``--jobs 2``: a raising plugin fails its cell naming plugin and version; a worker
-    SIGKILLed once (as the OOM killer does) is replaced and its cell continues from its checkpoint; a
-    cell whose worker dies every time fails as ``lost``; the healthy cell has the serial numbers."""
+    """Under ``--jobs 2``, each (loss) a replica group of seeds 0 and 1 (``--replicas 2``): a raising
+    plugin fails its cells naming plugin and version; a worker SIGKILLed once (as the OOM killer does)
+    is replaced and its group continues from the group's checkpoint; a group whose worker dies every
+    time fails both its cells as ``lost``; the healthy cells have the serial numbers."""
     marks = tmp_path / "marks"
     marks.mkdir()
-    args = ["run", "-m", "vanilla", "-l", "dies-always,nonsat,raise-at-3,dies-once", "-d", "ring8", "-s", "0",
+    args = ["run", "-m", "vanilla", "-l", "dies-always,nonsat,raise-at-3,dies-once", "-d", "ring8", "-s", "0,1",
             "--model-opt", "vanilla.hidden=64", "--steps", "8", "--set", "eval_samples=200", "--checkpoint-every", "2",
-            "--metrics", "modes,fid",
+            "--metrics", "modes,fid", "--replicas", "2",
             "--threads", "1", "--device", "cpu"]
     monkeypatch.setenv("GANBENCH_FAULTY_MARKS", str(marks))
     res = ganbench(*args, "-j", "2", "-o", str(tmp_path / "jobs"), pythonpath=faulty_site)
     assert res.returncode == 1, res.stderr
-    row = pd.read_csv(tmp_path / "jobs" / "results.csv").set_index("loss")
-    assert row.loc["raise-at-3", "message"] == ("loss 'raise-at-3' of plugin 'faulty' (ganbench-faulty 0.2.0) raised in "
-                                                "after_d_step at step 3: RuntimeError: injected failure at step 3")
-    assert row.loc["dies-once", "status"] == "ok" and row.loc["dies-once", "resumed_from"] == 2
-    lost = row.loc["dies-always"]
-    assert lost["status"] == "failed" and lost["failure"] == "lost"
-    assert "died with signal 9 (SIGKILL) while running this cell (2 attempts)" in lost["message"]
-    for loss in ("dies-always", "raise-at-3", "nonsat", "dies-once"):  # where each ran, failed or not
-        assert row.loc[loss, "worker"] in ("local-1", "local-2") and row.loc[loss, "threads"] == 1, loss
-        assert row.loc[loss, "device_share"] == 0.5 and isinstance(row.loc[loss, "node"], str), loss
+    rows = pd.read_csv(tmp_path / "jobs" / "results.csv")
+    for seed in (0, 1):
+        row = rows[rows["seed"] == seed].set_index("loss")
+        assert row.loc["raise-at-3", "message"] == ("loss 'raise-at-3' of plugin 'faulty' (ganbench-faulty 0.2.0) raised "
+                                                    "in after_d_step at step 3: RuntimeError: injected failure at step 3")
+        assert row.loc["dies-once", "status"] == "ok" and row.loc["dies-once", "resumed_from"] == 2
+        assert row.loc["dies-once", "replica_group"] == "ring8__vanilla__dies-once__s0"
+        lost = row.loc["dies-always"]
+        assert lost["status"] == "failed" and lost["failure"] == "lost"
+        assert "died with signal 9 (SIGKILL) while running this cell (2 attempts)" in lost["message"]
+        for loss in ("dies-always", "raise-at-3", "nonsat", "dies-once"):  # where each ran, failed or not
+            assert row.loc[loss, "worker"] in ("local-1", "local-2") and row.loc[loss, "threads"] == 1, loss
+            assert row.loc[loss, "device_share"] == 0.5 and isinstance(row.loc[loss, "node"], str), loss
     assert "worker local-" in res.stderr and "the cell goes to a new worker" in res.stderr  # the first death
     assert (marks / "dies-once").exists()
     alone = ganbench(*args[:4], "nonsat", *args[5:], "-o", str(tmp_path / "alone"), pythonpath=faulty_site)

@@ -14,7 +14,7 @@ import json
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,12 +24,14 @@ import torch
 from ganbench import __version__, conditioning, options, seeding
 from ganbench.errors import CellFailure, StorageError, call_plugin, one_line, safe_str
 from ganbench.evaluation import EvalCache, EvalContext
-from ganbench.execution.plan import CellPlan, PluginSetup
+from ganbench.execution.plan import GROUP_ROWS_KEY, CellPlan, PluginSetup
 from ganbench.generators import info_record
 from ganbench.observe import CellInfo
-from ganbench.specs import Data
+from ganbench.specs import Data, LossSpec, ModelSpec
 from ganbench.store import NETWORK_FILES, POINTS_FILE, RunStore, is_reserved
 from ganbench.train import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, run_training, setup
+from ganbench.train.loop import TrainResult
+from ganbench.train.replicas import Member, run_replicas, why_not
 
 #: without ``--checkpoint-every``: a checkpoint at the first step after this many seconds of training
 #: (a checkpoint of a 28×28 DCGAN with its Adam states is 4.4 MiB and takes ~10 ms to write)
@@ -175,9 +177,40 @@ def execute(plan: CellPlan, state: WorkerState, events: Events | None = None) ->
         torch.cuda.reset_peak_memory_stats(device)  # an OOM message reports this cell's peak
     try:
         with seeding.deterministic_algorithms(plan.deterministic):
+            if plan.group:
+                return _GroupRun(plan, state, events).run()
             return _CellRun(plan, state, events).run()
     finally:
         torch.set_num_threads(threads)
+
+
+@dataclass
+class _Training:
+    """A cell's training as prepared by :meth:`_CellRun.prepare`: what it trains and what it writes."""
+
+    model: ModelSpec
+    loss: LossSpec
+    data: Data
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_ema: torch.nn.Module | None
+    conditional: bool
+    eval_noise: torch.Tensor
+    eval_labels: torch.Tensor | None
+    applicable: list[tuple[str, Any]]
+    skipped: list[str]
+    resume: dict[str, Any] | None
+    notes: list[str]
+    trajectory: list[dict[str, Any]]
+    live: Any = None
+
+    @property
+    def G_eval(self) -> torch.nn.Module:
+        return self.G_ema if self.G_ema is not None else self.G
+
+    @property
+    def resumed_from(self) -> int:
+        return self.resume["step"] if self.resume else 0
 
 
 class _CellRun:
@@ -189,16 +222,27 @@ class _CellRun:
         #: what the observer hooks get, once training starts
         self.info: CellInfo | None = None
         self.observers = None
+        self.tr: _Training | None = None
+        self._stepping = False
 
     def run(self) -> dict[str, Any]:
+        row, data = self.begin()
+        if data is None:
+            return row
+        self.train(row, data)
+        return self.end(row)
+
+    def begin(self) -> tuple[dict[str, Any], Data | None]:
+        """The row so far and the loaded data; no data when the row is already final (the data set failed,
+        the model cannot take it, the plugins do not load here): nothing is trained then."""
         plan, cell = self.plan, self.cell
         row = dict(plan.row)
         row["threads"] = plan.threads
         row["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        start = time.perf_counter()
+        self.start = time.perf_counter()
         if plan.data_error is not None:  # the data set (or its extractor) failed in the driver
             row.update(status="failed", failure="error", message=plan.data_error)
-            return row
+            return row, None
         try:
             plugins = self.state.plugins(plan.plugins)
             self.registry = plugins.registry
@@ -211,22 +255,33 @@ class _CellRun:
         except BaseException as exc:  # CellFailure, or plugins that do not load here (PluginError)
             self.store.write_error(cell, "".join(traceback.format_exception(exc)))
             row.update(status="failed", failure="error", message=safe_str(exc))
-            return row
+            return row, None
         if reason:
             row.update(status="skipped", message=reason + size_hint(self.registry, cell.dataset, cell.model, data.info))
-            return row
+            return row, None
         self.store.write_config(cell, plan.config)
         for name in ("error.txt", POINTS_FILE, *NETWORK_FILES):  # from an earlier attempt: never a stale generator
             self.store.remove(cell, name)
+        return row, data
+
+    def train(self, row: dict[str, Any], data: Data) -> None:
+        """Train this cell alone and evaluate it, into ``row``."""
         try:
-            row.update(self._train_and_evaluate(data))
+            tr = self.prepare(data, *self._checkpoint())
+            row.update(self.finish(tr, self.train_alone(tr)))
         except (KeyboardInterrupt, StorageError):
             raise
         except BaseException as exc:  # the cell boundary: SystemExit from a plugin fails this cell only
-            self.store.write_error(cell, "".join(traceback.format_exception(exc)))
-            row.update(status="failed", **self._failure(exc))
-        row["message"] = "; ".join(m for m in (row["message"], *plan.notes) if m)
-        row["wall_s"] = time.perf_counter() - start
+            self.fail(row, exc)
+
+    def fail(self, row: dict[str, Any], exc: BaseException) -> None:
+        self.store.write_error(self.cell, "".join(traceback.format_exception(exc)))
+        row.update(status="failed", **self._failure(exc))
+
+    def end(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row of a cell that trained (or failed training): notes, wall time, the observers' word."""
+        row["message"] = "; ".join(m for m in (row["message"], *self.plan.notes) if m)
+        row["wall_s"] = time.perf_counter() - self.start
         if self.info is not None:
             self._observe("ganbench_cell_finished", row=dict(row))
         problems = self.observers.problems(lambda p: str(self._plugins.provenance_of(p)))
@@ -277,115 +332,132 @@ class _CellRun:
             return {"failure": "oom", "message": f"out of memory on {where}{peak}: {text}"}
         return {"failure": "error", "message": text}
 
-    def _train_and_evaluate(self, data: Data) -> dict[str, Any]:
-        plan, cell, dev = self.plan, self.cell, self.device
+    def prepare(self, data: Data, resume: dict[str, Any] | None, notes: list[str]) -> _Training:
+        """The cell's networks (built from its seed), evaluation inputs, metrics, history log and the
+        callbacks training calls; ``resume``: the checkpoint it continues from (``step``, ``history``,
+        ``trajectory``), or None."""
+        plan, cell = self.plan, self.cell
         settings = plan.settings
         model = self.registry.get("model", cell.model)
-        loss = self.registry.get("loss", cell.loss)
         # common random numbers: none of the streams of the networks' set-up depends on the loss
         built = setup.networks(model, data.info, settings, plan.model_options, seed=cell.seed, dataset=cell.dataset,
                                model=cell.model, who=self._who("model", cell.model))
-        # the EMA generator starts as G's copy; with it on, it is what is evaluated and saved
-        G, D, G_ema, G_eval = built.G, built.D, built.G_ema, built.G_eval
         conditional = model.condition is not None
         eval_noise, eval_labels = evaluation_inputs(cell.seed, cell.dataset, cell.model, conditional, data, settings,
                                                     plan.metric_samples)
         applicable, skipped = self._applicable_metrics(data.info, conditional)
-        resume, notes = self._checkpoint()
-        live = None
-        trajectory: list[dict[str, Any]] = list(resume["trajectory"]) if resume else []
-
-        def sample(n: int, step: int) -> torch.Tensor:
-            samples = call_plugin(self._who("model", cell.model), f"G forward (evaluation) at step {step}", generate,
-                                  G_eval, eval_noise[:n], dev, y=eval_labels[:n] if conditional else None)
-            nonfinite_samples(samples, step, "evaluation, eval mode")
-            return samples
-
-        def evaluate(step: int) -> dict[str, Any]:
-            """Every applicable metric on G now; the random streams are left untouched."""
-            if live is not None:
-                live.flush()  # the history so far is on disk before a long evaluation
-            devices = [dev] if dev.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                ctx = self._context(data, sample=lambda n: sample(n, step), labels=eval_labels)
-                values: dict[str, Any] = {}
-                for name, metric in applicable:
-                    if metric.history:
-                        continue
-                    values.update(self._compute(name, metric, ctx, f" at step {step}"))
-            trajectory.append({"step": step, **{k: v for k, v in values.items() if _is_number(v)}})
-            self._observe("ganbench_evaluated", step=step, values=dict(values))
-            return values
-
-        live = self.store.history_log(cell, HISTORY_COLUMNS, resume["history"] if resume else [])
-        stepping = self.observers.listening("ganbench_step")
-
-        def checkpoint(state: dict[str, Any]) -> None:
-            live.flush()
-            self.store.save_checkpoint(cell, {**state, "config_hash": plan.config_hash, "trajectory": trajectory})
-
-        def on_step(record: dict[str, float]) -> None:
-            live.add(record)
-            self.events.step(plan, record)
-            if stepping:  # a copy: what an observer does to it never reaches the history
-                self.observers("ganbench_step", cell=self.info, record=dict(record))
-
+        # the EMA generator starts as G's copy; with it on, it is what is evaluated and saved
+        tr = _Training(model, self.registry.get("loss", cell.loss), data, built.G, built.D, built.G_ema, conditional,
+                       eval_noise, eval_labels, applicable, skipped, resume, notes,
+                       list(resume["trajectory"]) if resume else [])
+        tr.live = self.store.history_log(cell, HISTORY_COLUMNS, resume["history"] if resume else [])
+        self._stepping = self.observers.listening("ganbench_step")
         self.info = CellInfo(
             run_dir=Path(plan.run_dir), cell_dir=self.store.cell_dir(cell), cell_id=cell.id, dataset=cell.dataset,
             model=cell.model, loss=cell.loss, seed=cell.seed, settings=dict(settings),
             model_options=dict(plan.model_options), loss_options=dict(plan.loss_options), config_hash=plan.config_hash,
-            resumed_from=resume["step"] if resume else 0, log=tuple(plan.log), config=copy.deepcopy(plan.config))
-        self.events.started(plan, settings["steps"], resume["step"] if resume else 0)
+            resumed_from=tr.resumed_from, log=tuple(plan.log), config=copy.deepcopy(plan.config))
+        self.events.started(plan, settings["steps"], tr.resumed_from)
         self._observe("ganbench_cell_started")
-        samples = self.observers.listening("ganbench_samples_saved")
+        self.tr = tr
+        return tr
+
+    def sample(self, n: int, step: int) -> torch.Tensor:
+        tr = self.tr
+        samples = call_plugin(self._who("model", self.cell.model), f"G forward (evaluation) at step {step}", generate,
+                              tr.G_eval, tr.eval_noise[:n], self.device,
+                              y=tr.eval_labels[:n] if tr.conditional else None)
+        nonfinite_samples(samples, step, "evaluation, eval mode")
+        return samples
+
+    def evaluate(self, step: int) -> dict[str, Any]:
+        """Every applicable metric on G now; the random streams are left untouched."""
+        tr, dev = self.tr, self.device
+        tr.live.flush()  # the history so far is on disk before a long evaluation
+        devices = [dev] if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            ctx = self._context(tr.data, sample=lambda n: self.sample(n, step), labels=tr.eval_labels)
+            values: dict[str, Any] = {}
+            for name, metric in tr.applicable:
+                if metric.history:
+                    continue
+                values.update(self._compute(name, metric, ctx, f" at step {step}"))
+        tr.trajectory.append({"step": step, **{k: v for k, v in values.items() if _is_number(v)}})
+        self._observe("ganbench_evaluated", step=step, values=dict(values))
+        return values
+
+    def on_step(self, record: dict[str, float]) -> None:
+        self.tr.live.add(record)
+        self.events.step(self.plan, record)
+        if self._stepping:  # a copy: what an observer does to it never reaches the history
+            self.observers("ganbench_step", cell=self.info, record=dict(record))
+
+    def on_samples(self) -> Any:
+        """What training calls after a sample picture is written (None: no observer listens)."""
+        if not self.observers.listening("ganbench_samples_saved"):
+            return None
+        return lambda step, path: self._observe("ganbench_samples_saved", step=step, path=path)
+
+    def train_alone(self, tr: _Training) -> TrainResult:
+        plan, cell = self.plan, self.cell
+        settings = plan.settings
+
+        def checkpoint(state: dict[str, Any]) -> None:
+            tr.live.flush()
+            self.store.save_checkpoint(cell, {**state, "config_hash": plan.config_hash, "trajectory": tr.trajectory})
+
         try:
-            result = run_training(
-                G, D, loss, data, settings, loss_options=plan.loss_options, seed=cell.seed, device=dev,
-                eval_noise=eval_noise, sample_dir=self.store.sample_dir(cell), on_step=on_step,
-                on_samples=(lambda step, path: self._observe("ganbench_samples_saved", step=step, path=path))
-                if samples else None,
-                on_eval=evaluate if settings["eval_every"] else None,
-                checkpoint_every=plan.checkpoint_every or 0, on_checkpoint=checkpoint, resume=resume,
+            return run_training(
+                tr.G, tr.D, tr.loss, tr.data, settings, loss_options=plan.loss_options, seed=cell.seed,
+                device=self.device, eval_noise=tr.eval_noise, sample_dir=self.store.sample_dir(cell),
+                on_step=self.on_step, on_samples=self.on_samples(),
+                on_eval=self.evaluate if settings["eval_every"] else None,
+                checkpoint_every=plan.checkpoint_every or 0, on_checkpoint=checkpoint, resume=tr.resume,
                 checkpoint_seconds=CHECKPOINT_SECONDS if plan.checkpoint_every is None else 0.0,
-                conditional=conditional, eval_labels=eval_labels, g_ema=G_ema,
+                conditional=tr.conditional, eval_labels=tr.eval_labels, g_ema=tr.G_ema,
             )
         finally:
-            live.flush()  # a failed cell keeps the history it reached
+            tr.live.flush()  # a failed cell keeps the history it reached
+
+    def finish(self, tr: _Training, result: TrainResult) -> dict[str, Any]:
+        """After training: the history, the networks, the final evaluation; the row's columns."""
+        plan, cell = self.plan, self.cell
+        settings, data = plan.settings, tr.data
         self.store.write_history(cell, result.history, HISTORY_COLUMNS)
-        self.store.save_networks(cell, G_eval.state_dict(), D.state_dict(),
-                                 G.state_dict() if G_ema is not None else None, {
+        self.store.save_networks(cell, tr.G_eval.state_dict(), tr.D.state_dict(),
+                                 tr.G.state_dict() if tr.G_ema is not None else None, {
                                      "model": cell.model, "model_options": dict(plan.model_options),
-                                     "latent_dim": settings["latent_dim"], "condition": model.condition,
-                                     "generator": "ema" if G_ema is not None else "trained",
+                                     "latent_dim": settings["latent_dim"], "condition": tr.model.condition,
+                                     "generator": "ema" if tr.G_ema is not None else "trained",
                                      "data": info_record(data.info),
                                      "provenance": str(self.registry.provenance("model", cell.model))})
         out: dict[str, Any] = {
             "status": result.status, "message": result.message, "steps_done": result.steps_done,
             "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,
-            "resumed_from": resume["step"] if resume else 0, "checkpoint_s": result.checkpoint_s,
+            "resumed_from": tr.resumed_from, "checkpoint_s": result.checkpoint_s,
         }
         start = time.perf_counter()
         if result.status == "ok":
             try:
-                out.update(evaluate(result.steps_done))
+                out.update(self.evaluate(result.steps_done))
                 if data.info.modality == "vector" and tuple(data.info.shape) == (2,):  # the report's scatter
-                    self.store.write_points(cell, sample(min(POINTS, len(eval_noise)), result.steps_done))
+                    self.store.write_points(cell, self.sample(min(POINTS, len(tr.eval_noise)), result.steps_done))
             except Diverged as exc:  # finite while training, NaN/inf in eval mode
                 result.status, result.diverged_at = "diverged", exc.step
                 out.update(status="diverged", diverged_at=exc.step, message=exc.message)
-        ctx = self._context(data, history=result.history, trajectory=trajectory, status=result.status,
+        ctx = self._context(data, history=result.history, trajectory=tr.trajectory, status=result.status,
                             diverged_at=result.diverged_at)
-        for name, metric in applicable:
+        for name, metric in tr.applicable:
             if metric.history:
                 out.update(self._compute(name, metric, ctx))
         out["eval_s"] = time.perf_counter() - start
         out["trajectory_eval_s"] = result.eval_s
-        out["eval_points"] = len(trajectory)
-        if trajectory:
-            self.store.write_trajectory(cell, trajectory)
-        if skipped and result.status == "ok":
-            out["message"] = "metrics not applicable: " + " | ".join(skipped)
-        out["message"] = "; ".join(m for m in (out["message"], *notes) if m)
+        out["eval_points"] = len(tr.trajectory)
+        if tr.trajectory:
+            self.store.write_trajectory(cell, tr.trajectory)
+        if tr.skipped and result.status == "ok":
+            out["message"] = "metrics not applicable: " + " | ".join(tr.skipped)
+        out["message"] = "; ".join(m for m in (out["message"], *tr.notes) if m)
         return out
 
     def _checkpoint(self) -> tuple[dict[str, Any] | None, list[str]]:
@@ -394,6 +466,8 @@ class _CellRun:
             state = self.store.load_checkpoint(self.cell, self.device)
         except Exception as exc:  # atomic writes make this a damaged disk: say so, train from the start
             return None, [f"checkpoint unreadable ({one_line(exc)}); trained from step 0"]
+        if state is not None and "group" in state:  # of a replica group this cell was part of
+            return None, ["checkpoint of a replica group ignored; trained from step 0"]
         if state is None or state.get("config_hash") == self.plan.config_hash:
             return state, []
         return None, ["checkpoint of another configuration ignored; trained from step 0"]
@@ -425,6 +499,113 @@ class _CellRun:
             else:
                 applicable.append((name, metric))
         return applicable, skipped
+
+
+class _GroupRun:
+    """A replica group's plan (``replicas`` > 1): its cells' seeds trained as one vectorised program
+    (:mod:`ganbench.train.replicas`), each cell then evaluated and written as it is alone. A model,
+    loss or setting that cannot be vectorised trains its cells one after another, and each row says why.
+    The group's checkpoint lives in its first cell's directory; a failure inside training fails every
+    cell of the group (their checkpoint stays for the re-run)."""
+
+    def __init__(self, plan: CellPlan, state: WorkerState, events: Events):
+        self.runs = [_CellRun(p, state, events) for p in plan.members()]
+
+    def run(self) -> dict[str, Any]:
+        begun = [(r, *r.begin()) for r in self.runs]
+        ready = [(r, row, data) for r, row, data in begun if data is not None]
+        rows = {id(r): row for r, row, _ in begun}
+        reason = self._why_alone(ready)
+        if reason is not None:
+            for r, row, data in ready:
+                r.train(row, data)
+                if len(ready) > 1:
+                    row["message"] = "; ".join(m for m in (row["message"], f"trained alone, not as replicas: {reason}")
+                                               if m)
+        else:
+            self._train_together(ready)
+        out = [r.end(rows[id(r)]) if data is not None else rows[id(r)] for r, _, data in begun]
+        first, *others = out
+        return {**first, GROUP_ROWS_KEY: others}
+
+    @staticmethod
+    def _why_alone(ready: list[tuple[_CellRun, dict[str, Any], Data]]) -> str | None:
+        """Why these cells train one after another (None: as replicas): fewer than two to train, or what
+        :func:`~ganbench.train.replicas.why_not` says of a throwaway build of the model (a model that fails
+        to build fails each cell with its own message)."""
+        if len(ready) < 2:
+            return "one cell of the group left to train"
+        r, _, data = ready[0]
+        plan = r.plan
+        model = r.registry.get("model", plan.model)
+        try:
+            with torch.random.fork_rng():
+                built = setup.networks(model, data.info, plan.settings, plan.model_options)
+        except (KeyboardInterrupt, StorageError):
+            raise
+        except BaseException as exc:
+            return f"the model failed to build ({one_line(exc)})"
+        return why_not(built.G, r.registry.get("loss", plan.loss), plan.settings, model.condition is not None, built.D)
+
+    def _train_together(self, ready: list[tuple[_CellRun, dict[str, Any], Data]]) -> None:
+        lead, _, data = ready[0]
+        plan = lead.plan
+        ids = [r.cell.id for r, _, _ in ready]
+        resume, notes = self._checkpoint(lead, ids)
+        trainings: list[_Training] = []
+        try:
+            for k, (r, _, _) in enumerate(ready):
+                member = ({"step": resume["step"], "history": resume["members"][k]["history"],
+                           "trajectory": resume["trajectories"][k]} if resume else None)
+                trainings.append(r.prepare(data, member, notes))
+            members = [Member(r.cell.seed, tr.G, tr.D, tr.G_ema, eval_noise=tr.eval_noise,
+                              sample_dir=r.store.sample_dir(r.cell), on_step=r.on_step, on_samples=r.on_samples(),
+                              on_eval=r.evaluate if plan.settings["eval_every"] else None)
+                       for (r, _, _), tr in zip(ready, trainings, strict=True)]
+
+            def checkpoint(state: dict[str, Any]) -> None:
+                for tr in trainings:
+                    tr.live.flush()
+                lead.store.save_checkpoint(lead.cell, {**state, "config_hash": plan.config_hash, "group": ids,
+                                                       "trajectories": [tr.trajectory for tr in trainings]})
+
+            try:
+                results = run_replicas(
+                    members, trainings[0].loss, data, plan.settings, device=lead.device, loss_options=plan.loss_options,
+                    checkpoint_every=plan.checkpoint_every or 0, on_checkpoint=checkpoint, resume=resume,
+                    checkpoint_seconds=CHECKPOINT_SECONDS if plan.checkpoint_every is None else 0.0)
+            finally:
+                for tr in trainings:
+                    tr.live.flush()  # failed cells keep the history they reached
+        except (KeyboardInterrupt, StorageError):
+            raise
+        except BaseException as exc:  # the cell boundary, for every cell of the group
+            for r, row, _ in ready:
+                r.fail(row, exc)
+            return
+        for (r, row, _), tr, result in zip(ready, trainings, results, strict=True):
+            try:
+                row.update(r.finish(tr, result))
+                row["replica_group"] = lead.cell.id
+            except (KeyboardInterrupt, StorageError):
+                raise
+            except BaseException as exc:
+                r.fail(row, exc)
+
+    @staticmethod
+    def _checkpoint(lead: _CellRun, ids: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
+        """The group's checkpoint (in its first cell's directory) to continue from, and notes for the rows."""
+        try:
+            state = lead.store.load_checkpoint(lead.cell, lead.device)
+        except Exception as exc:
+            return None, [f"checkpoint unreadable ({one_line(exc)}); trained from step 0"]
+        if state is None:
+            return None, []
+        if state.get("config_hash") != lead.plan.config_hash:
+            return None, ["checkpoint of another configuration ignored; trained from step 0"]
+        if state.get("group") != ids:
+            return None, ["checkpoint of another replica group ignored; trained from step 0"]
+        return state, []
 
 
 def metric_values(who: str, values: Any, where: str = "") -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from ganbench.errors import GanbenchError, StorageError, UsageError, one_line
 from ganbench.execution.cell import WorkerState, execute
-from ganbench.execution.plan import CellPlan
+from ganbench.execution.plan import GROUP_ROWS_KEY, CellPlan
 
 #: how often a worker sends the driver a cell's progress (every step would flood the channel)
 STEP_EVERY_S = 0.25
@@ -102,6 +102,20 @@ def failure_row(plan: CellPlan, worker: str, share: float | None, failure: str, 
 
 #: a failure row's traceback, for the driver to write to error.txt (never a column of the table)
 TRACEBACK_KEY = "_traceback"
+
+
+def group_rows(plan: CellPlan, row: dict[str, Any]) -> list[tuple[CellPlan, dict[str, Any]]]:
+    """Each cell's row of what ``plan`` returned: itself, or each member of a replica group — their own
+    rows, or (when the executor lost or failed the whole group) the group's failure in every row."""
+    members = plan.members()
+    if len(members) == 1:
+        return [(plan, row)]
+    rows = row.pop(GROUP_ROWS_KEY, None)
+    where = {k: row.get(k) for k in ("worker", "node", "device_share") if k in row}
+    if rows is not None:
+        return [(m, {**where, **r}) for m, r in zip(members, [row, *rows], strict=True)]
+    own = ("status", "message", "started_at", "device")
+    return [(m, {**row, **{k: v for k, v in m.row.items() if k not in own}}) for m in members]
 
 
 def lost_row(plan: CellPlan, worker: str, why: str, attempts: int, share: float | None) -> dict[str, Any]:

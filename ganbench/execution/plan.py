@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
 from ganbench.errors import UsageError
 from ganbench.suite import Cell
+
+#: a replica group's row carries the rows of the group's other cells under this key, in the order of
+#: :meth:`CellPlan.members` (never a column of the table)
+GROUP_ROWS_KEY = "_group_rows"
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,21 @@ class CellPlan:
     #: set by the driver for a data set that failed to load (or whose extractor failed): the
     #: cell fails with it at once
     data_error: str | None = None
+    #: a replica group's leader (``replicas`` > 1): the plans of the group's other cells (plain data),
+    #: which train with this one as one vectorised program; each still gets its own directory and row
+    group: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cell(self) -> Cell:
         return Cell(self.dataset, self.model, self.loss, self.seed)
+
+    def members(self) -> list[CellPlan]:
+        """The cells this plan trains: itself and, for a replica group, the others, on this plan's device
+        and threads (where the executor placed the group)."""
+        others = [CellPlan.from_dict(d) for d in self.group]
+        return [self, *(replace(p, device=self.device, threads=self.threads, row={
+            **p.row, "device": self.row.get("device", self.device), "started_at": self.row.get("started_at")})
+            for p in others)]
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-compatible data (:meth:`from_dict` restores it)."""
@@ -118,3 +133,30 @@ class CellPlan:
         values["log"] = tuple(values.get("log") or ())
         values["plugins"] = PluginSetup(**{k: tuple(v) if isinstance(v, list) else v for k, v in setup.items()})
         return cls(**values)
+
+
+def replica_groups(plans: list[CellPlan]) -> list[CellPlan]:
+    """The plans to hand to an executor: with ``replicas`` = K > 1, the cells that differ only in their seed,
+    in groups of up to K in the order given, each group as its first plan carrying the others
+    (:attr:`CellPlan.group`); a cell left alone (a group of one) stays a plain plan. The grouping
+    depends only on the plans, so a re-run of the same cells forms the same groups (and finds their
+    checkpoints)."""
+    out: list[CellPlan] = []
+    open_groups: dict[str, list[CellPlan]] = {}
+    order: list[list[CellPlan]] = []
+    for plan in plans:
+        k = int(plan.settings.get("replicas", 1))
+        if k <= 1:
+            order.append([plan])
+            continue
+        key = json.dumps([plan.dataset, plan.model, plan.loss, {n: v for n, v in plan.config.items() if n != "cell"}],
+                         sort_keys=True, default=str)
+        group = open_groups.get(key)
+        if group is None or len(group) >= k:
+            group = open_groups[key] = []
+            order.append(group)
+        group.append(plan)
+    for group in order:
+        first, *others = group
+        out.append(replace(first, group=[p.to_dict() for p in others]) if others else first)
+    return out

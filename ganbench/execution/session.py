@@ -23,8 +23,8 @@ from ganbench import __version__, options, paths
 from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, model_supports, size_hint, who
-from ganbench.execution.executors import TRACEBACK_KEY, Event, Executor, ExecutorConfig
-from ganbench.execution.plan import CellPlan, PluginSetup, plugin_setup
+from ganbench.execution.executors import TRACEBACK_KEY, Event, Executor, ExecutorConfig, group_rows
+from ganbench.execution.plan import CellPlan, PluginSetup, plugin_setup, replica_groups
 from ganbench.observe import RunInfo
 from ganbench.plugins import GanbenchPlugins
 from ganbench.provenance import environment, git_commit
@@ -727,33 +727,37 @@ class Runner:
                 continue
             plans[cell.id] = self._cell_plan(prep, index, datasets[cell.dataset])
         self._reporting.plans.update(plans)
-        order = list(plans.values())
+        order = replica_groups(list(plans.values()))  # --replicas K: a group of K seeds is one plan
         if executor.capacity > 1:
             order.sort(key=self._longest_first(run_plan))
         for cell_plan in order:
             executor.submit(cell_plan)
-        left = dict(plans)
+        left = {p.key: p for p in order}
         while left:
-            plan, row = executor.next_finished()
-            del left[plan.key]
-            cell = plan.cell
-            traceback_text = row.pop(TRACEBACK_KEY, None)
-            if traceback_text:  # a failure outside the cell's own code (the worker's, Ray's)
-                self.store.write_error(cell, traceback_text)
-            row["executor"] = executor.name
-            row["other_runs"] = max(self._others.get(plan.key, 0), len(self.active.others()))
-            self.store.write_result(cell, row)
-            if row["status"] != "failed":  # a failed cell keeps its checkpoint: the re-run continues there
-                self.store.remove(cell, CHECKPOINT_FILE)
-            self.store.write_table()
-            rows[plan.index] = row
-            self._reporting.finished(cell, row)
-            if row["status"] == "failed":
-                self.failed.append(cell)
-                if self.fail_fast and left:
-                    executor.cancel()
-                    self.not_run = [p.cell for p in sorted(left.values(), key=lambda p: p.index)]
-                    break
+            done, returned = executor.next_finished()
+            del left[done.key]
+            failed = False
+            for plan, row in group_rows(done, returned):
+                cell = plan.cell
+                traceback_text = row.pop(TRACEBACK_KEY, None)
+                if traceback_text:  # a failure outside the cell's own code (the worker's, Ray's)
+                    self.store.write_error(cell, traceback_text)
+                row["executor"] = executor.name
+                row["other_runs"] = max(self._others.get(plan.key, 0), len(self.active.others()))
+                self.store.write_result(cell, row)
+                if row["status"] != "failed":  # a failed cell keeps its checkpoint: the re-run continues there
+                    self.store.remove(cell, CHECKPOINT_FILE)
+                self.store.write_table()
+                rows[plan.index] = row
+                self._reporting.finished(cell, row)
+                if row["status"] == "failed":
+                    self.failed.append(cell)
+                    failed = True
+            if failed and self.fail_fast and left:
+                executor.cancel()
+                self.not_run = [p.cell for p in sorted((m for g in left.values() for m in g.members()),
+                                                       key=lambda p: p.index)]
+                break
         return [rows[i] for i in sorted(rows)]
 
     @staticmethod
