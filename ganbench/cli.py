@@ -120,6 +120,11 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "vectorised program (torch.func): each seed still has its own cell, row and random streams; a model or "
               "setting that cannot be vectorised says why in the row and trains its seeds one by one. Same as --set "
               "replicas=K (default 1).")
+@click.option("--amp", type=click.Choice(SETTINGS["amp"].choices), help="Mixed precision of the training step: bf16 "
+              "autocast of the forward passes and losses (for GPUs). Same as --set amp=... (default none).")
+@click.option("--compile", "compile_mode", type=click.Choice(SETTINGS["compile"].choices), help="torch.compile G's "
+              "and D's forward passes in the step with this mode (reduce-overhead: CUDA graphs on a GPU). Same as --set "
+              "compile=... (default none).")
 @click.option("--set", "set_opts", multiple=True, metavar="KEY=VALUE",
               help=f"Override a training setting for every cell (repeatable). Settings: {SETTINGS_HELP}.")
 @click.option("--suite", "suite_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.toml",
@@ -195,10 +200,10 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "few throwaway steps) — then stop: no cell is trained and nothing is written to the output folder (data "
               "sets are loaded, downloaded if they must be).")
 @click.pass_context
-def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replicas, set_opts, suite_file, paper,
-        model_opts, loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device, out, resume_dir,
-        fresh, checkpoint_every, fail_fast, deterministic, executor, jobs, executor_opts, devices, threads, ray_address,
-        gpus_per_cell, log, quiet, dry_run):
+def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replicas, amp, compile_mode, set_opts,
+        suite_file, paper, model_opts, loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device,
+        out, resume_dir, fresh, checkpoint_every, fail_fast, deterministic, executor, jobs, executor_opts, devices, threads,
+        ray_address, gpus_per_cell, log, quiet, dry_run):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Exit status: 0 when no cell failed (diverged and skipped cells are results), 1 when a cell
@@ -217,7 +222,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
         given = [flag for flag, value in (
             ("--models", models), ("--losses", losses), ("--datasets", datasets), ("--metrics", metrics),
             ("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size), ("--replicas", replicas),
-            ("--set", set_opts),
+            ("--amp", amp), ("--compile", compile_mode), ("--set", set_opts),
             ("--suite", suite_file), ("--paper-settings/--same-settings", paper), ("--model-opt", model_opts),
             ("--loss-opt", loss_opts), ("--data-opt", data_opts), ("--extractor", extractor),
             ("--extractor-opt", extractor_opts), ("--out", out and out != resume_dir)) if value]
@@ -225,6 +230,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
             raise click.UsageError(f"--resume takes the request from {resume_dir / 'suite.json'}; it cannot be "
                                    f"combined with {', '.join(given)}")
     settings: dict[str, Any] = _parse_set(set_opts)
+    settings.update({k: v for k, v in (("amp", amp), ("compile", compile_mode)) if v is not None})
     console = make_console(stderr=True)
     reporter = None if quiet or dry_run else RichReporter(console)
     explicit_device = ctx.get_parameter_source("device") != click.core.ParameterSource.DEFAULT

@@ -88,6 +88,8 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
                                    "real_samples, eval_every, g_ema, g_ema_rampup, g_ema_start, fake_labels, aux_weight, "
                                    "amp, compile, channels_last, replicas"),
         (["run", "--set", "optimizer=sgd"], "Error: setting 'optimizer' expects one of adam, rmsprop, got 'sgd'"),
+        (["run", "--replicas", "0"], "Error: setting 'replicas' expects a positive integer, got 0"),
+        (["run", "--amp", "fp8"], "Error: Invalid value for '--amp': 'fp8' is not one of 'none', 'bf16'."),
         (["run", "--device", "tpu"], "Error: --device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
         (["run", "--steps", "many"], "Error: Invalid value for '--steps': 'many' is not a valid integer."),
         (["run", "--set", "steps"], "Error: Invalid value for --set: expected KEY=VALUE, got 'steps'"),

@@ -229,8 +229,8 @@ class GroupState:
 
     @staticmethod
     def all_finite(x: torch.Tensor) -> torch.Tensor:
-        """``[K]``: whether each replica's batch is finite."""
-        return torch.isfinite(x).flatten(1).all(1)
+        """``[K]``: whether each replica's batch is finite (as :meth:`TrainState.all_finite`)."""
+        return (x * 0).flatten(1).sum(1) == 0
 
     def autocast(self):
         return contextlib.nullcontext()
