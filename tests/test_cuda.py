@@ -1,7 +1,7 @@
 """The training step on a CUDA GPU (skipped without one: ``pytest -m cuda`` in benchmarks/gpu_check.sh).
 A step on CUDA matches the CPU's within tolerance; the host sync window changes no number there either;
 bf16 autocast, torch.compile and inductor's CUDA graphs (compile=reduce-overhead) train and stay within
-tolerance of float32 eager."""
+tolerance of float32 eager; replicas match each seed alone."""
 
 import pytest
 import torch
@@ -78,3 +78,31 @@ def _to_cuda(value):
     if isinstance(value, list):
         return [_to_cuda(v) for v in value]
     return value
+
+
+def test_replicas_on_cuda_match_each_seed_alone(plugins):
+    """K = 3 replicas of dcgan (BatchNorm per replica) on CUDA: each replica's first steps are its seed's
+    trained alone on CUDA, within the tolerance of grouped convolutions."""
+    from ganbench.options import defaults
+    from ganbench.train import setup
+    from ganbench.train.replicas import Member, run_replicas
+
+    reg = plugins.registry
+    data = small_data(reg, "image")
+    spec = reg.get("model", "dcgan")
+    settings = {**GLOBAL_DEFAULTS, "steps": 5, "batch_size": 16, "latent_dim": 8, "sample_every": 0}
+    torch.backends.cudnn.deterministic = True
+
+    def member(seed):
+        b = setup.networks(spec, data.info, settings, defaults(spec.options), seed=seed, dataset=data.info.name,
+                           model="dcgan")
+        return Member(seed, b.G, b.D)
+
+    results = run_replicas([member(s) for s in (0, 1, 2)], reg.get("loss", "nonsat"), data, settings, device=CUDA)
+    for seed, result in zip((0, 1, 2), results, strict=True):
+        m = member(seed)
+        alone = run_training(m.G, m.D, reg.get("loss", "nonsat"), data, settings, seed=seed, device=CUDA,
+                             eval_noise=torch.zeros(4, 8))
+        assert result.status == "ok" and len(result.history) == 5
+        for a, b in zip(result.history[:3], alone.history[:3], strict=True):
+            assert a == pytest.approx(b, rel=1e-3, abs=1e-4)
