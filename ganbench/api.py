@@ -51,6 +51,7 @@ def build_suite(
     extractor: str | None = None,
     extractor_options: OptionsArg = None,
     suite_file: str | Path | None = None,
+    protocol: str | None = None,
 ) -> Suite:
     """Defaults: every registered model, loss and metric; data set ``mnist5k``; seeds 0,1,2; the
     ``paper`` recipe.
@@ -62,6 +63,12 @@ def build_suite(
     (per setting, per plugin option).
     """
     base = load_suite_file(suite_file) if suite_file is not None else {}
+    chosen_protocol = protocol if protocol is not None else base.get("protocol")
+    spec = registry.get("protocol", chosen_protocol) if chosen_protocol is not None else None
+    if spec is not None:  # a protocol's grid and metrics are the request's defaults: what the user gives wins
+        chosen_protocol = registry.canonical("protocol", chosen_protocol)
+        base = {"datasets": list(spec.datasets), "models": list(spec.models), "losses": list(spec.losses),
+                "seeds": list(spec.seeds), **({"metrics": list(spec.metrics)} if spec.metrics else {}), **base}
 
     def canonical(kind: str, names: list[str] | None) -> list[str] | None:
         return None if names is None else [registry.canonical(kind, n) for n in names]
@@ -85,6 +92,7 @@ def build_suite(
     given_datasets = names("dataset", pick(datasets, "datasets"), "--datasets")
     given_models = names("model", pick(models, "models"), "--models")
     given_losses = names("loss", pick(losses, "losses"), "--losses")
+
     return Suite(
         datasets=given_datasets if given_datasets is not None else list(DEFAULT_DATASETS),
         models=given_models if given_models is not None else registry.names("model"),
@@ -100,6 +108,7 @@ def build_suite(
         data_options=opts("dataset", "--data-opt", base.get("data_options"), data_options),
         extractor=chosen if chosen == "auto" else registry.canonical("extractor", chosen),
         extractor_options=opts("extractor", "--extractor-opt", base.get("extractor_options"), extractor_options),
+        protocol=chosen_protocol,
     )
 
 
@@ -121,6 +130,7 @@ def runner(
     extractor: str | None = None,
     extractor_options: OptionsArg = None,
     suite: str | Path | None = None,
+    protocol: str | None = None,
     device: str | None = None,
     out: str | Path | None = None,
     resume: str | Path | None = None,
@@ -172,6 +182,7 @@ def runner(
             pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds,
             settings=merged, recipe=recipe, model_options=model_options, loss_options=loss_options,
             data_options=data_options, extractor=extractor, extractor_options=extractor_options, suite_file=suite,
+            protocol=protocol,
         )
         target = Path(out) if out is not None else default_out(chosen)
     dev = resolve_device(device or "auto")

@@ -130,6 +130,9 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--suite", "suite_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.toml",
               help="A suite file (TOML: datasets, models, losses, seeds, metrics, recipe, [settings], "
               "[loss-options.NAME], [model-options.NAME], [data-options.NAME]); options given here override it.")
+@click.option("--protocol", metavar="NAME", help="Follow a paper's protocol, pinned ('ganbench list protocols'): its "
+              "data sets, models, losses, seeds, metrics, options and settings are this request's defaults; explicit "
+              "values still win (explicit > protocol > the loss's paper recipe > the model's > defaults).")
 @click.option("--paper-settings/--same-settings", "paper", default=None,
               help="--paper-settings (default): each loss trains with its paper's recipe (e.g. WGAN: RMSprop, "
               "lr 5e-5, 5 critic steps; WGAN-GP: Adam 1e-4, betas 0/0.9, layer-norm critic). --same-settings: "
@@ -201,9 +204,9 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "sets are loaded, downloaded if they must be).")
 @click.pass_context
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replicas, amp, compile_mode, set_opts,
-        suite_file, paper, model_opts, loss_opts, data_opts, extractor, extractor_opts, inception_weights, data_root, device,
-        out, resume_dir, fresh, checkpoint_every, fail_fast, deterministic, executor, jobs, executor_opts, devices, threads,
-        ray_address, gpus_per_cell, log, quiet, dry_run):
+        suite_file, protocol, paper, model_opts, loss_opts, data_opts, extractor, extractor_opts,
+        inception_weights, data_root, device, out, resume_dir, fresh, checkpoint_every, fail_fast, deterministic, executor,
+        jobs, executor_opts, devices, threads, ray_address, gpus_per_cell, log, quiet, dry_run):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Exit status: 0 when no cell failed (diverged and skipped cells are results), 1 when a cell
@@ -223,7 +226,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
             ("--models", models), ("--losses", losses), ("--datasets", datasets), ("--metrics", metrics),
             ("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size), ("--replicas", replicas),
             ("--amp", amp), ("--compile", compile_mode), ("--set", set_opts),
-            ("--suite", suite_file), ("--paper-settings/--same-settings", paper), ("--model-opt", model_opts),
+            ("--suite", suite_file), ("--protocol", protocol), ("--paper-settings/--same-settings", paper),
+            ("--model-opt", model_opts),
             ("--loss-opt", loss_opts), ("--data-opt", data_opts), ("--extractor", extractor),
             ("--extractor-opt", extractor_opts), ("--out", out and out != resume_dir)) if value]
         if given:
@@ -240,7 +244,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
         recipe=None if paper is None else "paper" if paper else "same",
         model_options=model_opts, loss_options=loss_opts, data_options=data_opts, extractor=extractor,
         extractor_options=[*extractor_opts, *([f"inception.weights={inception_weights}"] if inception_weights else [])],
-        suite=suite_file, device=device if explicit_device or resume_dir is None else None, out=out,
+        suite=suite_file, protocol=protocol, device=device if explicit_device or resume_dir is None else None, out=out,
         resume=resume_dir, data_root=data_root, loaded_plugins=pl, reporter=reporter, checkpoint_every=checkpoint_every,
         fail_fast=fail_fast, fresh=fresh, deterministic=deterministic, executor=executor, jobs=jobs, devices=devices,
         threads=threads, ray_address=ray_address, gpus_per_cell=gpus_per_cell, executor_options=executor_opts,
@@ -268,7 +272,9 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
     shown = pd.concat([df, rows_to_frame(RunStore(target).reference_rows())], ignore_index=True) \
         if not df.empty else df  # with the run's reference rows
     columns = metric_columns(pl.registry, shown)
-    make_console().print(to_rich(display(summarize(shown, columns), columns), title=f"ganbench results — {target}"))
+    interval = runner.protocol.interval if runner.protocol is not None else "std"  # what its paper reports
+    make_console().print(to_rich(display(summarize(shown, columns), columns, interval=interval),
+                                 title=f"ganbench results — {target}"))
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
@@ -317,8 +323,8 @@ def list_cmd(ctx, kind, pattern, verbose, data_root):
         table.add_column("description")
         if verbose:
             table.add_column("options (default)")
-            if k in ("loss", "model"):
-                table.add_column("paper recipe" if k == "loss" else "settings")
+            if k in ("loss", "model", "protocol"):
+                table.add_column({"loss": "paper recipe", "model": "settings", "protocol": "pinned"}[k])
             table.add_column("reference")
         for name, spec, prov in registry.items(k):
             if name not in registry.names(k, pattern):
@@ -335,9 +341,28 @@ def list_cmd(ctx, kind, pattern, verbose, data_root):
                     row.append(_describe_recipe(spec))
                 elif k == "model":
                     row.append(_describe_model(spec))
+                elif k == "protocol":
+                    row.append(_describe_protocol(spec))
                 row.append(getattr(spec, "reference", ""))
             table.add_row(*(Text(c) for c in row))  # Text: plugin strings are never rich markup
         console.print(table)
+
+
+def _describe_protocol(spec: Any) -> str:
+    """A protocol's grid, pinned settings and options, statistic, budget and the paper's rows."""
+    from ganbench.options import format_options
+
+    lines = [f"data sets {', '.join(spec.datasets)}; models {', '.join(spec.models)}; losses {', '.join(spec.losses)}; "
+             f"seeds {len(spec.seeds)}; metrics {', '.join(spec.metrics) or 'all'}",
+             "settings: " + format_options(dict(spec.settings)),
+             *(f"{kind} {name}: {format_options(dict(opts))}" for kind, table in (
+                 ("data", spec.data_options), ("model", spec.model_options), ("loss", spec.loss_options),
+                 ("recipe of loss", spec.loss_settings)) for name, opts in table.items()),
+             f"reported: mean ± {spec.interval}" + (f"; the paper's budget {spec.budget:,} steps" if spec.budget else ""),
+             f"paper: {spec.paper}",
+             *(f"{r.label}: " + ", ".join(f"{c} {m:g}" + (f" ± {e:g}" if e is not None else "")
+                                         for c, (m, e) in r.values.items()) for r in spec.results)]
+    return "\n".join(lines)
 
 
 def _describe_dataset(spec: Any, data_root: Path | None) -> list[str]:
@@ -444,8 +469,9 @@ def _report_options(fn):
               default="rich", show_default=True, help="Terminal table, Markdown, CSV (every aggregate column), LaTeX "
               "(booktabs), JSON, or one self-contained HTML file with the plots inlined.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE (default: stdout).")
-@click.option("--interval", type=click.Choice(["std", "ci"]), default="std", show_default=True,
-              help="What follows ±: the sample standard deviation, or the half-width of the 95%% confidence interval.")
+@click.option("--interval", type=click.Choice(["std", "se", "ci"]), default=None,
+              help="What follows ±: the sample standard deviation (std), the standard error (se) or the half-width of "
+              "the 95%% confidence interval (ci). Default: the statistic of the runs' protocol (--protocol), else std.")
 @click.option("--plots", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write the plots as PNG files into DIR (HTML reports always inline them).")
 @click.pass_context
@@ -460,10 +486,21 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     """
     from ganbench import plots
     from ganbench.report import display as make_display
-    from ganbench.report import group_columns, load_runs, metric_columns, provenance, render, summarize, to_rich, write_text
+    from ganbench.report import (
+        group_columns,
+        load_runs,
+        metric_columns,
+        protocol_interval,
+        provenance,
+        render,
+        summarize,
+        to_rich,
+        write_text,
+    )
 
     registry = _plugins(ctx).registry
     rows, runs = load_runs(run_dirs, references=True)
+    interval = interval or protocol_interval(registry, rows)
     cols = metric_columns(registry, rows, _names(metrics))
     groups = group_columns(rows, _names(by))
     summary = summarize(rows, cols, groups, baseline)
@@ -651,7 +688,9 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, title, notes):
     board = build_board(run_dirs, _plugins(ctx).registry, title, _names(metrics), _names(by), baseline, notes)
     if publish is None:
         console = make_console()
-        console.print(to_rich(make_display(board.summary, board.metrics, board.by), board.title))
+        console.print(to_rich(make_display(board.summary, board.metrics, board.by, board.interval), board.title))
+        for line in board.paper or []:  # a protocol's paper numbers beside ours (Markdown, as published)
+            console.print(Text(line), soft_wrap=True)
         for key, value in board.provenance().items():
             console.print(Text.assemble((f"{key}:", "dim"), " ", str(value)), highlight=False)
         return

@@ -74,6 +74,14 @@ def ganbench_register_executors(registry: Registry) -> None:
 
 
 @hookspec
+def ganbench_register_protocols(registry: Registry) -> None:
+    """Register protocols: papers' experimental set-ups, pinned (``ganbench run --protocol NAME``).
+
+    :param registry: call ``registry.add_protocol(ProtocolSpec(...))`` once per protocol.
+    """
+
+
+@hookspec
 def ganbench_register_loggers(registry: Registry) -> None:
     """Register loggers, the names ``ganbench run --log NAME`` turns on (the logging itself is done by
     the observer hooks below).

@@ -24,7 +24,18 @@ import pandas as pd
 
 from ganbench import __version__
 from ganbench.errors import UsageError
-from ganbench.report import Figure, Run, display, md_code_block, md_escape, provenance, reference_mask, to_csv, to_markdown
+from ganbench.report import (
+    Figure,
+    Run,
+    display,
+    md_code_block,
+    md_escape,
+    paper_protocols,
+    provenance,
+    reference_mask,
+    to_csv,
+    to_markdown,
+)
 from ganbench.store import atomic_write_bytes, atomic_write_json, read_json
 
 #: the first line of a board index: ganbench rebuilds a README.md only when it starts with this line
@@ -49,6 +60,8 @@ def command_line(suite: Mapping[str, Any]) -> str:
     for key in ("datasets", "models", "losses"):
         parts += [f"--{key}", ",".join(suite.get(key, []))]
     parts += ["--seeds", ",".join(str(s) for s in suite.get("seeds", []))]
+    if suite.get("protocol"):
+        parts += ["--protocol", suite["protocol"]]
     if suite.get("recipe") == "same":
         parts.append("--same-settings")
     for key, value in sorted(suite.get("settings", {}).items()):
@@ -77,6 +90,10 @@ class Board:
     rows: pd.DataFrame
     figures: list[Figure]
     notes: list[str]
+    #: what follows ± (the protocol's statistic, else the sample std)
+    interval: str = "std"
+    #: the protocol's comparison with its paper (:func:`paper_lines`), empty without a protocol
+    paper: list[str] | None = None
 
     def provenance(self) -> dict[str, str]:
         from ganbench.provenance import git_commit
@@ -92,8 +109,8 @@ class Board:
     def markdown(self, prov: Mapping[str, str], plot_dir: str = "plots") -> str:
         """The board as Markdown. Every text that comes from a user, a plugin or a file (title, notes,
         messages, names, provenance) is escaped: it can never become a link, an image or HTML."""
-        table = display(self.summary, self.metrics, self.by)
-        lines = [f"# {md_escape(self.title)}", "", to_markdown(table)]
+        table = display(self.summary, self.metrics, self.by, self.interval)
+        lines = [f"# {md_escape(self.title)}", "", to_markdown(table), "", *(self.paper or [])]
         for fig in self.figures:
             target = urllib.parse.quote(f"{plot_dir}/{fig.name}.png")
             lines += [f"## {md_escape(fig.title)}", "", f"![{md_escape(fig.title)}]({target})", "", md_escape(fig.caption),
@@ -156,7 +173,7 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
         if isinstance(old, str) and old not in plots and old == Path(old).name:
             (folder / "plots" / old).unlink(missing_ok=True)
     write_pngs(board.figures, folder / "plots")
-    table = display(board.summary, board.metrics, board.by)
+    table = display(board.summary, board.metrics, board.by, board.interval)
     files = {
         "md": folder / "leaderboard.md",
         "csv": folder / "leaderboard.csv",
@@ -246,5 +263,63 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     summary = summarize(rows, cols, groups, baseline)
     figs, plot_notes = figures(rows, groups, [c for c, _ in cols], registry)
     datasets = ", ".join(sorted(rows["dataset"].unique()))
+    followed = [p for p in paper_protocols(rows) if p != "none"]
+    spec = registry.get("protocol", followed[0]) if len(followed) == 1 and followed[0] in registry.names("protocol") \
+        else None
+    interval = spec.interval if spec is not None else "std"
     return Board(title or f"ganbench leaderboard: {datasets}", summary, cols, groups, runs, rows, figs,
-                 [*notes, *plot_notes])
+                 [*notes, *plot_notes], interval, paper_lines(spec, rows, interval) if spec is not None else [])
+
+
+def _options_of(text: Any) -> dict[str, str]:
+    """A row's ``model_options`` text (``pack=2;...``) as a mapping of strings."""
+    if not isinstance(text, str) or not text:
+        return {}
+    return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+
+
+def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
+    """Markdown: the protocol's paper numbers beside ours for every paper row this board reproduces (the
+    cells of its model, loss, data set and model options), with the board's budget as a fraction of the
+    paper's."""
+    import math
+
+    from ganbench.report import SPREADS, reference_mask, t_quantile
+
+    cells = rows[~reference_mask(rows)]
+    stat = SPREADS[interval][1]
+    lines = [f"## Beside the paper: {md_escape(spec.paper)}", ""]
+    steps = sorted({int(s) for s in cells.get("hp_steps", pd.Series(dtype=float)).dropna()})
+    if spec.budget and steps:
+        shown = ", ".join(f"{s:,} steps = {100 * s / spec.budget:.3g} %" for s in steps)
+        lines += [f"Protocol `{md_escape(spec.name)}`; budget {shown} of the paper's {spec.budget:,}.", ""]
+    table = ["| paper row | cells | column | ours (mean ± " + md_escape(stat) + ") | paper |", "|---|---|---|---:|---:|"]
+    notes: list[str] = []
+    for paper in spec.results:
+        mine = cells[(cells["model"] == paper.model) & (cells["loss"] == paper.loss)
+                     & (cells["status"].isin(("ok", "diverged")))]
+        if paper.dataset is not None:
+            mine = mine[mine["dataset"] == paper.dataset]
+        want = {k: str(v) for k, v in paper.model_options.items()}
+        mine = mine[[all(_options_of(o).get(k) == v for k, v in want.items()) for o in mine.get("model_options", [])]]
+        if mine.empty:
+            continue
+        for column, (mean, err) in paper.values.items():
+            values = pd.to_numeric(mine.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
+            n = len(values)
+            if n == 0:
+                ours = "—"
+            else:
+                sd = float(values.std(ddof=1)) if n > 1 else float("nan")
+                spread = {"std": sd, "se": sd / math.sqrt(n), "ci": t_quantile(n) * sd / math.sqrt(n)}[interval] \
+                    if n > 1 else float("nan")
+                ours = f"{values.mean():.3g}" + (f" ± {spread:.2g}" if not math.isnan(spread) else "") + f" (n={n})"
+            theirs = f"{mean:g}" + (f" ± {err:g}" if err is not None else "")
+            table.append(f"| {md_escape(paper.label)} | {md_escape(paper.model)} {md_escape(paper.loss)} "
+                         f"{md_escape(';'.join(f'{k}={v}' for k, v in want.items()))} | {md_escape(column)} | {ours} | "
+                         f"{theirs} |")
+        if paper.note and paper.note not in notes:
+            notes.append(paper.note)
+    if len(table) == 2:
+        return lines + ["No cell of this board reproduces a row of the paper's table.", ""]
+    return lines + table + [""] + [f"- {md_escape(n)}" for n in notes] + ([""] if notes else [])

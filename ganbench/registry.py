@@ -21,6 +21,7 @@ from ganbench.specs import (
     LossSpec,
     MetricSpec,
     ModelSpec,
+    ProtocolSpec,
 )
 from ganbench.suite import coerce_setting
 
@@ -33,9 +34,10 @@ KINDS: dict[str, type] = {
     "extractor": ExtractorSpec,
     "executor": ExecutorSpec,
     "logger": LoggerSpec,
+    "protocol": ProtocolSpec,
 }
 PLURALS = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics", "extractor": "extractors",
-           "executor": "executors", "logger": "loggers"}
+           "executor": "executors", "logger": "loggers", "protocol": "protocols"}
 
 
 def normalize_kind(kind: str) -> str:
@@ -92,6 +94,9 @@ class Registry:
     def add_executor(self, spec: ExecutorSpec) -> None:
         """Register an executor (where a run's cells execute)."""
         self._add("executor", spec)
+
+    def add_protocol(self, spec: ProtocolSpec) -> None:
+        self._add("protocol", spec)
 
     def add_logger(self, spec: LoggerSpec) -> None:
         """Register a logger (``ganbench run --log NAME``)."""
@@ -199,6 +204,8 @@ class Registry:
             _check_dataset(spec, who)
         if kind == "model":
             _check_model(spec, who)
+        if kind == "protocol":
+            _check_protocol(spec, who)
         aliases = tuple(getattr(spec, "aliases", ()))
         for a in aliases:
             if not isinstance(a, str) or not NAME_RE.match(a):
@@ -245,3 +252,25 @@ def _check_dataset(spec: DatasetSpec, who: Provenance) -> None:
     if spec.name_option is not None and spec.name_option not in spec.options:
         raise PluginError(f"{who} registered dataset '{spec.name}' whose name_option '{spec.name_option}' "
                           "is not one of its options")
+
+
+def _check_protocol(spec: ProtocolSpec, who: Provenance) -> None:
+    """What can be checked without the other plugins: its tables, statistic and pinned settings (names of
+    data sets, models and losses are checked when a run uses it, against the registry of that run)."""
+    for table in ("data_options", "model_options", "loss_options", "loss_settings"):
+        value = getattr(spec, table)
+        if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+            raise PluginError(f"{who} registered protocol '{spec.name}' whose '{table}' is not a mapping of "
+                              "name -> {key: value}")
+    for loss, settings in spec.loss_settings.items():
+        for key, value in settings.items():
+            try:
+                coerce_setting(key, value, f"protocol '{spec.name}' setting of loss '{loss}'")
+            except UsageError as exc:
+                raise PluginError(f"{who} registered {exc}") from None
+    if spec.interval not in ("std", "se", "ci"):
+        raise PluginError(f"{who} registered protocol '{spec.name}' with interval {spec.interval!r}; expected "
+                          "'std', 'se' or 'ci'")
+    for axis in ("datasets", "models", "losses", "seeds"):
+        if not getattr(spec, axis):
+            raise PluginError(f"{who} registered protocol '{spec.name}' with no {axis}")

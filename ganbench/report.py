@@ -61,6 +61,15 @@ PROTOCOL = {
     "data_fingerprint": "data set version",
 }
 FORMATS = ("rich", "md", "csv", "latex", "json", "html")
+#: what follows ± (``--interval``): how the table's notes name it (:func:`spread` computes it)
+SPREADS = {"std": ("_std", "sample std (ddof=1)"), "se": ("_std", "standard error (std/√n)"),
+           "ci": ("_ci95", "95% CI half-width (Student t)")}
+
+
+def spread(row: Mapping[str, Any], col: str, interval: str) -> float:
+    """What follows ± for ``col`` in a :func:`summarize` row: its std, standard error (std / √n) or 95% CI."""
+    value = float(row[col + SPREADS[interval][0]])
+    return value / math.sqrt(float(row[f"{col}_n"])) if interval == "se" else value
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -111,8 +120,33 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def paper_protocols(df: pd.DataFrame) -> tuple[str, ...]:
+    """The paper protocols (``--protocol``) of rows, ``none`` for rows made without one."""
+    if "reference" in df:  # reference rows (real data, a Gaussian) belong to no protocol
+        df = df[df["reference"].astype("boolean").fillna(False) == False]  # noqa: E712
+    if "protocol" not in df:
+        return ("none",) if len(df) else ()
+    return tuple(sorted({str(v) if isinstance(v, str) and v else "none" for v in df["protocol"]}))
+
+
+def protocol_interval(registry, df: pd.DataFrame) -> str:
+    """The statistic the rows' paper protocol reports (``std``, ``se`` or ``ci``); ``std`` without one (or
+    for a protocol this installation does not have)."""
+    followed = [p for p in paper_protocols(df) if p != "none"]
+    if len(followed) != 1 or followed[0] not in registry.names("protocol"):
+        return "std"
+    return registry.get("protocol", followed[0]).interval
+
+
 def check_protocols(runs: Sequence[Run]) -> None:
-    """Refuse to merge runs whose rows of a common data set differ in a :data:`PROTOCOL` item."""
+    """Refuse to merge runs whose rows of a common data set differ in a :data:`PROTOCOL` item, or that
+    follow different paper protocols (``--protocol``; or one and none)."""
+    followed = {run.path: paper_protocols(run.rows) for run in runs}
+    kinds = {p for ps in followed.values() for p in ps}
+    if len(kinds) > 1:
+        shown = "; ".join(f"{path}: {', '.join(ps)}" for path, ps in followed.items())
+        raise UsageError(f"cannot merge runs of different protocols ({shown}): a protocol's numbers are compared "
+                         "only with the same protocol's; report them separately")
     seen: dict[str, tuple[Run, dict[str, tuple[str, ...]]]] = {}
     for run in runs:
         for dataset, items in protocol(run.rows).items():
@@ -507,7 +541,6 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
     headers += ["seeds ok/div/fail", "steps/s", "note"]
     numeric += [True, True, False]
     table = Display(headers, [], numeric)
-    spread = "_ci95" if interval == "ci" else "_std"
     digits_of = {col: _decimals(summary[f"{col}_mean"]) for col, _ in metrics}  # one precision per column
     whole_of = {col: col in summary.attrs.get("whole", ()) for col, _ in metrics}
     for i, (_, r) in enumerate(summary.iterrows()):
@@ -520,7 +553,7 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
             elif n == 1:  # one seed: no spread to show (the seeds column says how many)
                 text = _num(r[f"{col}_mean"], digits, whole)
             else:
-                text = f"{_num(r[f'{col}_mean'], digits, whole)} ± {_num(r[col + spread], digits, whole)}"
+                text = f"{_num(r[f'{col}_mean'], digits, whole)} ± {_num(spread(r, col, interval), digits, whole)}"
             if n < r["seeds"] and n:
                 text += f" (n={n})"
             j = len(cells)
@@ -539,7 +572,7 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
         cells.append("—" if sps is None or pd.isna(sps) else f"{sps:.1f}")
         cells.append(str(r.get("note") or ""))
         table.rows.append(cells)
-    parts = [f"mean ± {'95% CI half-width (Student t)' if interval == 'ci' else 'sample std (ddof=1)'} over seeds "
+    parts = [f"mean ± {SPREADS[interval][1]} over seeds "
              "(status ok, or diverged for history columns); ↓/↑ lower/higher is better; marked per data set: the "
              "top mean and every row not significantly worse than it (one-sided paired Wilcoxon over seeds, "
              f"Benjamini–Hochberg q < {BEST_FDR} over the table's comparisons), so several marks are a tie"]

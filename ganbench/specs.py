@@ -328,3 +328,55 @@ class LoggerSpec:
     install: str = ""
     reference: str = ""
     aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """A number a protocol's paper reports for one of its configurations: the row of ours it stands
+    beside is the one of ``loss`` on ``model`` with ``model_options`` (those not given: any value), on
+    ``dataset`` (None: the protocol's only data set). ``values``: ``{column: (mean, interval)}`` in the
+    units of ganbench's column, the interval of the protocol's statistic (``None``: not reported);
+    ``note``: how the paper's definition differs from the column's, where it does."""
+
+    label: str
+    model: str
+    loss: str
+    values: Mapping[str, tuple[float, float | None]]
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """A paper's experimental protocol, pinned (``ganbench run --protocol NAME``).
+
+    It fixes what the paper fixed: data sets and their options, models and their options, the losses it
+    compares, ``settings`` (budget, batch, latent size, optimiser, evaluation sample counts), the seeds
+    and metrics, and the statistic reported (``interval``: ``std``, ``se`` — standard error — or
+    ``ci``). In the one precedence rule a protocol's settings sit below explicit user values and above
+    the loss's and the model's recipes; ``loss_settings`` are its per-loss recipes (a paper that used
+    other settings for one loss). ``paper`` names the table reproduced; ``results`` hold the paper's
+    numbers (:class:`PaperRow`); ``budget`` is the paper's number of generator steps, so a protocol run
+    at fewer steps says its fraction. A *tier* (``tier_of``: the full protocol's name) is the same
+    protocol at a pinned, affordable step count."""
+
+    name: str
+    description: str
+    paper: str
+    datasets: tuple[str, ...]
+    models: tuple[str, ...]
+    losses: tuple[str, ...]
+    seeds: tuple[int, ...]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    data_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    model_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    loss_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    loss_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    interval: str = "std"
+    budget: int | None = None
+    tier_of: str | None = None
+    results: tuple[PaperRow, ...] = ()
+    reference: str = ""
+    aliases: tuple[str, ...] = ()

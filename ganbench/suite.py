@@ -106,13 +106,16 @@ def coerce_setting(key: str, value: Any, origin: str = "setting") -> Any:
 
 def resolve_settings(
     user: Mapping[str, Any], loss_settings: Mapping[str, Any], model_settings: Mapping[str, Any],
-    recipe: str = "paper",
+    recipe: str = "paper", protocol: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Effective settings and the source of each (``user``/``loss``/``model``/``default``).
+    """Effective settings and the source of each (``user``/``protocol``/``loss``/``model``/``default``):
+    explicit user values > the protocol's (its per-loss recipe included) > the loss's paper recipe >
+    the model's > the defaults.
 
     With ``recipe="same"`` the loss's paper settings are ignored (one shared recipe for every loss).
     """
-    layers = [("user", user), ("loss", loss_settings if recipe == "paper" else {}), ("model", model_settings)]
+    layers = [("user", user), ("protocol", protocol or {}), ("loss", loss_settings if recipe == "paper" else {}),
+              ("model", model_settings)]
     return layered(
         SETTINGS, layers,
         label=lambda src, key: f"{src} setting '{key}'",
@@ -161,6 +164,8 @@ class Suite:
     #: ``{extractor: {option: value}}`` (e.g. inception weights); local paths, so not part of the
     #: run's fingerprint: extractor ids recorded in the rows say which weights produced a number
     extractor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the protocol the request follows (``--protocol``), or None
+    protocol: str | None = None
 
     def __post_init__(self) -> None:
         sizes = {}
@@ -208,6 +213,7 @@ class Suite:
             "loss_options": _sorted_nested(self.loss_options),
             "data_options": _sorted_nested(self.data_options),
             "extractor": self.extractor,
+            **({"protocol": self.protocol} if self.protocol is not None else {}),
         }
 
     def fingerprint(self) -> str:
@@ -269,7 +275,7 @@ def parse_seeds(value: str | Sequence[int]) -> list[int]:
 #: keys of a suite file (TOML) -> what each holds
 SUITE_FILE_KEYS = {
     "datasets": "names", "models": "names", "losses": "names", "metrics": "names", "seeds": "seeds",
-    "recipe": "recipe", "settings": "settings", "extractor": "name",
+    "recipe": "recipe", "settings": "settings", "extractor": "name", "protocol": "name",
     "model-options": "options", "loss-options": "options", "data-options": "options", "extractor-options": "options",
 }
 
@@ -308,7 +314,8 @@ def load_suite_file(path: str | Path) -> dict[str, Any]:
                 raise UsageError(f"{where} expects a list of non-negative integers or a string like '0-4', got {value!r}")
         elif what == "name":
             if not isinstance(value, str) or not value.strip():
-                raise UsageError(f"{where} expects a name (e.g. 'auto', 'domain', 'inception'), got {value!r}")
+                example = "'auto', 'domain', 'inception'" if key == "extractor" else "'pacgan-ring-cpu'"
+                raise UsageError(f"{where} expects a name (e.g. {example}), got {value!r}")
             out[arg] = value.strip()
         elif what == "recipe":
             if value not in RECIPES:

@@ -96,10 +96,11 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
         (["-p", "no:", "list"], "Error: Invalid value for -p: expected NAME or no:NAME, got 'no:'"),
         (["-p", "builtin-modles", "list"], "Error: -p builtin-modles: no installed ganbench plugin of that name; "
                                            "installed: builtin-datasets, builtin-executors, builtin-extractors, "
-                                           "builtin-losses, builtin-metrics, builtin-models, builtin-tensorboard"),
+                                           "builtin-losses, builtin-metrics, builtin-models, builtin-protocols, "
+                                           "builtin-tensorboard"),
         (["list", "widgets"],
          "Error: unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, extractors, executors, "
-         "loggers"),
+         "loggers, protocols"),
         (["-p", "no:builtin-losses", "run", "--losses", "nonsat"],
          "Error: unknown loss 'nonsat'; known losses: (none registered)"),
     ],

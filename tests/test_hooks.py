@@ -25,6 +25,7 @@ from ganbench.specs import (
     LossSpec,
     MetricSpec,
     ModelSpec,
+    ProtocolSpec,
 )
 
 DOCS = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
@@ -65,6 +66,9 @@ EXAMPLES = {
     "ganbench_register_extractors": ("extractor", _extractor),
     "ganbench_register_executors": ("executor", lambda: ExecutorSpec(name="hook-executor", make=lambda config, **kw: None)),
     "ganbench_register_loggers": ("logger", lambda: LoggerSpec(name="hook-logger", description="records nothing")),
+    "ganbench_register_protocols": ("protocol", lambda: ProtocolSpec(
+        name="hook-protocol", description="a toy protocol", paper="none", datasets=("ring8",), models=("vanilla",),
+        losses=("nonsat",), seeds=(0,), settings={"steps": 10})),
 }
 
 

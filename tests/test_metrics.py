@@ -26,7 +26,8 @@ def test_all_modes_perfect():
     g = torch.Generator().manual_seed(0)
     samples = RING.repeat_interleave(300, 0) + 0.01 * torch.randn(2400, 2, generator=g).clamp(-2, 2)  # ≤ 2.83 std
     out = mixture_modes(samples, RING, 0.01)
-    assert out == {"modes": 8, "modes_total": 8, "hq_pct": 100.0, "mode_kl": pytest.approx(0.0, abs=1e-12)}
+    assert out == {"modes": 8, "modes_total": 8, "hq_pct": 100.0, "mode_kl": pytest.approx(0.0, abs=1e-12),
+                   "hq_kl": pytest.approx(0.0, abs=1e-12)}
 
 
 def test_all_samples_on_one_mode():
@@ -39,7 +40,7 @@ def test_all_samples_on_one_mode():
 def test_samples_far_from_every_mode():
     samples = torch.randn(2500, 2) * 0.01 + torch.tensor([5.0, 5.0])
     out = mixture_modes(samples, RING, 0.01)
-    assert out["modes"] == 0 and out["hq_pct"] == 0.0
+    assert out["modes"] == 0 and out["hq_pct"] == 0.0 and out["hq_kl"] is None
 
 
 def test_high_quality_means_within_three_std():
@@ -55,6 +56,18 @@ def test_mode_kl_matches_scipy_for_an_uneven_histogram():
     out = mixture_modes(samples, RING, 0.01)
     assert out["mode_kl"] == pytest.approx(scipy.stats.entropy(counts, np.full(8, 1 / 8)), rel=1e-12)
     assert out["modes"] == 4
+
+
+def test_hq_kl_is_pacgans_reverse_kl_over_high_quality_samples_only():
+    """PacGAN's reverse KL: log K minus the entropy of the high-quality samples' mode histogram; samples
+    outside 3 std (here 200 far from every mode, all nearest to mode 0) do not count."""
+    counts = [500, 300, 100, 100, 0, 0, 0, 0]
+    far = RING[0] * 1.5  # 0.5 from mode 0: 50 std
+    samples = torch.cat([*(RING[k].repeat(n, 1) for k, n in enumerate(counts)), far.repeat(200, 1)])
+    out = mixture_modes(samples, RING, 0.01)
+    assert out["hq_kl"] == pytest.approx(math.log(8) - scipy.stats.entropy(counts), rel=1e-12)
+    assert out["mode_kl"] == pytest.approx(scipy.stats.entropy([700, 300, 100, 100, 0, 0, 0, 0], np.full(8, 1 / 8)),
+                                           rel=1e-12)
 
 
 def test_class_modes_kl_against_the_data_histogram():

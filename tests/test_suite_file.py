@@ -71,7 +71,8 @@ def test_the_benchmark_suite_file_is_valid(plugins):
     [
         ("losses = [\"nonsat\"\n", "invalid TOML: "),
         ("loss = [\"nonsat\"]", "unknown key 'loss'; known keys: datasets, models, losses, metrics, seeds, recipe, "
-                                "settings, extractor, model-options, loss-options, data-options, extractor-options"),
+                                "settings, extractor, protocol, model-options, loss-options, data-options, "
+                                "extractor-options"),
         ("extractor = 3", "key 'extractor' expects a name (e.g. 'auto', 'domain', 'inception'), got 3"),
         ("losses = 3", "key 'losses' expects a list of names or a comma-separated string, got 3"),
         ("seeds = [0, -1]", "key 'seeds' expects a list of non-negative integers or a string like '0-4', got [0, -1]"),

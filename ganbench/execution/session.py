@@ -225,6 +225,8 @@ class Runner:
                             ("metric", suite.metrics)):
             for name in names:
                 self.registry.get(kind, name)
+        #: the protocol the request follows: its options sit between the user's and the plugins' defaults
+        self.protocol = self.registry.get("protocol", suite.protocol) if suite.protocol is not None else None
         self.data_options = {d: self._data_options(d) for d in suite.datasets}
         self.loss_options = {lo: self._options("loss", lo, suite.loss_options)[0] for lo in suite.losses}
         for m in suite.models:
@@ -322,7 +324,13 @@ class Runner:
     def _options(self, kind: str, name: str, user: Mapping[str, Mapping[str, Any]],
                  *extra: tuple[str, Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
         spec = self.registry.get(kind, name)
-        return options.resolve(kind, name, spec.options, [("user", user.get(name, {})), *extra])
+        table = {"model": "model_options", "loss": "loss_options"}.get(kind)
+        pinned = [("protocol", self._pinned(table, name))] if table else []
+        return options.resolve(kind, name, spec.options, [("user", user.get(name, {})), *pinned, *extra])
+
+    def _pinned(self, table: str, name: str) -> dict[str, Any]:
+        """The protocol's options of plugin ``name`` (``table``: ``model_options``, ...); none without one."""
+        return dict(getattr(self.protocol, table).get(name.partition(":")[0], {})) if self.protocol else {}
 
     def _data_options(self, name: str) -> dict[str, Any]:
         """A data set's options: its ``NAME:VALUE``, then the user's for ``NAME:VALUE``, then for ``NAME``."""
@@ -330,6 +338,7 @@ class Runner:
         layers = [("name", self.registry.name_options("dataset", name)), ("user", self.suite.data_options.get(name, {}))]
         if base != name:
             layers.append(("user", self.suite.data_options.get(base, {})))
+        layers.append(("protocol", self._pinned("data_options", name)))
         return self._options("dataset", name, {}, *layers)[0]
 
     # -- data -----------------------------------------------------------------------------------
@@ -450,7 +459,9 @@ class Runner:
         model = self.registry.get("model", cell.model)
         loss = self.registry.get("loss", cell.loss)
         recipe = self.suite.recipe
-        settings, sources = resolve_settings(self.suite.settings, loss.settings, model.settings, recipe)
+        protocol = self.protocol
+        pinned = {**protocol.settings, **protocol.loss_settings.get(cell.loss, {})} if protocol is not None else None
+        settings, sources = resolve_settings(self.suite.settings, loss.settings, model.settings, recipe, pinned)
         recommended, notes = self._recommended_model_options(cell, model, loss)
         model_opts, model_src = self._options("model", cell.model, self.suite.model_options, ("loss", recommended))
         for key, value in loss.model_options.items():
@@ -463,6 +474,7 @@ class Runner:
         config = {
             "cell": {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "loss": cell.loss, "seed": cell.seed},
             "recipe": recipe,
+            **({"protocol": self.suite.protocol} if self.suite.protocol is not None else {}),
             "settings": settings,
             "settings_source": sources,
             "model_options": model_opts,
@@ -836,6 +848,8 @@ class Runner:
         }
         row.update({f"hp_{k}": v for k, v in prep.settings.items()})
         row["recipe"] = self.suite.recipe
+        if self.suite.protocol is not None:
+            row["protocol"] = self.suite.protocol
         row["model_options"] = options.format_options(prep.model_options)
         row["loss_options"] = options.format_options(prep.loss_options)
         row["hp_source"] = ";".join(f"{k}={v}" for k, v in prep.sources.items() if v != "default")

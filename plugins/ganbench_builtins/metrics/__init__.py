@@ -88,7 +88,7 @@ def ganbench_register_metrics(registry):
             supports=_lazy("metrics.modes", "supports"),
             primary="modes",
             higher_is_better=True,
-            columns={"hq_pct": True, "mode_kl": False, "modes_total": None},
+            columns={"hq_pct": True, "mode_kl": False, "hq_kl": False, "modes_total": None},
             samples=2500,
             description="Mode collapse. Mixtures: modes captured by a high-quality sample (within 3 std of "
             "its nearest centre; 2,500 samples), hq_pct, mode_kl = KL(nearest-mode histogram ‖ uniform). "

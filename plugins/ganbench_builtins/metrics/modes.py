@@ -5,7 +5,10 @@
   deviations of its nearest centre; a mode is *captured* when at least one high-quality sample is
   nearest to it; 2,500 samples. ``mode_kl`` = KL(q ‖ uniform) = Σ q_k log(K q_k), q = the histogram of
   every sample's nearest centre (defined even when no sample is of high quality; 0 = even, log K =
-  all samples at one mode).
+  all samples at one mode). ``hq_kl``: the same over the high-quality samples only, log K − their
+  entropy — PacGAN's reverse KL as its released code measures it (it logs the entropy of the high-quality
+  samples' mode histogram, ``synthetic_data_experiments/PacGAN/pacgan/extensions.py``); None when no
+  sample is of high quality.
 - Labelled images: the domain classifier labels each generated sample; ``modes`` = classes that
   received at least one sample, ``mode_kl`` = KL(q ‖ p), p = the training split's class histogram.
 - Composite labels (stacked MNIST, ``label_factors``): a classifier trained on single channels labels
@@ -48,6 +51,8 @@ def mixture_modes(samples: torch.Tensor, centres: torch.Tensor, std: float) -> d
         "modes_total": k,
         "hq_pct": 100.0 * float(hq.double().mean()),
         "mode_kl": kl(hist, torch.full((k,), 1.0 / k, dtype=torch.float64)),
+        "hq_kl": kl(torch.bincount(nearest[hq], minlength=k), torch.full((k,), 1.0 / k, dtype=torch.float64))
+        if bool(hq.any()) else None,
     }
 
 

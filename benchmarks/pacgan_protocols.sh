@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The CPU tiers of PacGAN's protocols (Lin et al. 2018, Table 1): pacgan-ring-cpu and pacgan-grid-cpu,
+# 10 seeds each trained as one replica group (--replicas 10), then published under results/ with the
+# paper's numbers beside ours (ganbench leaderboard shows them for a protocol's runs). Resumes: finished
+# cells are not trained again, a killed group continues from its checkpoint.
+#
+#     bash benchmarks/pacgan_protocols.sh [ring|grid|publish] [STEPS]
+#
+# STEPS (default: the tier's own, 20,000 = 5 % of the paper's 400,000) trains a shorter prefix into its
+# own run directory, labelled with its fraction. Training time on the 2-core development machine, alone,
+# 2 threads: ~55 steps/s for one seed alone, ~0.68x the seeds' time as a group of 10 (README), so about
+# 40 minutes per protocol at the tier's budget. Run it alone (two torch jobs on 2 cores slow each other).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+steps="${2:-}"
+
+train() {  # protocol, run directory
+  local extra=()
+  [ -n "$steps" ] && extra=(--steps "$steps")
+  ganbench run --protocol "$1" --replicas 10 "${extra[@]}" -q -o "$2"
+}
+
+suffix="${steps:+-$steps}"
+ring="results/runs/pacgan-ring-cpu$suffix"
+grid="results/runs/pacgan-grid-cpu$suffix"
+case "$what" in
+  ring) train pacgan-ring-cpu "$ring" ;;
+  grid) train pacgan-grid-cpu "$grid" ;;
+  all) train pacgan-ring-cpu "$ring"; train pacgan-grid-cpu "$grid" ;;
+  publish) ;;
+  *) echo "usage: bash benchmarks/pacgan_protocols.sh [ring|grid|all|publish] [STEPS]" >&2; exit 2 ;;
+esac
+[ "$what" = publish ] || [ "$what" = all ] || exit 0
+
+for name in ring grid; do
+  dir="results/runs/pacgan-$name-cpu$suffix"
+  [ -f "$dir/results.csv" ] || { echo "no run in $dir: train it first" >&2; continue; }
+  ganbench leaderboard "$dir" --publish "results/pacgan-$name-cpu$suffix" --metrics modes,hq_pct,hq_kl,mode_kl \
+    --title "PacGAN's 2D-$name protocol, CPU tier: the plain GAN (pacgan, pack 1), 10 seeds as replicas" \
+    --note "Protocol pacgan-$name-cpu (ganbench list protocols -v): PacGAN's networks, data, optimiser, batch and evaluation (Lin et al. 2018 and their released code); the budget is the fraction of the paper's 400,000 iterations stated above the paper's table, so the gap to the paper's row is budget before anything else. ± is the standard error over the 10 seeds, as the paper reports." \
+    --note "hq_kl is PacGAN's reverse KL as we read its released code (over high-quality samples only); mode_kl is ganbench's (every sample's nearest mode). Read the rows against the reference rows: real samples of the mixture and a moment-matched Gaussian."
+done

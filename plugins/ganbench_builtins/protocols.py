@@ -1,0 +1,65 @@
+"""Built-in protocols: papers' experimental set-ups, pinned (``ganbench run --protocol NAME``), each with
+the paper's numbers, and a CPU tier of each at a pinned fraction of the paper's budget.
+
+PacGAN (Lin, Khetan, Fanti, Oh 2018, NeurIPS), Table 1, from the paper and the authors' released code
+(github.com/fjxmlzn/PacGAN, commit 190853e, ``synthetic_data_experiments``; the 2DRing and 2DGrid
+folders' ``config.py`` and ``pacgan_task.py``): a fixed training set of 100,000 points of the mixture;
+G and D of :mod:`ganbench_builtins.models.pacgan`; z ~ N(0, I₂); non-saturating loss; Adam 1e-4, β1 0.8;
+batch 100 (PacGAN-k: 100 packs of k); 400 epochs × 1,000 iterations = 400,000 iterations; 2,500
+generated samples, a sample of high quality within 3 σ of its nearest mode, a mode captured by at least
+one; mean ± standard error over 10 runs. What differs here, said in each protocol's description: the
+updates are D then G with fresh noise (the code updates both at once on one batch), and a PacGAN-k
+batch packs consecutive samples of one shuffled batch (the code resamples each slot with replacement).
+"""
+
+from __future__ import annotations
+
+from ganbench import hookimpl
+from ganbench.specs import PaperRow, ProtocolSpec
+
+PACGAN_PAPER = "Lin et al. 2018, PacGAN, Table 1 (mean ± standard error over 10 runs)"
+PACGAN_BUDGET = 400_000
+#: the CPU tiers' budget: 5 % of the paper's, 10 seeds as replicas in ~40 min on the 2-core machine
+PACGAN_CPU_STEPS = 20_000
+PACGAN_SETTINGS = {"latent_dim": 2, "batch_size": 100, "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
+                   "beta1": 0.8, "beta2": 0.999, "n_critic": 1, "eval_samples": 2500, "g_ema": 0.0}
+PACGAN_NOTE = ("hq_kl is PacGAN's reverse KL as we read its code (log K minus the entropy of the high-quality "
+               "samples' mode histogram; the code logs that entropy, the paper's text was not checked)")
+#: Table 1's rows (modes, high-quality %, reverse KL; ± standard error): GAN and PacGAN2-4
+PACGAN_TABLE = {
+    "ring8": (("GAN", 1, 6.3, 0.5, 98.2, 0.2, 0.45, 0.09), ("PacGAN2", 2, 7.9, 0.1, 95.6, 2.0, 0.07, 0.03),
+              ("PacGAN3", 3, 7.8, 0.1, 97.7, 0.3, 0.10, 0.02), ("PacGAN4", 4, 7.8, 0.1, 95.9, 1.4, 0.07, 0.02)),
+    "grid25": (("GAN", 1, 17.3, 0.8, 94.8, 0.7, 0.70, 0.07), ("PacGAN2", 2, 23.8, 0.7, 91.3, 0.8, 0.13, 0.04),
+               ("PacGAN3", 3, 24.6, 0.4, 94.2, 0.4, 0.06, 0.02), ("PacGAN4", 4, 24.8, 0.2, 93.6, 0.6, 0.04, 0.01)),
+}
+
+
+def _pacgan(dataset: str, name: str, what: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
+    rows = tuple(PaperRow(label, "pacgan", "nonsat", {"modes": (modes, se_m), "hq_pct": (hq, se_h),
+                                                      "hq_kl": (rkl, se_k)},
+                          model_options={"pack": pack}, dataset=dataset, note=PACGAN_NOTE)
+                 for label, pack, modes, se_m, hq, se_h, rkl, se_k in PACGAN_TABLE[dataset])
+    fraction = f"{steps / PACGAN_BUDGET:.1%} of the paper's {PACGAN_BUDGET:,} iterations"
+    tier = (f"CPU tier of {tier_of}: {steps:,} steps, {fraction}. " if tier_of else "")
+    return ProtocolSpec(
+        name=name,
+        description=f"{tier}PacGAN's {what} experiment (Table 1): {dataset} as a fixed set of 100,000 points, the "
+        "pacgan networks (pack 1 = the plain GAN row; PacGAN-k: --model-opt pacgan.pack=k --batch-size 100k), "
+        "non-saturating loss, latent 2, Adam 1e-4 (β1 0.8), batch 100, 2,500 samples, 3σ rule, 10 seeds, mean ± "
+        "standard error. Unlike the released code: D then G with fresh noise (the code updates both at once on one "
+        "batch), PacGAN-k packs consecutive samples of a shuffled batch (the code resamples each slot).",
+        paper=PACGAN_PAPER,
+        datasets=(dataset,), models=("pacgan",), losses=("nonsat",), seeds=tuple(range(10)), metrics=("modes",),
+        settings={**PACGAN_SETTINGS, "steps": steps, "sample_every": max(steps // 10, 1)},
+        data_options={dataset: {"size": 100_000}},
+        model_options={"pacgan": {"pack": 1}},
+        interval="se", budget=PACGAN_BUDGET, tier_of=tier_of, results=rows,
+        reference="Lin, Khetan, Fanti, Oh 2018, PacGAN (NeurIPS); github.com/fjxmlzn/PacGAN",
+    )
+
+
+@hookimpl
+def ganbench_register_protocols(registry):
+    for dataset, name, what in (("ring8", "pacgan-ring", "2D-ring"), ("grid25", "pacgan-grid", "2D-grid")):
+        registry.add_protocol(_pacgan(dataset, name, what, PACGAN_BUDGET))
+        registry.add_protocol(_pacgan(dataset, f"{name}-cpu", what, PACGAN_CPU_STEPS, tier_of=name))

@@ -1,0 +1,158 @@
+"""Protocols (``--protocol``): the precedence rule, what each built-in protocol pins, PacGAN's networks,
+rows that record the protocol and reports that keep protocols apart."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ganbench
+from ganbench.api import runner as make_runner
+from ganbench.errors import PluginError, UsageError
+from ganbench.execution.session import NullReporter
+from ganbench.specs import ProtocolSpec
+from ganbench.suite import GLOBAL_DEFAULTS, SETTINGS, Cell, resolve_settings
+
+PACGAN = {"latent_dim": 2, "batch_size": 100, "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.8,
+          "beta2": 0.999, "n_critic": 1, "eval_samples": 2500, "g_ema": 0.0}
+
+
+@pytest.mark.parametrize("layers, recipe, value, source", [
+    ({"user": 1, "protocol": 2, "loss": 3, "model": 4}, "paper", 1, "user"),
+    ({"protocol": 2, "loss": 3, "model": 4}, "paper", 2, "protocol"),
+    ({"loss": 3, "model": 4}, "paper", 3, "loss"),
+    ({"model": 4}, "paper", 4, "model"),
+    ({}, "paper", SETTINGS["n_critic"].default, "default"),
+    ({"protocol": 2, "loss": 3, "model": 4}, "same", 2, "protocol"),
+    ({"loss": 3, "model": 4}, "same", 4, "model"),  # one shared recipe: the loss's paper settings are left out
+])
+def test_one_precedence_rule_explicit_protocol_loss_model_default(layers, recipe, value, source):
+    layer = {k: {"n_critic": v} for k, v in layers.items()}
+    eff, src = resolve_settings(layer.get("user", {}), layer.get("loss", {}), layer.get("model", {}), recipe,
+                                layer.get("protocol"))
+    assert (eff["n_critic"], src["n_critic"]) == (value, source)
+
+
+def _prepared(tmp_path, protocol, **request):
+    runner = make_runner(protocol=protocol, out=tmp_path / protocol, device="cpu", reporter=NullReporter(),
+                                 **request)
+    suite = runner.suite
+    cell = Cell(suite.datasets[0], suite.models[0], suite.losses[0], suite.seeds[0])
+    return runner, runner._prepare(cell, None)
+
+
+@pytest.mark.parametrize("name, dataset, steps, tier_of", [
+    ("pacgan-ring", "ring8", 400_000, None), ("pacgan-ring-cpu", "ring8", 20_000, "pacgan-ring"),
+    ("pacgan-grid", "grid25", 400_000, None), ("pacgan-grid-cpu", "grid25", 20_000, "pacgan-grid"),
+])
+def test_each_protocol_resolves_to_exactly_its_documented_settings(tmp_path, plugins, name, dataset, steps, tier_of):
+    runner, prep = _prepared(tmp_path, name)
+    suite = runner.suite
+    assert (list(suite.datasets), list(suite.models), list(suite.losses), list(suite.seeds), list(suite.metrics)) == \
+        ([dataset], ["pacgan"], ["nonsat"], list(range(10)), ["modes"])
+    expected = {**GLOBAL_DEFAULTS, **PACGAN, "steps": steps, "sample_every": steps // 10}
+    assert prep.settings == expected
+    assert {k for k, v in prep.sources.items() if v == "protocol"} == {*PACGAN, "steps", "sample_every", "model.pack"}
+    assert runner.data_options[dataset]["size"] == 100_000 and prep.model_options["pack"] == 1
+    assert prep.config["protocol"] == name and runner._base_row(prep)["protocol"] == name
+    spec = plugins.registry.get("protocol", name)
+    assert spec.interval == "se" and spec.budget == 400_000 and spec.tier_of == tier_of
+    assert [r.label for r in spec.results] == ["GAN", "PacGAN2", "PacGAN3", "PacGAN4"]
+    assert [r.model_options["pack"] for r in spec.results] == [1, 2, 3, 4]
+    gan = spec.results[0].values
+    assert gan == ({"modes": (6.3, 0.5), "hq_pct": (98.2, 0.2), "hq_kl": (0.45, 0.09)} if dataset == "ring8" else
+                   {"modes": (17.3, 0.8), "hq_pct": (94.8, 0.7), "hq_kl": (0.70, 0.07)})
+
+
+def test_explicit_values_win_over_the_protocol_and_other_grids_drop_its_options(tmp_path, plugins):
+    runner, prep = _prepared(tmp_path, "pacgan-ring-cpu", steps=30, settings={"beta1": 0.5}, seeds=[3],
+                             model_options=["pacgan.pack=2"], data_options=["ring8.size=500"])
+    assert prep.settings["steps"] == 30 and prep.settings["beta1"] == 0.5 and prep.settings["lr_g"] == 1e-4
+    assert (prep.sources["steps"], prep.sources["beta1"], prep.sources["lr_g"]) == ("user", "user", "protocol")
+    assert prep.model_options["pack"] == 2 and runner.data_options["ring8"]["size"] == 500
+    assert list(runner.suite.seeds) == [3]
+    other, prep = _prepared(tmp_path, "pacgan-ring-cpu", datasets="grid25", models="vanilla")
+    assert other.data_options["grid25"]["size"] == 20000 and prep.settings["lr_g"] == 1e-4  # ring8's size stays ring8's
+
+
+def test_a_protocol_that_says_nothing_checkable_is_refused_at_registration(plugins):
+    from ganbench.registry import Registry
+
+    good = plugins.registry.get("protocol", "pacgan-ring")
+    for bad, message in ((dict(interval="iqr"), "with interval 'iqr'"), (dict(seeds=()), "with no seeds"),
+                         (dict(settings={"steps": 0}), "setting 'steps' expects a positive integer"),
+                         (dict(loss_settings={"nonsat": {"lr": 1}}), "unknown protocol 'x' setting of loss")):
+        spec = ProtocolSpec(**{**good.__dict__, "name": "x", **bad})
+        with pytest.raises(PluginError, match=message):
+            Registry().add_protocol(spec)
+
+
+def test_pacgan_networks_are_the_papers_shapes(plugins):
+    """G 2 → 4×400 (Linear without bias, BatchNorm ε 1e-4 / momentum 0.05, ReLU) → 2; D 3 maxout layers of
+    200 × 5 pieces → 1 logit; N(0, 0.02) weights, zero biases; PacGAN-k scores packs of k samples."""
+    from ganbench.conditioning import build_networks
+    from ganbench_builtins.models.nets.pacgan import Maxout
+
+    reg = plugins.registry
+    info = reg.get("dataset", "ring8").load(size=100).info
+    torch.manual_seed(0)
+    G, D = build_networks(reg.get("model", "pacgan"), info, 2, {"pack": 1})
+    g_params = 2 * 400 + 3 * 400 * 400 + 4 * 2 * 400 + 400 * 2 + 2  # no hidden biases; BN scale and shift
+    d_params = (2 * 1000 + 1000) + 2 * (200 * 1000 + 1000) + 200 + 1
+    assert sum(p.numel() for p in G.parameters()) == g_params == 484_802
+    assert sum(p.numel() for p in D.parameters()) == d_params == 405_201
+    linears = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.bias is None for m in linears] == [True] * 4 + [False]
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(bns) == 4 and all(b.eps == 1e-4 and b.momentum == 0.05 for b in bns)
+    d_linears = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
+    weights = torch.cat([m.weight.flatten() for m in (*linears, *d_linears)])
+    assert abs(weights.std().item() - 0.02) < 5e-4 and abs(weights.mean().item()) < 5e-4
+    maxout = next(m for m in D.modules() if isinstance(m, Maxout))
+    x = torch.randn(7, 2)
+    by_hand = (x @ maxout.linear.weight.T + maxout.linear.bias).view(7, 200, 5).max(-1).values
+    torch.testing.assert_close(maxout(x), by_hand)
+    _, D2 = build_networks(reg.get("model", "pacgan"), info, 2, {"pack": 2})
+    batch = torch.randn(6, 2)
+    assert D2(batch).shape == (3,)
+    # pack i = samples 2i and 2i + 1 side by side
+    torch.testing.assert_close(D2(batch), D2.net(batch.reshape(3, 4)).view(-1))
+    with pytest.raises(ValueError, match="a batch of 5 is not a multiple of 2"):
+        D2(torch.randn(5, 2))
+
+
+def test_rows_record_the_protocol_and_reports_keep_protocols_apart(tmp_path, plugins):
+    """Two seeds under the CPU tier (40 steps): rows say the protocol; the report's ± is the protocol's
+    statistic, the standard error; a run without the protocol is refused beside it, in one line."""
+    from click.testing import CliRunner
+
+    from ganbench.cli import cli
+    from ganbench.leaderboard import build_board
+    from ganbench.report import load_runs, spread, summarize
+    from ganbench_builtins.protocols import PACGAN_PAPER
+
+    tier = ganbench.run(protocol="pacgan-ring-cpu", seeds=[0, 1], steps=40, settings={"sample_every": 0},
+                        out=tmp_path / "tier", device="cpu", reporter=NullReporter())
+    assert list(tier["protocol"]) == ["pacgan-ring-cpu"] * 2 and list(tier["hp_batch_size"]) == [100, 100]
+    plain = ganbench.run(models="pacgan", losses="nonsat", datasets="ring8", seeds=[0], metrics="modes", steps=40,
+                         settings={"sample_every": 0, "eval_samples": 2500}, out=tmp_path / "plain", device="cpu",
+                         reporter=NullReporter())
+    rows, _ = load_runs([tmp_path / "tier"])
+    summary = summarize(rows[rows["model"] == "pacgan"], [("hq_pct", True)])
+    values = rows.loc[rows["model"] == "pacgan", "hq_pct"].to_numpy(float)
+    assert spread(summary.iloc[0], "hq_pct", "se") == pytest.approx(np.std(values, ddof=1) / math.sqrt(2), rel=1e-12)
+    res = CliRunner().invoke(cli, ["report", str(tmp_path / "tier"), "--metrics", "hq_pct"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0 and "mean ± standard error (std/√n)" in res.output
+    board = build_board([tmp_path / "tier"], plugins.registry, metrics=["modes", "hq_pct", "hq_kl"])
+    assert board.interval == "se" and board.paper[0] == "## Beside the paper: " + PACGAN_PAPER.replace("_", "\\_")
+    assert "Protocol `pacgan-ring-cpu`; budget 40 steps = 0.01 % of the paper's 400,000." in board.paper
+    gan = [line for line in board.paper if line.startswith("| GAN | pacgan nonsat pack=1 | modes |")]
+    assert len(gan) == 1 and gan[0].endswith("(n=2) | 6.3 ± 0.5 |")
+    assert not any(line.startswith("| PacGAN2") for line in board.paper)  # no cell of pack 2 on this board
+    assert "protocol" not in plain.columns
+    with pytest.raises(UsageError, match=r"^cannot merge runs of different protocols \(.*tier: pacgan-ring-cpu; "
+                                         r".*plain: none\)"):
+        load_runs([tmp_path / "tier", tmp_path / "plain"])
