@@ -80,13 +80,18 @@ class Networks:
     """G and D called the way their model declares: ``G(z)`` / ``D(x)``, or ``G(z, y)`` / ``D(x, y)``
     for a conditional model; ``d`` returns ``(scores [N], class_logits or None)``."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, conditional: bool):
+    def __init__(self, G: nn.Module, D: nn.Module, conditional: bool,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.G, self.D, self.conditional = G, D, conditional
+        #: what every input of D goes through first (DiffAugment, setting ``augment``), or None
+        self.augment = augment
 
     def g(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.G(z, y) if self.conditional else self.G(z)
 
     def d(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.augment is not None:
+            x = self.augment(x)
         scores, logits = split_scores(self.D(x, y) if self.conditional else self.D(x))
         if logits is not None and not self.conditional:
             raise TypeError("D returned class logits, but the model is not conditional: an auxiliary classifier "
@@ -95,8 +100,9 @@ class Networks:
 
     def d_scores(self, y: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor] | nn.Module:
         """What a loss's ``penalty`` gets as D: D itself for an unconditional model, else
-        ``x -> scores [N]`` with the labels ``y`` of the real batch."""
-        if not self.conditional:
+        ``x -> scores [N]`` with the labels ``y`` of the real batch (and through the augmentation, if any:
+        the penalty's gradient is taken with respect to the un-augmented samples, as DiffAugment's code does)."""
+        if not self.conditional and self.augment is None:
             return self.D
         return lambda x: self.d(x, y)[0]
 

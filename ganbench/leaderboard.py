@@ -305,7 +305,8 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
         if mine.empty:
             continue
         for column, (mean, err) in paper.values.items():
-            values = pd.to_numeric(mine.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
+            values = pd.to_numeric(mine.get(column, pd.Series(dtype=float)), errors="coerce")
+            values = values[values.abs() < float("inf")]  # finite values only, as the board's table counts them
             n = len(values)
             if n == 0:
                 ours = "—"

@@ -30,6 +30,13 @@ from ganbench.errors import UsageError
 from ganbench.options import Option, coerce_option, interval, layered, non_negative, positive
 from ganbench.paths import UNSAFE
 
+
+def _augment_policy(value: str) -> str | None:
+    from ganbench.augment import check_policy  # torch is imported there
+
+    return check_policy(value)
+
+
 #: One defaults table shared by the CLI, the Python API and the docs.
 SETTINGS: dict[str, Option] = {
     "steps": Option(1200, "generator updates per cell (each preceded by n_critic discriminator updates)", check=positive),
@@ -69,6 +76,9 @@ SETTINGS: dict[str, Option] = {
                       choices=("none", "default", "reduce-overhead", "max-autotune")),
     "channels_last": Option(False, "networks and image batches in channels-last memory format (faster "
                             "convolutions on GPUs; no effect on MLPs)"),
+    "augment": Option("none", "DiffAugment policy of every image D sees (real and generated, in D's and G's updates): "
+                      "none or a comma-separated list of color, translation, cutout (Zhao et al. 2020; their BigGAN "
+                      "CIFAR-10 policy: translation,cutout)", check=_augment_policy),
     "replicas": Option(1, "train up to K seeds of one (data set, model, loss) as one vectorised program (each "
                        "seed its own cell, row and streams; results equal to each seed alone within floating-point "
                        "tolerance); 1 = each seed alone", check=positive),
@@ -80,7 +90,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 #: are still reused (an earlier run resumes instead of retraining everything)
 HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start": 0, "fake_labels": "data",
                                 "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False,
-                                "replicas": 1}
+                                "replicas": 1, "augment": "none"}
 
 
 def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -58,7 +58,8 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
     "args, message",
     [
         (["run", "--losses", "wasserstien"], "Error: unknown loss 'wasserstien' (did you mean 'wgan'?); known losses: "
-                                             "hinge, label-smooth, lsgan, minimax, nonsat, nonsat-r1, wgan, wgan-gp"),
+                                             "hinge, label-smooth, lsgan, minimax, nonsat, nonsat-r1, rpgan-r1r2, wgan, "
+                                             "wgan-gp"),
         (["run", "--losses", "wgan,wasserstein"], "Error: --losses lists wgan more than once"),
         (["run", "-l", "label-smooth", "--loss-opt", "label-smooth.reel=0.8"],
          "Error: loss 'label-smooth' has no option 'reel'; its options: real"),
@@ -86,7 +87,7 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
         (["run", "--set", "lr=3"], "Error: unknown setting 'lr'; known settings: steps, batch_size, n_critic, "
                                    "optimizer, lr_g, lr_d, beta1, beta2, latent_dim, sample_every, eval_samples, "
                                    "real_samples, eval_every, g_ema, g_ema_rampup, g_ema_start, fake_labels, aux_weight, "
-                                   "amp, compile, channels_last, replicas"),
+                                   "amp, compile, channels_last, augment, replicas"),
         (["run", "--set", "optimizer=sgd"], "Error: setting 'optimizer' expects one of adam, rmsprop, got 'sgd'"),
         (["run", "--replicas", "0"], "Error: setting 'replicas' expects a positive integer, got 0"),
         (["run", "--amp", "fp8"], "Error: Invalid value for '--amp': 'fp8' is not one of 'none', 'bf16'."),

@@ -106,6 +106,8 @@ TEXTBOOK = {
     "wgan-gp": ({}, lambda r, f: f.mean() - r.mean(), lambda f: -f.mean()),
     "lsgan": ({}, lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean(), lambda f: 0.5 * ((f - 1) ** 2).mean()),
     "hinge": ({}, lambda r, f: torch.clamp(1 - r, min=0).mean() + torch.clamp(1 + f, min=0).mean(), lambda f: -f.mean()),
+    # -log sigmoid(d_r - d_f), pairs i with i; its G loss needs D's real scores: test_rpgan_* below
+    "rpgan-r1r2": ({}, lambda r, f: -torch.log(torch.sigmoid(r - f)).mean(), None),
 }
 WITH_OPTIONS = {
     "label-smooth real=0.8": ("label-smooth", {"real": 0.8}, lambda r, f: _bce(0.8, r).mean() + _bce(0.0, f).mean(),
@@ -294,6 +296,40 @@ def test_r1_penalty_value_and_double_backward_match_the_hand_computation(plugins
     assert bound.penalty(D, real, fake, step=4) is not None
     every = BoundLoss(spec, {"gamma": 4.0, "interval": 1})
     assert every.penalty(D, real, fake, step=2).item() == pytest.approx(expected.item() / 3, rel=1e-12)
+
+
+def test_rpgan_generator_loss_and_r1_r2_penalty_match_independent_formulas(plugins):
+    """RpGAN's G loss -log sigmoid(d_f - d_r) (float64, value and gradients); R1 + R2 on a quadratic D,
+    γ/2 (E‖∇D(x)‖² + E‖∇D(x̃)‖²) with ‖∇D(x)‖² = Σ 4w²x² by hand, at every update; γ's cosine schedule
+    from γ to γ·ratio at its start, middle and end and after it."""
+    spec = plugins.registry.get("loss", "rpgan-r1r2")
+    bound = BoundLoss(spec, {"gamma": 2.0, "gamma_ratio": 0.1, "gamma_updates": 10})
+
+    def leaf(v):
+        return torch.tensor(v, dtype=torch.float64, requires_grad=True)
+
+    f1, r1, f2, r2 = leaf(D_FAKE), leaf(D_REAL), leaf(D_FAKE), leaf(D_REAL)
+    got, want = bound.g_loss(f1, r1), -torch.log(torch.sigmoid(f2 - r2)).mean()
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
+    got.backward()
+    want.backward()
+    assert torch.allclose(f1.grad, f2.grad, rtol=1e-10) and torch.allclose(r1.grad, r2.grad, rtol=1e-10)
+    D = _Quadratic()
+    real = torch.tensor([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0]], dtype=torch.float64)
+    fake = torch.tensor([[0.0, -1.0, 2.0], [1.5, 1.0, 0.0]], dtype=torch.float64)
+    w = D.w.detach()
+
+    def by_hand(gamma):
+        return gamma / 2 * ((4 * w**2 * real**2).sum(1).mean() + (4 * w**2 * fake**2).sum(1).mean())
+
+    for step, gamma in ((1, 2.0), (6, 2.0 + (1 - 0.5 * (1 + math.cos(math.pi / 2))) * (0.2 - 2.0)), (11, 0.2),
+                        (50, 0.2)):
+        penalty = bound.penalty(D, real, fake, step=step)
+        assert penalty.item() == pytest.approx(by_hand(gamma).item(), rel=1e-12), step
+    penalty.backward()
+    assert torch.allclose(D.w.grad, 0.2 / 2 * (8 * w * real**2).mean(0) + 0.2 / 2 * (8 * w * fake**2).mean(0), rtol=1e-12)
+    constant = BoundLoss(spec, {"gamma": 2.0})
+    assert constant.penalty(D, real, fake, step=1000).item() == pytest.approx(by_hand(2.0).item(), rel=1e-12)
 
 
 def test_r1_is_added_on_the_lazy_d_updates_of_a_real_training(plugins):

@@ -67,6 +67,27 @@ def test_each_protocol_resolves_to_exactly_its_documented_settings(tmp_path, plu
                    {"modes": (17.3, 0.8), "hq_pct": (94.8, 0.7), "hq_kl": (0.70, 0.07)})
 
 
+@pytest.mark.parametrize("name, steps", [("wgan-gp-toy", 100_000), ("wgan-gp-toy-cpu", 2_000)])
+def test_the_wgan_gp_toy_protocol_pins_the_released_codes_settings_and_per_loss_recipes(tmp_path, plugins, name, steps):
+    """gan_toy.py: 8 Gaussians at radius 2, σ 0.02, divided by 1.414; 3×512 ReLU nets; batch 256, 2-d noise;
+    wgan-gp: λ 0.1, Adam 1e-4 (0.5, 0.9), 5 critic steps; wgan: RMSprop 5e-5 — the protocol's per-loss
+    recipes over the losses' image recipes; the loss's paper model options (a layer-norm critic) do not
+    apply under a protocol."""
+    runner, prep = _prepared(tmp_path, name)
+    assert (list(runner.suite.models), list(runner.suite.losses)) == (["toy-mlp"], ["wgan-gp"])
+    toy = {"latent_dim": 2, "batch_size": 256, "steps": steps, "sample_every": steps // 10, "eval_samples": 2500,
+           "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.5, "beta2": 0.9, "n_critic": 5}
+    assert prep.settings == {**GLOBAL_DEFAULTS, **toy}
+    assert prep.loss_options == {"lambda": 0.1} and prep.notes == []
+    ring = runner.data_options["ring8"]
+    assert (ring["radius"], ring["std"], ring["size"]) == (pytest.approx(1.41443, rel=1e-5),
+                                                           pytest.approx(0.0141443, rel=1e-5), 1_000_000)
+    wgan = make_runner(protocol=name, losses="wgan", out=tmp_path / "wgan", device="cpu", reporter=NullReporter())
+    prep = wgan._prepare(Cell("ring8", "toy-mlp", "wgan", 0), None)
+    assert (prep.settings["optimizer"], prep.settings["lr_d"], prep.settings["n_critic"]) == ("rmsprop", 5e-5, 5)
+    assert plugins.registry.get("protocol", name).results == ()  # the paper has no table for the toys
+
+
 def test_explicit_values_win_over_the_protocol_and_other_grids_drop_its_options(tmp_path, plugins):
     runner, prep = _prepared(tmp_path, "pacgan-ring-cpu", steps=30, settings={"beta1": 0.5}, seeds=[3],
                              model_options=["pacgan.pack=2"], data_options=["ring8.size=500"])
@@ -102,7 +123,7 @@ def test_pacgan_networks_are_the_papers_shapes(plugins):
     G, D = build_networks(reg.get("model", "pacgan"), info, 2, {"pack": 1})
     g_params = 2 * 400 + 3 * 400 * 400 + 4 * 2 * 400 + 400 * 2 + 2  # no hidden biases; BN scale and shift
     d_params = (2 * 1000 + 1000) + 2 * (200 * 1000 + 1000) + 200 + 1
-    assert sum(p.numel() for p in G.parameters()) == g_params == 484_802
+    assert sum(p.numel() for p in G.parameters()) == g_params == 484_802  # hidden Linear without bias + BN
     assert sum(p.numel() for p in D.parameters()) == d_params == 405_201
     linears = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
     assert [m.bias is None for m in linears] == [True] * 4 + [False]
@@ -156,3 +177,44 @@ def test_rows_record_the_protocol_and_reports_keep_protocols_apart(tmp_path, plu
     with pytest.raises(UsageError, match=r"^cannot merge runs of different protocols \(.*tier: pacgan-ring-cpu; "
                                          r".*plain: none\)"):
         load_runs([tmp_path / "tier", tmp_path / "plain"])
+
+
+def test_toy_mlp_is_the_wgan_gp_toy_codes_networks(plugins):
+    """3 ReLU layers of 512, no normalisation; hidden weights uniform with std √(2/fan_in), output layers
+    √(2/(fan_in + fan_out)), zero biases (tflib's 'he' and default initialisations)."""
+    from ganbench.conditioning import build_networks
+
+    reg = plugins.registry
+    info = reg.get("dataset", "ring8").load(size=100).info
+    torch.manual_seed(0)
+    G, D = build_networks(reg.get("model", "toy-mlp"), info, 2, {"width": 512, "layers": 3})
+    assert sum(p.numel() for p in G.parameters()) == (2 * 512 + 512) + 2 * (512 * 512 + 512) + (512 * 2 + 2)
+    assert sum(p.numel() for p in D.parameters()) == (2 * 512 + 512) + 2 * (512 * 512 + 512) + (512 + 1)
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)) for m in (*G.modules(), *D.modules()))
+    linears = [m for m in G.net if isinstance(m, torch.nn.Linear)]
+    hidden, out = linears[1].weight, linears[-1].weight  # 512 → 512 and 512 → 2
+    assert hidden.std().item() == pytest.approx(math.sqrt(2 / 512), rel=0.02)
+    assert hidden.abs().max().item() <= math.sqrt(6 / 512)
+    assert out.abs().max().item() <= math.sqrt(6 / 514) and all(m.bias.abs().sum().item() == 0 for m in linears)
+    assert D(torch.randn(5, 2)).shape == (5,)
+
+
+def test_a_protocol_that_names_a_plugin_by_an_alias_or_a_typo_is_refused(tmp_path):
+    from ganbench import hookimpl
+    from ganbench.plugins import load_plugins
+
+    class Bad:
+        @hookimpl
+        def ganbench_register_protocols(registry):
+            base = dict(description="", paper="", datasets=("ring8",), models=("vanilla",), losses=("nonsat",),
+                        seeds=(0,))
+            registry.add_protocol(ProtocolSpec(name="alias", loss_options={"r3gan": {"gamma": 1.0}}, **base))
+            registry.add_protocol(ProtocolSpec(name="typo", model_options={"vanila": {"hidden": 8}}, **base))
+
+    pl = load_plugins(extra=[Bad])
+    with pytest.raises(UsageError, match=r"^protocol 'alias' of .* names loss 'r3gan' in its loss_options, an alias of "
+                                         r"'rpgan-r1r2'"):
+        make_runner(protocol="alias", loaded_plugins=pl, out=tmp_path / "a", device="cpu")
+    with pytest.raises(UsageError, match=r"^protocol 'typo' of .* names model 'vanila' in its model_options: unknown "
+                                         r"model 'vanila' \(did you mean 'vanilla'\?\)"):
+        make_runner(protocol="typo", loaded_plugins=pl, out=tmp_path / "t", device="cpu")

@@ -23,7 +23,7 @@ def _plugin(name, **hooks):
 
 def test_builtins_come_from_the_installed_entry_points(plugins):
     reg = plugins.registry
-    assert reg.names("model") == ["acgan", "biggan", "cgan", "dcgan", "pacgan", "sngan-proj", "vanilla"]
+    assert reg.names("model") == ["acgan", "biggan", "cgan", "dcgan", "pacgan", "sngan-proj", "toy-mlp", "vanilla"]
     assert set(reg.names("loss")) >= {"minimax", "nonsat"}
     assert set(reg.names("dataset")) >= {"mnist5k", "ring8"}
     assert "fid" in reg.names("metric")
@@ -31,17 +31,18 @@ def test_builtins_come_from_the_installed_entry_points(plugins):
     assert prov == Provenance("builtin-losses", "ganbench", __version__)
     info = {p.name: p for p in plugins.info()}
     assert info["builtin-models"].registered == {"models": ["acgan", "biggan", "cgan", "dcgan", "pacgan", "sngan-proj",
-                                                            "vanilla"]}
+                                                            "toy-mlp", "vanilla"]}
     assert info["builtin-models"].hooks == ["ganbench_register_models"]
     assert info["builtin-models"].location.endswith("plugins/ganbench_builtins/models/__init__.py")  # where it came from
     assert info["builtin-protocols"].registered == {"protocols": ["pacgan-grid", "pacgan-grid-cpu", "pacgan-ring",
-                                                                  "pacgan-ring-cpu"]}
+                                                                  "pacgan-ring-cpu", "wgan-gp-toy", "wgan-gp-toy-cpu"]}
 
 
 def test_unknown_name_lists_known_names(plugins):
     with pytest.raises(UnknownNameError) as e:
         plugins.registry.get("model", "nope")
-    assert str(e.value) == "unknown model 'nope'; known models: acgan, biggan, cgan, dcgan, pacgan, sngan-proj, vanilla"
+    assert str(e.value) == ("unknown model 'nope'; known models: acgan, biggan, cgan, dcgan, pacgan, sngan-proj, toy-mlp, "
+                            "vanilla")
     with pytest.raises(UnknownNameError, match="unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, "
                        "extractors"):
         plugins.registry.names("widgets")
@@ -136,7 +137,7 @@ def test_a_plugin_that_fails_to_import_does_not_break_the_others(tmp_path):
     res = subprocess.run([script, "run", "-l", "rsgan"], env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     error = res.stderr.splitlines()[-1]
-    assert error.startswith("Error: unknown loss 'rsgan' (did you mean 'lsgan'?); known losses: hinge, ")
+    assert error.startswith("Error: unknown loss 'rsgan' (did you mean 'rpgan-r1r2'?); known losses: hinge, ")
     assert error.endswith("; " + warning.removeprefix("Warning: "))
     listing = subprocess.run([script, "plugins"], env=env, capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0 and "plugins that failed to load" in listing.stdout

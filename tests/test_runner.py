@@ -97,6 +97,30 @@ def test_replicas_train_seeds_as_groups_each_with_its_own_cell_and_row(tmp_path,
     assert list(bf16["message"]) == ["trained alone, not as replicas: setting amp=bf16 is not vectorised yet"] * 2
 
 
+def test_replica_groups_are_those_of_the_whole_grid_whichever_cells_are_done():
+    """Seeds 0-7 in groups of 4: a re-run with s1 (failed alone) and s4-s7 (a killed group) left trains s1
+    alone and s4-s7 as the group they were, whose checkpoint is in s4's directory; groups never mix
+    configurations."""
+    from ganbench.execution.plan import CellPlan, group_key, replica_groups
+
+    def plan(seed, loss="nonsat"):
+        config = {"cell": {"seed": seed}, "settings": {"replicas": 4}, "loss_options": {}}
+        return CellPlan(key=f"d__m__{loss}__s{seed}", index=seed, dataset="d", model="m", loss=loss, seed=seed,
+                        run_dir=".", data_options={}, data_root=".", data_fingerprint=None, extractor=None,
+                        extractor_reason=None, extractor_options={}, metrics=[], metric_samples=0,
+                        settings={"replicas": 4}, model_options={}, loss_options={}, notes=[], config=config,
+                        config_hash="h", row={})
+
+    every = [plan(s) for s in range(8)] + [plan(s, "hinge") for s in range(3)]
+    grid = [(p.key, group_key(p.dataset, p.model, p.loss, p.config), 4) for p in every]
+    left = [every[1], *every[4:8], *every[8:]]
+    groups = replica_groups(left, grid)
+    assert [[p.key for p in g.members()] for g in groups] == [
+        ["d__m__nonsat__s1"], [f"d__m__nonsat__s{s}" for s in range(4, 8)], [f"d__m__hinge__s{s}" for s in range(3)]]
+    assert [[p.key for p in g.members()] for g in replica_groups(every[:6])] == [  # without the grid: the plans'
+        [f"d__m__nonsat__s{s}" for s in range(4)], ["d__m__nonsat__s4", "d__m__nonsat__s5"]]
+
+
 @pytest.mark.slow
 def test_same_seed_same_numbers(tmp_path, tiny):
     kw = dict(models="vanilla,dcgan", losses="nonsat", datasets="mnist5k", seeds=[1], settings=tiny, device="cpu")

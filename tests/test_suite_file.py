@@ -63,7 +63,9 @@ def test_the_benchmark_suite_file_is_valid(plugins):
 
     suite = build_suite(plugins.registry, suite_file=ROOT / "benchmarks" / "ring8-losses.toml")
     builtin = [n for n, _, prov in plugins.registry.items("loss") if prov.plugin == "builtin-losses"]
-    assert sorted(suite.losses) == sorted(builtin) and suite.seeds == [0, 1, 2] and suite.settings["steps"] == 5000
+    later = {"rpgan-r1r2"}  # added after the published board this file requests (its run directory resumes)
+    assert sorted(suite.losses) == sorted(set(builtin) - later) and suite.seeds == [0, 1, 2]
+    assert suite.settings["steps"] == 5000
 
 
 @pytest.mark.parametrize(

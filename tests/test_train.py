@@ -288,8 +288,10 @@ def _replica_nets(reg, model, data, seeds, settings, **options):
 
 def _alone(reg, model, data, seed, settings, loss, **options):
     (m,) = _replica_nets(reg, model, data, [seed], settings, **options)
+    conditional = reg.get("model", model).condition is not None
     result = run_training(m.G, m.D, reg.get("loss", loss), data, settings, seed=seed, device=CPU,
-                          eval_noise=torch.zeros(4, 8), g_ema=m.G_ema)
+                          eval_noise=torch.zeros(4, 8), g_ema=m.G_ema, conditional=conditional,
+                          eval_labels=torch.zeros(4, dtype=torch.long) if conditional else None)
     return m, result
 
 
@@ -299,6 +301,8 @@ def _alone(reg, model, data, seed, settings, loss, **options):
     ("vanilla", "vector", {"hidden": 16}, 2, 12, "wgan", {}),  # clipping, per replica module
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "wgan-gp", {"g_ema": 0.5}),  # a penalty in D's loss, EMA
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat-r1", {}),  # a lazy penalty phase, lr·c and betas^c
+    ("cgan", "vector", {}, 1, 12, "wgan-gp", {}),  # labels per replica, a conditional D in the penalty
+    ("acgan", "vector", {}, 1, 12, "nonsat", {}),  # each replica's own class term
 ])
 def test_replicas_train_each_seed_as_it_trains_alone(plugins, model, kind, options, n_critic, exact, loss, extra):
     """K = 3 seeds as one vectorised program: each replica's history is its seed's trained alone within
@@ -315,7 +319,9 @@ def test_replicas_train_each_seed_as_it_trains_alone(plugins, model, kind, optio
     settings = {**_settings(steps=20 if exact > 12 or model == "dcgan" else 12, n_critic=n_critic), **extra}
     seeds = [0, 4, 7]
     members = _replica_nets(reg, model, data, seeds, settings, **options)
-    results = run_replicas(members, reg.get("loss", loss), data, settings, device=CPU, sync_every=8)
+    conditional = reg.get("model", model).condition is not None
+    results = run_replicas(members, reg.get("loss", loss), data, settings, device=CPU, sync_every=8,
+                           conditional=conditional)
     for k, seed in enumerate(seeds):
         m, alone = _alone(reg, model, data, seed, settings, loss, **options)
         assert results[k].status == "ok" and len(results[k].history) == settings["steps"]

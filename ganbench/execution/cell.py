@@ -558,7 +558,7 @@ class _GroupRun:
                 member = ({"step": resume["step"], "history": resume["members"][k]["history"],
                            "trajectory": resume["trajectories"][k]} if resume else None)
                 trainings.append(r.prepare(data, member, notes))
-            members = [Member(r.cell.seed, tr.G, tr.D, tr.G_ema, eval_noise=tr.eval_noise,
+            members = [Member(r.cell.seed, tr.G, tr.D, tr.G_ema, eval_noise=tr.eval_noise, eval_labels=tr.eval_labels,
                               sample_dir=r.store.sample_dir(r.cell), on_step=r.on_step, on_samples=r.on_samples(),
                               on_eval=r.evaluate if plan.settings["eval_every"] else None)
                        for (r, _, _), tr in zip(ready, trainings, strict=True)]
@@ -573,7 +573,8 @@ class _GroupRun:
                 results = run_replicas(
                     members, trainings[0].loss, data, plan.settings, device=lead.device, loss_options=plan.loss_options,
                     checkpoint_every=plan.checkpoint_every or 0, on_checkpoint=checkpoint, resume=resume,
-                    checkpoint_seconds=CHECKPOINT_SECONDS if plan.checkpoint_every is None else 0.0)
+                    checkpoint_seconds=CHECKPOINT_SECONDS if plan.checkpoint_every is None else 0.0,
+                    conditional=trainings[0].conditional)
             finally:
                 for tr in trainings:
                     tr.live.flush()  # failed cells keep the history they reached

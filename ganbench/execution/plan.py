@@ -135,28 +135,31 @@ class CellPlan:
         return cls(**values)
 
 
-def replica_groups(plans: list[CellPlan]) -> list[CellPlan]:
+def group_key(dataset: str, model: str, loss: str, config: dict[str, Any]) -> str:
+    """What cells of one replica group share: everything of their configuration but the cell (its seed)."""
+    return json.dumps([dataset, model, loss, {n: v for n, v in config.items() if n != "cell"}], sort_keys=True,
+                      default=str)
+
+
+def replica_groups(plans: list[CellPlan], grid: list[tuple[str, str, int]] | None = None) -> list[CellPlan]:
     """The plans to hand to an executor: with ``replicas`` = K > 1, the cells that differ only in their seed,
-    in groups of up to K in the order given, each group as its first plan carrying the others
-    (:attr:`CellPlan.group`); a cell left alone (a group of one) stays a plain plan. The grouping
-    depends only on the plans, so a re-run of the same cells forms the same groups (and finds their
-    checkpoints)."""
-    out: list[CellPlan] = []
-    open_groups: dict[str, list[CellPlan]] = {}
-    order: list[list[CellPlan]] = []
+    in groups of up to K, each group as its first plan carrying the others (:attr:`CellPlan.group`); a cell
+    left alone (a group of one) stays a plain plan. ``grid``: every cell of the request in grid order as
+    ``(cell id, group key, K)``, the cells already done included, so that a re-run forms the groups of
+    the first run (and finds their checkpoints) whichever cells have finished since; default: ``plans``."""
+    if grid is None:
+        grid = [(p.key, group_key(p.dataset, p.model, p.loss, p.config), int(p.settings.get("replicas", 1)))
+                for p in plans]
+    group_of: dict[str, str] = {}
+    filling: dict[str, list[str]] = {}
+    for cell_id, key, k in grid:
+        members = filling.get(key)
+        if k <= 1 or members is None or len(members) >= k:
+            members = filling[key] = []
+        members.append(cell_id)
+        group_of[cell_id] = members[0]
+    groups: dict[str, list[CellPlan]] = {}
     for plan in plans:
-        k = int(plan.settings.get("replicas", 1))
-        if k <= 1:
-            order.append([plan])
-            continue
-        key = json.dumps([plan.dataset, plan.model, plan.loss, {n: v for n, v in plan.config.items() if n != "cell"}],
-                         sort_keys=True, default=str)
-        group = open_groups.get(key)
-        if group is None or len(group) >= k:
-            group = open_groups[key] = []
-            order.append(group)
-        group.append(plan)
-    for group in order:
-        first, *others = group
-        out.append(replace(first, group=[p.to_dict() for p in others]) if others else first)
-    return out
+        groups.setdefault(group_of.get(plan.key, plan.key), []).append(plan)
+    return [replace(first, group=[p.to_dict() for p in others]) if others else first
+            for first, *others in groups.values()]

@@ -24,7 +24,7 @@ from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, model_supports, size_hint, who
 from ganbench.execution.executors import TRACEBACK_KEY, Event, Executor, ExecutorConfig, group_rows
-from ganbench.execution.plan import CellPlan, PluginSetup, plugin_setup, replica_groups
+from ganbench.execution.plan import CellPlan, PluginSetup, group_key, plugin_setup, replica_groups
 from ganbench.observe import RunInfo
 from ganbench.plugins import GanbenchPlugins
 from ganbench.provenance import environment, git_commit
@@ -227,6 +227,8 @@ class Runner:
                 self.registry.get(kind, name)
         #: the protocol the request follows: its options sit between the user's and the plugins' defaults
         self.protocol = self.registry.get("protocol", suite.protocol) if suite.protocol is not None else None
+        if self.protocol is not None:
+            self._check_protocol_names(suite.protocol)
         self.data_options = {d: self._data_options(d) for d in suite.datasets}
         self.loss_options = {lo: self._options("loss", lo, suite.loss_options)[0] for lo in suite.losses}
         for m in suite.models:
@@ -328,6 +330,21 @@ class Runner:
         pinned = [("protocol", self._pinned(table, name))] if table else []
         return options.resolve(kind, name, spec.options, [("user", user.get(name, {})), *pinned, *extra])
 
+    def _check_protocol_names(self, name: str) -> None:
+        """Every plugin a protocol's tables name is installed and named by its registered name (an alias or
+        a typo would otherwise be ignored without a word)."""
+        who = self.registry.provenance("protocol", name)
+        for table, kind in (("data_options", "dataset"), ("model_options", "model"), ("loss_options", "loss"),
+                            ("loss_settings", "loss")):
+            for key in getattr(self.protocol, table):
+                try:
+                    registered = self.registry.canonical(kind, key)
+                except UsageError as exc:
+                    raise UsageError(f"protocol '{name}' of {who} names {kind} '{key}' in its {table}: {exc}") from None
+                if registered != key:
+                    raise UsageError(f"protocol '{name}' of {who} names {kind} '{key}' in its {table}, an alias of "
+                                     f"'{registered}': a protocol names plugins by their registered names")
+
     def _pinned(self, table: str, name: str) -> dict[str, Any]:
         """The protocol's options of plugin ``name`` (``table``: ``model_options``, ...); none without one."""
         return dict(getattr(self.protocol, table).get(name.partition(":")[0], {})) if self.protocol else {}
@@ -377,7 +394,7 @@ class Runner:
             extractor = self.extractors[name][0]
             if features and extractor is not None:
                 try:
-                    ctx = self._context(name, data, {**GLOBAL_DEFAULTS, **self.suite.settings})
+                    ctx = self._context(name, data, self._run_settings())
                     ctx.real_features()
                     self._refuse_other_instrument(name, ctx.extractor(), preps)
                 except (GanbenchError, KeyboardInterrupt):  # e.g. Inception weights that cannot be had: the user's
@@ -387,6 +404,12 @@ class Runner:
                                                  f"{one_line(exc)}")
                     datasets[name].__cause__ = exc
 
+    def _run_settings(self) -> dict[str, Any]:
+        """The settings shared by the run's cells where no loss or model sets them: the defaults, the
+        protocol's, the user's (what reference rows and the real side of the metrics are computed with)."""
+        return {**GLOBAL_DEFAULTS, **(self.protocol.settings if self.protocol is not None else {}),
+                **self.suite.settings}
+
     def _write_references(self, datasets: dict[str, Data | BaseException]) -> None:
         """The reference rows of every data set that loaded (:mod:`ganbench.references`), with the run's
         metrics that read samples, its extractor and its sample counts; kept when already stored for
@@ -394,7 +417,7 @@ class Runner:
         from ganbench import references
         from ganbench.execution.cell import metric_values
 
-        settings = {**GLOBAL_DEFAULTS, **self.suite.settings}
+        settings = self._run_settings()
         n, real = int(settings["eval_samples"]), int(settings["real_samples"])
         for name, data in datasets.items():
             if not self.fresh and self.store.references_rescored(name):
@@ -460,13 +483,16 @@ class Runner:
         loss = self.registry.get("loss", cell.loss)
         recipe = self.suite.recipe
         protocol = self.protocol
-        pinned = {**protocol.settings, **protocol.loss_settings.get(cell.loss, {})} if protocol is not None else None
+        per_loss = protocol.loss_settings.get(cell.loss, {}) if protocol is not None and recipe == "paper" else {}
+        pinned = {**protocol.settings, **per_loss} if protocol is not None else None  # "same": one shared recipe
         settings, sources = resolve_settings(self.suite.settings, loss.settings, model.settings, recipe, pinned)
         recommended, notes = self._recommended_model_options(cell, model, loss)
         model_opts, model_src = self._options("model", cell.model, self.suite.model_options, ("loss", recommended))
         for key, value in loss.model_options.items():
             if key in model_opts and model_opts[key] != value:
-                why = "the user's setting" if model_src[key] == "user" else "the 'same' recipe"
+                why = ("the user's setting" if model_src[key] == "user" else
+                       f"protocol {self.suite.protocol}, which fixes the networks" if self.protocol is not None
+                       else "the 'same' recipe")
                 notes.append(f"{cell.loss}'s paper uses model option {key}={value}; this cell runs {key}="
                              f"{model_opts[key]} ({why})")
         sources.update({f"model.{k}": v for k, v in model_src.items()})
@@ -497,9 +523,9 @@ class Runner:
         return _Prepared(cell, settings, sources, model_opts, loss_opts, notes, config, digest)
 
     def _recommended_model_options(self, cell: Cell, model, loss) -> tuple[dict[str, Any], list[str]]:
-        """The loss's paper model options that apply to this model (paper recipe only); a note for
-        each one the model cannot take."""
-        if self.suite.recipe != "paper":
+        """The loss's paper model options that apply to this model (paper recipe only, without a protocol);
+        a note for each one the model cannot take."""
+        if self.suite.recipe != "paper" or self.protocol is not None:  # a protocol fixes the networks
             return {}, []
         table = options.option_table(model.options)
         usable, notes = {}, []
@@ -535,6 +561,11 @@ class Runner:
         self._resolve_extractors(datasets)
         preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
                  ((c, datasets[c.dataset]) for c in cells)]
+        for prep in preps:  # DiffAugment's ops are for images: a request that asks it of vectors cannot work
+            data, policy = datasets[prep.cell.dataset], prep.settings.get("augment", "none")
+            if policy != "none" and isinstance(data, Data) and data.info.modality != "image":
+                raise UsageError(f"setting augment={policy} applies to images; data set '{prep.cell.dataset}' holds "
+                                 f"{data.info.modality}s: run it without augment")
         self._refuse_other_contents(preps)
         spec = self.registry.get("executor", self.executor_name)
         self.plugin_setup = PluginSetup() if spec.in_process else plugin_setup(self.plugins, spec.name)
@@ -739,7 +770,9 @@ class Runner:
                 continue
             plans[cell.id] = self._cell_plan(prep, index, datasets[cell.dataset])
         self._reporting.plans.update(plans)
-        order = replica_groups(list(plans.values()))  # --replicas K: a group of K seeds is one plan
+        grid = [(p.cell.id, group_key(p.cell.dataset, p.cell.model, p.cell.loss, p.config),
+                 int(p.settings.get("replicas", 1))) for p in preps]
+        order = replica_groups(list(plans.values()), grid)  # --replicas K: a group of K seeds is one plan
         if executor.capacity > 1:
             order.sort(key=self._longest_first(run_plan))
         for cell_plan in order:

@@ -18,8 +18,10 @@ networks keep the weights of the end of that window, as a cell alone keeps them)
 on. Each replica's modules see its current weights throughout (their tensors are views of the stacked
 ones): sample grids, evaluations and the cell's saved networks read them as they read a lone cell's.
 
-Not (yet) vectorised, each said in one line by :func:`why_not`: conditional models, a G with its own
-``regularization()`` or dropout, ``amp``/``compile``/``channels_last``.
+Conditional models too: each replica draws its labels from its seed's ``labels`` stream, G and D take
+them under ``vmap``, an AC-GAN's class term is each replica's own. Not (yet) vectorised, each said in one
+line by :func:`why_not`: a G with its own ``regularization()`` or dropout,
+``amp``/``compile``/``channels_last``/``augment``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import torch
 from torch import nn
 
 from ganbench import seeding
+from ganbench.conditioning import split_scores
 from ganbench.render import GRID_SAMPLES, SCATTER_SAMPLES, save_samples
 from ganbench.specs import Data, LossSpec
 from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfinite_samples
@@ -55,14 +58,12 @@ class NotVectorisable(Exception):
 def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional: bool,
             D: nn.Module | None = None) -> str | None:
     """The reason these networks, loss and settings cannot train as replicas, or None."""
-    if conditional:
-        return "a conditional model (its labels are not vectorised yet)"
     if callable(getattr(G, "regularization", None)):
         return "its G has a regularization() (it acts on a module)"
     for name, net in (("G", G), ("D", D)):
         if net is not None and any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules()):
             return f"its {name} uses dropout (a draw from torch's global generator, not the replica's own)"
-    for key, neutral in (("amp", "none"), ("compile", "none"), ("channels_last", False)):
+    for key, neutral in (("amp", "none"), ("compile", "none"), ("channels_last", False), ("augment", "none")):
         if settings.get(key, neutral) != neutral:
             return f"setting {key}={settings[key]} is not vectorised yet"
     return None
@@ -92,16 +93,20 @@ class Stacked:
             for tensor in (*self.modules[k].parameters(), *self.modules[k].buffers()):
                 tensor.data = tensor.data.clone()
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """``[K, N, ...]`` in, each replica through its own weights, ``[K, N, ...]`` out."""
-        return torch.func.vmap(lambda p, b, xk: torch.func.functional_call(self.base, (p, b), (xk,)))(
-            self.params, self.bufs, x)
+    def __call__(self, *inputs: torch.Tensor) -> Any:
+        """``[K, N, ...]`` inputs (a batch, and its labels for a conditional network), each replica through
+        its own weights; ``[K, N, ...]`` out (a tuple of them for a D with class logits)."""
+        return torch.func.vmap(lambda p, b, *xs: torch.func.functional_call(self.base, (p, b), xs))(
+            self.params, self.bufs, *inputs)
 
-    def replica(self, k: int) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``x -> D(x)`` through replica k's slice of the stack (differentiable into the stacked leaves)."""
+    def replica(self, k: int, y: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``x -> D(x)`` (``D(x, y[k])`` with the labels of a conditional D: its scores) through replica k's
+        slice of the stack, differentiable into the stacked leaves."""
         params = {n: p[k] for n, p in self.params.items()}
         buffers = {n: b[k] for n, b in self.bufs.items()}
-        return lambda x: torch.func.functional_call(self.base, (params, buffers), (x,))
+        if y is None:
+            return lambda x: torch.func.functional_call(self.base, (params, buffers), (x,))
+        return lambda x: split_scores(torch.func.functional_call(self.base, (params, buffers), (x, y[k])))[0]
 
     # what update_ema walks: the stacked tensors in the modules' order
     def parameters(self) -> list[torch.Tensor]:
@@ -120,23 +125,36 @@ class Stacked:
 
 
 class _GroupNetworks:
-    """The replicas' G and D as the step calls them: ``[K, N, ...]`` batches, ``[K, N]`` scores."""
+    """The replicas' G and D as the step calls them: ``[K, N, ...]`` batches (and ``[K, N]`` labels for a
+    conditional model), ``[K, N]`` scores and ``[K, N, classes]`` class logits or None."""
 
-    def __init__(self, G: Stacked, D: Stacked):
-        self.G, self.D = G, D
+    def __init__(self, G: Stacked, D: Stacked, conditional: bool):
+        self.G, self.D, self.conditional = G, D, conditional
 
-    def g(self, z: torch.Tensor, y: None) -> torch.Tensor:
-        return self.G(z)
+    def g(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.G(z, y) if self.conditional else self.G(z)
 
-    def d(self, x: torch.Tensor, y: None) -> tuple[torch.Tensor, None]:
-        out = self.D(x)
+    def d(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = self.D(x, y) if self.conditional else self.D(x)
         if isinstance(out, (tuple, list)):
-            raise TypeError("D returned class logits, but the model is not conditional: an auxiliary classifier "
-                            "needs class labels (declare condition='class')")
-        return out.flatten(1), None
+            if not self.conditional:
+                raise TypeError("D returned class logits, but the model is not conditional: an auxiliary "
+                                "classifier needs class labels (declare condition='class')")
+            return out[0].reshape(out[0].shape[0], -1), out[1]
+        return out.reshape(out.shape[0], -1), None
 
-    def d_scores(self, y: None) -> Stacked:
-        return self.D
+    def d_scores(self, y: torch.Tensor | None) -> Any:
+        return self.D if not self.conditional else _WithLabels(self.D, y)
+
+
+class _WithLabels:
+    """A conditional D's replicas with the labels of the real batch, as a penalty takes them (per replica)."""
+
+    def __init__(self, D: Stacked, y: torch.Tensor):
+        self.D, self.y = D, y
+
+    def replica(self, k: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        return self.D.replica(k, self.y)
 
 
 class _GroupLoss:
@@ -145,6 +163,9 @@ class _GroupLoss:
 
     def __init__(self, bound: list[BoundLoss], Ds: list[nn.Module]):
         self.bound, self.Ds = bound, Ds
+        #: whether each replica still trains: a stopped (diverged) one's penalty and after_d_step are not
+        #: called any more (its slice of the stack goes on being updated, its numbers are no longer read)
+        self.alive = [True] * len(bound)
         first = bound[0]
         self.g_uses_real, self.penalty_interval = first.g_uses_real, first.penalty_interval
         self._d = torch.func.vmap(first.d_loss)
@@ -156,37 +177,40 @@ class _GroupLoss:
     def g_loss(self, d_fake: torch.Tensor, d_real: torch.Tensor | None = None) -> torch.Tensor:
         return self._g(d_fake, d_real) if self.g_uses_real else self._g(d_fake)
 
-    def penalty(self, D: Stacked, real: torch.Tensor, fake: torch.Tensor, step: int = 1) -> torch.Tensor | None:
-        values = [b.penalty(D.replica(k), real[k], fake[k], step) for k, b in enumerate(self.bound)]
-        if all(v is None for v in values):
+    def penalty(self, D: Any, real: torch.Tensor, fake: torch.Tensor, step: int = 1) -> torch.Tensor | None:
+        values = {k: b.penalty(D.replica(k), real[k], fake[k], step) for k, b in enumerate(self.bound) if self.alive[k]}
+        if all(v is None for v in values.values()):
             return None
-        if any(v is None for v in values):
+        if any(v is None for v in values.values()):
             raise TypeError(f"loss {self.bound[0].spec.name!r}'s penalty returned None for some replicas and a value "
                             "for others at the same update")
-        return torch.stack([v.reshape(()) for v in values])
+        zero = torch.zeros((), device=real.device)
+        return torch.stack([values[k].reshape(()) if k in values else zero for k in range(len(self.bound))])
 
     def after_d_step(self, D: Stacked) -> None:
-        for b, module in zip(self.bound, self.Ds, strict=True):
-            b.after_d_step(module)
+        for k, (b, module) in enumerate(zip(self.bound, self.Ds, strict=True)):
+            if self.alive[k]:
+                b.after_d_step(module)
 
 
 class _GroupTask:
     """The K replicas' tasks as one: each draws from its own seed's streams, the batches are stacked."""
 
-    conditional = False
-
     def __init__(self, tasks: list[GenerationTask]):
         self.tasks = tasks
+        self.conditional = tasks[0].conditional
 
     def fetch_ahead(self, steps: int, n_critic: int) -> None:
         for task in self.tasks:
             task.fetch_ahead(steps, n_critic)
 
-    def real(self) -> tuple[torch.Tensor, None]:
-        return torch.stack([task.real()[0] for task in self.tasks]), None
+    def real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batches = [task.real() for task in self.tasks]
+        x = torch.stack([b[0] for b in batches])
+        return x, torch.stack([b[1] for b in batches]) if self.conditional else None
 
-    def fake_labels(self) -> None:
-        return None
+    def fake_labels(self) -> torch.Tensor | None:
+        return torch.stack([task.fake_labels() for task in self.tasks]) if self.conditional else None
 
     def z(self) -> torch.Tensor:
         return torch.stack([task.z() for task in self.tasks])
@@ -215,7 +239,7 @@ class GroupState:
     d_reg: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        self.nets = self.eager = _GroupNetworks(self.G, self.D)
+        self.nets = self.eager = _GroupNetworks(self.G, self.D, self.task.conditional)
         self.d_reg = {p.name: p for p in phases(self.loss.bound[0], self.G.modules[0])}.get("Dreg")
 
     @staticmethod
@@ -226,6 +250,15 @@ class GroupState:
         if not grads:
             return torch.zeros(k)
         return torch.linalg.vector_norm(torch.stack([g.reshape(k, -1).norm(dim=1) for g in grads]), dim=0)
+
+    @staticmethod
+    def auxiliary_loss(logits: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor | None:
+        """``[K]``: each replica's AC-GAN class term (the cross-entropy of its ``[N, classes]`` logits)."""
+        if logits is None:
+            return None
+        k, n = y.shape
+        return torch.nn.functional.cross_entropy(logits.reshape(k * n, -1), y.reshape(-1), reduction="none").view(
+            k, n).mean(1)
 
     @staticmethod
     def all_finite(x: torch.Tensor) -> torch.Tensor:
@@ -247,6 +280,8 @@ class Member:
     G_ema: nn.Module | None = None
     #: noise of the sample grids (the cell's evaluation noise) and where they go (None: no grids)
     eval_noise: torch.Tensor | None = None
+    #: a conditional model's labels of ``eval_noise``
+    eval_labels: torch.Tensor | None = None
     sample_dir: Path | None = None
     on_step: Callable[[dict[str, float]], None] | None = None
     on_samples: Callable[[int, Path], None] | None = None
@@ -262,7 +297,8 @@ class Member:
 
 
 def group_state(members: list[Member], loss: LossSpec, data: Data, settings: dict[str, Any], *,
-                device: torch.device, loss_options: dict[str, Any] | None = None) -> GroupState:
+                device: torch.device, loss_options: dict[str, Any] | None = None,
+                conditional: bool = False) -> GroupState:
     """The group at step 0: every replica's networks on ``device`` (the EMA copies in eval mode without
     gradients), stacked; one optimiser per network over the stack; each replica's loss and task streams."""
     for m in members:
@@ -276,7 +312,7 @@ def group_state(members: list[Member], loss: LossSpec, data: Data, settings: dic
     bound = [BoundLoss(loss, loss_options, seeding.generator(m.seed, "loss", name)) for m in members]
     opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"])
     opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"], ratio(bound[0].penalty_interval))
-    tasks = _GroupTask([GenerationTask(data, settings, m.seed, device, conditional=False) for m in members])
+    tasks = _GroupTask([GenerationTask(data, settings, m.seed, device, conditional=conditional) for m in members])
     return GroupState(G, D, ema, opt_g, opt_d, _GroupLoss(bound, [m.D for m in members]), tasks, settings, device)
 
 
@@ -309,6 +345,7 @@ def _load_group_checkpoint(s: GroupState, members: list[Member], state: dict[str
         m.history, m.eval_s = list(saved["history"]), saved["eval_s"]
         m.stopped = tuple(saved["stopped"]) if saved["stopped"] else None
         if m.stopped:  # it keeps the weights it stopped with, apart from the stack that trains on
+            s.loss.alive[k] = False
             for net in ("G", "D", "G_ema"):
                 if net in saved:
                     s_net = {"G": s.G, "D": s.D, "G_ema": s.G_ema}[net]
@@ -321,7 +358,7 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
                  device: torch.device, loss_options: dict[str, Any] | None = None, sync_every: int = SYNC_EVERY,
                  checkpoint_every: int = 0, checkpoint_seconds: float = 0.0,
                  on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
-                 resume: dict[str, Any] | None = None) -> list[TrainResult]:
+                 resume: dict[str, Any] | None = None, conditional: bool = False) -> list[TrainResult]:
     """Train every member on its seed's streams, all at once, as
     :func:`~ganbench.train.loop.run_training` trains one: its records go to its ``on_step`` in order
     every ``sync_every`` steps, its grids to its ``sample_dir``, its ``on_eval`` every ``eval_every``
@@ -330,12 +367,12 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
     :class:`NotVectorisable` (one line) for what :func:`why_not` refuses; an exception inside a step is
     a :class:`TrainingError` for the whole group."""
     first = members[0]
-    reason = why_not(first.G, loss, settings, conditional=False, D=first.D)
+    reason = why_not(first.G, loss, settings, conditional=conditional, D=first.D)
     if reason is not None:
         raise NotVectorisable(f"{len(members)} seeds cannot train as replicas: {reason}")
     if sync_every < 1:
         raise ValueError(f"sync_every must be a positive number of steps, not {sync_every}")
-    s = group_state(members, loss, data, settings, device=device, loss_options=loss_options)
+    s = group_state(members, loss, data, settings, device=device, loss_options=loss_options, conditional=conditional)
     if resume is not None:
         _load_group_checkpoint(s, members, resume)
     steps, every, eval_every = settings["steps"], settings["sample_every"], settings.get("eval_every", 0)
@@ -355,6 +392,7 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
 
     def stop(k: int, at: int, message: str) -> None:
         members[k].stopped = (at, message)
+        s.loss.alive[k] = False
         release(k)
 
     def live() -> list[int]:
@@ -411,7 +449,8 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
             try:
                 if grid_due and m.sample_dir is not None and m.eval_noise is not None:
                     try:
-                        grid = generate(m.G_eval, m.eval_noise[:grids], device)
+                        labels = m.eval_labels[:grids] if conditional and m.eval_labels is not None else None
+                        grid = generate(m.G_eval, m.eval_noise[:grids], device, y=labels)
                     except KeyboardInterrupt:
                         raise
                     except BaseException as exc:

@@ -4,13 +4,15 @@ time spent; what a checkpoint holds (:meth:`TrainState.state_dict`) and a resume
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from ganbench.conditioning import Networks
+from ganbench.augment import diff_augment
+from ganbench.conditioning import Networks, auxiliary_loss
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import grad_norm
 from ganbench.train.phases import phases
@@ -37,12 +39,19 @@ class TrainState:
     def __post_init__(self) -> None:
         #: how the step calls G and D: compiled (``compile``) or as they are; penalties that differentiate D
         #: twice, the regulariser phases and sampling call the modules themselves (``eager``)
-        self.eager = Networks(self.G, self.D, self.task.conditional)
+        policy = self.settings.get("augment", "none")
+        augment = None
+        if policy != "none":
+            if self.task.data.info.modality != "image":
+                raise ValueError(f"augment={policy} applies to images; {self.task.data.info.name} holds "
+                                 f"{self.task.data.info.modality}s")
+            augment = functools.partial(diff_augment, policy=policy, gen=self.task.augment)
+        self.eager = Networks(self.G, self.D, self.task.conditional, augment)
         mode = self.settings.get("compile", "none")
         self.cuda_graphs = mode == "reduce-overhead" and self.device.type == "cuda"
         if mode != "none":
             self.nets = Networks(torch.compile(self.G, mode=mode), torch.compile(self.D, mode=mode),
-                                 self.task.conditional)
+                                 self.task.conditional, augment)
         else:
             self.nets = self.eager
         reg = getattr(self.G, "regularization", None)
@@ -53,6 +62,8 @@ class TrainState:
 
     #: the global L2 norm of a network's gradients, a 0-d device tensor (a replica group's: one per replica)
     grad_norm = staticmethod(grad_norm)
+    #: AC-GAN's class term (a replica group's: one per replica)
+    auxiliary_loss = staticmethod(auxiliary_loss)
 
     @staticmethod
     def all_finite(x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +87,7 @@ class TrainState:
         labels, torch's global CPU (and CUDA) state (dropout, plugins that draw without a generator)."""
         task = self.task.random_state()
         return {"batches": task["batches"], "noise": task["noise"], "loss": self.loss.generator.get_state(),
-                "labels": task["labels"], "torch": torch.get_rng_state(),
+                "labels": task["labels"], "augment": task["augment"], "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
 
     def state_dict(self, train_s: float) -> dict[str, Any]:

@@ -20,7 +20,7 @@ updated after the step's last G phase.
 
 :func:`step` returns device tensors only: the serial loop brings them to the host. The same function
 trains a replica group (:mod:`ganbench.train.replicas`): there every value has a leading replica
-dimension, and the state's ``grad_norm`` and ``all_finite`` reduce per replica."""
+dimension, and the state's ``grad_norm``, ``all_finite`` and ``auxiliary_loss`` reduce per replica."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 
-from ganbench.conditioning import auxiliary_loss
 from ganbench.train.ema import ema_beta, update_ema
 from ganbench.train.phases import g_reg_kwargs
 from ganbench.train.state import TrainState
@@ -80,7 +79,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             d_loss = bound.d_loss(d_real, d_fake)
             if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
                 at(None, "auxiliary classifier loss (D)")
-                d_loss = d_loss + aux_weight * (auxiliary_loss(c_real, y_real) + auxiliary_loss(c_fake, y_fake))
+                d_loss = d_loss + aux_weight * (s.auxiliary_loss(c_real, y_real) + s.auxiliary_loss(c_fake, y_fake))
             if s.d_reg is None:  # the penalty (if any) is part of this update's loss
                 at("loss", "penalty")
                 penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update)
@@ -117,7 +116,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         g_loss = bound.g_loss(d_fake_g, d_real_g)
         if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
             at(None, "auxiliary classifier loss (G)")
-            g_loss = g_loss + aux_weight * auxiliary_loss(c_fake_g, y_fake_g)
+            g_loss = g_loss + aux_weight * s.auxiliary_loss(c_fake_g, y_fake_g)
         if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
             at("model", "G regularization")
             g_loss = g_loss + s.g_regularization()

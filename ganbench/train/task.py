@@ -133,6 +133,8 @@ class GenerationTask:
         self.probs = class_probabilities(data, settings.get("fake_labels", "data")) if conditional else None
         self.batches = BatchSampler(len(self.x_all), self.batch_size, seeding.generator(seed, "data", name))
         self.noise = seeding.generator(seed, "noise", name)
+        #: DiffAugment's draws (setting ``augment``): never drawn from without it
+        self.augment = seeding.generator(seed, "augment", name)
         self._index = Prefetched(lambda: next(self.batches), self.batches.state_dict, self.batches.load_state_dict,
                                  device)
         self._z = Prefetched(lambda: torch.randn(self.batch_size, self.latent_dim, generator=self.noise),
@@ -168,10 +170,12 @@ class GenerationTask:
     def random_state(self) -> dict[str, Any]:
         """The task's streams as of the draws training used (whatever was fetched ahead)."""
         return {"batches": self._index.stream_state(), "noise": self._z.stream_state(),
-                "labels": self._y.stream_state()}
+                "labels": self._y.stream_state(), "augment": self.augment.get_state()}
 
     def set_random_state(self, state: dict[str, Any]) -> None:
         self._index.reset(state["batches"])
         self._z.reset(state["noise"])
         if "labels" in state:  # checkpoints of ganbench before conditional models have none (never drawn from)
             self._y.reset(state["labels"])
+        if "augment" in state:  # nor before DiffAugment
+            self.augment.set_state(state["augment"])

@@ -58,8 +58,41 @@ def _pacgan(dataset: str, name: str, what: str, steps: int, tier_of: str | None 
     )
 
 
+#: WGAN-GP's toy experiment, from its released gan_toy.py (commit fa66c57): 8 Gaussians at radius 2, σ 0.02,
+#: the points divided by 1.414 (so radius ≈ 1.414, σ ≈ 0.01414), fresh points every batch of 256
+WGAN_GP_TOY_BUDGET = 100_000
+WGAN_GP_TOY_CPU_STEPS = 2_000
+WGAN_GP_TOY = ("WGAN-GP's toy experiment, from the authors' released gan_toy.py (Gulrajani et al. 2017; the paper "
+               "shows the toys as figures only, so no number stands beside ours): ring8 at radius 2/1.414 with σ "
+               "0.02/1.414, model toy-mlp (3×512 ReLU), 2-d noise, batch 256, wgan-gp with λ 0.1 (the code's, not "
+               "the paper's image λ 10), 5 critic steps, Adam 1e-4 (0.5, 0.9); wgan (the code's other mode) with "
+               "RMSprop 5e-5 and clipping. Unlike the code: a fixed set of 1,000,000 points instead of fresh "
+               "ones every batch, G's update after the critic's (the code starts each iteration with G's).")
+
+
+def _wgan_gp_toy(name: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
+    tier = (f"CPU tier of {tier_of}: {steps:,} steps, {steps / WGAN_GP_TOY_BUDGET:.1%} of the code's "
+            f"{WGAN_GP_TOY_BUDGET:,} iterations. " if tier_of else "")
+    return ProtocolSpec(
+        name=name, description=tier + WGAN_GP_TOY,
+        paper="Gulrajani et al. 2017, Improved Training of Wasserstein GANs, toy figures (no table)",
+        datasets=("ring8",), models=("toy-mlp",), losses=("wgan-gp",), seeds=tuple(range(10)), metrics=("modes",),
+        settings={"latent_dim": 2, "batch_size": 256, "steps": steps, "sample_every": max(steps // 10, 1),
+                  "eval_samples": 2500, "g_ema": 0.0},
+        data_options={"ring8": {"radius": 2 / 1.414, "std": 0.02 / 1.414, "size": 1_000_000}},
+        loss_options={"wgan-gp": {"lambda": 0.1}},
+        loss_settings={"wgan-gp": {"optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.5, "beta2": 0.9,
+                                   "n_critic": 5},
+                       "wgan": {"optimizer": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5}},
+        interval="std", budget=WGAN_GP_TOY_BUDGET, tier_of=tier_of,
+        reference="Gulrajani et al. 2017 (NeurIPS); github.com/igul222/improved_wgan_training, gan_toy.py",
+    )
+
+
 @hookimpl
 def ganbench_register_protocols(registry):
+    registry.add_protocol(_wgan_gp_toy("wgan-gp-toy", WGAN_GP_TOY_BUDGET))
+    registry.add_protocol(_wgan_gp_toy("wgan-gp-toy-cpu", WGAN_GP_TOY_CPU_STEPS, tier_of="wgan-gp-toy"))
     for dataset, name, what in (("ring8", "pacgan-ring", "2D-ring"), ("grid25", "pacgan-grid", "2D-grid")):
         registry.add_protocol(_pacgan(dataset, name, what, PACGAN_BUDGET))
         registry.add_protocol(_pacgan(dataset, f"{name}-cpu", what, PACGAN_CPU_STEPS, tier_of=name))

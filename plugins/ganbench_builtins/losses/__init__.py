@@ -13,6 +13,8 @@ wgan          E[d_f] - E[d_r]; weights clipped to [-c, c] after      -E[d_f]
 wgan-gp       E[d_f] - E[d_r] + λ E[(‖∇D(x̂)‖₂ - 1)²]                 -E[d_f]
 lsgan         ½E[(d_r - b)²] + ½E[(d_f - a)²]                        ½E[(d_f - c)²]
 hinge         E[relu(1 - d_r)] + E[relu(1 + d_f)]                    -E[d_f]
+nonsat-r1     nonsat's + γ/2 E[‖∇D(x)‖²] on real x (lazy, R1)        softplus(-d_f)
+rpgan-r1r2    softplus(d_f - d_r) + γ/2 (E‖∇D(x)‖² + E‖∇D(x̃)‖²)       softplus(d_r - d_f)
 ============  =====================================================  ===================================
 
 Means over the batch everywhere. ``minimax`` is the true saturating loss (its G gradient

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from ganbench.options import Option, interval, non_negative, positive
 from ganbench.specs import LossSpec
-from ganbench_builtins.losses.penalties import r1_penalty
+from ganbench_builtins.losses.penalties import r1_penalty, r1_r2_penalty
 from ganbench_builtins.losses.wasserstein import wasserstein_g_loss
 
 GOODFELLOW = "Goodfellow et al. 2014, Generative Adversarial Nets, arXiv:1406.2661"
 LSGAN = "Mao et al. 2017, Least Squares Generative Adversarial Networks, arXiv:1611.04076, eq. 9 (0-1 coding)"
 HINGE = "Lim & Ye 2017, Geometric GAN, arXiv:1705.02894; Miyato et al. 2018 (SN-GAN), arXiv:1802.05957"
 SALIMANS = "Salimans et al. 2016, Improved Techniques for Training GANs, arXiv:1606.03498, section 3.4"
+R3GAN = ("Huang, Gokaslan, Kuleshov, Tompkin 2024, The GAN is dead; long live the GAN! A Modern GAN Baseline "
+         "(NeurIPS), eq. 2 and section 3 (RpGAN + R1 + R2); code github.com/brownvc/R3GAN (Trainer.py, train.py)")
 R1 = ("Mescheder, Geiger, Nowozin 2018, Which Training Methods for GANs do actually Converge?, arXiv:1801.04406, "
       "eq. 9; lazy regularisation: Karras et al. 2020 (StyleGAN2), arXiv:1912.04958, section 3.1")
 
@@ -40,6 +42,21 @@ def nonsat_g_loss(d_fake):
     import torch.nn.functional as F
 
     return F.softplus(-d_fake).mean()
+
+
+def rpgan_d_loss(d_real, d_fake):
+    """The relativistic pairing GAN's D loss (Jolicoeur-Martineau 2019; R3GAN): E[softplus(-(d_r - d_f))],
+    the i-th real sample paired with the i-th generated one."""
+    import torch.nn.functional as F
+
+    return F.softplus(d_fake - d_real).mean()
+
+
+def rpgan_g_loss(d_fake, d_real):
+    """RpGAN's G loss: E[softplus(-(d_f - d_r))] against D's scores of real samples."""
+    import torch.nn.functional as F
+
+    return F.softplus(d_real - d_fake).mean()
 
 
 def smoothed_d_loss(d_real, d_fake, real=0.9):
@@ -95,6 +112,26 @@ SPECS = (
                  "phase": Option(True, "R1 as its own D optimiser step with StyleGAN2's lr/betas rescale; false: "
                                  "added into that D update's loss at the plain lr (ganbench before the train package)")},
         reference=R1,
+    ),
+    LossSpec(
+        name="rpgan-r1r2",
+        aliases=("r3gan",),
+        d_loss=rpgan_d_loss,
+        g_loss=rpgan_g_loss,
+        penalty=r1_r2_penalty,
+        description="R3GAN's loss: the relativistic pairing GAN (D: softplus(d_f - d_r), G: softplus(d_r - d_f), "
+        "pairs of the i-th real and generated samples) with zero-centred penalties on real (R1) and generated (R2) "
+        "samples, γ/2 each, at every D update; γ may follow R3GAN's cosine schedule (gamma → gamma_ratio·gamma over "
+        "gamma_updates D updates). Its paper's Adam (β1 0, β2 0.99: R3GAN's final β2; its lr and β2 schedules are not "
+        "applied). G's step scores the last D update's real batch (R3GAN draws a fresh one).",
+        settings={"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4},
+        options={"gamma": Option(0.05, "penalty weight γ (R3GAN's CIFAR-10 preset starts at 0.05)", check=non_negative),
+                 "gamma_ratio": Option(0.1, "γ at the end of its cosine schedule, as a fraction of gamma (every R3GAN "
+                                       "preset: 0.1)", check=non_negative),
+                 "gamma_updates": Option(0, "D updates over which γ decays to gamma_ratio·gamma (R3GAN: over 20M "
+                                         "images, i.e. 20M / batch updates); 0 = constant γ",
+                                         check=lambda v: None if v >= 0 else "expects 0 or a positive integer")},
+        reference=R3GAN,
     ),
     LossSpec(
         name="label-smooth",

@@ -1,6 +1,6 @@
 """Penalties added to D's loss, one implementation each: the WGAN-GP gradient penalty, and the
 zero-centred gradient penalty on real samples (R1, Mescheder et al. 2018) with StyleGAN2's lazy
-regularisation. R2 (the same on generated samples) and RpGAN's R1 + R2 reuse
+regularisation. R2 (the same on generated samples) and RpGAN's R1 + R2 (R3GAN) reuse
 :func:`zero_centred_penalty`."""
 
 from __future__ import annotations
@@ -42,3 +42,24 @@ def r1_penalty(D, real, fake, *, step, gamma=10.0, interval=16):
     if (step - 1) % interval:
         return None
     return (gamma / 2) * zero_centred_penalty(D, real) * interval
+
+
+def cosine_schedule(start, final, updates, step):
+    """R3GAN's schedule (``training_loop.py``: ``cosine_decay_with_warmup`` without warm-up): from ``start``
+    at the first update to ``final`` after ``updates`` updates along half a cosine, ``final`` after;
+    ``updates`` = 0: ``start`` throughout."""
+    import math
+
+    if not updates:
+        return start
+    t = min(max(step - 1, 0), updates) / updates
+    return start + (1 - 0.5 * (1 + math.cos(math.pi * t))) * (final - start)
+
+
+def r1_r2_penalty(D, real, fake, *, step, gamma=0.05, gamma_ratio=0.1, gamma_updates=0):
+    """R3GAN's penalties (Huang et al. 2024, ``R3GAN/Trainer.py``): γ/2 · (E_real‖∇D‖² + E_fake‖∇D‖²), R1 on
+    real and R2 on generated samples, at every D update; with ``gamma_updates`` > 0, γ follows
+    :func:`cosine_schedule` from ``gamma`` to ``gamma_ratio`` · ``gamma`` over that many D updates (every
+    R3GAN preset ends at a tenth of its start: CIFAR-10 0.05 → 0.005 over 20M images)."""
+    g = cosine_schedule(gamma, gamma * gamma_ratio, gamma_updates, step)
+    return (g / 2) * (zero_centred_penalty(D, real) + zero_centred_penalty(D, fake))
