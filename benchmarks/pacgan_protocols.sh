@@ -9,7 +9,8 @@
 # STEPS (default: the tier's own, 20,000 = 5 % of the paper's 400,000) trains a shorter prefix into its
 # own run directory, labelled with its fraction. Training time on the 2-core development machine, alone,
 # 2 threads: ~55 steps/s for one seed alone, ~0.68x the seeds' time as a group of 10 (README), so about
-# 40 minutes per protocol at the tier's budget. Run it alone (two torch jobs on 2 cores slow each other).
+# 55 minutes per protocol at the tier's budget (measured: the ring's group trained at 6.3 steps/s). Run it
+# alone (two torch jobs on 2 cores slow each other). BOARD_NOTE="..." adds a note to the published boards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -39,5 +40,7 @@ for name in ring grid; do
   ganbench leaderboard "$dir" --publish "results/pacgan-$name-cpu$suffix" --metrics modes,hq_pct,hq_kl,mode_kl \
     --title "PacGAN's 2D-$name protocol, CPU tier: the plain GAN (pacgan, pack 1), 10 seeds as replicas" \
     --note "Protocol pacgan-$name-cpu (ganbench list protocols -v): PacGAN's networks, data, optimiser, batch and evaluation (Lin et al. 2018 and their released code); the budget is the fraction of the paper's 400,000 iterations stated above the paper's table, so the gap to the paper's row is budget before anything else. ± is the standard error over the 10 seeds, as the paper reports." \
-    --note "hq_kl is PacGAN's reverse KL as we read its released code (over high-quality samples only); mode_kl is ganbench's (every sample's nearest mode). Read the rows against the reference rows: real samples of the mixture and a moment-matched Gaussian."
+    --note "hq_kl is PacGAN's reverse KL as we read its released code (over high-quality samples only); mode_kl is ganbench's (every sample's nearest mode). Read the rows against the reference rows: real samples of the mixture and a moment-matched Gaussian." \
+    --note "steps/s is the replica group's: 10 cells' steps at once (one seed alone trains at about 55 steps/s on the 2-core machine)." \
+    ${BOARD_NOTE:+--note "$BOARD_NOTE"}
 done

@@ -16,3 +16,12 @@ def square_images(name: str, sizes: tuple[int, ...], info) -> str | None:
     if info.value_range is None or tuple(info.value_range) != (-1.0, 1.0):
         return f"{name}'s tanh output produces [-1, 1]; {info.name} asks for {info.value_range}"
     return None
+
+
+def low_dimensional_vectors(what: str, info, most: int = 64) -> str | None:
+    """``supports`` of the toy MLPs (``what``: the model's words): vectors of at most ``most`` values."""
+    import math
+
+    if info.modality != "vector" or math.prod(info.shape) > most:
+        return f"{what} for low-dimensional vectors (the 2-D mixtures); {info.name} is not one"
+    return None

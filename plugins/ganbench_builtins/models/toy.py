@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 from ganbench.options import Option, positive
 from ganbench.specs import DataInfo, ModelSpec
 from ganbench_builtins import lazy
+from ganbench_builtins.models.common import low_dimensional_vectors
 
 
 def supports(info: DataInfo) -> str | None:
-    if info.modality != "vector" or math.prod(info.shape) > 64:
-        return f"toy-mlp is WGAN-GP's toy MLP for low-dimensional vectors (the 2-D mixtures); {info.name} is not one"
-    return None
+    return low_dimensional_vectors("toy-mlp is WGAN-GP's toy MLP", info)
 
 SPEC = ModelSpec(
     name="toy-mlp",
