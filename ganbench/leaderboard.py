@@ -284,7 +284,7 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
     paper's."""
     import math
 
-    from ganbench.report import SPREADS, reference_mask, t_quantile
+    from ganbench.report import SPREADS, reference_mask, spread, summarize
 
     cells = rows[~reference_mask(rows)]
     stat = SPREADS[interval][1]
@@ -304,17 +304,15 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
         mine = mine[[all(_options_of(o).get(k) == v for k, v in want.items()) for o in mine.get("model_options", [])]]
         if mine.empty:
             continue
+        present = [c for c in paper.values if c in mine]
+        summary = summarize(mine, [(c, None) for c in present]).iloc[0] if present else None  # as the board counts
         for column, (mean, err) in paper.values.items():
-            values = pd.to_numeric(mine.get(column, pd.Series(dtype=float)), errors="coerce")
-            values = values[values.abs() < float("inf")]  # finite values only, as the board's table counts them
-            n = len(values)
+            n = int(summary[f"{column}_n"]) if column in present else 0
             if n == 0:
                 ours = "—"
             else:
-                sd = float(values.std(ddof=1)) if n > 1 else float("nan")
-                spread = {"std": sd, "se": sd / math.sqrt(n), "ci": t_quantile(n) * sd / math.sqrt(n)}[interval] \
-                    if n > 1 else float("nan")
-                ours = f"{values.mean():.3g}" + (f" ± {spread:.2g}" if not math.isnan(spread) else "") + f" (n={n})"
+                sd = spread(summary, column, interval) if n > 1 else float("nan")
+                ours = f"{summary[f'{column}_mean']:.3g}" + (f" ± {sd:.2g}" if not math.isnan(sd) else "") + f" (n={n})"
             theirs = f"{mean:g}" + (f" ± {err:g}" if err is not None else "")
             table.append(f"| {md_escape(paper.label)} | {md_escape(paper.model)} {md_escape(paper.loss)} "
                          f"{md_escape(';'.join(f'{k}={v}' for k, v in want.items()))} | {md_escape(column)} | {ours} | "
