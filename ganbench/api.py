@@ -52,6 +52,10 @@ def build_suite(
     extractor_options: OptionsArg = None,
     suite_file: str | Path | None = None,
     protocol: str | None = None,
+    sweep: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
+    search: int | None = None,
+    space: str | Mapping[str, Any] | None = None,
+    search_seed: int | None = None,
 ) -> Suite:
     """Defaults: every registered model, loss and metric; data set ``mnist5k``; seeds 0,1,2; the
     ``paper`` recipe.
@@ -60,7 +64,11 @@ def build_suite(
     request always maps to the same cells. ``*_options`` are ``{name: {key: value}}`` or a list of
     ``"name.key=value"`` strings (the CLI form). A ``suite_file`` (TOML, see
     ``benchmarks/ring8-losses.toml``) gives the base values; explicit arguments override it per key
-    (per setting, per plugin option).
+    (per setting, per plugin option, per sweep axis).
+
+    ``sweep``: axes ``{key: [values]}`` or ``["lr_d=1e-4,2e-4", ...]``; ``search``: a number of points drawn
+    from ``space`` (a preset name, a TOML file, or ``{key: {kind: args}}``) with ``search_seed`` (default 0);
+    see :mod:`ganbench.sweeps`.
     """
     base = load_suite_file(suite_file) if suite_file is not None else {}
     chosen_protocol = protocol if protocol is not None else base.get("protocol")
@@ -89,6 +97,14 @@ def build_suite(
     def names(kind: str, value: Any, flag: str) -> list[str] | None:
         return canonical(kind, split_names(value, flag))
 
+    from ganbench import sweeps
+
+    axes = dict(base.get("sweep", {}))
+    axes.update(sweeps.parse_sweep_args(sweep) if sweep is not None and not isinstance(sweep, Mapping)
+                else dict(sweep or {}))
+    chosen_space = space if space is not None else base.get("space")
+    space_name, space_table = (None, {}) if chosen_space is None else (
+        sweeps.load_space(chosen_space) if isinstance(chosen_space, str) else ("inline", dict(chosen_space)))
     given_datasets = names("dataset", pick(datasets, "datasets"), "--datasets")
     given_models = names("model", pick(models, "models"), "--models")
     given_losses = names("loss", pick(losses, "losses"), "--losses")
@@ -109,7 +125,76 @@ def build_suite(
         extractor=chosen if chosen == "auto" else registry.canonical("extractor", chosen),
         extractor_options=opts("extractor", "--extractor-opt", base.get("extractor_options"), extractor_options),
         protocol=chosen_protocol,
+        sweep=_sweep_values(registry, axes, "sweep key"),
+        search=int(pick(search, "search") or 0),
+        space=_space_values(registry, space_table, f"search space {space_name}") if space_table else {},
+        space_name=space_name,
+        search_seed=int(pick(search_seed, "search_seed") or 0),
     )
+
+
+def _option_of(registry, key: str, where: str):
+    """The declared option ``NAME.KEY`` names (a model's or a loss's), with the plugin's canonical name;
+    (None, key) for a setting. A one-line error for a plugin or option that does not exist."""
+    from ganbench.options import option_table
+
+    name, dot, option = key.rpartition(".")
+    if not dot:
+        return None, key
+    for kind in ("model", "loss"):
+        try:
+            canonical = registry.canonical(kind, name)
+        except UsageError:  # not a name (or an alias) of this kind
+            continue
+        else:
+            table = option_table(registry.get(kind, canonical).options)
+            if option not in table:
+                raise UsageError(f"{where} '{key}': {kind} '{canonical}' has no option '{option}'; its options: "
+                                 f"{', '.join(table) or 'none'}")
+            return table[option], f"{canonical}.{option}"
+    raise UsageError(f"{where} '{key}': no model or loss is named '{name}' (models: {', '.join(registry.names('model'))}; "
+                     f"losses: {', '.join(registry.names('loss'))})")
+
+
+def _canonical_key(registry, axis: str, where: str) -> tuple[str, list[Any]]:
+    from ganbench.sweeps import split_key
+
+    found = [_option_of(registry, key, where) for key in split_key(axis)]
+    return "+".join(k for _, k in found), [opt for opt, _ in found]
+
+
+def _sweep_values(registry, axes: Mapping[str, Sequence[Any]], where: str) -> dict[str, list[Any]]:
+    """Sweep axes with plugin names canonical and option values coerced to each option's type (so a value
+    has one cell id whether it came from the command line or a suite file); settings are coerced by the suite."""
+    from ganbench.options import coerce_option
+
+    out: dict[str, list[Any]] = {}
+    for axis, values in axes.items():
+        key, opts = _canonical_key(registry, axis, where)
+        if isinstance(values, (list, tuple)):
+            for opt, part in zip(opts, key.split("+"), strict=True):
+                if opt is not None:
+                    values = [coerce_option(opt, v, f"{where} '{part}'") for v in values]
+        out[key] = values
+    return out
+
+
+def _space_values(registry, space: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A search space with plugin names canonical and choices of plugin options coerced."""
+    from ganbench.options import coerce_option
+    from ganbench.sweeps import parse_space
+
+    parse_space(space, where)
+    out: dict[str, Any] = {}
+    for axis, spec in space.items():
+        key, opts = _canonical_key(registry, axis, where)
+        (kind, args), = spec.items()
+        if kind == "choice":
+            for opt, part in zip(opts, key.split("+"), strict=True):
+                if opt is not None:
+                    args = [coerce_option(opt, v, f"{where} '{part}'") for v in args]
+        out[key] = {kind: list(args)}
+    return out
 
 
 def runner(
@@ -131,6 +216,10 @@ def runner(
     extractor_options: OptionsArg = None,
     suite: str | Path | None = None,
     protocol: str | None = None,
+    sweep: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
+    search: int | None = None,
+    space: str | Mapping[str, Any] | None = None,
+    search_seed: int | None = None,
     device: str | None = None,
     out: str | Path | None = None,
     resume: str | Path | None = None,
@@ -182,7 +271,7 @@ def runner(
             pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds,
             settings=merged, recipe=recipe, model_options=model_options, loss_options=loss_options,
             data_options=data_options, extractor=extractor, extractor_options=extractor_options, suite_file=suite,
-            protocol=protocol,
+            protocol=protocol, sweep=sweep, search=search, space=space, search_seed=search_seed,
         )
         target = Path(out) if out is not None else default_out(chosen)
     dev = resolve_device(device or "auto")
@@ -213,7 +302,8 @@ def run(
     settings, ``"same"`` every loss with one shared recipe; explicit settings win in both.
     ``model_options``/``loss_options``/``data_options``: ``{"dcgan": {"norm": "layer"}}`` or
     ``["dcgan.norm=layer"]``. ``suite``: a suite file (TOML) whose values the other arguments
-    override. ``extractor``: the feature extractor of FID/KID/PR-DC (default ``auto``: per data set);
+    override. ``sweep``, ``search``, ``space``, ``search_seed``: hyper-parameter points (see
+    :func:`build_suite`). ``extractor``: the feature extractor of FID/KID/PR-DC (default ``auto``: per data set);
     ``extractor_options``: e.g. ``{"inception": {"weights": "/data/weights-inception-2015-12-05-6726825d.pth"}}``.
     ``plugins`` registers extra plugin objects; ``disable_plugins`` blocks plugins by name.
     Results are written under ``out`` (default ``results/runs/run-<fingerprint>``), which resumes;

@@ -127,6 +127,15 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "compile=... (default none).")
 @click.option("--set", "set_opts", multiple=True, metavar="KEY=VALUE",
               help=f"Override a training setting for every cell (repeatable). Settings: {SETTINGS_HELP}.")
+@click.option("--sweep", "sweep", multiple=True, metavar="KEY=V1,V2",
+              help="Sweep a setting (lr_d=1e-4,2e-4,4e-4) or a model's or loss's option (dcgan.norm=batch,spectral) as a "
+              "grid axis (repeatable: the cartesian product). Keys joined by + take one value together "
+              "(lr_g+lr_d=1e-4,2e-4); values holding a comma are separated by ';'. Every point is a cell of its own.")
+@click.option("--search", type=int, metavar="N", help="Budgeted random search: N points drawn from --space (the same "
+              "points for every loss and model, and on every re-run).")
+@click.option("--space", metavar="FILE|PRESET", help="The search space of --search: a TOML file of KEY = {log-uniform|"
+              "uniform|integer|choice = [...]} or a preset ('ganbench list spaces').")
+@click.option("--search-seed", type=click.IntRange(0), metavar="S", help="Seed of the search's points (default 0).")
 @click.option("--suite", "suite_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.toml",
               help="A suite file (TOML: datasets, models, losses, seeds, metrics, recipe, [settings], "
               "[loss-options.NAME], [model-options.NAME], [data-options.NAME]); options given here override it.")
@@ -204,9 +213,9 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "sets are loaded, downloaded if they must be).")
 @click.pass_context
 def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replicas, amp, compile_mode, set_opts,
-        suite_file, protocol, paper, model_opts, loss_opts, data_opts, extractor, extractor_opts,
-        inception_weights, data_root, device, out, resume_dir, fresh, checkpoint_every, fail_fast, deterministic, executor,
-        jobs, executor_opts, devices, threads, ray_address, gpus_per_cell, log, quiet, dry_run):
+        sweep, search, space, search_seed, suite_file, protocol, paper, model_opts, loss_opts, data_opts, extractor,
+        extractor_opts, inception_weights, data_root, device, out, resume_dir, fresh, checkpoint_every, fail_fast,
+        deterministic, executor, jobs, executor_opts, devices, threads, ray_address, gpus_per_cell, log, quiet, dry_run):
     """Train and evaluate every (dataset, model, loss, seed) cell and print a comparison table.
 
     Exit status: 0 when no cell failed (diverged and skipped cells are results), 1 when a cell
@@ -225,8 +234,9 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
         given = [flag for flag, value in (
             ("--models", models), ("--losses", losses), ("--datasets", datasets), ("--metrics", metrics),
             ("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size), ("--replicas", replicas),
-            ("--amp", amp), ("--compile", compile_mode), ("--set", set_opts),
-            ("--suite", suite_file), ("--protocol", protocol), ("--paper-settings/--same-settings", paper),
+            ("--amp", amp), ("--compile", compile_mode), ("--set", set_opts), ("--sweep", sweep),
+            ("--search", search), ("--space", space), ("--search-seed", search_seed), ("--suite", suite_file),
+            ("--protocol", protocol), ("--paper-settings/--same-settings", paper),
             ("--model-opt", model_opts),
             ("--loss-opt", loss_opts), ("--data-opt", data_opts), ("--extractor", extractor),
             ("--extractor-opt", extractor_opts), ("--out", out and out != resume_dir)) if value]
@@ -244,7 +254,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
         recipe=None if paper is None else "paper" if paper else "same",
         model_options=model_opts, loss_options=loss_opts, data_options=data_opts, extractor=extractor,
         extractor_options=[*extractor_opts, *([f"inception.weights={inception_weights}"] if inception_weights else [])],
-        suite=suite_file, protocol=protocol, device=device if explicit_device or resume_dir is None else None, out=out,
+        suite=suite_file, protocol=protocol, sweep=list(sweep) if sweep else None, search=search, space=space,
+        search_seed=search_seed, device=device if explicit_device or resume_dir is None else None, out=out,
         resume=resume_dir, data_root=data_root, loaded_plugins=pl, reporter=reporter, checkpoint_every=checkpoint_every,
         fail_fast=fail_fast, fresh=fresh, deterministic=deterministic, executor=executor, jobs=jobs, devices=devices,
         threads=threads, ray_address=ray_address, gpus_per_cell=gpus_per_cell, executor_options=executor_opts,
@@ -311,8 +322,11 @@ def list_cmd(ctx, kind, pattern, verbose, data_root):
     from rich.text import Text
 
     registry = _plugins(ctx).registry
-    kinds = [normalize_kind(kind)] if kind else list(PLURALS)
     console = make_console()
+    if kind in ("space", "spaces"):
+        _list_spaces(console, pattern, verbose)
+        return
+    kinds = [normalize_kind(kind)] if kind else list(PLURALS)
     for k in kinds:
         table = Table(title=PLURALS[k], title_justify="left", show_lines=verbose)
         table.add_column("name", no_wrap=True)
@@ -346,6 +360,25 @@ def list_cmd(ctx, kind, pattern, verbose, data_root):
                 row.append(getattr(spec, "reference", ""))
             table.add_row(*(Text(c) for c in row))  # Text: plugin strings are never rich markup
         console.print(table)
+
+
+def _list_spaces(console, pattern: str, verbose: bool) -> None:
+    """The search space presets of ``--search N --space NAME``: their keys and distributions, and the paper."""
+    import fnmatch
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from ganbench.sweeps import PRESETS, parse_space
+
+    table = Table(title="search spaces (--space)", title_justify="left", show_lines=True)
+    for col in ("name", "keys", *(("reference",) if verbose else ())):
+        table.add_column(col, no_wrap=col == "name")
+    for name, preset in PRESETS.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            keys = "\n".join(f"{k}: {d.describe()}" for k, d in parse_space(preset.space, name).items())
+            table.add_row(*(Text(c) for c in (name, keys, *((preset.citation,) if verbose else ()))))
+    console.print(table)
 
 
 def _describe_protocol(spec: Any) -> str:

@@ -243,8 +243,8 @@ def _with_companions(df: pd.DataFrame, dirs: Mapping[str, bool | None],
 
 def group_columns(df: pd.DataFrame, by: Sequence[str] | None) -> list[str]:
     """``--by``: the grouping columns. Data sets are never averaged together."""
-    if by is None:
-        return list(GROUP)
+    if by is None:  # a sweep's points are groups of their own: never averaged together as if they were seeds
+        return list(GROUP) + (["point"] if "point" in df and df["point"].notna().any() else [])
     by = list(by)
     unknown = [c for c in by if c not in df.columns]
     if unknown:
@@ -528,7 +528,7 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
             interval: str = "std") -> Display:
     """The text table of a :func:`summarize` result: ``mean ± std`` (``interval='ci'``: ± the 95%
     half-width) per metric, the seed statuses, the paired columns when there is a baseline."""
-    by = list(by or [c for c in GROUP if c in summary.columns])
+    by = list(by or [c for c in [*GROUP, "point"] if c in summary.columns])
     baseline = summary.attrs.get("baseline")
     headers = [*by]
     numeric = [False] * len(by)
@@ -544,7 +544,7 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
     digits_of = {col: _decimals(summary[f"{col}_mean"]) for col, _ in metrics}  # one precision per column
     whole_of = {col: col in summary.attrs.get("whole", ()) for col, _ in metrics}
     for i, (_, r) in enumerate(summary.iterrows()):
-        cells = [str(r[c]) for c in by]
+        cells = ["—" if pd.isna(r[c]) else str(r[c]) for c in by]  # e.g. the point of a reference row
         for col, higher in metrics:
             digits, whole = digits_of[col], whole_of[col]
             n = int(r[f"{col}_n"])

@@ -85,8 +85,8 @@ IDENTITY_COLUMNS = ["cell_id", "dataset", "model", "loss", "seed"]
 STATUS_COLUMNS = ["status", "failure", "message", "steps_done", "diverged_at"]
 TIMING_COLUMNS = ["wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval_s", "eval_points", "checkpoint_s",
                   "resumed_from"]
-#: the effective settings are ``hp_<setting>`` columns between ``recipe``/``protocol`` and ``hp_source``
-SETTINGS_COLUMNS = ["recipe", "protocol", "hp_source", "model_options", "loss_options"]
+#: the effective settings are ``hp_<setting>`` columns between ``recipe``/``protocol``/``point`` and ``hp_source``
+SETTINGS_COLUMNS = ["recipe", "protocol", "point", "hp_source", "model_options", "loss_options"]
 SETTING_PREFIX = "hp_"
 #: ``threads``: torch's threads for the cell (CPU results can depend on it); ``executor``, ``worker``,
 #: ``node``: where it ran; ``device_share``: the fraction of its device it was given (workers sharing a
@@ -124,7 +124,7 @@ def column_order(columns: Iterable[str]) -> list[str]:
     hp = [c for c in cols if c.startswith(SETTING_PREFIX) and c != "hp_source"]
     fixed = set(RESERVED_COLUMNS) | set(hp)
     metrics = [c for c in cols if c not in fixed]
-    settings = ["recipe", "protocol", *hp, "hp_source", "model_options", "loss_options"]
+    settings = ["recipe", "protocol", "point", *hp, "hp_source", "model_options", "loss_options"]
     order = IDENTITY_COLUMNS + STATUS_COLUMNS + metrics + TIMING_COLUMNS + settings + PROVENANCE_COLUMNS + REPORT_COLUMNS
     return [c for c in order if c in cols]
 

@@ -141,6 +141,9 @@ class Cell:
     model: str
     loss: str
     seed: int
+    #: the hyper-parameter values of a sweep or search point, ``((key, value), ...)`` sorted by key
+    #: (:mod:`ganbench.sweeps`); empty outside sweeps
+    point: tuple[tuple[str, Any], ...] = ()
 
     @property
     def id(self) -> str:
@@ -148,10 +151,31 @@ class Cell:
         parts = [UNSAFE.sub("_", p)[:40] for p in names]  # unchanged since 0.1.0: run directories keep their ids
         if parts != list(names):  # e.g. image-folder:/data/faces: a hash keeps distinct names distinct
             parts.append(hashlib.sha256("\0".join(names).encode()).hexdigest()[:8])
+        if self.point:  # a sweep point: a hash of its values (as the row's point column shows them)
+            parts.append("p" + hashlib.sha256(self.point_text.encode()).hexdigest()[:8])
         return "__".join(parts) + f"__s{self.seed}"
 
+    @property
+    def point_text(self) -> str:
+        from ganbench.sweeps import text
+
+        return text(self.point)
+
     def label(self) -> str:
-        return f"{self.dataset}/{self.model}/{self.loss} seed {self.seed}"
+        return f"{self.dataset}/{self.model}/{self.loss} seed {self.seed}" + (f" [{self.point_text}]" if self.point else "")
+
+    def point_settings(self) -> dict[str, Any]:
+        """The point's values of settings (keys without a dot)."""
+        return {k: v for k, v in self.point if "." not in k}
+
+    def point_options(self, name: str) -> dict[str, Any]:
+        """The point's values of plugin ``name``'s options (``NAME.KEY`` keys)."""
+        out = {}
+        for k, v in self.point:
+            owner, dot, key = k.rpartition(".")
+            if dot and owner == name:
+                out[key] = v
+        return out
 
 
 @dataclass
@@ -176,6 +200,15 @@ class Suite:
     extractor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: the protocol the request follows (``--protocol``), or None
     protocol: str | None = None
+    #: sweep axes ``{key: [values]}`` (``--sweep``, ``[sweep]``; :mod:`ganbench.sweeps`): a setting, a model's
+    #: or loss's ``NAME.KEY``, or keys joined by ``+``; their cartesian product multiplies the grid
+    sweep: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    #: random search: ``search`` points drawn from ``space`` (``{key: {kind: args}}``, named ``space_name``)
+    #: with the request's ``search_seed``
+    search: int = 0
+    space: Mapping[str, Mapping[str, Sequence[Any]]] = field(default_factory=dict)
+    space_name: str | None = None
+    search_seed: int = 0
 
     def __post_init__(self) -> None:
         sizes = {}
@@ -189,7 +222,8 @@ class Suite:
                 shown = ", ".join(dupes[:5]) + (f" and {len(dupes) - 5} more" if len(dupes) > 5 else "")
                 raise UsageError(f"--{axis} lists {shown} more than once")
             sizes[axis] = len(values)
-        total = math.prod(sizes.values())
+        self._check_points()
+        total = math.prod(sizes.values()) * len(self.points())
         if total > MAX_CELLS:
             raise UsageError(f"this request has {total:,} cells ({' × '.join(f'{n} {a}' for a, n in sizes.items())}); "
                              f"one run takes at most {MAX_CELLS:,}: split it into several runs")
@@ -207,8 +241,114 @@ class Suite:
                 if name not in names:
                     raise UsageError(f"{flag} names '{name}', which is not in this run ({', '.join(axis)})")
 
+    def _point_key(self, key: str, where: str, absent_ok: bool = False) -> str:
+        """Check one key of a sweep or search space (a setting or ``NAME.KEY`` of a model or loss of this run,
+        not set elsewhere in the request); returns its kind (``setting``, ``model``, ``loss``). ``absent_ok``
+        (search spaces): an option of a plugin that is not in this run is drawn but applies to no cell
+        (kind ``absent``), so a space's points do not depend on which losses a run holds."""
+        name, dot, option = key.rpartition(".")
+        if not dot:
+            if key not in SETTINGS:
+                raise UsageError(f"{where}: unknown setting '{key}'; known settings: {', '.join(SETTINGS)} (a plugin "
+                                 "option is NAME.KEY, e.g. dcgan.norm)")
+            if key in self.settings:
+                raise UsageError(f"{where}: '{key}' is also set to one value ({self.settings[key]!r}); give it once")
+            return "setting"
+        kinds = [kind for kind, axis in (("model", self.models), ("loss", self.losses), ("dataset", self.datasets))
+                 if name in axis]
+        if not kinds and absent_ok:
+            return "absent"
+        if not kinds:
+            raise UsageError(f"{where}: '{key}' names '{name}', which is not a model or loss of this run (models "
+                             f"{', '.join(self.models)}; losses {', '.join(self.losses)})")
+        if "dataset" in kinds:
+            raise UsageError(f"{where}: '{key}' is a data set option; data set options cannot be swept (a run loads "
+                             "each data set once): run each value into its own directory with --data-opt")
+        if len(kinds) > 1:
+            raise UsageError(f"{where}: '{name}' is both a model and a loss of this run; '{key}' is ambiguous")
+        table = self.model_options if kinds[0] == "model" else self.loss_options
+        if option in table.get(name, {}):
+            flag = "--model-opt" if kinds[0] == "model" else "--loss-opt"
+            raise UsageError(f"{where}: '{key}' is also set to one value by {flag}; give it once")
+        return kinds[0]
+
+    def _check_points(self) -> None:
+        """The sweep axes and search space: known keys, each set once, setting values coerced (plugin option
+        values are coerced by :func:`ganbench.api.build_suite`, which knows the plugins)."""
+        from ganbench.sweeps import parse_space, split_key
+
+        seen: dict[str, str] = {}
+        axes: dict[str, list[Any]] = {}
+        for axis, values in dict(self.sweep).items():
+            where = f"sweep key '{axis}'"
+            keys = split_key(axis)
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+                raise UsageError(f"{where} expects a list of values, got {values!r}")
+            coerced = list(values)
+            for key in keys:
+                if key in seen:
+                    raise UsageError(f"{where}: '{key}' is already in {seen[key]}; a key takes one axis")
+                seen[key] = where
+                if self._point_key(key, where) == "setting":
+                    coerced = [coerce_setting(key, v, "sweep setting") for v in values]
+            shown = [repr(v) for v in coerced]
+            dupes = sorted({v for v in shown if shown.count(v) > 1})
+            if dupes:
+                raise UsageError(f"{where} lists {', '.join(dupes)} more than once")
+            axes[axis] = coerced
+        self.sweep = axes
+        if self.search < 0 or isinstance(self.search, bool) or not isinstance(self.search, int):
+            raise UsageError(f"--search expects a number of points ≥ 1, got {self.search!r}")
+        if self.search and not self.space:
+            raise UsageError("--search N draws points from a search space: give --space FILE or a preset "
+                             "('ganbench list spaces')")
+        if self.space and not self.search:
+            raise UsageError("--space is the search space of --search N: give the number of points")
+        if self.space:
+            for name, dist in parse_space(self.space, "search space").items():
+                for key in split_key(name):
+                    where = f"search space{f' {self.space_name}' if self.space_name else ''}: key '{name}'"
+                    if key in seen:
+                        raise UsageError(f"{where}: '{key}' is already in {seen[key]}; a key takes one axis")
+                    seen[key] = where
+                    if self._point_key(key, where, absent_ok=True) == "setting":
+                        default = SETTINGS[key].default
+                        if isinstance(default, int) and not isinstance(default, bool) and dist.kind not in (
+                                "integer", "choice"):
+                            raise UsageError(f"{where}: setting '{key}' takes integers; give it an integer or choice "
+                                             f"distribution, not {dist.kind}")
+                        for value in dist.args:  # bounds and choices: values the setting must take
+                            coerce_setting(key, value, f"search space key '{name}'")
+
+    def points(self) -> list[dict[str, Any]]:
+        """The request's hyper-parameter points (:mod:`ganbench.sweeps`): every sweep point with every drawn
+        point; ``[{}]`` when nothing is swept."""
+        from ganbench.sweeps import draw, parse_space, product
+
+        swept = product(self.sweep) if self.sweep else [{}]
+        drawn = draw(parse_space(self.space, "search space"), self.search, self.search_seed) if self.search else [{}]
+        out = []
+        for a in swept:
+            for b in drawn:
+                point = {**a, **b}
+                out.append({k: coerce_setting(k, v, "search space setting") if "." not in k else v
+                            for k, v in point.items()})
+        return out
+
     def cells(self) -> list[Cell]:
-        return [Cell(d, m, lo, s) for d, m, lo, s in itertools.product(self.datasets, self.models, self.losses, self.seeds)]
+        """The grid: data sets × models × losses × points × seeds. A cell takes the keys of a point that apply to
+        it (settings, and its own model's and loss's options); points that then coincide are one cell."""
+        points = self.points()
+        cells = []
+        for d, m, lo in itertools.product(self.datasets, self.models, self.losses):
+            mine = list(dict.fromkeys(tuple(sorted((k, v) for k, v in p.items()
+                                                   if "." not in k or k.rpartition(".")[0] in (m, lo)))
+                                      for p in points))
+            cells.extend(Cell(d, m, lo, s, point) for point in mine for s in self.seeds)
+        return cells
+
+    def swept(self) -> bool:
+        return bool(self.sweep) or self.search > 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,6 +364,9 @@ class Suite:
             "data_options": _sorted_nested(self.data_options),
             "extractor": self.extractor,
             **({"protocol": self.protocol} if self.protocol is not None else {}),
+            **({"sweep": {k: list(v) for k, v in self.sweep.items()}} if self.sweep else {}),
+            **({"search": self.search, "space": {k: dict(v) for k, v in self.space.items()},
+                "space_name": self.space_name, "search_seed": self.search_seed} if self.search else {}),
         }
 
     def fingerprint(self) -> str:
@@ -287,6 +430,7 @@ SUITE_FILE_KEYS = {
     "datasets": "names", "models": "names", "losses": "names", "metrics": "names", "seeds": "seeds",
     "recipe": "recipe", "settings": "settings", "extractor": "name", "protocol": "name",
     "model-options": "options", "loss-options": "options", "data-options": "options", "extractor-options": "options",
+    "sweep": "sweep", "search": "count", "search-seed": "count", "space": "space",
 }
 
 
@@ -327,6 +471,36 @@ def load_suite_file(path: str | Path) -> dict[str, Any]:
                 example = "'auto', 'domain', 'inception'" if key == "extractor" else "'pacgan-ring-cpu'"
                 raise UsageError(f"{where} expects a name (e.g. {example}), got {value!r}")
             out[arg] = value.strip()
+        elif what == "sweep":
+            if not isinstance(value, dict) or not value or not all(
+                    isinstance(v, list) and v and all(not isinstance(x, (list, dict)) for x in v) for v in value.values()):
+                raise UsageError(f"{where} expects a table [sweep] of KEY = [V1, V2, ...] (e.g. lr_d = [1e-4, 2e-4]), "
+                                 f"got {value!r}")
+            for axis, values in value.items():
+                for key in (k.strip() for k in axis.split("+")):
+                    if "." not in key:  # a setting: checked here (plugin options once the plugins are known)
+                        for v in values:
+                            try:
+                                coerce_setting(key, v)
+                            except UsageError as exc:
+                                raise UsageError(f"suite file {path}: key 'sweep.{axis}': {exc}") from None
+            out[arg] = {k: list(v) for k, v in value.items()}
+        elif what == "count":
+            if type(value) is not int or value < 0:
+                raise UsageError(f"{where} expects a non-negative integer, got {value!r}")
+            out[arg] = value
+        elif what == "space":
+            if isinstance(value, str) and value.strip():
+                space = value.strip()  # a preset, or a file relative to the suite file
+                out[arg] = str(path.parent / space) if (path.parent / space).is_file() else space
+            elif isinstance(value, dict):
+                from ganbench.sweeps import parse_space
+
+                parse_space(value, f"suite file {path}: key 'space'")
+                out[arg] = value
+            else:
+                raise UsageError(f"{where} expects a preset name, a file, or a table [space] of KEY = {{KIND = ARGS}}, "
+                                 f"got {value!r}")
         elif what == "recipe":
             if value not in RECIPES:
                 raise UsageError(f"{where} expects one of {', '.join(RECIPES)}, got {value!r}")

@@ -104,13 +104,15 @@ class CellPlan:
     #: set by the driver for a data set that failed to load (or whose extractor failed): the
     #: cell fails with it at once
     data_error: str | None = None
+    #: the cell's sweep point, ``[[key, value], ...]`` sorted by key (:attr:`ganbench.suite.Cell.point`)
+    point: list[list[Any]] = field(default_factory=list)
     #: a replica group's leader (``replicas`` > 1): the plans of the group's other cells (plain data),
     #: which train with this one as one vectorised program; each still gets its own directory and row
     group: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cell(self) -> Cell:
-        return Cell(self.dataset, self.model, self.loss, self.seed)
+        return Cell(self.dataset, self.model, self.loss, self.seed, tuple((k, v) for k, v in self.point))
 
     def members(self) -> list[CellPlan]:
         """The cells this plan trains: itself and, for a replica group, the others, on this plan's device

@@ -49,7 +49,11 @@ class Rescored:
 
 
 def _cell(row: dict[str, Any]) -> Cell:
-    return Cell(str(row["dataset"]), str(row["model"]), str(row["loss"]), int(row["seed"]))
+    from ganbench.sweeps import parse_text
+
+    point = row.get("point")
+    return Cell(str(row["dataset"]), str(row["model"]), str(row["loss"]), int(row["seed"]),
+                parse_text(point) if isinstance(point, str) else ())
 
 
 def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extractor: str | None = None,

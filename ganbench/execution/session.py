@@ -485,9 +485,11 @@ class Runner:
         protocol = self.protocol
         per_loss = protocol.loss_settings.get(cell.loss, {}) if protocol is not None and recipe == "paper" else {}
         pinned = {**protocol.settings, **per_loss} if protocol is not None else None  # "same": one shared recipe
-        settings, sources = resolve_settings(self.suite.settings, loss.settings, model.settings, recipe, pinned)
+        user = {**self.suite.settings, **cell.point_settings()}  # a sweep point's values are the user's
+        settings, sources = resolve_settings(user, loss.settings, model.settings, recipe, pinned)
         recommended, notes = self._recommended_model_options(cell, model, loss)
-        model_opts, model_src = self._options("model", cell.model, self.suite.model_options, ("loss", recommended))
+        model_user = _with_point(self.suite.model_options, cell.model, cell.point_options(cell.model))
+        model_opts, model_src = self._options("model", cell.model, model_user, ("loss", recommended))
         for key, value in loss.model_options.items():
             if key in model_opts and model_opts[key] != value:
                 why = ("the user's setting" if model_src[key] == "user" else
@@ -496,9 +498,12 @@ class Runner:
                 notes.append(f"{cell.loss}'s paper uses model option {key}={value}; this cell runs {key}="
                              f"{model_opts[key]} ({why})")
         sources.update({f"model.{k}": v for k, v in model_src.items()})
-        loss_opts = self.loss_options[cell.loss]
+        swept_loss = cell.point_options(cell.loss)
+        loss_opts = (self._options("loss", cell.loss, _with_point(self.suite.loss_options, cell.loss, swept_loss))[0]
+                     if swept_loss else self.loss_options[cell.loss])
         config = {
-            "cell": {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "loss": cell.loss, "seed": cell.seed},
+            "cell": {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "loss": cell.loss, "seed": cell.seed,
+                     **({"point": cell.point_text} if cell.point else {})},
             "recipe": recipe,
             **({"protocol": self.suite.protocol} if self.suite.protocol is not None else {}),
             "settings": settings,
@@ -845,7 +850,7 @@ class Runner:
             model_options=dict(prep.model_options), loss_options=dict(prep.loss_options), notes=list(prep.notes),
             config=prep.config, config_hash=prep.config_hash, row=self._base_row(prep), device=str(self.device),
             threads=self.threads, deterministic=self.deterministic, checkpoint_every=self.checkpoint_every,
-            plugins=self.plugin_setup, data_error=data_error, log=self.log,
+            plugins=self.plugin_setup, data_error=data_error, log=self.log, point=[[k, v] for k, v in cell.point],
         )
 
     def _check_runnable(self, cells: list[Cell], datasets: dict[str, Data | BaseException]) -> None:
@@ -881,12 +886,22 @@ class Runner:
         }
         row.update({f"hp_{k}": v for k, v in prep.settings.items()})
         row["recipe"] = self.suite.recipe
+        if c.point:
+            row["point"] = c.point_text
         if self.suite.protocol is not None:
             row["protocol"] = self.suite.protocol
         row["model_options"] = options.format_options(prep.model_options)
         row["loss_options"] = options.format_options(prep.loss_options)
         row["hp_source"] = ";".join(f"{k}={v}" for k, v in prep.sources.items() if v != "default")
         return row
+
+
+def _with_point(table: Mapping[str, Mapping[str, Any]], name: str, point: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A user options table with a sweep point's values of plugin ``name`` added."""
+    out = {k: dict(v) for k, v in table.items()}
+    if point:
+        out.setdefault(name, {}).update(point)
+    return out
 
 
 def _reuses(row: Mapping[str, Any], prep: _Prepared) -> bool:

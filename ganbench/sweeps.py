@@ -1,0 +1,305 @@
+"""Hyper-parameter sweeps and budgeted random search: the points of a request, and how a report reads them.
+
+A **point** is a set of hyper-parameter values that one cell trains with, beside its data set, model,
+loss and seed. Points come from
+
+- **sweep axes** (``--sweep lr_d=1e-4,2e-4 --sweep dcgan.norm=batch,spectral``, ``[sweep]`` in a suite
+  file): their cartesian product;
+- **random search** (``--search N --space FILE|PRESET``): N points drawn from a search space (per key:
+  ``log-uniform``, ``uniform``, ``integer`` or ``choice``) with a named random stream of the request
+  (``search``, from ``--search-seed``), so every loss and model gets the same points (paired, as seeds
+  are) and a re-run draws them again;
+- both: every sweep point combined with every drawn point.
+
+A key is a setting (``lr_d``), a plugin option ``NAME.KEY`` of a model or loss of the run
+(``dcgan.norm``), or keys joined by ``+`` that take one value together (``lr_g+lr_d``: one learning
+rate for both networks). A cell takes the keys that apply to it (a ``dcgan.norm`` value does not apply
+to a ``vanilla`` cell), and cells that would then repeat a point are trained once.
+
+The report side: :func:`expected_best` is the estimator of Lucic et al. 2018 (Figure 4) — the expected
+best metric of k points drawn without replacement from the N trained ones — computed exactly from the
+order statistics, and :func:`select_and_report` picks a best setting on some seeds and reports it on
+the others (choosing the best of N points and reporting it on the seeds it was chosen on overstates it).
+This module imports without torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganbench.errors import UsageError
+
+#: the distributions of a search space and the arguments each takes
+KINDS = {"log-uniform": "[low, high] with 0 < low < high", "uniform": "[low, high] with low < high",
+         "integer": "[low, high], integers, both included", "choice": "a list of values"}
+#: the random stream the points of a search are drawn from (with the request's search seed)
+STREAM = "search"
+
+
+@dataclass(frozen=True)
+class Dist:
+    """One key's distribution in a search space."""
+
+    kind: str
+    args: tuple[Any, ...]
+
+    def draw(self, rng: random.Random) -> Any:
+        if self.kind == "log-uniform":
+            lo, hi = self.args
+            return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        if self.kind == "uniform":
+            return float(rng.uniform(*self.args))
+        if self.kind == "integer":
+            return rng.randint(*self.args)
+        return self.args[rng.randrange(len(self.args))]
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {self.kind: list(self.args)}
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(map(str, self.args))
+        return f"{self.kind} [{self.args[0]:g}, {self.args[1]:g}]"
+
+
+def split_key(key: str) -> list[str]:
+    """``"lr_g+lr_d"`` -> ``["lr_g", "lr_d"]``: the keys one value of an axis sets."""
+    return [part.strip() for part in key.split("+")]
+
+
+def parse_values(text: str) -> list[str]:
+    """The values of one ``--sweep KEY=VALUES``: comma-separated, or ``;``-separated when a value holds a
+    comma itself (``augment=none;translation,cutout``)."""
+    sep = ";" if ";" in text else ","
+    return [v.strip() for v in text.split(sep)]
+
+
+def parse_sweep_args(items: Iterable[str]) -> dict[str, list[str]]:
+    """``["lr_d=1e-4,2e-4", "dcgan.norm=batch,spectral"]`` -> ``{"lr_d": ["1e-4", "2e-4"], ...}``."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise UsageError(f"--sweep expects KEY=V1,V2,... (e.g. lr_d=1e-4,2e-4,4e-4 or dcgan.norm=batch,spectral), "
+                             f"got {item!r}")
+        if key in out:
+            raise UsageError(f"--sweep gives '{key}' twice: list all its values in one --sweep {key}=V1,V2,...")
+        out[key] = parse_values(values)
+    return out
+
+
+def parse_space(table: Any, where: str) -> dict[str, Dist]:
+    """A search space ``{key: {kind: args}}`` (a TOML table such as ``lr_d = {log-uniform = [1e-5, 1e-2]}``)
+    checked for its shape; a one-line :class:`UsageError` naming ``where`` and the key otherwise."""
+    if not isinstance(table, Mapping) or not table:
+        raise UsageError(f"{where} expects a table of KEY = {{KIND = ARGS}} with at least one key "
+                         f"(KIND: {', '.join(KINDS)}), got {table!r}")
+    space: dict[str, Dist] = {}
+    for key, spec in table.items():
+        at = f"{where}: key '{key}'"
+        if not isinstance(spec, Mapping) or len(spec) != 1:
+            raise UsageError(f"{at} expects one distribution, e.g. {{log-uniform = [1e-5, 1e-2]}} (kinds: "
+                             f"{', '.join(KINDS)}), got {spec!r}")
+        (kind, args), = spec.items()
+        if kind not in KINDS:
+            raise UsageError(f"{at} has unknown distribution '{kind}'; known: {', '.join(KINDS)}")
+        if not isinstance(args, (list, tuple)):
+            raise UsageError(f"{at} expects {kind} {KINDS[kind]}, got {args!r}")
+        args = tuple(args)
+        if kind == "choice":
+            if not args or len(set(map(repr, args))) != len(args) or any(isinstance(a, (list, dict)) for a in args):
+                raise UsageError(f"{at} expects choice: a list of distinct single values, got {list(args)!r}")
+        else:
+            numeric = len(args) == 2 and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+            ok = numeric and args[0] < args[1] and all(math.isfinite(a) for a in args)
+            if kind == "log-uniform":
+                ok = ok and args[0] > 0
+            if kind == "integer":
+                ok = ok and all(isinstance(a, int) for a in args)
+            if not ok:
+                raise UsageError(f"{at} expects {kind} {KINDS[kind]}, got {list(args)!r}")
+        space[str(key)] = Dist(kind, args)
+    return space
+
+
+# -- presets ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Preset:
+    """A shipped search space, with where it comes from."""
+
+    name: str
+    citation: str
+    space: Mapping[str, Mapping[str, list[Any]]]
+
+
+#: search spaces that ship with ganbench (``--space NAME``)
+PRESETS: dict[str, Preset] = {}
+
+
+def add_preset(preset: Preset) -> None:
+    parse_space(preset.space, f"search space preset '{preset.name}'")
+    PRESETS[preset.name] = preset
+
+
+def load_space(value: str) -> tuple[str, dict[str, Mapping[str, list[Any]]]]:
+    """``--space``: a preset name or a TOML file (its ``[space]`` table, or the whole file). Returns the
+    name to record and the space as plain data (checked)."""
+    if value in PRESETS:
+        return value, {k: dict(v) for k, v in PRESETS[value].space.items()}
+    path = Path(value)
+    if not path.suffix and not path.exists():
+        raise UsageError(f"--space '{value}' is neither a search space preset ({', '.join(PRESETS) or 'none'}) "
+                         "nor a file")
+    from ganbench.suite import tomllib
+
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"space file {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"space file {path}: invalid TOML: {exc}") from None
+    table = doc.get("space", doc) if isinstance(doc.get("space"), Mapping) else doc
+    parse_space(table, f"space file {path}")
+    return str(path), {k: dict(v) for k, v in table.items()}
+
+
+# -- points ----------------------------------------------------------------------------------------
+
+def product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The cartesian product of sweep axes as points ``{key: value}`` (joined keys expanded), in the
+    order the axes and their values are given (the last axis varies fastest)."""
+    names = list(axes)
+    points = []
+    for combo in itertools.product(*(axes[n] for n in names)):
+        point: dict[str, Any] = {}
+        for name, value in zip(names, combo, strict=True):
+            for key in split_key(name):
+                point[key] = value
+        points.append(point)
+    return points
+
+
+def draw(space: Mapping[str, Dist], n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` points of ``space`` from the request's ``search`` stream: the same for every cell and re-run.
+    Keys are drawn in the space's order, one value per key per point."""
+    digest = hashlib.sha256(f"{seed}:{STREAM}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "little"))
+    points = []
+    for _ in range(n):
+        point: dict[str, Any] = {}
+        for name, dist in space.items():
+            value = dist.draw(rng)
+            if isinstance(value, float):  # 4 significant digits: points a table can show, distinct all the same
+                value = float(f"{value:.4g}")
+            for key in split_key(name):
+                point[key] = value
+        points.append(point)
+    return points
+
+
+def text(point: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> str:
+    """A point as the ``point`` column shows it and its cell id hashes it: ``key=value`` sorted by key."""
+    items = sorted(point.items() if isinstance(point, Mapping) else point)
+    return ";".join(f"{k}={v}" for k, v in items)
+
+
+def parse_text(value: str) -> tuple[tuple[str, str], ...]:
+    """The inverse of :func:`text`, values as strings (a cell's id is the same either way)."""
+    if not value:
+        return ()
+    return tuple(tuple(item.split("=", 1)) for item in value.split(";"))  # type: ignore[misc]
+
+
+# -- reading a sweep -------------------------------------------------------------------------------
+
+def expected_best(values: Sequence[float], k: int, higher: bool = False) -> float:
+    """The expected best of ``k`` values drawn without replacement from ``values`` (every k-subset equally
+    likely): with the values sorted best first, ``v_(i)`` is the best of the subset exactly when the subset
+    holds it and ``k - 1`` of the ``N - i`` worse ones, so E = Σ_i v_(i) · C(N−i, k−1) / C(N, k)."""
+    n = len(values)
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}], got {k}")
+    ordered = sorted(values, reverse=higher)
+    total = math.comb(n, k)
+    return float(sum(v * math.comb(n - i, k - 1) for i, v in enumerate(ordered, start=1) if n - i >= k - 1) / total)
+
+
+def best_of_k(per_seed: Mapping[Any, Sequence[float]], higher: bool = False) -> list[dict[str, Any]]:
+    """The best-of-k curve of one (data set, model, loss): per seed, the expected best of k of its N
+    points for k = 1..N; then per k the mean over seeds, the sample std and the number of seeds. Seeds
+    with fewer points than k do not count at that k."""
+    rows = []
+    most = max((len(v) for v in per_seed.values()), default=0)
+    for k in range(1, most + 1):
+        vals = [expected_best(v, k, higher) for v in per_seed.values() if len(v) >= k]
+        mean = sum(vals) / len(vals)
+        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else float("nan")
+        rows.append({"k": k, "mean": mean, "std": std, "seeds": len(vals)})
+    return rows
+
+
+def split_seeds(seeds: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Selection and report seeds: the first half (rounded down, at least one) selects, the rest report."""
+    ordered = sorted(seeds)
+    cut = max(1, len(ordered) // 2)
+    return ordered[:cut], ordered[cut:]
+
+
+def select_and_report(table: Mapping[str, Mapping[int, float]], higher: bool = False,
+                      select: Sequence[int] | None = None) -> dict[str, Any]:
+    """The best point of one (data set, model, loss), chosen on the selection seeds and reported on the
+    others. ``table``: point -> {seed: metric}. A point is a candidate when it has a value on every
+    selection seed; the best candidate's values on the report seeds are its honest estimate (mean, std,
+    n). Without report seeds the estimate is missing and ``honest`` is False."""
+    seeds = sorted({s for row in table.values() for s in row})
+    chosen, held = (split_seeds(seeds) if select is None else
+                    (sorted(select), [s for s in seeds if s not in set(select)]))
+    candidates = {p: sum(row[s] for s in chosen) / len(chosen) for p, row in table.items()
+                  if chosen and all(s in row and math.isfinite(row[s]) for s in chosen)}
+    out: dict[str, Any] = {"select_seeds": chosen, "report_seeds": held, "points": len(table),
+                           "candidates": len(candidates)}
+    if not candidates:
+        return {**out, "point": None, "select_mean": float("nan"), "mean": float("nan"), "std": float("nan"),
+                "n": 0, "honest": False}
+    best = (max if higher else min)(candidates, key=lambda p: candidates[p])
+    vals = [table[best][s] for s in held if s in table[best] and math.isfinite(table[best][s])]
+    mean = sum(vals) / len(vals) if vals else float("nan")
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else float("nan")
+    return {**out, "point": best, "select_mean": candidates[best], "mean": mean, "std": std, "n": len(vals),
+            "honest": bool(vals)}
+
+
+# -- the shipped presets ---------------------------------------------------------------------------
+
+_LUCIC = ("Lucic et al. 2018, Are GANs Created Equal? A Large-Scale Study (NeurIPS), section 5; the ranges as their "
+          "released code defines them (github.com/google/compare_gan, compare_gan/src/params.py at 49495fd, sampled by "
+          "generate_tasks_lib.py): one Adam learning rate for both networks, beta2 0.999, batch 64 and z_dim 64 fixed "
+          "(not searched: pin them with --set), D's batch norm on or off (dcgan.norm and vanilla.norm: batch or none), "
+          "n_disc a choice of 1 or 5 (not 1 to 5), WGAN's clipping and WGAN-GP's λ for those losses only. They drew "
+          "100 points per model (wide) and 50 (narrow), the loss's default setting among them; DRAGAN and BEGAN are not "
+          "in ganbench.")
+add_preset(Preset("lucic2018-wide", "wide range. " + _LUCIC, {
+    "lr_g+lr_d": {"log-uniform": [1e-5, 1e-2]},
+    "beta1": {"uniform": [0.0, 0.999]},  # their U[0, 1]; ganbench's beta1 must stay below 1
+    "n_critic": {"choice": [1, 5]},
+    "dcgan.norm+vanilla.norm": {"choice": ["batch", "none"]},
+    "wgan.clip": {"log-uniform": [1e-3, 1.0]},
+    "wgan-gp.lambda": {"log-uniform": [0.1, 100.0]},
+}))
+add_preset(Preset("lucic2018-narrow", "narrow range (beta1 0.5, n_disc 1). " + _LUCIC, {
+    "lr_g+lr_d": {"log-uniform": [1e-4, 1e-3]},
+    "beta1": {"choice": [0.5]},
+    "n_critic": {"choice": [1]},
+    "dcgan.norm+vanilla.norm": {"choice": ["batch", "none"]},
+    "wgan.clip": {"log-uniform": [0.01, 1.0]},
+    "wgan-gp.lambda": {"log-uniform": [0.1, 10.0]},
+}))

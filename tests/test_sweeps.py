@@ -1,0 +1,183 @@
+"""Sweeps and random search (issue 23): the grid they expand to, the same search points for every loss and
+re-run, a real swept run with its rows and resume, one-line errors, and the best-of-k estimator checked
+against brute-force enumeration of every k-subset."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ganbench import sweeps
+from ganbench.api import build_suite
+from ganbench.cli import cli
+from ganbench.plugins import load_plugins
+from ganbench.suite import Suite
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_plugins().registry
+
+
+def _points(cells, model, loss):
+    return [c.point for c in cells if (c.model, c.loss, c.seed) == (model, loss, 0)]
+
+
+# (sweep axes, models, losses) -> the points each (model, loss) trains, as the docs describe them
+EXPANSIONS = [
+    ({"lr_d": ["1e-4", "2e-4"]}, ["vanilla"], ["nonsat"],
+     {("vanilla", "nonsat"): [(("lr_d", 1e-4),), (("lr_d", 2e-4),)]}),
+    # joined keys take one value together; the last axis varies fastest
+    ({"lr_g+lr_d": [1e-4, 1e-3], "n_critic": [1, 5]}, ["vanilla"], ["nonsat"],
+     {("vanilla", "nonsat"): [((k, lr), (k2, lr), ("n_critic", n)) for lr in (1e-4, 1e-3) for n in (1, 5)
+                              for k, k2 in [("lr_d", "lr_g")]]}),
+    # a model's option applies to that model's cells only: the other model trains each remaining point once
+    ({"dcgan.norm": ["batch", "spectral"], "beta1": [0.0, 0.5]}, ["vanilla", "dcgan"], ["nonsat"],
+     {("dcgan", "nonsat"): [(("beta1", b), ("dcgan.norm", n)) for n in ("batch", "spectral") for b in (0.0, 0.5)],
+      ("vanilla", "nonsat"): [(("beta1", 0.0),), (("beta1", 0.5),)]}),
+    # a loss's option: only that loss's cells
+    ({"wgan.clip": [0.01, 0.1]}, ["vanilla"], ["nonsat", "wgan"],
+     {("vanilla", "wgan"): [(("wgan.clip", 0.01),), (("wgan.clip", 0.1),)], ("vanilla", "nonsat"): [()]}),
+]
+
+
+@pytest.mark.parametrize("axes, models, losses, expected", EXPANSIONS)
+def test_sweep_expands_to_the_documented_cells(registry, axes, models, losses, expected):
+    suite = build_suite(registry, models=models, losses=losses, datasets="ring8", seeds="0,1", sweep=axes)
+    cells = suite.cells()
+    for (model, loss), points in expected.items():
+        assert _points(cells, model, loss) == points
+    assert len(cells) == 2 * sum(len(p) for p in expected.values())
+    assert len({c.id for c in cells}) == len(cells)  # every point of every seed has a directory of its own
+    # the command-line spelling ('1e-4' as text) gives the same cells as typed values
+    typed = build_suite(registry, models=models, losses=losses, datasets="ring8", seeds="0,1",
+                        sweep=[f"{k}={','.join(map(str, v))}" for k, v in axes.items()])
+    assert [c.id for c in typed.cells()] == [c.id for c in cells]
+
+
+def test_search_points_are_the_same_for_every_loss_and_re_run(registry):
+    def suite(losses, seed=0):
+        return build_suite(registry, models="vanilla,dcgan", losses=losses, datasets="ring8", seeds="0", search=6,
+                           space="lucic2018-wide", search_seed=seed)
+
+    one, other = suite("nonsat,wgan"), suite("hinge")
+    common = ("beta1", "lr_d", "lr_g", "n_critic")
+    shared = [[dict(p)[k] for k in common] for p in _points(one.cells(), "vanilla", "nonsat")]
+    assert len(shared) == 6 and len({tuple(p) for p in shared}) == 6
+    for s, model, loss in ((one, "vanilla", "wgan"), (one, "dcgan", "nonsat"), (other, "vanilla", "hinge")):
+        assert [[dict(p)[k] for k in common] for p in _points(s.cells(), model, loss)] == shared
+    wgan = [dict(p) for p in _points(one.cells(), "vanilla", "wgan")]
+    assert all(1e-3 <= p["wgan.clip"] <= 1 and "wgan-gp.lambda" not in p for p in wgan)  # its own key only
+    assert all(p["dcgan.norm"] in ("batch", "none") for p in map(dict, _points(one.cells(), "dcgan", "nonsat")))
+    assert all(0 <= beta1 < 1 and 1e-5 <= lr_d <= 1e-2 and lr_d == lr_g and n in (1, 5)
+               for beta1, lr_d, lr_g, n in shared)
+    assert [c.id for c in suite("nonsat,wgan").cells()] == [c.id for c in one.cells()]  # a re-run draws them again
+    assert [c.id for c in suite("nonsat,wgan", seed=1).cells()] != [c.id for c in one.cells()]
+    # the request records the space itself, so a resumed run draws from what it was given
+    assert Suite.from_dict(json.loads(json.dumps(one.to_dict()))).cells() == one.cells()
+
+
+def test_expected_best_matches_every_k_subset():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 7):
+        values = [float(v) for v in rng.normal(size=n)]
+        values[0] = values[-1]  # ties
+        for k in range(1, n + 1):
+            subsets = list(itertools.combinations(values, k))
+            assert sweeps.expected_best(values, k) == pytest.approx(np.mean([min(s) for s in subsets]), rel=1e-12)
+            assert sweeps.expected_best(values, k, higher=True) == pytest.approx(np.mean([max(s) for s in subsets]),
+                                                                                 rel=1e-12)
+    curve = sweeps.best_of_k({0: [3.0, 1.0, 2.0], 1: [5.0, 4.0, 6.0]})
+    assert [r["k"] for r in curve] == [1, 2, 3] and curve[2]["mean"] == pytest.approx((1 + 4) / 2)
+    assert curve[0]["mean"] == pytest.approx((2 + 5) / 2) and curve[0]["std"] == pytest.approx(np.std([2, 5], ddof=1))
+
+
+def test_best_setting_is_chosen_on_some_seeds_and_reported_on_the_others():
+    # point a wins on the selection seeds (0, 1) by luck; its estimate comes from seeds 2, 3 only
+    table = {"a": {0: 1.0, 1: 1.0, 2: 9.0, 3: 7.0}, "b": {0: 2.0, 1: 2.0, 2: 2.0, 3: 2.0}, "c": {0: 5.0, 2: 0.0}}
+    out = sweeps.select_and_report(table)
+    assert out["select_seeds"] == [0, 1] and out["report_seeds"] == [2, 3]
+    assert out["point"] == "a" and out["candidates"] == 2  # c lacks seed 1: not a candidate
+    assert out["mean"] == pytest.approx(8.0) and out["std"] == pytest.approx(np.std([9, 7], ddof=1)) and out["honest"]
+    high = sweeps.select_and_report(table, higher=True)  # b now wins selection: reported on seeds 2, 3
+    assert high["point"] == "b" and high["mean"] == pytest.approx(2.0) and high["select_mean"] == pytest.approx(2.0)
+    lone = sweeps.select_and_report({"a": {0: 1.0}})
+    assert lone["point"] == "a" and not lone["honest"] and lone["n"] == 0
+
+
+def test_a_swept_run_has_a_row_per_point_and_resumes(tmp_path):
+    args = ["run", "-d", "ring8", "-m", "vanilla", "-l", "nonsat", "-s", "0", "--steps", "10", "--batch-size", "32",
+            "--metrics", "modes", "--set", "eval_samples=200", "--set", "sample_every=0", "--device", "cpu",
+            "--sweep", "lr_g+lr_d=1e-4,1e-3", "--sweep", "vanilla.norm=none,batch", "-q", "-o", str(tmp_path)]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert len(df) == 4 and (df["status"] == "ok").all() and df["cell_id"].nunique() == 4
+    assert sorted(df["point"]) == sorted(f"lr_d={lr};lr_g={lr};vanilla.norm={n}" for lr in ("0.0001", "0.001")
+                                         for n in ("batch", "none"))
+    for row in df.itertuples():  # the swept values are the cell's effective settings and options
+        point = dict(item.split("=") for item in row.point.split(";"))
+        assert row.hp_lr_d == row.hp_lr_g == float(point["lr_d"]) and f"norm={point['vanilla.norm']}" in row.model_options
+        assert "lr_d=user" in row.hp_source
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cells").glob("*/result.json")}
+    again = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cells").glob("*/result.json")} == before
+    rep = CliRunner().invoke(cli, ["report", str(tmp_path), "--format", "csv"], catch_exceptions=False)
+    summary = pd.read_csv(pd.io.common.StringIO(rep.output))
+    assert summary.loc[summary["model"] == "vanilla", "point"].nunique() == 4  # points are never averaged together
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sweep", "lr_d=1e-4,abc"], "sweep setting 'lr_d' expects float, got 'abc'"),
+    (["--sweep", "nosuch=1,2"], "sweep key 'nosuch': unknown setting 'nosuch'"),
+    (["--sweep", "vanilla.norm=none,fancy"], "sweep key 'vanilla.norm' expects one of"),
+    (["--sweep", "lr_d=1e-4,2e-4", "--set", "lr_d=1e-3"], "'lr_d' is also set to one value"),
+    (["--sweep", "lr_d=1e-4,1e-4"], "lists 0.0001 more than once"),
+    (["--search", "3"], "--search N draws points from a search space"),
+    (["--search", "3", "--space", "nosuch-preset"], "neither a search space preset"),
+    (["--search", "2", "--space", "{space}"], "space.toml: key 'n_critic': setting 'n_critic' takes integers"),
+])
+def test_bad_sweep_input_is_one_line_and_exit_2(tmp_path, args, message):
+    space = tmp_path / "space.toml"
+    space.write_text('[space]\nn_critic = {log-uniform = [1, 5]}\n')
+    args = [a.replace("{space}", str(space)) for a in args]
+    res = CliRunner().invoke(cli, ["run", "-d", "ring8", "-m", "vanilla", "-l", "nonsat", *args, "-o",
+                                   str(tmp_path / "run")])
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
+    assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_space_file_names_the_file_and_key(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text('[space]\nlr_d = {gaussian = [0, 1]}\n')
+    with pytest.raises(Exception, match=f"space file {path}: key 'lr_d' has unknown distribution 'gaussian'"):
+        sweeps.load_space(str(path))
+    path.write_text('[space]\nlr_d = {log-uniform = [0, 1]}\n')
+    with pytest.raises(Exception, match=r"key 'lr_d' expects log-uniform \[low, high\] with 0 < low < high"):
+        sweeps.load_space(str(path))
+
+
+def test_suite_file_sweep_and_search(registry, tmp_path):
+    path = tmp_path / "suite.toml"
+    path.write_text('datasets = ["ring8"]\nmodels = ["vanilla"]\nlosses = ["nonsat"]\nseeds = [0]\nsearch = 2\n'
+                    'space = "lucic2018-narrow"\n[sweep]\nbatch_size = [32, 64]\n')
+    suite = build_suite(registry, suite_file=path)
+    sizes = [dict(c.point)["batch_size"] for c in suite.cells()]
+    assert sizes == [32, 32, 64, 64] and all(dict(c.point)["beta1"] == 0.5 for c in suite.cells())
+    # the preset's key that is already taken is refused, naming both
+    with pytest.raises(Exception, match="'vanilla.norm' is already in sweep key 'vanilla.norm'"):
+        build_suite(registry, suite_file=path, sweep=["vanilla.norm=none,batch"])
+    # the command line adds an axis to the file's
+    more = build_suite(registry, suite_file=path, sweep=["latent_dim=2,8"])
+    assert len(more.cells()) == 8
+    path.write_text('[sweep]\nn_critic = [1, "five"]\n')
+    with pytest.raises(Exception, match=rf"suite file {path}: key 'sweep.n_critic': setting 'n_critic' expects int"):
+        build_suite(registry, suite_file=path)
