@@ -703,11 +703,16 @@ def _domain_classifier(pl, run_dir: Path, cell_id: str):
               help="Write leaderboard.md, .csv, .html, plots/ and provenance.json into this folder (new, empty, or an "
               "earlier board) and rebuild the index README.md of the folder above it (unless that README is not a "
               "ganbench board index: it is then left alone).")
+@click.option("--best-setting", is_flag=True, help="A swept run: rank each (data set, model, loss) by its best point, "
+              "chosen by the first metric on the selection seeds and shown on the other seeds only, with the search "
+              "budget beside it.")
+@click.option("--select-seeds", metavar="0,1", help="The seeds a sweep's best point is chosen on (default: the first "
+              "half of the seeds); the table reports the others.")
 @click.option("--title", help="The board's title (default: 'ganbench leaderboard: <data sets>').")
 @click.option("--note", "notes", multiple=True, metavar="TEXT", help="A line for the board's notes (repeatable), "
               "e.g. what else ran on the machine while the timings were taken.")
 @click.pass_context
-def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, title, notes):
+def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, best_setting, select_seeds, title, notes):
     """The leaderboard of run directories: ranked table, plots and a provenance block (versions, git
     commit, plugins, device, protocol, the command that reproduces it). Without --publish it is printed.
 
@@ -717,12 +722,14 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, title, notes):
     from ganbench.leaderboard import publish as write_board
     from ganbench.report import display as make_display
     from ganbench.report import to_rich
+    from ganbench.suite import parse_seeds
 
-    board = build_board(run_dirs, _plugins(ctx).registry, title, _names(metrics), _names(by), baseline, notes)
+    board = build_board(run_dirs, _plugins(ctx).registry, title, _names(metrics), _names(by), baseline, notes,
+                        best_setting, parse_seeds(select_seeds) if select_seeds else None)
     if publish is None:
         console = make_console()
         console.print(to_rich(make_display(board.summary, board.metrics, board.by, board.interval), board.title))
-        for line in board.paper or []:  # a protocol's paper numbers beside ours (Markdown, as published)
+        for line in [*(board.paper or []), *(board.sweep or [])]:  # Markdown sections, as published
             console.print(Text(line), soft_wrap=True)
         for key, value in board.provenance().items():
             console.print(Text.assemble((f"{key}:", "dim"), " ", str(value)), highlight=False)

@@ -70,6 +70,12 @@ def command_line(suite: Mapping[str, Any]) -> str:
         for name, opts in sorted(suite.get(f"{kind}_options", {}).items()):
             for key, value in sorted(opts.items()):
                 parts += [f"--{kind}-opt", f"{name}.{key}={value}"]
+    for axis, values in suite.get("sweep", {}).items():
+        parts += ["--sweep", f"{axis}=" + (";" if any("," in str(v) for v in values) else ",").join(map(str, values))]
+    if suite.get("search"):
+        parts += ["--search", str(suite["search"]), "--space", str(suite.get("space_name") or "SPACE.toml")]
+        if suite.get("search_seed"):
+            parts += ["--search-seed", str(suite["search_seed"])]
     if suite.get("extractor", "auto") != "auto":
         parts += ["--extractor", suite["extractor"]]
     metrics = suite.get("metrics")
@@ -94,6 +100,8 @@ class Board:
     interval: str = "std"
     #: the protocol's comparison with its paper (:func:`paper_lines`), empty without a protocol
     paper: list[str] | None = None
+    #: a swept run's sections (:func:`ganbench.sweeps.markdown`): best-of-k and the best setting per loss
+    sweep: list[str] | None = None
 
     def provenance(self) -> dict[str, str]:
         from ganbench.provenance import git_commit
@@ -110,7 +118,7 @@ class Board:
         """The board as Markdown. Every text that comes from a user, a plugin or a file (title, notes,
         messages, names, provenance) is escaped: it can never become a link, an image or HTML."""
         table = display(self.summary, self.metrics, self.by, self.interval)
-        lines = [f"# {md_escape(self.title)}", "", to_markdown(table), "", *(self.paper or [])]
+        lines = [f"# {md_escape(self.title)}", "", to_markdown(table), "", *(self.paper or []), *(self.sweep or [])]
         for fig in self.figures:
             target = urllib.parse.quote(f"{plot_dir}/{fig.name}.png")
             lines += [f"## {md_escape(fig.title)}", "", f"![{md_escape(fig.title)}]({target})", "", md_escape(fig.caption),
@@ -251,24 +259,52 @@ def write_index(root: Path) -> Path | None:
 
 
 def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, metrics: Sequence[str] | None = None,
-                by: Sequence[str] | None = None, baseline: str | None = None, notes: Sequence[str] = ()) -> Board:
-    from ganbench.plots import figures
+                by: Sequence[str] | None = None, baseline: str | None = None, notes: Sequence[str] = (),
+                best_setting: bool = False, select_seeds: Sequence[int] | None = None) -> Board:
+    """``best_setting`` (a swept run): the table ranks each (data set, model, loss) by its best point, chosen
+    on ``select_seeds`` (default: the first half of the seeds) by the first ranked metric and shown on the
+    other seeds only."""
+    from ganbench import sweeps
+    from ganbench.plots import figures, sweep_figures
     from ganbench.report import group_columns, load_runs, metric_columns, summarize
 
     rows, runs = load_runs(run_dirs, references=True)
     if rows.empty:
         raise UsageError(f"no result rows in {', '.join(map(str, run_dirs))}: nothing to publish")
     cols = metric_columns(registry, rows, metrics)
-    groups = group_columns(rows, by)
-    summary = summarize(rows, cols, groups, baseline)
-    figs, plot_notes = figures(rows, groups, [c for c, _ in cols], registry)
+    swept = sweeps.is_swept(rows)
+    sweep_lines = sweeps.markdown(rows, cols, select_seeds) if swept else []
+    sweep_figs = sweep_figures(rows, cols) if swept else []
+    table_rows = rows
+    if best_setting:
+        ranked = [(c, h) for c, h in cols if h is not None]
+        if not swept or not ranked:
+            raise UsageError("--best-setting ranks the best point of a sweep: " + (
+                "these runs swept nothing (ganbench run --sweep/--search)" if not swept else
+                "give a metric with a direction (--metrics)"))
+        table_rows, chosen = sweeps.best_setting_rows(rows, *ranked[0], select_seeds)
+        first = chosen.iloc[0]
+        notes = [f"Best setting per loss: each row is the point chosen by {ranked[0][0]} on seed(s) {first.select_seeds} "
+                 f"out of {', '.join(sorted({str(b) for b in chosen['budget']}))} trained point(s) (the search budget), "
+                 f"shown on seed(s) {first.report_seeds or '(none)'} only.", *notes]
+    groups = group_columns(table_rows, by)
+    summary = summarize(table_rows, cols, groups, baseline)
+    if best_setting:  # the search budget beside each rank
+        budget = {(r.dataset, r.model, r.loss): f"best of {r.budget} points, chosen on seed(s) {r.select_seeds}"
+                  for r in chosen.itertuples()}
+        summary["note"] = [("; ".join(filter(None, [budget.get((r.get("dataset"), r.get("model"), r.get("loss")), ""),
+                                                    r["note"]])))
+                           for _, r in summary.iterrows()]
+    figs, plot_notes = figures(table_rows, groups, [c for c, _ in cols], registry)
+    figs = [*sweep_figs, *figs]
     datasets = ", ".join(sorted(rows["dataset"].unique()))
     followed = [p for p in paper_protocols(rows) if p != "none"]
     spec = registry.get("protocol", followed[0]) if len(followed) == 1 and followed[0] in registry.names("protocol") \
         else None
     interval = spec.interval if spec is not None else "std"
     return Board(title or f"ganbench leaderboard: {datasets}", summary, cols, groups, runs, rows, figs,
-                 [*notes, *plot_notes], interval, paper_lines(spec, rows, interval) if spec is not None else [])
+                 [*notes, *plot_notes], interval, paper_lines(spec, rows, interval) if spec is not None else [],
+                 sweep_lines)
 
 
 def _options_of(text: Any) -> dict[str, str]:

@@ -373,3 +373,83 @@ def write_pngs(figs: Sequence[Figure], folder: Path) -> list[Path]:
         atomic_write_bytes(path, fig.png)
         paths.append(path)
     return paths
+
+
+def _swept_values(points: pd.Series) -> pd.DataFrame:
+    """The ``point`` column as one column per swept key (numbers where every value is one)."""
+    from ganbench.sweeps import parse_text
+
+    table = pd.DataFrame([dict(parse_text(p)) for p in points], index=points.index)
+    for col in table:
+        numeric = pd.to_numeric(table[col], errors="coerce")
+        if numeric.notna().all():
+            table[col] = numeric
+    return table
+
+
+def sweep_figures(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]]) -> list[Figure]:
+    """A swept run's plots, per data set and ranked metric: the best-of-k curves (mean ± std over seeds, one
+    line per (model, loss)) and the sensitivity to each swept key (each point's mean over seeds, and per
+    value the best point and the mean over the other keys)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from ganbench.report import _values, reference_mask
+    from ganbench.sweeps import curves, is_swept
+
+    if not is_swept(df):
+        return []
+    cells = df[~reference_mask(df) & df["point"].notna()]
+    out: list[Figure] = []
+    for dataset in sorted(cells["dataset"].unique()):
+        mine = cells[cells["dataset"] == dataset]
+        for col, higher in metrics:
+            if higher is None or col not in mine:
+                continue
+            cur = curves(mine, col, higher)
+            if cur.empty:
+                continue
+            fig, (ax,) = _figure(1, (5.0, 3.4))
+            for key, g in cur.groupby(["model", "loss"], sort=False):
+                ax.plot(g["k"], g["mean"], marker="o", ms=3, label=_label(key))
+                ax.fill_between(g["k"], g["mean"] - g["std"].fillna(0), g["mean"] + g["std"].fillna(0), alpha=0.15)
+            ax.set_xlabel("budget k (points)")
+            ax.set_ylabel(f"expected best {col}")
+            ax.legend(fontsize=7)
+            name = safe_name(f"sweep-best-of-k-{dataset}-{col}", limit=120)
+            out.append(Figure(name, f"{dataset}: expected best {col} of k points",
+                              f"Per (model, loss): the expected best {col} of k of the N trained points, drawn without "
+                              "replacement (exact), per seed; the line is the mean over seeds, the band ± one std.",
+                              _png(fig)))
+            measured = mine[mine["status"].isin(MEASURED)]
+            vals = _values(measured, col)
+            if vals.empty:
+                continue
+            per_point = measured.loc[vals.index].assign(_v=vals).groupby(["model", "loss", "point"], sort=False)["_v"].mean()
+            per_point = per_point.reset_index()
+            keys = _swept_values(per_point["point"])
+            names: dict[str, list[str]] = {}  # keys swept together (lr_g+lr_d) share one panel
+            for k in keys:
+                if keys[k].nunique() > 1:
+                    twin = next((n for n in names if keys[n].equals(keys[k])), None)
+                    names.setdefault(twin or k, []).append(k) if twin else names.setdefault(k, [k])
+            if not names:
+                continue
+            fig, axes = _figure(len(names))
+            for ax, key in zip(axes, names, strict=True):
+                table = per_point.assign(_x=keys[key])
+                for group, g in table.groupby(["model", "loss"], sort=False):
+                    marginal = g.groupby("_x")["_v"].mean()
+                    (line,) = ax.plot(marginal.index, marginal.values, marker="o", ms=3, label=_label(group))
+                    ax.scatter(g["_x"], g["_v"], s=8, alpha=0.35, color=line.get_color())
+                numeric = pd.api.types.is_numeric_dtype(keys[key])
+                if numeric and (keys[key] > 0).all() and keys[key].max() / keys[key].min() >= 10:
+                    ax.set_xscale("log")
+                ax.set_xlabel(" = ".join(names[key]))
+                ax.set_ylabel(col)
+            axes[0].legend(fontsize=7)
+            name = safe_name(f"sweep-sensitivity-{dataset}-{col}", limit=120)
+            out.append(Figure(name, f"{dataset}: {col} against each swept key",
+                              f"Each dot is one point's {col} (mean over its seeds); the line joins, per value of the key, "
+                              "the mean over the other keys' values.", _png(fig)))
+    return out

@@ -303,3 +303,137 @@ add_preset(Preset("lucic2018-narrow", "narrow range (beta1 0.5, n_disc 1). " + _
     "wgan.clip": {"log-uniform": [0.01, 1.0]},
     "wgan-gp.lambda": {"log-uniform": [0.1, 10.0]},
 }))
+
+
+# -- the report of a swept run ---------------------------------------------------------------------
+
+#: what a swept run's rows are grouped by before their points are compared
+GROUP = ("dataset", "model", "loss")
+
+
+def is_swept(rows) -> bool:
+    """Whether ``rows`` (a run's result rows) hold cells of sweep or search points."""
+    from ganbench.report import reference_mask
+
+    return "point" in rows and bool(rows.loc[~reference_mask(rows), "point"].notna().any())
+
+
+def _tables(rows, metric: str) -> dict[tuple[str, ...], dict[str, dict[int, float]]]:
+    """Per (data set, model, loss): point -> {seed: the metric's value} over measured cells."""
+    from ganbench.report import _values, reference_mask
+
+    cells = rows[~reference_mask(rows) & rows["point"].notna()]
+    out: dict[tuple[str, ...], dict[str, dict[int, float]]] = {}
+    for key, g in cells.groupby(list(GROUP), sort=False):
+        table: dict[str, dict[int, float]] = {}
+        for point, pg in g.groupby("point", sort=False):
+            vals = _values(pg, metric)
+            table[str(point)] = {int(pg.loc[i, "seed"]): float(v) for i, v in vals.items()}
+        out[tuple(key)] = table
+    return out
+
+
+def choices(rows, metric: str, higher: bool, select: Sequence[int] | None = None):
+    """Per (data set, model, loss) of a swept run: the best point chosen on the selection seeds
+    (:func:`select_and_report`) and its value on the report seeds, with the budget (points trained)."""
+    import pandas as pd
+
+    out = []
+    for key, table in _tables(rows, metric).items():
+        best = select_and_report(table, higher, select)
+        out.append({**dict(zip(GROUP, key, strict=True)), "metric": metric, "budget": best["points"],
+                    "candidates": best["candidates"], "point": best["point"],
+                    "select_seeds": ",".join(map(str, best["select_seeds"])),
+                    "report_seeds": ",".join(map(str, best["report_seeds"])), "select_mean": best["select_mean"],
+                    "mean": best["mean"], "std": best["std"], "n": best["n"]})
+    return pd.DataFrame(out)
+
+
+def best_setting_rows(rows, metric: str, higher: bool, select: Sequence[int] | None = None):
+    """The rows a "best setting per loss" table is computed from: per (data set, model, loss) the cells of
+    the point chosen on the selection seeds, on the report seeds only (so the table's numbers never come
+    from the seeds that chose them); reference rows kept. Returns the rows and :func:`choices`."""
+    from ganbench.report import reference_mask
+
+    chosen = choices(rows, metric, higher, select)
+    keep = reference_mask(rows).copy()
+    for r in chosen.itertuples():
+        if r.point is None:
+            continue
+        report = {int(s) for s in r.report_seeds.split(",") if s}
+        keep |= ((rows["dataset"] == r.dataset) & (rows["model"] == r.model) & (rows["loss"] == r.loss)
+                 & (rows["point"] == r.point) & rows["seed"].isin(report))
+    return rows[keep], chosen
+
+
+def curves(rows, metric: str, higher: bool):
+    """The best-of-k curves of a swept run: per (data set, model, loss) and k = 1..N, the expected best of k
+    of its N points (:func:`expected_best`, exact), mean and std over seeds."""
+    import pandas as pd
+
+    out = []
+    for key, table in _tables(rows, metric).items():
+        per_seed: dict[int, list[float]] = {}
+        for values in table.values():
+            for seed, v in values.items():
+                if math.isfinite(v):
+                    per_seed.setdefault(seed, []).append(v)
+        for r in best_of_k(per_seed, higher):
+            out.append({**dict(zip(GROUP, key, strict=True)), "metric": metric, "points": len(table), **r})
+    return pd.DataFrame(out)
+
+
+def _ks(n: int) -> list[int]:
+    """The budgets a table shows: 1, 2, 4, 8, ... and n."""
+    ks, k = [], 1
+    while k < n:
+        ks.append(k)
+        k *= 2
+    return [*ks, n]
+
+
+def markdown(rows, metrics: Sequence[tuple[str, bool | None]], select: Sequence[int] | None = None) -> list[str]:
+    """A swept run's sections of a board: the budget, the best-of-k table and the best setting per
+    (data set, model, loss), chosen on some seeds and reported on the others, for each ranked metric."""
+    from ganbench.report import md_escape
+
+    ranked = [(c, h) for c, h in metrics if h is not None]
+    if not ranked or not is_swept(rows):
+        return []
+    lines = ["## The sweep: expected best of k points", ""]
+    for col, higher in ranked:
+        cur = curves(rows, col, higher)
+        if cur.empty:
+            continue
+        most = int(cur["points"].max())
+        ks = _ks(most)
+        lines += [f"`{md_escape(col)}` ({'higher' if higher else 'lower'} is better): the expected best of k points "
+                  f"drawn without replacement from the N trained (Lucic et al. 2018, Figure 4; exact, not "
+                  "bootstrapped), per seed, then mean ± std over seeds.", "",
+                  "| data set | model | loss | N | " + " | ".join(f"k={k}" for k in ks) + " |",
+                  "|---|---|---|---:|" + "---:|" * len(ks)]
+        for key, g in cur.groupby(list(GROUP), sort=False):
+            by_k = {int(r.k): r for r in g.itertuples()}
+            shown = [f"{by_k[k].mean:.4g}" + (f" ± {by_k[k].std:.2g}" if not math.isnan(by_k[k].std) else "")
+                     if k in by_k else "—" for k in ks]
+            lines.append("| " + " | ".join(md_escape(str(v)) for v in key) + f" | {int(g['points'].iloc[0])} | "
+                         + " | ".join(shown) + " |")
+        lines.append("")
+    col, higher = ranked[0]
+    chosen = choices(rows, col, higher, select)
+    if chosen.empty:
+        return lines
+    first = chosen.iloc[0]
+    lines += ["## Best setting per loss", "",
+              f"Chosen by `{md_escape(col)}` on seed(s) {first.select_seeds} and reported on seed(s) "
+              f"{first.report_seeds or '(none)'}: the best of N points measured on the seeds that chose it "
+              "overstates it (the winner's curse), so only the report seeds' numbers estimate it.", "",
+              "| data set | model | loss | budget (points) | best point | on the selection seeds | on the report "
+              "seeds (mean ± std, n) |", "|---|---|---|---:|---|---:|---:|"]
+    order = chosen.sort_values("mean", ascending=not higher, na_position="last")
+    for r in order.itertuples():
+        report = (f"{r.mean:.4g}" + (f" ± {r.std:.2g}" if not math.isnan(r.std) else "") + f" (n={r.n})"
+                  if r.n else "— (no report seed)")
+        lines.append(f"| {md_escape(r.dataset)} | {md_escape(r.model)} | {md_escape(r.loss)} | {r.budget} | "
+                     f"{md_escape(str(r.point))} | {r.select_mean:.4g} | {report} |")
+    return [*lines, ""]

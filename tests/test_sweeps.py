@@ -110,27 +110,57 @@ def test_best_setting_is_chosen_on_some_seeds_and_reported_on_the_others():
     assert lone["point"] == "a" and not lone["honest"] and lone["n"] == 0
 
 
-def test_a_swept_run_has_a_row_per_point_and_resumes(tmp_path):
-    args = ["run", "-d", "ring8", "-m", "vanilla", "-l", "nonsat", "-s", "0", "--steps", "10", "--batch-size", "32",
-            "--metrics", "modes", "--set", "eval_samples=200", "--set", "sample_every=0", "--device", "cpu",
-            "--sweep", "lr_g+lr_d=1e-4,1e-3", "--sweep", "vanilla.norm=none,batch", "-q", "-o", str(tmp_path)]
-    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+SWEPT_ARGS = ["run", "-d", "ring8", "-m", "vanilla", "-l", "nonsat", "-s", "0,1", "--steps", "10", "--batch-size", "32",
+              "--metrics", "modes", "--set", "eval_samples=200", "--set", "sample_every=0", "--device", "cpu",
+              "--sweep", "lr_g+lr_d=1e-4,1e-3", "--sweep", "vanilla.norm=none,batch", "-q"]
+
+
+@pytest.fixture(scope="module")
+def swept_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("swept")
+    res = CliRunner().invoke(cli, [*SWEPT_ARGS, "-o", str(out)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    df = pd.read_csv(tmp_path / "results.csv")
-    assert len(df) == 4 and (df["status"] == "ok").all() and df["cell_id"].nunique() == 4
-    assert sorted(df["point"]) == sorted(f"lr_d={lr};lr_g={lr};vanilla.norm={n}" for lr in ("0.0001", "0.001")
-                                         for n in ("batch", "none"))
+    return out
+
+
+def test_a_swept_run_has_a_row_per_point_and_resumes(swept_run):
+    df = pd.read_csv(swept_run / "results.csv")
+    assert len(df) == 8 and (df["status"] == "ok").all() and df["cell_id"].nunique() == 8
+    assert sorted(set(df["point"])) == sorted(f"lr_d={lr};lr_g={lr};vanilla.norm={n}" for lr in ("0.0001", "0.001")
+                                              for n in ("batch", "none"))
     for row in df.itertuples():  # the swept values are the cell's effective settings and options
         point = dict(item.split("=") for item in row.point.split(";"))
         assert row.hp_lr_d == row.hp_lr_g == float(point["lr_d"]) and f"norm={point['vanilla.norm']}" in row.model_options
         assert "lr_d=user" in row.hp_source
-    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cells").glob("*/result.json")}
-    again = CliRunner().invoke(cli, args, catch_exceptions=False)
+    before = {p.name: p.stat().st_mtime_ns for p in (swept_run / "cells").glob("*/result.json")}
+    again = CliRunner().invoke(cli, [*SWEPT_ARGS, "-o", str(swept_run)], catch_exceptions=False)
     assert again.exit_code == 0, again.output
-    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cells").glob("*/result.json")} == before
-    rep = CliRunner().invoke(cli, ["report", str(tmp_path), "--format", "csv"], catch_exceptions=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (swept_run / "cells").glob("*/result.json")} == before
+    rep = CliRunner().invoke(cli, ["report", str(swept_run), "--format", "csv"], catch_exceptions=False)
     summary = pd.read_csv(pd.io.common.StringIO(rep.output))
     assert summary.loc[summary["model"] == "vanilla", "point"].nunique() == 4  # points are never averaged together
+
+
+def test_a_sweep_board_ranks_the_best_setting_on_other_seeds(swept_run, tmp_path):
+    df = pd.read_csv(swept_run / "results.csv")
+    res = CliRunner().invoke(cli, ["leaderboard", str(swept_run), "--metrics", "mode_kl", "--best-setting",
+                                   "--publish", str(tmp_path / "board")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "board" / "leaderboard.md").read_text()
+    on = {s: df[df["seed"] == s].set_index("point")["mode_kl"] for s in (0, 1)}
+    chosen = on[0].idxmin()  # chosen on seed 0 (the first half), shown on seed 1 only
+    table = pd.read_csv(tmp_path / "board" / "leaderboard.csv")
+    mine = table[table["model"] == "vanilla"].iloc[0]
+    assert mine["point"] == chosen and mine["seeds"] == 1
+    assert mine["mode_kl_mean"] == pytest.approx(on[1][chosen])
+    assert "best of 4 points, chosen on seed(s) 0" in mine["note"]
+    # the best-of-k section: every k of the 4 points against brute force, per seed, then the mean
+    for k in (1, 2, 4):
+        want = np.mean([np.mean([min(c) for c in itertools.combinations(on[s].tolist(), k)]) for s in (0, 1)])
+        assert f"{want:.4g}" in md
+    for name in ("sweep-best-of-k-ring8-mode_kl", "sweep-sensitivity-ring8-mode_kl"):
+        assert (tmp_path / "board" / "plots" / f"{name}.png").stat().st_size > 1000
+    assert "--sweep lr_g+lr_d=0.0001,0.001 --sweep vanilla.norm=none,batch" in md  # the command that reproduces it
 
 
 @pytest.mark.parametrize("args, message", [

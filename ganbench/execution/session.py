@@ -135,7 +135,7 @@ class Plan:
         """The plan as lines for the user."""
         from ganbench.progress import duration
 
-        one = {"data sets": "data set", "models": "model", "losses": "loss", "seeds": "seed"}
+        one = {"data sets": "data set", "models": "model", "losses": "loss", "points": "point", "seeds": "seed"}
         grid = " × ".join(f"{n} {axis if n != 1 else one.get(axis, axis)}" for axis, n in self.axes.items())
         lines = [f"ganbench: {len(self.cells)} cells ({grid}) -> {self.out}"]
         parts = [f"{len(self.to_train)} to train"]
@@ -710,7 +710,8 @@ class Runner:
             eval_estimates[cell] = statistics.median(ev) if ev else None
             estimates[cell] = None if per_step is None else per_step * steps + (eval_estimates[cell] or 0.0)
         axes = {"data sets": len(self.suite.datasets), "models": len(self.suite.models),
-                "losses": len(self.suite.losses), "seeds": len(self.suite.seeds)}
+                "losses": len(self.suite.losses), **({"points": len(self.suite.points())} if self.suite.swept() else {}),
+                "seeds": len(self.suite.seeds)}
         why = ("cells train in worker processes, so no plugin code is probed in this one (a crash would end the "
                "run); the ETA follows from the first finished cells") if not self._probe_here else None
         return Plan(self.store.root, [p.cell for p in preps], axes, reused, skipped, estimates, eval_estimates,
