@@ -41,6 +41,8 @@ class LoadedGenerator:
     condition: str | None = None
     ema: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: the distribution of z it was trained with (setting ``latent_dist``)
+    latent_dist: str = "normal"
 
     @property
     def conditional(self) -> bool:
@@ -51,10 +53,13 @@ class LoadedGenerator:
         return self.info.num_classes
 
     def noise(self, n: int, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
-        """``[n, latent_dim]`` standard normal latent vectors from ``seed`` (CPU); with ``truncation`` t,
-        values beyond ±t are redrawn until inside (the truncation trick of BigGAN, Brock et al. 2019)."""
+        """``[n, latent_dim]`` latent vectors from ``seed`` (CPU) of the distribution G trained with; with
+        ``truncation`` t, values beyond ±t are redrawn until inside (the truncation trick of BigGAN, Brock et
+        al. 2019)."""
+        from ganbench.seeding import latent
+
         gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.latent_dim, generator=gen)
+        z = latent(n, self.latent_dim, gen, self.latent_dist)
         if truncation is not None:
             if not (math.isfinite(truncation) and truncation > 0):
                 raise UsageError(f"truncation must be a number > 0, got {truncation}")
@@ -62,7 +67,7 @@ class LoadedGenerator:
                 outside = z.abs() > truncation
                 if not outside.any():
                     break
-                z[outside] = torch.randn(int(outside.sum()), generator=gen)
+                z[outside] = latent(1, int(outside.sum()), gen, self.latent_dist)[0]
             z = z.clamp(-truncation, truncation)  # a tiny T can leave a few after 1000 redraws
         return z
 
@@ -132,7 +137,8 @@ def load_generator(cell_dir: str | Path, device: str | torch.device = "cpu", *, 
     device = torch.device(device)
     G.to(device).eval()
     return LoadedGenerator(G, spec.name, dict(desc["model_options"]), desc["latent_dim"], info, cell_dir,
-                           condition=spec.condition, ema=ema and not raw, device=device)
+                           condition=spec.condition, ema=ema and not raw, device=device,
+                           latent_dist=str(desc.get("latent_dist", "normal")))
 
 
 def info_record(info: DataInfo) -> dict[str, Any]:
@@ -155,6 +161,7 @@ def describe(store, cell_id: str, registry) -> dict[str, Any]:
     settings, model = config["settings"], config["cell"]["model"]
     generated = "ema" if settings.get("g_ema", 0) else "trained"
     return {"model": model, "model_options": config.get("model_options") or {}, "latent_dim": settings["latent_dim"],
+            "latent_dist": settings.get("latent_dist", "normal"),
             "data": info_record(data.info), "generator": generated}
 
 

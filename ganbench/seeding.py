@@ -33,15 +33,30 @@ def seed_global(seed: int, *tags: str) -> None:
     torch.manual_seed(derive_seed(seed, *tags))
 
 
-def eval_noise(seed: int, dataset: str, model: str, n: int, latent_dim: int, total: int = 0) -> torch.Tensor:
+#: the distributions of the latent vector z (setting ``latent_dist``)
+LATENT_DISTS = ("normal", "uniform")
+
+
+def latent(n: int, dim: int, stream: torch.Generator, dist: str = "normal") -> torch.Tensor:
+    """``[n, dim]`` latent vectors from ``stream``: standard normal, or uniform on [-1, 1] (DCGAN's and
+    PacGAN's stacked-MNIST generators)."""
+    if dist == "uniform":
+        return torch.rand(n, dim, generator=stream) * 2 - 1
+    if dist != "normal":
+        raise ValueError(f"latent distribution must be one of {', '.join(LATENT_DISTS)}, not {dist!r}")
+    return torch.randn(n, dim, generator=stream)
+
+
+def eval_noise(seed: int, dataset: str, model: str, n: int, latent_dim: int, total: int = 0,
+               dist: str = "normal") -> torch.Tensor:
     """The evaluation noise of a cell: ``max(n, total)`` latent vectors. Metrics with a fixed sample
     size (``total``) get extra vectors *after* the first ``n`` (``eval_samples``), so those — and
     every number computed from them — do not depend on which metrics run. The report rebuilds a
     generator's evaluation samples with the same call."""
     stream = generator(seed, "eval", dataset, model)
-    noise = torch.randn(n, latent_dim, generator=stream)
+    noise = latent(n, latent_dim, stream, dist)
     if total > n:
-        noise = torch.cat([noise, torch.randn(total - n, latent_dim, generator=stream)])
+        noise = torch.cat([noise, latent(total - n, latent_dim, stream, dist)])
     return noise
 
 

@@ -42,12 +42,16 @@ SETTINGS: dict[str, Option] = {
     "steps": Option(1200, "generator updates per cell (each preceded by n_critic discriminator updates)", check=positive),
     "batch_size": Option(64, "samples per batch, real and fake", check=positive),
     "n_critic": Option(1, "discriminator updates per generator update", check=positive),
+    "g_steps": Option(1, "generator updates per step, after the step's n_critic discriminator updates, each on fresh "
+                      "noise (PacGAN's and DCGAN-TensorFlow's stacked-MNIST code: 2)", check=positive),
     "optimizer": Option("adam", "adam or rmsprop, for both networks", choices=("adam", "rmsprop")),
     "lr_g": Option(2e-4, "generator learning rate (DCGAN: 2e-4)", check=positive),
     "lr_d": Option(2e-4, "discriminator learning rate (DCGAN: 2e-4)", check=positive),
     "beta1": Option(0.5, "Adam beta1 (DCGAN: 0.5)", check=interval(0, 1, "[)")),
     "beta2": Option(0.999, "Adam beta2", check=interval(0, 1, "[)")),
-    "latent_dim": Option(100, "size of the noise vector z ~ N(0, I)", check=positive),
+    "latent_dim": Option(100, "size of the noise vector z", check=positive),
+    "latent_dist": Option("normal", "distribution of z: normal (N(0, I)) or uniform (U[-1, 1] per coordinate: DCGAN's "
+                          "and PacGAN's stacked-MNIST code)", choices=("normal", "uniform")),
     "sample_every": Option(100, "save a sample grid every N steps (and at the last step); 0 = only the last",
                            check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
     "eval_samples": Option(2000, "generated samples used by the metrics at each evaluation",
@@ -90,7 +94,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 #: are still reused (an earlier run resumes instead of retraining everything)
 HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start": 0, "fake_labels": "data",
                                 "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False,
-                                "replicas": 1, "augment": "none"}
+                                "replicas": 1, "augment": "none", "g_steps": 1,
+                                "latent_dist": "normal"}
 
 
 def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

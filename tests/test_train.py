@@ -303,6 +303,7 @@ def _alone(reg, model, data, seed, settings, loss, **options):
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat-r1", {}),  # a lazy penalty phase, lr·c and betas^c
     ("cgan", "vector", {}, 1, 12, "wgan-gp", {}),  # labels per replica, a conditional D in the penalty
     ("acgan", "vector", {}, 1, 12, "nonsat", {}),  # each replica's own class term
+    ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat", {"g_steps": 2, "latent_dist": "uniform"}),
 ])
 def test_replicas_train_each_seed_as_it_trains_alone(plugins, model, kind, options, n_critic, exact, loss, extra):
     """K = 3 seeds as one vectorised program: each replica's history is its seed's trained alone within
@@ -410,3 +411,28 @@ def test_a_stream_drawn_ahead_checkpoints_the_draws_used_also_after_a_failed_dra
     assert torch.equal(ahead.stream_state(), expected.get_state())
     with pytest.raises(RuntimeError, match="the third draw fails"):
         ahead.next()
+
+
+def test_g_steps_and_a_uniform_latent_reach_the_step(plugins):
+    """``g_steps`` = 2: two G optimiser steps per step after the step's D updates (PacGAN's stacked-MNIST
+    code); ``latent_dist`` = uniform: every z G sees is U[-1, 1] per coordinate, as is the evaluation noise."""
+    from ganbench.train import setup
+
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    settings = _settings(steps=3, n_critic=2, g_steps=2, latent_dist="uniform")
+    spec = reg.get("model", "vanilla")
+    b = setup.networks(spec, data.info, settings, {"hidden": 16, "norm": "none"}, seed=0, dataset=data.info.name,
+                       model="vanilla")
+    seen = []
+    b.G.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    states = []
+    run_training(b.G, b.D, reg.get("loss", "nonsat"), data, settings, seed=0, device=CPU,
+                 eval_noise=seeding.eval_noise(0, "d", "m", 64, 8, dist="uniform"),
+                 on_checkpoint=lambda st: states.append(copy.deepcopy(st)), checkpoint_every=2)
+    opt_g, opt_d = states[0]["opt_g"]["state"], states[0]["opt_d"]["state"]  # after step 2: 2 × 2 updates each
+    assert {int(v["step"]) for v in opt_g.values()} == {4} and {int(v["step"]) for v in opt_d.values()} == {4}
+    z = torch.cat(seen)
+    assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.9 and z.max() > 0.9 and abs(float(z.mean())) < 0.1
+    noise = seeding.eval_noise(0, "d", "m", 4000, 8, dist="uniform")
+    assert noise.min() >= -1 and noise.max() <= 1 and float(noise.std()) == pytest.approx(1 / 3 ** 0.5, rel=0.02)

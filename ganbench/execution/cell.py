@@ -64,7 +64,8 @@ def evaluation_inputs(seed: int, dataset: str, model: str, conditional: bool, da
     """A cell's evaluation noise and, for a conditional model, the classes its samples are asked to be:
     the same for every loss on (data set, model, seed) — what the cell's evaluation and ``ganbench
     evaluate`` both draw from."""
-    noise = seeding.eval_noise(seed, dataset, model, settings["eval_samples"], settings["latent_dim"], metric_samples)
+    noise = seeding.eval_noise(seed, dataset, model, settings["eval_samples"], settings["latent_dim"], metric_samples,
+                               settings.get("latent_dist", "normal"))
     labels = (conditioning.eval_labels(seed, dataset, model,
                                        conditioning.class_probabilities(data, settings.get("fake_labels", "data")),
                                        settings["eval_samples"], metric_samples) if conditional else None)
@@ -428,6 +429,8 @@ class _CellRun:
                                  tr.G.state_dict() if tr.G_ema is not None else None, {
                                      "model": cell.model, "model_options": dict(plan.model_options),
                                      "latent_dim": settings["latent_dim"], "condition": tr.model.condition,
+                                     **({"latent_dist": settings["latent_dist"]}
+                                        if settings.get("latent_dist", "normal") != "normal" else {}),
                                      "generator": "ema" if tr.G_ema is not None else "trained",
                                      "data": info_record(data.info),
                                      "provenance": str(self.registry.provenance("model", cell.model))})

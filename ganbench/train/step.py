@@ -1,14 +1,15 @@
-"""The single GAN update: ``n_critic`` discriminator updates, then one generator update, as the
+"""The single GAN update: ``n_critic`` discriminator updates, then ``g_steps`` generator updates, as the
 phases of :mod:`ganbench.train.phases`.
 
-One *step* is one generator update preceded by ``n_critic`` discriminator updates, each on a fresh
+One *step* is one generator update (``g_steps`` of them: DCGAN-TensorFlow's and PacGAN's stacked-MNIST
+code update G twice per D update) preceded by ``n_critic`` discriminator updates, each on a fresh
 real batch and fresh noise. A D update minimises ``d_loss + penalty`` (a penalty that is not its own
 phase: WGAN-GP's, or a lazy one with ``phase=false``) and is followed by the loss's ``after_d_step``
 (if any, e.g. WGAN's weight clipping); a lazy penalty that is its own phase (R1 of ``nonsat-r1``)
 then takes its own optimiser step on the same real batch when due. Per step the record holds, for the
 last D update, D's loss, the mean raw scores D(real) and D(fake) and D's gradient norm; the penalty
 of the step's last D update that computed one (a lazy penalty is not computed at every update); and
-G's loss and gradient norm.
+the last G update's loss and gradient norm.
 
 A conditional model (see :mod:`ganbench.conditioning`) is called ``G(z, y)`` / ``D(x, y)``: real
 batches bring their labels, generated batches are asked for labels drawn from the seed's ``labels``
@@ -103,28 +104,31 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                 penalty.sum().backward()
                 s.opt_d.step()
                 recorded = penalty
-    with s.autocast():
-        at("model", "D forward")
-        d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
-        y_fake_g = task.fake_labels()
-        at("model", "G forward")
-        fake_g = nets.g(task.z(), y_fake_g)
-        at("model", "D forward")
-        d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
-        g_finite = s.all_finite(fake_g.detach())
-        at("loss", "g_loss")
-        g_loss = bound.g_loss(d_fake_g, d_real_g)
-        if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
-            at(None, "auxiliary classifier loss (G)")
-            g_loss = g_loss + aux_weight * s.auxiliary_loss(c_fake_g, y_fake_g)
-        if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
-            at("model", "G regularization")
-            g_loss = g_loss + s.g_regularization()
-    at(None, "G backward")
-    s.opt_g.zero_grad(set_to_none=True)
-    g_loss.sum().backward()
-    gn_g = s.grad_norm(s.G)
-    s.opt_g.step()
+    g_finite = None
+    for _ in range(settings.get("g_steps", 1)):  # G's updates of the step, each on fresh noise (and labels)
+        with s.autocast():
+            at("model", "D forward")
+            d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
+            y_fake_g = task.fake_labels()
+            at("model", "G forward")
+            fake_g = nets.g(task.z(), y_fake_g)
+            at("model", "D forward")
+            d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
+            finite_g = s.all_finite(fake_g.detach())
+            g_finite = finite_g if g_finite is None else g_finite & finite_g
+            at("loss", "g_loss")
+            g_loss = bound.g_loss(d_fake_g, d_real_g)
+            if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
+                at(None, "auxiliary classifier loss (G)")
+                g_loss = g_loss + aux_weight * s.auxiliary_loss(c_fake_g, y_fake_g)
+            if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
+                at("model", "G regularization")
+                g_loss = g_loss + s.g_regularization()
+        at(None, "G backward")
+        s.opt_g.zero_grad(set_to_none=True)
+        g_loss.sum().backward()
+        gn_g = s.grad_norm(s.G)
+        s.opt_g.step()
     if s.g_reg is not None and s.g_reg.due(t):  # G's regulariser phase (path length): its own optimiser step
         at("ganbench", "data batch")
         y_reg = task.fake_labels()

@@ -137,7 +137,8 @@ class GenerationTask:
         self.augment = seeding.generator(seed, "augment", name)
         self._index = Prefetched(lambda: next(self.batches), self.batches.state_dict, self.batches.load_state_dict,
                                  device)
-        self._z = Prefetched(lambda: torch.randn(self.batch_size, self.latent_dim, generator=self.noise),
+        dist = settings.get("latent_dist", "normal")
+        self._z = Prefetched(lambda: seeding.latent(self.batch_size, self.latent_dim, self.noise, dist),
                              self.noise.get_state, self.noise.set_state, device)
         # an unconditional model never draws from it: its state stays the seed's
         self._y = Prefetched(lambda: draw_labels(self.probs, self.batch_size, self.labels), self.labels.get_state,
