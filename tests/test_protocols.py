@@ -218,3 +218,93 @@ def test_a_protocol_that_names_a_plugin_by_an_alias_or_a_typo_is_refused(tmp_pat
     with pytest.raises(UsageError, match=r"^protocol 'typo' of .* names model 'vanila' in its model_options: unknown "
                                          r"model 'vanila' \(did you mean 'vanilla'\?\)"):
         make_runner(protocol="typo", loaded_plugins=pl, out=tmp_path / "t", device="cpu")
+
+
+STACKED = {"latent_dim": 100, "latent_dist": "uniform", "batch_size": 64, "optimizer": "adam", "lr_g": 2e-4,
+           "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "g_steps": 2, "eval_samples": 26_000,
+           "g_ema": 0.0}
+
+
+@pytest.mark.parametrize("name, steps, tier_of", [("pacgan-stacked-mnist", 100_000, None),
+                                                  ("pacgan-stacked-mnist-cpu", 2_000, "pacgan-stacked-mnist")])
+def test_the_stacked_mnist_protocol_pins_pacgans_veegan_setting(tmp_path, plugins, name, steps, tier_of):
+    """PacGAN's Table 2 as its code runs it: 128,000 stacks of full MNIST, the code's DCGAN, z 100-d U[-1, 1],
+    Adam 2e-4 (β1 0.5), batch 64, two G updates per D update, 26,000 samples, 10 seeds ± standard error."""
+    runner, prep = _prepared(tmp_path, name)
+    suite = runner.suite
+    assert (list(suite.datasets), list(suite.models), list(suite.losses), list(suite.seeds), list(suite.metrics)) == \
+        (["stacked-mnist"], ["pacgan-dcgan"], ["nonsat"], list(range(10)), ["modes"])
+    assert prep.settings == {**GLOBAL_DEFAULTS, **STACKED, "steps": steps, "sample_every": steps // 10}
+    assert {runner.data_options["stacked-mnist"][k] for k in ("source", "size")} == {"mnist", 128_000}
+    assert prep.model_options == {"pack": 1, "g_width": 64, "d_width": 64}
+    spec = plugins.registry.get("protocol", name)
+    assert (spec.interval, spec.budget, spec.tier_of) == ("se", 100_000, tier_of)
+    (row,) = spec.results
+    assert (row.label, row.model, dict(row.model_options), dict(row.values)) == (
+        "DCGAN", "pacgan-dcgan", {"pack": 1}, {"modes": (78.9, 6.46), "mode_kl": (4.50, 0.127)})
+
+
+def test_pacgan_dcgan_is_the_codes_network(plugins):
+    """The released code's DCGAN at 28 px, 3 channels: parameter counts from its layer list, TensorFlow's
+    'SAME' padding (28 → 14 pads 1 before, 2 after) and its transposed convolution as the exact adjoint of
+    that convolution, PacDCGAN-k packing consecutive samples along the channels."""
+    from ganbench.conditioning import build_networks
+    from ganbench_builtins.models.nets.pacgan import SameConv2d, SameConvTranspose2d, same_padding
+
+    info = plugins.registry.get("dataset", "stacked-mnist").load(None, size=8, test_size=4).info  # from mnist5k
+    G, D = build_networks(plugins.registry.get("model", "pacgan-dcgan"), info, 100, {"pack": 1})
+    conv = lambda cin, cout: cin * cout * 25 + cout  # noqa: E731  a 5×5 layer with a bias
+    g = (100 * 2048 + 2048) + 2 * 512 + conv(512, 256) + 2 * 256 + conv(256, 128) + 2 * 128 + conv(128, 64) \
+        + 2 * 64 + conv(64, 3)
+    d = conv(3, 64) + conv(64, 128) + 2 * 128 + conv(128, 256) + 2 * 256 + conv(256, 512) + 2 * 512 + 2048 + 1
+    assert sum(p.numel() for p in G.parameters()) == g == 4_514_819
+    assert sum(p.numel() for p in D.parameters()) == d == 4_310_401
+    z = torch.rand(6, 100) * 2 - 1
+    x = G(z)
+    assert x.shape == (6, 3, 28, 28) and x.abs().max() <= 1 and D(x).shape == (6,)
+    assert [same_padding(s, 5, 2) for s in (28, 14, 7, 4)] == [(14, 1, 2), (7, 1, 2), (4, 2, 2), (2, 1, 2)]
+    from scipy import stats
+
+    layers = [m for m in (*G.modules(), *D.modules()) if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    normal = torch.cat([m.weight.flatten() for m in layers if not isinstance(m, SameConv2d)])  # deconv, linear
+    truncated = torch.cat([m.weight.flatten() for m in layers if isinstance(m, SameConv2d)])  # conv: cut at 2σ
+    assert abs(normal.std().item() - 0.02) < 2e-4 and truncated.abs().max() <= 0.04
+    assert truncated.std().item() == pytest.approx(0.02 * stats.truncnorm(-2, 2).std(), rel=0.01)
+    assert all(float(m.bias.detach().abs().max()) == 0 for m in layers)
+    for size, small in ((28, 14), (7, 4), (4, 2)):  # <conv(y), x> = <y, deconv(x)> with shared weights, no bias
+        c, t = SameConv2d(3, 5, 5, 2, size), SameConvTranspose2d(5, 3, 5, 2, size)
+        with torch.no_grad():
+            t.weight.copy_(c.weight)
+            c.bias.zero_()
+            t.bias.zero_()
+        y, xs = torch.randn(2, 3, size, size, dtype=torch.float64), torch.randn(2, 5, small, small, dtype=torch.float64)
+        c, t = c.double(), t.double()
+        assert c(y).shape == xs.shape and t(xs).shape == y.shape
+        torch.testing.assert_close((c(y) * xs).sum(), (y * t(xs)).sum())
+    _, D2 = build_networks(plugins.registry.get("model", "pacgan-dcgan"), info, 100, {"pack": 2})
+    batch = torch.randn(4, 3, 28, 28)
+    D2.eval()  # BatchNorm by its running statistics: the same function of each pack however it is batched
+    packs = torch.cat([batch[0::2], batch[1::2]], dim=1)  # pack i = samples 2i and 2i + 1, channels side by side
+    torch.testing.assert_close(D2(batch), D2.logit(D2.net(packs).flatten(1)).view(-1))
+
+
+def test_the_stacked_mnist_protocol_trains_on_mnist_in_its_real_layout(tmp_path):
+    """A few steps of the protocol on tiny MNIST files in torchvision's layout (full MNIST cannot be
+    downloaded here): the data set, the networks, two G updates a step and the 1,000-mode count run."""
+    import pandas as pd
+    from click.testing import CliRunner
+    from datafiles import write_mnist
+
+    from ganbench.cli import cli
+
+    write_mnist(tmp_path / "data", n_train=40, n_test=20)
+    res = CliRunner().invoke(cli, [
+        "run", "--protocol", "pacgan-stacked-mnist-cpu", "--seeds", "0", "--steps", "2", "--set", "eval_samples=64",
+        "--set", "sample_every=0", "--data-opt", "stacked-mnist.size=128", "--data-opt", "stacked-mnist.test_size=32",
+        "--data-root", str(tmp_path / "data"), "--device", "cpu", "-q", "-o", str(tmp_path / "run")],
+        catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    (row,) = pd.read_csv(tmp_path / "run" / "results.csv").query("model == 'pacgan-dcgan'").to_dict("records")
+    assert row["status"] == "ok" and row["protocol"] == "pacgan-stacked-mnist-cpu"
+    assert (row["hp_g_steps"], row["hp_latent_dist"], row["modes_total"]) == (2, "uniform", 1000)
+    assert 1 <= row["modes"] <= 64 and row["modes_n"] == 64

@@ -1,5 +1,6 @@
 """Built-in models, one module per family: ``vanilla`` (MLP), ``pacgan`` (Lin et al. 2018, the 2-D mixtures'
-MLPs), ``toy-mlp`` (WGAN-GP's toy MLPs), ``dcgan`` (Radford et al. 2016) and the
+MLPs), ``toy-mlp`` (WGAN-GP's toy MLPs), ``dcgan`` (Radford et al. 2016), ``pacgan-dcgan`` (PacGAN's
+stacked-MNIST DCGAN) and the
 conditional ``cgan`` (Mirza & Osindero 2014), ``acgan`` (Odena et al. 2017) and ``sngan-proj`` (Miyato &
 Koyama 2018) and ``biggan`` (Brock et al. 2019, 32 px).
 
@@ -11,10 +12,10 @@ is built. A new family is one new module and one entry in :data:`FAMILIES`.
 from __future__ import annotations
 
 from ganbench import hookimpl
-from ganbench_builtins.models import acgan, biggan, cgan, dcgan, pacgan, sngan, toy, vanilla
+from ganbench_builtins.models import acgan, biggan, cgan, dcgan, pacgan, pacgan_dcgan, sngan, toy, vanilla
 
 #: the family modules, in the order ``ganbench list models`` shows them
-FAMILIES = (vanilla, pacgan, toy, dcgan, cgan, acgan, sngan, biggan)
+FAMILIES = (vanilla, pacgan, toy, dcgan, pacgan_dcgan, cgan, acgan, sngan, biggan)
 
 
 @hookimpl
