@@ -34,13 +34,18 @@ PACGAN_TABLE = {
 }
 
 
+def _tier(tier_of: str | None, steps: int, budget: int, whose: str = "the paper's") -> str:
+    """A CPU tier's description prefix: its budget as a fraction of the paper's; empty for the paper's own."""
+    return (f"CPU tier of {tier_of}: {steps:,} steps, {steps / budget:.1%} of {whose} {budget:,} iterations. "
+            if tier_of else "")
+
+
 def _pacgan(dataset: str, name: str, what: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
     rows = tuple(PaperRow(label, "pacgan", "nonsat", {"modes": (modes, se_m), "hq_pct": (hq, se_h),
                                                       "hq_kl": (rkl, se_k)},
                           model_options={"pack": pack}, dataset=dataset, note=PACGAN_NOTE)
                  for label, pack, modes, se_m, hq, se_h, rkl, se_k in PACGAN_TABLE[dataset])
-    fraction = f"{steps / PACGAN_BUDGET:.1%} of the paper's {PACGAN_BUDGET:,} iterations"
-    tier = (f"CPU tier of {tier_of}: {steps:,} steps, {fraction}. " if tier_of else "")
+    tier = _tier(tier_of, steps, PACGAN_BUDGET)
     return ProtocolSpec(
         name=name,
         description=f"{tier}PacGAN's {what} experiment (Table 1): {dataset} as a fixed set of 100,000 points, the "
@@ -71,8 +76,7 @@ WGAN_GP_TOY = ("WGAN-GP's toy experiment, from the authors' released gan_toy.py 
 
 
 def _wgan_gp_toy(name: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
-    tier = (f"CPU tier of {tier_of}: {steps:,} steps, {steps / WGAN_GP_TOY_BUDGET:.1%} of the code's "
-            f"{WGAN_GP_TOY_BUDGET:,} iterations. " if tier_of else "")
+    tier = _tier(tier_of, steps, WGAN_GP_TOY_BUDGET, "the code's")
     return ProtocolSpec(
         name=name, description=tier + WGAN_GP_TOY,
         paper="Gulrajani et al. 2017, Improved Training of Wasserstein GANs, toy figures (no table)",
@@ -109,8 +113,7 @@ STACKED_NOTE = ("PacDCGAN2-4 capture all 1,000 modes in the paper's Table 2; gan
 
 
 def _stacked(name: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
-    tier = (f"CPU tier of {tier_of}: {steps:,} steps, {steps / STACKED_BUDGET:.1%} of the paper's "
-            f"{STACKED_BUDGET:,} iterations. " if tier_of else "")
+    tier = _tier(tier_of, steps, STACKED_BUDGET)
     return ProtocolSpec(
         name=name, description=tier + STACKED,
         paper="Lin et al. 2018, PacGAN, Table 2, stacked MNIST in the VEEGAN setting (mean ± standard error over 10 "
