@@ -49,6 +49,13 @@ SETTINGS: dict[str, Option] = {
     "lr_d": Option(2e-4, "discriminator learning rate (DCGAN: 2e-4)", check=positive),
     "beta1": Option(0.5, "Adam beta1 (DCGAN: 0.5)", check=interval(0, 1, "[)")),
     "beta2": Option(0.999, "Adam beta2", check=interval(0, 1, "[)")),
+    "schedule_images": Option(0, "images (steps × batch_size) over which the learning rates fall and Adam's β2 rises "
+                              "along a half cosine, then hold (R3GAN: 2e7); 0 = no schedule",
+                              check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
+    "lr_final_ratio": Option(1.0, "with schedule_images: lr_g and lr_d end at this fraction of their value (R3GAN: 0.25, "
+                             "2e-4 → 5e-5)", check=positive),
+    "beta2_start": Option(0.0, "with schedule_images: Adam's β2 starts here and ends at beta2 (R3GAN: 0.9 → 0.99); "
+                          "0 = β2 stays at beta2", check=interval(0, 1, "[)")),
     "latent_dim": Option(100, "size of the noise vector z", check=positive),
     "latent_dist": Option("normal", "distribution of z: normal (N(0, I)) or uniform (U[-1, 1] per coordinate: DCGAN's "
                           "and PacGAN's stacked-MNIST code)", choices=("normal", "uniform")),
@@ -95,7 +102,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start": 0, "fake_labels": "data",
                                 "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False,
                                 "replicas": 1, "augment": "none", "g_steps": 1,
-                                "latent_dist": "normal"}
+                                "latent_dist": "normal", "schedule_images": 0, "lr_final_ratio": 1.0,
+                                "beta2_start": 0.0}
 
 
 def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -303,7 +303,9 @@ def _alone(reg, model, data, seed, settings, loss, **options):
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat-r1", {}),  # a lazy penalty phase, lr·c and betas^c
     ("cgan", "vector", {}, 1, 12, "wgan-gp", {}),  # labels per replica, a conditional D in the penalty
     ("acgan", "vector", {}, 1, 12, "nonsat", {}),  # each replica's own class term
-    ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat", {"g_steps": 2, "latent_dist": "uniform"}),
+    ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat", {"g_steps": 2, "latent_dist": "uniform",
+                                                            "schedule_images": 100, "lr_final_ratio": 0.5,
+                                                            "beta2_start": 0.9}),  # R3GAN's schedules
 ])
 def test_replicas_train_each_seed_as_it_trains_alone(plugins, model, kind, options, n_critic, exact, loss, extra):
     """K = 3 seeds as one vectorised program: each replica's history is its seed's trained alone within
@@ -436,3 +438,27 @@ def test_g_steps_and_a_uniform_latent_reach_the_step(plugins):
     assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.9 and z.max() > 0.9 and abs(float(z.mean())) < 0.1
     noise = seeding.eval_noise(0, "d", "m", 4000, 8, dist="uniform")
     assert noise.min() >= -1 and noise.max() <= 1 and float(noise.std()) == pytest.approx(1 / 3 ** 0.5, rel=0.02)
+
+
+def test_r3gans_cosine_schedules_of_lr_and_beta2(plugins):
+    """``schedule_images``: before step t the learning rates are lr·(r + (1 − r)·½(1 + cos(π·s/T))) and β2 is
+    β2 + (β2₀ − β2)·½(1 + cos(π·s/T)), s = (t − 1)·batch images, held after T (R3GAN's training_loop.py);
+    a lazy penalty phase's rescale (lr·c, betas ** c) applies on top of the schedule for D."""
+    import math
+
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    settings = _settings(steps=7, schedule_images=64, lr_final_ratio=0.25, beta2_start=0.9, beta2=0.99, beta1=0.0,
+                         lr_g=2e-4, lr_d=1e-4)
+    _, _, states, _ = _train(reg, "vanilla", reg.get("loss", "nonsat-r1"), data, settings, 4,
+                             loss_options={"interval": 4}, checkpoint_every=1)
+    c = 4 / 5  # D's lazy R1 phase every 4 updates
+    for st in states:
+        t = st["step"]
+        half = 0.5 * (1 + math.cos(math.pi * min((t - 1) * 16, 64) / 64))
+        lr, beta2 = 0.25 + 0.75 * half, 0.99 + (0.9 - 0.99) * half
+        (g,), (d,) = st["opt_g"]["param_groups"], st["opt_d"]["param_groups"]
+        assert g["lr"] == pytest.approx(2e-4 * lr, rel=1e-12) and g["betas"][1] == pytest.approx(beta2, rel=1e-12)
+        assert d["lr"] == pytest.approx(1e-4 * lr * c, rel=1e-12) and d["betas"] == pytest.approx((0.0, beta2 ** c))
+    assert [st["step"] for st in states] == list(range(1, 7)) and states[-1]["opt_g"]["param_groups"][0]["lr"] == \
+        pytest.approx(5e-5)  # steps 5 and 6 start after 64 images: held at the end values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -10,12 +11,46 @@ from torch import nn
 
 def make_optimizer(params, settings: dict[str, Any], lr: float, ratio: float = 1.0) -> torch.optim.Optimizer:
     """The network's optimiser; ``ratio`` c < 1 for a network with a lazy regulariser phase: ``lr · c``
-    and Adam's ``betas ** c`` (StyleGAN2's rescale, :mod:`ganbench.train.phases`)."""
+    and Adam's ``betas ** c`` (StyleGAN2's rescale, :mod:`ganbench.train.phases`). Its parameter group
+    keeps the unscaled ``base_lr`` and ``ratio`` for :func:`schedule`."""
     if settings["optimizer"] == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr * ratio)
-    if ratio == 1.0:
-        return torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]))
-    return torch.optim.Adam(params, lr=lr * ratio, betas=(settings["beta1"] ** ratio, settings["beta2"] ** ratio))
+        opt: torch.optim.Optimizer = torch.optim.RMSprop(params, lr=lr * ratio)
+    elif ratio == 1.0:
+        opt = torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]))
+    else:
+        opt = torch.optim.Adam(params, lr=lr * ratio, betas=(settings["beta1"] ** ratio, settings["beta2"] ** ratio))
+    for group in opt.param_groups:
+        group["base_lr"], group["ratio"] = lr, ratio
+    return opt
+
+
+def cosine(t: float, start: float, end: float, total: float) -> float:
+    """R3GAN's schedule (``training_loop.py``, ``cosine_decay_with_warmup`` without warmup): a half cosine
+    from ``start`` at t = 0 to ``end`` at t = ``total``, then ``end``."""
+    if t >= total:
+        return end
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t / total))
+
+
+def scheduled(settings: dict[str, Any]) -> bool:
+    """Whether ``settings`` ask for the cosine schedules (``schedule_images`` > 0)."""
+    return settings.get("schedule_images", 0) > 0
+
+
+def schedule(opt: torch.optim.Optimizer, settings: dict[str, Any], step: int) -> None:
+    """Set ``opt``'s learning rate and Adam β2 for ``step`` (1, 2, ...) from the images seen before it,
+    (step − 1) · batch_size, as R3GAN does before each iteration: lr from its value to ``lr_final_ratio``
+    times it and (with ``beta2_start`` > 0) β2 from ``beta2_start`` to ``beta2``, each a half cosine over
+    ``schedule_images``; a lazy phase's rescale (lr · c, betas ** c) applies on top."""
+    total = settings["schedule_images"]
+    seen = (step - 1) * settings["batch_size"]
+    scale = cosine(seen, 1.0, settings.get("lr_final_ratio", 1.0), total)
+    start = settings.get("beta2_start", 0.0)
+    for group in opt.param_groups:
+        c = group["ratio"]
+        group["lr"] = group["base_lr"] * scale * c
+        if "betas" in group and start > 0:
+            group["betas"] = (settings["beta1"] ** c, cosine(seen, start, settings["beta2"], total) ** c)
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from ganbench.train.ema import ema_beta, update_ema
+from ganbench.train.optim import schedule, scheduled
 from ganbench.train.phases import g_reg_kwargs
 from ganbench.train.state import TrainState
 
@@ -59,6 +60,10 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     if s.cuda_graphs:  # a new step of the compiled networks' CUDA graphs: their earlier outputs are released
         torch.compiler.cudagraph_mark_step_begin()
     task, nets, bound = s.task, s.nets, s.loss
+    if scheduled(settings):  # R3GAN's cosine schedules of the learning rates and Adam's β2
+        at("ganbench", "schedule")
+        schedule(s.opt_g, settings, t)
+        schedule(s.opt_d, settings, t)
     n_critic, aux_weight = settings["n_critic"], settings.get("aux_weight", 1.0)
     recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
     for k in range(n_critic):

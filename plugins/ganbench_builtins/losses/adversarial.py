@@ -122,9 +122,12 @@ SPECS = (
         description="R3GAN's loss: the relativistic pairing GAN (D: softplus(d_f - d_r), G: softplus(d_r - d_f), "
         "pairs of the i-th real and generated samples) with zero-centred penalties on real (R1) and generated (R2) "
         "samples, γ/2 each, at every D update; γ may follow R3GAN's cosine schedule (gamma → gamma_ratio·gamma over "
-        "gamma_updates D updates). Its paper's Adam (β1 0, β2 0.99: R3GAN's final β2; its lr and β2 schedules are not "
-        "applied). G's step scores the last D update's real batch (R3GAN draws a fresh one).",
-        settings={"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4},
+        "gamma_updates D updates). Its paper's Adam and schedules (R3GAN's train.py presets, training_loop.py): β1 0, "
+        "lr 2e-4 → 5e-5 and β2 0.9 → 0.99 along a half cosine over 2e7 images, then held (settings schedule_images, "
+        "lr_final_ratio, beta2_start). Not reproduced: its augmentation-probability and EMA schedules. G's step "
+        "scores the last D update's real batch (R3GAN draws a fresh one).",
+        settings={"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4, "schedule_images": 20_000_000,
+                  "lr_final_ratio": 0.25, "beta2_start": 0.9},
         options={"gamma": Option(0.05, "penalty weight γ (R3GAN's CIFAR-10 preset starts at 0.05)", check=non_negative),
                  "gamma_ratio": Option(0.1, "γ at the end of its cosine schedule, as a fraction of gamma (every R3GAN "
                                        "preset: 0.1)", check=non_negative),
