@@ -189,10 +189,16 @@ def _space_values(registry, space: Mapping[str, Any], where: str) -> dict[str, A
     for axis, spec in space.items():
         key, opts = _canonical_key(registry, axis, where)
         (kind, args), = spec.items()
-        if kind == "choice":
-            for opt, part in zip(opts, key.split("+"), strict=True):
-                if opt is not None:
-                    args = [coerce_option(opt, v, f"{where} '{part}'") for v in args]
+        for opt, part in zip(opts, key.split("+"), strict=True):
+            if opt is None:
+                continue
+            integer = isinstance(opt.default, int) and not isinstance(opt.default, bool)
+            if integer and kind in ("log-uniform", "uniform"):
+                raise UsageError(f"{where}: key '{axis}': option '{part}' takes integers; give it an integer or "
+                                 f"choice distribution, not {kind}")
+            coerced = [coerce_option(opt, v, f"{where}: key '{axis}': option '{part}'") for v in args]  # bounds too
+            if kind == "choice":
+                args = coerced
         out[key] = {kind: list(args)}
     return out
 

@@ -718,14 +718,19 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, best_setting, sel
 
     Example: ganbench leaderboard results/runs/run-abc --publish results/mnist5k-default
     """
+    from ganbench.errors import UsageError
     from ganbench.leaderboard import build_board
     from ganbench.leaderboard import publish as write_board
     from ganbench.report import display as make_display
     from ganbench.report import to_rich
     from ganbench.suite import parse_seeds
 
+    try:
+        select = parse_seeds(select_seeds) if select_seeds else None
+    except UsageError as exc:
+        raise UsageError(str(exc).replace("--seeds", "--select-seeds")) from None
     board = build_board(run_dirs, _plugins(ctx).registry, title, _names(metrics), _names(by), baseline, notes,
-                        best_setting, parse_seeds(select_seeds) if select_seeds else None)
+                        best_setting, select)
     if publish is None:
         console = make_console()
         console.print(to_rich(make_display(board.summary, board.metrics, board.by, board.interval), board.title))

@@ -266,11 +266,12 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     other seeds only."""
     from ganbench import sweeps
     from ganbench.plots import figures, sweep_figures
-    from ganbench.report import group_columns, load_runs, metric_columns, summarize
+    from ganbench.report import group_columns, load_runs, metric_columns, summarize, with_points
 
     rows, runs = load_runs(run_dirs, references=True)
     if rows.empty:
         raise UsageError(f"no result rows in {', '.join(map(str, run_dirs))}: nothing to publish")
+    rows = with_points(rows)
     cols = metric_columns(registry, rows, metrics)
     swept = sweeps.is_swept(rows)
     sweep_lines = sweeps.markdown(rows, cols, select_seeds) if swept else []
@@ -282,16 +283,29 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
             raise UsageError("--best-setting ranks the best point of a sweep: " + (
                 "these runs swept nothing (ganbench run --sweep/--search)" if not swept else
                 "give a metric with a direction (--metrics)"))
-        table_rows, chosen = sweeps.best_setting_rows(rows, *ranked[0], select_seeds)
-        first = chosen.iloc[0]
-        notes = [f"Best setting per loss: each row is the point chosen by {ranked[0][0]} on seed(s) {first.select_seeds} "
-                 f"out of {', '.join(sorted({str(b) for b in chosen['budget']}))} trained point(s) (the search budget), "
-                 f"shown on seed(s) {first.report_seeds or '(none)'} only.", *notes]
+        seeds = sweeps.seeds_of(rows)
+        if select_seeds is not None:
+            unknown = sorted(set(select_seeds) - set(seeds))
+            if unknown:
+                raise UsageError(f"--select-seeds {','.join(map(str, unknown))}: not a seed of these runs (their seeds: "
+                                 f"{','.join(map(str, seeds))})")
+        chosen_on, held = (sweeps.split_seeds(seeds) if select_seeds is None else
+                           (sorted(select_seeds), [s for s in seeds if s not in select_seeds]))
+        if not held:
+            raise UsageError(f"--best-setting reports the chosen point on seeds it was not chosen on: these runs have "
+                             f"seed(s) {','.join(map(str, seeds))} and {','.join(map(str, chosen_on))} select, so none is "
+                             "left to report on (train more seeds, or choose fewer with --select-seeds)")
+        table_rows, chosen = sweeps.best_setting_rows(rows, *ranked[0], chosen_on)
+        notes = [f"Best setting per loss: each row is the point chosen by {ranked[0][0]} on seed(s) "
+                 f"{','.join(map(str, chosen_on))} out of the points trained for it (its budget, in the row's note), "
+                 f"shown on seed(s) {','.join(map(str, held))} only.", *notes]
     groups = group_columns(table_rows, by)
+    if best_setting and by is None:  # one row per loss: its point is in the note, and losses pair by seed
+        groups = [g for g in groups if g != "point"]
     summary = summarize(table_rows, cols, groups, baseline)
     if best_setting:  # the search budget beside each rank
         budget = {(r.dataset, r.model, r.loss): f"best of {r.budget} points, chosen on seed(s) {r.select_seeds}"
-                  for r in chosen.itertuples()}
+                  + (f": {r.point}" if r.point else "") for r in chosen.itertuples()}
         summary["note"] = [("; ".join(filter(None, [budget.get((r.get("dataset"), r.get("model"), r.get("loss")), ""),
                                                     r["note"]])))
                            for _, r in summary.iterrows()]

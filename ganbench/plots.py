@@ -324,9 +324,9 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    from ganbench.report import reference_mask
+    from ganbench.report import reference_mask, with_points
 
-    df = df[~reference_mask(df)]  # reference rows have no training, pictures or points: their numbers are in the table
+    df = with_points(df[~reference_mask(df)])  # reference rows have no training or pictures: their numbers are in the table
     groups = [g for g in groups if g != "dataset"] or ["model"]
     out: list[Figure] = []
     notes: list[str] = []
@@ -380,9 +380,10 @@ def _swept_values(points: pd.Series) -> pd.DataFrame:
     from ganbench.sweeps import parse_text
 
     table = pd.DataFrame([dict(parse_text(p)) for p in points], index=points.index)
-    for col in table:
+    for col in table:  # a loss's or model's key is empty on the other losses' or models' points
+        given = table[col].notna()
         numeric = pd.to_numeric(table[col], errors="coerce")
-        if numeric.notna().all():
+        if numeric[given].notna().all():
             table[col] = numeric
     return table
 
@@ -431,7 +432,7 @@ def sweep_figures(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]]) 
             names: dict[str, list[str]] = {}  # keys swept together (lr_g+lr_d) share one panel
             for k in keys:
                 if keys[k].nunique() > 1:
-                    twin = next((n for n in names if keys[n].equals(keys[k])), None)
+                    twin = next((n for n in names if keys[n].dropna().equals(keys[k].dropna())), None)
                     names.setdefault(twin or k, []).append(k) if twin else names.setdefault(k, [k])
             if not names:
                 continue

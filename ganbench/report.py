@@ -241,10 +241,19 @@ def _with_companions(df: pd.DataFrame, dirs: Mapping[str, bool | None],
     return out
 
 
+def with_points(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with an empty ``point`` ("") on the rows of cells outside a sweep (unswept runs, losses a sweep's
+    keys do not apply to, reference rows), so that they group, match and pair like any other value."""
+    if "point" not in df or not df["point"].isna().any():
+        return df
+    return df.assign(point=df["point"].astype(object).where(df["point"].notna(), ""))
+
+
 def group_columns(df: pd.DataFrame, by: Sequence[str] | None) -> list[str]:
     """``--by``: the grouping columns. Data sets are never averaged together."""
     if by is None:  # a sweep's points are groups of their own: never averaged together as if they were seeds
-        return list(GROUP) + (["point"] if "point" in df and df["point"].notna().any() else [])
+        swept = "point" in df and bool((df["point"].fillna("") != "").any())
+        return list(GROUP) + (["point"] if swept else [])
     by = list(by)
     unknown = [c for c in by if c not in df.columns]
     if unknown:
@@ -280,6 +289,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
     by = group_columns(df, by) if not df.empty else list(by or GROUP)
     if df.empty:
         return pd.DataFrame(columns=by)
+    df = with_points(df)
     _check_extractors(df)
     is_ref = reference_mask(df)
     if is_ref.any() and not {"model", "loss"} <= set(by):  # references are rows of their own kind, or none
@@ -469,6 +479,9 @@ def _paired(df: pd.DataFrame, summary: pd.DataFrame, metrics, by: list[str], bas
                 continue
             mine = rows[(rows["loss"] == rec["loss"]) & _match(rows, rec, others)]
             base = rows[(rows["loss"] == baseline) & _match(rows, rec, others)]
+            if base.empty and "point" in others:  # a point of keys the baseline lacks: its cells outside the sweep
+                rest = [c for c in others if c != "point"]
+                base = rows[(rows["loss"] == baseline) & _match(rows, rec, rest) & (rows["point"] == "")]
             a = _values(mine, col).groupby(mine["seed"]).mean()
             b = _values(base, col).groupby(base["seed"]).mean()
             seeds = sorted(set(a.index) & set(b.index))

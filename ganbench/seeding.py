@@ -12,8 +12,10 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a stream is made: derive_seed serves torch-free modules too
+    import torch
 
 
 def derive_seed(seed: int, *tags: str) -> int:
@@ -25,11 +27,15 @@ def derive_seed(seed: int, *tags: str) -> int:
 def generator(seed: int, *tags: str) -> torch.Generator:
     """A CPU ``torch.Generator`` for one stream. Noise is drawn on the CPU then moved, so CPU and GPU
     runs see the same numbers."""
+    import torch
+
     return torch.Generator().manual_seed(derive_seed(seed, *tags))
 
 
 def seed_global(seed: int, *tags: str) -> None:
     """Seed torch's global RNG (used by module initialisers and dropout)."""
+    import torch
+
     torch.manual_seed(derive_seed(seed, *tags))
 
 
@@ -40,6 +46,8 @@ LATENT_DISTS = ("normal", "uniform")
 def latent(n: int, dim: int, stream: torch.Generator, dist: str = "normal") -> torch.Tensor:
     """``[n, dim]`` latent vectors from ``stream``: standard normal, or uniform on [-1, 1] (DCGAN's and
     PacGAN's stacked-MNIST generators)."""
+    import torch
+
     if dist == "uniform":
         return torch.rand(n, dim, generator=stream) * 2 - 1
     if dist != "normal":
@@ -53,6 +61,8 @@ def eval_noise(seed: int, dataset: str, model: str, n: int, latent_dim: int, tot
     size (``total``) get extra vectors *after* the first ``n`` (``eval_samples``), so those — and
     every number computed from them — do not depend on which metrics run. The report rebuilds a
     generator's evaluation samples with the same call."""
+    import torch
+
     stream = generator(seed, "eval", dataset, model)
     noise = latent(n, latent_dim, stream, dist)
     if total > n:
@@ -67,6 +77,8 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
     cuBLAS workspace setting deterministic GEMMs need (set before CUDA initialises cuBLAS). CPU
     training is already bit-reproducible, so on the CPU this changes nothing measurable. The
     previous settings are restored afterwards."""
+    import torch
+
     if not enabled:
         yield
         return

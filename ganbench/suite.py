@@ -111,6 +111,11 @@ def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     value left out."""
     return {k: v for k, v in settings.items() if not (k in HASH_NEUTRAL and v == HASH_NEUTRAL[k])}
 
+#: settings a sweep or search may not vary, and why
+UNSWEPT = {key: "reports compare only cells measured alike (run each value into its own directory)"
+           for key in ("steps", "eval_samples", "real_samples")} | {
+    "replicas": "it says how cells run, not what they train (set it once with --replicas)"}
+
 #: the most cells one request may have (the grid is expanded in memory, one directory per cell): a
 #: guard against a typo such as ``--seeds 0-2000000``, far above any study's grid
 MAX_CELLS = 100_000
@@ -235,8 +240,8 @@ class Suite:
                 shown = ", ".join(dupes[:5]) + (f" and {len(dupes) - 5} more" if len(dupes) > 5 else "")
                 raise UsageError(f"--{axis} lists {shown} more than once")
             sizes[axis] = len(values)
-        self._check_points()
-        total = math.prod(sizes.values()) * len(self.points())
+        sizes["points"] = self._check_points()
+        total = math.prod(sizes.values())
         if total > MAX_CELLS:
             raise UsageError(f"this request has {total:,} cells ({' × '.join(f'{n} {a}' for a, n in sizes.items())}); "
                              f"one run takes at most {MAX_CELLS:,}: split it into several runs")
@@ -260,6 +265,8 @@ class Suite:
         (search spaces): an option of a plugin that is not in this run is drawn but applies to no cell
         (kind ``absent``), so a space's points do not depend on which losses a run holds."""
         name, dot, option = key.rpartition(".")
+        if not dot and key in UNSWEPT:
+            raise UsageError(f"{where}: '{key}' cannot be swept: {UNSWEPT[key]}")
         if not dot:
             if key not in SETTINGS:
                 raise UsageError(f"{where}: unknown setting '{key}'; known settings: {', '.join(SETTINGS)} (a plugin "
@@ -285,9 +292,10 @@ class Suite:
             raise UsageError(f"{where}: '{key}' is also set to one value by {flag}; give it once")
         return kinds[0]
 
-    def _check_points(self) -> None:
+    def _check_points(self) -> int:
         """The sweep axes and search space: known keys, each set once, setting values coerced (plugin option
-        values are coerced by :func:`ganbench.api.build_suite`, which knows the plugins)."""
+        values are coerced by :func:`ganbench.api.build_suite`, which knows the plugins). Returns the number of
+        points (at most; before points that coincide for a cell are merged)."""
         from ganbench.sweeps import parse_space, split_key
 
         seen: dict[str, str] = {}
@@ -317,6 +325,7 @@ class Suite:
                              "('ganbench list spaces')")
         if self.space and not self.search:
             raise UsageError("--space is the search space of --search N: give the number of points")
+        applied = bool(axes)
         if self.space:
             for name, dist in parse_space(self.space, "search space").items():
                 for key in split_key(name):
@@ -324,7 +333,9 @@ class Suite:
                     if key in seen:
                         raise UsageError(f"{where}: '{key}' is already in {seen[key]}; a key takes one axis")
                     seen[key] = where
-                    if self._point_key(key, where, absent_ok=True) == "setting":
+                    kind = self._point_key(key, where, absent_ok=True)
+                    applied = applied or kind != "absent"
+                    if kind == "setting":
                         default = SETTINGS[key].default
                         if isinstance(default, int) and not isinstance(default, bool) and dist.kind not in (
                                 "integer", "choice"):
@@ -332,6 +343,11 @@ class Suite:
                                              f"distribution, not {dist.kind}")
                         for value in dist.args:  # bounds and choices: values the setting must take
                             coerce_setting(key, value, f"search space key '{name}'")
+
+        if self.search and not applied:
+            raise UsageError(f"search space{f' {self.space_name}' if self.space_name else ''}: none of its keys "
+                             f"({', '.join(self.space)}) applies to a model or loss of this run")
+        return math.prod(len(v) for v in axes.values()) * max(self.search, 1)
 
     def points(self) -> list[dict[str, Any]]:
         """The request's hyper-parameter points (:mod:`ganbench.sweeps`): every sweep point with every drawn

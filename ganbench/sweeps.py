@@ -25,7 +25,6 @@ This module imports without torch.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import random
@@ -190,14 +189,15 @@ def product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 def draw(space: Mapping[str, Dist], n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` points of ``space`` from the request's ``search`` stream: the same for every cell and re-run.
-    Keys are drawn in the space's order, one value per key per point."""
-    digest = hashlib.sha256(f"{seed}:{STREAM}".encode()).digest()
-    rng = random.Random(int.from_bytes(digest[:8], "little"))
+    Each value comes from its own stream (the seed, ``search``, the key, the point's index), so a point does
+    not depend on the order of the space's keys (suite.json stores them sorted) nor on its other keys."""
+    from ganbench.seeding import derive_seed
+
     points = []
-    for _ in range(n):
+    for i in range(n):
         point: dict[str, Any] = {}
         for name, dist in space.items():
-            value = dist.draw(rng)
+            value = dist.draw(random.Random(derive_seed(seed, STREAM, name, str(i))))
             if isinstance(value, float):  # 4 significant digits: points a table can show, distinct all the same
                 value = float(f"{value:.4g}")
             for key in split_key(name):
@@ -208,8 +208,9 @@ def draw(space: Mapping[str, Dist], n: int, seed: int) -> list[dict[str, Any]]:
 
 def text(point: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> str:
     """A point as the ``point`` column shows it and its cell id hashes it: ``key=value`` sorted by key."""
-    items = sorted(point.items() if isinstance(point, Mapping) else point)
-    return ";".join(f"{k}={v}" for k, v in items)
+    from ganbench.options import format_options
+
+    return format_options(dict(point))
 
 
 def parse_text(value: str) -> tuple[tuple[str, str], ...]:
@@ -221,29 +222,43 @@ def parse_text(value: str) -> tuple[tuple[str, str], ...]:
 
 # -- reading a sweep -------------------------------------------------------------------------------
 
-def expected_best(values: Sequence[float], k: int, higher: bool = False) -> float:
-    """The expected best of ``k`` values drawn without replacement from ``values`` (every k-subset equally
-    likely): with the values sorted best first, ``v_(i)`` is the best of the subset exactly when the subset
-    holds it and ``k - 1`` of the ``N - i`` worse ones, so E = Σ_i v_(i) · C(N−i, k−1) / C(N, k)."""
-    n = len(values)
+def expected_best(values: Sequence[float], k: int, higher: bool = False, failed: int = 0) -> float:
+    """The expected best of ``k`` of N points drawn without replacement (every k-subset equally likely), N =
+    ``len(values)`` measured points + ``failed`` points without a value (diverged, failed), which rank below
+    every measured one: with the values sorted best first, ``v_(i)`` is the best of a subset exactly when
+    the subset holds it and k − 1 of the N − i worse ones, so over the subsets with a measured point
+    E = Σ_i v_(i)·C(N−i, k−1) / (C(N, k) − C(failed, k)); NaN when every k-subset is all failed."""
+    n = len(values) + failed
     if not 1 <= k <= n:
         raise ValueError(f"k must be in [1, {n}], got {k}")
     ordered = sorted(values, reverse=higher)
-    total = math.comb(n, k)
-    return float(sum(v * math.comb(n - i, k - 1) for i, v in enumerate(ordered, start=1) if n - i >= k - 1) / total)
+    some = math.comb(n, k) - math.comb(failed, k)  # subsets holding at least one measured point
+    if some == 0:
+        return float("nan")
+    return float(sum(v * (math.comb(n - i, k - 1) / some) for i, v in enumerate(ordered, start=1) if n - i >= k - 1))
 
 
-def best_of_k(per_seed: Mapping[Any, Sequence[float]], higher: bool = False) -> list[dict[str, Any]]:
-    """The best-of-k curve of one (data set, model, loss): per seed, the expected best of k of its N
-    points for k = 1..N; then per k the mean over seeds, the sample std and the number of seeds. Seeds
-    with fewer points than k do not count at that k."""
+def all_failed(n: int, failed: int, k: int) -> float:
+    """The probability that k of N points drawn without replacement are all among the ``failed`` ones."""
+    return math.comb(failed, k) / math.comb(n, k)
+
+
+def best_of_k(per_seed: Mapping[Any, Sequence[float]], higher: bool = False, points: int | None = None
+              ) -> list[dict[str, Any]]:
+    """The best-of-k curve of one (data set, model, loss) with ``points`` N points: per seed, the expected best
+    of k of the N (the seed's points without a value — diverged, failed, not run — count as failed,
+    :func:`expected_best`) for k = 1..N; then per k the mean over seeds, the sample std, the number of
+    seeds and the mean probability that all k points drawn failed."""
+    n = points if points is not None else max((len(v) for v in per_seed.values()), default=0)
     rows = []
-    most = max((len(v) for v in per_seed.values()), default=0)
-    for k in range(1, most + 1):
-        vals = [expected_best(v, k, higher) for v in per_seed.values() if len(v) >= k]
-        mean = sum(vals) / len(vals)
+    for k in range(1, n + 1):
+        vals = [expected_best(v, k, higher, n - len(v)) for v in per_seed.values()]
+        fail = [all_failed(n, n - len(v), k) for v in per_seed.values()]
+        vals = [v for v in vals if not math.isnan(v)]
+        mean = sum(vals) / len(vals) if vals else float("nan")
         std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else float("nan")
-        rows.append({"k": k, "mean": mean, "std": std, "seeds": len(vals)})
+        rows.append({"k": k, "mean": mean, "std": std, "seeds": len(vals),
+                     "all_failed": sum(fail) / len(fail) if fail else float("nan")})
     return rows
 
 
@@ -315,14 +330,16 @@ def is_swept(rows) -> bool:
     """Whether ``rows`` (a run's result rows) hold cells of sweep or search points."""
     from ganbench.report import reference_mask
 
-    return "point" in rows and bool(rows.loc[~reference_mask(rows), "point"].notna().any())
+    return "point" in rows and bool((rows.loc[~reference_mask(rows), "point"].fillna("") != "").any())
 
 
 def _tables(rows, metric: str) -> dict[tuple[str, ...], dict[str, dict[int, float]]]:
-    """Per (data set, model, loss): point -> {seed: the metric's value} over measured cells."""
-    from ganbench.report import _values, reference_mask
+    """Per (data set, model, loss): point -> {seed: the metric's value} over its measured cells; a cell
+    outside the sweep is the one point "" of its group; a point of a seed without a value is absent from
+    that seed (diverged, failed or not run: it counts as failed)."""
+    from ganbench.report import _values, reference_mask, with_points
 
-    cells = rows[~reference_mask(rows) & rows["point"].notna()]
+    cells = with_points(rows[~reference_mask(rows)])
     out: dict[tuple[str, ...], dict[str, dict[int, float]]] = {}
     for key, g in cells.groupby(list(GROUP), sort=False):
         table: dict[str, dict[int, float]] = {}
@@ -333,14 +350,23 @@ def _tables(rows, metric: str) -> dict[tuple[str, ...], dict[str, dict[int, floa
     return out
 
 
+def seeds_of(rows) -> list[int]:
+    """The seeds of the cells of ``rows`` (every cell, measured or not)."""
+    from ganbench.report import reference_mask
+
+    return sorted({int(s) for s in rows.loc[~reference_mask(rows), "seed"]})
+
+
 def choices(rows, metric: str, higher: bool, select: Sequence[int] | None = None):
     """Per (data set, model, loss) of a swept run: the best point chosen on the selection seeds
     (:func:`select_and_report`) and its value on the report seeds, with the budget (points trained)."""
     import pandas as pd
 
     out = []
+    seeds = seeds_of(rows)
+    chosen, held = split_seeds(seeds) if select is None else (sorted(select), [s for s in seeds if s not in select])
     for key, table in _tables(rows, metric).items():
-        best = select_and_report(table, higher, select)
+        best = select_and_report(table, higher, chosen)
         out.append({**dict(zip(GROUP, key, strict=True)), "metric": metric, "budget": best["points"],
                     "candidates": best["candidates"], "point": best["point"],
                     "select_seeds": ",".join(map(str, best["select_seeds"])),
@@ -372,13 +398,14 @@ def curves(rows, metric: str, higher: bool):
     import pandas as pd
 
     out = []
+    seeds = seeds_of(rows)
     for key, table in _tables(rows, metric).items():
-        per_seed: dict[int, list[float]] = {}
+        per_seed: dict[int, list[float]] = {s: [] for s in seeds}
         for values in table.values():
             for seed, v in values.items():
                 if math.isfinite(v):
                     per_seed.setdefault(seed, []).append(v)
-        for r in best_of_k(per_seed, higher):
+        for r in best_of_k(per_seed, higher, len(table)):
             out.append({**dict(zip(GROUP, key, strict=True)), "metric": metric, "points": len(table), **r})
     return pd.DataFrame(out)
 
@@ -409,12 +436,14 @@ def markdown(rows, metrics: Sequence[tuple[str, bool | None]], select: Sequence[
         ks = _ks(most)
         lines += [f"`{md_escape(col)}` ({'higher' if higher else 'lower'} is better): the expected best of k points "
                   f"drawn without replacement from the N trained (Lucic et al. 2018, Figure 4; exact, not "
-                  "bootstrapped), per seed, then mean ± std over seeds.", "",
+                  "bootstrapped), per seed, then mean ± std over seeds; a point that diverged or failed on a seed ranks "
+                  "below every measured one there, and where k points can all be such, the chance is shown.", "",
                   "| data set | model | loss | N | " + " | ".join(f"k={k}" for k in ks) + " |",
                   "|---|---|---|---:|" + "---:|" * len(ks)]
         for key, g in cur.groupby(list(GROUP), sort=False):
             by_k = {int(r.k): r for r in g.itertuples()}
-            shown = [f"{by_k[k].mean:.4g}" + (f" ± {by_k[k].std:.2g}" if not math.isnan(by_k[k].std) else "")
+            shown = [(f"{by_k[k].mean:.4g}" + (f" ± {by_k[k].std:.2g}" if not math.isnan(by_k[k].std) else "")
+                      + (f" ({100 * by_k[k].all_failed:.0f} % all failed)" if by_k[k].all_failed > 0 else ""))
                      if k in by_k else "—" for k in ks]
             lines.append("| " + " | ".join(md_escape(str(v)) for v in key) + f" | {int(g['points'].iloc[0])} | "
                          + " | ".join(shown) + " |")

@@ -151,9 +151,14 @@ def test_a_sweep_board_ranks_the_best_setting_on_other_seeds(swept_run, tmp_path
     chosen = on[0].idxmin()  # chosen on seed 0 (the first half), shown on seed 1 only
     table = pd.read_csv(tmp_path / "board" / "leaderboard.csv")
     mine = table[table["model"] == "vanilla"].iloc[0]
-    assert mine["point"] == chosen and mine["seeds"] == 1
+    assert mine["seeds"] == 1 and "point" not in table  # one row per loss: losses pair by seed
     assert mine["mode_kl_mean"] == pytest.approx(on[1][chosen])
-    assert "best of 4 points, chosen on seed(s) 0" in mine["note"]
+    assert f"best of 4 points, chosen on seed(s) 0: {chosen}" in mine["note"]
+    one_seed = CliRunner().invoke(cli, ["leaderboard", str(swept_run), "--best-setting", "--select-seeds", "0,1"])
+    assert one_seed.exit_code == 2 and "none is left to report on" in one_seed.output
+    assert len(one_seed.output.strip().splitlines()) == 1
+    unknown = CliRunner().invoke(cli, ["leaderboard", str(swept_run), "--best-setting", "--select-seeds", "7"])
+    assert unknown.exit_code == 2 and "--select-seeds 7: not a seed of these runs" in unknown.output
     # the best-of-k section: every k of the 4 points against brute force, per seed, then the mean
     for k in (1, 2, 4):
         want = np.mean([np.mean([min(c) for c in itertools.combinations(on[s].tolist(), k)]) for s in (0, 1)])
@@ -211,3 +216,50 @@ def test_suite_file_sweep_and_search(registry, tmp_path):
     path.write_text('[sweep]\nn_critic = [1, "five"]\n')
     with pytest.raises(Exception, match=rf"suite file {path}: key 'sweep.n_critic': setting 'n_critic' expects int"):
         build_suite(registry, suite_file=path)
+
+
+def test_failed_points_rank_last_and_all_failed_subsets_are_left_out():
+    values, failed = [3.0, 1.0, 2.0], 2  # N = 5 points, two of them failed on this seed
+    for k in range(1, 6):
+        subsets = [s for s in itertools.combinations([*values, None, None], k) if any(v is not None for v in s)]
+        want = np.mean([min(v for v in s if v is not None) for s in subsets]) if subsets else float("nan")
+        got = sweeps.expected_best(values, k, failed=failed)
+        assert got == pytest.approx(want, rel=1e-12) if subsets else np.isnan(got)
+        assert sweeps.all_failed(5, failed, k) == pytest.approx(
+            sum(all(v is None for v in s) for s in itertools.combinations([*values, None, None], k))
+            / len(list(itertools.combinations(range(5), k))))
+    # no overflow at large N: the minimum of k of 0..N-1 has mean (N - k) / (k + 1)
+    assert sweeps.expected_best(list(range(1100)), 550) == pytest.approx(550 / 551, rel=1e-9)
+
+
+def test_search_points_survive_suite_json_and_bad_search_requests_are_refused_early(registry):
+    one = build_suite(registry, models="vanilla", losses="wgan", datasets="ring8", seeds="0", search=4,
+                      space="lucic2018-wide")
+    stored = json.loads(json.dumps(one.to_dict(), sort_keys=True))  # as suite.json keeps it: keys sorted
+    assert Suite.from_dict(stored).cells() == one.cells()
+    with pytest.raises(Exception, match="this request has 2,000,000 cells .*2000000 points"):
+        build_suite(registry, models="vanilla", losses="nonsat", datasets="ring8", seeds="0", search=2_000_000,
+                    space="lucic2018-wide")
+    with pytest.raises(Exception, match="'eval_samples' cannot be swept: reports compare only cells measured alike"):
+        build_suite(registry, models="vanilla", losses="nonsat", datasets="ring8", sweep=["eval_samples=100,200"])
+    with pytest.raises(Exception, match="none of its keys .* applies to a model or loss of this run"):
+        build_suite(registry, models="vanilla", losses="nonsat", datasets="ring8", search=2,
+                    space={"wgan.clip": {"log-uniform": [0.01, 0.1]}})
+    with pytest.raises(Exception, match="option 'vanilla.hidden' takes integers"):
+        build_suite(registry, models="vanilla", losses="nonsat", datasets="ring8", search=2,
+                    space={"vanilla.hidden": {"log-uniform": [64, 512]}})
+    with pytest.raises(Exception, match="option 'label-smooth.real' expects a value in"):
+        build_suite(registry, models="vanilla", losses="label-smooth", datasets="ring8", search=2,
+                    space={"label-smooth.real": {"uniform": [0.5, 1.5]}})
+
+
+def test_cells_outside_the_sweep_group_pair_and_plot_like_the_others():
+    from ganbench.report import summarize
+
+    rows = [{"cell_id": f"{loss}{s}", "dataset": "ring8", "model": "vanilla", "loss": loss, "seed": s, "status": "ok",
+             "message": "", "mode_kl": value + 0.01 * s, "point": point}
+            for s in range(6) for loss, value, point in (("nonsat", 1.0, None), ("wgan", 0.1, "wgan.clip=0.01"))]
+    summary = summarize(pd.DataFrame(rows), [("mode_kl", False)], baseline="nonsat").set_index("loss")
+    assert list(summary["point"]) == ["wgan.clip=0.01", ""] or list(summary["point"]) == ["", "wgan.clip=0.01"]
+    assert summary.loc["wgan", "mode_kl_best"] and not summary.loc["nonsat", "mode_kl_best"]  # separated: 6 seeds
+    assert summary.loc["wgan", "mode_kl_pairs"] == 6 and summary.loc["wgan", "mode_kl_delta"] == pytest.approx(-0.9)
