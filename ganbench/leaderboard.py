@@ -12,6 +12,7 @@ the earlier board listed.
 
 from __future__ import annotations
 
+import json
 import shlex
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -111,6 +112,10 @@ class Board:
         prov["published"] = (f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} with ganbench {__version__}"
                              + (f" at {commit}" if commit else ""))
         for i, run in enumerate(self.runs):
+            if run.suite.get("search"):  # the space itself: a file or inline table may not travel with the board
+                prov["search space" if len(self.runs) == 1 else f"search space (run {i + 1})"] = (
+                    f"{run.suite.get('space_name')}: {json.dumps(run.suite.get('space'), sort_keys=True)}, "
+                    f"{run.suite['search']} points, search seed {run.suite.get('search_seed', 0)}")
             prov["command" if len(self.runs) == 1 else f"command (run {i + 1})"] = command_line(run.suite)
         return prov
 

@@ -505,8 +505,10 @@ def load_suite_file(path: str | Path) -> dict[str, Any]:
                     isinstance(v, list) and v and all(not isinstance(x, (list, dict)) for x in v) for v in value.values()):
                 raise UsageError(f"{where} expects a table [sweep] of KEY = [V1, V2, ...] (e.g. lr_d = [1e-4, 2e-4]), "
                                  f"got {value!r}")
+            from ganbench.sweeps import split_key
+
             for axis, values in value.items():
-                for key in (k.strip() for k in axis.split("+")):
+                for key in split_key(axis):
                     if "." not in key:  # a setting: checked here (plugin options once the plugins are known)
                         for v in values:
                             try:
