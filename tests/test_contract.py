@@ -27,7 +27,7 @@ def _small(model: str) -> dict:
     if prov.plugin != "builtin-models":
         return {}
     table = option_table(spec.options)
-    return {k: v for k, v in (("width", 8), ("hidden", 32), ("ch", 2)) if k in table}
+    return {k: v for k, v in (("width", 8), ("hidden", 32), ("ch", 2), ("g_width", 8), ("d_width", 8)) if k in table}
 
 
 @pytest.mark.parametrize("model", MODELS)

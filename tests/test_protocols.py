@@ -281,7 +281,7 @@ def test_pacgan_dcgan_is_the_codes_network(plugins):
         c, t = c.double(), t.double()
         assert c(y).shape == xs.shape and t(xs).shape == y.shape
         torch.testing.assert_close((c(y) * xs).sum(), (y * t(xs)).sum())
-    _, D2 = build_networks(plugins.registry.get("model", "pacgan-dcgan"), info, 100, {"pack": 2})
+    _, D2 = build_networks(plugins.registry.get("model", "pacgan-dcgan"), info, 100, {"pack": 2, "d_width": 8})
     batch = torch.randn(4, 3, 28, 28)
     D2.eval()  # BatchNorm by its running statistics: the same function of each pack however it is batched
     packs = torch.cat([batch[0::2], batch[1::2]], dim=1)  # pack i = samples 2i and 2i + 1, channels side by side
@@ -301,6 +301,7 @@ def test_the_stacked_mnist_protocol_trains_on_mnist_in_its_real_layout(tmp_path)
     res = CliRunner().invoke(cli, [
         "run", "--protocol", "pacgan-stacked-mnist-cpu", "--seeds", "0", "--steps", "2", "--set", "eval_samples=64",
         "--set", "sample_every=0", "--data-opt", "stacked-mnist.size=128", "--data-opt", "stacked-mnist.test_size=32",
+        "--model-opt", "pacgan-dcgan.g_width=8", "--model-opt", "pacgan-dcgan.d_width=8",
         "--data-root", str(tmp_path / "data"), "--device", "cpu", "-q", "-o", str(tmp_path / "run")],
         catch_exceptions=False)
     assert res.exit_code == 0, res.output
