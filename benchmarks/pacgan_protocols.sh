@@ -5,6 +5,12 @@
 # cells are not trained again, a killed group continues from its checkpoint.
 #
 #     bash benchmarks/pacgan_protocols.sh [ring|grid|publish] [STEPS]
+#     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min)
+#     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far
+#
+# Every loss under the protocol's pinned networks, optimiser and budget (explicit > protocol > a loss's own
+# recipe: wgan trains with the protocol's Adam here), each in its own run directory so that one loss is at
+# most ~55 minutes of training, then one board of all of them with the plain GAN's paper row beside ours.
 #
 # STEPS (default: the tier's own, 20,000 = 5 % of the paper's 400,000) trains a shorter prefix into its
 # own run directory, labelled with its fraction. Training time on the 2-core development machine, alone,
@@ -15,6 +21,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 steps="${2:-}"
+if [ "$what" = loss ]; then  # one loss: results/runs/pacgan-<tier>-cpu-loss-<NAME>
+  name="${2:?usage: bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]}"
+  tier="${3:-ring}"
+  ganbench run --protocol "pacgan-$tier-cpu" --losses "$name" --replicas 10 -q -o "results/runs/pacgan-$tier-cpu-loss-$name"
+  exit 0
+fi
+if [ "$what" = losses ]; then  # one board of the plain GAN's run and every loss trained with 'loss NAME'
+  tier="${2:-ring}"
+  dirs=("results/runs/pacgan-$tier-cpu")
+  for d in results/runs/pacgan-"$tier"-cpu-loss-*; do [ -f "$d/results.csv" ] && dirs+=("$d"); done
+  ganbench leaderboard "${dirs[@]}" --publish "results/pacgan-$tier-cpu-losses" --metrics modes,hq_pct,hq_kl,mode_kl \
+    --title "PacGAN's 2D-$tier protocol, CPU tier: every loss trained so far with PacGAN's networks, 10 seeds each" \
+    --note "Protocol pacgan-$tier-cpu: PacGAN's networks, data, optimiser (Adam 1e-4, β1 0.8 for every loss), batch and evaluation; 5 % of the paper's budget. Only the plain GAN (nonsat) has a paper row. ± is the standard error over the 10 seeds." \
+    ${BOARD_NOTE:+--note "$BOARD_NOTE"}
+  exit 0
+fi
 
 train() {  # protocol, run directory
   local extra=()
