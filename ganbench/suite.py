@@ -312,6 +312,8 @@ class Suite:
                 seen[key] = where
                 if self._point_key(key, where) == "setting":
                     coerced = [coerce_setting(key, v, "sweep setting") for v in values]
+            if any(isinstance(v, str) and ";" in v for v in coerced):  # a row's point column separates keys by ';'
+                raise UsageError(f"{where}: a value may not contain ';', got {[v for v in coerced if ';' in str(v)][0]!r}")
             shown = [repr(v) for v in coerced]
             dupes = sorted({v for v in shown if shown.count(v) > 1})
             if dupes:
