@@ -262,10 +262,15 @@ def draw(gen: LoadedGenerator, mode: str, *, n: int = 8, seed: int = 0, cls: int
         return gen.sample(z, gen.labels(n * 8, seed, cls)), 8, f"{n * 8} samples, latent seed {seed}"
     if mode == "interpolate":
         ends = gen.noise(2 * n, seed, truncation)
-        path = slerp(ends[:n], ends[n:], torch.linspace(0, 1, steps)).reshape(n * steps, -1)
+        t = torch.linspace(0, 1, steps)
+        if gen.latent_dist == "uniform":  # a straight line stays inside the cube [-1, 1]^d (slerp leaves it)
+            path = (ends[:n, None] * (1 - t)[None, :, None] + ends[n:, None] * t[None, :, None]).reshape(n * steps, -1)
+        else:
+            path = slerp(ends[:n], ends[n:], t).reshape(n * steps, -1)
         y = gen.labels(n, seed, cls)
         y = y.repeat_interleave(steps) if y is not None else None
-        return gen.sample(path, y), steps, f"slerp between {n} pairs of latent vectors, {steps} steps"
+        how = "linear paths" if gen.latent_dist == "uniform" else "slerp"
+        return gen.sample(path, y), steps, f"{how} between {n} pairs of latent vectors, {steps} steps"
     if mode == "classes":
         if not gen.conditional:
             raise UsageError(f"model '{gen.model}' is not conditional: no class sweep")

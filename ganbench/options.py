@@ -84,7 +84,17 @@ def coerce_value(value: Any, default: Any, what: str) -> Any:
                 if not value.is_integer():
                     raise ValueError
                 return int(value)
-            number = int(str(value).strip()) if isinstance(value, str) else int(value)
+            if isinstance(value, str):
+                text = value.strip()
+                try:
+                    number = int(text)
+                except ValueError:  # '2e7', '1e4': an integer written in scientific notation
+                    as_float = float(text)
+                    if not as_float.is_integer():
+                        raise
+                    number = int(as_float)
+            else:
+                number = int(value)
             if not -2**63 <= number < 2**63:  # torch's sizes and counts are 64-bit
                 raise UsageError(f"{what} expects an integer that fits in 64 bits, got {value!r}")
             return number

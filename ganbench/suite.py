@@ -39,11 +39,13 @@ def _augment_policy(value: str) -> str | None:
 
 #: One defaults table shared by the CLI, the Python API and the docs.
 SETTINGS: dict[str, Option] = {
-    "steps": Option(1200, "generator updates per cell (each preceded by n_critic discriminator updates)", check=positive),
+    "steps": Option(1200, "training steps per cell: n_critic discriminator updates then g_steps (default 1) generator "
+                    "updates each", check=positive),
     "batch_size": Option(64, "samples per batch, real and fake", check=positive),
     "n_critic": Option(1, "discriminator updates per generator update", check=positive),
     "g_steps": Option(1, "generator updates per step, after the step's n_critic discriminator updates, each on fresh "
-                      "noise (PacGAN's and DCGAN-TensorFlow's stacked-MNIST code: 2)", check=positive),
+                      "noise (PacGAN's and DCGAN-TensorFlow's stacked-MNIST code: 2); G's EMA is updated once per step",
+                      check=positive),
     "optimizer": Option("adam", "adam or rmsprop, for both networks", choices=("adam", "rmsprop")),
     "lr_g": Option(2e-4, "generator learning rate (DCGAN: 2e-4)", check=positive),
     "lr_d": Option(2e-4, "discriminator learning rate (DCGAN: 2e-4)", check=positive),

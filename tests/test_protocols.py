@@ -17,7 +17,7 @@ from ganbench.specs import ProtocolSpec
 from ganbench.suite import GLOBAL_DEFAULTS, SETTINGS, Cell, resolve_settings
 
 PACGAN = {"latent_dim": 2, "batch_size": 100, "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.8,
-          "beta2": 0.999, "n_critic": 1, "eval_samples": 2500, "g_ema": 0.0}
+          "beta2": 0.999, "n_critic": 1, "eval_samples": 2500, "g_ema": 0.0, "schedule_images": 0}
 
 
 @pytest.mark.parametrize("layers, recipe, value, source", [
@@ -57,6 +57,10 @@ def test_each_protocol_resolves_to_exactly_its_documented_settings(tmp_path, plu
     assert prep.settings == expected
     assert {k for k, v in prep.sources.items() if v == "protocol"} == {*PACGAN, "steps", "sample_every", "model.pack"}
     assert runner.data_options[dataset]["size"] == 100_000 and prep.model_options["pack"] == 1
+    # a loss whose recipe schedules its optimiser (R3GAN's) trains the protocol's constant Adam
+    r3 = make_runner(protocol=name, losses="rpgan-r1r2", out=tmp_path / "r3", device="cpu", reporter=NullReporter())
+    sched = r3._prepare(Cell(dataset, "pacgan", "rpgan-r1r2", 0), None)
+    assert (sched.settings["schedule_images"], sched.settings["beta2"], sched.settings["beta1"]) == (0, 0.999, 0.8)
     assert prep.config["protocol"] == name and runner._base_row(prep)["protocol"] == name
     spec = plugins.registry.get("protocol", name)
     assert spec.interval == "se" and spec.budget == 400_000 and spec.tier_of == tier_of
@@ -222,7 +226,7 @@ def test_a_protocol_that_names_a_plugin_by_an_alias_or_a_typo_is_refused(tmp_pat
 
 STACKED = {"latent_dim": 100, "latent_dist": "uniform", "batch_size": 64, "optimizer": "adam", "lr_g": 2e-4,
            "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "g_steps": 2, "eval_samples": 26_000,
-           "g_ema": 0.0}
+           "g_ema": 0.0, "schedule_images": 0}
 
 
 @pytest.mark.parametrize("name, steps, tier_of", [("pacgan-stacked-mnist", 100_000, None),

@@ -263,3 +263,11 @@ def test_cells_outside_the_sweep_group_pair_and_plot_like_the_others():
     assert list(summary["point"]) == ["wgan.clip=0.01", ""] or list(summary["point"]) == ["", "wgan.clip=0.01"]
     assert summary.loc["wgan", "mode_kl_best"] and not summary.loc["nonsat", "mode_kl_best"]  # separated: 6 seeds
     assert summary.loc["wgan", "mode_kl_pairs"] == 6 and summary.loc["wgan", "mode_kl_delta"] == pytest.approx(-0.9)
+
+
+def test_integer_settings_take_scientific_notation_when_it_is_whole():
+    from ganbench.suite import coerce_setting
+
+    assert coerce_setting("schedule_images", "2e7") == 20_000_000 and coerce_setting("steps", "1e4") == 10_000
+    with pytest.raises(Exception, match="setting 'steps' expects int, got '2.5e0'"):
+        coerce_setting("steps", "2.5e0")

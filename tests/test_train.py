@@ -199,6 +199,10 @@ def test_a_lazy_g_regulariser_is_its_own_phase_and_its_state_is_checkpointed(plu
     assert group["betas"] == pytest.approx((settings["beta1"] ** (2 / 3), settings["beta2"] ** (2 / 3)))
     resumed, G2, seen2, _ = run(resume=saved[0])
     assert seen2 == [5] and resumed.history == whole.history and _same_weights(G.state_dict(), G2.state_dict())
+    G3, _ = with_reg(build(reg, "vanilla", data)[0])  # its interval counts steps of one G update each
+    with pytest.raises(ValueError, match="train it with g_steps 1"):
+        run_training(G3, build(reg, "vanilla", data)[1], reg.get("loss", "nonsat"), data, {**settings, "g_steps": 2},
+                     seed=1, device=CPU, eval_noise=torch.zeros(4, 8))
 
 
 def _spied(reg, model, data, seen):

@@ -112,7 +112,7 @@ def run_training(
 
     if sync_every < 1:
         raise ValueError(f"sync_every must be a positive number of steps, not {sync_every}")
-    s.task.fetch_ahead(sync_every, settings["n_critic"])
+    s.task.fetch_ahead(sync_every, settings["n_critic"], settings.get("g_steps", 1))
     pending: list[tuple[int, torch.Tensor]] = []  # steps done whose values are still on the device
 
     def arrive() -> TrainResult | None:

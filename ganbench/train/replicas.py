@@ -200,9 +200,9 @@ class _GroupTask:
         self.tasks = tasks
         self.conditional = tasks[0].conditional
 
-    def fetch_ahead(self, steps: int, n_critic: int) -> None:
+    def fetch_ahead(self, steps: int, n_critic: int, g_steps: int = 1) -> None:
         for task in self.tasks:
-            task.fetch_ahead(steps, n_critic)
+            task.fetch_ahead(steps, n_critic, g_steps)
 
     def real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         batches = [task.real() for task in self.tasks]
@@ -381,7 +381,7 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
     pending: list[tuple[int, torch.Tensor]] = []
     idle = 0.0
     start = last_checkpoint = time.perf_counter()
-    s.task.fetch_ahead(sync_every, settings["n_critic"])
+    s.task.fetch_ahead(sync_every, settings["n_critic"], settings.get("g_steps", 1))
     nets = ("G", "D", "G_ema")
 
     def release(k: int) -> None:

@@ -59,6 +59,9 @@ class TrainState:
         self.phases = phases(self.loss, self.G)
         by_name = {p.name: p for p in self.phases}
         self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
+        if self.g_reg is not None and self.settings.get("g_steps", 1) > 1:
+            raise ValueError("a G with a lazy regulariser phase (regularization_interval) counts its interval in steps "
+                             "of one G update: train it with g_steps 1")
 
     #: the global L2 norm of a network's gradients, a 0-d device tensor (a replica group's: one per replica)
     grad_norm = staticmethod(grad_norm)

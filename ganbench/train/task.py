@@ -144,12 +144,12 @@ class GenerationTask:
         self._y = Prefetched(lambda: draw_labels(self.probs, self.batch_size, self.labels), self.labels.get_state,
                              self.labels.set_state, device)
 
-    def fetch_ahead(self, steps: int, n_critic: int) -> None:
-        """Draw the batches of ``steps`` steps at a time (``n_critic`` D updates and one G update each)
-        and move them to the device in one copy per stream, instead of one per draw."""
+    def fetch_ahead(self, steps: int, n_critic: int, g_steps: int = 1) -> None:
+        """Draw the batches of ``steps`` steps at a time (``n_critic`` D updates and ``g_steps`` G updates
+        each) and move them to the device in one copy per stream, instead of one per draw."""
         self._index.chunk = steps * n_critic
-        self._z.chunk = steps * (n_critic + 1)
-        self._y.chunk = steps * (n_critic + 1)
+        self._z.chunk = steps * (n_critic + g_steps)
+        self._y.chunk = steps * (n_critic + g_steps)
 
     def real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next real batch and its labels (None for an unconditional model)."""

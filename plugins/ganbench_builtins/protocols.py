@@ -22,7 +22,8 @@ PACGAN_BUDGET = 400_000
 #: the CPU tiers' budget: 5 % of the paper's, 10 seeds as replicas in ~40 min on the 2-core machine
 PACGAN_CPU_STEPS = 20_000
 PACGAN_SETTINGS = {"latent_dim": 2, "batch_size": 100, "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
-                   "beta1": 0.8, "beta2": 0.999, "n_critic": 1, "eval_samples": 2500, "g_ema": 0.0}
+                   "beta1": 0.8, "beta2": 0.999, "n_critic": 1, "eval_samples": 2500, "g_ema": 0.0,
+                   "schedule_images": 0}  # the paper's constant Adam for every loss (R3GAN's recipe schedules it)
 PACGAN_NOTE = ("hq_kl is PacGAN's reverse KL as we read its code (log K minus the entropy of the high-quality "
                "samples' mode histogram; the code logs that entropy, the paper's text was not checked)")
 #: Table 1's rows (modes, high-quality %, reverse KL; ± standard error): GAN and PacGAN2-4
@@ -82,7 +83,7 @@ def _wgan_gp_toy(name: str, steps: int, tier_of: str | None = None) -> ProtocolS
         paper="Gulrajani et al. 2017, Improved Training of Wasserstein GANs, toy figures (no table)",
         datasets=("ring8",), models=("toy-mlp",), losses=("wgan-gp",), seeds=tuple(range(10)), metrics=("modes",),
         settings={"latent_dim": 2, "batch_size": 256, "steps": steps, "sample_every": max(steps // 10, 1),
-                  "eval_samples": 2500, "g_ema": 0.0},
+                  "eval_samples": 2500, "g_ema": 0.0, "schedule_images": 0},
         data_options={"ring8": {"radius": 2 / 1.414, "std": 0.02 / 1.414, "size": 1_000_000}},
         loss_options={"wgan-gp": {"lambda": 0.1}},
         loss_settings={"wgan-gp": {"optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.5, "beta2": 0.9,
@@ -122,7 +123,7 @@ def _stacked(name: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
         metrics=("modes",),
         settings={"latent_dim": 100, "latent_dist": "uniform", "batch_size": 64, "optimizer": "adam", "lr_g": 2e-4,
                   "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "g_steps": 2, "eval_samples": 26_000,
-                  "g_ema": 0.0, "steps": steps, "sample_every": max(steps // 10, 1)},
+                  "g_ema": 0.0, "schedule_images": 0, "steps": steps, "sample_every": max(steps // 10, 1)},
         data_options={"stacked-mnist": {"source": "mnist", "size": 128_000}},
         model_options={"pacgan-dcgan": {"pack": 1}},
         interval="se", budget=STACKED_BUDGET, tier_of=tier_of,
