@@ -7,6 +7,7 @@
 #     bash benchmarks/pacgan_protocols.sh [ring|grid|publish] [STEPS]
 #     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min)
 #     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far
+#     bash benchmarks/pacgan_protocols.sh pack [ring|grid]         # PacGAN2-4 (pack k, batch 100k), ~3 h
 #
 # Every loss under the protocol's pinned networks, optimiser and budget (explicit > protocol > a loss's own
 # recipe: wgan trains with the protocol's Adam here), each in its own run directory so that one loss is at
@@ -25,6 +26,17 @@ if [ "$what" = loss ]; then  # one loss: results/runs/pacgan-<tier>-cpu-loss-<NA
   name="${2:?usage: bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]}"
   tier="${3:-ring}"
   ganbench run --protocol "pacgan-$tier-cpu" --losses "$name" --replicas 10 -q -o "results/runs/pacgan-$tier-cpu-loss-$name"
+  exit 0
+fi
+if [ "$what" = pack ]; then  # PacGAN-k rows of Table 1: pack k with 100 packs per batch, one point each
+  tier="${2:-ring}"
+  ganbench run --protocol "pacgan-$tier-cpu" --sweep pacgan.pack+batch_size=2:200,3:300,4:400 --replicas 10 -q \
+    -o "results/runs/pacgan-$tier-cpu-pack"
+  ganbench leaderboard "results/runs/pacgan-$tier-cpu" "results/runs/pacgan-$tier-cpu-pack" \
+    --publish "results/pacgan-$tier-cpu-pack" --metrics modes,hq_pct,hq_kl,mode_kl \
+    --title "PacGAN's 2D-$tier protocol, CPU tier: GAN and PacGAN2-4, 10 seeds each" \
+    --note "Protocol pacgan-$tier-cpu; PacGAN-k as a sweep point (pacgan.pack = k, batch_size = 100k: the paper's 100 packs per batch). ± is the standard error over the 10 seeds, as the paper reports." \
+    ${BOARD_NOTE:+--note "$BOARD_NOTE"}
   exit 0
 fi
 if [ "$what" = losses ]; then  # one board of the plain GAN's run and every loss trained with 'loss NAME'

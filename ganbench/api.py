@@ -167,14 +167,18 @@ def _sweep_values(registry, axes: Mapping[str, Sequence[Any]], where: str) -> di
     """Sweep axes with plugin names canonical and option values coerced to each option's type (so a value
     has one cell id whether it came from the command line or a suite file); settings are coerced by the suite."""
     from ganbench.options import coerce_option
+    from ganbench.sweeps import components, joined
 
     out: dict[str, list[Any]] = {}
     for axis, values in axes.items():
         key, opts = _canonical_key(registry, axis, where)
         if isinstance(values, (list, tuple)):
-            for opt, part in zip(opts, key.split("+"), strict=True):
+            parts = [components(axis, v) for v in values]
+            for i, (opt, part) in enumerate(zip(opts, key.split("+"), strict=True)):
                 if opt is not None:
-                    values = [coerce_option(opt, v, f"{where} '{part}'") for v in values]
+                    for p in parts:
+                        p[i] = coerce_option(opt, p[i], f"{where} '{part}'")
+            values = [joined(p) for p in parts]
         out[key] = values
     return out
 

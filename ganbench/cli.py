@@ -129,8 +129,9 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               help=f"Override a training setting for every cell (repeatable). Settings: {SETTINGS_HELP}.")
 @click.option("--sweep", "sweep", multiple=True, metavar="KEY=V1,V2",
               help="Sweep a setting (lr_d=1e-4,2e-4,4e-4) or a model's or loss's option (dcgan.norm=batch,spectral) as a "
-              "grid axis (repeatable: the cartesian product). Keys joined by + take one value together "
-              "(lr_g+lr_d=1e-4,2e-4); values holding a comma are separated by ';'. Every point is a cell of its own.")
+              "grid axis (repeatable: the cartesian product). Keys joined by + move together: one value for all "
+              "(lr_g+lr_d=1e-4,2e-4) or one each (pacgan.pack+batch_size=1:100,2:200); values holding a comma are "
+              "separated by ';'. Every point is a cell of its own.")
 @click.option("--search", type=int, metavar="N", help="Budgeted random search: N points drawn from --space (the same "
               "points for every loss and model, and on every re-run).")
 @click.option("--space", metavar="FILE|PRESET", help="The search space of --search: a TOML file of KEY = {log-uniform|"

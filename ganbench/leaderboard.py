@@ -72,7 +72,8 @@ def command_line(suite: Mapping[str, Any]) -> str:
             for key, value in sorted(opts.items()):
                 parts += [f"--{kind}-opt", f"{name}.{key}={value}"]
     for axis, values in suite.get("sweep", {}).items():
-        parts += ["--sweep", f"{axis}=" + (";" if any("," in str(v) for v in values) else ",").join(map(str, values))]
+        shown = [":".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in values]
+        parts += ["--sweep", f"{axis}=" + (";" if any("," in v for v in shown) else ",").join(shown)]
     if suite.get("search"):
         parts += ["--search", str(suite["search"]), "--space", str(suite.get("space_name") or "SPACE.toml")]
         if suite.get("search_seed"):

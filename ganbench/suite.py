@@ -307,15 +307,20 @@ class Suite:
             keys = split_key(axis)
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
                 raise UsageError(f"{where} expects a list of values, got {values!r}")
-            coerced = list(values)
-            for key in keys:
+            from ganbench.sweeps import components, joined
+
+            parts = [components(axis, v) for v in values]  # per value, one component per key
+            for i, key in enumerate(keys):
                 if key in seen:
                     raise UsageError(f"{where}: '{key}' is already in {seen[key]}; a key takes one axis")
                 seen[key] = where
                 if self._point_key(key, where) == "setting":
-                    coerced = [coerce_setting(key, v, "sweep setting") for v in values]
-            if any(isinstance(v, str) and ";" in v for v in coerced):  # a row's point column separates keys by ';'
-                raise UsageError(f"{where}: a value may not contain ';', got {[v for v in coerced if ';' in str(v)][0]!r}")
+                    for p in parts:
+                        p[i] = coerce_setting(key, p[i], "sweep setting")
+            coerced = [joined(p) for p in parts]
+            texts = [str(c) for p in parts for c in p]
+            if any(";" in t for t in texts):  # a row's point column separates keys by ';'
+                raise UsageError(f"{where}: a value may not contain ';', got {next(t for t in texts if ';' in t)!r}")
             shown = [repr(v) for v in coerced]
             dupes = sorted({v for v in shown if shown.count(v) > 1})
             if dupes:
@@ -505,18 +510,23 @@ def load_suite_file(path: str | Path) -> dict[str, Any]:
                 raise UsageError(f"{where} expects a name (e.g. {example}), got {value!r}")
             out[arg] = value.strip()
         elif what == "sweep":
+            def scalar(x: Any) -> bool:
+                return not isinstance(x, (list, dict))
+
             if not isinstance(value, dict) or not value or not all(
-                    isinstance(v, list) and v and all(not isinstance(x, (list, dict)) for x in v) for v in value.values()):
-                raise UsageError(f"{where} expects a table [sweep] of KEY = [V1, V2, ...] (e.g. lr_d = [1e-4, 2e-4]), "
-                                 f"got {value!r}")
-            from ganbench.sweeps import split_key
+                    isinstance(v, list) and v and all(scalar(x) or (isinstance(x, list) and all(map(scalar, x)))
+                                                      for x in v) for v in value.values()):
+                raise UsageError(f"{where} expects a table [sweep] of KEY = [V1, V2, ...] (e.g. lr_d = [1e-4, 2e-4]; "
+                                 "joined keys may take one list per value: \"pacgan.pack+batch_size\" = [[1, 100], "
+                                 f"[2, 200]]), got {value!r}")
+            from ganbench.sweeps import components, split_key
 
             for axis, values in value.items():
-                for key in split_key(axis):
+                for i, key in enumerate(split_key(axis)):
                     if "." not in key:  # a setting: checked here (plugin options once the plugins are known)
                         for v in values:
                             try:
-                                coerce_setting(key, v)
+                                coerce_setting(key, components(axis, v)[i])
                             except UsageError as exc:
                                 raise UsageError(f"suite file {path}: key 'sweep.{axis}': {exc}") from None
             out[arg] = {k: list(v) for k, v in value.items()}

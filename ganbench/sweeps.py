@@ -4,7 +4,8 @@ A **point** is a set of hyper-parameter values that one cell trains with, beside
 loss and seed. Points come from
 
 - **sweep axes** (``--sweep lr_d=1e-4,2e-4 --sweep dcgan.norm=batch,spectral``, ``[sweep]`` in a suite
-  file): their cartesian product;
+  file): their cartesian product; keys joined by ``+`` move together, with one value for all of them or
+  one each (``pacgan.pack+batch_size=1:100,2:200``);
 - **random search** (``--search N --space FILE|PRESET``): N points drawn from a search space (per key:
   ``log-uniform``, ``uniform``, ``integer`` or ``choice``) with a named random stream of the request
   (``search``, from ``--search-seed``), so every loss and model gets the same points (paired, as seeds
@@ -71,6 +72,28 @@ class Dist:
 def split_key(key: str) -> list[str]:
     """``"lr_g+lr_d"`` -> ``["lr_g", "lr_d"]``: the keys one value of an axis sets."""
     return [part.strip() for part in key.split("+")]
+
+
+def components(axis: str, value: Any) -> list[Any]:
+    """One value of axis ``axis`` as one value per key it sets: a list or tuple gives each key its own
+    (``[2, 200]`` for ``pacgan.pack+batch_size``), so does text with ``:`` (``2:200``) on a joined axis;
+    any other value is every key's. A one-line error when the count does not match the keys."""
+    keys = split_key(axis)
+    if isinstance(value, (list, tuple)):
+        parts = list(value)
+    elif isinstance(value, str) and len(keys) > 1 and ":" in value:
+        parts = [p.strip() for p in value.split(":")]
+    else:
+        parts = [value] * len(keys)
+    if len(parts) != len(keys):
+        raise UsageError(f"sweep key '{axis}' sets {len(keys)} keys; its value {value!r} gives {len(parts)} "
+                         f"(one value for all, or one per key: V1:V2)")
+    return parts
+
+
+def joined(parts: Sequence[Any]) -> Any:
+    """The stored form of one axis value: the value itself when every key takes it, else the list."""
+    return parts[0] if all(p == parts[0] and type(p) is type(parts[0]) for p in parts) else list(parts)
 
 
 def parse_values(text: str) -> list[str]:
@@ -181,8 +204,8 @@ def product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     for combo in itertools.product(*(axes[n] for n in names)):
         point: dict[str, Any] = {}
         for name, value in zip(names, combo, strict=True):
-            for key in split_key(name):
-                point[key] = value
+            for key, part in zip(split_key(name), components(name, value), strict=True):
+                point[key] = part
         points.append(point)
     return points
 

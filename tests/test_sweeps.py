@@ -40,6 +40,9 @@ EXPANSIONS = [
     ({"dcgan.norm": ["batch", "spectral"], "beta1": [0.0, 0.5]}, ["vanilla", "dcgan"], ["nonsat"],
      {("dcgan", "nonsat"): [(("beta1", b), ("dcgan.norm", n)) for n in ("batch", "spectral") for b in (0.0, 0.5)],
       ("vanilla", "nonsat"): [(("beta1", 0.0),), (("beta1", 0.5),)]}),
+    # joined keys with one value each (V1:V2 on the command line, a list in TOML): PacGAN-k's pack and batch
+    ({"pacgan.pack+batch_size": [[1, 100], [2, 200]]}, ["pacgan"], ["nonsat"],
+     {("pacgan", "nonsat"): [(("batch_size", 100), ("pacgan.pack", 1)), (("batch_size", 200), ("pacgan.pack", 2))]}),
     # a loss's option: only that loss's cells
     ({"wgan.clip": [0.01, 0.1]}, ["vanilla"], ["nonsat", "wgan"],
      {("vanilla", "wgan"): [(("wgan.clip", 0.01),), (("wgan.clip", 0.1),)], ("vanilla", "nonsat"): [()]}),
@@ -56,7 +59,8 @@ def test_sweep_expands_to_the_documented_cells(registry, axes, models, losses, e
     assert len({c.id for c in cells}) == len(cells)  # every point of every seed has a directory of its own
     # the command-line spelling ('1e-4' as text) gives the same cells as typed values
     typed = build_suite(registry, models=models, losses=losses, datasets="ring8", seeds="0,1",
-                        sweep=[f"{k}={','.join(map(str, v))}" for k, v in axes.items()])
+                        sweep=[f"{k}=" + ",".join(":".join(map(str, x)) if isinstance(x, list) else str(x) for x in v)
+                               for k, v in axes.items()])
     assert [c.id for c in typed.cells()] == [c.id for c in cells]
 
 
