@@ -386,8 +386,7 @@ def choices(rows, metric: str, higher: bool, select: Sequence[int] | None = None
     import pandas as pd
 
     out = []
-    seeds = seeds_of(rows)
-    chosen, held = split_seeds(seeds) if select is None else (sorted(select), [s for s in seeds if s not in select])
+    chosen = split_seeds(seeds_of(rows))[0] if select is None else sorted(select)  # the same for every group
     for key, table in _tables(rows, metric).items():
         best = select_and_report(table, higher, chosen)
         out.append({**dict(zip(GROUP, key, strict=True)), "metric": metric, "budget": best["points"],
