@@ -19,22 +19,7 @@ out="${1:?usage: bash benchmarks/gpu_check.sh OUTDIR [WHEELS_DIR]}"
 wheels="${2:-}"
 mkdir -p "$out"
 report="$out/gpu_check.md"
-export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-deps --no-build-isolation -e . > "$out/install.txt" 2>&1 || { cat "$out/install.txt"; exit 1; }
-missing=$(python3 - <<'PY'
-import importlib.util
-needed = {"torch": "torch", "torchvision": "torchvision", "torchmetrics": "torchmetrics", "pluggy": "pluggy",
-          "click": "click", "pandas": "pandas", "rich": "rich", "scipy": "scipy", "sklearn": "scikit-learn",
-          "matplotlib": "matplotlib", "PIL": "pillow", "numpy": "numpy", "mlxtend": "mlxtend",
-          "torch_fidelity": "torch-fidelity", "pytest": "pytest"}
-print(" ".join(dist for module, dist in needed.items() if importlib.util.find_spec(module) is None))
-PY
-)
-if [ -n "$missing" ]; then
-  [ -n "$wheels" ] || { echo "missing: $missing; pass a WHEELS_DIR holding their wheels" | tee "$report"; exit 1; }
-  python3 -m pip install -q --no-index --no-deps --find-links "$wheels" $missing >> "$out/install.txt" 2>&1 \
-    || { echo "could not install $missing from $wheels" | tee "$report"; exit 1; }
-fi
+. benchmarks/gpu_setup.sh
 {
   echo "# GPU check, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo
