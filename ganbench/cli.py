@@ -432,6 +432,13 @@ def _describe_model(spec: Any) -> str:
         lines.append("conditioned on class labels")
     if getattr(spec, "loss", None):
         lines.append(f"recommended loss: {spec.loss} (its paper's)")
+    loss_options = getattr(spec, "loss_options", None)
+    if callable(loss_options):  # depends on the data and the cell's settings: its doc says how
+        doc = (loss_options.__doc__ or "").strip().split("\n\n")[0]
+        lines.append(f"its recipe's loss options: {' '.join(doc.split())}")
+    elif loss_options:
+        lines += [f"its recipe: {loss} " + ", ".join(f"{k}={v}" for k, v in opts.items())
+                  for loss, opts in loss_options.items()]
     return "\n".join(lines) or "—"
 
 

@@ -121,6 +121,11 @@ class ModelSpec:
 
     ``loss``: the loss of the model's paper (``hinge`` for SN-GAN): shown as the recommended loss and
     noted in rows that train another; it never replaces the loss the user asked for.
+
+    ``loss_options``: the options the model's recipe gives losses it trains with (``{"nonsat-r1":
+    {"gamma": 0.01}}``), or ``loss_options(info, settings) -> {...}`` when they depend on the data and
+    the cell's effective settings (StyleGAN2's γ = 0.0002 · res² / batch). They apply with the
+    ``paper`` recipe and without a protocol, below the user's and above the loss's defaults.
     """
 
     name: str
@@ -133,6 +138,13 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     condition: Condition | None = None
     loss: str | None = None
+    loss_options: (Mapping[str, Mapping[str, Any]]
+                   | Callable[[DataInfo, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]]) = field(default_factory=dict)
+
+    def recommended_loss_options(self, loss: str, info: DataInfo, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The options this model's recipe gives ``loss`` on ``info`` under ``settings``."""
+        table = self.loss_options(info, settings) if callable(self.loss_options) else self.loss_options
+        return dict(table.get(loss, {}))
 
     def mismatch(self, info: DataInfo) -> str | None:
         """Why this model cannot take ``info`` by what it declares (before its own ``supports``): a

@@ -27,7 +27,8 @@ def _small(model: str) -> dict:
     if prov.plugin != "builtin-models":
         return {}
     table = option_table(spec.options)
-    return {k: v for k, v in (("width", 8), ("hidden", 32), ("ch", 2), ("g_width", 8), ("d_width", 8)) if k in table}
+    small = (("width", 8), ("hidden", 32), ("ch", 2), ("g_width", 8), ("d_width", 8), ("w_dim", 16))
+    return {k: v for k, v in small if k in table}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -40,8 +41,11 @@ def test_loss_contract(plugins, name, model):
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("name", LOSSES)
 def test_real_training_steps_with_the_paper_recipe(plugins, name, model):
-    """A few real steps end ok with finite history; the same seed gives the same numbers."""
-    check_training(plugins.registry, model, name, **_small(model))
+    """A few real steps end ok with finite history; the same seed gives the same numbers. Reproducibility
+    comes from the model's draws (initialisation, forward) and the loss's (its stream, n_critic): it is
+    checked for every model with wgan-gp (the loss stream, 5 critic steps) and every loss with vanilla,
+    rather than for every pair (half the time of this grid)."""
+    check_training(plugins.registry, model, name, repeat=name == "wgan-gp" or model == "vanilla", **_small(model))
 
 
 @pytest.mark.parametrize("name", [n for n in DATASETS if _REGISTRY.get("dataset", n).name_option is None])

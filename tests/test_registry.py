@@ -23,16 +23,15 @@ def _plugin(name, **hooks):
 
 def test_builtins_come_from_the_installed_entry_points(plugins):
     reg = plugins.registry
-    assert reg.names("model") == ["acgan", "biggan", "cgan", "dcgan", "pacgan", "pacgan-dcgan", "sngan-proj", "toy-mlp",
-                                  "vanilla"]
+    assert reg.names("model") == ["acgan", "biggan", "cgan", "dcgan", "pacgan", "pacgan-dcgan", "sngan-proj", "stylegan2",
+                                  "stylegan2-cifar", "toy-mlp", "vanilla"]
     assert set(reg.names("loss")) >= {"minimax", "nonsat"}
     assert set(reg.names("dataset")) >= {"mnist5k", "ring8"}
     assert "fid" in reg.names("metric")
     prov = reg.provenance("loss", "minimax")
     assert prov == Provenance("builtin-losses", "ganbench", __version__)
     info = {p.name: p for p in plugins.info()}
-    assert info["builtin-models"].registered == {"models": ["acgan", "biggan", "cgan", "dcgan", "pacgan", "pacgan-dcgan",
-                                                            "sngan-proj", "toy-mlp", "vanilla"]}
+    assert info["builtin-models"].registered == {"models": reg.names("model")}
     assert info["builtin-models"].hooks == ["ganbench_register_models"]
     assert info["builtin-models"].location.endswith("plugins/ganbench_builtins/models/__init__.py")  # where it came from
     assert info["builtin-protocols"].registered == {"protocols": [
@@ -44,7 +43,7 @@ def test_unknown_name_lists_known_names(plugins):
     with pytest.raises(UnknownNameError) as e:
         plugins.registry.get("model", "nope")
     assert str(e.value) == ("unknown model 'nope'; known models: acgan, biggan, cgan, dcgan, pacgan, pacgan-dcgan, "
-                            "sngan-proj, toy-mlp, vanilla")
+                            "sngan-proj, stylegan2, stylegan2-cifar, toy-mlp, vanilla")
     with pytest.raises(UnknownNameError, match="unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, "
                        "extractors"):
         plugins.registry.names("widgets")

@@ -499,8 +499,18 @@ class Runner:
                              f"{model_opts[key]} ({why})")
         sources.update({f"model.{k}": v for k, v in model_src.items()})
         swept_loss = cell.point_options(cell.loss)
-        loss_opts = (self._options("loss", cell.loss, _with_point(self.suite.loss_options, cell.loss, swept_loss))[0]
-                     if swept_loss else self.loss_options[cell.loss])
+        # the model's recipe for this loss (StyleGAN2's R1 γ): paper recipe, no protocol, below the user's values
+        by_model = (model.recommended_loss_options(cell.loss, data.info, settings)
+                    if recipe == "paper" and protocol is None and data is not None else {})
+        if swept_loss or by_model:
+            user_loss = _with_point(self.suite.loss_options, cell.loss, swept_loss)
+            loss_opts, loss_src = self._options("loss", cell.loss, user_loss, ("model", by_model))
+            used = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in loss_opts.items()
+                    if loss_src[k] == "model"]
+            if used:
+                notes.append(f"{cell.model}'s recipe sets {cell.loss} " + ", ".join(used))
+        else:
+            loss_opts = self.loss_options[cell.loss]
         config = {
             "cell": {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "loss": cell.loss, "seed": cell.seed,
                      **({"point": cell.point_text} if cell.point else {})},

@@ -61,6 +61,9 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
     if callable(getattr(G, "regularization", None)):
         return "its G has a regularization() (it acts on a module)"
     for name, net in (("G", G), ("D", D)):
+        reason = getattr(net, "not_vectorisable", None)  # a network that says why (StyleGAN2's G draws inside)
+        if isinstance(reason, str):
+            return reason
         if net is not None and any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules()):
             return f"its {name} uses dropout (a draw from torch's global generator, not the replica's own)"
     for key, neutral in (("amp", "none"), ("compile", "none"), ("channels_last", False), ("augment", "none")):
