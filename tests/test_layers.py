@@ -32,6 +32,10 @@ def test_conditional_batchnorm_scales_and_shifts_per_class():
     assert not torch.allclose(per_class[0], per_class[1]) and not torch.allclose(per_class[1], per_class[2])
     fresh = ConditionalBatchNorm2d(4, embed=3)  # initialised as plain BatchNorm: γ = 1, β = 0 for every class
     assert torch.equal(fresh.gain.weight, torch.ones(3, 4)) and torch.equal(fresh.bias.weight, torch.zeros(3, 4))
+    apart = ConditionalBatchNorm2d(4, embed=3, start="studiogan")  # StudioGAN: 1 + orthogonal W_γᵀ, W_βᵀ
+    w_gain, w_bias = apart.gain.weight - 1, apart.bias.weight  # [classes, channels]: orthonormal class rows
+    assert torch.allclose(w_gain @ w_gain.t(), torch.eye(3), atol=1e-5)
+    assert torch.allclose(w_bias @ w_bias.t(), torch.eye(3), atol=1e-5)
 
 
 def test_spectral_norm_keeps_the_largest_singular_value_near_one():

@@ -27,7 +27,13 @@ SPEC = ModelSpec(
     "CIFAR-10 nets are 256 (G) / 128 (D) channels wide; the default width 64 keeps a CPU step affordable. "
     "Recipe: hinge loss, 5 D steps, Adam 2e-4 (0, 0.9).",
     settings={"latent_dim": 128, "n_critic": 5, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
-    options={"width": Option(64, "channels of every block of G and D (paper: 256 / 128)", check=positive)},
+    options={"width": Option(64, "channels of every block of G and D (paper: 256 / 128)", check=positive),
+             "cbn_start": Option("neutral", "how G's per-class BatchNorm gains and shifts start: neutral (γ = 1, β = 0 "
+                                 "for every class, Miyato's chainer code) or studiogan (1 + and an orthogonal "
+                                 "table, PyTorch-StudioGAN: classes differ from step 0)",
+                                 choices=("neutral", "studiogan")),
+             "d": Option("projection", "D: projection (the paper's) or concat (cgan's D, label maps beside the image: "
+                         "an arm of benchmarks/sngan_proj_start.sh)", choices=("projection", "concat"))},
     reference="Miyato & Koyama 2018, cGANs with Projection Discriminator, arXiv:1802.05637; Miyato et al. 2018 "
     "(spectral normalisation), arXiv:1802.05957, appendix (ResNet architectures)",
 )

@@ -50,9 +50,12 @@ class ConditionalBatchNorm2d(nn.Module):
     Miyato & Koyama 2018): ``γ_y ⊙ BN(x) + β_y``, γ initialised to 1 and β to 0 for every class.
     ``embed`` is either the number of classes (a table of γ, β per class) or, with ``linear=True``,
     the size of a conditioning vector that linear maps turn into γ and β (BigGAN's shared
-    embedding + latent chunk)."""
+    embedding + latent chunk). ``start="studiogan"`` (a table only) starts the classes apart, as
+    PyTorch-StudioGAN's SNGAN does (src/utils/ops.py ConditionalBatchNorm2d at 947b35e: γ = 1 + W_γ·onehot(y),
+    β = W_β·onehot(y), bias-free linear maps initialised with orthogonal_ by its default g_init "ortho"):
+    the tables are 1 + W_γᵀ and W_βᵀ for orthogonal W [channels, classes]."""
 
-    def __init__(self, channels: int, embed: int, linear: bool = False):
+    def __init__(self, channels: int, embed: int, linear: bool = False, start: str = "neutral"):
         super().__init__()
         self.bn = nn.BatchNorm2d(channels, affine=False)
         self.linear = linear
@@ -60,8 +63,15 @@ class ConditionalBatchNorm2d(nn.Module):
             self.gain, self.bias = sn(nn.Linear(embed, channels, bias=False)), sn(nn.Linear(embed, channels, bias=False))
         else:
             self.gain, self.bias = nn.Embedding(embed, channels), nn.Embedding(embed, channels)
-            nn.init.ones_(self.gain.weight)
-            nn.init.zeros_(self.bias.weight)
+            if start == "studiogan":
+                with torch.no_grad():
+                    self.gain.weight.copy_(1 + nn.init.orthogonal_(torch.empty(channels, embed)).t())
+                    self.bias.weight.copy_(nn.init.orthogonal_(torch.empty(channels, embed)).t())
+            elif start == "neutral":
+                nn.init.ones_(self.gain.weight)
+                nn.init.zeros_(self.bias.weight)
+            else:
+                raise ValueError(f"start is neutral or studiogan, not {start!r}")
 
     def forward(self, x, c):  # [N, C, H, W], y [N] (or a vector [N, E]) -> [N, C, H, W]
         h = self.bn(x)
@@ -73,10 +83,12 @@ class GBlock(nn.Module):
     """A residual up-sampling block of G (SN-GAN / BigGAN): CBN, ReLU, ×2 nearest, conv3×3, CBN,
     ReLU, conv3×3, plus a ×2-upsampled 1×1-conv shortcut."""
 
-    def __init__(self, cin: int, cout: int, embed: int, linear: bool = False, spectral: bool = False):
+    def __init__(self, cin: int, cout: int, embed: int, linear: bool = False, spectral: bool = False,
+                 start: str = "neutral"):
         super().__init__()
         wrap = sn if spectral else (lambda m: m)
-        self.bn1, self.bn2 = ConditionalBatchNorm2d(cin, embed, linear), ConditionalBatchNorm2d(cout, embed, linear)
+        self.bn1 = ConditionalBatchNorm2d(cin, embed, linear, start)
+        self.bn2 = ConditionalBatchNorm2d(cout, embed, linear, start)
         self.conv1, self.conv2 = wrap(nn.Conv2d(cin, cout, 3, 1, 1)), wrap(nn.Conv2d(cout, cout, 3, 1, 1))
         self.skip = wrap(nn.Conv2d(cin, cout, 1))
 

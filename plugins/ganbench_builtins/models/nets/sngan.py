@@ -19,12 +19,12 @@ LAYOUTS = {28: (7, 2, 2), 32: (4, 3, 2), 64: (4, 4, 3)}  # size -> (first map, G
 
 
 class ResNetGenerator(nn.Module):
-    def __init__(self, latent_dim: int, num_classes: int, channels: int, size: int, width: int):
+    def __init__(self, latent_dim: int, num_classes: int, channels: int, size: int, width: int, start: str = "neutral"):
         super().__init__()
         self.first, ups, _ = LAYOUTS[size]
         self.width = width
         self.linear = nn.Linear(latent_dim, width * self.first * self.first)
-        self.blocks = nn.ModuleList(GBlock(width, width, num_classes) for _ in range(ups))
+        self.blocks = nn.ModuleList(GBlock(width, width, num_classes, start=start) for _ in range(ups))
         self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh())
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -56,7 +56,18 @@ class ProjectionDiscriminator(nn.Module):
         return self.linear(h).view(-1) + (self.embed(y) * h).sum(1)  # ψ(h) + ⟨embed(y), h⟩
 
 
-def build(info: DataInfo, latent_dim: int, num_classes: int, width: int = 64) -> tuple[nn.Module, nn.Module]:
+def build(info: DataInfo, latent_dim: int, num_classes: int, width: int = 64, cbn_start: str = "neutral",
+          d: str = "projection") -> tuple[nn.Module, nn.Module]:
+    """``cbn_start``: how G's class-conditional BatchNorm starts (see ConditionalBatchNorm2d); ``d="concat"``
+    swaps in cgan's D (a DCGAN D reading one-hot label maps beside the image's channels), an arm of the
+    experiment that separates G's slow class pathway from the projection D's."""
     channels, size, _ = info.shape
-    return (ResNetGenerator(latent_dim, num_classes, channels, size, width),
-            ProjectionDiscriminator(num_classes, channels, size, width))
+    G = ResNetGenerator(latent_dim, num_classes, channels, size, width, cbn_start)
+    if d == "concat":  # cgan's D as build_cgan makes it (arch dcgan, one-hot code, batch norm)
+        from ganbench_builtins.models.nets.conditional import ClassCode, ConditionalDiscriminator
+        from ganbench_builtins.models.nets.dcgan import DCGANDiscriminator, default_width
+
+        code = ClassCode(num_classes)
+        return G, ConditionalDiscriminator(DCGANDiscriminator(channels + code.dim, size, default_width(size), "batch"),
+                                           code, spatial=True)
+    return G, ProjectionDiscriminator(num_classes, channels, size, width)
