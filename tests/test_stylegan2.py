@@ -142,6 +142,11 @@ def test_equalised_learning_rate_and_the_lazy_phases_rescaled_optimisers(plugins
     for t in range(1, 10):
         step(s, t, Blame())
     assert calls == [8, 8, 8]  # G steps 1, 5, 9; the regulariser takes half of each batch itself
+    cifar_g, cifar_d = sg.build(INFO, 6, width=8, w_dim=8, pl_weight=0.0, d_arch="orig", mixing=0.0)
+    plain = setup.state(cifar_g, cifar_d, plugins.registry.get("loss", "nonsat-r1"), data, settings, seed=0,
+                        device=torch.device("cpu"))  # path length off, G's Adam rescaled all the same (the code)
+    assert [p.name for p in plain.phases] == ["D", "Dreg", "G"]
+    assert plain.opt_g.param_groups[0]["lr"] == pytest.approx(0.0025 * 0.8)
 
 
 def test_a_stylegan2_cli_run_trains_with_its_recipe_the_gamma_heuristic_and_diffaugment(tmp_path):

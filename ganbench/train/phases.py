@@ -43,9 +43,16 @@ class Phase:
 def g_interval(G: nn.Module) -> int | None:
     """The interval of G's lazy regulariser phase, or None (no ``regularization()``, or one added into
     G's loss at every step)."""
-    reg = getattr(G, "regularization", None)
+    return g_optimizer_interval(G) if callable(getattr(G, "regularization", None)) else None
+
+
+def g_optimizer_interval(G: nn.Module) -> int | None:
+    """The interval G's optimiser is rescaled for (lr · c, betas ** c): G's ``regularization_interval``,
+    also without a ``regularization()`` — a G whose regulariser is switched off but whose recipe keeps
+    the rescale (StyleGAN2-ADA's cifar config: path length off, G_reg_interval still 4, so G's Adam runs
+    at lr · 4/5 and betas ** (4/5) with an empty regulariser phase). None: no rescale."""
     interval = getattr(G, "regularization_interval", None)
-    if not callable(reg) or interval is None:
+    if interval is None:
         return None
     if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
         raise TypeError(f"G.regularization_interval must be a positive int, not {interval!r}")

@@ -45,7 +45,7 @@ from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfi
 from ganbench.train.loop import SYNC_EVERY, TrainResult
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import make_optimizer
-from ganbench.train.phases import phases, ratio
+from ganbench.train.phases import g_optimizer_interval, phases, ratio
 from ganbench.train.state import load_networks, on_cpu
 from ganbench.train.step import HISTORY_COLUMNS, Blame, step
 from ganbench.train.task import GenerationTask, generate
@@ -313,7 +313,7 @@ def group_state(members: list[Member], loss: LossSpec, data: Data, settings: dic
     ema = Stacked([m.G_ema for m in members]) if members[0].G_ema is not None else None
     name = data.info.name
     bound = [BoundLoss(loss, loss_options, seeding.generator(m.seed, "loss", name)) for m in members]
-    opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"])
+    opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"], ratio(g_optimizer_interval(members[0].G)))
     opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"], ratio(bound[0].penalty_interval))
     tasks = _GroupTask([GenerationTask(data, settings, m.seed, device, conditional=conditional) for m in members])
     return GroupState(G, D, ema, opt_g, opt_d, _GroupLoss(bound, [m.D for m in members]), tasks, settings, device)

@@ -17,7 +17,7 @@ from ganbench.errors import CellFailure, call_plugin
 from ganbench.specs import Data, DataInfo, LossSpec, ModelSpec
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import make_optimizer
-from ganbench.train.phases import g_interval, ratio
+from ganbench.train.phases import g_optimizer_interval, ratio
 from ganbench.train.state import TrainState
 from ganbench.train.task import GenerationTask
 
@@ -75,7 +75,7 @@ def state(G: nn.Module, D: nn.Module, loss: LossSpec, data: Data, settings: dict
         for net in (G, D, g_ema):
             if net is not None:
                 net.to(memory_format=torch.channels_last)
-    opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"], ratio(g_interval(G)))
+    opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"], ratio(g_optimizer_interval(G)))
     opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"], ratio(bound.penalty_interval))
     task = GenerationTask(data, settings, seed, device, conditional)
     return TrainState(G, D, g_ema, opt_g, opt_d, bound, task, settings, device)

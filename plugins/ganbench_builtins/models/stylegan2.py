@@ -2,17 +2,23 @@
 StyleGAN2-ADA code (github.com/NVlabs/stylegan2-ada-pytorch at d72cc7d, ``train.py``'s ``cfg_specs``) on
 one GPU; networks in models/nets/stylegan2.py.
 
-- ``stylegan2`` is the ``auto`` config: batch max(min(4096 // res, 32), 1) = 32 up to 128 px, Adam
+- ``stylegan2`` is the ``auto`` config up to 128 px: batch max(min(4096 // res, 32), 1) = 32, Adam
   0.0025 (β 0, 0.99) for both nets, 2 mapping layers, channel_base 0.5 · 32768, minibatch-std group
   min(batch, 4) = 4, R1 γ = 0.0002 · res² / batch every 16 D steps, path length weight 2 every 4 G steps
   on half the batch, style mixing 0.9, residual D, G EMA with a half-life of batch · 10 / 32 = 10 k
-  images ramped up over the first 5 % of the images seen. Unconditional.
+  images ramped up over the first 5 % of the images seen. Unconditional. Above 128 px ``auto`` also
+  changes batch (4096 // res), EMA (batch · 10 / 32 k images), fmaps (1 from 512 px) and lr (0.002 at
+  1024 px): set them (``--batch-size``, ``g_ema``, ``--model-opt stylegan2.fmaps``, ``lr_g``/``lr_d``).
+  γ follows the batch the cell trains with (the code computes it from the config's batch, before
+  ``--batch`` overrides it).
 - ``stylegan2-cifar`` is the ``cifar`` config (the paper's CIFAR-10 runs, ``--cfg=cifar --cond=1``):
   batch 64, minibatch-std group 32, channel_base 32768, γ 0.01, EMA half-life 500 k images (ramp-up
   0.05), and path length regularisation, style mixing and the residual D switched off.
-  Conditional: a label embedding into the mapping network and a projection D.
+  Conditional: a label embedding into the mapping network and a projection D. G's Adam keeps the
+  lazy rescale (lr · 4/5, β^(4/5)): the code leaves G_reg_interval at 4 with path length off.
 
-Both train with ``nonsat-r1`` (the non-saturating loss with lazy R1). z and w are 512-d as in the code;
+Both train with ``nonsat-r1`` (the non-saturating loss with lazy R1) and without ADA (the code's default
+augmentation; DiffAugment is ``--set augment=...``). z and w are 512-d as in the code;
 ``width`` (the code's channel_max, 512) defaults to 64 so that a CPU step is affordable; at 32 px and
 width 512 the nets have the code's CIFAR-10 size."""
 
@@ -51,13 +57,15 @@ def _options(*, fmaps: float, mixing: float, pl_weight: float, d_arch: str, mbst
         "width": Option(64, "channel_max: the most channels of any block of G and D (the code: 512)", check=positive),
         "fmaps": Option(fmaps, "channel_base / 32768: resolution r has min(fmaps · 32768 / r, width) channels",
                         check=positive),
-        "w_dim": Option(512, "size of w, the mapping network's layers and the D label mapping's (code: 512)",
-                        check=positive),
+        "w_dim": Option(512, "size of w and of G's mapping layers (code: 512); D's label mapping is as wide as D "
+                        "at 4×4, as in the code", check=positive),
         "mapping_layers": Option(2, "layers of G's mapping network (auto and cifar: 2; the paper's FFHQ: 8)",
                                  check=positive),
         "mixing": Option(mixing, "style-mixing probability while training", check=interval(0, 1)),
         "pl_weight": Option(pl_weight, "path length regularisation weight (0 = off)", check=non_negative),
-        "pl_interval": Option(4, "G steps between path length phases (lazy, ×interval)", check=positive),
+        "pl_interval": Option(4, "G steps between path length phases (lazy, ×interval); G's Adam runs at lr·c, "
+                              "betas^c, c = pl_interval/(pl_interval+1), also with pl_weight 0 (the code's "
+                              "G_reg_interval)", check=positive),
         "d_arch": Option(d_arch, "D architecture: resnet (residual blocks) or orig (plain)", choices=("resnet", "orig")),
         "mbstd_group": Option(mbstd_group, "minibatch standard deviation group size", check=positive),
         "truncation": Option(1.0, "ψ of the truncation trick in W for sampling and evaluation (1 = none)",

@@ -44,7 +44,8 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def lrelu(x: torch.Tensor, gain: float = SQRT2, clamp: float | None = None) -> torch.Tensor:
-    """bias_act's ``lrelu``: slope 0.2, times √2 (× a block's gain), clamped to ±clamp·gain."""
+    """bias_act's ``lrelu``: slope 0.2, times ``gain`` (√2 × a block's gain), then clamped to ±``clamp``
+    (the caller passes conv_clamp × the block's gain, as the code's ``act_clamp``)."""
     x = F.leaky_relu(x, 0.2) * gain
     return x.clamp(-clamp, clamp) if clamp is not None else x
 
@@ -152,7 +153,7 @@ class SynthesisLayer(nn.Module):
         else:  # 'const': evaluation draws nothing
             noise = self.noise_const.to(x.dtype)
         x = x + noise * self.noise_strength
-        return lrelu(x + self.bias.reshape(1, -1, 1, 1), clamp=CLAMP * SQRT2)
+        return lrelu(x + self.bias.reshape(1, -1, 1, 1), clamp=CLAMP)
 
 
 class ToRGB(nn.Module):
@@ -225,13 +226,16 @@ class Generator(nn.Module):
     not_vectorisable = "its G draws noise inputs and style-mixing choices from torch's global generator"
 
     def __init__(self, latent_dim: int, info: DataInfo, num_classes: int, *, w_dim: int, mapping_layers: int,
-                 counts: dict[int, int], mixing: float, truncation: float):
+                 counts: dict[int, int], mixing: float, truncation: float, pl_interval: int):
         super().__init__()
         channels, size, _ = info.shape
         self.synthesis = Synthesis(w_dim, size, channels, counts)
         self.num_ws = self.synthesis.num_ws
         self.mapping = Mapping(latent_dim, num_classes, w_dim, mapping_layers, self.num_ws)
         self.mixing, self.truncation = mixing, truncation
+        #: StyleGAN2-ADA keeps G_reg_interval 4 with path length off (cifar): G's Adam runs at lr·4/5,
+        #: betas^(4/5) all the same (:func:`ganbench.train.phases.g_optimizer_interval`)
+        self.regularization_interval = pl_interval
 
     def ws(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The [N, num_ws, w_dim] styles of ``z``: in training mode mixed with a second z's from a random
@@ -257,10 +261,9 @@ class PathLengthGenerator(Generator):
     """A G with path-length regularisation: its ``regularization`` is a lazy G phase every
     ``pl_interval`` steps (:mod:`ganbench.train.phases`)."""
 
-    def __init__(self, *args, pl_weight: float, pl_interval: int, **kwargs):
+    def __init__(self, *args, pl_weight: float, **kwargs):
         super().__init__(*args, **kwargs)
         self.pl_weight, self.pl_batch_shrink, self.pl_decay = pl_weight, 2, 0.01
-        self.regularization_interval = pl_interval
         self.register_buffer("pl_mean", torch.zeros([]))
 
     def regularization(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -372,8 +375,9 @@ def build(info: DataInfo, latent_dim: int, num_classes: int = 0, *, width: int =
           d_arch: str = "resnet", mbstd_group: int = 4, truncation: float = 1.0) -> tuple[nn.Module, nn.Module]:
     size = info.shape[1]
     counts = channel_counts(size, int(fmaps * 32768), width)
-    kwargs = dict(w_dim=w_dim, mapping_layers=mapping_layers, counts=counts, mixing=mixing, truncation=truncation)
-    G = (PathLengthGenerator(latent_dim, info, num_classes, pl_weight=pl_weight, pl_interval=pl_interval, **kwargs)
+    kwargs = dict(w_dim=w_dim, mapping_layers=mapping_layers, counts=counts, mixing=mixing, truncation=truncation,
+                  pl_interval=pl_interval)
+    G = (PathLengthGenerator(latent_dim, info, num_classes, pl_weight=pl_weight, **kwargs)
          if pl_weight > 0 else Generator(latent_dim, info, num_classes, **kwargs))
     D = Discriminator(info, num_classes, counts=counts, resnet=d_arch == "resnet", mbstd_group=mbstd_group)
     return G, D
