@@ -74,6 +74,9 @@ SETTINGS: dict[str, Option] = {
                     "(StyleGAN2: 10); the average is what is evaluated and saved; 0 = off", check=non_negative),
     "g_ema_rampup": Option(0.0, "with g_ema: the half-life is at most this fraction of the images seen so far "
                            "(StyleGAN2-ADA: 0.05); 0 = no ramp-up", check=non_negative),
+    "g_ema_schedule": Option(False, "with g_ema and schedule_images: the half-life rises from 0 to g_ema along the "
+                             "half cosine over schedule_images images, then holds (R3GAN's ema_scheduler: CIFAR-10 "
+                             "0 → 5,000 k images over 2e7)"),
     "g_ema_start": Option(0, "with g_ema: the average copies G for the first N G steps and averages after them "
                           "(BigGAN's ema_start: 1,000 for CIFAR-10, 20,000 for ImageNet); 0 = from the first step",
                           check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
@@ -101,7 +104,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 #: settings added after ganbench 0.1.0 and their value that changes nothing for a model that does not use
 #: them: a cell's configuration hash leaves them out at that value, so cells trained before they existed
 #: are still reused (an earlier run resumes instead of retraining everything)
-HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start": 0, "fake_labels": "data",
+HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start": 0, "g_ema_schedule": False,
+                                "fake_labels": "data",
                                 "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False,
                                 "replicas": 1, "augment": "none", "g_steps": 1,
                                 "latent_dist": "normal", "schedule_images": 0, "lr_final_ratio": 1.0,

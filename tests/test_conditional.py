@@ -197,6 +197,12 @@ def test_ema_generator_is_the_average_recomputed_from_the_saved_weights(plugins)
     for k, v in ema.state_dict().items():
         assert torch.allclose(v, expected[k], atol=1e-6), k
     assert not torch.allclose(ema.state_dict()["net.0.weight"], G.state_dict()["net.0.weight"])
+    # R3GAN's ema_scheduler: the half-life rises from 0 to g_ema along a half cosine over schedule_images
+    r3 = {"batch_size": 16, "g_ema": 5.0, "g_ema_schedule": True, "schedule_images": 64}
+    for step, seen in ((1, 0), (3, 32), (5, 64), (9, 128)):
+        half_life = 5000 * (1 - np.cos(np.pi * min(seen, 64) / 64)) / 2
+        assert ema_beta(r3, step) == pytest.approx(0.5 ** (16 / max(half_life, 1e-8)), abs=1e-300)
+    assert ema_beta({**r3, "g_ema_schedule": False}, 1) == pytest.approx(0.5 ** (16 / 5000))
 
 
 def test_conditional_training_with_an_ema_resumes_bit_identically(plugins):

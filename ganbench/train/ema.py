@@ -7,16 +7,23 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganbench.train.optim import cosine
+
 
 def ema_beta(settings: dict[str, Any], step: int) -> float:
     """The EMA generator's decay after G step ``step``: half-life ``g_ema`` thousand images (StyleGAN2,
     Karras et al. 2020: 10), at most ``g_ema_rampup`` × the images seen before this step when that is
     > 0 (StyleGAN2-ADA's ramp-up, 0.05: β = 0 at the first step, the average starts as G); β = 0 (a
-    copy of G) before step ``g_ema_start`` (BigGAN-PyTorch's ``ema_start``: decay 0 while itr < start)."""
+    copy of G) before step ``g_ema_start`` (BigGAN-PyTorch's ``ema_start``: decay 0 while itr < start).
+    With ``g_ema_schedule`` and ``schedule_images`` > 0 the half-life itself follows R3GAN's half cosine
+    from 0 to ``g_ema`` over ``schedule_images`` images, then holds (R3GAN ``training_loop.py``:
+    ``cur_ema_nimg`` from the images seen before the step)."""
     if step < settings.get("g_ema_start", 0):
         return 0.0
     bs = settings["batch_size"]
     nimg = settings["g_ema"] * 1000.0
+    if settings.get("g_ema_schedule", False) and settings.get("schedule_images", 0) > 0:
+        nimg = cosine((step - 1) * bs, 0.0, nimg, settings["schedule_images"])
     rampup = settings.get("g_ema_rampup", 0.0)
     if rampup > 0:
         nimg = min(nimg, (step - 1) * bs * rampup)
