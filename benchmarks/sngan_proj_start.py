@@ -25,6 +25,7 @@ Decision rule (written before the run; acc = the mean over both seeds of cond_ac
 The trajectories (every 250 steps) say whether an arm is still rising at the end.
 
     python benchmarks/sngan_proj_start.py [--out results/runs/sngan-proj-start] [--steps 1500] [--read-only]
+        [--publish results/sngan-proj-start/README.md]
 
 Resumes (finished cells are not trained again). Run it alone: about 40 minutes on the 2-core machine.
 """
@@ -84,16 +85,33 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/runs/sngan-proj-start"))
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--read-only", action="store_true", help="read the finished run, train nothing")
+    ap.add_argument("--publish", type=Path, help="also write the readout (rule, table, decision) as Markdown here")
     args = ap.parse_args()
     if not args.read_only:
         run(args.out, args.steps)
     table, acc = read(args.out)
-    print("cond_acc by step (arm, seed):")
-    print(table.round(3).to_string())
-    print("mean at the last step: " + ", ".join(f"{k} ({ARMS[k]}) {v:.3f}" for k, v in acc.items()))
+    lines = ["cond_acc by step (arm, seed):", table.round(3).to_string(),
+             "mean at the last step: " + ", ".join(f"{k} ({ARMS[k]}) {v:.3f}" for k, v in acc.items())]
+    print("\n".join(lines))
     if len(acc) < 3:
         sys.exit("not every arm has finished: run it again to resume")
-    print("decision " + decide(acc))
+    decision = "decision " + decide(acc)
+    print(decision)
+    if args.publish:
+        rows = pd.read_csv(args.out / "results.csv")
+        rule = __doc__.split("Decision rule", 1)[1].split("The trajectories", 1)[0]
+        args.publish.parent.mkdir(parents=True, exist_ok=True)
+        args.publish.write_text(
+            "# sngan-proj's slow conditioning: the start or the budget? (issue 35)\n\n"
+            f"`python benchmarks/sngan_proj_start.py --steps {int(rows['steps_done'].max())}` on mnist5k (28 px), "
+            f"sngan-proj width 8, hinge, 5 D steps, Adam 2e-4 (0, 0.9), batch 64, seeds 0 and 1; cond_acc on 1,000 "
+            f"generated digits by the shipped domain classifier (held-out accuracy "
+            f"{rows['cond_classifier_accuracy'].iloc[0]:.3f}), chance {rows['cond_acc_chance'].iloc[0]:.3f}; "
+            f"ganbench {rows['ganbench_version'].iloc[0]}, commit {rows['git_commit'].iloc[0]}, "
+            f"{rows['device'].iloc[0]}, {rows['threads'].iloc[0]} threads.\n\n"
+            "Arms: " + "; ".join(f"{k} = {v}" for k, v in ARMS.items()) + " (cbn_start:d).\n\n"
+            "## Decision rule " + rule.strip() + "\n\n"
+            "## Measured\n\n```\n" + "\n".join(lines) + "\n```\n\n## " + decision + "\n")
 
 
 if __name__ == "__main__":
