@@ -20,6 +20,10 @@ if TYPE_CHECKING:  # pragma: no cover
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 Modality = Literal["vector", "image"]
+#: what a data set is for and what a model does: ``generation`` (noise → samples) or ``translation``
+#: (a sample of domain A → one of domain B; Pix2Pix on paired data, CycleGAN on unpaired)
+Task = Literal["generation", "translation"]
+TASKS = ("generation", "translation")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,12 @@ class DataInfo:
     ``modes``/``mode_std`` describe the known mixture components (centres ``[K, d]``), if any.
     ``fingerprint`` is a stable hash of the training data: it keys cached classifiers and statistics.
     ``options`` are the effective data options that produced it.
+
+    ``task="translation"``: the data set holds two domains. B is what ``shape``, ``value_range``,
+    ``num_classes`` and the data's ``x``/``y`` describe (the domain a model produces, what FID compares
+    against); A, the inputs, has ``source_shape`` and lives in ``Data.source``. ``paired``: the i-th
+    sample of A shows the same thing as the i-th of B (Pix2Pix's data), else the two are independent
+    sets (CycleGAN's). ``domains`` names A and B (``("edges", "digits")``).
     """
 
     name: str
@@ -48,6 +58,10 @@ class DataInfo:
     mode_std: float | None = None
     fingerprint: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    task: Task = "generation"
+    paired: bool | None = None
+    source_shape: tuple[int, ...] | None = None
+    domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,11 @@ class Data:
 
     ``x``: float32 ``[N, *info.shape]`` in ``info.value_range``; ``y``: int64 ``[N]`` labels or ``None``.
     The held-out split (``x_test``/``y_test``) is only used to measure the domain classifier.
+
+    A translation data set (``info.task == "translation"``) also holds domain A: ``source`` float32
+    ``[N_A, *info.source_shape]`` in ``info.value_range`` with labels ``source_y`` (or ``None``), and its
+    held-out split ``source_test``/``source_y_test``; paired data has ``N_A == N`` (and as many held-out
+    samples on both sides), the i-th of A showing what the i-th of B shows.
     """
 
     info: DataInfo
@@ -63,6 +82,10 @@ class Data:
     y: torch.Tensor | None = None
     x_test: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
+    source: torch.Tensor | None = None
+    source_y: torch.Tensor | None = None
+    source_test: torch.Tensor | None = None
+    source_y_test: torch.Tensor | None = None
 
     @staticmethod
     def problem(data: Any) -> str | None:
@@ -75,13 +98,27 @@ class Data:
             return f"got {type(data).__name__}, expected ganbench.specs.Data"
         if not isinstance(data.info, DataInfo):
             return f"info is {type(data.info).__name__}, expected ganbench.specs.DataInfo"
-        for split, x, y in (("x", data.x, data.y), ("x_test", data.x_test, data.y_test)):
-            if x is None and split == "x_test":
+        info = data.info
+        splits = [("x", data.x, data.y, info.shape), ("x_test", data.x_test, data.y_test, info.shape)]
+        if info.task == "translation":
+            if info.source_shape is None or info.paired is None:
+                return "a translation data set's info needs source_shape and paired"
+            splits += [("source", data.source, data.source_y, info.source_shape),
+                       ("source_test", data.source_test, data.source_y_test, info.source_shape)]
+            if info.paired:
+                for a, b, what in ((data.source, data.x, "source and x"), (data.source_test, data.x_test,
+                                                                            "source_test and x_test")):
+                    if (a is None) != (b is None) or (a is not None and len(a) != len(b)):
+                        return f"paired data: {what} must hold as many samples (the i-th of each pair up)"
+        elif data.source is not None:
+            return "source (domain A) is for translation data sets; info.task is generation"
+        for split, x, y, shape in splits:
+            if x is None and split in ("x_test", "source_test"):
                 continue
             if not isinstance(x, torch.Tensor):
                 return f"{split} is {type(x).__name__}, expected a torch.Tensor"
-            if x.dtype != torch.float32 or tuple(x.shape[1:]) != tuple(data.info.shape) or len(x) == 0:
-                shape = ", ".join(map(str, data.info.shape))
+            if x.dtype != torch.float32 or tuple(x.shape[1:]) != tuple(shape) or len(x) == 0:
+                shape = ", ".join(map(str, shape))
                 return f"{split} is {x.dtype} {tuple(x.shape)}; expected float32 [N, {shape}] with N > 0"
             if y is not None and (not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (len(x),)):
                 what = f"{y.dtype} {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__
@@ -122,6 +159,10 @@ class ModelSpec:
     ``loss``: the loss of the model's paper (``hinge`` for SN-GAN): shown as the recommended loss and
     noted in rows that train another; it never replaces the loss the user asked for.
 
+    ``task="translation"``: the model translates domain A into domain B (a translation data set, see
+    :class:`DataInfo`); with ``paired=True`` it needs paired data (Pix2Pix), else it takes either
+    (CycleGAN). A model of another task than a data set's is skipped with the reason.
+
     ``loss_options``: the options the model's recipe gives losses it trains with (``{"nonsat-r1":
     {"gamma": 0.01}}``), or ``loss_options(info, settings) -> {...}`` when they depend on the data and
     the cell's effective settings (StyleGAN2's γ = 0.0002 · res² / batch). They apply with the
@@ -140,6 +181,8 @@ class ModelSpec:
     loss: str | None = None
     loss_options: (Mapping[str, Mapping[str, Any]]
                    | Callable[[DataInfo, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]]) = field(default_factory=dict)
+    task: Task = "generation"
+    paired: bool = False
 
     def recommended_loss_options(self, loss: str, info: DataInfo, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The options this model's recipe gives ``loss`` on ``info`` under ``settings``."""
@@ -147,8 +190,16 @@ class ModelSpec:
         return dict(table.get(loss, {}))
 
     def mismatch(self, info: DataInfo) -> str | None:
-        """Why this model cannot take ``info`` by what it declares (before its own ``supports``): a
-        conditional model needs labelled data."""
+        """Why this model cannot take ``info`` by what it declares (before its own ``supports``): its task
+        must be the data set's; a translation model that needs pairs needs paired data; a conditional
+        model needs labelled data."""
+        task = getattr(info, "task", "generation")
+        if self.task != task:
+            return (f"{self.name} is a {self.task} model (noise → samples); {info.name} is a {task} data set"
+                    if self.task == "generation" else
+                    f"{self.name} is a {self.task} model; {info.name} is a {task} data set (no domain A to translate)")
+        if self.task == "translation" and self.paired and not info.paired:
+            return f"{self.name} trains on paired examples; {info.name} is unpaired"
         if self.condition == "class" and info.num_classes < 2:
             return (f"{self.name} is conditioned on class labels; {info.name} is unlabelled"
                     if info.num_classes == 0 else f"{self.name} is conditioned on class labels; {info.name} has one class")
@@ -258,6 +309,9 @@ class DatasetSpec:
     options, for listing without loading (``None``: depends on the options or the files); the
     contract tests check them against what ``load`` returns.
 
+    ``task``: what the data set is for (``translation``: two domains, see :class:`DataInfo`); the
+    contract tests check it against what ``load`` returns.
+
     ``name_option``: an option that can be given in the data set's name, ``NAME:VALUE`` (the
     image folder's ``path``: ``folder:~/faces``). Each distinct value is a separate data set in the
     grid.
@@ -275,6 +329,7 @@ class DatasetSpec:
     num_classes: int | None = None
     size: int | None = None
     name_option: str | None = None
+    task: Task = "generation"
 
 
 @dataclass(frozen=True)

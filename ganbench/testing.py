@@ -306,7 +306,12 @@ def check_dataset(registry, name: str, root=None, **options: Any) -> None:
         assert data.y is not None and len(data.y) == len(data.x), f"{name}: labelled data needs y of the same length"
         assert 0 <= int(data.y.min()) and int(data.y.max()) < info.num_classes, f"{name}: labels out of range"
     assert info.fingerprint, f"{name}: info.fingerprint must identify the data (it keys caches and reports)"
-    for field in ("modality", "num_classes"):
+    problem = Data.problem(data)  # a translation set's domain A and pairing too
+    assert problem is None, f"{name}: {problem}"
+    if info.task == "translation" and info.value_range is not None:
+        lo, hi = info.value_range
+        assert data.source.min() >= lo and data.source.max() <= hi, f"{name}: domain A leaves value_range"
+    for field in ("modality", "num_classes", "task"):
         declared = getattr(spec, field)
         if declared is not None and not options:
             assert declared == getattr(info, field), f"{name}: spec.{field} {declared} != loaded {getattr(info, field)}"

@@ -93,6 +93,7 @@ def test_dataset_contract(root, name):
         assert data.y_test is None or data.y_test.shape == (len(data.x_test),)
     assert isinstance(info.fingerprint, str) and len(info.fingerprint) >= 8
     # what the spec declares for listing is what it loads (size only where the test did not shrink it)
+    assert Data.problem(data) is None and spec.task == info.task  # a translation set: its domain A and pairing
     for declared, actual in ((spec.modality, info.modality), (spec.shape, info.shape),
                              (spec.num_classes, info.num_classes)):
         assert declared is None or declared == actual, f"{name}: declares {declared}, loads {actual}"
@@ -102,11 +103,52 @@ def test_dataset_contract(root, name):
     again = spec.load(root=root, **opts)
     assert torch.equal(again.x, data.x) and again.info.fingerprint == info.fingerprint
     assert (data.y is None and again.y is None) or torch.equal(again.y, data.y)
+    assert (data.source is None and again.source is None) or torch.equal(again.source, data.source)
 
 
 def test_contract_covers_the_builtins():
     assert {"ring8", "grid25", "mnist5k", "digits", "stacked-mnist", "mnist", "fashion-mnist", "cifar10", "celeba",
-            "image-folder"} <= set(DATASETS)
+            "image-folder", "edges2digits", "digits2thick"} <= set(DATASETS)
+
+
+# -- translation: two domains ----------------------------------------------------------------------------------
+def test_translation_sets_are_their_definitions_checked_with_scipy(root):
+    from scipy import ndimage
+
+    digits = load("mnist5k", root)
+    x01 = ((digits.x + 1) / 2).numpy()[:, 0]  # [N, 28, 28] in [0, 1]
+    paired = load("edges2digits", root)
+    info = paired.info
+    assert (info.task, info.paired, info.domains, info.source_shape) == ("translation", True, ("edges", "digits"),
+                                                                        (1, 28, 28))
+    assert torch.equal(paired.x, digits.x) and torch.equal(paired.y, digits.y) and torch.equal(paired.source_y, digits.y)
+    for i in (0, 1, 2, 3999):  # domain A's i-th sample is the i-th digit's edge map (scipy's Sobel, zero padding)
+        mag = np.hypot(ndimage.sobel(x01[i], axis=0, mode="constant"), ndimage.sobel(x01[i], axis=1, mode="constant"))
+        edges = (mag / mag.max() > 0.3).astype(np.float32) * 2 - 1
+        assert np.array_equal(paired.source[i, 0].numpy(), edges)
+    unpaired = load("digits2thick", root)
+    assert (unpaired.info.task, unpaired.info.paired) == ("translation", False)
+    half = len(digits.x) // 2  # A: the first half as they are; B: the second half, one pixel thicker
+    assert torch.equal(unpaired.source, digits.x[:half]) and torch.equal(unpaired.source_y, digits.y[:half])
+    thick = ndimage.maximum_filter(x01[half:half + 3], size=(1, 3, 3), mode="constant") * 2 - 1
+    assert np.allclose(unpaired.x[:3, 0].numpy(), thick) and torch.equal(unpaired.y, digits.y[half:])
+    assert unpaired.info.fingerprint != paired.info.fingerprint != digits.info.fingerprint
+    # pairs that do not pair up, or domain A on a generation set, are refused with what is wrong
+    import dataclasses
+
+    short = dataclasses.replace(paired, source=paired.source[:-1], source_y=paired.source_y[:-1])
+    assert Data.problem(short) == "paired data: source and x must hold as many samples (the i-th of each pair up)"
+    assert "for translation data sets" in Data.problem(dataclasses.replace(digits, source=digits.x))
+
+
+def test_a_generation_model_skips_translation_data_with_its_reason(plugins, root):
+    info = load("edges2digits", root).info
+    assert plugins.registry.get("model", "dcgan").mismatch(info) == (
+        "dcgan is a generation model (noise → samples); edges2digits is a translation data set")
+    res = CliRunner().invoke(cli, ["run", "-d", "edges2digits", "-m", "dcgan", "-l", "nonsat", "-s", "0",
+                                   "--steps", "2", "--dry-run"])
+    assert res.exit_code == 2 and "dcgan is a generation model (noise → samples); edges2digits is a translation" \
+        in res.output
 
 
 # -- mixtures --------------------------------------------------------------------------------------------------

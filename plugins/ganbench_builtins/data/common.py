@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,17 @@ def image_data(
         options=dict(options),
     )
     return Data(info, x, y, x_test, y_test)
+
+
+def translation_data(name: str, a: Data, b: Data, *, paired: bool, domains: tuple[str, str],
+                     options: dict[str, Any]) -> Data:
+    """A translation :class:`Data` from two image sets in the model range: ``b`` (the domain a model
+    produces: ``x``, ``y``, ``info``) and ``a`` (the inputs: ``source``, ``source_y``), each with its
+    held-out split; the fingerprint covers both domains."""
+    info = replace(b.info, name=name, task="translation", paired=paired, source_shape=tuple(a.info.shape),
+                   domains=domains, options=dict(options),
+                   fingerprint=fingerprint(name, a.x, a.y, b.x, b.y, **options))
+    return Data(info, b.x, b.y, b.x_test, b.y_test, a.x, a.y, a.x_test, a.y_test)
 
 
 def mixture_data(name: str, centres: torch.Tensor, std: float, size: int, seed: int, options: dict[str, Any]) -> Data:
