@@ -129,6 +129,36 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("cats", "dogs"), 
     return root
 
 
+def write_pix2pix(root: Path, name: str, counts: tuple[int, int] = (4, 2)) -> dict[str, list[tuple]]:
+    """``root/name/{train,val}/<i>.jpg`` as the Pix2Pix archives lay them out: each file a pair side by
+    side (64×32: A on the left, B on the right), flat colours; returns each split's (A colour, B colour)."""
+    out = {}
+    for split, n in zip(("train", "val"), counts, strict=True):
+        folder = Path(root) / name / split
+        folder.mkdir(parents=True, exist_ok=True)
+        out[split] = []
+        for i in range(n):
+            a, b = (40 * i + 20, 200, 60), (220, 30 * i + 10, 120)
+            img = Image.new("RGB", (64, 32), a)
+            img.paste(Image.new("RGB", (32, 32), b), (32, 0))
+            img.save(folder / f"{i + 1}_AB.jpg", quality=95)
+            out[split].append((a, b))
+    return out
+
+
+def write_cyclegan(root: Path, name: str, counts: tuple[int, ...] = (3, 4, 2, 2)) -> dict[str, list[tuple]]:
+    """``root/name/{trainA,trainB,testA,testB}/<i>.jpg`` as the CycleGAN archives lay them out (32×32,
+    flat colours); returns each folder's colours."""
+    out = {}
+    for k, (folder_name, n) in enumerate(zip(("trainA", "trainB", "testA", "testB"), counts, strict=True)):
+        folder = Path(root) / name / folder_name
+        folder.mkdir(parents=True, exist_ok=True)
+        out[folder_name] = [(30 * i + 10, 60 * k, 250 - 20 * i) for i in range(n)]
+        for i, colour in enumerate(out[folder_name]):
+            Image.new("RGB", (32, 32), colour).save(folder / f"n{i:04d}.jpg", quality=95)
+    return out
+
+
 def write_inception_weights(path: Path) -> Path:
     """A state_dict file in the exact layout of torch-fidelity's Inception-v3 weights file, with the
     network's random initial values (the real 91 MB file needs the network to fetch)."""

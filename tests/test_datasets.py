@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import math
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from datafiles import write_celeba, write_cifar10, write_image_folder, write_mnist
+from datafiles import write_celeba, write_cifar10, write_cyclegan, write_image_folder, write_mnist, write_pix2pix
 
 import ganbench
 from ganbench.cli import cli
@@ -35,6 +36,10 @@ def root(tmp_path_factory):
     write_cifar10(root)
     write_celeba(root)
     write_image_folder(root / "images")
+    for name in ("facades", "edges2shoes"):
+        write_pix2pix(root, name)
+    for name in ("horse2zebra", "apple2orange"):
+        write_cyclegan(root, name)
     return root
 
 
@@ -50,6 +55,8 @@ def _options_for(root):
         "stacked-mnist": {"size": 300, "test_size": 50},
         "ring8": {"size": 2000},
         "grid25": {"size": 2000},
+        **{name: {"download": False, "image_size": 32} for name in ("facades", "edges2shoes", "horse2zebra",
+                                                                     "apple2orange")},
     }
 
 
@@ -139,6 +146,68 @@ def test_translation_sets_are_their_definitions_checked_with_scipy(root):
     short = dataclasses.replace(paired, source=paired.source[:-1], source_y=paired.source_y[:-1])
     assert Data.problem(short) == "paired data: source and x must hold as many samples (the i-th of each pair up)"
     assert "for translation data sets" in Data.problem(dataclasses.replace(digits, source=digits.x))
+
+
+def _colour(img: torch.Tensor) -> tuple[int, ...]:
+    """The flat colour of a [3, H, W] image in [-1, 1], back in 0..255."""
+    return tuple(round(v) for v in ((img.mean(dim=(1, 2)) + 1) * 127.5).tolist())
+
+
+def test_pix2pix_and_cyclegan_layouts_load_as_the_authors_lay_them_out(root):
+    pairs = write_pix2pix(root / "p2p", "edges2shoes")
+    data = load("edges2shoes", root / "p2p")
+    assert (data.info.task, data.info.paired, data.info.domains) == ("translation", True, ("edges", "shoes"))
+    assert data.x.shape == (4, 3, 32, 32) and data.source.shape == (4, 3, 32, 32) and len(data.x_test) == 2
+    for i, (a, b) in enumerate(pairs["train"]):  # AtoB: the left half is the input, the right the target
+        assert all(abs(u - v) <= 3 for u, v in zip(_colour(data.source[i]), a, strict=True))
+        assert all(abs(u - v) <= 3 for u, v in zip(_colour(data.x[i]), b, strict=True))
+    write_pix2pix(root / "p2p", "facades")
+    backwards = load("facades", root / "p2p")  # the authors train facades BtoA: label maps → photos
+    assert backwards.info.options["direction"] == "BtoA" and backwards.info.domains == ("label maps", "photos")
+    assert torch.equal(backwards.source, load("facades", root / "p2p", direction="AtoB").x)
+    folders = write_cyclegan(root / "cg", "horse2zebra")
+    unpaired = load("horse2zebra", root / "cg")
+    assert (unpaired.info.paired, len(unpaired.source), len(unpaired.x), len(unpaired.source_test)) == (False, 3, 4, 2)
+    assert all(abs(u - v) <= 3 for u, v in zip(_colour(unpaired.x[3]), folders["trainB"][3], strict=True))
+
+
+def test_a_missing_translation_set_is_downloaded_and_extracted_or_explained(tmp_path, monkeypatch):
+    import tarfile
+
+    import torchvision.datasets.utils as tv_utils
+
+    built = tmp_path / "built"
+    write_pix2pix(built, "facades")
+    archive = tmp_path / "facades.tar.gz"  # the authors' archive: facades/{train,val}/...
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(built / "facades", arcname="facades")
+    fetched = []
+
+    def fake_download(url, root, filename=None, md5=None, **kw):  # the network, replaced by the archive
+        fetched.append(url)
+        import shutil
+
+        shutil.copy(archive, Path(root) / (filename or Path(url).name))
+
+    monkeypatch.setattr(tv_utils, "download_url", fake_download)
+    data = load("facades", tmp_path / "data", download=True)
+    assert fetched == ["http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz"] and len(data.x) == 4
+    assert not (tmp_path / "data" / "facades.tar.gz").exists()  # the archive is removed once extracted
+    with pytest.raises(DataUnavailable) as exc:
+        load("horse2zebra", tmp_path / "data", download=False)
+    message = str(exc.value)
+    assert message.startswith(f"horse2zebra: not downloaded (downloads into {tmp_path / 'data' / 'horse2zebra'} on "
+                              "first use) and downloading is off; put the extracted http://efrosgans.eecs.berkeley.edu/"
+                              "cyclegan/datasets/horse2zebra.zip there (horse2zebra/{trainA/trainB/testA/testB})")
+    assert "\n" not in message and "edges2digits" in message
+
+    def offline(url, root, filename=None, md5=None, **kw):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(tv_utils, "download_url", offline)
+    with pytest.raises(DataUnavailable, match=r"horse2zebra: downloading http://efrosgans.*horse2zebra.zip into .* "
+                                              r"failed \(URLError: <urlopen error no network>\); extract it there by hand"):
+        load("horse2zebra", tmp_path / "data", download=True)
 
 
 def test_a_generation_model_skips_translation_data_with_its_reason(plugins, root):

