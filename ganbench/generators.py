@@ -117,7 +117,9 @@ def load_generator(cell_dir: str | Path, device: str | torch.device = "cpu", *, 
         info = DataInfo(**{**data, "shape": tuple(data["shape"]), "class_names": tuple(data["class_names"]),
                            "value_range": tuple(data["value_range"]) if data["value_range"] else None,
                            "label_factors": tuple(data["label_factors"]) if data["label_factors"] else None,
-                           "modes": tuple(map(tuple, data["modes"])) if data["modes"] else None})
+                           "modes": tuple(map(tuple, data["modes"])) if data["modes"] else None,
+                           **({"source_shape": tuple(data["source_shape"]), "domains": tuple(data["domains"])}
+                              if data.get("task", "generation") != "generation" else {})})
         model, latent_dim, model_options = desc["model"], int(desc["latent_dim"]), dict(desc["model_options"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"{cell_dir}: its description of the trained networks is damaged ({one_line(exc)})") from None
@@ -148,7 +150,9 @@ def info_record(info: DataInfo) -> dict[str, Any]:
             "num_classes": info.num_classes, "class_names": list(info.class_names),
             "label_factors": list(info.label_factors) if info.label_factors else None,
             "modes": [list(m) for m in info.modes] if info.modes else None, "mode_std": info.mode_std,
-            "fingerprint": info.fingerprint, "options": dict(info.options)}
+            "fingerprint": info.fingerprint, "options": dict(info.options),
+            **({"task": info.task, "paired": info.paired, "source_shape": list(info.source_shape or ()),
+                "domains": list(info.domains)} if info.task != "generation" else {})}
 
 
 def describe(store, cell_id: str, registry) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from ganbench.options import Option, accepted_names
 from ganbench.specs import (
     CONDITIONS,
     NAME_RE,
+    TASKS,
     DatasetSpec,
     ExecutorSpec,
     ExtractorSpec,
@@ -240,6 +241,10 @@ def _check_model(spec: Any, who: Provenance) -> None:
     if condition is not None and condition not in CONDITIONS:
         raise PluginError(f"{who} registered model '{spec.name}' with condition {condition!r}; expected None or "
                           f"{', '.join(map(repr, CONDITIONS))}")
+    task = getattr(spec, "task", "generation")
+    if task not in TASKS:
+        raise PluginError(f"{who} registered model '{spec.name}' with task {task!r}; expected one of "
+                          f"{', '.join(map(repr, TASKS))}")
     loss = getattr(spec, "loss", None)
     if loss is not None and not (isinstance(loss, str) and NAME_RE.match(loss)):
         raise PluginError(f"{who} registered model '{spec.name}' whose paper loss {loss!r} is not a loss name")
@@ -249,6 +254,9 @@ def _check_dataset(spec: DatasetSpec, who: Provenance) -> None:
     if spec.modality not in (None, "vector", "image"):
         raise PluginError(f"{who} registered dataset '{spec.name}' with modality {spec.modality!r}; "
                           "expected 'vector' or 'image'")
+    if getattr(spec, "task", "generation") not in TASKS:
+        raise PluginError(f"{who} registered dataset '{spec.name}' with task {spec.task!r}; expected one of "
+                          f"{', '.join(map(repr, TASKS))}")
     if spec.name_option is not None and spec.name_option not in spec.options:
         raise PluginError(f"{who} registered dataset '{spec.name}' whose name_option '{spec.name_option}' "
                           "is not one of its options")

@@ -100,6 +100,8 @@ class Data:
             return f"info is {type(data.info).__name__}, expected ganbench.specs.DataInfo"
         info = data.info
         splits = [("x", data.x, data.y, info.shape), ("x_test", data.x_test, data.y_test, info.shape)]
+        if info.task not in TASKS:
+            return f"info.task is {info.task!r}; expected one of {', '.join(TASKS)}"
         if info.task == "translation":
             if info.source_shape is None or info.paired is None:
                 return "a translation data set's info needs source_shape and paired"
@@ -110,7 +112,7 @@ class Data:
                                                                             "source_test and x_test")):
                     if (a is None) != (b is None) or (a is not None and len(a) != len(b)):
                         return f"paired data: {what} must hold as many samples (the i-th of each pair up)"
-        elif data.source is not None:
+        elif any(v is not None for v in (data.source, data.source_y, data.source_test, data.source_y_test)):
             return "source (domain A) is for translation data sets; info.task is generation"
         for split, x, y, shape in splits:
             if x is None and split in ("x_test", "source_test"):

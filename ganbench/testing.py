@@ -310,7 +310,8 @@ def check_dataset(registry, name: str, root=None, **options: Any) -> None:
     assert problem is None, f"{name}: {problem}"
     if info.task == "translation" and info.value_range is not None:
         lo, hi = info.value_range
-        assert data.source.min() >= lo and data.source.max() <= hi, f"{name}: domain A leaves value_range"
+        for split in (data.source, data.source_test):
+            assert split is None or (split.min() >= lo and split.max() <= hi), f"{name}: domain A leaves value_range"
     for field in ("modality", "num_classes", "task"):
         declared = getattr(spec, field)
         if declared is not None and not options:

@@ -129,11 +129,13 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("cats", "dogs"), 
     return root
 
 
-def write_pix2pix(root: Path, name: str, counts: tuple[int, int] = (4, 2)) -> dict[str, list[tuple]]:
-    """``root/name/{train,val}/<i>.jpg`` as the Pix2Pix archives lay them out: each file a pair side by
-    side (64×32: A on the left, B on the right), flat colours; returns each split's (A colour, B colour)."""
+def write_pix2pix(root: Path, name: str, counts: tuple[int, int] = (4, 2),
+                  splits: tuple[str, str] = ("train", "val")) -> dict[str, list[tuple]]:
+    """``root/name/{train,val}/<i>.jpg`` (or other ``splits``) as the Pix2Pix archives lay them out: each
+    file a pair side by side (64×32: A on the left, B on the right), flat colours; returns each split's
+    (A colour, B colour)."""
     out = {}
-    for split, n in zip(("train", "val"), counts, strict=True):
+    for split, n in zip(splits, counts, strict=True):
         folder = Path(root) / name / split
         folder.mkdir(parents=True, exist_ok=True)
         out[split] = []

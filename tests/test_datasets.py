@@ -36,8 +36,8 @@ def root(tmp_path_factory):
     write_cifar10(root)
     write_celeba(root)
     write_image_folder(root / "images")
-    for name in ("facades", "edges2shoes"):
-        write_pix2pix(root, name)
+    write_pix2pix(root, "edges2shoes")
+    write_pix2pix(root, "facades", splits=("train", "test"))  # facades is held out on test/, as the authors do
     for name in ("horse2zebra", "apple2orange"):
         write_cyclegan(root, name)
     return root
@@ -161,7 +161,7 @@ def test_pix2pix_and_cyclegan_layouts_load_as_the_authors_lay_them_out(root):
     for i, (a, b) in enumerate(pairs["train"]):  # AtoB: the left half is the input, the right the target
         assert all(abs(u - v) <= 3 for u, v in zip(_colour(data.source[i]), a, strict=True))
         assert all(abs(u - v) <= 3 for u, v in zip(_colour(data.x[i]), b, strict=True))
-    write_pix2pix(root / "p2p", "facades")
+    write_pix2pix(root / "p2p", "facades", splits=("train", "test"))
     backwards = load("facades", root / "p2p")  # the authors train facades BtoA: label maps → photos
     assert backwards.info.options["direction"] == "BtoA" and backwards.info.domains == ("label maps", "photos")
     assert torch.equal(backwards.source, load("facades", root / "p2p", direction="AtoB").x)
@@ -177,7 +177,7 @@ def test_a_missing_translation_set_is_downloaded_and_extracted_or_explained(tmp_
     import torchvision.datasets.utils as tv_utils
 
     built = tmp_path / "built"
-    write_pix2pix(built, "facades")
+    write_pix2pix(built, "facades", splits=("train", "test"))
     archive = tmp_path / "facades.tar.gz"  # the authors' archive: facades/{train,val}/...
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(built / "facades", arcname="facades")
@@ -198,12 +198,19 @@ def test_a_missing_translation_set_is_downloaded_and_extracted_or_explained(tmp_
     message = str(exc.value)
     assert message.startswith(f"horse2zebra: not downloaded (downloads into {tmp_path / 'data' / 'horse2zebra'} on "
                               "first use) and downloading is off; put the extracted http://efrosgans.eecs.berkeley.edu/"
-                              "cyclegan/datasets/horse2zebra.zip there (horse2zebra/{trainA/trainB/testA/testB})")
+                              "cyclegan/datasets/horse2zebra.zip there (horse2zebra/{trainA,trainB,testA,testB})")
     assert "\n" not in message and "edges2digits" in message
 
     def offline(url, root, filename=None, md5=None, **kw):
         raise urllib.error.URLError("no network")
 
+    def broken(url, root, filename=None, md5=None, **kw):  # a download cut short: half an archive
+        (Path(root) / (filename or Path(url).name)).write_bytes(archive.read_bytes()[:200])
+
+    monkeypatch.setattr(tv_utils, "download_url", broken)
+    with pytest.raises(DataUnavailable, match=r"edges2shoes: downloading .* failed"):
+        load("edges2shoes", tmp_path / "data", download=True)
+    assert not (tmp_path / "data" / "edges2shoes.tar.gz").exists()  # removed: the next try downloads again
     monkeypatch.setattr(tv_utils, "download_url", offline)
     with pytest.raises(DataUnavailable, match=r"horse2zebra: downloading http://efrosgans.*horse2zebra.zip into .* "
                                               r"failed \(URLError: <urlopen error no network>\); extract it there by hand"):

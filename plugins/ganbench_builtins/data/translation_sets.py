@@ -2,8 +2,9 @@
 (github.com/junyanz/pytorch-CycleGAN-and-pix2pix, ``datasets/download_pix2pix_dataset.sh`` and
 ``download_cyclegan_dataset.sh``):
 
-- Pix2Pix (paired; Isola et al. 2017): ``<root>/<name>/{train,val}/*.jpg``, each file the two images of a
-  pair side by side, A on the left and B on the right. ``facades`` (photo | label map; the authors train
+- Pix2Pix (paired; Isola et al. 2017): ``<root>/<name>/{train,val,test}/*.jpg``, each file the two images
+  of a pair side by side, A on the left and B on the right (``data/aligned_dataset.py``); the held-out
+  split is facades' ``test`` (where the authors evaluate) and edges2shoes' ``val`` (it has no test). ``facades`` (photo | label map; the authors train
   it ``--direction BtoA``: labels → photo), ``edges2shoes`` (edges | shoe; ``AtoB``). Option
   ``direction`` says which half is the input; its default is the authors' for each set.
 - CycleGAN (unpaired; Zhu et al. 2017): ``<root>/<name>/{trainA,trainB,testA,testB}/*.jpg``:
@@ -41,7 +42,7 @@ class Source:
 
 
 SOURCES = {
-    "facades": Source(True, PIX2PIX_URL, ("train", "val"), ("photos", "label maps"), "BtoA"),
+    "facades": Source(True, PIX2PIX_URL, ("train", "test"), ("photos", "label maps"), "BtoA"),  # the authors test on test/
     "edges2shoes": Source(True, PIX2PIX_URL, ("train", "val"), ("edges", "shoes")),
     "horse2zebra": Source(False, CYCLEGAN_URL, ("trainA", "trainB", "testA", "testB"), ("horses", "zebras")),
     "apple2orange": Source(False, CYCLEGAN_URL, ("trainA", "trainB", "testA", "testB"), ("apples", "oranges")),
@@ -72,14 +73,19 @@ def _fetch(name: str, root: Path, download: bool) -> None:
     if missing(name, root) is None:
         return
     url = src.url.format(name=name)
-    layout = "/".join(src.folders)
+    layout = ",".join(src.folders)
     if download:
+        import tarfile
+        import zipfile
+
         from torchvision.datasets.utils import download_and_extract_archive
 
+        archive = Path(root) / Path(url).name
         try:
             Path(root).mkdir(parents=True, exist_ok=True)
             download_and_extract_archive(url, download_root=str(root), remove_finished=True)
-        except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+        except (OSError, RuntimeError, ValueError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            archive.unlink(missing_ok=True)  # a partial download would be taken as whole by the next try
             raise DataUnavailable(
                 f"{name}: downloading {url} into {root} failed ({one_line(exc)}); extract it there by hand "
                 f"({name}/{{{layout}}}), or use --data-root DIR where it is; data sets that work offline: "
