@@ -4,9 +4,10 @@
 
 - Pix2Pix (paired; Isola et al. 2017): ``<root>/<name>/{train,val,test}/*.jpg``, each file the two images
   of a pair side by side, A on the left and B on the right (``data/aligned_dataset.py``); the held-out
-  split is facades' ``test`` (where the authors evaluate) and edges2shoes' ``val`` (it has no test). ``facades`` (photo | label map; the authors train
-  it ``--direction BtoA``: labels → photo), ``edges2shoes`` (edges | shoe; ``AtoB``). Option
-  ``direction`` says which half is the input; its default is the authors' for each set.
+  split is facades' ``test`` (where the authors evaluate) and edges2shoes' ``val`` (it has no test).
+  ``facades`` (photo | label map; the authors train it ``--direction BtoA``: labels → photo),
+  ``edges2shoes`` (edges | shoe; ``AtoB``). Option ``direction`` says which half is the input; its
+  default is the authors' for each set.
 - CycleGAN (unpaired; Zhu et al. 2017): ``<root>/<name>/{trainA,trainB,testA,testB}/*.jpg``:
   ``horse2zebra``, ``apple2orange``.
 
