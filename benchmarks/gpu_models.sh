@@ -14,7 +14,7 @@
 #     each under a time limit (MODEL_SECONDS, default 110) so that the script ends in time; a cell cut short
 #     keeps the evaluations it made (its trajectory) and says so.
 # Everything goes to OUTDIR: gpu_models.md (the machine, both tables, the trajectories), models.md,
-# trajectory_<model>.csv, runs/ (the cells), install.txt.
+# trajectory_<model>.csv, runs/ (the cells), runs.txt (their output), install.txt.
 #
 # SMOKE=1 DEVICE=cpu STEPS=4 runs the same plumbing on the CPU at small widths (sngan-proj 8, biggan ch 2,
 # stylegan2 8): a smoke test of the script, not a measurement.

@@ -3,7 +3,8 @@
 # dependencies and without build isolation, checks by importing what ganbench needs and installs what is
 # missing from $wheels only (never from an index); on failure it writes why to $report and exits.
 export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-deps --no-build-isolation -e . > "$out/install.txt" 2>&1 || { cat "$out/install.txt"; exit 1; }
+python3 -m pip install -q --no-deps --no-build-isolation -e . > "$out/install.txt" 2>&1 \
+  || { { echo "installing ganbench failed:"; cat "$out/install.txt"; } | tee "$report"; exit 1; }
 missing=$(python3 - <<'PY'
 import importlib.util
 needed = {"torch": "torch", "torchvision": "torchvision", "torchmetrics": "torchmetrics", "pluggy": "pluggy",

@@ -33,7 +33,7 @@ SPEC = ModelSpec(
                                  "table, PyTorch-StudioGAN: classes differ from step 0)",
                                  choices=("neutral", "studiogan")),
              "d": Option("projection", "D: projection (the paper's) or concat (cgan's D, label maps beside the image: "
-                         "an arm of benchmarks/sngan_proj_start.sh)", choices=("projection", "concat"))},
+                         "an arm of benchmarks/sngan_proj_start.py)", choices=("projection", "concat"))},
     reference="Miyato & Koyama 2018, cGANs with Projection Discriminator, arXiv:1802.05637; Miyato et al. 2018 "
     "(spectral normalisation), arXiv:1802.05957, appendix (ResNet architectures)",
 )
