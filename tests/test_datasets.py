@@ -20,7 +20,7 @@ from ganbench.cli import cli
 from ganbench.errors import DataUnavailable, UsageError
 from ganbench.options import defaults
 from ganbench.plugins import load_plugins
-from ganbench.specs import Data, nothing_missing
+from ganbench.specs import Data, DataInfo, nothing_missing
 
 _REGISTRY = load_plugins().registry
 DATASETS = _REGISTRY.names("dataset")
@@ -217,8 +217,9 @@ def test_a_missing_translation_set_is_downloaded_and_extracted_or_explained(tmp_
         load("horse2zebra", tmp_path / "data", download=True)
 
 
-def test_a_generation_model_skips_translation_data_with_its_reason(plugins, root):
-    info = load("edges2digits", root).info
+def test_a_generation_model_skips_translation_data_with_its_reason(plugins):
+    info = DataInfo("edges2digits", "image", (1, 28, 28), (-1.0, 1.0), 4000, task="translation", paired=True,
+                    source_shape=(1, 28, 28))
     assert plugins.registry.get("model", "dcgan").mismatch(info) == (
         "dcgan is a generation model (noise → samples); edges2digits is a translation data set")
     res = CliRunner().invoke(cli, ["run", "-d", "edges2digits", "-m", "dcgan", "-l", "nonsat", "-s", "0",

@@ -12,6 +12,8 @@ Both keep mnist5k's split (``test_size``, ``split_seed``) and take ``image_size`
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -38,8 +40,10 @@ def thicken(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(x, 3, stride=1, padding=1)
 
 
+@functools.lru_cache(maxsize=2)
 def _digits01(test_size: int, split_seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """mnist5k's train and held-out digits at 28 px in [0, 1] with their labels (mnist5k's split)."""
+    """mnist5k's train and held-out digits at 28 px in [0, 1] with their labels (mnist5k's split); kept for
+    the next load (read-only: every use makes new tensors)."""
     d = load_mnist5k(test_size=test_size, split_seed=split_seed)
     return (d.x + 1) / 2, d.y, (d.x_test + 1) / 2, d.y_test
 
