@@ -49,6 +49,8 @@ SOURCES = {
     "apple2orange": Source(False, CYCLEGAN_URL, ("trainA", "trainB", "testA", "testB"), ("apples", "oranges")),
 }
 IMAGE_TYPES = (".jpg", ".jpeg", ".png")
+#: what an error names as working offline: the generation sets and the embedded translation sets
+OFFLINE = f"{', '.join(OFFLINE_SETS)}, edges2digits, digits2thick"
 
 
 def _images(folder: Path, limit: int = 0) -> list[Path]:
@@ -90,13 +92,13 @@ def _fetch(name: str, root: Path, download: bool) -> None:
             raise DataUnavailable(
                 f"{name}: downloading {url} into {root} failed ({one_line(exc)}); extract it there by hand "
                 f"({name}/{{{layout}}}), or use --data-root DIR where it is; data sets that work offline: "
-                f"{', '.join(OFFLINE_SETS)}, edges2digits, digits2thick") from exc
+                f"{OFFLINE}") from exc
         if missing(name, root) is None:
             return
     raise DataUnavailable(
         f"{name}: {missing(name, root)}{'' if download else ' and downloading is off'}; put the extracted "
         f"{url} there ({name}/{{{layout}}}), or use --data-root DIR where it is; data sets that work offline: "
-        f"{', '.join(OFFLINE_SETS)}, edges2digits, digits2thick")
+        f"{OFFLINE}")
 
 
 def _split_pairs(paths: list[Path], size: int) -> tuple[torch.Tensor, torch.Tensor]:
