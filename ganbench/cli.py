@@ -228,7 +228,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
     """
     from ganbench.api import runner as make_runner
     from ganbench.progress import RichReporter
-    from ganbench.report import display, metric_columns, summarize, to_rich
+    from ganbench.report import baseline_rule, display, metric_columns, summarize, to_rich
 
     pl = _plugins(ctx)
     if resume_dir is not None:
@@ -285,8 +285,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
         if not df.empty else df  # with the run's reference rows
     columns = metric_columns(pl.registry, shown)
     interval = runner.protocol.interval if runner.protocol is not None else "std"  # what its paper reports
-    make_console().print(to_rich(display(summarize(shown, columns), columns, interval=interval),
-                                 title=f"ganbench results — {target}"))
+    summary = summarize(shown, columns, rule=baseline_rule(pl.registry))
+    make_console().print(to_rich(display(summary, columns, interval=interval), title=f"ganbench results — {target}"))
     click.echo(f"results: {target / 'results.csv'}")
     failed = df[df["status"] == "failed"]
     if len(failed):
@@ -526,8 +526,8 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     Example: ganbench report results/runs/run-abc --metrics fid,modes,diverged --baseline nonsat -f md
     """
     from ganbench import plots
-    from ganbench.report import display as make_display
     from ganbench.report import (
+        baseline_rule,
         group_columns,
         load_runs,
         metric_columns,
@@ -538,13 +538,14 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
         to_rich,
         write_text,
     )
+    from ganbench.report import display as make_display
 
     registry = _plugins(ctx).registry
     rows, runs = load_runs(run_dirs, references=True)
     interval = interval or protocol_interval(registry, rows)
     cols = metric_columns(registry, rows, _names(metrics))
     groups = group_columns(rows, _names(by))
-    summary = summarize(rows, cols, groups, baseline)
+    summary = summarize(rows, cols, groups, baseline, rule=baseline_rule(registry))
     figs, notes = [], []
     if fmt == "html" or plot_dir:
         figs, notes = plots.figures(rows, groups, [c for c, _ in cols], registry)

@@ -27,7 +27,7 @@ FAKE_LABELS = ("data", "uniform")
 
 def build_kwargs(spec: ModelSpec, num_classes: int) -> dict[str, Any]:
     """The keywords the core adds to a model's ``build``: ``num_classes`` for a conditional model."""
-    return {"num_classes": num_classes} if spec.condition is not None else {}
+    return {"num_classes": num_classes} if spec.condition == "class" else {}
 
 
 def build_networks(spec: ModelSpec, info, latent_dim: int, options: dict[str, Any]):
@@ -78,16 +78,19 @@ def split_scores(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 class Networks:
     """G and D called the way their model declares: ``G(z)`` / ``D(x)``, or ``G(z, y)`` / ``D(x, y)``
-    for a conditional model; ``d`` returns ``(scores [N], class_logits or None)``."""
+    for a conditional model (a translation model whose D looks at the input: ``G(a)`` / ``D(x, a)``);
+    ``d`` returns ``(scores [N], class_logits or None)``."""
 
     def __init__(self, G: nn.Module, D: nn.Module, conditional: bool,
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None, *, g_conditional: bool | None = None):
         self.G, self.D, self.conditional = G, D, conditional
+        #: whether G takes ``y`` too (default: as D; a translation model's G takes its input only)
+        self.g_conditional = conditional if g_conditional is None else g_conditional
         #: what every input of D goes through first (DiffAugment, setting ``augment``), or None
         self.augment = augment
 
     def g(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return self.G(z, y) if self.conditional else self.G(z)
+        return self.G(z, y) if self.g_conditional else self.G(z)
 
     def d(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.augment is not None:

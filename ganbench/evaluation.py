@@ -155,6 +155,31 @@ class EvalCache:
 
 
 @dataclass
+class TranslationEval:
+    """What a translation model is evaluated on: the held-out domain-A images ``sources`` (G's inputs, in
+    order: the evaluation's ``generated(n)`` translates ``sources[:n]``), the domain-B images they should
+    become (``targets``, paired data; else None), their labels (``source_labels``, or None) and, for a model
+    that translates both ways, ``back(b)``: its translation of B images to A (CPU in, CPU out)."""
+
+    sources: torch.Tensor
+    targets: torch.Tensor | None = None
+    source_labels: torch.Tensor | None = None
+    back: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+def translation_inputs(data: Data, n: int) -> TranslationEval:
+    """The first ``n`` held-out inputs of a translation data set (its training inputs when it holds none
+    out), in the data set's order — the same for every model, loss and seed — with their targets (paired
+    data) and labels."""
+    held_out = data.source_test is not None
+    sources = data.source_test if held_out else data.source
+    labels = data.source_y_test if held_out else data.source_y
+    targets = (data.x_test if held_out else data.x) if data.info.paired else None
+    return TranslationEval(sources[:n], targets[:n] if targets is not None else None,
+                           labels[:n] if labels is not None else None)
+
+
+@dataclass
 class EvalContext:
     """What a metric's ``compute`` receives for one trained cell.
 
@@ -166,7 +191,8 @@ class EvalContext:
     ``trajectory`` (metric values at each evaluation point, the final one last) are what
     ``history=True`` metrics read; ``status``/``diverged_at`` say how training ended.
     ``generated_labels(n)``: for a conditional model, the classes the first ``n`` generated samples
-    were asked to be (``[n]`` int64); None for an unconditional one.
+    were asked to be (``[n]`` int64); None for an unconditional one. ``translation``: on a translation
+    data set, the inputs the generated samples translate (:class:`TranslationEval`); else None.
     """
 
     data: Data
@@ -187,6 +213,7 @@ class EvalContext:
     trajectory: Sequence[dict[str, Any]] = ()
     status: str = "ok"
     diverged_at: int | None = None
+    translation: TranslationEval | None = None
     _generated: torch.Tensor | None = None
     _features: dict[str, torch.Tensor] = field(default_factory=dict)
 

@@ -46,7 +46,7 @@ class LoadedGenerator:
 
     @property
     def conditional(self) -> bool:
-        return self.condition is not None
+        return self.condition == "class"
 
     @property
     def num_classes(self) -> int:

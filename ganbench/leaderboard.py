@@ -272,7 +272,7 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     other seeds only."""
     from ganbench import sweeps
     from ganbench.plots import figures, sweep_figures
-    from ganbench.report import group_columns, load_runs, metric_columns, summarize, with_points
+    from ganbench.report import baseline_rule, group_columns, load_runs, metric_columns, summarize, with_points
 
     rows, runs = load_runs(run_dirs, references=True)
     if rows.empty:
@@ -308,7 +308,7 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     groups = group_columns(table_rows, by)
     if best_setting and by is None:  # one row per loss: its point is in the note, and losses pair by seed
         groups = [g for g in groups if g != "point"]
-    summary = summarize(table_rows, cols, groups, baseline)
+    summary = summarize(table_rows, cols, groups, baseline, rule=baseline_rule(registry))
     if best_setting:  # the search budget beside each rank
         budget = {(r.dataset, r.model, r.loss): f"best of {r.budget} points, chosen on seed(s) {r.select_seeds}"
                   + (f": {r.point}" if r.point else "") for r in chosen.itertuples()}

@@ -13,6 +13,17 @@ Per data set and seed, two references (model ``reference``; the kind in the ``lo
   training samples of the real-feature subset: exactly the Gaussian of their sample covariance,
   without forming a d×d matrix.
 
+A translation data set (``DataInfo.task == "translation"``) has two more, the baselines its models must
+beat (a model that does not is reported as failing its baselines, not ranked: :func:`ganbench.report.summarize`):
+
+- ``identity`` — the held-out inputs as they are (output = input), where both domains have one shape;
+- ``mean-target`` — for every input, the mean image of domain B's training split.
+
+They translate the same held-out inputs the cells do (:func:`ganbench.evaluation.translation_inputs`), so
+the translation metrics score them against the same ground truth; they draw nothing (one computation
+shared by every seed) and have no way back (no cycle error). The ``real`` and ``gaussian`` rows are not
+translations of the inputs: the translation metrics leave them empty.
+
 Both are drawn from named random streams of the seed (``reference``, data set, kind), so the spread
 over seeds is the spread of the reference itself. Rows are marked ``reference = true``; reports show
 them after the cells of their data set and never rank them. A held-out split smaller than
@@ -32,7 +43,9 @@ from ganbench.evaluation import real_subset
 from ganbench.specs import Data
 
 #: the reference kinds, in the order reports show them
-KINDS = ("real", "gaussian")
+KINDS = ("real", "gaussian", "identity", "mean-target")
+#: the baselines of a translation data set (the last two kinds)
+BASELINES = ("identity", "mean-target")
 #: the model name of reference rows (not a registrable model: references are not trained)
 MODEL = "reference"
 #: bump when how the reference samples are drawn changes: stored references are recomputed
@@ -59,6 +72,19 @@ def samples(data: Data, kind: str, n: int, seed: int, real_samples: int = 10000,
     gen = seeding.generator(seed, "reference", data.info.name, kind)
     info = data.info
     parts = _chunks(n, n if first is None else first)
+    if kind in BASELINES:
+        if info.task != "translation":
+            return None
+        from ganbench.evaluation import translation_inputs
+
+        sources = translation_inputs(data, n).sources
+        if kind == "identity":
+            if tuple(info.source_shape) != tuple(info.shape):
+                return None
+            return sources, f"the {len(sources):,} held-out inputs themselves (output = input)"
+        mean = data.x.double().mean(0).float()
+        return (mean.expand(len(sources), *info.shape).clone(),
+                f"the mean of domain B's {len(data.x):,} training images, for each of {len(sources):,} inputs")
     if kind == "gaussian":
         basis = data.x[real_subset(data, min(len(data.x), GAUSSIAN_BASIS))].flatten(1).double()  # [m, d]
         mean = basis.mean(0)
@@ -88,6 +114,11 @@ def samples(data: Data, kind: str, n: int, seed: int, real_samples: int = 10000,
     return pool[pick], f"{len(pick):,} real samples of {source}"
 
 
+def describe(info) -> str:
+    """The reference kinds a data set gets, in words (the run's progress line)."""
+    return "real, Gaussian" + (", identity, mean target" if info.task == "translation" else "")
+
+
 def metrics_for(registry, names: Sequence[str], data: Data, extractor: str | None) -> list[tuple[str, Any]]:
     """``(name, spec)`` of the metrics of ``names`` a reference row gets on ``data``: those computed
     from samples (not from a training history), unconditional, that support the data, and — when
@@ -96,6 +127,8 @@ def metrics_for(registry, names: Sequence[str], data: Data, extractor: str | Non
     for name in names:
         spec = registry.get("metric", name)
         if spec.history or getattr(spec, "conditional", False) or spec.supports(data.info) is not None:
+            continue
+        if getattr(spec, "task", None) not in (None, data.info.task):
             continue
         if spec.features and extractor is None:
             continue
@@ -125,21 +158,27 @@ def compute(data: Data, dataset: str, seeds: Sequence[int], n: int, real_samples
     # metrics with a sample size of their own (MetricSpec.samples, e.g. mode counting's 2,500) get it,
     # as the cells' evaluation noise gives it to them: the first n are what the other metrics see
     total = max([n, *(int(getattr(spec, "samples", 0) or 0) for _, spec in metrics)])
+    from ganbench.evaluation import translation_inputs
+
     rows = []
     for kind in KINDS:
         computed: dict[int, dict[str, Any]] = {}
+        baseline = kind in BASELINES
+        # the translation metrics score translations of the held-out inputs: the baselines' only
+        mine = [(name, spec) for name, spec in metrics if baseline or getattr(spec, "task", None) is None]
         for seed in seeds:
             drawn = samples(data, kind, total, seed, real_samples, first=n)
             if drawn is None:
                 break
             x, source = drawn
             # every seed's metrics see the same set: a held-out split no larger than n
-            shared = kind == "real" and source.endswith("the held-out split") and len(data.x_test) <= n
+            shared = baseline or (kind == "real" and source.endswith("the held-out split") and len(data.x_test) <= n)
             key = 0 if shared else seed
             if key not in computed:
-                ctx = context(sample=lambda k, x=x: x[:k], n_samples=min(n, len(x)))
+                extra = {"translation": translation_inputs(data, len(x))} if baseline else {}
+                ctx = context(sample=lambda k, x=x: x[:k], n_samples=min(n, len(x)), **extra)
                 values: dict[str, Any] = {}
-                for name, spec in metrics:
+                for name, spec in mine:
                     with torch.random.fork_rng(devices=[]):
                         values.update(check(name, spec.compute(ctx)))
                 computed[key] = values

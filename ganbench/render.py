@@ -12,6 +12,7 @@ from ganbench.errors import UsageError
 from ganbench.specs import Data, DataInfo
 
 GRID_SAMPLES = 64  # images in a training sample grid
+TRANSLATION_SAMPLES = 16  # inputs in a translation grid (each beside its output and target or round trip)
 SCATTER_SAMPLES = 1000  # points in a training 2-D scatter
 
 
@@ -49,6 +50,24 @@ def save_picture(picture: torch.Tensor, path: Path) -> None:
     buf = io.BytesIO()
     save_image(picture, buf, format="png")
     atomic_write_bytes(path, buf.getvalue())
+
+
+def translation_picture(columns: list[torch.Tensor], info: DataInfo, per_row: int = 4) -> torch.Tensor:
+    """Translations side by side: ``columns`` (inputs, outputs, then targets or round trips, each ``[k, C, H, W]``)
+    laid out as ``per_row`` groups per row, each group one input | its output | its target; grey images are
+    shown in RGB beside colour ones."""
+    from torchvision.utils import make_grid
+
+    channels = max(c.shape[1] for c in columns)
+    columns = [c.expand(-1, channels, -1, -1) if c.shape[1] == 1 else c for c in columns]
+    k = len(columns[0])
+    groups = torch.stack(columns, 1).reshape(k * len(columns), channels, *columns[0].shape[2:])
+    return make_grid(groups, nrow=per_row * len(columns), normalize=True, value_range=info.value_range, padding=2)
+
+
+def save_translations(columns: list[torch.Tensor], data: Data, path: Path) -> None:
+    """A PNG (written atomically) of :func:`translation_picture`."""
+    save_picture(translation_picture(columns, data.info), path)
 
 
 def save_samples(samples: torch.Tensor, data: Data, path: Path) -> None:

@@ -194,6 +194,18 @@ def directions(registry) -> dict[str, bool | None]:
     return out
 
 
+def baseline_rule(registry) -> tuple[tuple[str, bool], ...]:
+    """``(column, higher_is_better)`` of the columns on which a translation model must beat its data set's
+    baselines (identity, mean target) to be ranked: FID against the target domain and every column with a
+    direction of the translation metrics (``MetricSpec.task == "translation"``); a column the baselines have
+    no value of (cycle error) is not compared."""
+    cols = {"fid": False}
+    for _, spec, _ in registry.items("metric"):
+        if getattr(spec, "task", None) == "translation":
+            cols.update({c: d for c, d in spec.directions().items() if d is not None and c not in cols})
+    return tuple(cols.items())
+
+
 def _has_values(df: pd.DataFrame, col: str) -> bool:
     return col in df.columns and pd.to_numeric(df[col], errors="coerce").notna().any()
 
@@ -225,8 +237,9 @@ def metric_columns(registry, df: pd.DataFrame, names: Iterable[str] | None = Non
 
 
 #: columns never shown without others: a count of modes says little alone (a Gaussian reaches half of
-#: ring8's modes; any classifier gives every sample some class), its quality and balance do
-COMPANIONS = {"modes": ("hq_pct", "mode_kl")}
+#: ring8's modes; any classifier gives every sample some class), its quality and balance do; a translation's
+#: L1 is read beside PSNR and SSIM
+COMPANIONS = {"modes": ("hq_pct", "mode_kl"), "l1": ("psnr", "ssim")}
 
 
 def _with_companions(df: pd.DataFrame, dirs: Mapping[str, bool | None],
@@ -283,9 +296,14 @@ def _values(g: pd.DataFrame, col: str) -> pd.Series:
 
 
 def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("fid", False),),
-              by: Sequence[str] | None = None, baseline: str | None = None) -> pd.DataFrame:
+              by: Sequence[str] | None = None, baseline: str | None = None,
+              rule: Sequence[tuple[str, bool]] = ()) -> pd.DataFrame:
     """One row per group: ``seeds``, ``n_<status>``, and per metric ``_mean``, ``_std``, ``_ci95``,
-    ``_n``, ``_rank``, ``_best``; with ``baseline`` also the paired columns (see the module doc)."""
+    ``_n``, ``_rank``, ``_best``; with ``baseline`` also the paired columns (see the module doc).
+    ``rule`` (:func:`baseline_rule`): on a data set with baseline rows (a translation data set's identity and
+    mean-target references), a row whose mean does not beat every baseline's on each of these columns that
+    both have — shown or not — is ``failing`` (its note says where) and, like a reference, never ranked nor
+    marked."""
     by = group_columns(df, by) if not df.empty else list(by or GROUP)
     if df.empty:
         return pd.DataFrame(columns=by)
@@ -315,6 +333,10 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
         for col in ("steps_per_s", "train_s", "eval_s"):
             vals = _values(g, col)
             rec[col] = vals.mean() if len(vals) else float("nan")
+        for col, _ in rule:  # the baselines' rule reads every rule column, whichever are shown
+            if f"{col}_mean" not in rec and col in g:
+                vals = _values(g, col)
+                rec[f"_rule_{col}"] = vals.mean() if len(vals) else float("nan")
         rec["reference"] = bool(is_ref[g.index].all())
         shown = g["message"] if rec["reference"] else g.loc[g["status"].isin(["skipped", "failed"]), "message"]
         notes = shown.dropna().unique()
@@ -322,7 +344,9 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
         out.append(rec)
     summary = pd.DataFrame(out)
     scope = ["dataset"] if "dataset" in by else []
-    ranked = summary[~summary["reference"]]  # references are shown, never ranked
+    _fail_baselines(summary, rule, scope)
+    summary = summary.drop(columns=[c for c in summary.columns if c.startswith("_rule_")])
+    ranked = summary[~summary["reference"] & ~summary["failing"]]  # references are shown, never ranked
     for col, higher in metrics:
         if higher is None:
             continue
@@ -348,6 +372,39 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
     return summary
 
 
+def _fail_baselines(summary: pd.DataFrame, rule: Sequence[tuple[str, bool]], scope: Sequence[str]) -> None:
+    """``failing`` (and the note saying why), in place: rows that do not beat their data set's baselines on
+    the ``rule`` columns (see :func:`summarize`)."""
+    from ganbench.references import BASELINES
+
+    summary["failing"] = False
+    if "loss" not in summary or not rule:
+        return
+    is_base = summary["reference"] & summary["loss"].isin(BASELINES)
+    parts = [part for _, part in summary.groupby(list(scope), sort=False)] if scope else [summary]
+    for part in parts:
+        bases = part[is_base[part.index]]
+        if bases.empty:
+            continue
+        for i in part.index[~part["reference"]]:
+            lost = []
+            for col, higher in rule:
+                key = f"{col}_mean" if f"{col}_mean" in summary else f"_rule_{col}"
+                if key not in summary:
+                    continue
+                mine = summary.at[i, key]
+                for _, b in bases.iterrows():
+                    theirs = b[key]
+                    if pd.isna(mine) or pd.isna(theirs):
+                        continue
+                    if not (mine > theirs if higher else mine < theirs):
+                        lost.append(f"{col} {mine:.4g} vs {b['loss']} {theirs:.4g}")
+            if lost:
+                summary.at[i, "failing"] = True
+                why = "fails its baselines, not ranked: " + ", ".join(lost)
+                summary.at[i, "note"] = "; ".join(n for n in (summary.at[i, "note"], why) if n)
+
+
 def _per_seed(rows: pd.DataFrame, rec: Mapping[str, Any], by: Sequence[str], col: str) -> pd.Series:
     """The group ``rec``'s value of ``col`` per seed (the mean of a seed's rows)."""
     mine = rows[_match(rows, rec, by)]
@@ -367,7 +424,7 @@ def _mark_best(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[
         summary[f"{col}_best"] = False
         summary[f"{col}_p_best"] = float("nan")
         summary[f"{col}_q_best"] = float("nan")
-        cells = summary[~summary["reference"]]
+        cells = summary[~summary["reference"] & ~summary["failing"]]
         parts = [part for _, part in cells.groupby(list(scope), sort=False)] if scope else [cells]
         for part in parts:
             part = part[part[f"{col}_mean"].notna()]
@@ -599,6 +656,12 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
         parts.append("rows of model 'reference' are computed by the same metric code, extractor and sample counts "
                      "and never ranked: 'real' = real samples (held-out, or fresh samples of a mixture), the ceiling; "
                      "'gaussian' = a Gaussian with the data's mean and covariance, a generator that ignores the modes")
+        from ganbench.references import BASELINES
+
+        if summary.loc[summary["reference"], "loss"].isin(BASELINES).any():
+            parts.append("a translation data set's baselines: 'identity' = the held-out inputs as they are, "
+                         "'mean-target' = domain B's mean image for every input; a model that does not beat both "
+                         "on FID and the translation metrics fails its baselines and is not ranked")
     parts += list(summary.attrs.get("evidence", ()))
     table.caption = "; ".join(parts)
     return table

@@ -133,9 +133,10 @@ def always_supported(info: DataInfo) -> str | None:
     return None
 
 
-#: what a conditional model is conditioned on: ``class`` = class labels (``y``, int64 ``[N]``)
-Condition = Literal["class"]
-CONDITIONS = ("class",)
+#: what a conditional model is conditioned on: ``class`` = class labels (``y``, int64 ``[N]``); ``source``
+#: = a translation model's D looks at G's input beside the image it scores (Pix2Pix: ``D(x, a)``)
+Condition = Literal["class", "source"]
+CONDITIONS = ("class", "source")
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,16 @@ class ModelSpec:
 
     ``task="translation"``: the model translates domain A into domain B (a translation data set, see
     :class:`DataInfo`); with ``paired=True`` it needs paired data (Pix2Pix), else it takes either
-    (CycleGAN). A model of another task than a data set's is skipped with the reason.
+    (CycleGAN). A model of another task than a data set's is skipped with the reason. Its G is called
+    ``G(a)`` with a batch of domain A (no noise: ``latent_dim`` is unused) and returns ``[N, *info.shape]``;
+    its D scores images of B, ``D(x)``, or, with ``condition="source"``, ``D(x, a)`` beside G's input
+    (Pix2Pix's D on (input, output) pairs). D may score patches: any ``[N, ...]`` of scores, each patch
+    score one term of the loss's mean (PatchGAN). A translation G may have ``reconstruction(a, fake,
+    target) -> scalar``, its own term added to G's loss (Pix2Pix's λ·L1 to the target); a G with
+    ``both_ways = True`` holds both directions (CycleGAN): it is called on ``cat(A, B)`` and returns
+    ``cat(G_AB(A), G_BA(B))``, D on ``cat(B, A)`` scores each half with its own domain's network, and
+    ``G.back(b)`` (a method) translates B images to A for the cycle-consistency metric. The setting
+    ``pool_size`` puts D's generated batches through a history pool.
 
     ``loss_options``: the options the model's recipe gives losses it trains with (``{"nonsat-r1":
     {"gamma": 0.01}}``), or ``loss_options(info, settings) -> {...}`` when they depend on the data and
@@ -186,6 +196,11 @@ class ModelSpec:
     task: Task = "generation"
     paired: bool = False
 
+    @property
+    def conditional(self) -> bool:
+        """Conditioned on class labels (``condition="class"``): G and D take ``y``, evaluation asks for classes."""
+        return self.condition == "class"
+
     def recommended_loss_options(self, loss: str, info: DataInfo, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The options this model's recipe gives ``loss`` on ``info`` under ``settings``."""
         table = self.loss_options(info, settings) if callable(self.loss_options) else self.loss_options
@@ -202,6 +217,8 @@ class ModelSpec:
                     f"{self.name} is a {self.task} model; {info.name} is a {task} data set (no domain A to translate)")
         if self.task == "translation" and self.paired and not info.paired:
             return f"{self.name} trains on paired examples; {info.name} is unpaired"
+        if self.condition == "source" and self.task != "translation":
+            return f"{self.name} conditions D on a translation's input (condition='source') but is a {self.task} model"
         if self.condition == "class" and info.num_classes < 2:
             return (f"{self.name} is conditioned on class labels; {info.name} is unlabelled"
                     if info.num_classes == 0 else f"{self.name} is conditioned on class labels; {info.name} has one class")
@@ -268,7 +285,9 @@ class MetricSpec:
     generator; it runs after the other metrics, and also for cells that diverged.
     ``conditional=True``: the metric compares generated samples with the classes they were asked to be
     (``ctx.generated_labels()``); it applies to conditional models only: for the others its columns
-    stay empty, without a note in every row.
+    stay empty, without a note in every row. ``task="translation"``: the metric scores translations (it
+    reads ``ctx.translation``); it applies to translation data sets only and, like a conditional metric,
+    leaves its columns empty elsewhere without a note.
     """
 
     name: str
@@ -284,6 +303,7 @@ class MetricSpec:
     history: bool = False
     columns: Mapping[str, bool | None] = field(default_factory=dict)
     conditional: bool = False
+    task: Task | None = None
 
     def directions(self) -> dict[str, bool | None]:
         """``{column: higher_is_better or None}`` of every column this metric declares, primary first."""

@@ -95,6 +95,9 @@ SETTINGS: dict[str, Option] = {
     "augment": Option("none", "DiffAugment policy of every image D sees (real and generated, in D's and G's updates): "
                       "none or a comma-separated list of color, translation, cutout (Zhao et al. 2020; their BigGAN "
                       "CIFAR-10 policy: translation,cutout)", check=_augment_policy),
+    "pool_size": Option(0, "translation models: D's generated batches come from a history pool of the last N "
+                        "generated images (Shrivastava et al. 2017; CycleGAN: 50); 0 = none",
+                        check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
     "replicas": Option(1, "train up to K seeds of one (data set, model, loss) as one vectorised program (each "
                        "seed its own cell, row and streams; results equal to each seed alone within floating-point "
                        "tolerance); 1 = each seed alone", check=positive),
@@ -109,7 +112,7 @@ HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start"
                                 "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False,
                                 "replicas": 1, "augment": "none", "g_steps": 1,
                                 "latent_dist": "normal", "schedule_images": 0, "lr_final_ratio": 1.0,
-                                "beta2_start": 0.0}
+                                "beta2_start": 0.0, "pool_size": 0}
 
 
 def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

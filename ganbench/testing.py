@@ -15,7 +15,10 @@ Check functions, each raising ``AssertionError`` with the plugin's name and what
   scores ``[N]`` (its outputs on varied inputs leave [0, 1], so no sigmoid, neither a module nor a call
   in ``forward``), WGAN-GP's gradient penalty can differentiate through D; a conditional model (``condition="class"``)
   is called ``G(z, y)`` / ``D(x, y)``, and both outputs must change with ``y`` (the labels reach the
-  networks), an auxiliary classifier's logits are ``[N, num_classes]``;
+  networks), an auxiliary classifier's logits are ``[N, num_classes]``; a translation model
+  (``task="translation"``) is checked on 256 pairs of ``edges2digits``: ``G(a)`` gives domain B's shape,
+  D may score patches (``[N, ...]``), and a D that looks at the input (``condition="source"``) changes
+  with it;
 - :func:`check_training` — a few real training steps of a model with a loss (its paper recipe) end
   ``ok`` with finite history, and (``repeat``, the default) a second run with the same seed gives
   identical numbers;
@@ -87,14 +90,18 @@ def small_data(registry, modality: str = "vector", n: int = 256):
     if modality in ("image", "image32"):
         full = registry.get("dataset", "mnist5k").load(**({"image_size": 32} if modality == "image32" else {}))
         return Data(full.info, full.x[:n], full.y[:n])
-    raise ValueError(f"modality is 'vector', 'image' or 'image32', not {modality!r}")
+    if modality == "translation":  # paired: every translation model takes it
+        full = registry.get("dataset", "edges2digits").load()
+        return Data(full.info, full.x[:n], full.y[:n], source=full.source[:n], source_y=full.source_y[:n])
+    raise ValueError(f"modality is 'vector', 'image', 'image32' or 'translation', not {modality!r}")
 
 
 def data_for(registry, model: str):
     """The first of (256 mnist5k digits at 28 px, the same at 32 px, 256 ring8 points) that ``model``
-    supports: the data :func:`check_model` and :func:`check_training` use."""
+    supports: the data :func:`check_model` and :func:`check_training` use; for a translation model, 256 pairs
+    of the embedded ``edges2digits``."""
     spec = registry.get("model", model)
-    for modality in ("image", "image32", "vector"):
+    for modality in ("translation",) if spec.task == "translation" else ("image", "image32", "vector"):
         data = small_data(registry, modality)
         if spec.mismatch(data.info) is None and spec.supports(data.info) is None:
             return data
@@ -117,7 +124,22 @@ def networks(registry, model: str, G, D):
     """``G`` and ``D`` called as the runner calls them (:class:`ganbench.conditioning.Networks`)."""
     from ganbench.conditioning import Networks
 
-    return Networks(G, D, registry.get("model", model).condition is not None)
+    spec = registry.get("model", model)
+    return Networks(G, D, spec.condition is not None, g_conditional=spec.conditional)
+
+
+def batch(data, G, n: int, seed: int = 0):
+    """``(real, z, y)`` of ``n`` samples as the training step gives them to G and D: real samples, noise and
+    (conditional) labels; on translation data, domain B's images, G's inputs (domain A's) and, for a D
+    that looks at the inputs, those again — both ways (``G.both_ways``) packed as ``cat(B, A)`` and
+    ``cat(A, B)``."""
+    if data.info.task == "translation":
+        a, b = data.source[:n], data.x[:n]
+        if getattr(G, "both_ways", False):
+            return torch.cat([b, a]), torch.cat([a, b]), a
+        return b, a, a
+    z = torch.randn(n, TINY["latent_dim"], generator=torch.Generator().manual_seed(seed))
+    return data.x[:n], z, labels_for(data, n)
 
 
 def labels_for(data, n: int, seed: int = 0):
@@ -141,9 +163,7 @@ def check_loss(registry, name: str, model: str = "vanilla", **options: Any) -> N
     G, D = build(registry, model, data, **options)
     nets = networks(registry, model, G, D)
     bound = BoundLoss(registry.get("loss", name), generator=torch.Generator().manual_seed(0))
-    real = data.x[:16]
-    y = labels_for(data, 16)
-    z = torch.randn(16, TINY["latent_dim"], generator=torch.Generator().manual_seed(1))
+    real, z, y = batch(data, G, 16, seed=1)
     d_loss = bound.d_loss(nets.d(real, y)[0], nets.d(nets.g(z, y).detach(), y)[0])
     penalty = bound.penalty(nets.d_scores(y), real, nets.g(z, y).detach())
     (d_loss + (penalty if penalty is not None else 0)).backward()
@@ -167,10 +187,10 @@ def check_model(registry, name: str, **options: Any) -> None:
     nets = networks(registry, name, G, D)
     assert not any(isinstance(m, torch.nn.Sigmoid) for m in D.modules()), f"{name}: D must return raw scores"
     _raw_scores(name, nets, data)
-    y = labels_for(data, 8)
-    z = torch.randn(8, TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
+    real, z, y = batch(data, G, 8)
     x = nets.g(z, y)
-    assert x.shape == (8, *data.info.shape), f"{name}: G gave {tuple(x.shape)}, expected (8, {data.info.shape})"
+    n = len(z)  # 8, or 16 for a translation G that packs both ways
+    assert x.shape == (n, *data.info.shape), f"{name}: G gave {tuple(x.shape)}, expected ({n}, {data.info.shape})"
     if data.info.value_range is not None:  # the samples evaluation draws: G in eval mode (a G may leave the
         lo, hi = data.info.value_range      # range while training, as StyleGAN2's does, and clamp its samples)
         G.eval()
@@ -181,17 +201,24 @@ def check_model(registry, name: str, **options: Any) -> None:
             f"{name}: G's samples (eval mode) leave the data range {data.info.value_range}"
     out = D(x, y) if nets.conditional else D(x)
     scores, logits = nets.d(x, y)
+    patches = data.info.task == "translation"  # a translation D may score patches: [N, ...]
     if not isinstance(out, (tuple, list)):
-        assert out.shape == (8,), f"{name}: D must return [N] scores, got {tuple(out.shape)}"
-    assert scores.shape == (8,), f"{name}: D must return [N] scores, got {tuple(scores.shape)}"
+        assert (out.shape[0] == n) if patches else out.shape == (8,), \
+            f"{name}: D must return [N] scores{' (or [N, ...] patch scores)' if patches else ''}, got {tuple(out.shape)}"
+    assert (len(scores) % n == 0) if patches else scores.shape == (8,), \
+        f"{name}: D must return [N] scores, got {tuple(scores.shape)}"
     assert torch.isfinite(scores).all(), f"{name}: D's scores are not finite"
     if logits is not None:
         k = data.info.num_classes
         assert tuple(logits.shape) == (8, k), \
             f"{name}: D's auxiliary class logits are {tuple(logits.shape)}, expected (8, {k})"
-    if nets.conditional:
+    if nets.conditional and not patches:
         _uses_labels(name, nets, data, z)
-    gp = BoundLoss(registry.get("loss", "wgan-gp")).penalty(nets.d_scores(y), data.x[:8], x.detach())
+    if nets.conditional and patches:
+        with torch.no_grad():
+            same = torch.allclose(nets.d(real, y)[0], nets.d(real, data.source[8:16])[0])
+        assert not same, f"{name}: D(x, a) does not depend on a: G's inputs do not reach D"
+    gp = BoundLoss(registry.get("loss", "wgan-gp")).penalty(nets.d_scores(y), real, x.detach())
     gp.backward()
     assert torch.isfinite(gp), f"{name}: the gradient penalty through D is not finite"
 
@@ -239,11 +266,12 @@ def _raw_scores(name: str, nets, data) -> None:
     module or a ``torch.sigmoid`` call in ``forward``."""
     gen = torch.Generator().manual_seed(1)
     lo, hi = data.info.value_range or (-3.0, 3.0)
-    noise = torch.rand(32, *data.info.shape, generator=gen) * (hi - lo) + lo
-    y = labels_for(data, 96)
+    real, z, y = batch(data, nets.G, 32, seed=2)
+    noise = torch.rand(len(real), *data.info.shape, generator=gen) * (hi - lo) + lo
+    y = labels_for(data, 96) if data.info.task != "translation" else torch.cat([y] * 3)
     with torch.no_grad():
-        fake = nets.g(torch.randn(32, TINY["latent_dim"], generator=gen), y[:32])
-        xs = torch.cat([data.x[:32], noise, fake])
+        fake = nets.g(z, y[: len(z)])
+        xs = torch.cat([real, noise, fake])
         was = nets.D.training
         nets.D.eval()
         try:
@@ -271,13 +299,14 @@ def check_training(registry, model: str, loss: str, steps: int = TINY["steps"], 
     usable = {k: v for k, v in loss_spec.model_options.items() if k in option_table(model_spec.options)}
     data = data_for(registry, model)
     runs = []
-    conditional = model_spec.condition is not None
+    conditional = model_spec.conditional
     for _ in range(2 if repeat else 1):
         G, D = build(registry, model, data, seed=seed, **{**usable, **options})
         torch.manual_seed(seed)
-        noise = torch.randn(64, TINY["latent_dim"], generator=seeding.generator(seed, "eval"))
+        noise = (data.source[:64] if data.info.task == "translation" else
+                 torch.randn(64, TINY["latent_dim"], generator=seeding.generator(seed, "eval")))
         result = run_training(G, D, loss_spec, data, settings, seed=seed, device=torch.device("cpu"),
-                              eval_noise=noise, conditional=conditional,
+                              eval_noise=noise, conditional=model_spec.condition is not None,
                               eval_labels=labels_for(data, 64) if conditional else None)
         assert result.status == "ok", f"{model}/{loss}: {result.status}: {result.message}"
         assert len(result.history) == steps
@@ -332,29 +361,40 @@ def check_metric(registry, name: str, dataset: str = "ring8") -> None:
     from ganbench.train import generate, run_training
 
     spec = registry.get("metric", name)
-    data = small_data(registry, "vector" if dataset == "ring8" else "image")
+    translation = getattr(spec, "task", None) == "translation"  # on edges2digits' pairs, with a tiny CycleGAN
+    data = small_data(registry, "translation" if translation else "vector" if dataset == "ring8" else "image")
     reason = spec.supports(data.info)
-    assert reason is None, f"{name}: does not support {dataset} ({reason}); pass a dataset it supports"
+    assert reason is None, f"{name}: does not support {data.info.name} ({reason}); pass a dataset it supports"
     conditional = bool(getattr(spec, "conditional", False))
-    model = "cgan" if conditional else "vanilla" if data.info.modality == "vector" else "dcgan"
-    G, D = build(registry, model, data)
+    model = ("cyclegan" if translation else "cgan" if conditional else "vanilla" if data.info.modality == "vector"
+             else "dcgan")
+    G, D = build(registry, model, data, **({"width": 4, "blocks": 1} if translation else {}))
     n = max(200, spec.samples)
-    noise = torch.randn(n, TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
+    noise = (data.source[:n] if translation else
+             torch.randn(n, TINY["latent_dim"], generator=torch.Generator().manual_seed(0)))
     labels = labels_for(data, n) if conditional else None
     trained = run_training(G, D, registry.get("loss", "nonsat"), data, {**_settings(), "steps": 4}, seed=0,
                            device=torch.device("cpu"), eval_noise=noise[:64], conditional=conditional,
                            eval_labels=labels[:64] if conditional else None)
     assert trained.status == "ok" and len(trained.history) == 4
     extractor = resolve_extractor(registry, "auto", data.info)[0]
+    inputs = None
+    if translation:
+        from ganbench.evaluation import translation_inputs
+        from ganbench.train.task import translate_back
+
+        inputs = translation_inputs(data, n)
+        inputs.back = translate_back(G, torch.device("cpu"))
     make = functools.partial(EvalContext, data=data, device=torch.device("cpu"), n_samples=200, registry=registry,
-                             extractor_name=extractor, labels=labels,
+                             extractor_name=extractor, labels=labels, translation=inputs,
                              sample=lambda k: generate(G, noise[:k], torch.device("cpu"),
                                                        y=labels[:k] if conditional else None),
                              history=trained.history, trajectory=[], status="ok")
     if spec.history:  # a trajectory as eval_every writes it: the other metrics' values at three steps
         point = {}
         for _, other, _ in registry.items("metric"):
-            if not other.history and not getattr(other, "conditional", False) and other.supports(data.info) is None:
+            if (not other.history and not getattr(other, "conditional", False) and other.supports(data.info) is None
+                    and getattr(other, "task", None) in (None, data.info.task)):
                 point.update({k: v for k, v in other.compute(make()).items() if isinstance(v, (int, float))})
         make = functools.partial(make, trajectory=[{"step": s, **point} for s in (2, 3, 4)])
 

@@ -27,7 +27,7 @@ def _small(model: str) -> dict:
     if prov.plugin != "builtin-models":
         return {}
     table = option_table(spec.options)
-    small = (("width", 8), ("hidden", 32), ("ch", 2), ("g_width", 8), ("d_width", 8), ("w_dim", 16))
+    small = (("width", 8), ("hidden", 32), ("ch", 2), ("g_width", 8), ("d_width", 8), ("w_dim", 16), ("blocks", 1))
     return {k: v for k, v in small if k in table}
 
 

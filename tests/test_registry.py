@@ -23,8 +23,8 @@ def _plugin(name, **hooks):
 
 def test_builtins_come_from_the_installed_entry_points(plugins):
     reg = plugins.registry
-    assert reg.names("model") == ["acgan", "biggan", "cgan", "dcgan", "pacgan", "pacgan-dcgan", "sngan-proj", "stylegan2",
-                                  "stylegan2-cifar", "toy-mlp", "vanilla"]
+    assert reg.names("model") == ["acgan", "biggan", "cgan", "cyclegan", "dcgan", "pacgan", "pacgan-dcgan", "pix2pix",
+                                  "sngan-proj", "stylegan2", "stylegan2-cifar", "toy-mlp", "vanilla"]
     assert set(reg.names("loss")) >= {"minimax", "nonsat"}
     assert set(reg.names("dataset")) >= {"mnist5k", "ring8"}
     assert "fid" in reg.names("metric")
@@ -42,8 +42,8 @@ def test_builtins_come_from_the_installed_entry_points(plugins):
 def test_unknown_name_lists_known_names(plugins):
     with pytest.raises(UnknownNameError) as e:
         plugins.registry.get("model", "nope")
-    assert str(e.value) == ("unknown model 'nope'; known models: acgan, biggan, cgan, dcgan, pacgan, pacgan-dcgan, "
-                            "sngan-proj, stylegan2, stylegan2-cifar, toy-mlp, vanilla")
+    assert str(e.value) == ("unknown model 'nope'; known models: acgan, biggan, cgan, cyclegan, dcgan, pacgan, "
+                            "pacgan-dcgan, pix2pix, sngan-proj, stylegan2, stylegan2-cifar, toy-mlp, vanilla")
     with pytest.raises(UnknownNameError, match="unknown kind 'widgets'; known kinds: models, losses, datasets, metrics, "
                        "extractors"):
         plugins.registry.names("widgets")

@@ -23,7 +23,7 @@ import torch
 
 from ganbench import __version__, conditioning, options, seeding
 from ganbench.errors import CellFailure, StorageError, call_plugin, one_line, safe_str
-from ganbench.evaluation import EvalCache, EvalContext
+from ganbench.evaluation import EvalCache, EvalContext, TranslationEval, translation_inputs
 from ganbench.execution.plan import GROUP_ROWS_KEY, CellPlan, PluginSetup
 from ganbench.generators import info_record
 from ganbench.observe import CellInfo
@@ -32,6 +32,7 @@ from ganbench.store import NETWORK_FILES, POINTS_FILE, RunStore, is_reserved
 from ganbench.train import HISTORY_COLUMNS, Diverged, TrainingError, generate, nonfinite_samples, run_training, setup
 from ganbench.train.loop import TrainResult
 from ganbench.train.replicas import Member, run_replicas, why_not
+from ganbench.train.task import translate_back
 
 #: without ``--checkpoint-every``: a checkpoint at the first step after this many seconds of training
 #: (a checkpoint of a 28×28 DCGAN with its Adam states is 4.4 MiB and takes ~10 ms to write)
@@ -63,7 +64,10 @@ def evaluation_inputs(seed: int, dataset: str, model: str, conditional: bool, da
                       settings: Mapping[str, Any], metric_samples: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A cell's evaluation noise and, for a conditional model, the classes its samples are asked to be:
     the same for every loss on (data set, model, seed) — what the cell's evaluation and ``ganbench
-    evaluate`` both draw from."""
+    evaluate`` both draw from. A translation data set's "noise" is its held-out domain-A images
+    (:func:`ganbench.evaluation.translation_inputs`), the same for every seed too."""
+    if data.info.task == "translation":
+        return translation_inputs(data, max(settings["eval_samples"], metric_samples)).sources, None
     noise = seeding.eval_noise(seed, dataset, model, settings["eval_samples"], settings["latent_dim"], metric_samples,
                                settings.get("latent_dist", "normal"))
     labels = (conditioning.eval_labels(seed, dataset, model,
@@ -300,11 +304,25 @@ class _CellRun:
     def _context(self, data: Data, **kwargs: Any) -> EvalContext:
         plan = self.plan
         return EvalContext(
-            data=data, device=self.device, n_samples=plan.settings["eval_samples"], registry=self.registry,
+            data=data, device=self.device, n_samples=self._n_samples(data), registry=self.registry,
             extractor_name=plan.extractor, extractor_options={k: dict(v) for k, v in plan.extractor_options.items()},
             real_samples=plan.settings["real_samples"], cache=self.state.eval_cache, progress=self.events.status,
             **kwargs,
         )
+
+    def _n_samples(self, data: Data) -> int:
+        """The evaluation's sample count: ``eval_samples``, at most a translation set's held-out inputs."""
+        n = self.plan.settings["eval_samples"]
+        return min(n, len(translation_inputs(data, n).sources)) if data.info.task == "translation" else n
+
+    def _translation(self, data: Data, n: int) -> TranslationEval | None:
+        """What a translation cell's metrics compare with (None on generation data): the held-out inputs, their
+        targets and labels, and G's way back (``G.back``, CycleGAN), called like G in eval mode."""
+        if data.info.task != "translation":
+            return None
+        inputs = translation_inputs(data, n)
+        inputs.back = translate_back(self.tr.G_eval, self.device)
+        return inputs
 
     def _failure(self, exc: BaseException) -> dict[str, str]:
         """``failure`` (``oom`` or ``error``) and a one-line ``message`` naming the plugin (and its
@@ -343,7 +361,7 @@ class _CellRun:
         # common random numbers: none of the streams of the networks' set-up depends on the loss
         built = setup.networks(model, data.info, settings, plan.model_options, seed=cell.seed, dataset=cell.dataset,
                                model=cell.model, who=self._who("model", cell.model))
-        conditional = model.condition is not None
+        conditional = model.conditional  # class labels: evaluation asks for classes
         eval_noise, eval_labels = evaluation_inputs(cell.seed, cell.dataset, cell.model, conditional, data, settings,
                                                     plan.metric_samples)
         applicable, skipped = self._applicable_metrics(data.info, conditional)
@@ -377,7 +395,8 @@ class _CellRun:
         tr.live.flush()  # the history so far is on disk before a long evaluation
         devices = [dev] if dev.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            ctx = self._context(tr.data, sample=lambda n: self.sample(n, step), labels=tr.eval_labels)
+            ctx = self._context(tr.data, sample=lambda n: self.sample(n, step), labels=tr.eval_labels,
+                                translation=self._translation(tr.data, len(tr.eval_noise)))
             values: dict[str, Any] = {}
             for name, metric in tr.applicable:
                 if metric.history:
@@ -415,7 +434,7 @@ class _CellRun:
                 on_eval=self.evaluate if settings["eval_every"] else None,
                 checkpoint_every=plan.checkpoint_every or 0, on_checkpoint=checkpoint, resume=tr.resume,
                 checkpoint_seconds=CHECKPOINT_SECONDS if plan.checkpoint_every is None else 0.0,
-                conditional=tr.conditional, eval_labels=tr.eval_labels, g_ema=tr.G_ema,
+                conditional=tr.model.condition is not None, eval_labels=tr.eval_labels, g_ema=tr.G_ema,
             )
         finally:
             tr.live.flush()  # a failed cell keeps the history it reached
@@ -494,6 +513,8 @@ class _CellRun:
             metric = self.registry.get("metric", name)
             if getattr(metric, "conditional", False) and not conditional:
                 continue  # a metric of conditional models: its columns stay empty here (no note in every row)
+            if getattr(metric, "task", None) not in (None, info.task):
+                continue  # a metric of another task's data (translation): the same
             reason = supports(self.registry, "metric", name, metric.supports, info)
             if reason is None and metric.features:
                 reason = self.plan.extractor_reason if self.plan.extractor is None else None

@@ -32,7 +32,7 @@ import torch
 
 from ganbench import __version__
 from ganbench.errors import GanbenchError, UsageError, one_line
-from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
+from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor, translation_inputs
 from ganbench.suite import Cell
 
 #: columns the rescoring adds to a row
@@ -68,6 +68,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
     from ganbench.provenance import git_commit
     from ganbench.store import RunStore
     from ganbench.train import Diverged, generate, nonfinite_samples
+    from ganbench.train.task import translate_back
 
     store = RunStore(run_dir)
     store.require_run()
@@ -125,7 +126,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
             settings["eval_samples"] = n
             ext_name, why = resolve_extractor(registry, choice, data.info)
             loaded = load_generator(store.root / "cells" / cell_id, device, plugins=plugins)
-            conditional = registry.get("model", row["model"]).condition is not None
+            conditional = registry.get("model", row["model"]).conditional
             noise, labels = evaluation_inputs(int(row["seed"]), row["dataset"], row["model"], conditional, data,
                                               settings, metric_samples)
 
@@ -136,14 +137,21 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
                 nonfinite_samples(out, step, "rescoring, eval mode")
                 return out
 
-            ctx = EvalContext(data=data, device=device, n_samples=n, sample=sample, labels=labels, registry=registry,
-                              extractor_name=ext_name, extractor_options=extractor_options,
-                              real_samples=int(settings.get("real_samples", 10000)), cache=cache)
+            translation = None
+            if data.info.task == "translation":  # the held-out inputs: as many as there are
+                translation = translation_inputs(data, len(noise))
+                translation.back = translate_back(loaded.G, device)
+            ctx = EvalContext(data=data, device=device, n_samples=min(n, len(noise)), sample=sample, labels=labels,
+                              registry=registry, extractor_name=ext_name, extractor_options=extractor_options,
+                              real_samples=int(settings.get("real_samples", 10000)), cache=cache,
+                              translation=translation)
             values: dict[str, Any] = {}
             scored: list[str] = []
             for name in computed:
                 metric = registry.get("metric", name)
                 if getattr(metric, "conditional", False) and not conditional:
+                    continue
+                if getattr(metric, "task", None) not in (None, data.info.task):
                     continue
                 if metric.supports(data.info) is not None or (metric.features and ext_name is None):
                     continue

@@ -435,14 +435,15 @@ class Runner:
                 key = references.key(n, real, [m for m, _ in metrics], ext_id, data, self.suite.seeds)
                 if not self.fresh and self.store.reference_key(name) == key:
                     continue
-                self.reporter.status(f"{name}: reference rows (real, Gaussian) for {len(self.suite.seeds)} seed(s)", 0, 1)
+                what = f"{name}: reference rows ({references.describe(data.info)}) for {len(self.suite.seeds)} seed(s)"
+                self.reporter.status(what, 0, 1)
                 rows = references.compute(
                     data, name, self.suite.seeds, n, real,
                     lambda n_samples, name=name, data=data, **kw: self._context(
                         name, data, {**settings, "eval_samples": n_samples}, **kw),
                     metrics, lambda m, values: metric_values(self._who("metric", m), values))
                 self.store.write_references(name, key, rows)
-                self.reporter.status(f"{name}: reference rows (real, Gaussian) for {len(self.suite.seeds)} seed(s)", 1, 1)
+                self.reporter.status(what, 1, 1)
             except (KeyboardInterrupt, StorageError):
                 raise
             except Exception as exc:  # a metric that cannot take reference samples: the cells are unaffected

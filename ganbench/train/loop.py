@@ -18,12 +18,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganbench.render import GRID_SAMPLES, SCATTER_SAMPLES, save_samples
+from ganbench.evaluation import translation_inputs
+from ganbench.render import GRID_SAMPLES, SCATTER_SAMPLES, TRANSLATION_SAMPLES, save_samples, save_translations
 from ganbench.specs import Data, LossSpec
 from ganbench.train import setup
 from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfinite_samples
 from ganbench.train.step import HISTORY_COLUMNS, Blame, step
-from ganbench.train.task import generate
+from ganbench.train.task import generate, translate_back
 
 #: steps whose recorded values stay on the device before one transfer brings them to the host
 SYNC_EVERY = 32
@@ -101,6 +102,10 @@ def run_training(
         s.load_state_dict(resume)
     steps, every, eval_every = settings["steps"], settings["sample_every"], settings.get("eval_every", 0)
     grid_noise = eval_noise[: GRID_SAMPLES if data.info.modality == "image" else SCATTER_SAMPLES]
+    shown = None  # a translation grid: held-out inputs, their outputs, and their targets or round trips
+    if data.info.task == "translation":
+        shown = translation_inputs(data, TRANSLATION_SAMPLES)
+        grid_noise = shown.sources
     grid_labels = eval_labels[: len(grid_noise)] if conditional and eval_labels is not None else None
     blame = Blame()
     idle = 0.0  # seconds of this call not spent training: on_eval and writing checkpoints
@@ -174,7 +179,12 @@ def run_training(
                     raise TrainingError("model", "G forward (sample grid)", t) from exc
                 nonfinite_samples(grid, t, "sample grid, eval mode")
                 picture = sample_dir / f"step_{t:06d}.png"
-                save_samples(grid, data, picture)
+                if shown is not None:
+                    back = translate_back(s.G_eval, device)
+                    third = shown.targets if shown.targets is not None else back(grid) if back is not None else None
+                    save_translations([c for c in (shown.sources, grid, third) if c is not None], data, picture)
+                else:
+                    save_samples(grid, data, picture)
                 if on_samples is not None and picture.is_file():
                     on_samples(t, picture)
             if eval_due:

@@ -58,6 +58,8 @@ class NotVectorisable(Exception):
 def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional: bool,
             D: nn.Module | None = None) -> str | None:
     """The reason these networks, loss and settings cannot train as replicas, or None."""
+    if callable(getattr(G, "reconstruction", None)) or getattr(G, "both_ways", False):
+        return "it is a translation model (its G's own terms act on a module)"
     if callable(getattr(G, "regularization", None)):
         return "its G has a regularization() (it acts on a module)"
     for name, net in (("G", G), ("D", D)):
@@ -199,6 +201,9 @@ class _GroupLoss:
 class _GroupTask:
     """The K replicas' tasks as one: each draws from its own seed's streams, the batches are stacked."""
 
+    kind = "generation"
+    pool = None
+
     def __init__(self, tasks: list[GenerationTask]):
         self.tasks = tasks
         self.conditional = tasks[0].conditional
@@ -236,6 +241,7 @@ class GroupState:
     step: int = 0
     cuda_graphs = False
     g_regularization = None
+    reconstruction = None  # translation models train one seed at a time (why_not)
     g_reg = None
     train_s: float = 0.0
     checkpoint_s: float = 0.0

@@ -19,7 +19,7 @@ from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import make_optimizer
 from ganbench.train.phases import g_optimizer_interval, ratio
 from ganbench.train.state import TrainState
-from ganbench.train.task import GenerationTask
+from ganbench.train.task import GenerationTask, TranslationTask
 
 
 @dataclass
@@ -65,7 +65,8 @@ def state(G: nn.Module, D: nn.Module, loss: LossSpec, data: Data, settings: dict
           g_ema: nn.Module | None = None) -> TrainState:
     """A fresh training state at step 0: the networks on ``device`` in training mode (the EMA copy in
     eval mode, without gradients), an optimiser each (rescaled for a lazy regulariser phase), the loss
-    bound to its options and ``loss`` stream, the task's streams of ``seed``."""
+    bound to its options and ``loss`` stream, the task's streams of ``seed`` (a translation task on a translation
+    data set: ``conditional`` then means D looks at G's input, and a G with ``both_ways`` packs both domains)."""
     bound = BoundLoss(loss, loss_options, seeding.generator(seed, "loss", data.info.name))
     G.to(device).train()
     D.to(device).train()
@@ -77,5 +78,8 @@ def state(G: nn.Module, D: nn.Module, loss: LossSpec, data: Data, settings: dict
                 net.to(memory_format=torch.channels_last)
     opt_g = make_optimizer(G.parameters(), settings, settings["lr_g"], ratio(g_optimizer_interval(G)))
     opt_d = make_optimizer(D.parameters(), settings, settings["lr_d"], ratio(bound.penalty_interval))
-    task = GenerationTask(data, settings, seed, device, conditional)
+    if data.info.task == "translation":
+        task = TranslationTask(data, settings, seed, device, conditional, both_ways=bool(getattr(G, "both_ways", False)))
+    else:
+        task = GenerationTask(data, settings, seed, device, conditional)
     return TrainState(G, D, g_ema, opt_g, opt_d, bound, task, settings, device)

@@ -16,7 +16,7 @@ from ganbench.conditioning import Networks, auxiliary_loss
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import grad_norm
 from ganbench.train.phases import phases
-from ganbench.train.task import GenerationTask
+from ganbench.train.task import GenerationTask, TranslationTask
 
 
 @dataclass
@@ -27,7 +27,7 @@ class TrainState:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     loss: BoundLoss  # owns the ``loss`` random stream
-    task: GenerationTask  # owns the ``data``, ``noise`` and ``labels`` streams
+    task: GenerationTask | TranslationTask  # owns the ``data``, ``noise`` and ``labels`` streams
     settings: dict[str, Any]
     device: torch.device
     step: int = 0  # the last step done
@@ -42,20 +42,27 @@ class TrainState:
         policy = self.settings.get("augment", "none")
         augment = None
         if policy != "none":
+            if self.task.kind == "translation":  # D(x, a) would see an augmented x beside an un-augmented a
+                raise ValueError(f"augment={policy} applies to generation; {self.task.data.info.name} is a "
+                                 "translation data set")
             if self.task.data.info.modality != "image":
                 raise ValueError(f"augment={policy} applies to images; {self.task.data.info.name} holds "
                                  f"{self.task.data.info.modality}s")
             augment = functools.partial(diff_augment, policy=policy, gen=self.task.augment)
-        self.eager = Networks(self.G, self.D, self.task.conditional, augment)
+        # a translation G takes its domain-A batch only; D may look at it too (``condition="source"``)
+        g_conditional = self.task.conditional and self.task.kind == "generation"
+        self.eager = Networks(self.G, self.D, self.task.conditional, augment, g_conditional=g_conditional)
         mode = self.settings.get("compile", "none")
         self.cuda_graphs = mode == "reduce-overhead" and self.device.type == "cuda"
         if mode != "none":
             self.nets = Networks(torch.compile(self.G, mode=mode), torch.compile(self.D, mode=mode),
-                                 self.task.conditional, augment)
+                                 self.task.conditional, augment, g_conditional=g_conditional)
         else:
             self.nets = self.eager
         reg = getattr(self.G, "regularization", None)
         self.g_regularization = reg if callable(reg) else None  # a G's own term (BigGAN's orthogonal reg.)
+        rec = getattr(self.G, "reconstruction", None)  # a translation G's own term (Pix2Pix's L1, CycleGAN's cycle)
+        self.reconstruction = rec if callable(rec) and self.task.kind == "translation" else None
         self.phases = phases(self.loss, self.G)
         by_name = {p.name: p for p in self.phases}
         self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
@@ -86,11 +93,10 @@ class TrainState:
         return self.G_ema if self.G_ema is not None else self.G
 
     def random_state(self) -> dict[str, Any]:
-        """Every random stream training draws from: batches, noise, the loss's, generated samples'
-        labels, torch's global CPU (and CUDA) state (dropout, plugins that draw without a generator)."""
-        task = self.task.random_state()
-        return {"batches": task["batches"], "noise": task["noise"], "loss": self.loss.generator.get_state(),
-                "labels": task["labels"], "augment": task["augment"], "torch": torch.get_rng_state(),
+        """Every random stream training draws from: the task's (batches, noise, generated samples' labels;
+        a translation task's batches of both domains and its history pool), the loss's, torch's global CPU
+        (and CUDA) state (dropout, plugins that draw without a generator)."""
+        return {**self.task.random_state(), "loss": self.loss.generator.get_state(), "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
 
     def state_dict(self, train_s: float) -> dict[str, Any]:

@@ -19,6 +19,12 @@ class logits to D's loss (real and generated samples) and to G's (generated samp
 or, with a ``regularization_interval``, runs it as its own phase. With an EMA generator it is
 updated after the step's last G phase.
 
+A translation task (:class:`~ganbench.train.task.TranslationTask`) gives G its batch of domain A in
+place of noise, D the batch of domain B as the real batch (and the A images as ``y`` when D looks at
+them); D's generated batch may come through the task's history pool, and a translation G's
+``reconstruction(a, fake, target)`` (Pix2Pix's L1 term, CycleGAN's cycle and identity terms) is added to
+G's loss, ``target`` being the real batch.
+
 :func:`step` returns device tensors only: the serial loop brings them to the host. The same function
 trains a replica group (:mod:`ganbench.train.replicas`): there every value has a leading replica
 dimension, and the state's ``grad_norm``, ``all_finite`` and ``auxiliary_loss`` reduce per replica."""
@@ -75,6 +81,9 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             at("model", "G forward")
             with torch.no_grad():
                 fake = nets.g(task.z(), y_fake)
+            if task.pool is not None:  # a translation task's history pool (CycleGAN): D sees earlier images
+                at("ganbench", "history pool")
+                fake = task.pool(fake)
             at("model", "D forward")
             (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
             # read now: a CUDA-graph replay of the compiled networks (compile=reduce-overhead) reuses
@@ -116,7 +125,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
             y_fake_g = task.fake_labels()
             at("model", "G forward")
-            fake_g = nets.g(task.z(), y_fake_g)
+            g_input = task.z()
+            fake_g = nets.g(g_input, y_fake_g)
             at("model", "D forward")
             d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
             finite_g = s.all_finite(fake_g.detach())
@@ -129,6 +139,9 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
                 at("model", "G regularization")
                 g_loss = g_loss + s.g_regularization()
+            if s.reconstruction is not None:  # a translation G's own term against the batch's targets
+                at("model", "G reconstruction")
+                g_loss = g_loss + s.reconstruction(g_input, fake_g, real)
         at(None, "G backward")
         s.opt_g.zero_grad(set_to_none=True)
         g_loss.sum().backward()

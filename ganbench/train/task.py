@@ -6,7 +6,17 @@ seed's ``labels`` stream with the training split's class frequencies or uniforml
 Every draw comes from a named stream of the cell's seed (:mod:`ganbench.seeding`); the task owns the
 ``data``, ``noise`` and ``labels`` streams and they are part of a checkpoint. The draws of several steps
 can be made ahead and moved to the training device at once (:meth:`GenerationTask.fetch_ahead`):
-the numbers are the same, drawn one batch at a time as before."""
+the numbers are the same, drawn one batch at a time as before.
+
+:class:`TranslationTask` is domain A → domain B translation (``DataInfo.task == "translation"``): G's input
+is a batch of domain A (in place of noise), a real batch is domain B. Paired data draws pairs (the
+``data`` stream); unpaired data draws B (``data``) and A (``data-a``) independently. A model whose D
+looks at the input too (``condition="source"``, Pix2Pix) gets the batch's A images as D's ``y``. A G
+that translates both ways (``G.both_ways``, CycleGAN) sees the two domains packed: its input is
+``cat(A, B)`` and G returns ``cat(G_AB(A), G_BA(B))``; the real batch is ``cat(B, A)`` and D scores
+each half with its own domain's network. D may see generated images through a history pool
+(``pool_size``, Shrivastava et al. 2017; CycleGAN's 50), whose draws come from the ``pool`` stream and
+whose images are part of a checkpoint."""
 
 from __future__ import annotations
 
@@ -58,6 +68,25 @@ def generate(G: nn.Module, z: torch.Tensor, device: torch.device, batch: int = 5
                           for i in range(0, len(z), batch)])
     finally:
         G.train(was_training)
+
+
+class _Back(nn.Module):
+    """A both-ways G's translation from B to A (``G.back``) as a module :func:`generate` calls in eval mode."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, b: torch.Tensor) -> torch.Tensor:
+        return self.G.back(b)
+
+
+def translate_back(G: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``b -> G.back(b)`` in eval mode on ``device`` (CPU in, CPU out) for a G that translates both ways
+    (CycleGAN), else None."""
+    if not callable(getattr(G, "back", None)):
+        return None
+    return lambda b: generate(_Back(G), b, device)
 
 
 class Prefetched:
@@ -118,6 +147,8 @@ class GenerationTask:
     trains on, drawn from its seed's streams."""
 
     kind = "generation"
+    #: D sees generated batches as they are (a translation task's history pool)
+    pool = None
 
     def __init__(self, data: Data, settings: dict[str, Any], seed: int, device: torch.device, conditional: bool):
         self.data, self.device, self.conditional = data, device, conditional
@@ -180,3 +211,121 @@ class GenerationTask:
             self._y.reset(state["labels"])
         if "augment" in state:  # nor before DiffAugment
             self.augment.set_state(state["augment"])
+
+
+class HistoryPool:
+    """CycleGAN's image pool (``util/image_pool.py`` of junyanz/pytorch-CycleGAN-and-pix2pix): D's
+    generated batch is drawn from the last ``size`` generated images. While the pool fills, each image
+    goes in and through; then each image, with probability 1/2, swaps with a uniformly chosen pooled one
+    (the pooled one goes to D), else goes through. A batch packed of ``parts`` domains (CycleGAN: the
+    B half, then the A half) keeps one pool per part. Draws come from ``gen`` (CPU); the images stay on
+    the training device, detached."""
+
+    def __init__(self, size: int, parts: int, gen: torch.Generator):
+        self.size, self.parts, self.gen = size, parts, gen
+        self.images: list[list[torch.Tensor]] = [[] for _ in range(parts)]
+
+    def __call__(self, fake: torch.Tensor) -> torch.Tensor:
+        if self.size <= 0:
+            return fake
+        out = []
+        for part, batch in zip(self.images, fake.detach().chunk(self.parts), strict=True):
+            for image in batch:
+                if len(part) < self.size:
+                    part.append(image.clone())
+                    out.append(image)
+                elif torch.rand((), generator=self.gen).item() > 0.5:
+                    i = int(torch.randint(0, self.size, (), generator=self.gen))
+                    out.append(part[i])
+                    part[i] = image.clone()
+                else:
+                    out.append(image)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.gen.get_state(),
+                "images": [torch.stack(p).cpu() if p else None for p in self.images]}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.gen.set_state(state["generator"])
+        self.images = [list(p.to(device).unbind(0)) if p is not None else [] for p in state["images"]]
+
+
+class TranslationTask:
+    """Domain A → domain B (see the module's docstring): the batches one cell trains on, drawn from its
+    seed's streams. ``conditional``: D is called ``D(x, a)`` with the batch's A images; ``both_ways``: G
+    and D hold both directions and see both domains packed."""
+
+    kind = "translation"
+
+    def __init__(self, data: Data, settings: dict[str, Any], seed: int, device: torch.device, conditional: bool,
+                 both_ways: bool = False):
+        info = data.info
+        if data.source is None:
+            raise ValueError(f"{info.name} is not a translation data set (no domain A)")
+        if both_ways and tuple(info.source_shape) != tuple(info.shape):
+            raise ValueError(f"a model that translates both ways needs both domains of one shape; {info.name}'s "
+                             f"are {tuple(info.source_shape)} and {tuple(info.shape)}")
+        self.data, self.device, self.conditional, self.both_ways = data, device, conditional, both_ways
+        self.paired = bool(info.paired)
+        self.b_all, self.a_all = data.x.to(device), data.source.to(device)
+        self.channels_last = bool(settings.get("channels_last", False))
+        name = info.name
+        # one batch size on both sides (both_ways packs them): at most either domain's size
+        self.batch_size = min(settings["batch_size"], len(self.b_all), len(self.a_all))
+        self.batches = BatchSampler(len(self.b_all), self.batch_size, seeding.generator(seed, "data", name))
+        self._index = Prefetched(lambda: next(self.batches), self.batches.state_dict, self.batches.load_state_dict,
+                                 device)
+        self.a_batches = None if self.paired else BatchSampler(len(self.a_all), self.batch_size,
+                                                                seeding.generator(seed, "data-a", name))
+        self._index_a = None if self.a_batches is None else Prefetched(
+            lambda: next(self.a_batches), self.a_batches.state_dict, self.a_batches.load_state_dict, device)
+        self.pool = HistoryPool(int(settings.get("pool_size", 0)), 2 if both_ways else 1,
+                                seeding.generator(seed, "pool", name))
+        #: DiffAugment's stream (never drawn from: augmentation is refused for translation)
+        self.augment = seeding.generator(seed, "augment", name)
+        self._a: torch.Tensor | None = None  # the current batch's domain-A images
+        self._g_input: torch.Tensor | None = None
+
+    def fetch_ahead(self, steps: int, n_critic: int, g_steps: int = 1) -> None:
+        """Draw the index batches of ``steps`` steps at a time (one per D update)."""
+        self._index.chunk = steps * n_critic
+        if self._index_a is not None:
+            self._index_a.chunk = steps * n_critic
+
+    def real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch: domain B's images (``cat(B, A)`` both ways) and, for a D that looks at the input,
+        the batch's A images. G's next inputs (:meth:`z`) are this batch's A images (``cat(A, B)``)."""
+        index = self._index.next()
+        b = self.b_all[index]
+        a = self.a_all[index if self._index_a is None else self._index_a.next()]
+        if self.channels_last:
+            a, b = (v.contiguous(memory_format=torch.channels_last) for v in (a, b))
+        self._a = a
+        if self.both_ways:
+            self._g_input = torch.cat([a, b])
+            return torch.cat([b, a]), None
+        self._g_input = a
+        return b, a if self.conditional else None
+
+    def fake_labels(self) -> torch.Tensor | None:
+        """What D is told about a generated batch: its inputs (a D that looks at them), else None."""
+        return self._a if self.conditional else None
+
+    def z(self) -> torch.Tensor:
+        """G's input: the current batch's domain-A images (both ways: ``cat(A, B)``)."""
+        if self._g_input is None:
+            raise RuntimeError("a translation batch is drawn by real() first")
+        return self._g_input
+
+    def random_state(self) -> dict[str, Any]:
+        return {"batches": self._index.stream_state(),
+                **({"batches_a": self._index_a.stream_state()} if self._index_a is not None else {}),
+                "pool": self.pool.state_dict(), "augment": self.augment.get_state()}
+
+    def set_random_state(self, state: dict[str, Any]) -> None:
+        self._index.reset(state["batches"])
+        if self._index_a is not None:
+            self._index_a.reset(state["batches_a"])
+        self.pool.load_state_dict(state["pool"], self.device)
+        self.augment.set_state(state["augment"])

@@ -17,6 +17,46 @@ from ganbench.specs import MetricSpec
 from ganbench_builtins import lazy as _lazy
 from ganbench_builtins.metrics.fid_kid import compute_fid, compute_kid
 
+#: the metrics of translation data sets (metrics/translation.py)
+TRANSLATION = (
+    MetricSpec(
+        name="pairs",
+        compute=_lazy("metrics.translation", "compute_pairs"),
+        supports=_lazy("metrics.translation", "pairs_supports"),
+        primary="l1",
+        higher_is_better=False,
+        columns={"psnr": True, "ssim": True, "pairs_n": None},
+        task="translation",
+        description="Paired translation data: the held-out inputs' translations against their ground truth, "
+        "images in [0, 1]: l1 = mean absolute difference, psnr = mean over images of 10·log10(1/MSE) dB, ssim = "
+        "mean SSIM (11×11 Gaussian window, σ 1.5; torchmetrics).",
+        reference="Wang, Bovik, Sheikh, Simoncelli 2004 (SSIM), IEEE TIP 13(4); Isola et al. 2017, arXiv:1611.07004",
+    ),
+    MetricSpec(
+        name="labels-kept",
+        compute=_lazy("metrics.translation", "compute_labels_kept"),
+        supports=_lazy("metrics.translation", "labels_supports"),
+        primary="label_acc",
+        higher_is_better=True,
+        columns={"label_classifier_accuracy": None},
+        task="translation",
+        description="Labelled translation data: share of the held-out inputs' translations that domain B's "
+        "classifier assigns to the input's label (label_classifier_accuracy: its accuracy on real B, the ceiling).",
+        reference="Zhu et al. 2017 (CycleGAN), arXiv:1703.10593, section 5.1 (FCN score: labels of translations)",
+    ),
+    MetricSpec(
+        name="cycle",
+        compute=_lazy("metrics.translation", "compute_cycle"),
+        supports=_lazy("metrics.translation", "cycle_supports"),
+        primary="cycle_l1",
+        higher_is_better=False,
+        task="translation",
+        description="Models that translate both ways: mean absolute difference (images in [0, 1]) between each "
+        "held-out input and its round trip A → B → A; empty for one-way models.",
+        reference="Zhu et al. 2017 (CycleGAN), arXiv:1703.10593, eq. 2",
+    ),
+)
+
 CONDITIONAL = "Odena et al. 2017 (AC-GAN), arXiv:1610.09585; Shmelkov et al. 2018, arXiv:1807.09499"
 
 
@@ -67,6 +107,8 @@ def ganbench_register_metrics(registry):
             reference="Naeem et al. 2020, arXiv:2002.09797 (coverage), per class",
         )
     )
+    for spec in TRANSLATION:
+        registry.add_metric(spec)
     registry.add_metric(
         MetricSpec(
             name="kid",

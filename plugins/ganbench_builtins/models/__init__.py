@@ -3,7 +3,8 @@ MLPs), ``toy-mlp`` (WGAN-GP's toy MLPs), ``dcgan`` (Radford et al. 2016), ``pacg
 stacked-MNIST DCGAN) and the
 conditional ``cgan`` (Mirza & Osindero 2014), ``acgan`` (Odena et al. 2017) and ``sngan-proj`` (Miyato &
 Koyama 2018) and ``biggan`` (Brock et al. 2019, 32 px), and ``stylegan2`` / ``stylegan2-cifar`` (Karras et
-al. 2020, with StyleGAN2-ADA's ``auto`` and ``cifar`` recipes).
+al. 2020, with StyleGAN2-ADA's ``auto`` and ``cifar`` recipes); the translation models ``pix2pix`` (Isola et al.
+2017) and ``cyclegan`` (Zhu et al. 2017).
 
 Each family module holds its spec, ``supports`` and recipe and imports no torch; its networks live
 in ``models/nets/<family>.py`` (shared layers in ``models/nets/layers.py``), imported when a model
@@ -14,10 +15,23 @@ them in ``SPECS``).
 from __future__ import annotations
 
 from ganbench import hookimpl
-from ganbench_builtins.models import acgan, biggan, cgan, dcgan, pacgan, pacgan_dcgan, sngan, stylegan2, toy, vanilla
+from ganbench_builtins.models import (
+    acgan,
+    biggan,
+    cgan,
+    cyclegan,
+    dcgan,
+    pacgan,
+    pacgan_dcgan,
+    pix2pix,
+    sngan,
+    stylegan2,
+    toy,
+    vanilla,
+)
 
 #: the family modules, in the order ``ganbench list models`` shows them
-FAMILIES = (vanilla, pacgan, toy, dcgan, pacgan_dcgan, cgan, acgan, sngan, biggan, stylegan2)
+FAMILIES = (vanilla, pacgan, toy, dcgan, pacgan_dcgan, cgan, acgan, sngan, biggan, stylegan2, pix2pix, cyclegan)
 
 
 @hookimpl
