@@ -659,6 +659,16 @@ def samples(ctx, run_dir, cell_pattern, mode, rows, steps, seed, cls, truncation
     folder = out if out is not None else run_dir / "samples"
     for cell_id in chosen:
         gen = loaded[cell_id]
+        if gen.info.task == "translation":  # it translates: its held-out inputs, not latent vectors
+            if mode != "grid" or cls is not None or truncation is not None:
+                raise click.UsageError(f"cell {cell_id} translates images: it draws a grid of held-out inputs "
+                                       "(--mode grid, without --class or --truncation)")
+            data, _ = generators.cell_data(store, cell_id, pl.registry)
+            columns, what = generators.translations(gen, data, n=rows, seed=seed)
+            path = folder / f"{cell_id}-{mode}.png"
+            render.save_picture(render.translation_picture(columns, gen.info), path)
+            click.echo(f"{path}: {what}{' (EMA generator)' if gen.ema else ''}")
+            continue
         classifier = _domain_classifier(pl, run_dir, cell_id) if attribute.startswith("class:") and mode == "arithmetic" \
             else None
         pictures, cols, what = generators.draw(gen, mode, n=rows, seed=seed, cls=cls, truncation=truncation,

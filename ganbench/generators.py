@@ -247,6 +247,27 @@ def attribute_vector(z: torch.Tensor, scores: torch.Tensor, quantile: float = 0.
 MODES = ("grid", "interpolate", "classes", "truncation", "arithmetic")
 
 
+def translations(gen: LoadedGenerator, data, n: int = 8, seed: int = 0) -> tuple[list[torch.Tensor], str]:
+    """A translation cell's picture columns: ``n`` rows of 4 held-out inputs (the first ones for seed 0, else a
+    draw of ``seed``), their translations and their targets (paired data) or round trips (a model that
+    translates both ways), and what they are."""
+    from ganbench.evaluation import translation_inputs
+    from ganbench.train.task import translate_back
+
+    held = translation_inputs(data, len(data.source))
+    k = min(4 * n, len(held.sources))
+    pick = (torch.arange(k) if seed == 0 else
+            torch.randperm(len(held.sources), generator=torch.Generator().manual_seed(seed))[:k])
+    inputs = held.sources[pick]
+    outputs = gen.sample(inputs)
+    back = translate_back(gen.G, gen.device)
+    if held.targets is not None:
+        return [inputs, outputs, held.targets[pick]], f"{k} held-out inputs | translations | targets"
+    if back is not None:
+        return [inputs, outputs, back(outputs)], f"{k} held-out inputs | translations | round trips"
+    return [inputs, outputs], f"{k} held-out inputs | translations"
+
+
 def draw(gen: LoadedGenerator, mode: str, *, n: int = 8, seed: int = 0, cls: int | None = None,
          truncation: float | None = None, steps: int = 8, attribute: str = "ink", classifier=None,
          thresholds: Sequence[float] = (2.0, 1.5, 1.0, 0.5, 0.25)) -> tuple[torch.Tensor, int, str]:

@@ -200,3 +200,35 @@ def test_baselines_are_references_and_a_model_that_does_not_beat_them_is_not_ran
     assert not summary.at["good", "failing"] and summary.at["good", "fid_best"]
     assert summary.at["bad", "failing"] and not summary.at["bad", "fid_best"] and pd.isna(summary.at["bad", "fid_rank"])
     assert "l1 0.5 vs identity 0.4" in summary.at["bad", "note"] and "mean-target 0.3" in summary.at["bad", "note"]
+
+
+def test_a_translation_grid_from_the_command_line(tmp_path):
+    """`ganbench run` trains pix2pix and cyclegan on edges2digits and skips pix2pix on unpaired digits2thick
+    (and dcgan on both) with the reason; the baselines are reference rows scored on the same pairs; `ganbench
+    samples` draws held-out inputs | translations | targets and refuses latent-space modes in one line."""
+    import csv
+    import json
+
+    from click.testing import CliRunner
+
+    from ganbench.cli import cli
+
+    run = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["run", "-d", "edges2digits,digits2thick", "-m", "pix2pix,cyclegan,dcgan", "-l", "lsgan",
+                                   "--steps", "2", "--set", "batch_size=4", "--set", "eval_samples=40",
+                                   "--metrics", "pairs,cycle", "--model-opt", "pix2pix.width=4",
+                                   "--model-opt", "cyclegan.width=4", "--model-opt", "cyclegan.blocks=1", "-q",
+                                   "-o", str(run)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = {(r["dataset"], r["model"]): r for r in csv.DictReader((run / "results.csv").open())}
+    assert rows[("digits2thick", "pix2pix")]["message"] == "pix2pix trains on paired examples; digits2thick is unpaired"
+    assert "dcgan is a generation model" in rows[("edges2digits", "dcgan")]["message"]
+    assert float(rows[("edges2digits", "pix2pix")]["l1"]) > 0 and rows[("edges2digits", "pix2pix")]["cycle_l1"] == ""
+    assert float(rows[("digits2thick", "cyclegan")]["cycle_l1"]) > 0
+    identity = json.loads((run / "references" / "edges2digits__reference__identity__s0.json").read_text())
+    assert identity["l1"] > 0 and identity.get("cycle_l1") is None  # scored on the same pairs; no way back
+    assert "fails its baselines" in res.output  # two steps do not beat the baselines: reported, not ranked
+    shown = CliRunner().invoke(cli, ["samples", str(run), "--cell", "edges2digits__pix2pix*", "-n", "1"])
+    assert shown.exit_code == 0 and "4 held-out inputs | translations | targets" in shown.output, shown.output
+    refused = CliRunner().invoke(cli, ["samples", str(run), "--cell", "digits2thick__cyclegan*", "--mode", "interpolate"])
+    assert refused.exit_code == 2 and "translates images" in refused.output
