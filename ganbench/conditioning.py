@@ -86,10 +86,14 @@ class Networks:
         self.G, self.D, self.conditional = G, D, conditional
         #: whether G takes ``y`` too (default: as D; a translation model's G takes its input only)
         self.g_conditional = conditional if g_conditional is None else g_conditional
+        #: a translation G that holds both directions is called on both domains at once (``G.both``)
+        self.both_ways = bool(getattr(G, "both_ways", False))
         #: what every input of D goes through first (DiffAugment, setting ``augment``), or None
         self.augment = augment
 
     def g(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if self.both_ways:
+            return self.G.both(z)
         return self.G(z, y) if self.g_conditional else self.G(z)
 
     def d(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -658,7 +658,7 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
                      "'gaussian' = a Gaussian with the data's mean and covariance, a generator that ignores the modes")
         from ganbench.references import BASELINES
 
-        if summary.loc[summary["reference"], "loss"].isin(BASELINES).any():
+        if "loss" in summary and summary.loc[summary["reference"], "loss"].isin(BASELINES).any():
             parts.append("a translation data set's baselines: 'identity' = the held-out inputs as they are, "
                          "'mean-target' = domain B's mean image for every input; a model that does not beat both "
                          "on FID and the translation metrics fails its baselines and is not ranked")

@@ -170,9 +170,9 @@ class ModelSpec:
     (Pix2Pix's D on (input, output) pairs). D may score patches: any ``[N, ...]`` of scores, each patch
     score one term of the loss's mean (PatchGAN). A translation G may have ``reconstruction(a, fake,
     target) -> scalar``, its own term added to G's loss (Pix2Pix's λ·L1 to the target); a G with
-    ``both_ways = True`` holds both directions (CycleGAN): it is called on ``cat(A, B)`` and returns
-    ``cat(G_AB(A), G_BA(B))``, D on ``cat(B, A)`` scores each half with its own domain's network, and
-    ``G.back(b)`` (a method) translates B images to A for the cycle-consistency metric. The setting
+    ``both_ways = True`` holds both directions (CycleGAN): ``G(a)`` still translates A to B (evaluation's
+    call), training calls ``G.both(cat(A, B))`` for ``cat(G_AB(A), G_BA(B))``, D on ``cat(B, A)`` scores
+    each half with its own domain's network, and ``G.back(b)`` translates B images to A (the cycle metric). The setting
     ``pool_size`` puts D's generated batches through a history pool.
 
     ``loss_options``: the options the model's recipe gives losses it trains with (``{"nonsat-r1":

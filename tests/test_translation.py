@@ -14,7 +14,7 @@ from ganbench.conditioning import build_networks
 from ganbench.specs import Data, DataInfo
 from ganbench.suite import GLOBAL_DEFAULTS
 from ganbench.train import run_training
-from ganbench.train.task import HistoryPool, TranslationTask
+from ganbench.train.task import HistoryPool, TranslationTask, generate
 
 CPU = torch.device("cpu")
 
@@ -47,6 +47,8 @@ def test_paired_batches_stay_paired_and_unpaired_domains_are_drawn_apart():
     a = both.z()[:4]
     assert y is None and both.fake_labels() is None and real.shape[0] == 8
     assert torch.equal(both.z(), torch.cat([a, real[:4]])) and torch.equal(real[4:], a)  # cat(A, B) / cat(B, A)
+    with pytest.raises(ValueError, match="pool_size=50: a D that looks at G's input"):
+        TranslationTask(data, _settings(pool_size=50), seed=0, device=CPU, conditional=True)
     with pytest.raises(ValueError, match="one shape"):
         odd = _data(paired=False)
         info = DataInfo(**{**odd.info.__dict__, "source_shape": (3, 16, 16)})
@@ -99,10 +101,12 @@ def test_cyclegan_packs_both_directions_and_its_terms_match_a_hand_computation(p
     data = _data(paired=False)
     G, D = build_networks(plugins.registry.get("model", "cyclegan"), data.info, 0, {"width": 4, "blocks": 1})
     a, b = data.source[:3], data.x[:3]
-    assert G.both_ways and torch.allclose(G(torch.cat([a, b])), torch.cat([G.g_ab(a), G.g_ba(b)]))
+    assert G.both_ways and torch.allclose(G.both(torch.cat([a, b])), torch.cat([G.g_ab(a), G.g_ba(b)]))
+    assert torch.allclose(generate(G, a, CPU), G.eval().g_ab(a))  # evaluation translates A → B, whatever the batch
+    G.train()
     assert torch.allclose(G.back(b), G.g_ba(b))
     assert D(torch.cat([b, a])).shape[0] == 6
-    fake = G(torch.cat([a, b]))  # cat(fake_b, fake_a)
+    fake = G.both(torch.cat([a, b]))  # cat(fake_b, fake_a)
     target = torch.cat([b, a])
     cycle = ((G.g_ab(G.g_ba(b)) - b).abs().mean() + (G.g_ba(G.g_ab(a)) - a).abs().mean()) / 2
     identity = ((G.g_ab(b) - b).abs().mean() + (G.g_ba(a) - a).abs().mean()) / 2

@@ -13,7 +13,7 @@ is a batch of domain A (in place of noise), a real batch is domain B. Paired dat
 ``data`` stream); unpaired data draws B (``data``) and A (``data-a``) independently. A model whose D
 looks at the input too (``condition="source"``, Pix2Pix) gets the batch's A images as D's ``y``. A G
 that translates both ways (``G.both_ways``, CycleGAN) sees the two domains packed: its input is
-``cat(A, B)`` and G returns ``cat(G_AB(A), G_BA(B))``; the real batch is ``cat(B, A)`` and D scores
+``cat(A, B)`` and ``G.both`` returns ``cat(G_AB(A), G_BA(B))``; the real batch is ``cat(B, A)`` and D scores
 each half with its own domain's network. D may see generated images through a history pool
 (``pool_size``, Shrivastava et al. 2017; CycleGAN's 50), whose draws come from the ``pool`` stream and
 whose images are part of a checkpoint."""
@@ -76,6 +76,7 @@ class _Back(nn.Module):
     def __init__(self, G: nn.Module):
         super().__init__()
         self.G = G
+        self.train(G.training)  # generate() restores this mode: the wrapped G's own
 
     def forward(self, b: torch.Tensor) -> torch.Tensor:
         return self.G.back(b)
@@ -266,6 +267,9 @@ class TranslationTask:
         if both_ways and tuple(info.source_shape) != tuple(info.shape):
             raise ValueError(f"a model that translates both ways needs both domains of one shape; {info.name}'s "
                              f"are {tuple(info.source_shape)} and {tuple(info.shape)}")
+        if conditional and int(settings.get("pool_size", 0)) > 0:  # a pooled output is not the current input's
+            raise ValueError(f"pool_size={settings['pool_size']}: a D that looks at G's input would score pooled outputs "
+                             "beside other inputs; the history pool is for a D of the output alone (CycleGAN)")
         self.data, self.device, self.conditional, self.both_ways = data, device, conditional, both_ways
         self.paired = bool(info.paired)
         self.b_all, self.a_all = data.x.to(device), data.source.to(device)

@@ -4,7 +4,8 @@ defines them (``UnetGenerator``, ``ResnetGenerator``, ``NLayerDiscriminator``, `
 
 - :class:`UNet` — Pix2Pix's G: an encoder of stride-2 4×4 convolutions (LeakyReLU 0.2, BatchNorm but on
   the first; width × 1, 2, 4, 8, 8, ... channels), a decoder of stride-2 4×4 transposed convolutions (ReLU,
-  BatchNorm, dropout 0.5 on the three decoder blocks after the innermost: the code's), each decoder
+  BatchNorm, dropout 0.5 on the three decoder blocks after the innermost: at 256 px the code's three
+  ngf·8 blocks; the code has one per ngf·8 level beyond five, none at 32 px, where these keep three), each decoder
   block's input concatenated with the mirrored encoder block's output (skip connections), tanh out; as
   many downsamplings as bring the image to 1×1. An image whose side is not a power of two is padded to
   the next one with the data's lowest value and the output cropped back (28 px digits → 32).
@@ -16,7 +17,8 @@ defines them (``UnetGenerator``, ``ResnetGenerator``, ``NLayerDiscriminator``, `
   residual blocks (two reflection-padded 3×3 convolutions, instance norm), two transposed convolutions up,
   7×7 conv, tanh.
 - :class:`CycleG` / :class:`CycleD` — CycleGAN's two directions as one G and one D for ganbench's step: G
-  translates ``cat(A, B)`` to ``cat(G_AB(A), G_BA(B))``, D scores ``cat(B, A)`` with ``D_B`` and ``D_A``.
+  translates A to B (``G(a)``, what evaluation calls), and ``cat(A, B)`` to ``cat(G_AB(A), G_BA(B))`` in
+  training (``G.both``); D scores ``cat(B, A)`` with ``D_B`` and ``D_A``.
 """
 
 from __future__ import annotations
@@ -204,7 +206,10 @@ class CycleG(nn.Module):
         super().__init__()
         self.g_ab, self.g_ba, self.lam, self.identity = g_ab, g_ba, lam, identity
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # cat(A, B) -> cat(G_AB(A), G_BA(B))
+    def forward(self, a: torch.Tensor) -> torch.Tensor:  # A -> B: what evaluation and sample grids call
+        return self.g_ab(a)
+
+    def both(self, x: torch.Tensor) -> torch.Tensor:  # cat(A, B) -> cat(G_AB(A), G_BA(B)): the training step's call
         a, b = x.chunk(2)
         return torch.cat([self.g_ab(a), self.g_ba(b)])
 
@@ -213,10 +218,10 @@ class CycleG(nn.Module):
 
     def reconstruction(self, source: torch.Tensor, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         fake_b, fake_a = fake.chunk(2)
-        rec = self(torch.cat([fake_a, fake_b]))  # cat(G_AB(G_BA(b)), G_BA(G_AB(a))) against target = cat(b, a)
+        rec = self.both(torch.cat([fake_a, fake_b]))  # cat(G_AB(G_BA(b)), G_BA(G_AB(a))) against target = cat(b, a)
         loss = self.lam * (rec - target).abs().mean()
         if self.identity > 0:
-            loss = loss + self.identity * self.lam * (self(target) - target).abs().mean()
+            loss = loss + self.identity * self.lam * (self.both(target) - target).abs().mean()
         return loss
 
 
