@@ -39,6 +39,8 @@ def translation_images(name: str, info, same_shape: bool) -> str | None:
     if same_shape and tuple(info.source_shape) != tuple(info.shape):
         return (f"{name}'s generators map each domain to the other: both need one shape; {info.name}'s are "
                 f"{tuple(info.source_shape)} and {tuple(info.shape)}")
+    if same_shape and h % 4:  # two stride-2 convolutions down and two transposed ones back up
+        return f"{name}'s ResNet generators need a side divisible by 4; {info.name}'s images are {h} px"
     if info.value_range is None or tuple(info.value_range) != (-1.0, 1.0):
         return f"{name}'s tanh output produces [-1, 1]; {info.name} asks for {info.value_range}"
     return None
