@@ -69,8 +69,8 @@ def test_python_dash_m_and_errors_in_a_subprocess(tmp_path):
     res = _run([str(SCRIPT), "run", "--models", "vanila"], cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip() == ("Error: unknown model 'vanila' (did you mean 'vanilla'?); known models: acgan, biggan, "
-                                  "cgan, dcgan, pacgan, pacgan-dcgan, sngan-proj, stylegan2, stylegan2-cifar, toy-mlp, "
-                                  "vanilla")
+                                  "cgan, cyclegan, dcgan, pacgan, pacgan-dcgan, pix2pix, sngan-proj, stylegan2, "
+                                  "stylegan2-cifar, toy-mlp, vanilla")
     assert "Traceback" not in res.stderr and not (tmp_path / "results").exists()
 
 
