@@ -354,6 +354,8 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
             ascending=not higher, method="min")
         summary[f"{col}_rank"] = ranks  # NaN on reference rows
     _mark_best(df[~is_ref], summary, metrics, by, scope)
+    if not summary["failing"].any():  # tables without a failing row keep their columns
+        summary = summary.drop(columns="failing")
     summary.attrs["evidence"] = evidence(df[~is_ref], summary[~summary["reference"]], metrics)
     if baseline is not None:
         summary = _paired(df, summary, metrics, by, baseline)
