@@ -1,7 +1,8 @@
 """Benchmark: parameter counts and training speed of every registered model at its default size.
 
 For each model, on the first of mnist5k (28 px), mnist5k at 32 px and ring8 that it supports (so
-``vanilla`` runs on mnist5k, the 2-D mixtures' MLPs on ring8, biggan and stylegan2 at 32 px), it
+``vanilla`` runs on mnist5k, the 2-D mixtures' MLPs on ring8, biggan and stylegan2 at 32 px; the translation
+models on edges2digits), it
 builds G and D with the model's default options and recommended settings, as a cell would, and
 times ``--steps`` real training steps of the non-saturating loss after ``--warmup`` steps, alone on
 the machine (one model at a time, ``--threads`` torch threads). A step is one G update and the
@@ -50,6 +51,8 @@ def main() -> None:
     data = {"mnist5k": registry.get("dataset", "mnist5k").load(),
             "mnist5k at 32 px": registry.get("dataset", "mnist5k").load(image_size=32),
             "ring8": registry.get("dataset", "ring8").load()}
+    if any(registry.get("model", n).task == "translation" for n in names):  # pix2pix, cyclegan: paired digits
+        data["edges2digits"] = registry.get("dataset", "edges2digits").load()
     if args.image_size:
         data.pop("mnist5k at 32 px" if args.image_size == 28 else "mnist5k")
     chosen: dict[str, dict[str, str]] = {}
@@ -72,7 +75,8 @@ def main() -> None:
         G, D = built.G, built.D
         stamps: list[float] = []
         run_training(G, D, loss, d, settings, seed=0, device=device,
-                     eval_noise=torch.zeros(1, settings["latent_dim"]), conditional=spec.condition is not None,
+                     eval_noise=d.source[:1] if d.source is not None else torch.zeros(1, settings["latent_dim"]),
+                     conditional=spec.condition is not None,
                      g_ema=built.G_ema, on_step=lambda rec, stamps=stamps: stamps.append(time.perf_counter()),
                      sync_every=1)  # stamps per step
         timed = stamps[args.warmup:]
