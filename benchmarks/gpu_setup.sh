@@ -1,4 +1,4 @@
-# The set-up both GPU scripts share (benchmarks/gpu_check.sh, benchmarks/gpu_models.sh), sourced by them with
+# The set-up the GPU scripts share (benchmarks/gpu_check.sh, gpu_models.sh, gpu_protocols.sh), sourced by them with
 # $out (the output folder) and $wheels (a folder of wheels, or empty) set: it installs ganbench without
 # dependencies and without build isolation, checks by importing what ganbench needs and installs what is
 # missing from $wheels only (never from an index); on failure it writes why to $report and exits.

@@ -1,6 +1,8 @@
 """Contract tests parametrized over *every* registered loss, model, data set and metric (built-in or
 installed by a third party: the lists come from the real plugin discovery), so a new plugin is tested
-the moment it registers. The checks are ganbench.testing's, the same that plugin authors run."""
+the moment it registers — a translation model with its paper loss and wgan-gp only (its networks, not the
+losses, are what differ from the generation models'). The checks are ganbench.testing's, the same that
+plugin authors run."""
 
 from __future__ import annotations
 

@@ -242,8 +242,7 @@ def _references(registry, suite, data_of, configs, targets, choice, extractor_op
             return EvalContext(data=data, device=device, n_samples=n_samples, registry=registry, extractor_name=ext_name,
                                extractor_options=extractor_options, real_samples=real, cache=cache, **kw)
 
-        reads = ext_name is not None and any(spec.features for _, spec in metrics)  # as the run keys them
-        ext_id = context(1).extractor().id if reads else ""
+        ext_id = context(1).extractor().id if ext_name is not None else ""
         rows = references.compute(data, row["dataset"], seeds, n, real, context, metrics,
                                   lambda m, values: metric_values(who(registry, "metric", m), values))
         out[row["dataset"]] = (references.key(n, real, [m for m, _ in metrics], ext_id, data, seeds), rows)

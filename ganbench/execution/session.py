@@ -431,10 +431,7 @@ class Runner:
                 if not metrics:
                     self.store.write_references(name, "", [])
                     continue
-                # the run's extractor keys the rows when a metric reads its features (FID, KID, PR/DC); it is not
-                # built (a domain classifier trained) for metrics that never read them
-                reads = extractor is not None and any(spec.features for _, spec in metrics)
-                ext_id = self._context(name, data, settings).extractor().id if reads else ""
+                ext_id = self._context(name, data, settings).extractor().id if extractor is not None else ""
                 key = references.key(n, real, [m for m, _ in metrics], ext_id, data, self.suite.seeds)
                 if not self.fresh and self.store.reference_key(name) == key:
                     continue
