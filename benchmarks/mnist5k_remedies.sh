@@ -7,7 +7,8 @@
 #
 #     bash benchmarks/mnist5k_remedies.sh [runs|publish]
 #
-# About 45 minutes of training on the 2-core development machine (dcgan trains at ~40 steps/s there).
+# About 80 minutes on the 2-core development machine: dcgan trains at ~40 steps/s there, but each cell also
+# evaluates 6 times (eval_every 500): the first 6 cells took ~3.3 minutes each.
 # Run it alone: two torch jobs on 2 cores slow each other several times over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
