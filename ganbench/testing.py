@@ -134,10 +134,11 @@ def batch(data, G, n: int, seed: int = 0):
     that looks at the inputs, those again — both ways (``G.both_ways``) packed as ``cat(B, A)`` and
     ``cat(A, B)``."""
     if data.info.task == "translation":
-        a, b = data.source[:n], data.x[:n]
-        if getattr(G, "both_ways", False):
-            return torch.cat([b, a]), torch.cat([a, b]), a
-        return b, a, a
+        from ganbench.train.task import pack
+
+        a = data.source[:n]
+        real, z, _ = pack(a, data.x[:n], bool(getattr(G, "both_ways", False)), conditional=True)
+        return real, z, a  # D's y when it looks at the input (else unused)
     z = torch.randn(n, TINY["latent_dim"], generator=torch.Generator().manual_seed(seed))
     return data.x[:n], z, labels_for(data, n)
 

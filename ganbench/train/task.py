@@ -214,6 +214,16 @@ class GenerationTask:
             self.augment.set_state(state["augment"])
 
 
+def pack(a: torch.Tensor, b: torch.Tensor, both_ways: bool, conditional: bool
+         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(real batch, G's input, D's y)`` of a translation batch of A images ``a`` and B images ``b``: ``(b, a,
+    a or None)``, or for a G that translates both ways ``(cat(B, A), cat(A, B), None)`` — the one statement
+    of the packing the training step and ganbench.testing's checks both use."""
+    if both_ways:
+        return torch.cat([b, a]), torch.cat([a, b]), None
+    return b, a, a if conditional else None
+
+
 class HistoryPool:
     """CycleGAN's image pool (``util/image_pool.py`` of junyanz/pytorch-CycleGAN-and-pix2pix): D's
     generated batch is drawn from the last ``size`` generated images. While the pool fills, each image
@@ -306,11 +316,8 @@ class TranslationTask:
         if self.channels_last:
             a, b = (v.contiguous(memory_format=torch.channels_last) for v in (a, b))
         self._a = a
-        if self.both_ways:
-            self._g_input = torch.cat([a, b])
-            return torch.cat([b, a]), None
-        self._g_input = a
-        return b, a if self.conditional else None
+        real, self._g_input, y = pack(a, b, self.both_ways, self.conditional)
+        return real, y
 
     def fake_labels(self) -> torch.Tensor | None:
         """What D is told about a generated batch: its inputs (a D that looks at them), else None."""
