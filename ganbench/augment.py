@@ -20,6 +20,7 @@ reproducible and do not depend on the device.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -102,3 +103,29 @@ def diff_augment(x: torch.Tensor, policy: str, gen: torch.Generator) -> torch.Te
         for op in OPS[name.strip()]:
             x = op(x, gen)
     return x.contiguous()
+
+
+def requested(settings: dict) -> str | None:
+    """The augmentation of D's inputs ``settings`` ask for, as ``key=value`` (``augment=…``: DiffAugment;
+    ``ada=…``: ADA's pipeline, :mod:`ganbench.ada`), or None. Both at once is refused: two chains on one input
+    are no paper's recipe, and which runs first would be a choice of ours."""
+    asked = [f"{key}={settings[key]}" for key in ("augment", "ada") if settings.get(key, "none") != "none"]
+    if len(asked) > 1:
+        raise ValueError(f"settings {' and '.join(asked)} are two augmentation pipelines of D's inputs: choose one")
+    if asked and asked[0].startswith("ada=") and settings.get("ada_p", 0.0) == 0:
+        raise ValueError(f"setting {asked[0]} needs ada_p, its probability (the end of its schedule with "
+                         "ada_p_schedule), above 0")
+    return asked[0] if asked else None
+
+
+def d_augmentation(settings: dict, gen: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """What every input of D goes through (:func:`requested`), drawing from ``gen``: a DiffAugment policy, an
+    :class:`ganbench.ada.AdaPipe` (its ``p`` set each step by :func:`ganbench.ada.probability`), or None."""
+    asked = requested(settings)
+    if asked is None:
+        return None
+    if asked.startswith("ada="):
+        from ganbench.ada import SPECS, AdaPipe
+
+        return AdaPipe(SPECS[settings["ada"]], gen, p=settings["ada_p"])
+    return functools.partial(diff_augment, policy=settings["augment"], gen=gen)

@@ -88,7 +88,7 @@ class Networks:
         self.g_conditional = conditional if g_conditional is None else g_conditional
         #: a translation G that holds both directions is called on both domains at once (``G.both``)
         self.both_ways = bool(getattr(G, "both_ways", False))
-        #: what every input of D goes through first (DiffAugment, setting ``augment``), or None
+        #: what every input of D goes through first (DiffAugment or ADA: settings ``augment``, ``ada``), or None
         self.augment = augment
 
     def g(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:

@@ -37,6 +37,12 @@ def _augment_policy(value: str) -> str | None:
     return check_policy(value)
 
 
+def _ada_spec(value: str) -> str | None:
+    from ganbench.ada import check_spec  # torch is imported there
+
+    return check_spec(value)
+
+
 #: One defaults table shared by the CLI, the Python API and the docs.
 SETTINGS: dict[str, Option] = {
     "steps": Option(1200, "training steps per cell: n_critic discriminator updates then g_steps (default 1) generator "
@@ -95,6 +101,14 @@ SETTINGS: dict[str, Option] = {
     "augment": Option("none", "DiffAugment policy of every image D sees (real and generated, in D's and G's updates): "
                       "none or a comma-separated list of color, translation, cutout (Zhao et al. 2020; their BigGAN "
                       "CIFAR-10 policy: translation,cutout)", check=_augment_policy),
+    "ada": Option("none", "ADA's augmentation pipeline (Karras et al. 2020) on every image D sees, as augment does: "
+                  "none or a chain of its code's augpipe specs (blit, geom, color, filter, noise, cutout, bg, bgc, bgcf, "
+                  "bgcfn, bgcfnc) or r3gan (R3GAN's: bg, colour ops at half probability, cutout); not with augment",
+                  check=_ada_spec),
+    "ada_p": Option(0.0, "with ada: the probability p of its ops (each op's multiplier · p); ADA's adaptive p is not "
+                    "built", check=interval(0, 1, "[]")),
+    "ada_p_schedule": Option(False, "with ada and schedule_images: p rises from 0 to ada_p along the half cosine over "
+                             "schedule_images images, then holds (R3GAN's aug_scheduler: CIFAR-10 0 → 0.55 over 2e7)"),
     "pool_size": Option(0, "translation models: D's generated batches come from a history pool of the last N "
                         "generated images (Shrivastava et al. 2017; CycleGAN: 50); 0 = none",
                         check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
@@ -112,7 +126,8 @@ HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start"
                                 "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False,
                                 "replicas": 1, "augment": "none", "g_steps": 1,
                                 "latent_dist": "normal", "schedule_images": 0, "lr_final_ratio": 1.0,
-                                "beta2_start": 0.0, "pool_size": 0}
+                                "beta2_start": 0.0, "pool_size": 0, "ada": "none", "ada_p": 0.0,
+                                "ada_p_schedule": False}
 
 
 def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from ganbench import __version__, options, paths
+from ganbench.augment import requested
 from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, model_supports, size_hint, who
@@ -577,11 +578,15 @@ class Runner:
         self._resolve_extractors(datasets)
         preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
                  ((c, datasets[c.dataset]) for c in cells)]
-        for prep in preps:  # DiffAugment's ops are for images: a request that asks it of vectors cannot work
-            data, policy = datasets[prep.cell.dataset], prep.settings.get("augment", "none")
-            if policy != "none" and isinstance(data, Data) and data.info.modality != "image":
-                raise UsageError(f"setting augment={policy} applies to images; data set '{prep.cell.dataset}' holds "
-                                 f"{data.info.modality}s: run it without augment")
+        for prep in preps:  # DiffAugment's and ADA's ops are for images: a request that asks them of vectors cannot work
+            data = datasets[prep.cell.dataset]
+            try:
+                asked = requested(prep.settings)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            if asked is not None and isinstance(data, Data) and data.info.modality != "image":
+                raise UsageError(f"setting {asked} applies to images; data set '{prep.cell.dataset}' holds "
+                                 f"{data.info.modality}s: run it without {asked.split('=')[0]}")
         self._refuse_other_contents(preps)
         spec = self.registry.get("executor", self.executor_name)
         self.plugin_setup = PluginSetup() if spec.in_process else plugin_setup(self.plugins, spec.name)

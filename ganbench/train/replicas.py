@@ -68,7 +68,8 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
             return reason
         if net is not None and any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules()):
             return f"its {name} uses dropout (a draw from torch's global generator, not the replica's own)"
-    for key, neutral in (("amp", "none"), ("compile", "none"), ("channels_last", False), ("augment", "none")):
+    for key, neutral in (("amp", "none"), ("compile", "none"), ("channels_last", False), ("augment", "none"),
+                          ("ada", "none")):
         if settings.get(key, neutral) != neutral:
             return f"setting {key}={settings[key]} is not vectorised yet"
     return None
@@ -243,6 +244,7 @@ class GroupState:
     g_regularization = None
     reconstruction = None  # translation models train one seed at a time (why_not)
     g_reg = None
+    ada = None  # D's augmentation is not vectorised (why_not)
     train_s: float = 0.0
     checkpoint_s: float = 0.0
     d_reg: Any = field(init=False)

@@ -4,14 +4,14 @@ time spent; what a checkpoint holds (:meth:`TrainState.state_dict`) and a resume
 from __future__ import annotations
 
 import contextlib
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from ganbench.augment import diff_augment
+from ganbench.ada import AdaPipe
+from ganbench.augment import d_augmentation, requested
 from ganbench.conditioning import Networks, auxiliary_loss
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import grad_norm
@@ -39,16 +39,17 @@ class TrainState:
     def __post_init__(self) -> None:
         #: how the step calls G and D: compiled (``compile``) or as they are; penalties that differentiate D
         #: twice, the regulariser phases and sampling call the modules themselves (``eager``)
-        policy = self.settings.get("augment", "none")
-        augment = None
-        if policy != "none":
+        asked = requested(self.settings)  # DiffAugment (augment) or ADA's pipeline (ada), or None
+        if asked is not None:
             if self.task.kind == "translation":  # D(x, a) would see an augmented x beside an un-augmented a
-                raise ValueError(f"augment={policy} applies to generation; {self.task.data.info.name} is a "
+                raise ValueError(f"{asked} applies to generation; {self.task.data.info.name} is a "
                                  "translation data set")
             if self.task.data.info.modality != "image":
-                raise ValueError(f"augment={policy} applies to images; {self.task.data.info.name} holds "
+                raise ValueError(f"{asked} applies to images; {self.task.data.info.name} holds "
                                  f"{self.task.data.info.modality}s")
-            augment = functools.partial(diff_augment, policy=policy, gen=self.task.augment)
+        augment = d_augmentation(self.settings, self.task.augment)
+        #: ADA's pipeline, whose probability the step sets (setting ``ada``), or None
+        self.ada = augment if isinstance(augment, AdaPipe) else None
         # a translation G takes its domain-A batch only; D may look at it too (``condition="source"``)
         g_conditional = self.task.conditional and self.task.kind == "generation"
         self.eager = Networks(self.G, self.D, self.task.conditional, augment, g_conditional=g_conditional)

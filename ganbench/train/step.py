@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from ganbench.ada import probability as ada_probability
 from ganbench.train.ema import ema_beta, update_ema
 from ganbench.train.optim import schedule, scheduled
 from ganbench.train.phases import g_reg_kwargs
@@ -70,6 +71,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         at("ganbench", "schedule")
         schedule(s.opt_g, settings, t)
         schedule(s.opt_d, settings, t)
+    if s.ada is not None:  # ADA's probability: fixed, or R3GAN's schedule
+        s.ada.p = ada_probability(settings, t)
     n_critic, aux_weight = settings["n_critic"], settings.get("aux_weight", 1.0)
     recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
     for k in range(n_critic):

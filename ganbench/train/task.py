@@ -165,7 +165,7 @@ class GenerationTask:
         self.probs = class_probabilities(data, settings.get("fake_labels", "data")) if conditional else None
         self.batches = BatchSampler(len(self.x_all), self.batch_size, seeding.generator(seed, "data", name))
         self.noise = seeding.generator(seed, "noise", name)
-        #: DiffAugment's draws (setting ``augment``): never drawn from without it
+        #: the draws of D's augmentation (DiffAugment, setting ``augment``, or ADA's, ``ada``): never drawn from without one
         self.augment = seeding.generator(seed, "augment", name)
         self._index = Prefetched(lambda: next(self.batches), self.batches.state_dict, self.batches.load_state_dict,
                                  device)
