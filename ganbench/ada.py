@@ -30,10 +30,13 @@ The ops, their order, their distributions and the order of their draws are the c
 - cutout: a rectangle of half the image's size set to 0 (mid-grey for images in [-1, 1]).
 
 The draws come from the cell's ``augment`` stream (a CPU generator; the values are moved to the device),
-not torch's global generator, so runs are reproducible and independent of the device. One difference of
-running it on a GPU: the padding of the geometric ops depends on the draws, so each call reads its size
-back to the host (as the code does), one synchronisation per call. As in the code, a chain with geometric
-ops resamples every image even at p = 0 (the up/down filters are not exactly an identity).
+not torch's global generator, so runs are reproducible and independent of the device; on a GPU each call
+copies its draws and matrices to the device (a few host-to-device copies per call, as DiffAugment's). It
+runs in float32 whatever the images' precision (under ``amp=bf16`` too: R3GAN's loss calls it on float32
+images). As in the code, a chain with geometric ops resamples every image even at p = 0 (an identity up to
+float32 rounding). A penalty's pass through D draws its own augmentation (R3GAN takes R1 and R2 from the
+loss's augmented pass: the same expectation, other draws). On CUDA, ``--deterministic`` fails a cell with
+geometric ops: ``grid_sample``'s and reflection padding's backward passes have no deterministic kernels.
 """
 
 from __future__ import annotations
@@ -71,6 +74,20 @@ XINT_MAX, SCALE_STD, ROTATE_MAX, ANISO_STD, XFRAC_STD = 0.125, 0.2, 1.0, 0.2, 0.
 BRIGHTNESS_STD, CONTRAST_STD, HUE_MAX, SATURATION_STD = 0.2, 0.5, 1.0, 1.0
 IMGFILTER_STD, NOISE_STD, CUTOUT_SIZE = 1.0, 0.1, 0.5
 EXPECTED_POWER = (10 / 13, 1 / 13, 1 / 13, 1 / 13)  # of the four bands (a 1/f spectrum)
+
+
+def check_images(spec: str, shape: tuple[int, ...]) -> str | None:
+    """Why chain ``spec`` cannot augment samples of ``shape`` ``(C, H, W)``, or None."""
+    m = SPECS[spec]
+    if len(shape) != 3:
+        return "applies to images"
+    c, h, w = shape
+    if c not in (1, 3) and any(k in m for k in _COLOR):
+        return f"has colour ops, which apply to RGB or one-channel images, not to {c} channels"
+    half = filter_bank().shape[1] // 2
+    if "imgfilter" in m and min(h, w) <= half:
+        return f"has image-space filtering, which needs images larger than {half} pixels, not {h}×{w}"
+    return None
 
 
 def check_spec(value: str) -> str | None:
@@ -120,7 +137,7 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, pad:
     x0, x1, y0, y1 = pad
     x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
     x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
-    f = (f * math.sqrt(gain)).to(x.dtype)
+    f = (f * math.sqrt(gain)).to(x.device, x.dtype)
     if not flip:
         f = f.flip(0)
     k = f.reshape(1, 1, -1).repeat(c, 1, 1)
@@ -198,6 +215,12 @@ class AdaPipe:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if images.dim() != 4:
             raise ValueError(f"ada applies to images [N, C, H, W]; this data's samples are {tuple(images.shape[1:])}")
+        dtype = images.dtype
+        with torch.autocast(images.device.type, enabled=False):  # in float32 under amp too, as R3GAN's loss runs it
+            out = self._chain(images if dtype == torch.float64 else images.float())
+        return out.to(dtype)
+
+    def _chain(self, images: torch.Tensor) -> torch.Tensor:
         images = self._geometry(images)
         images = self._colour(images)
         if self.m["imgfilter"] > 0:

@@ -110,6 +110,12 @@ def requested(settings: dict) -> str | None:
     ``ada=…``: ADA's pipeline, :mod:`ganbench.ada`), or None. Both at once is refused: two chains on one input
     are no paper's recipe, and which runs first would be a choice of ours."""
     asked = [f"{key}={settings[key]}" for key in ("augment", "ada") if settings.get(key, "none") != "none"]
+    if settings.get("ada", "none") == "none":
+        for key in ("ada_p", "ada_p_schedule"):
+            if settings.get(key):
+                raise ValueError(f"setting {key}={settings[key]} is for ADA's pipeline: set ada too")
+    elif settings.get("ada_p_schedule") and not settings.get("schedule_images", 0) > 0:
+        raise ValueError("setting ada_p_schedule=True needs schedule_images, the images its cosine runs over, above 0")
     if len(asked) > 1:
         raise ValueError(f"settings {' and '.join(asked)} are two augmentation pipelines of D's inputs: choose one")
     if asked and asked[0].startswith("ada=") and settings.get("ada_p", 0.0) == 0:

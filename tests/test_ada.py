@@ -60,7 +60,7 @@ def test_blitting_flips_rotates_and_shifts_whole_pixels():
     """p = 1: x-flip gives each image or its mirror, rotate90 one of its four quarter turns, xint a shift
     by whole pixels of at most an eighth of the size (compared away from the reflected border). Within 0.05
     on images of range 1.6: as in ADA's code, blits are executed by the resampling of the geometric ops, whose
-    asymmetric sym6 filter moves a mirrored image's values by up to ~0.02 here (an identity is exact)."""
+    asymmetric sym6 filter moves a mirrored image's values by up to ~0.02 here (an identity: float32 rounding)."""
     x = _blob(16, 1, 24).float()
     got = AdaPipe({"xflip": 1}, torch.Generator().manual_seed(0), p=1.0)(x)
     flipped = [bool(torch.allclose(g, xi.flip(-1), atol=0.05)) for g, xi in zip(got, x, strict=True)]
@@ -140,8 +140,9 @@ def test_p_follows_r3gans_half_cosine_when_scheduled():
 
 
 def test_a_training_step_sets_p_and_augments_every_d_input(plugins):
-    """vanilla on 8×8 digits with ada=cutout at p = 1: each of the step's three D calls sees a 4×4 square of
-    zeros per image, at centres of its own; with R3GAN's schedule p is 0 at step 1 and rises after."""
+    """vanilla on 8×8 digits with ada=cutout at p = 1: each of the step's three D calls (the real batch and
+    the generated one in D's update, a generated one in G's) sees its images with a square of zeros of its
+    own; with R3GAN's schedule p is 0 at step 1 and rises after."""
     from ganbench.suite import GLOBAL_DEFAULTS
     from ganbench.testing import build
     from ganbench.train import setup
@@ -152,13 +153,18 @@ def test_a_training_step_sets_p_and_augments_every_d_input(plugins):
     settings = {**GLOBAL_DEFAULTS, "batch_size": 8, "latent_dim": 8, "ada": "cutout", "ada_p": 1.0}
     G, D = build(reg, "vanilla", data)
     s = setup.state(G, D, reg.get("loss", "nonsat"), data, settings, seed=0, device=torch.device("cpu"))
-    seen = []
+    seen, reals, generated = [], [], []
     D.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    G.register_forward_hook(lambda module, args, out: generated.append(out.detach().clone()))
+    real = s.task.real
+    s.task.real = lambda: (reals.append(real()) or reals[-1])
     step(s, 1, Blame())
     assert len(seen) == 3 and s.ada.p == 1.0
-    masks = [(x == 0).flatten(1) for x in seen]
-    assert all(bool((m.sum(1) >= 4).all()) for m in masks)
-    assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
+    for got, before in zip(seen, [reals[0][0], *generated], strict=True):
+        cut = (got == 0) & (before != 0)
+        assert bool((cut.flatten(1).sum(1) >= 4).all())  # a 4×4 square, at least 2×2 at a corner
+        torch.testing.assert_close(got[got != 0], before.reshape(got.shape)[got != 0])
+    assert not torch.equal(seen[1] == 0, seen[2] == 0)
     s.settings = {**settings, "ada_p_schedule": True, "schedule_images": 80}
     step(s, 2, Blame())
     assert 0 < s.ada.p < 1.0
@@ -170,10 +176,17 @@ def test_a_training_step_sets_p_and_augments_every_d_input(plugins):
     ({"ada": "bgc", "ada_p": 0.3, "augment": "cutout"},
      r"^settings augment=cutout and ada=bgc are two augmentation pipelines of D's inputs: choose one$"),
     ({"ada": "bgc"}, r"^setting ada=bgc needs ada_p, its probability"),
+    ({"ada_p": 0.3}, r"^setting ada_p=0.3 is for ADA's pipeline: set ada too$"),
 ])
 def test_a_request_that_cannot_augment_is_refused_before_anything_trains(tmp_path, settings, message):
     import ganbench
     from ganbench.errors import UsageError
+
+    if settings == {"ada": "bgc", "ada_p": 0.3}:  # and images the chain cannot take: filtering on 8×8 digits
+        with pytest.raises(UsageError, match=r"^setting ada=bgcf has image-space filtering, which needs images "
+                                             r"larger than 21 pixels, not 8×8 \(data set 'digits'\): choose"):
+            ganbench.run(models="vanilla", losses="nonsat", datasets="digits", seeds=[0], out=tmp_path / "run",
+                         settings={"ada": "bgcf", "ada_p": 0.3}, device="cpu")
 
     with pytest.raises(UsageError, match=message):
         ganbench.run(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings=settings,

@@ -25,10 +25,12 @@ def _train(reg, model, kind, device, steps=5, sync_every=32, **over):
     return result.history
 
 
-@pytest.mark.parametrize("model, kind", [("vanilla", "vector"), ("dcgan", "image")])
-def test_a_step_on_cuda_matches_the_cpu(plugins, model, kind):
+@pytest.mark.parametrize("model, kind, over", [("vanilla", "vector", {}), ("dcgan", "image", {}),
+                                               ("dcgan", "image", {"ada": "bgc", "ada_p": 0.5})])
+def test_a_step_on_cuda_matches_the_cpu(plugins, model, kind, over):
+    """(with ADA's pipeline too: its draws are made on the CPU, so CUDA sees the same augmentations)"""
     torch.backends.cudnn.deterministic = True
-    cpu, gpu = _train(plugins.registry, model, kind, "cpu"), _train(plugins.registry, model, kind, CUDA)
+    cpu, gpu = _train(plugins.registry, model, kind, "cpu", **over), _train(plugins.registry, model, kind, CUDA, **over)
     for a, b in zip(cpu, gpu, strict=True):
         assert b == pytest.approx(a, rel=1e-3, abs=1e-4)
 

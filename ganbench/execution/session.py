@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from ganbench import __version__, options, paths
+from ganbench.ada import check_images
 from ganbench.augment import requested
 from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
@@ -587,6 +588,10 @@ class Runner:
             if asked is not None and isinstance(data, Data) and data.info.modality != "image":
                 raise UsageError(f"setting {asked} applies to images; data set '{prep.cell.dataset}' holds "
                                  f"{data.info.modality}s: run it without {asked.split('=')[0]}")
+            why = check_images(prep.settings["ada"], tuple(data.info.shape)) if (
+                asked is not None and asked.startswith("ada=") and isinstance(data, Data)) else None
+            if why is not None:
+                raise UsageError(f"setting {asked} {why} (data set '{prep.cell.dataset}'): choose another chain")
         self._refuse_other_contents(preps)
         spec = self.registry.get("executor", self.executor_name)
         self.plugin_setup = PluginSetup() if spec.in_process else plugin_setup(self.plugins, spec.name)

@@ -21,7 +21,7 @@ ones): sample grids, evaluations and the cell's saved networks read them as they
 Conditional models too: each replica draws its labels from its seed's ``labels`` stream, G and D take
 them under ``vmap``, an AC-GAN's class term is each replica's own. Not (yet) vectorised, each said in one
 line by :func:`why_not`: a G with its own ``regularization()`` or dropout,
-``amp``/``compile``/``channels_last``/``augment``.
+``amp``/``compile``/``channels_last``/``augment``/``ada``.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ SPECS = (
         "lr 2e-4 → 5e-5 and β2 0.9 → 0.99 along a half cosine over 2e7 images, then held (settings schedule_images, "
         "lr_final_ratio, beta2_start); its EMA schedule is the option --set g_ema=5000 --set g_ema_schedule=true "
         "(CIFAR-10), its augmentation schedule --set ada=r3gan --set ada_p=0.55 --set ada_p_schedule=true (ADA's "
-        "pipeline, p 0 → 0.55; images only). G's step "
+        "pipeline, p 0 → 0.55 for CIFAR-10; images only; each penalty pass draws its own augmentation). G's step "
         "scores the last D update's real batch (R3GAN draws a fresh one).",
         settings={"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4, "schedule_images": 20_000_000,
                   "lr_final_ratio": 0.25, "beta2_start": 0.9},
