@@ -9,8 +9,12 @@ Setting ``ada`` names the chain (:data:`SPECS`: the code's ``augpipe_specs`` nam
 ``train.py``: blit and geometric ops at 1, the colour ops at 0.5, cutout at 1); ``ada_p`` is the
 probability p. With ``ada_p_schedule`` and ``schedule_images`` > 0, p rises from 0 to ``ada_p`` along the
 half cosine of :func:`ganbench.train.optim.cosine` over ``schedule_images`` images, then holds (R3GAN's
-``aug_scheduler``: CIFAR-10 0 → 0.55 over 2e7 images). ADA's *adaptive* p (its r_t heuristic) is not
-built: p is fixed or follows the schedule.
+``aug_scheduler``: CIFAR-10 0 → 0.55 over 2e7 images). With ``ada_target`` > 0, p is ADA's *adaptive* one
+(StyleGAN2-ADA ``training_loop.py``): it starts at ``ada_p``; every :data:`ADA_INTERVAL` steps the mean sign
+of D's raw scores of the real batches of its main updates since the last adjustment, r_t, moves p by
+sign(r_t − target) · interval · batch / (``ada_kimg`` · 1000), never below 0 (the code also counts the
+real scores of its lazy R1 passes; ours are computed inside the loss's penalty and not counted). That
+reads r_t on the host every 4 steps, as the code does.
 
 The ops, their order, their distributions and the order of their draws are the code's:
 
@@ -68,6 +72,9 @@ SPECS: dict[str, dict[str, float]] = {
     "bgcfnc": {**_BLIT, **_GEOM, **_COLOR, "imgfilter": 1, "noise": 1, "cutout": 1},
     "r3gan": {**_BLIT, **_GEOM, **{k: 0.5 for k in _COLOR}, "cutout": 1},
 }
+
+#: steps between adjustments of the adaptive p (the code's ``ada_interval``)
+ADA_INTERVAL = 4
 
 #: the ops' strengths (ADA's defaults, which every spec uses)
 XINT_MAX, SCALE_STD, ROTATE_MAX, ANISO_STD, XFRAC_STD = 0.125, 0.2, 1.0, 0.2, 0.125
@@ -192,15 +199,48 @@ class AdaPipe:
     """One chain of :data:`SPECS` (``multipliers``: op → probability multiplier), called on ``[N, C, H, W]``
     images with draws from ``gen``; :attr:`p` is the probability it applies now."""
 
-    def __init__(self, multipliers: dict[str, float], gen: torch.Generator, p: float = 0.0):
+    def __init__(self, multipliers: dict[str, float], gen: torch.Generator, p: float = 0.0, target: float = 0.0,
+                 kimg: float = 500.0):
         unknown = set(multipliers) - {*_BLIT, *_GEOM, *_COLOR, "imgfilter", "noise", "cutout"}
         if unknown:
             raise ValueError(f"unknown ADA ops: {', '.join(sorted(unknown))}")
         self.m = {k: float(multipliers.get(k, 0.0)) for k in (*_BLIT, *_GEOM, *_COLOR, "imgfilter", "noise", "cutout")}
         self.gen, self.p = gen, float(p)
+        #: adaptive p (``target`` > 0): the sum of signs of D's real scores since the last adjustment (a
+        #: device tensor: no host sync until :meth:`adjust`) and their count
+        self.target, self.kimg = float(target), float(kimg)
+        self.signs: torch.Tensor | None = None
+        self.count = 0
         self.h_geom = torch.tensor(SYM6, dtype=torch.float32)
         self.h_geom = self.h_geom / self.h_geom.sum()  # the code's setup_filter: float32, normalised to sum 1
         self.fbank = torch.as_tensor(filter_bank(), dtype=torch.float32)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.target > 0
+
+    def observe(self, d_real: torch.Tensor) -> None:
+        """Count the signs of D's raw scores of a real batch (its main update's) toward r_t."""
+        total = d_real.detach().float().sign().sum()
+        self.signs = total if self.signs is None else self.signs + total
+        self.count += d_real.numel()
+
+    def adjust(self, batch_size: int) -> float:
+        """ADA's heuristic, every :data:`ADA_INTERVAL` steps: p moves by sign(r_t − target) · interval · batch /
+        (kimg · 1000), clamped at 0; returns r_t. Reads the sum of signs on the host."""
+        r_t = float(self.signs) / self.count if self.count else self.target
+        step = ADA_INTERVAL * batch_size / (self.kimg * 1000)
+        self.p = max(self.p + float(np.sign(r_t - self.target)) * step, 0.0)
+        self.signs, self.count = None, 0
+        return r_t
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of an adaptive p (its draws are in the task's ``augment`` stream)."""
+        return {"p": self.p, "signs": None if self.signs is None else self.signs.detach().cpu(), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.p, self.count = float(state["p"]), int(state["count"])
+        self.signs = None if state["signs"] is None else state["signs"].to(device)
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.gen)

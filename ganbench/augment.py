@@ -111,16 +111,21 @@ def requested(settings: dict) -> str | None:
     are no paper's recipe, and which runs first would be a choice of ours."""
     asked = [f"{key}={settings[key]}" for key in ("augment", "ada") if settings.get(key, "none") != "none"]
     if settings.get("ada", "none") == "none":
-        for key in ("ada_p", "ada_p_schedule"):
+        for key in ("ada_p", "ada_p_schedule", "ada_target"):
             if settings.get(key):
                 raise ValueError(f"setting {key}={settings[key]} is for ADA's pipeline: set ada too")
     elif settings.get("ada_p_schedule") and not settings.get("schedule_images", 0) > 0:
         raise ValueError("setting ada_p_schedule=True needs schedule_images, the images its cosine runs over, above 0")
+    elif settings.get("ada_p_schedule") and settings.get("ada_target", 0.0) > 0:
+        raise ValueError(f"settings ada_p_schedule=True and ada_target={settings['ada_target']} both set ADA's p: "
+                         "choose one")
+    if settings.get("ada_kimg", 500) != 500 and not settings.get("ada_target", 0.0) > 0:
+        raise ValueError(f"setting ada_kimg={settings['ada_kimg']} is the speed of ADA's adaptive p: set ada_target too")
     if len(asked) > 1:
         raise ValueError(f"settings {' and '.join(asked)} are two augmentation pipelines of D's inputs: choose one")
-    if asked and asked[0].startswith("ada=") and settings.get("ada_p", 0.0) == 0:
+    if asked and asked[0].startswith("ada=") and settings.get("ada_p", 0.0) == 0 and not settings.get("ada_target", 0.0):
         raise ValueError(f"setting {asked[0]} needs ada_p, its probability (the end of its schedule with "
-                         "ada_p_schedule), above 0")
+                         "ada_p_schedule), above 0, or ada_target (ADA's adaptive p, from ada_p)")
     return asked[0] if asked else None
 
 
@@ -133,5 +138,6 @@ def d_augmentation(settings: dict, gen: torch.Generator) -> Callable[[torch.Tens
     if asked.startswith("ada="):
         from ganbench.ada import SPECS, AdaPipe
 
-        return AdaPipe(SPECS[settings["ada"]], gen, p=settings["ada_p"])
+        return AdaPipe(SPECS[settings["ada"]], gen, p=settings["ada_p"], target=settings.get("ada_target", 0.0),
+                       kimg=settings.get("ada_kimg", 500))
     return functools.partial(diff_augment, policy=settings["augment"], gen=gen)

@@ -170,6 +170,44 @@ def test_a_training_step_sets_p_and_augments_every_d_input(plugins):
     assert 0 < s.ada.p < 1.0
 
 
+def test_adaptive_p_follows_adas_heuristic_and_a_checkpoint_inside_its_window_resumes(plugins):
+    """ada_target 0.6: p starts at ada_p and after every 4th step moves by ±4·batch/(ada_kimg·1000) as the
+    mean sign of D's scores of the real batches since the last move is above or below the target (never
+    below 0) — recomputed from D's outputs; a run resumed from its step-6 checkpoint (two steps of signs
+    counted, not yet used) ends with the same history and p."""
+    import copy
+
+    from ganbench.suite import GLOBAL_DEFAULTS
+    from ganbench.testing import build
+    from ganbench.train import run_training
+
+    reg = plugins.registry
+    data = reg.get("dataset", "digits").load()
+    settings = {**GLOBAL_DEFAULTS, "batch_size": 8, "latent_dim": 8, "steps": 10, "sample_every": 0, "ada": "bgc",
+                "ada_p": 0.2, "ada_target": 0.6, "ada_kimg": 0.128}  # a move of 4·8/128 = 0.25
+
+    def train(resume=None):
+        G, D = build(reg, "vanilla", data)
+        scores, saved = [], []
+        D.register_forward_hook(lambda module, args, out: scores.append(out.detach().flatten()))
+        result = run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=1, device=torch.device("cpu"),
+                              eval_noise=torch.zeros(4, 8), resume=resume, checkpoint_every=6,
+                              on_checkpoint=lambda st: saved.append(copy.deepcopy(st)))
+        return result, scores, saved
+
+    result, scores, saved = train()
+    real = scores[0::3]  # each step: D(real), D(fake) in D's update, D(fake) in G's
+    p, moves = 0.2, []
+    for window in (real[0:4], real[4:8]):
+        r_t = float(torch.cat(window).sign().mean())
+        p = max(p + float(np.sign(r_t - 0.6)) * 0.25, 0.0)
+        moves.append(p)
+    assert result.ada_p == pytest.approx(p) and saved[0]["ada"]["count"] == 16
+    assert moves == [0.0, 0.25]  # down to the clamp at 0 (r_t 0 < 0.6), then up (r_t 1 > 0.6)
+    again, _, _ = train(resume=saved[0])
+    assert again.history == result.history and again.ada_p == result.ada_p
+
+
 @pytest.mark.parametrize(("settings", "message"), [
     ({"ada": "bgc", "ada_p": 0.3},
      r"^setting ada=bgc applies to images; data set 'ring8' holds vectors: run it without ada$"),
@@ -177,6 +215,8 @@ def test_a_training_step_sets_p_and_augments_every_d_input(plugins):
      r"^settings augment=cutout and ada=bgc are two augmentation pipelines of D's inputs: choose one$"),
     ({"ada": "bgc"}, r"^setting ada=bgc needs ada_p, its probability"),
     ({"ada_p": 0.3}, r"^setting ada_p=0.3 is for ADA's pipeline: set ada too$"),
+    ({"ada": "bgc", "ada_p": 0.3, "ada_kimg": 100},
+     r"^setting ada_kimg=100 is the speed of ADA's adaptive p: set ada_target too$"),
 ])
 def test_a_request_that_cannot_augment_is_refused_before_anything_trains(tmp_path, settings, message):
     import ganbench

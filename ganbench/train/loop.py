@@ -42,6 +42,8 @@ class TrainResult:
     eval_s: float = 0.0
     #: seconds spent in ``on_checkpoint`` (not part of ``wall_s``)
     checkpoint_s: float = 0.0
+    #: ADA's probability p at the end (setting ``ada``), or None
+    ada_p: float | None = None
 
     @property
     def steps_per_s(self) -> float:
@@ -113,7 +115,8 @@ def run_training(
 
     def result(status: str, at: int, message: str = "") -> TrainResult:
         return TrainResult(status, at, s.train_s + time.perf_counter() - start - idle, s.history,
-                           at if status == "diverged" else None, message, s.eval_s, s.checkpoint_s)
+                           at if status == "diverged" else None, message, s.eval_s, s.checkpoint_s,
+                           s.ada.p if s.ada is not None else None)
 
     if sync_every < 1:
         raise ValueError(f"sync_every must be a positive number of steps, not {sync_every}")

@@ -108,6 +108,7 @@ class TrainState:
             "opt_d": self.opt_d.state_dict(), "random": self.random_state(),
             **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
             "history": self.history, "eval_s": self.eval_s, "train_s": train_s, "checkpoint_s": self.checkpoint_s,
+            **({"ada": self.ada.state_dict()} if self.ada is not None and self.ada.adaptive else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -119,6 +120,8 @@ class TrainState:
         if self.device.type == "cuda" and random["cuda"] is not None:
             torch.cuda.set_rng_state(random["cuda"], self.device)
         self.history = list(state["history"])
+        if self.ada is not None and self.ada.adaptive:
+            self.ada.load_state_dict(state["ada"], self.device)
         self.eval_s, self.train_s, self.checkpoint_s = state["eval_s"], state["train_s"], state["checkpoint_s"]
         self.step = state["step"]
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from ganbench.ada import ADA_INTERVAL
 from ganbench.ada import probability as ada_probability
 from ganbench.train.ema import ema_beta, update_ema
 from ganbench.train.optim import schedule, scheduled
@@ -71,7 +72,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         at("ganbench", "schedule")
         schedule(s.opt_g, settings, t)
         schedule(s.opt_d, settings, t)
-    if s.ada is not None:  # ADA's probability: fixed, or R3GAN's schedule
+    if s.ada is not None and not s.ada.adaptive:  # ADA's probability: fixed, or R3GAN's schedule
         s.ada.p = ada_probability(settings, t)
     n_critic, aux_weight = settings["n_critic"], settings.get("aux_weight", 1.0)
     recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
@@ -92,6 +93,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             # read now: a CUDA-graph replay of the compiled networks (compile=reduce-overhead) reuses
             # their output memory at the next call
             real_mean, fake_mean = d_real.detach().mean(-1), d_fake.detach().mean(-1)
+            if s.ada is not None and s.ada.adaptive:  # r_t of ADA's adaptive p
+                s.ada.observe(d_real)
             fake_finite = s.all_finite(fake)
             at("loss", "d_loss")
             d_loss = bound.d_loss(d_real, d_fake)
@@ -164,6 +167,9 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     if s.G_ema is not None:
         at("ganbench", "G EMA update")
         update_ema(s.G_ema, s.G, ema_beta(settings, t))
+    if s.ada is not None and s.ada.adaptive and t % ADA_INTERVAL == 0:  # after the step, as the code does
+        at("ganbench", "ADA's adaptive p")
+        s.ada.adjust(settings["batch_size"])
     pen = recorded.detach() if recorded is not None else torch.zeros_like(d_loss.detach())
     finite = g_finite & fake_finite
     return torch.stack([v.float() for v in (

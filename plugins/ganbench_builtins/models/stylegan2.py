@@ -18,8 +18,8 @@ one GPU; networks in models/nets/stylegan2.py.
   lazy rescale (lr · 4/5, β^(4/5)): the code leaves G_reg_interval at 4 with path length off.
 
 Both train with ``nonsat-r1`` (the non-saturating loss with lazy R1) and without ADA (the code's default
-augmentation: ``--set ada=bgc --set ada_p=...`` is its pipeline at a fixed p, its adaptive p is not built;
-DiffAugment is ``--set augment=...``). z and w are 512-d as in the code;
+augmentation: ``--set ada=bgc --set ada_target=0.6`` is its pipeline with its adaptive p; DiffAugment is
+``--set augment=...``). z and w are 512-d as in the code;
 ``width`` (the code's channel_max, 512) defaults to 64 so that a CPU step is affordable; at 32 px and
 width 512 the nets have the code's CIFAR-10 size."""
 
