@@ -12,9 +12,13 @@ half cosine of :func:`ganbench.train.optim.cosine` over ``schedule_images`` imag
 ``aug_scheduler``: CIFAR-10 0 → 0.55 over 2e7 images). With ``ada_target`` > 0, p is ADA's *adaptive* one
 (StyleGAN2-ADA ``training_loop.py``): it starts at ``ada_p``; every :data:`ADA_INTERVAL` steps the mean sign
 of D's raw scores of the real batches of its main updates since the last adjustment, r_t, moves p by
-sign(r_t − target) · interval · batch / (``ada_kimg`` · 1000), never below 0 (the code also counts the
-real scores of its lazy R1 passes; ours are computed inside the loss's penalty and not counted). That
-reads r_t on the host every 4 steps, as the code does.
+sign(r_t − target) · n / (``ada_kimg`` · 1000), n the real images scored (interval · batch, as the code, at
+one D update a step), never below 0 and not capped above (as the code: p may pass 1); the code also counts
+the real scores of its lazy R1 passes, ours are computed inside the loss's penalty and not counted. That
+reads r_t on the host every 4 steps, as the code does. The sign of D's raw score means "looks real" for
+losses whose D outputs a logit or a hinge score about 0 (nonsat, minimax, nonsat-r1, label-smooth, hinge:
+StyleGAN2-ADA defines r_t for its logistic loss); with lsgan's 0/1 coding, a Wasserstein critic's
+arbitrary offset or rpgan-r1r2's relative scores it does not, and the heuristic is not ADA's there.
 
 The ops, their order, their distributions and the order of their draws are the code's:
 
@@ -225,12 +229,13 @@ class AdaPipe:
         self.signs = total if self.signs is None else self.signs + total
         self.count += d_real.numel()
 
-    def adjust(self, batch_size: int) -> float:
-        """ADA's heuristic, every :data:`ADA_INTERVAL` steps: p moves by sign(r_t − target) · interval · batch /
-        (kimg · 1000), clamped at 0; returns r_t. Reads the sum of signs on the host."""
+    def adjust(self) -> float:
+        """ADA's heuristic, every :data:`ADA_INTERVAL` steps: p moves by sign(r_t − target) · n / (kimg · 1000),
+        n the real images whose scores were counted (the code's interval · batch at one D update a step; D's
+        real images with n_critic > 1), clamped at 0 and not above (as the code); returns r_t. Reads the sum of
+        signs on the host."""
         r_t = float(self.signs) / self.count if self.count else self.target
-        step = ADA_INTERVAL * batch_size / (self.kimg * 1000)
-        self.p = max(self.p + float(np.sign(r_t - self.target)) * step, 0.0)
+        self.p = max(self.p + float(np.sign(r_t - self.target)) * self.count / (self.kimg * 1000), 0.0)
         self.signs, self.count = None, 0
         return r_t
 

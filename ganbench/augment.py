@@ -119,7 +119,7 @@ def requested(settings: dict) -> str | None:
     elif settings.get("ada_p_schedule") and settings.get("ada_target", 0.0) > 0:
         raise ValueError(f"settings ada_p_schedule=True and ada_target={settings['ada_target']} both set ADA's p: "
                          "choose one")
-    if settings.get("ada_kimg", 500) != 500 and not settings.get("ada_target", 0.0) > 0:
+    if settings.get("ada_kimg", 500.0) != 500 and not settings.get("ada_target", 0.0) > 0:
         raise ValueError(f"setting ada_kimg={settings['ada_kimg']} is the speed of ADA's adaptive p: set ada_target too")
     if len(asked) > 1:
         raise ValueError(f"settings {' and '.join(asked)} are two augmentation pipelines of D's inputs: choose one")
@@ -131,7 +131,8 @@ def requested(settings: dict) -> str | None:
 
 def d_augmentation(settings: dict, gen: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """What every input of D goes through (:func:`requested`), drawing from ``gen``: a DiffAugment policy, an
-    :class:`ganbench.ada.AdaPipe` (its ``p`` set each step by :func:`ganbench.ada.probability`), or None."""
+    :class:`ganbench.ada.AdaPipe` (its ``p`` set each step by :func:`ganbench.ada.probability`, or moved by its
+    own heuristic with ``ada_target``), or None."""
     asked = requested(settings)
     if asked is None:
         return None

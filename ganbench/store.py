@@ -82,7 +82,7 @@ TEMP_SUFFIX = ".ganbench-tmp"
 
 # -- the columns of a result row -------------------------------------------------------------------
 IDENTITY_COLUMNS = ["cell_id", "dataset", "model", "loss", "seed"]
-STATUS_COLUMNS = ["status", "failure", "message", "steps_done", "diverged_at"]
+STATUS_COLUMNS = ["status", "failure", "message", "steps_done", "diverged_at", "ada_p_end"]
 TIMING_COLUMNS = ["wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval_s", "eval_points", "checkpoint_s",
                   "resumed_from"]
 #: the effective settings are ``hp_<setting>`` columns between ``recipe``/``protocol``/``point`` and ``hp_source``

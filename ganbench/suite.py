@@ -105,13 +105,13 @@ SETTINGS: dict[str, Option] = {
                   "none or a chain of its code's augpipe specs (blit, geom, color, filter, noise, cutout, bg, bgc, bgcf, "
                   "bgcfn, bgcfnc) or r3gan (R3GAN's: bg, colour ops at half probability, cutout); not with augment",
                   check=_ada_spec),
-    "ada_p": Option(0.0, "with ada: the probability p of its ops (each op's multiplier · p); ADA's adaptive p is not "
-                    "built", check=interval(0, 1, "[]")),
+    "ada_p": Option(0.0, "with ada: the probability p of its ops (each op's multiplier · p); with ada_target the p "
+                    "it starts from", check=interval(0, 1, "[]")),
     "ada_target": Option(0.0, "with ada: ADA's adaptive p, which starts at ada_p and every 4 steps moves toward "
                          "E[sign D(real)] = this target (StyleGAN2-ADA: 0.6); 0 = p fixed or scheduled",
                          check=interval(0, 1, "[)")),
-    "ada_kimg": Option(500, "with ada_target: thousands of images over which p can move by 1 (StyleGAN2-ADA: 500)",
-                       check=positive),
+    "ada_kimg": Option(500.0, "with ada_target: thousands of real images D scores over which p can move by 1 "
+                       "(StyleGAN2-ADA: 500)", check=positive),
     "ada_p_schedule": Option(False, "with ada and schedule_images: p rises from 0 to ada_p along the half cosine over "
                              "schedule_images images, then holds (R3GAN's aug_scheduler: CIFAR-10 0 → 0.55 over 2e7)"),
     "pool_size": Option(0, "translation models: D's generated batches come from a history pool of the last N "
@@ -132,7 +132,7 @@ HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start"
                                 "replicas": 1, "augment": "none", "g_steps": 1,
                                 "latent_dist": "normal", "schedule_images": 0, "lr_final_ratio": 1.0,
                                 "beta2_start": 0.0, "pool_size": 0, "ada": "none", "ada_p": 0.0,
-                                "ada_p_schedule": False, "ada_target": 0.0, "ada_kimg": 500}
+                                "ada_p_schedule": False, "ada_target": 0.0, "ada_kimg": 500.0}
 
 
 def hashed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -170,6 +170,33 @@ def test_a_training_step_sets_p_and_augments_every_d_input(plugins):
     assert 0 < s.ada.p < 1.0
 
 
+def test_adaptive_p_moves_by_the_sign_of_r_t_against_the_target_and_its_window_survives_a_checkpoint():
+    """observe/adjust on made-up scores: r_t above the target raises p by n/(kimg·1000), below lowers it
+    (clamped at 0, not capped above 1), equal leaves it; a window saved half-way and loaded into a fresh
+    pipe ends with the same r_t and p as one never saved."""
+    def pipe(p):
+        return AdaPipe(SPECS["bgc"], torch.Generator(), p=p, target=0.6, kimg=0.01)  # n = 8 images: a move of 0.8
+
+    up, down, flat = pipe(0.5), pipe(0.5), pipe(0.5)
+    up.observe(torch.tensor([1.0, 2.0, 3.0, -1.0, 0.5, 4.0, 1.0, 1.0]))  # r_t = 0.75
+    down.observe(torch.tensor([1.0, -2.0, 3.0, -1.0, 0.5, -4.0, 1.0, 1.0]))  # r_t = 0.25
+    flat.observe(torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0]))  # r_t = 0.6
+    assert (up.adjust(), down.adjust(), flat.adjust()) == (0.75, 0.25, pytest.approx(0.6))
+    assert (up.p, down.p, flat.p) == (pytest.approx(1.3), 0.0, 0.5)
+    assert up.signs is None and up.count == 0
+    whole, halved = pipe(0.2), pipe(0.2)
+    first, second = torch.tensor([1.0, -1.0, 2.0]), torch.tensor([3.0, 1.0, 1.0, -2.0, 5.0])
+    for a in (whole, halved):
+        a.observe(first)
+    saved = halved.state_dict()
+    assert saved == {"p": 0.2, "signs": torch.tensor(1.0), "count": 3}
+    resumed = pipe(0.9)
+    resumed.load_state_dict(saved, torch.device("cpu"))
+    for a in (whole, resumed):
+        a.observe(second)
+    assert whole.adjust() == resumed.adjust() == 4 / 8 and whole.p == resumed.p == 0.0
+
+
 def test_adaptive_p_follows_adas_heuristic_and_a_checkpoint_inside_its_window_resumes(plugins):
     """ada_target 0.6: p starts at ada_p and after every 4th step moves by ±4·batch/(ada_kimg·1000) as the
     mean sign of D's scores of the real batches since the last move is above or below the target (never
@@ -208,27 +235,28 @@ def test_adaptive_p_follows_adas_heuristic_and_a_checkpoint_inside_its_window_re
     assert again.history == result.history and again.ada_p == result.ada_p
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"ada": "bgc", "ada_p": 0.3},
+@pytest.mark.parametrize(("data", "settings", "message"), [
+    ("ring8", {"ada": "bgc", "ada_p": 0.3},
      r"^setting ada=bgc applies to images; data set 'ring8' holds vectors: run it without ada$"),
-    ({"ada": "bgc", "ada_p": 0.3, "augment": "cutout"},
+    ("digits", {"ada": "bgcf", "ada_p": 0.3}, r"^setting ada=bgcf has image-space filtering, which needs images "
+                                              r"larger than 21 pixels, not 8×8 \(data set 'digits'\): choose"),
+    ("edges2digits", {"ada": "bgc", "ada_p": 0.3}, r"^setting ada=bgc applies to generation; data set "
+                                                   r"'edges2digits' is a translation data set"),
+    ("ring8", {"ada": "bgc", "ada_p": 0.3, "augment": "cutout"},
      r"^settings augment=cutout and ada=bgc are two augmentation pipelines of D's inputs: choose one$"),
-    ({"ada": "bgc"}, r"^setting ada=bgc needs ada_p, its probability"),
-    ({"ada_p": 0.3}, r"^setting ada_p=0.3 is for ADA's pipeline: set ada too$"),
-    ({"ada": "bgc", "ada_p": 0.3, "ada_kimg": 100},
-     r"^setting ada_kimg=100 is the speed of ADA's adaptive p: set ada_target too$"),
+    ("ring8", {"ada": "bgc"}, r"^setting ada=bgc needs ada_p, its probability"),
+    ("ring8", {"ada_p": 0.3}, r"^setting ada_p=0.3 is for ADA's pipeline: set ada too$"),
+    ("ring8", {"ada_target": 0.6}, r"^setting ada_target=0.6 is for ADA's pipeline: set ada too$"),
+    ("ring8", {"ada": "bgc", "ada_p": 0.3, "ada_kimg": 100},
+     r"^setting ada_kimg=100.0 is the speed of ADA's adaptive p: set ada_target too$"),
+    ("ring8", {"ada": "bgc", "ada_target": 0.6, "ada_p_schedule": True, "schedule_images": 1000},
+     r"^settings ada_p_schedule=True and ada_target=0.6 both set ADA's p: choose one$"),
 ])
-def test_a_request_that_cannot_augment_is_refused_before_anything_trains(tmp_path, settings, message):
+def test_a_request_that_cannot_augment_is_refused_before_anything_trains(tmp_path, data, settings, message):
     import ganbench
     from ganbench.errors import UsageError
 
-    if settings == {"ada": "bgc", "ada_p": 0.3}:  # and images the chain cannot take: filtering on 8×8 digits
-        with pytest.raises(UsageError, match=r"^setting ada=bgcf has image-space filtering, which needs images "
-                                             r"larger than 21 pixels, not 8×8 \(data set 'digits'\): choose"):
-            ganbench.run(models="vanilla", losses="nonsat", datasets="digits", seeds=[0], out=tmp_path / "run",
-                         settings={"ada": "bgcf", "ada_p": 0.3}, device="cpu")
-
     with pytest.raises(UsageError, match=message):
-        ganbench.run(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0], settings=settings,
-                     out=tmp_path / "run", device="cpu")
+        ganbench.run(models="pix2pix" if data == "edges2digits" else "vanilla", losses="nonsat", datasets=data,
+                     seeds=[0], settings=settings, out=tmp_path / "run", device="cpu")
     assert not (tmp_path / "run").exists()

@@ -457,7 +457,8 @@ class _CellRun:
             "status": result.status, "message": result.message, "steps_done": result.steps_done,
             "diverged_at": result.diverged_at, "train_s": result.wall_s, "steps_per_s": result.steps_per_s,
             "resumed_from": tr.resumed_from, "checkpoint_s": result.checkpoint_s,
-            **({"ada_p_end": result.ada_p} if result.ada_p is not None else {}),
+            # a diverged cell's p is that of the end of its sync window: not reported
+            **({"ada_p_end": result.ada_p} if result.ada_p is not None and result.status == "ok" else {}),
         }
         start = time.perf_counter()
         if result.status == "ok":

@@ -585,6 +585,9 @@ class Runner:
                 asked = requested(prep.settings)
             except ValueError as e:
                 raise UsageError(str(e)) from None
+            if asked is not None and isinstance(data, Data) and data.info.task == "translation":
+                raise UsageError(f"setting {asked} applies to generation; data set '{prep.cell.dataset}' is a "
+                                 f"translation data set (D(x, a) would see an augmented x beside an un-augmented a)")
             if asked is not None and isinstance(data, Data) and data.info.modality != "image":
                 raise UsageError(f"setting {asked} applies to images; data set '{prep.cell.dataset}' holds "
                                  f"{data.info.modality}s: run it without {asked.split('=')[0]}")

@@ -169,7 +169,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         update_ema(s.G_ema, s.G, ema_beta(settings, t))
     if s.ada is not None and s.ada.adaptive and t % ADA_INTERVAL == 0:  # after the step, as the code does
         at("ganbench", "ADA's adaptive p")
-        s.ada.adjust(settings["batch_size"])
+        s.ada.adjust()
     pen = recorded.detach() if recorded is not None else torch.zeros_like(d_loss.detach())
     finite = g_finite & fake_finite
     return torch.stack([v.float() for v in (
