@@ -5,13 +5,16 @@
 # cells are not trained again, a killed group continues from its checkpoint.
 #
 #     bash benchmarks/pacgan_protocols.sh [ring|grid|publish] [STEPS]
-#     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min)
+#     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min;
+#                                                                   # rpgan-r1r2 ~2.1 h, see below)
 #     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far
 #     bash benchmarks/pacgan_protocols.sh pack [ring|grid]         # PacGAN2-4 (pack k, batch 100k), ~3 h
 #
 # Every loss under the protocol's pinned networks, optimiser and budget (explicit > protocol > a loss's own
-# recipe: wgan trains with the protocol's Adam here), each in its own run directory so that one loss is at
-# most ~55 minutes of training, then one board of all of them with the plain GAN's paper row beside ours.
+# recipe: wgan trains with the protocol's Adam here), each in its own run directory, then one board of all
+# of them with the plain GAN's paper row beside ours. A loss without a per-update penalty is ~55 minutes of
+# training; rpgan-r1r2 differentiates D twice at every D update (R1 and R2) and trains at ~2.6 steps/s as a
+# group, ~2.1 hours (measured 2026-12-07; stop it with SIGTERM, the same command resumes it).
 #
 # STEPS (default: the tier's own, 20,000 = 5 % of the paper's 400,000) trains a shorter prefix into its
 # own run directory, labelled with its fraction. Training time on the 2-core development machine, alone,
