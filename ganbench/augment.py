@@ -129,6 +129,28 @@ def requested(settings: dict) -> str | None:
     return asked[0] if asked else None
 
 
+def refusal(settings: dict, info) -> str | None:
+    """Why the augmentation of D's inputs ``settings`` ask for (:func:`requested`, whose ValueErrors pass
+    through) cannot train on the data ``info`` (a :class:`ganbench.specs.DataInfo`) describes, in one line,
+    or None. The one rule, asked before anything trains (the session) and when a train state is built."""
+    asked = requested(settings)
+    if asked is None:
+        return None
+    where = f"data set '{info.name}'"
+    if info.task == "translation":
+        return (f"setting {asked} applies to generation; {where} is a translation data set (D(x, a) would see an "
+                "augmented x beside an un-augmented a)")
+    if info.modality != "image":
+        return f"setting {asked} applies to images; {where} holds {info.modality}s: run it without {asked.split('=')[0]}"
+    if asked.startswith("ada="):
+        from ganbench.ada import check_images
+
+        why = check_images(settings["ada"], tuple(info.shape))
+        if why is not None:
+            return f"setting {asked} {why} ({where}): choose another chain"
+    return None
+
+
 def d_augmentation(settings: dict, gen: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """What every input of D goes through (:func:`requested`), drawing from ``gen``: a DiffAugment policy, an
     :class:`ganbench.ada.AdaPipe` (its ``p`` set each step by :func:`ganbench.ada.probability`, or moved by its

@@ -106,7 +106,7 @@ def test_every_d_input_of_a_step_is_augmented_with_its_own_draws(plugins):
     masks = [(x == 0) for x in seen]
     assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
     assert "augment" in s.random_state()
-    with pytest.raises(ValueError, match="augment=cutout applies to images; ring8 holds vectors"):
+    with pytest.raises(ValueError, match="setting augment=cutout applies to images; data set 'ring8' holds vectors"):
         ring = reg.get("dataset", "ring8").load(size=100)
         G2, D2 = build(reg, "vanilla", ring)
         setup.state(G2, D2, reg.get("loss", "nonsat"), ring, settings, seed=0, device=torch.device("cpu"))

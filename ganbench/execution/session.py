@@ -20,8 +20,7 @@ import pandas as pd
 import torch
 
 from ganbench import __version__, options, paths
-from ganbench.ada import check_images
-from ganbench.augment import requested
+from ganbench.augment import refusal, requested
 from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
 from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, model_supports, size_hint, who
@@ -579,22 +578,15 @@ class Runner:
         self._resolve_extractors(datasets)
         preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
                  ((c, datasets[c.dataset]) for c in cells)]
-        for prep in preps:  # DiffAugment's and ADA's ops are for images: a request that asks them of vectors cannot work
+        for prep in preps:  # DiffAugment's and ADA's ops are for generation on images (augment.refusal)
             data = datasets[prep.cell.dataset]
             try:
-                asked = requested(prep.settings)
+                requested(prep.settings)  # settings that contradict each other, whatever the data
+                why = refusal(prep.settings, data.info) if isinstance(data, Data) else None
             except ValueError as e:
                 raise UsageError(str(e)) from None
-            if asked is not None and isinstance(data, Data) and data.info.task == "translation":
-                raise UsageError(f"setting {asked} applies to generation; data set '{prep.cell.dataset}' is a "
-                                 f"translation data set (D(x, a) would see an augmented x beside an un-augmented a)")
-            if asked is not None and isinstance(data, Data) and data.info.modality != "image":
-                raise UsageError(f"setting {asked} applies to images; data set '{prep.cell.dataset}' holds "
-                                 f"{data.info.modality}s: run it without {asked.split('=')[0]}")
-            why = check_images(prep.settings["ada"], tuple(data.info.shape)) if (
-                asked is not None and asked.startswith("ada=") and isinstance(data, Data)) else None
             if why is not None:
-                raise UsageError(f"setting {asked} {why} (data set '{prep.cell.dataset}'): choose another chain")
+                raise UsageError(why)
         self._refuse_other_contents(preps)
         spec = self.registry.get("executor", self.executor_name)
         self.plugin_setup = PluginSetup() if spec.in_process else plugin_setup(self.plugins, spec.name)

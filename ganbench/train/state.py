@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ganbench.ada import AdaPipe
-from ganbench.augment import d_augmentation, requested
+from ganbench.augment import d_augmentation, refusal
 from ganbench.conditioning import Networks, auxiliary_loss
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import grad_norm
@@ -39,14 +39,9 @@ class TrainState:
     def __post_init__(self) -> None:
         #: how the step calls G and D: compiled (``compile``) or as they are; penalties that differentiate D
         #: twice, the regulariser phases and sampling call the modules themselves (``eager``)
-        asked = requested(self.settings)  # DiffAugment (augment) or ADA's pipeline (ada), or None
-        if asked is not None:
-            if self.task.kind == "translation":  # D(x, a) would see an augmented x beside an un-augmented a
-                raise ValueError(f"{asked} applies to generation; {self.task.data.info.name} is a "
-                                 "translation data set")
-            if self.task.data.info.modality != "image":
-                raise ValueError(f"{asked} applies to images; {self.task.data.info.name} holds "
-                                 f"{self.task.data.info.modality}s")
+        why = refusal(self.settings, self.task.data.info)  # the session refuses the same before anything trains
+        if why is not None:
+            raise ValueError(why)
         augment = d_augmentation(self.settings, self.task.augment)
         #: ADA's pipeline, whose probability the step sets (setting ``ada``), or None
         self.ada = augment if isinstance(augment, AdaPipe) else None
