@@ -187,7 +187,7 @@ def _shipped(name: str) -> dict:
     return found[0]
 
 
-@pytest.mark.parametrize("name", ["mnist5k", "digits", "stacked-mnist"])
+@pytest.mark.parametrize("name", ["mnist5k", "digits", "stacked-mnist", "edges2digits", "digits2thick"])
 def test_the_shipped_classifier_is_loaded_and_computes_its_recorded_features(plugins, make_ctx, name):
     """A run on an embedded set at its default options uses the package's file (not a cache, not a
     training), its id is the hash of the weights in that file, and fixed inputs give the features

@@ -6,7 +6,8 @@ Its accuracy on the held-out split is stored with it and reported with every res
 ``>``: a hash of the weights themselves and of :data:`PREPROCESSING_VERSION`, so two networks never
 share an id (two trainings of the same recipe on two machines or thread counts differ in their last
 bits, and so do their FIDs). The classifiers of the embedded labelled sets at their default options
-(``mnist5k``, ``digits``, and the per-channel one of ``stacked-mnist``) **ship with the package**
+(``mnist5k``, ``digits``, the per-channel one of ``stacked-mnist``, and those of the translation sets'
+domain B, ``edges2digits`` and ``digits2thick``) **ship with the package**
 (``weights/``, made by ``python -m ganbench_builtins.extractors.make_weights``, which records its command,
 seed, torch version, threads and held-out accuracy beside each file): every machine computes the same
 features from the same samples, as FID's one frozen Inception network does. Other data (other

@@ -2,8 +2,9 @@
 
     python -m ganbench_builtins.extractors.make_weights [--only NAME ...]
 
-One per embedded labelled data set at its default options: ``mnist5k``, ``digits`` and the
-per-channel classifier of ``stacked-mnist`` (channels of its default training split). Each
+One per embedded labelled data set at its default options: ``mnist5k``, ``digits``, the
+per-channel classifier of ``stacked-mnist`` (channels of its default training split) and the classifiers
+of the translation sets' domain B (``edges2digits``: the digits; ``digits2thick``: the thickened digits). Each
 ``domain-<set>-<key>.pt`` (the cache's file name, so lookup is one rule) gets a ``.json`` beside it
 with the command, seed, torch version, threads, held-out accuracy and the weights' sha256, which is
 the extractor's id. Run it only when :data:`~ganbench_builtins.extractors.domain.CLASSIFIER_VERSION`
@@ -23,7 +24,7 @@ import torch
 from ganbench_builtins.extractors import domain
 
 #: what ships: data set name -> options of its loader (the defaults)
-SHIPPED_SETS = ("mnist5k", "digits", "stacked-mnist")
+SHIPPED_SETS = ("mnist5k", "digits", "stacked-mnist", "edges2digits", "digits2thick")
 #: every shipped classifier is trained on one thread: bit-for-bit the same weights on a rerun here
 THREADS = 1
 
