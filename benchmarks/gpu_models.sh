@@ -12,7 +12,7 @@
 #       biggan      ch 64 (the authors' CIFAR-10 nets), hinge, 4 D steps, batch 50
 #       stylegan2   width 512 (StyleGAN2-ADA's channel_max: its 32 px nets), nonsat-r1, the 'auto' recipe
 #     each under a time limit (MODEL_SECONDS, default 110) so that the script ends in time; a cell cut short
-#     keeps the evaluations it made (its trajectory) and says so.
+#     keeps the evaluations it made (a checkpoint follows every evaluation: --checkpoint-every 250) and says so.
 # Everything goes to OUTDIR: gpu_models.md (the machine, both tables, the trajectories), models.md,
 # trajectory_<model>.csv, runs/ (the cells), runs.txt (their output), install.txt.
 #
@@ -26,6 +26,7 @@ seconds="${MODEL_SECONDS:-110}"
 mkdir -p "$out"
 report="$out/gpu_models.md"
 . benchmarks/gpu_setup.sh
+trap 'echo; cat "$report"' EXIT
 widths=(256 64 512)  # sngan-proj width, biggan ch, stylegan2 width (channel_max)
 [ -n "${SMOKE:-}" ] && widths=(8 2 8)
 {
@@ -33,6 +34,7 @@ widths=(256 64 512)  # sngan-proj width, biggan ch, stylegan2 width (channel_max
   echo
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
   python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'device $device')"
+  [ -n "$setup_note" ] && echo "$setup_note"
   echo
   echo "## parameters and steps/s (benchmarks/models.py, nonsat loss, mnist5k at 32 px)"
   echo
@@ -55,7 +57,7 @@ for cell in "${cells[@]}"; do
   # shellcheck disable=SC2086  # $opts holds two words
   timeout "$seconds" ganbench run -d mnist5k --data-opt mnist5k.image_size=32 -m "$model" -l "$loss" -s 0 \
     --steps "$steps" $opts --metrics "$metrics" --set eval_every=250 --set eval_samples=2000 --set sample_every=0 \
-    --device "$device" -q -o "$out/runs/$model" >> "$out/runs.txt" 2>&1
+    --checkpoint-every 250 --device "$device" -q -o "$out/runs/$model" >> "$out/runs.txt" 2>&1
   rc=$?
   echo "- $model ($loss, $opts, $steps steps): exit $rc after $(( $(date +%s) - start )) s$([ $rc = 124 ] && echo ': cut short by the time limit')" >> "$report"
   traj=$(ls "$out/runs/$model"/cells/*/trajectory.csv 2>/dev/null | head -n 1)
@@ -76,7 +78,7 @@ for run in sorted((out / "runs").glob("*")):
     model = run.name
     traj, where = out / f"trajectory_{model}.csv", "trajectory.csv"
     points = pd.read_csv(traj) if traj.exists() else None
-    if points is None:  # cut short: the evaluations its last checkpoint (every 60 s) holds
+    if points is None:  # cut short: the evaluations its last checkpoint holds (one after every evaluation)
         ckpt = next(run.glob(f"cells/*/{CHECKPOINT_FILE}"), None)
         state = torch.load(ckpt, map_location="cpu", weights_only=True) if ckpt else {}
         points, where = pd.DataFrame(state.get("trajectory", [])), f"the last checkpoint (step {state.get('step', '?')})"
@@ -94,4 +96,3 @@ for run in sorted((out / "runs").glob("*")):
         r = pd.read_csv(rows).iloc[0]
         print(f"\nstatus {r['status']}, {r['steps_done']} steps, {r['steps_per_s']:.2f} steps/s in training")
 PY
-cat "$report"

@@ -15,6 +15,17 @@ pytestmark = [pytest.mark.cuda,
 CUDA = torch.device("cuda")
 
 
+@pytest.fixture(autouse=True)
+def _exact_cuda_math():
+    """Comparisons with the CPU at 1e-3 need float32 math: cuDNN's convolutions default to TF32 (10-bit
+    mantissa) on Ampere and later; deterministic cuDNN for the bit-for-bit tests. Restored afterwards."""
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.deterministic)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.deterministic = saved
+
+
 def _train(reg, model, kind, device, steps=5, sync_every=32, **over):
     data = small_data(reg, kind)
     G, D = build(reg, model, data)
@@ -29,14 +40,12 @@ def _train(reg, model, kind, device, steps=5, sync_every=32, **over):
                                                ("dcgan", "image", {"ada": "bgc", "ada_p": 0.5})])
 def test_a_step_on_cuda_matches_the_cpu(plugins, model, kind, over):
     """(with ADA's pipeline too: its draws are made on the CPU, so CUDA sees the same augmentations)"""
-    torch.backends.cudnn.deterministic = True
     cpu, gpu = _train(plugins.registry, model, kind, "cpu", **over), _train(plugins.registry, model, kind, CUDA, **over)
     for a, b in zip(cpu, gpu, strict=True):
         assert b == pytest.approx(a, rel=1e-3, abs=1e-4)
 
 
 def test_the_sync_window_changes_no_number_on_cuda(plugins):
-    torch.backends.cudnn.deterministic = True
     one = _train(plugins.registry, "dcgan", "image", CUDA, steps=12, sync_every=1)
     assert _train(plugins.registry, "dcgan", "image", CUDA, steps=12, sync_every=5) == one
 
@@ -59,7 +68,6 @@ def test_a_checkpoint_on_cuda_resumes_bit_for_bit(plugins):
     reg = plugins.registry
     data = small_data(reg, "image")
     settings = {**GLOBAL_DEFAULTS, "steps": 8, "batch_size": 16, "latent_dim": 8, "sample_every": 0}
-    torch.backends.cudnn.deterministic = True
     saved, runs = [], []
     for resume in (None, "from 4"):
         G, D = build(reg, "dcgan", data)
@@ -93,7 +101,6 @@ def test_replicas_on_cuda_match_each_seed_alone(plugins):
     data = small_data(reg, "image")
     spec = reg.get("model", "dcgan")
     settings = {**GLOBAL_DEFAULTS, "steps": 5, "batch_size": 16, "latent_dim": 8, "sample_every": 0}
-    torch.backends.cudnn.deterministic = True
 
     def member(seed):
         b = setup.networks(spec, data.info, settings, defaults(spec.options), seed=seed, dataset=data.info.name,

