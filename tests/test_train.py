@@ -360,6 +360,47 @@ def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(p
         run_replicas(members, reg.get("loss", "nonsat"), data, {**settings, "amp": "bf16"}, device=CPU)
 
 
+def test_a_replica_group_compiles_its_vmapped_calls_within_tolerance(plugins, monkeypatch):
+    """``compile`` with replicas: the step calls the group's G and D through torch.compile of their vmapped
+    calls (the ``aot_eager`` backend here, as above; a G with BatchNorm, whose running statistics are
+    stacked buffers updated in place); 4 steps of each replica within 1e-4 of the eager group's, and the
+    running statistics end where the eager group's do."""
+    from ganbench.train.replicas import run_replicas
+
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    modes, calls, real_compile = [], [], torch.compile
+
+    def compile_(fn, mode=None):
+        modes.append(mode)
+        compiled, which = real_compile(fn, backend="aot_eager"), "GD"[len(modes) - 1]
+
+        def counted(*args):
+            calls.append(which)
+            return compiled(*args)
+        return counted
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    runs = {}
+    for mode in ("none", "reduce-overhead"):
+        settings = _settings(steps=4, compile=mode)
+        members = _replica_nets(reg, "pacgan", data, [0, 3], settings, g_hidden=16, g_layers=2, d_hidden=8, d_layers=2)
+        runs[mode] = (run_replicas(members, reg.get("loss", "nonsat"), data, settings, device=CPU), members)
+    assert modes == ["reduce-overhead", "reduce-overhead"]  # G's and D's vmapped calls
+    # every forward pass of the step went through them: a step is G, D(real), D(fake) for D, then G, D(fake) for G
+    assert (calls.count("G"), calls.count("D")) == (2 * 4, 3 * 4)
+    for eager, compiled in zip(runs["none"][0], runs["reduce-overhead"][0], strict=True):
+        assert compiled.status == "ok"
+        for a, b in zip(compiled.history, eager.history, strict=True):
+            assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+    for m_eager, m_compiled in zip(runs["none"][1], runs["reduce-overhead"][1], strict=True):
+        buffers = dict(m_compiled.G.named_buffers())
+        assert any(name.endswith("running_mean") for name in buffers)
+        for name, value in m_eager.G.named_buffers():
+            torch.testing.assert_close(buffers[name], value, rtol=1e-4, atol=1e-5)
+    torch._dynamo.reset()
+
+
 def test_a_replica_group_resumes_from_its_checkpoint_bit_for_bit(plugins):
     """A group (one replica of it diverged at step 1, EMA on) checkpointed at step 5 and resumed in fresh
     modules ends with the histories and weights of the uninterrupted group, bit for bit on the CPU."""

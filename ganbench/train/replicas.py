@@ -19,9 +19,10 @@ on. Each replica's modules see its current weights throughout (their tensors are
 ones): sample grids, evaluations and the cell's saved networks read them as they read a lone cell's.
 
 Conditional models too: each replica draws its labels from its seed's ``labels`` stream, G and D take
-them under ``vmap``, an AC-GAN's class term is each replica's own. Not (yet) vectorised, each said in one
-line by :func:`why_not`: a G with its own ``regularization()`` or dropout,
-``amp``/``compile``/``channels_last``/``augment``/``ada``.
+them under ``vmap``, an AC-GAN's class term is each replica's own. ``compile`` compiles the vmapped calls
+of G and D (:meth:`Stacked.compiled`; with ``reduce-overhead`` on CUDA, inductor's CUDA graphs replay the
+whole group's forward passes). Not (yet) vectorised, each said in one line by :func:`why_not`: a G with its
+own ``regularization()`` or dropout, ``amp``/``channels_last``/``augment``/``ada``.
 """
 
 from __future__ import annotations
@@ -68,8 +69,7 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
             return reason
         if net is not None and any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules()):
             return f"its {name} uses dropout (a draw from torch's global generator, not the replica's own)"
-    for key, neutral in (("amp", "none"), ("compile", "none"), ("channels_last", False), ("augment", "none"),
-                          ("ada", "none")):
+    for key, neutral in (("amp", "none"), ("channels_last", False), ("augment", "none"), ("ada", "none")):
         if settings.get(key, neutral) != neutral:
             return f"setting {key}={settings[key]} is not vectorised yet"
     return None
@@ -105,6 +105,21 @@ class Stacked:
         return torch.func.vmap(lambda p, b, *xs: torch.func.functional_call(self.base, (p, b), xs))(
             self.params, self.bufs, *inputs)
 
+    def compiled(self, mode: str) -> Callable[..., Any]:
+        """The call of :meth:`__call__` through ``torch.compile(mode=mode)``. The stacked tensors are
+        marked as static addresses: the optimiser and ``load_state_dict`` update them in place, and the CUDA
+        graphs of ``reduce-overhead`` read them where they are instead of copying them in at every replay."""
+        for tensor in (*self.params.values(), *self.bufs.values()):
+            torch._dynamo.mark_static_address(tensor)
+        base = self.base
+
+        def call(params, buffers, *inputs):
+            return torch.func.vmap(lambda p, b, *xs: torch.func.functional_call(base, (p, b), xs))(
+                params, buffers, *inputs)
+
+        fn = torch.compile(call, mode=mode)
+        return lambda *inputs: fn(self.params, self.bufs, *inputs)
+
     def replica(self, k: int, y: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
         """``x -> D(x)`` (``D(x, y[k])`` with the labels of a conditional D: its scores) through replica k's
         slice of the stack, differentiable into the stacked leaves."""
@@ -132,9 +147,10 @@ class Stacked:
 
 class _GroupNetworks:
     """The replicas' G and D as the step calls them: ``[K, N, ...]`` batches (and ``[K, N]`` labels for a
-    conditional model), ``[K, N]`` scores and ``[K, N, classes]`` class logits or None."""
+    conditional model), ``[K, N]`` scores and ``[K, N, classes]`` class logits or None. ``G``/``D`` are the
+    stacks, or their compiled calls (:meth:`Stacked.compiled`)."""
 
-    def __init__(self, G: Stacked, D: Stacked, conditional: bool):
+    def __init__(self, G: Stacked | Callable[..., Any], D: Stacked | Callable[..., Any], conditional: bool):
         self.G, self.D, self.conditional = G, D, conditional
 
     def g(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -250,7 +266,12 @@ class GroupState:
     d_reg: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        self.nets = self.eager = _GroupNetworks(self.G, self.D, self.task.conditional)
+        #: how the step calls G and D (compiled with ``compile``); penalties and sampling use ``eager``
+        self.eager = _GroupNetworks(self.G, self.D, self.task.conditional)
+        mode = self.settings.get("compile", "none")
+        self.cuda_graphs = mode == "reduce-overhead" and self.device.type == "cuda"
+        self.nets = self.eager if mode == "none" else _GroupNetworks(
+            self.G.compiled(mode), self.D.compiled(mode), self.task.conditional)
         self.d_reg = {p.name: p for p in phases(self.loss.bound[0], self.G.modules[0])}.get("Dreg")
 
     @staticmethod
