@@ -37,10 +37,13 @@ trap 'echo; cat "$report"' EXIT
   echo "## pytest -m cuda"
 } > "$report"
 # step LIMIT NAME COMMAND...: COMMAND under min(LIMIT, what is left); skipped below 10 s; failures into the report
+failed=0  # steps that failed or were skipped: the script's exit status is 1 if any
 step() {
-  local t; t=$(cap "$1")
-  if [ "$t" -lt 10 ]; then echo "- $2: skipped, ${t} s left before the deadline" >> "$report"; return 0; fi
-  timeout -k 5 "$t" "${@:3}" || echo "- $2: exit $? (limit ${t} s)" >> "$report"
+  local t rc; t=$(cap "$1")
+  if [ "$t" -lt 10 ]; then echo "- $2: skipped, ${t} s left before the deadline" >> "$report"; failed=$(( failed + 1 )); return 0; fi
+  timeout -k 5 "$t" "${@:3}"
+  rc=$?
+  [ $rc = 0 ] || { echo "- $2: exit $rc (limit ${t} s)" >> "$report"; failed=$(( failed + 1 )); }
 }
 per_test=""
 python3 -c "import pytest_timeout" 2> /dev/null && per_test="--timeout 90"  # one stuck test fails alone
@@ -94,3 +97,5 @@ for mode in serial jobs4; do
   cp "/tmp/gpu-$mode/results.csv" "$out/grid_$mode.csv" 2> /dev/null
   echo "- $mode: $(python3 -c "print(f'{$end - $start:.1f}')") s wall" >> "$report"
 done
+echo -e "\n$failed step(s) failed or were skipped" >> "$report"
+[ "$failed" = 0 ]

@@ -26,7 +26,9 @@
 set -uo pipefail
 out="${1:?usage: bash benchmarks/gpu_session.sh OUT [WHEELS_DIR]}"
 wheels="${2:-}"
-[ -n "$wheels" ] && wheels="$(cd "$wheels" && pwd)"
+if [ -n "$wheels" ]; then
+  wheels="$(cd "$wheels" 2> /dev/null && pwd)" || { echo "no folder $2 here (was it carried?)"; exit 2; }
+fi
 t0=$(date +%s)
 total="${TOTAL_SECONDS:-540}"
 check="${CHECK_SECONDS:-330}"
@@ -51,6 +53,7 @@ report="$work/gpu_session.md"  # only set-up failures land here
 export GANBENCH_GPU_SETUP_DONE=1
 GPU_DEADLINE=$(( t0 + check )) bash benchmarks/gpu_check.sh "$work/check" "$wheels"
 echo "gpu_check: exit $? after $(( $(date +%s) - t0 )) s"
+pack > /dev/null  # the check's report is in OUT now, whatever happens to the rest
 left=$(( total - ($(date +%s) - t0) ))
-LIMIT_SECONDS=$(( left > 120 ? left : 120 )) bash benchmarks/gpu_protocols.sh "$work/protocols" "$wheels"
+LIMIT_SECONDS=$(( left > 0 ? left : 0 )) bash benchmarks/gpu_protocols.sh "$work/protocols" "$wheels"
 echo "gpu_protocols: exit $? after $(( $(date +%s) - t0 )) s"

@@ -248,7 +248,15 @@ def test_amp_and_channels_last_reach_the_step_and_are_hashed(plugins):
         "amp": "bf16", "compile": "default", "channels_last": True}
 
 
-def test_compile_reaches_the_step_and_changes_numbers_only_within_tolerance(plugins, monkeypatch):
+@pytest.fixture
+def fresh_dynamo():
+    """torch.compile's caches and counters empty before the test and again after it, however it ends."""
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def test_compile_reaches_the_step_and_changes_numbers_only_within_tolerance(plugins, monkeypatch, fresh_dynamo):
     """``compile=max-autotune``: the step calls G and D through torch.compile with that mode; 3 steps of a
     tiny MLP within 1e-4 of eager's. torch.compile runs here with the ``aot_eager`` backend (the graphs
     traced and run through AOTAutograd, without inductor's C++ code generation, which costs 20 s on this
@@ -276,7 +284,6 @@ def test_compile_reaches_the_step_and_changes_numbers_only_within_tolerance(plug
     from torch._dynamo.utils import counters
 
     assert counters["stats"]["unique_graphs"] > 0  # something was traced
-    torch._dynamo.reset()
 
 
 def _replica_nets(reg, model, data, seeds, settings, **options):
@@ -360,20 +367,24 @@ def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(p
         run_replicas(members, reg.get("loss", "nonsat"), data, {**settings, "amp": "bf16"}, device=CPU)
 
 
-def test_a_replica_group_compiles_its_vmapped_calls_within_tolerance(plugins, monkeypatch):
+def test_a_replica_group_compiles_its_vmapped_calls_within_tolerance(plugins, monkeypatch, fresh_dynamo):
     """``compile`` with replicas: the step calls the group's G and D through torch.compile of their vmapped
     calls (the ``aot_eager`` backend here, as above; a G with BatchNorm, whose running statistics are
-    stacked buffers updated in place); 4 steps of each replica within 1e-4 of the eager group's, and the
-    running statistics end where the eager group's do."""
+    stacked buffers updated in place), each traced whole (no graph break: one graph per code object and
+    grad mode); 4 steps of each replica within 1e-4 of the eager group's, and the running statistics end
+    where the eager group's do."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
     from ganbench.train.replicas import run_replicas
 
     reg = plugins.registry
     data = small_data(reg, "vector")
     modes, calls, real_compile = [], [], torch.compile
+    counter = CompileCounterWithBackend("aot_eager")
 
-    def compile_(fn, mode=None):
-        modes.append(mode)
-        compiled, which = real_compile(fn, backend="aot_eager"), "GD"[len(modes) - 1]
+    def compile_(fn, mode=None, dynamic=None):
+        modes.append((mode, dynamic))
+        compiled, which = real_compile(fn, backend=counter, dynamic=dynamic), "GD"[len(modes) - 1]
 
         def counted(*args):
             calls.append(which)
@@ -386,9 +397,14 @@ def test_a_replica_group_compiles_its_vmapped_calls_within_tolerance(plugins, mo
         settings = _settings(steps=4, compile=mode)
         members = _replica_nets(reg, "pacgan", data, [0, 3], settings, g_hidden=16, g_layers=2, d_hidden=8, d_layers=2)
         runs[mode] = (run_replicas(members, reg.get("loss", "nonsat"), data, settings, device=CPU), members)
-    assert modes == ["reduce-overhead", "reduce-overhead"]  # G's and D's vmapped calls
+    assert modes == [("reduce-overhead", False)] * 2  # G's and D's vmapped calls, static shapes
     # every forward pass of the step went through them: a step is G, D(real), D(fake) for D, then G, D(fake) for G
     assert (calls.count("G"), calls.count("D")) == (2 * 4, 3 * 4)
+    # and dynamo traced them whole: G without and with grad, D on data and on G's output (with grad, then without)
+    assert counter.frame_count == len(counter.graphs) and 2 <= counter.frame_count <= 4 and counter.op_count > 0
+    from torch._dynamo.utils import counters
+
+    assert not counters["graph_break"], dict(counters["graph_break"])
     for eager, compiled in zip(runs["none"][0], runs["reduce-overhead"][0], strict=True):
         assert compiled.status == "ok"
         for a, b in zip(compiled.history, eager.history, strict=True):
@@ -398,7 +414,6 @@ def test_a_replica_group_compiles_its_vmapped_calls_within_tolerance(plugins, mo
         assert any(name.endswith("running_mean") for name in buffers)
         for name, value in m_eager.G.named_buffers():
             torch.testing.assert_close(buffers[name], value, rtol=1e-4, atol=1e-5)
-    torch._dynamo.reset()
 
 
 def test_a_replica_group_resumes_from_its_checkpoint_bit_for_bit(plugins):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ from ganbench.train.loop import SYNC_EVERY, TrainResult
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import make_optimizer
 from ganbench.train.phases import g_optimizer_interval, phases, ratio
-from ganbench.train.state import load_networks, on_cpu
+from ganbench.train.state import load_networks, on_cpu, uses_cuda_graphs
 from ganbench.train.step import HISTORY_COLUMNS, Blame, step
 from ganbench.train.task import GenerationTask, generate
 
@@ -79,6 +80,9 @@ class Stacked:
     """K modules as one: stacked parameters (the optimiser's leaves) and buffers, and a meta copy of the
     module's structure that ``functional_call`` runs them through. Each module's own tensors become
     views of its replica's slice (:meth:`bind`), so the modules always hold their replica's weights."""
+
+    #: stacks compiled so far in this process (each gets its own code object: :meth:`compiled`)
+    _compiled = 0
 
     def __init__(self, modules: list[nn.Module]):
         self.modules = modules
@@ -117,7 +121,13 @@ class Stacked:
             return torch.func.vmap(lambda p, b, *xs: torch.func.functional_call(base, (p, b), xs))(
                 params, buffers, *inputs)
 
-        fn = torch.compile(call, mode=mode)
+        # a code object of its own per stack: dynamo keys its cache, recompile budget and shape history on
+        # the code, and G's and D's (and another group's) shapes must not mark each other's sizes dynamic
+        Stacked._compiled += 1
+        name = f"replicas_{Stacked._compiled}"
+        call = types.FunctionType(call.__code__.replace(co_name=name), call.__globals__, name,
+                                  call.__defaults__, call.__closure__)
+        fn = torch.compile(call, mode=mode, dynamic=False)
         return lambda *inputs: fn(self.params, self.bufs, *inputs)
 
     def replica(self, k: int, y: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -269,7 +279,7 @@ class GroupState:
         #: how the step calls G and D (compiled with ``compile``); penalties and sampling use ``eager``
         self.eager = _GroupNetworks(self.G, self.D, self.task.conditional)
         mode = self.settings.get("compile", "none")
-        self.cuda_graphs = mode == "reduce-overhead" and self.device.type == "cuda"
+        self.cuda_graphs = uses_cuda_graphs(mode, self.device)
         self.nets = self.eager if mode == "none" else _GroupNetworks(
             self.G.compiled(mode), self.D.compiled(mode), self.task.conditional)
         self.d_reg = {p.name: p for p in phases(self.loss.bound[0], self.G.modules[0])}.get("Dreg")

@@ -19,6 +19,16 @@ from ganbench.train.phases import phases
 from ganbench.train.task import GenerationTask, TranslationTask
 
 
+def uses_cuda_graphs(mode: str, device: torch.device) -> bool:
+    """Whether ``torch.compile(mode=mode)`` replays CUDA graphs on ``device`` (``reduce-overhead`` and
+    ``max-autotune`` do on CUDA): the step then marks where each of its steps begins."""
+    if mode == "none" or device.type != "cuda":
+        return False
+    import torch._inductor
+
+    return bool(torch._inductor.list_mode_options(mode).get("triton.cudagraphs", False))
+
+
 @dataclass
 class TrainState:
     G: nn.Module
@@ -49,7 +59,7 @@ class TrainState:
         g_conditional = self.task.conditional and self.task.kind == "generation"
         self.eager = Networks(self.G, self.D, self.task.conditional, augment, g_conditional=g_conditional)
         mode = self.settings.get("compile", "none")
-        self.cuda_graphs = mode == "reduce-overhead" and self.device.type == "cuda"
+        self.cuda_graphs = uses_cuda_graphs(mode, self.device)
         if mode != "none":
             self.nets = Networks(torch.compile(self.G, mode=mode), torch.compile(self.D, mode=mode),
                                  self.task.conditional, augment, g_conditional=g_conditional)
