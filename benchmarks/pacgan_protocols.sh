@@ -6,7 +6,7 @@
 #
 #     bash benchmarks/pacgan_protocols.sh [ring|grid|publish] [STEPS]
 #     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min;
-#                                                                   # rpgan-r1r2 ~2.1 h, see below)
+#                                                                   # rpgan-r1r2 ~2.1 h in 60-min parts)
 #     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far
 #     bash benchmarks/pacgan_protocols.sh pack [ring|grid]         # PacGAN2-4 (pack k, batch 100k), ~3 h
 #
@@ -14,7 +14,11 @@
 # recipe: wgan trains with the protocol's Adam here), each in its own run directory, then one board of all
 # of them with the plain GAN's paper row beside ours. A loss without a per-update penalty is ~55 minutes of
 # training; rpgan-r1r2 differentiates D twice at every D update (R1 and R2) and trains at ~2.6 steps/s as a
-# group, ~2.1 hours (measured 2026-12-07; stop it with SIGTERM, the same command resumes it).
+# group, ~2.1 hours (measured 2026-12-07): three invocations under the time limit below.
+#
+# Every `ganbench run` here runs for at most TIME_LIMIT (default 60m, timeout(1)'s syntax; 0 = no limit): a
+# loss or pack run longer than that stops there (SIGTERM: the last checkpoint, at most a minute back, is kept)
+# and the script exits 3 saying so; the same command continues it, so a board is trained across working days.
 #
 # STEPS (default: the tier's own, 20,000 = 5 % of the paper's 400,000) trains a shorter prefix into its
 # own run directory, labelled with its fraction. Training time on the 2-core development machine, alone,
@@ -25,15 +29,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 steps="${2:-}"
+limit="${TIME_LIMIT:-60m}"
+bounded() {  # a ganbench command, for at most TIME_LIMIT; exit 3 (and why) when it was stopped there
+  local rc=0
+  timeout "$limit" "$@" || rc=$?
+  if [ "$rc" = 124 ]; then
+    echo "stopped after TIME_LIMIT=$limit; run the same command again to continue from its checkpoint" >&2
+    exit 3
+  fi
+  return "$rc"
+}
 if [ "$what" = loss ]; then  # one loss: results/runs/pacgan-<tier>-cpu-loss-<NAME>
   name="${2:?usage: bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]}"
   tier="${3:-ring}"
-  ganbench run --protocol "pacgan-$tier-cpu" --losses "$name" --replicas 10 -q -o "results/runs/pacgan-$tier-cpu-loss-$name"
+  bounded ganbench run --protocol "pacgan-$tier-cpu" --losses "$name" --replicas 10 -q -o "results/runs/pacgan-$tier-cpu-loss-$name"
   exit 0
 fi
 if [ "$what" = pack ]; then  # PacGAN-k rows of Table 1: pack k with 100 packs per batch, one point each
   tier="${2:-ring}"
-  ganbench run --protocol "pacgan-$tier-cpu" --sweep pacgan.pack+batch_size=2:200,3:300,4:400 --replicas 10 -q \
+  bounded ganbench run --protocol "pacgan-$tier-cpu" --sweep pacgan.pack+batch_size=2:200,3:300,4:400 --replicas 10 -q \
     -o "results/runs/pacgan-$tier-cpu-pack"
   ganbench leaderboard "results/runs/pacgan-$tier-cpu" "results/runs/pacgan-$tier-cpu-pack" \
     --publish "results/pacgan-$tier-cpu-pack" --metrics modes,hq_pct,hq_kl,mode_kl \
@@ -56,7 +70,7 @@ fi
 train() {  # protocol, run directory
   local extra=()
   [ -n "$steps" ] && extra=(--steps "$steps")
-  ganbench run --protocol "$1" --replicas 10 "${extra[@]}" -q -o "$2"
+  bounded ganbench run --protocol "$1" --replicas 10 "${extra[@]}" -q -o "$2"
 }
 
 suffix="${steps:+-$steps}"
