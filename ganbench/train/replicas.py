@@ -76,6 +76,12 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
     return None
 
 
+def _vmapped(base: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+             *inputs: torch.Tensor) -> Any:
+    """``base``'s structure run with each replica's slice of ``params``/``buffers`` on its slice of ``inputs``."""
+    return torch.func.vmap(lambda p, b, *xs: torch.func.functional_call(base, (p, b), xs))(params, buffers, *inputs)
+
+
 class Stacked:
     """K modules as one: stacked parameters (the optimiser's leaves) and buffers, and a meta copy of the
     module's structure that ``functional_call`` runs them through. Each module's own tensors become
@@ -106,8 +112,7 @@ class Stacked:
     def __call__(self, *inputs: torch.Tensor) -> Any:
         """``[K, N, ...]`` inputs (a batch, and its labels for a conditional network), each replica through
         its own weights; ``[K, N, ...]`` out (a tuple of them for a D with class logits)."""
-        return torch.func.vmap(lambda p, b, *xs: torch.func.functional_call(self.base, (p, b), xs))(
-            self.params, self.bufs, *inputs)
+        return _vmapped(self.base, self.params, self.bufs, *inputs)
 
     def compiled(self, mode: str) -> Callable[..., Any]:
         """The call of :meth:`__call__` through ``torch.compile(mode=mode)``. The stacked tensors are
@@ -118,8 +123,7 @@ class Stacked:
         base = self.base
 
         def call(params, buffers, *inputs):
-            return torch.func.vmap(lambda p, b, *xs: torch.func.functional_call(base, (p, b), xs))(
-                params, buffers, *inputs)
+            return _vmapped(base, params, buffers, *inputs)
 
         # a code object of its own per stack: dynamo keys its cache, recompile budget and shape history on
         # the code, and G's and D's (and another group's) shapes must not mark each other's sizes dynamic
