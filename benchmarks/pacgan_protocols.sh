@@ -7,7 +7,8 @@
 #     bash benchmarks/pacgan_protocols.sh [ring|grid|publish] [STEPS]
 #     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min;
 #                                                                   # rpgan-r1r2 ~2.1 h in 60-min parts)
-#     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far
+#     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far (the
+#                                                                   # boards' kept rows + the run directories here)
 #     bash benchmarks/pacgan_protocols.sh pack [ring|grid]         # PacGAN2-4 (pack k, batch 100k), ~3 h
 #
 # Every loss under the protocol's pinned networks, optimiser and budget (explicit > protocol > a loss's own
@@ -45,11 +46,21 @@ if [ "$what" = loss ]; then  # one loss: results/runs/pacgan-<tier>-cpu-loss-<NA
   bounded ganbench run --protocol "pacgan-$tier-cpu" --losses "$name" --replicas 10 -q -o "results/runs/pacgan-$tier-cpu-loss-$name"
   exit 0
 fi
+inputs() {  # the rows of a tier so far: the published boards' kept rows (runs.json; run directories are not
+  # committed, so a later session extends a board from them), then every run directory here (a cell in both
+  # counts once, from its run directory; a cell trained with other settings is refused)
+  local tier="$1"; shift
+  dirs=()
+  for d in "results/pacgan-$tier-cpu" "$@"; do [ -f "$d/runs.json" ] && dirs+=("$d"); done
+  [ -f "results/runs/pacgan-$tier-cpu/results.csv" ] && dirs+=("results/runs/pacgan-$tier-cpu")
+  return 0
+}
 if [ "$what" = pack ]; then  # PacGAN-k rows of Table 1: pack k with 100 packs per batch, one point each
   tier="${2:-ring}"
   bounded ganbench run --protocol "pacgan-$tier-cpu" --sweep pacgan.pack+batch_size=2:200,3:300,4:400 --replicas 10 -q \
     -o "results/runs/pacgan-$tier-cpu-pack"
-  ganbench leaderboard "results/runs/pacgan-$tier-cpu" "results/runs/pacgan-$tier-cpu-pack" \
+  inputs "$tier" "results/pacgan-$tier-cpu-pack"
+  ganbench leaderboard "${dirs[@]}" "results/runs/pacgan-$tier-cpu-pack" \
     --publish "results/pacgan-$tier-cpu-pack" --metrics modes,hq_pct,hq_kl,mode_kl \
     --title "PacGAN's 2D-$tier protocol, CPU tier: GAN and PacGAN2-4, 10 seeds each" \
     --note "Protocol pacgan-$tier-cpu; PacGAN-k as a sweep point (pacgan.pack = k, batch_size = 100k: the paper's 100 packs per batch). ± is the standard error over the 10 seeds, as the paper reports." \
@@ -58,8 +69,9 @@ if [ "$what" = pack ]; then  # PacGAN-k rows of Table 1: pack k with 100 packs p
 fi
 if [ "$what" = losses ]; then  # one board of the plain GAN's run and every loss trained with 'loss NAME'
   tier="${2:-ring}"
-  dirs=("results/runs/pacgan-$tier-cpu")
+  inputs "$tier" "results/pacgan-$tier-cpu-losses"
   for d in results/runs/pacgan-"$tier"-cpu-loss-*; do [ -f "$d/results.csv" ] && dirs+=("$d"); done
+  [ "${#dirs[@]}" -gt 0 ] || { echo "nothing trained for the $tier tier yet" >&2; exit 1; }
   ganbench leaderboard "${dirs[@]}" --publish "results/pacgan-$tier-cpu-losses" --metrics modes,hq_pct,hq_kl,mode_kl \
     --title "PacGAN's 2D-$tier protocol, CPU tier: every loss trained so far with PacGAN's networks, 10 seeds each" \
     --note "Protocol pacgan-$tier-cpu: PacGAN's networks, data, optimiser (Adam 1e-4, β1 0.8 for every loss), batch and evaluation; 5 % of the paper's budget. Only the plain GAN (nonsat) has a paper row. ± is the standard error over the 10 seeds." \

@@ -518,7 +518,8 @@ def _report_options(fn):
 @click.pass_context
 def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir):
     """Aggregate one or more run directories over seeds: mean ± std, 95% CI, seeds ok/diverged/failed,
-    ranks with the best marked, and optionally a paired comparison against a baseline loss.
+    ranks with the best marked, and optionally a paired comparison against a baseline loss. A published
+    board (results/NAME) stands for the rows it kept (its runs.json).
 
     Run directories merge only when they measured the same way (steps, evaluation and real sample
     counts, feature extractor, data set version); otherwise the command names the difference.
@@ -734,6 +735,8 @@ def _domain_classifier(pl, run_dir: Path, cell_id: str):
 def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, best_setting, select_seeds, title, notes):
     """The leaderboard of run directories: ranked table, plots and a provenance block (versions, git
     commit, plugins, device, protocol, the command that reproduces it). Without --publish it is printed.
+    A published board keeps its rows (runs.json) and is itself an input: give it with a new run directory
+    to extend it (ganbench leaderboard results/NAME results/runs/NEW --publish results/NAME).
 
     Example: ganbench leaderboard results/runs/run-abc --publish results/mnist5k-default
     """

@@ -26,8 +26,10 @@ import pandas as pd
 from ganbench import __version__
 from ganbench.errors import UsageError
 from ganbench.report import (
+    BOARD_RUNS,
     Figure,
     Run,
+    board_records,
     display,
     md_code_block,
     md_escape,
@@ -193,10 +195,12 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
         "csv": folder / "leaderboard.csv",
         "html": folder / "leaderboard.html",
         "provenance": folder / "provenance.json",
+        "runs": folder / BOARD_RUNS,
     }
     atomic_write_bytes(files["md"], board.markdown(prov).encode())
     atomic_write_bytes(files["csv"], to_csv(board.summary).encode())
     atomic_write_bytes(files["html"], html_page(board.title, table, board.figures, prov, board.notes).encode())
+    atomic_write_json(files["runs"], board_records(board.runs, board.rows))  # the rows themselves: the board can be rebuilt
     cells = board.rows[~reference_mask(board.rows)]  # the trained cells (reference rows are in the table)
     datasets = sorted(cells["dataset"].unique())
     atomic_write_json(files["provenance"], {

@@ -330,6 +330,12 @@ def figures(df: pd.DataFrame, groups: Sequence[str], metrics: Sequence[str],
     groups = [g for g in groups if g != "dataset"] or ["model"]
     out: list[Figure] = []
     notes: list[str] = []
+    if "run" in df and not df.empty:  # rows a published board kept: no histories, points or generators to draw
+        kept = df["run"].map(lambda run: not (Path(str(run)) / "cells").is_dir())
+        for run, n in df.loc[kept, "run"].value_counts(sort=False).items():
+            notes.append(f"{n} cell(s) of {run} are in the table, not in the plots: a board keeps rows, not the "
+                         "training histories, points and generators the plots are drawn from")
+        df = df[~kept]
     real_data = _RealData(registry) if registry is not None else None
     for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
         fig = loss_curves(df, dataset, groups, notes)

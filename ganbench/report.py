@@ -74,14 +74,28 @@ def spread(row: Mapping[str, Any], col: str, interval: str) -> float:
 
 # -- loading --------------------------------------------------------------------------------------
 
+#: the file of a published board that keeps the rows it was built from (:func:`board_runs`)
+BOARD_RUNS = "runs.json"
+
+
 @dataclass
 class Run:
-    """One run directory: its result rows and the files that describe how they were made."""
+    """One run directory (or the rows of one that a published board kept): its result rows and the files
+    that describe how they were made."""
 
     path: Path
     rows: pd.DataFrame
     suite: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    #: the rows as read, before framing (what a published board keeps in its ``runs.json``)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    #: the published board whose ``runs.json`` kept these rows; None for a run directory
+    kept_by: Path | None = None
+
+    @property
+    def label(self) -> str:
+        """How tables, messages and the provenance name the run (its rows' ``run`` column)."""
+        return str(self.path) if self.kept_by is None else f"{self.path} (rows kept by {self.kept_by})"
 
 
 def load_run(path: Path | str, references: bool = False) -> Run:
@@ -100,7 +114,71 @@ def load_run(path: Path | str, references: bool = False) -> Run:
         ids = sorted({str(v) for k, v in row.items() if k.endswith("_extractor") and v})
         row["extractor"] = ",".join(ids) if ids else None
         row["run"] = str(path)
-    return Run(path, rows_to_frame(rows), store.suite(), store.environment())
+    return Run(path, rows_to_frame(rows), store.suite(), store.environment(), rows)
+
+
+def board_records(runs: Sequence[Run], rows: pd.DataFrame) -> dict[str, Any]:
+    """What a published board keeps of its runs (``runs.json``): each run's directory, suite, environment
+    and the rows of it that the board counted (``rows``, from :func:`load_runs`: reference rows included, a
+    cell found twice once), so that the board can be rebuilt, re-tested or extended with more runs after the
+    run directories (checkpoints, histories) are gone."""
+    out, seen = [], set()
+    for run in runs:
+        used = set(rows.loc[rows["run"] == run.label, "cell_id"]) if "run" in rows else set()
+        records = [{k: v for k, v in r.items() if k != "run"} for r in run.records if r.get("cell_id") in used]
+        if records and run.label not in seen:
+            seen.add(run.label)
+            out.append({"path": str(run.path), "suite": run.suite, "environment": run.environment, "rows": records})
+    return {"format": 1, "runs": out}
+
+
+def _is_reference(row: Mapping[str, Any]) -> bool:
+    return row.get("reference") is True
+
+
+def board_runs(folder: Path | str, references: bool = False) -> list[Run]:
+    """The runs a published board kept (its ``runs.json``, :func:`board_records`); each row's ``run`` names
+    the run directory it came from and the board. A damaged file is a one-line error naming it."""
+    from ganbench.store import read_json, row_problem, rows_to_frame
+
+    folder = Path(folder)
+    path = folder / BOARD_RUNS
+    doc = read_json(path, "board's kept rows")
+    redo = "publish the board again from its run directories"
+    entries = doc.get("runs")
+    if doc.get("format") != 1 or not isinstance(entries, list) or not entries:
+        raise UsageError(f"{path}: expected {{\"format\": 1, \"runs\": [...]}} with at least one run; {redo}")
+    out = []
+    for i, entry in enumerate(entries):
+        ok = (isinstance(entry, dict) and isinstance(entry.get("path"), str) and isinstance(entry.get("rows"), list)
+              and all(isinstance(entry.get(k, {}), dict) for k in ("suite", "environment")))
+        if not ok:
+            raise UsageError(f"{path}: runs[{i}] is not a kept run (path, suite, environment, rows); {redo}")
+        run = Run(Path(entry["path"]), pd.DataFrame(), entry.get("suite", {}), entry.get("environment", {}),
+                  kept_by=folder)
+        for j, row in enumerate(entry["rows"]):
+            problem = ("not an object" if not isinstance(row, dict) else
+                       None if _is_reference(row) and "dataset" in row else row_problem(row, row.get("cell_id")))
+            if problem:
+                raise UsageError(f"{path}: runs[{i}].rows[{j}]: {problem}; {redo}")
+            if references or not _is_reference(row):
+                run.records.append({**row, "run": run.label})
+        run.rows = rows_to_frame(run.records)
+        out.append(run)
+    return out
+
+
+def runs_at(path: Path | str, references: bool = False) -> list[Run]:
+    """A run directory, or the runs a published board kept; one line naming the folder otherwise."""
+    path = Path(path)
+    if (path / "cells").is_dir():
+        return [load_run(path, references)]
+    if (path / BOARD_RUNS).is_file():
+        return board_runs(path, references)
+    if (path / "provenance.json").is_file() and (path / "leaderboard.md").is_file():
+        raise UsageError(f"{path} is a board published before boards kept their rows (it has no {BOARD_RUNS}): give "
+                         "the run directories it was built from (its provenance names them), or train them again")
+    return [load_run(path, references)]
 
 
 def protocol(df: pd.DataFrame) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -141,7 +219,7 @@ def protocol_interval(registry, df: pd.DataFrame) -> str:
 def check_protocols(runs: Sequence[Run]) -> None:
     """Refuse to merge runs whose rows of a common data set differ in a :data:`PROTOCOL` item, or that
     follow different paper protocols (``--protocol``; or one and none)."""
-    followed = {run.path: paper_protocols(run.rows) for run in runs}
+    followed = {run.label: paper_protocols(run.rows) for run in runs}
     kinds = {p for ps in followed.values() for p in ps}
     if len(kinds) > 1:
         shown = "; ".join(f"{path}: {', '.join(ps)}" for path, ps in followed.items())
@@ -158,18 +236,19 @@ def check_protocols(runs: Sequence[Run]) -> None:
                 a, b = first_items.get(col, ()), items.get(col, ())
                 if a and b and a != b:
                     raise UsageError(
-                        f"cannot merge {first.path} and {run.path}: {words} differ on {dataset} "
+                        f"cannot merge {first.label} and {run.label}: {words} differ on {dataset} "
                         f"({', '.join(a)} vs {', '.join(b)}); report them separately"
                     )
 
 
 def load_runs(paths: Sequence[Path | str], references: bool = False) -> tuple[pd.DataFrame, list[Run]]:
-    """The rows of every run directory (with ``references``, their reference rows too), after
+    """The rows of every run directory or published board (the runs it kept: :func:`runs_at`; with
+    ``references``, their reference rows too), after
     :func:`check_protocols`. A cell (data set, model, loss, seed) found in two runs is an error unless
-    both rows come from the same configuration."""
+    both rows come from the same configuration; it is then counted once."""
     from ganbench.store import rows_to_frame
 
-    runs = [load_run(p, references) for p in paths]
+    runs = [run for p in paths for run in runs_at(p, references)]
     check_protocols(runs)
     frames = [r.rows for r in runs if not r.rows.empty]
     if not frames:
@@ -180,7 +259,10 @@ def load_runs(paths: Sequence[Path | str], references: bool = False) -> tuple[pd
         if g["config_hash"].nunique() > 1:
             raise UsageError(f"cell {cell_id} is in {' and '.join(g['run'])} with different configurations; "
                              "a seed may be counted once: report them separately")
-    return df.drop_duplicates("cell_id", keep="first").reset_index(drop=True), runs
+    kept = df["run"].isin([run.label for run in runs if run.kept_by is not None])
+    first = df.assign(_kept=kept).sort_values("_kept", kind="stable").drop_duplicates("cell_id").index
+    # one row per cell, in the runs' order; a run directory's before a board's kept copy (it has the plots' files)
+    return df.loc[sorted(first)].reset_index(drop=True), runs
 
 
 # -- which columns --------------------------------------------------------------------------------
@@ -885,7 +967,7 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
     else:  # rows written before ganbench recorded it: environment.json is the latest invocation's
         commits = distinct(e.get("git_commit") for e in envs) + " (of the latest invocation; some rows record none)"
     return {
-        "run directories": ", ".join(str(r.path) for r in runs),
+        "run directories": ", ".join(r.label for r in runs),
         "ganbench": distinct(e.get("ganbench") for e in envs),
         "git commit (training)": commits,
         "plugins": ", ".join(plugins) or "—",

@@ -107,7 +107,7 @@ def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
     board = build_board([tiny_run], plugins.registry, title="Tiny board")
     files = publish(board, results / "tiny")
     assert {p.name for p in (results / "tiny").iterdir()} == {"leaderboard.md", "leaderboard.csv", "leaderboard.html",
-                                                              "provenance.json", "plots"}
+                                                              "provenance.json", "runs.json", "plots"}
     prov = json.loads(files["provenance"].read_text())
     umask = os.umask(0)
     os.umask(umask)
@@ -138,6 +138,43 @@ def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
     assert len(rows) == 2 + 2
 
 
+def test_a_board_keeps_its_rows_and_is_rebuilt_and_extended_from_them(tiny_run, plugins, tmp_path):
+    """Run directories are not committed (checkpoints): a published board keeps the rows it was built from
+    (runs.json), so it can be rebuilt, re-tested and extended with more runs once they are gone."""
+    from ganbench.errors import UsageError
+    from ganbench.report import to_csv
+
+    board = build_board([tiny_run], plugins.registry, title="Tiny board")
+    folder = tmp_path / "results" / "tiny"
+    publish(board, folder)
+    again = build_board([folder], plugins.registry, title="Tiny board")
+    assert to_csv(again.summary) == to_csv(board.summary)  # every mean, spread, rank, best mark and paired test
+    assert len(again.rows) == len(board.rows) == 8 + 8  # cells and reference rows
+    prov = again.provenance()
+    assert prov["run directories"] == f"{tiny_run} (rows kept by {folder})"
+    assert prov["command"] == board.provenance()["command"] and prov["torch"] == torch.__version__
+    assert prov["git commit (training)"] == board.provenance()["git commit (training)"]
+    assert again.figures == [] and again.notes == [
+        f"8 cell(s) of {tiny_run} (rows kept by {folder}) are in the table, not in the plots: a board keeps rows, not "
+        "the training histories, points and generators the plots are drawn from"]
+    # the board and a run directory together (here the same run: a cell counted once), republished in place
+    both = build_board([folder, tiny_run], plugins.registry, title="Tiny board")
+    assert to_csv(both.summary) == to_csv(board.summary) and len(both.figures) == len(board.figures)
+    publish(both, folder)
+    kept = json.loads((folder / "runs.json").read_text())
+    assert [(r["path"], len(r["rows"])) for r in kept["runs"]] == [(str(tiny_run), 16)]  # the rows it counted, once
+    assert to_csv(build_board([folder], plugins.registry).summary) == to_csv(board.summary)
+    # a damaged file, and a board published before boards kept their rows: one line naming the folder
+    kept = json.loads((folder / "runs.json").read_text())
+    kept["runs"][0]["rows"][0]["status"] = "fine"
+    (folder / "runs.json").write_text(json.dumps(kept))
+    with pytest.raises(UsageError, match=r"runs.json: runs\[0\].rows\[0\]: .*status.*publish the board again from"):
+        load_runs([folder])
+    (folder / "runs.json").unlink()
+    with pytest.raises(UsageError, match="is a board published before boards kept their rows"):
+        load_runs([folder])
+
+
 def test_command_line_is_accepted_by_the_run_command(tiny_run):
     from ganbench.cli import run
 
@@ -159,6 +196,9 @@ def test_leaderboard_cli(tiny_run, tmp_path):
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert f"index: {tmp_path / 'r' / 'README.md'}" in res.output
+    assert f"runs: {tmp_path / 'r' / 'b' / 'runs.json'}" in res.output
+    res = CliRunner().invoke(cli, ["report", str(tmp_path / "r" / "b"), "-f", "md"], catch_exceptions=False)
+    assert res.exit_code == 0 and "| ring8 | vanilla | nonsat |" in res.output  # the rows the board kept
     res = CliRunner().invoke(cli, ["report", str(tiny_run), "--plots", str(tmp_path / "plots")], catch_exceptions=False)
     assert res.exit_code == 0 and sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
         "losses-mnist5k.png", "losses-ring8.png", "samples-mnist5k.png", "scatter-ring8.png", "trajectory-mnist5k.png",
