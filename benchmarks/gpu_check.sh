@@ -65,6 +65,9 @@ step 90 "replicas" python3 benchmarks/replicas.py --device cuda --ks 10,50 --ste
 # compile, and inductor's CUDA graphs (compile=reduce-overhead): the launch-bound MLP both ways, dcgan with graphs
 speed 90 --model vanilla --data ring8 --steps 3000 --compile default,reduce-overhead
 speed 60 --model dcgan --data mnist5k --steps 1000 --compile reduce-overhead
+# the whole step captured (--cuda-graphs: optimisers, losses and records too), the same two models
+speed 50 --model vanilla --data ring8 --steps 3000 --cuda-graphs true
+speed 50 --model dcgan --data mnist5k --steps 1000 --cuda-graphs true
 python3 - "$out/speed.jsonl" >> "$report" <<'PY'
 import json, sys
 rows = []
@@ -74,10 +77,11 @@ for line in open(sys.argv[1]) if __import__("os").path.exists(sys.argv[1]) else 
     except ValueError:  # a stray line (a warning) is not a row
         continue
 print("\n## steps/s, batch 64 (benchmarks/train_speed.py)\n")
-print("| model | data | sync every | amp | compile | channels-last | steps/s |")
-print("|---|---|---:|---|---|---|---:|")
+print("| model | data | sync every | amp | compile | channels-last | cuda graphs | steps/s |")
+print("|---|---|---:|---|---|---|---|---:|")
 for r in rows:
     print(f"| {r['model']} | {r['data']} | {r['sync_every']} | {r['amp']} | {r['compile']} | {r['channels_last']} | "
+          f"{r.get('cuda_graphs', False)} | "
           f"{r['steps_per_s']:.0f} |")
 PY
 echo -e "\n## replicas (benchmarks/replicas.py)\n" >> "$report"

@@ -1,11 +1,13 @@
 """Steps per second of ganbench's training loop (``run_training``) for one model on one data set, under
 the loop's options: the host sync window (``--sync-every``: 1 is the loop of a host sync every step),
-``--amp``, ``--compile``, ``--channels-last``. Each configuration trains ``--steps`` steps after
+``--amp``, ``--compile``, ``--channels-last``, ``--cuda-graphs`` (the whole step captured and replayed). Each
+configuration trains ``--steps`` steps after
 ``--warmup`` steps of the same networks (compilation, cuDNN's algorithm search, the caches) and prints
 one JSON line: the configuration, steps/s and the device. Usage (from the repository root)::
 
     python benchmarks/train_speed.py --device cuda --model vanilla --data ring8 --sync-every 1,32
     python benchmarks/train_speed.py --device cuda --model dcgan --data mnist5k --amp none,bf16 --compile none,default
+    python benchmarks/train_speed.py --device cuda --model vanilla --data ring8 --cuda-graphs false,true
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main() -> None:
     ap.add_argument("--amp", default="none", help="comma-separated: none, bf16")
     ap.add_argument("--compile", default="none", help="comma-separated: none, default, reduce-overhead, max-autotune")
     ap.add_argument("--channels-last", default="false", help="comma-separated: false, true")
+    ap.add_argument("--cuda-graphs", default="false", help="comma-separated: false, true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     if args.threads:
@@ -45,9 +48,11 @@ def main() -> None:
     spec, loss = registry.get("model", args.model), registry.get("loss", args.loss)
     data = registry.get("dataset", args.data).load()
     grid = itertools.product([int(k) for k in args.sync_every.split(",")], args.amp.split(","),
-                             args.compile.split(","), [v == "true" for v in args.channels_last.split(",")])
-    for sync, amp, mode, last in grid:
-        user = {"sample_every": 0, "batch_size": args.batch_size, "amp": amp, "compile": mode, "channels_last": last}
+                             args.compile.split(","), [v == "true" for v in args.channels_last.split(",")],
+                             [v == "true" for v in args.cuda_graphs.split(",")])
+    for sync, amp, mode, last, graphs in grid:
+        user = {"sample_every": 0, "batch_size": args.batch_size, "amp": amp, "compile": mode, "channels_last": last,
+                "cuda_graphs": graphs}
         settings, _ = resolve_settings(user, loss.settings, spec.settings)
         torch.manual_seed(0)
         built = setup.networks(spec, data.info, settings, defaults(spec.options))
@@ -61,7 +66,8 @@ def main() -> None:
                 torch.cuda.synchronize(device)
             rates.append(steps / (time.perf_counter() - t0))
         print(json.dumps({"model": args.model, "data": args.data, "loss": args.loss, "batch": args.batch_size,
-                          "sync_every": sync, "amp": amp, "compile": mode, "channels_last": last, "steps": args.steps,
+                          "sync_every": sync, "amp": amp, "compile": mode, "channels_last": last,
+                          "cuda_graphs": graphs, "steps": args.steps,
                           "status": result.status, "steps_per_s": round(rates[-1], 1),
                           "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                           "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)

@@ -125,6 +125,8 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--compile", "compile_mode", type=click.Choice(SETTINGS["compile"].choices), help="torch.compile G's "
               "and D's forward passes in the step with this mode (reduce-overhead: CUDA graphs on a GPU). Same as --set "
               "compile=... (default none).")
+@click.option("--cuda-graphs", "cuda_graphs", is_flag=True, default=False, help="Capture each training step as CUDA "
+              "graphs and replay them (a GPU; not with --compile). Same as --set cuda_graphs=true.")
 @click.option("--set", "set_opts", multiple=True, metavar="KEY=VALUE",
               help=f"Override a training setting for every cell (repeatable). Settings: {SETTINGS_HELP}.")
 @click.option("--sweep", "sweep", multiple=True, metavar="KEY=V1,V2",
@@ -213,7 +215,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               "few throwaway steps) — then stop: no cell is trained and nothing is written to the output folder (data "
               "sets are loaded, downloaded if they must be).")
 @click.pass_context
-def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replicas, amp, compile_mode, set_opts,
+def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replicas, amp, compile_mode, cuda_graphs, set_opts,
         sweep, search, space, search_seed, suite_file, protocol, paper, model_opts, loss_opts, data_opts, extractor,
         extractor_opts, inception_weights, data_root, device, out, resume_dir, fresh, checkpoint_every, fail_fast,
         deterministic, executor, jobs, executor_opts, devices, threads, ray_address, gpus_per_cell, log, quiet, dry_run):
@@ -235,7 +237,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
         given = [flag for flag, value in (
             ("--models", models), ("--losses", losses), ("--datasets", datasets), ("--metrics", metrics),
             ("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size), ("--replicas", replicas),
-            ("--amp", amp), ("--compile", compile_mode), ("--set", set_opts), ("--sweep", sweep),
+            ("--amp", amp), ("--compile", compile_mode), ("--cuda-graphs", cuda_graphs), ("--set", set_opts),
+            ("--sweep", sweep),
             ("--search", search), ("--space", space), ("--search-seed", search_seed), ("--suite", suite_file),
             ("--protocol", protocol), ("--paper-settings/--same-settings", paper),
             ("--model-opt", model_opts),
@@ -246,6 +249,8 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
                                    f"combined with {', '.join(given)}")
     settings: dict[str, Any] = _parse_set(set_opts)
     settings.update({k: v for k, v in (("amp", amp), ("compile", compile_mode)) if v is not None})
+    if cuda_graphs:
+        settings["cuda_graphs"] = True
     console = make_console(stderr=True)
     reporter = None if quiet or dry_run else RichReporter(console)
     explicit_device = ctx.get_parameter_source("device") != click.core.ParameterSource.DEFAULT

@@ -96,6 +96,10 @@ SETTINGS: dict[str, Option] = {
                       "none, default, reduce-overhead (CUDA graphs on a GPU) or max-autotune (penalties that "
                       "differentiate D twice call it uncompiled); results change within floating-point tolerance",
                       choices=("none", "default", "reduce-overhead", "max-autotune")),
+    "cuda_graphs": Option(False, "capture each training step (every D and G update, their optimiser steps, losses "
+                          "and records) as CUDA graphs and replay them (CUDA only; not with compile, schedules, ADA, "
+                          "augment, a history pool or a penalty that draws or changes per update); numbers as without "
+                          "within floating-point tolerance"),
     "channels_last": Option(False, "networks and image batches in channels-last memory format (faster "
                             "convolutions on GPUs; no effect on MLPs)"),
     "augment": Option("none", "DiffAugment policy of every image D sees (real and generated, in D's and G's updates): "
@@ -128,7 +132,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 #: are still reused (an earlier run resumes instead of retraining everything)
 HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start": 0, "g_ema_schedule": False,
                                 "fake_labels": "data",
-                                "aux_weight": 1.0, "amp": "none", "compile": "none", "channels_last": False,
+                                "aux_weight": 1.0, "amp": "none", "compile": "none", "cuda_graphs": False,
+                                "channels_last": False,
                                 "replicas": 1, "augment": "none", "g_steps": 1,
                                 "latent_dist": "normal", "schedule_images": 0, "lr_final_ratio": 1.0,
                                 "beta2_start": 0.0, "pool_size": 0, "ada": "none", "ada_p": 0.0,

@@ -87,8 +87,8 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
                                    "optimizer, lr_g, lr_d, beta1, beta2, schedule_images, lr_final_ratio, beta2_start, "
                                    "latent_dim, latent_dist, sample_every, eval_samples, real_samples, eval_every, g_ema, "
                                    "g_ema_rampup, g_ema_schedule, g_ema_start, fake_labels, aux_weight, amp, compile, "
-                                   "channels_last, augment, ada, ada_p, ada_target, ada_kimg, ada_p_schedule, pool_size, "
-                                   "replicas"),
+                                   "cuda_graphs, channels_last, augment, ada, ada_p, ada_target, ada_kimg, ada_p_schedule, "
+                                   "pool_size, replicas"),
         (["run", "--set", "optimizer=sgd"], "Error: setting 'optimizer' expects one of adam, rmsprop, got 'sgd'"),
         (["run", "--replicas", "0"], "Error: setting 'replicas' expects a positive integer, got 0"),
         (["run", "--amp", "fp8"], "Error: Invalid value for '--amp': 'fp8' is not one of 'none', 'bf16'."),

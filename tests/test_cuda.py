@@ -1,7 +1,8 @@
 """The training step on a CUDA GPU (skipped without one: ``pytest -m cuda`` in benchmarks/gpu_check.sh).
 A step on CUDA matches the CPU's within tolerance; the host sync window changes no number there either;
 bf16 autocast, torch.compile and inductor's CUDA graphs (compile=reduce-overhead) train and stay within
-tolerance of float32 eager; replicas match each seed alone."""
+tolerance of float32 eager; the whole step captured as CUDA graphs (cuda_graphs) matches the uncaptured
+step; replicas match each seed alone."""
 
 import pytest
 import torch
@@ -157,3 +158,40 @@ def test_a_compiled_replica_group_on_cuda_matches_the_eager_group(plugins, mode)
     for a, b in zip(m_fast, m_eager, strict=True):
         for (name, x), (_, y) in zip(a.G.named_buffers(), b.G.named_buffers(), strict=True):
             torch.testing.assert_close(x.float(), y.float(), rtol=1e-3, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("model, kind, loss, over", [
+    ("vanilla", "vector", "nonsat-r1", {"n_critic": 2, "g_ema": 0.5, "g_ema_rampup": 0.05}),
+    ("dcgan", "image", "nonsat", {"amp": "bf16"}),
+    ("dcgan", "image", "nonsat", {})])
+def test_the_whole_step_as_cuda_graphs_matches_the_uncaptured_step(plugins, monkeypatch, model, kind, loss, over):
+    """cuda_graphs: R1 as its own phase every 4 D updates, 2 D updates a step (two due patterns, two graphs),
+    an EMA decay that ramps up; dcgan with BatchNorm's running statistics, with bf16 autocast too (its cache
+    of cast weights off under capture). 14 steps (2 uncaptured runs of each pattern, then replays) within
+    float32 rounding of the uncaptured step (whose optimisers are not capturable: the same update, rounded
+    on the host)."""
+    from ganbench.train import graphs
+
+    captured = []
+    capture = graphs.CudaBackend.capture
+    monkeypatch.setattr(graphs.CudaBackend, "capture", lambda self, fn: captured.append(1) or capture(self, fn))
+    reg = plugins.registry
+    data = small_data(reg, kind)
+    runs = []
+    for on in (False, True):
+        G, D = build(reg, model, data)
+        ema = __import__("copy").deepcopy(G) if over.get("g_ema") else None
+        settings = {**GLOBAL_DEFAULTS, "steps": 14, "batch_size": 16, "latent_dim": 8, "sample_every": 0, **over,
+                    "cuda_graphs": on}
+        opts = {"gamma": 1.0, "interval": 4, "phase": True} if loss == "nonsat-r1" else None
+        result = run_training(G, D, reg.get("loss", loss), data, settings, seed=0, device=CUDA, loss_options=opts,
+                              eval_noise=torch.zeros(4, 8), g_ema=ema)
+        assert result.status == "ok", result.message
+        runs.append((result.history, (ema or G).state_dict()))
+    assert len(captured) == (2 if loss == "nonsat-r1" else 1)
+    (plain, w_plain), (graphed, w_graphed) = runs
+    rel = 1e-2 if over.get("amp") else 1e-4
+    for a, b in zip(plain, graphed, strict=True):
+        assert b == pytest.approx(a, rel=rel, abs=rel / 10)
+    for k in w_plain:
+        torch.testing.assert_close(w_graphed[k], w_plain[k], rtol=rel, atol=rel / 10)

@@ -83,13 +83,19 @@ def test_replicas_train_seeds_as_groups_each_with_its_own_cell_and_row(tmp_path,
     assert list(together["replica_group"].iloc[:2]) == ["ring8__vanilla__nonsat__s0"] * 2
     assert pd.isna(together["replica_group"].iloc[2]) and "replica_group" not in alone.columns
     assert set(together["config_hash"]).isdisjoint(alone["config_hash"])
-    for column in ("fid", "modes", "hq_pct", "mode_kl"):
-        assert together[column].tolist() == pytest.approx(alone[column].tolist(), rel=1e-4, abs=1e-6), column
+    assert together["fid"].tolist() == pytest.approx(alone["fid"].tolist(), rel=1e-4, abs=1e-6)
+    # the mode metrics count evaluation samples: weights 1e-6 apart may move one sample across a mode's 3σ radius
+    # or a boundary between modes (seen on one host: mode_kl 3e-4 apart), never more
+    one = 100 / tiny["eval_samples"]
+    for column, tol in (("modes", {"abs": 1}), ("hq_pct", {"abs": one + 1e-9}), ("mode_kl", {"rel": 1e-2})):
+        assert together[column].tolist() == pytest.approx(alone[column].tolist(), **tol), column
     for seed in (0, 1):
         cell = tmp_path / "r2" / "cells" / f"ring8__vanilla__nonsat__s{seed}"
         assert sorted(p.name for p in (cell / "samples").iterdir()) == ["step_000010.png", "step_000020.png"]
         hist, ref = (pd.read_csv(d / "cells" / cell.name / "history.csv") for d in (tmp_path / "r2", tmp_path / "r1"))
-        assert len(hist) == 20 and hist.to_numpy() == pytest.approx(ref.to_numpy(), rel=1e-5, abs=1e-6)
+        # float32 rounding of batched matmuls, amplified by Adam (a seed 2e-4 apart from step 15 on one host):
+        # tests/test_train.py holds replicas to 1e-5 of each seed alone in float64
+        assert len(hist) == 20 and hist.to_numpy() == pytest.approx(ref.to_numpy(), rel=1e-3, abs=1e-5)
         assert list(pd.read_csv(cell / "trajectory.csv")["step"]) == [10, 20]
         assert torch.load(cell / "generator.pt", weights_only=True)["net.0.weight"].shape[0] == 256  # its own, not [K, ...]
     bf16 = ganbench.run(**{**run, "seeds": [0, 1]}, settings={**tiny, "amp": "bf16"}, replicas=2, out=tmp_path / "amp")

@@ -39,7 +39,7 @@ from ganbench.store import (
     rows_to_frame,
 )
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, hashed_settings, resolve_settings
-from ganbench.train import run_training, setup
+from ganbench.train import graphs, run_training, setup
 
 __all__ = ["CHECKPOINT_SECONDS", "NullReporter", "Plan", "Reporter", "Runner"]
 
@@ -583,7 +583,9 @@ class Runner:
             try:
                 requested(prep.settings)  # settings that contradict each other, whatever the data
                 why = refusal(prep.settings, data.info) if isinstance(data, Data) else None
-            except ValueError as e:
+                why = why or graphs.refusal(prep.settings, self.registry.get("loss", prep.cell.loss),
+                                            prep.loss_options, self.device)  # what a captured step cannot hold
+            except (ValueError, TypeError) as e:
                 raise UsageError(str(e)) from None
             if why is not None:
                 raise UsageError(why)

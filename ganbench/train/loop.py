@@ -23,6 +23,7 @@ from ganbench.render import GRID_SAMPLES, SCATTER_SAMPLES, TRANSLATION_SAMPLES, 
 from ganbench.specs import Data, LossSpec
 from ganbench.train import setup
 from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfinite_samples
+from ganbench.train.graphs import GraphedStep
 from ganbench.train.step import HISTORY_COLUMNS, Blame, step
 from ganbench.train.task import generate, translate_back
 
@@ -110,6 +111,9 @@ def run_training(
         grid_noise = shown.sources
     grid_labels = eval_labels[: len(grid_noise)] if conditional and eval_labels is not None else None
     blame = Blame()
+    # cuda_graphs: the step captured once per due pattern and replayed (ganbench.train.graphs)
+    advance = (GraphedStep(s, blame, step) if settings.get("cuda_graphs", False)
+               else lambda t: step(s, t, blame))
     idle = 0.0  # seconds of this call not spent training: on_eval and writing checkpoints
     start = last_checkpoint = time.perf_counter()
 
@@ -155,7 +159,7 @@ def run_training(
 
     for t in range(s.step + 1, steps + 1):
         try:
-            pending.append((t, step(s, t, blame)))
+            pending.append((t, advance(t)))
         except KeyboardInterrupt:
             arrive()  # the steps done are recorded (a checkpoint, not these, is what a re-run continues from)
             raise

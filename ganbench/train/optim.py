@@ -13,12 +13,16 @@ def make_optimizer(params, settings: dict[str, Any], lr: float, ratio: float = 1
     """The network's optimiser; ``ratio`` c < 1 for a network with a lazy regulariser phase: ``lr · c``
     and Adam's ``betas ** c`` (StyleGAN2's rescale, :mod:`ganbench.train.phases`). Its parameter group
     keeps the unscaled ``base_lr`` and ``ratio`` for :func:`schedule`."""
+    params = list(params)
+    # a captured step (cuda_graphs) keeps the optimiser's step counts on the device: the same update
+    graphed = {"capturable": True} if settings.get("cuda_graphs", False) and any(p.is_cuda for p in params) else {}
     if settings["optimizer"] == "rmsprop":
-        opt: torch.optim.Optimizer = torch.optim.RMSprop(params, lr=lr * ratio)
+        opt: torch.optim.Optimizer = torch.optim.RMSprop(params, lr=lr * ratio, **graphed)
     elif ratio == 1.0:
-        opt = torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]))
+        opt = torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]), **graphed)
     else:
-        opt = torch.optim.Adam(params, lr=lr * ratio, betas=(settings["beta1"] ** ratio, settings["beta2"] ** ratio))
+        opt = torch.optim.Adam(params, lr=lr * ratio, betas=(settings["beta1"] ** ratio, settings["beta2"] ** ratio),
+                               **graphed)
     for group in opt.param_groups:
         group["base_lr"], group["ratio"] = lr, ratio
     return opt

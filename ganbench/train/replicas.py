@@ -44,6 +44,7 @@ from ganbench.conditioning import split_scores
 from ganbench.render import GRID_SAMPLES, SCATTER_SAMPLES, save_samples
 from ganbench.specs import Data, LossSpec
 from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfinite_samples
+from ganbench.train.ema import ema_beta
 from ganbench.train.loop import SYNC_EVERY, TrainResult
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import make_optimizer
@@ -73,6 +74,9 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
     for key, neutral in (("amp", "none"), ("channels_last", False), ("augment", "none"), ("ada", "none")):
         if settings.get(key, neutral) != neutral:
             return f"setting {key}={settings[key]} is not vectorised yet"
+    if settings.get("cuda_graphs", False):
+        return ("setting cuda_graphs captures one cell's step (a replica group replays CUDA graphs with compile="
+                "reduce-overhead)")
     return None
 
 
@@ -313,6 +317,9 @@ class GroupState:
 
     def autocast(self):
         return contextlib.nullcontext()
+
+    def ema_beta(self, t: int) -> float:
+        return ema_beta(self.settings, t)
 
 
 @dataclass

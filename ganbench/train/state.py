@@ -13,6 +13,8 @@ from torch import nn
 from ganbench.ada import AdaPipe
 from ganbench.augment import d_augmentation, refusal
 from ganbench.conditioning import Networks, auxiliary_loss
+from ganbench.train import graphs
+from ganbench.train.ema import ema_beta
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import grad_norm
 from ganbench.train.phases import phases
@@ -49,7 +51,9 @@ class TrainState:
     def __post_init__(self) -> None:
         #: how the step calls G and D: compiled (``compile``) or as they are; penalties that differentiate D
         #: twice, the regulariser phases and sampling call the modules themselves (``eager``)
-        why = refusal(self.settings, self.task.data.info)  # the session refuses the same before anything trains
+        why = (refusal(self.settings, self.task.data.info)  # the session refuses the same before anything trains
+               or graphs.refusal(self.settings, self.loss.spec, self.loss.options, self.device)
+               or (graphs.g_refusal(self.G) if self.settings.get("cuda_graphs", False) else None))
         if why is not None:
             raise ValueError(why)
         augment = d_augmentation(self.settings, self.task.augment)
@@ -88,10 +92,16 @@ class TrainState:
         return (x * 0).sum() == 0
 
     def autocast(self):
-        """The context of the step's forward passes and losses: bf16 autocast with ``amp=bf16``."""
+        """The context of the step's forward passes and losses: bf16 autocast with ``amp=bf16`` (without its
+        cache of cast weights under ``cuda_graphs``, as graph capture requires)."""
         if self.settings.get("amp", "none") == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
+                                  cache_enabled=not self.settings.get("cuda_graphs", False))
         return contextlib.nullcontext()
+
+    def ema_beta(self, t: int) -> float:
+        """The EMA generator's decay after step ``t`` (:func:`~ganbench.train.ema.ema_beta`)."""
+        return ema_beta(self.settings, t)
 
     @property
     def G_eval(self) -> nn.Module:

@@ -37,7 +37,7 @@ import torch
 
 from ganbench.ada import ADA_INTERVAL
 from ganbench.ada import probability as ada_probability
-from ganbench.train.ema import ema_beta, update_ema
+from ganbench.train.ema import update_ema
 from ganbench.train.optim import schedule, scheduled
 from ganbench.train.phases import g_reg_kwargs
 from ganbench.train.state import TrainState
@@ -166,7 +166,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         s.opt_g.step()
     if s.G_ema is not None:
         at("ganbench", "G EMA update")
-        update_ema(s.G_ema, s.G, ema_beta(settings, t))
+        update_ema(s.G_ema, s.G, s.ema_beta(t))
     if s.ada is not None and s.ada.adaptive and t % ADA_INTERVAL == 0:  # after the step, as the code does
         at("ganbench", "ADA's adaptive p")
         s.ada.adjust()
