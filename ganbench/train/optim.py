@@ -57,9 +57,12 @@ def schedule(opt: torch.optim.Optimizer, settings: dict[str, Any], step: int) ->
             group["betas"] = (settings["beta1"] ** c, cosine(seen, start, settings["beta2"], total) ** c)
 
 
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    """Global L2 norm of the gradients, as a 0-d tensor on the module's device (no host sync)."""
-    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+def grad_norm(module: nn.Module | list[torch.Tensor]) -> torch.Tensor:
+    """Global L2 norm of the gradients of a module's parameters (or of a list of them, which a training
+    state keeps: walking the module tree each step cost ~4 % of a vanilla step on this CPU), as a 0-d
+    tensor on their device (no host sync)."""
+    params = module.parameters() if isinstance(module, nn.Module) else module
+    grads = [p.grad.detach() for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
     # one fused call for the per-tensor norms: on this CPU the loop of vector_norm cost ~13 % of a vanilla step

@@ -73,6 +73,7 @@ class TrainState:
         self.g_regularization = reg if callable(reg) else None  # a G's own term (BigGAN's orthogonal reg.)
         rec = getattr(self.G, "reconstruction", None)  # a translation G's own term (Pix2Pix's L1, CycleGAN's cycle)
         self.reconstruction = rec if callable(rec) and self.task.kind == "translation" else None
+        self._params: dict[int, list[torch.Tensor]] = {}  # each network's parameters, for grad_norm
         self.phases = phases(self.loss, self.G)
         by_name = {p.name: p for p in self.phases}
         self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
@@ -80,8 +81,13 @@ class TrainState:
             raise ValueError("a G with a lazy regulariser phase (regularization_interval) counts its interval in steps "
                              "of one G update: train it with g_steps 1")
 
-    #: the global L2 norm of a network's gradients, a 0-d device tensor (a replica group's: one per replica)
-    grad_norm = staticmethod(grad_norm)
+    def grad_norm(self, net: nn.Module) -> torch.Tensor:
+        """The global L2 norm of ``net``'s gradients, a 0-d device tensor (a replica group's: one per replica),
+        over its parameter list taken once."""
+        params = self._params.get(id(net))
+        if params is None:
+            params = self._params[id(net)] = list(net.parameters())
+        return grad_norm(params)
     #: AC-GAN's class term (a replica group's: one per replica)
     auxiliary_loss = staticmethod(auxiliary_loss)
 
