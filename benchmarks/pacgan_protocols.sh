@@ -51,7 +51,15 @@ inputs() {  # the rows of a tier so far: the published boards' kept rows (runs.j
   # counts once, from its run directory; a cell trained with other settings is refused)
   local tier="$1"; shift
   dirs=()
-  for d in "results/pacgan-$tier-cpu" "$@"; do [ -f "$d/runs.json" ] && dirs+=("$d"); done
+  for d in "results/pacgan-$tier-cpu" "$@"; do
+    [ -d "$d" ] || continue
+    if [ ! -f "$d/runs.json" ]; then  # publishing without it would drop every row whose run directory is gone
+      echo "$d was published before boards kept their rows (no runs.json): train its runs again (its provenance" \
+        "names them) and publish it from them first" >&2
+      exit 1
+    fi
+    dirs+=("$d")
+  done
   [ -f "results/runs/pacgan-$tier-cpu/results.csv" ] && dirs+=("results/runs/pacgan-$tier-cpu")
   return 0
 }

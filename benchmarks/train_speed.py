@@ -1,8 +1,8 @@
 """Steps per second of ganbench's training loop (``run_training``) for one model on one data set, under
 the loop's options: the host sync window (``--sync-every``: 1 is the loop of a host sync every step),
 ``--amp``, ``--compile``, ``--channels-last``, ``--cuda-graphs`` (the whole step captured and replayed). Each
-configuration trains ``--steps`` steps after
-``--warmup`` steps of the same networks (compilation, cuDNN's algorithm search, the caches) and prints
+configuration trains ``--steps`` timed steps after ``--warmup`` steps (rounded up to a whole window) of the same
+run (compilation, CUDA-graph capture, cuDNN's algorithm search, the caches) and prints
 one JSON line: the configuration, steps/s and the device. Usage (from the repository root)::
 
     python benchmarks/train_speed.py --device cuda --model vanilla --data ring8 --sync-every 1,32
@@ -56,15 +56,21 @@ def main() -> None:
         settings, _ = resolve_settings(user, loss.settings, spec.settings)
         torch.manual_seed(0)
         built = setup.networks(spec, data.info, settings, defaults(spec.options))
-        rates = []
-        for steps in (args.warmup, args.steps):  # the same networks: the warm-up compiles and fills the caches
-            t0 = time.perf_counter()
-            result = run_training(built.G, built.D, loss, data, {**settings, "steps": steps}, seed=0, device=device,
-                                  eval_noise=torch.zeros(1, settings["latent_dim"]), g_ema=built.G_ema,
-                                  conditional=spec.condition is not None, sync_every=sync)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            rates.append(steps / (time.perf_counter() - t0))
+        # one run: the warm-up steps compile, capture (cuda_graphs) and fill the caches, then --steps are timed from
+        # the arrival of the warm-up's last step's values (a window's end: they come to the host there) to the end
+        warm = -(-args.warmup // sync) * sync
+        stamps: dict[int, float] = {}
+
+        def stamp(record, warm=warm, stamps=stamps):
+            if record["step"] == warm:
+                stamps[warm] = time.perf_counter()
+
+        result = run_training(built.G, built.D, loss, data, {**settings, "steps": warm + args.steps}, seed=0,
+                              device=device, eval_noise=torch.zeros(1, settings["latent_dim"]), g_ema=built.G_ema,
+                              conditional=spec.condition is not None, sync_every=sync, on_step=stamp)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        rates = [args.steps / (time.perf_counter() - stamps[warm])] if warm in stamps else [float("nan")]
         print(json.dumps({"model": args.model, "data": args.data, "loss": args.loss, "batch": args.batch_size,
                           "sync_every": sync, "amp": amp, "compile": mode, "channels_last": last,
                           "cuda_graphs": graphs, "steps": args.steps,

@@ -106,6 +106,9 @@ class Board:
     paper: list[str] | None = None
     #: a swept run's sections (:func:`ganbench.sweeps.markdown`): best-of-k and the best setting per loss
     sweep: list[str] | None = None
+    #: how it was asked for (title, user notes, metrics, by, baseline, best_setting, select_seeds): kept in
+    #: runs.json, the defaults when the board is extended
+    options: dict[str, Any] | None = None
 
     def provenance(self) -> dict[str, str]:
         from ganbench.provenance import git_commit
@@ -200,7 +203,8 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
     atomic_write_bytes(files["md"], board.markdown(prov).encode())
     atomic_write_bytes(files["csv"], to_csv(board.summary).encode())
     atomic_write_bytes(files["html"], html_page(board.title, table, board.figures, prov, board.notes).encode())
-    atomic_write_json(files["runs"], board_records(board.runs, board.rows))  # the rows themselves: the board can be rebuilt
+    # the rows themselves and how the board was asked for: it can be rebuilt and extended
+    atomic_write_json(files["runs"], board_records(board.runs, board.rows, board.options))
     cells = board.rows[~reference_mask(board.rows)]  # the trained cells (reference rows are in the table)
     datasets = sorted(cells["dataset"].unique())
     atomic_write_json(files["provenance"], {
@@ -278,6 +282,7 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     from ganbench.plots import figures, sweep_figures
     from ganbench.report import baseline_rule, group_columns, load_runs, metric_columns, summarize, with_points
 
+    user_notes = list(notes)
     rows, runs = load_runs(run_dirs, references=True)
     if rows.empty:
         raise UsageError(f"no result rows in {', '.join(map(str, run_dirs))}: nothing to publish")
@@ -326,9 +331,12 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     spec = registry.get("protocol", followed[0]) if len(followed) == 1 and followed[0] in registry.names("protocol") \
         else None
     interval = spec.interval if spec is not None else "std"
+    options = {"title": title, "notes": list(user_notes), "metrics": list(metrics) if metrics is not None else None,
+               "by": list(by) if by is not None else None, "baseline": baseline, "best_setting": best_setting,
+               "select_seeds": list(select_seeds) if select_seeds is not None else None}
     return Board(title or f"ganbench leaderboard: {datasets}", summary, cols, groups, runs, rows, figs,
                  [*notes, *plot_notes], interval, paper_lines(spec, rows, interval) if spec is not None else [],
-                 sweep_lines)
+                 sweep_lines, options)
 
 
 def _options_of(text: Any) -> dict[str, str]:

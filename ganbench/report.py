@@ -117,19 +117,24 @@ def load_run(path: Path | str, references: bool = False) -> Run:
     return Run(path, rows_to_frame(rows), store.suite(), store.environment(), rows)
 
 
-def board_records(runs: Sequence[Run], rows: pd.DataFrame) -> dict[str, Any]:
-    """What a published board keeps of its runs (``runs.json``): each run's directory, suite, environment
+def board_records(runs: Sequence[Run], rows: pd.DataFrame, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a published board keeps of its runs (``runs.json``): per run directory, its suite, environment
     and the rows of it that the board counted (``rows``, from :func:`load_runs`: reference rows included, a
-    cell found twice once), so that the board can be rebuilt, re-tested or extended with more runs after the
-    run directories (checkpoints, histories) are gone."""
-    out, seen = [], set()
-    for run in runs:
+    cell found twice once; a directory whose rows came from several inputs, e.g. a board's kept copy and new
+    cells trained into it since, is one entry with all of them), and the board's own ``options`` (title,
+    notes, metrics, ...: what ``ganbench leaderboard`` takes again when the board is extended), so that the
+    board can be rebuilt, re-tested or extended after the run directories (checkpoints, histories) are gone."""
+    entries: dict[str, dict[str, Any]] = {}
+    for run in sorted(runs, key=lambda r: r.kept_by is not None):  # a run directory's suite before a kept copy's
         used = set(rows.loc[rows["run"] == run.label, "cell_id"]) if "run" in rows else set()
-        records = [{k: v for k, v in r.items() if k != "run"} for r in run.records if r.get("cell_id") in used]
-        if records and run.label not in seen:
-            seen.add(run.label)
-            out.append({"path": str(run.path), "suite": run.suite, "environment": run.environment, "rows": records})
-    return {"format": 1, "runs": out}
+        entry = entries.setdefault(str(run.path), {"path": str(run.path), "suite": run.suite,
+                                                   "environment": run.environment, "rows": []})
+        have = {r["cell_id"] for r in entry["rows"]}
+        entry["rows"] += [{k: v for k, v in r.items() if k != "run"} for r in run.records
+                          if r.get("cell_id") in used and r.get("cell_id") not in have]
+    order = [str(r.path) for r in runs]
+    kept = sorted((e for e in entries.values() if e["rows"]), key=lambda e: order.index(e["path"]))
+    return {"format": 1, "options": dict(options or {}), "runs": kept}
 
 
 def _is_reference(row: Mapping[str, Any]) -> bool:
@@ -146,7 +151,8 @@ def board_runs(folder: Path | str, references: bool = False) -> list[Run]:
     doc = read_json(path, "board's kept rows")
     redo = "publish the board again from its run directories"
     entries = doc.get("runs")
-    if doc.get("format") != 1 or not isinstance(entries, list) or not entries:
+    if doc.get("format") != 1 or not isinstance(entries, list) or not entries or not isinstance(
+            doc.get("options", {}), dict):
         raise UsageError(f"{path}: expected {{\"format\": 1, \"runs\": [...]}} with at least one run; {redo}")
     out = []
     for i, entry in enumerate(entries):
@@ -166,6 +172,18 @@ def board_runs(folder: Path | str, references: bool = False) -> list[Run]:
         run.rows = rows_to_frame(run.records)
         out.append(run)
     return out
+
+
+def board_options(paths: Sequence[Path | str]) -> tuple[Path, dict[str, Any]] | None:
+    """The first published board among ``paths`` and how it was asked for (its ``runs.json``'s options:
+    title, notes, metrics, by, baseline, best_setting, select_seeds), or None."""
+    from ganbench.store import read_json
+
+    for path in map(Path, paths):
+        if not (path / "cells").is_dir() and (path / BOARD_RUNS).is_file():
+            options = read_json(path / BOARD_RUNS, "board's kept rows").get("options")
+            return path, dict(options) if isinstance(options, dict) else {}
+    return None
 
 
 def runs_at(path: Path | str, references: bool = False) -> list[Run]:
@@ -262,7 +280,9 @@ def load_runs(paths: Sequence[Path | str], references: bool = False) -> tuple[pd
     kept = df["run"].isin([run.label for run in runs if run.kept_by is not None])
     first = df.assign(_kept=kept).sort_values("_kept", kind="stable").drop_duplicates("cell_id").index
     # one row per cell, in the runs' order; a run directory's before a board's kept copy (it has the plots' files)
-    return df.loc[sorted(first)].reset_index(drop=True), runs
+    df = df.loc[sorted(first)].reset_index(drop=True)
+    counted = set(df["run"])  # a board's kept copy that a run directory replaced entirely is not a source
+    return df, [run for run in runs if run.kept_by is None or run.label in counted]
 
 
 # -- which columns --------------------------------------------------------------------------------

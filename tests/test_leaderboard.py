@@ -160,10 +160,22 @@ def test_a_board_keeps_its_rows_and_is_rebuilt_and_extended_from_them(tiny_run, 
     # the board and a run directory together (here the same run: a cell counted once), republished in place
     both = build_board([folder, tiny_run], plugins.registry, title="Tiny board")
     assert to_csv(both.summary) == to_csv(board.summary) and len(both.figures) == len(board.figures)
+    assert both.provenance()["run directories"] == str(tiny_run)  # the kept copy, replaced entirely, is no source
     publish(both, folder)
     kept = json.loads((folder / "runs.json").read_text())
     assert [(r["path"], len(r["rows"])) for r in kept["runs"]] == [(str(tiny_run), 16)]  # the rows it counted, once
+    assert kept["options"]["title"] == "Tiny board" and kept["options"]["metrics"] is None
     assert to_csv(build_board([folder], plugins.registry).summary) == to_csv(board.summary)
+    # extended from the command line: the board's title, metrics and notes are kept unless given again
+    res = CliRunner().invoke(cli, ["leaderboard", str(folder), "--metrics", "modes", "--note", "n1", "--publish",
+                                   str(folder)], catch_exceptions=False)
+    assert res.exit_code == 0 and "as published in" in res.output and "title" in res.output
+    res = CliRunner().invoke(cli, ["leaderboard", str(folder), str(tiny_run), "--publish", str(folder)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "as published in " + str(folder) + ": title, notes, metrics (give them to change)" in res.output
+    md = (folder / "leaderboard.md").read_text()
+    assert md.startswith("# Tiny board") and "- n1" in md and "modes ↑" in md and "fid ↓" not in md
     # a damaged file, and a board published before boards kept their rows: one line naming the folder
     kept = json.loads((folder / "runs.json").read_text())
     kept["runs"][0]["rows"][0]["status"] = "fine"

@@ -741,7 +741,9 @@ class Runner:
         throwaway copy (its own random streams; nothing of the run's is touched); None when the model
         or loss fails (its cell will fail with the message)."""
         cell = prep.cell
-        settings = {**prep.settings, "steps": 1 + PROBE_STEPS, "sample_every": 0, "eval_every": 0}
+        # cuda_graphs: the probe's few steps would be mostly its uncaptured runs and its capture, so it times the
+        # uncaptured step (an estimate on the long side)
+        settings = {**prep.settings, "steps": 1 + PROBE_STEPS, "sample_every": 0, "eval_every": 0, "cuda_graphs": False}
         stamps: list[float] = []
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)  # as the cells will train

@@ -85,26 +85,33 @@ def g_refusal(G: torch.nn.Module) -> str | None:
 
 
 class CudaBackend:
-    """Capture and replay with :class:`torch.cuda.CUDAGraph`; uncaptured runs on a side stream."""
+    """Capture and replay with :class:`torch.cuda.CUDAGraph` on the state's device (also when another GPU is
+    the current one); uncaptured runs on a side stream of that device."""
 
     def __init__(self, device: torch.device):
         self.device = device
         self.stream = torch.cuda.Stream(device)
 
     def eager(self, fn: Callable[[], torch.Tensor]) -> torch.Tensor:
-        current = torch.cuda.current_stream(self.device)
-        self.stream.wait_stream(current)
-        with torch.cuda.stream(self.stream):
-            out = fn()
-        current.wait_stream(self.stream)
+        with torch.cuda.device(self.device):
+            current = torch.cuda.current_stream(self.device)
+            self.stream.wait_stream(current)
+            with torch.cuda.stream(self.stream):
+                out = fn()
+            current.wait_stream(self.stream)
         return out
 
     def capture(self, fn: Callable[[], torch.Tensor]) -> tuple[Callable[[], None], torch.Tensor]:
         graph = torch.cuda.CUDAGraph()
-        torch.cuda.synchronize(self.device)
-        with torch.cuda.graph(graph):
-            out = fn()
-        return graph.replay, out
+        with torch.cuda.device(self.device):
+            torch.cuda.synchronize(self.device)
+            with torch.cuda.graph(graph, stream=self.stream):
+                out = fn()
+
+        def replay() -> None:
+            with torch.cuda.device(self.device):
+                graph.replay()
+        return replay, out
 
 
 class _Feed:
@@ -209,6 +216,7 @@ class GraphedStep:
                                    f"{self.calls[key]}: its Python path depends on more than its due phases")
             return out
         # capture: static inputs hold this step's draws (made now, in the recorded order), the graph reads them
+        self.blame.at("ganbench", "data batch")
         inputs = [(name, _clone(getattr(self.s.task, name)())) for name in self.calls[key]]
         beta = (torch.tensor(ema_beta(self.s.settings, t), device=self.s.device)
                 if self.s.G_ema is not None else None)
@@ -219,6 +227,7 @@ class GraphedStep:
         return out.clone()
 
     def _fill(self, inputs: list[tuple[str, Any]], beta: torch.Tensor | None, t: int) -> None:
+        self.blame.at("ganbench", "data batch")
         for name, static in inputs:
             _copy_into(static, getattr(self.s.task, name)())
         if beta is not None:

@@ -14,7 +14,8 @@ def make_optimizer(params, settings: dict[str, Any], lr: float, ratio: float = 1
     and Adam's ``betas ** c`` (StyleGAN2's rescale, :mod:`ganbench.train.phases`). Its parameter group
     keeps the unscaled ``base_lr`` and ``ratio`` for :func:`schedule`."""
     params = list(params)
-    # a captured step (cuda_graphs) keeps the optimiser's step counts on the device: the same update
+    # a captured step (cuda_graphs) keeps the optimiser's step counts on the device: the same update up to float32
+    # rounding of its bias corrections (computed on the device)
     graphed = {"capturable": True} if settings.get("cuda_graphs", False) and any(p.is_cuda for p in params) else {}
     if settings["optimizer"] == "rmsprop":
         opt: torch.optim.Optimizer = torch.optim.RMSprop(params, lr=lr * ratio, **graphed)
@@ -61,9 +62,9 @@ def grad_norm(module: nn.Module | list[torch.Tensor]) -> torch.Tensor:
     """Global L2 norm of the gradients of a module's parameters (or of a list of them, which a training
     state keeps: walking the module tree each step cost ~4 % of a vanilla step on this CPU), as a 0-d
     tensor on their device (no host sync)."""
-    params = module.parameters() if isinstance(module, nn.Module) else module
+    params = list(module.parameters()) if isinstance(module, nn.Module) else module
     grads = [p.grad.detach() for p in params if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
+    if not grads:  # on the parameters' device: a captured step (cuda_graphs) cannot copy from the host
+        return torch.zeros((), device=params[0].device if params else None)
     # one fused call for the per-tensor norms: on this CPU the loop of vector_norm cost ~13 % of a vanilla step
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
