@@ -59,15 +59,15 @@ speed() {  # LIMIT, then train_speed.py's arguments; one JSON row per setting, w
 speed 40 --model vanilla --data ring8 --steps 3000 --sync-every 1,32
 speed 40 --model dcgan --data mnist5k --steps 1000 --sync-every 1,32
 speed 40 --model dcgan --data mnist5k --steps 1000 --amp bf16 --channels-last false,true
+# the whole step captured (--cuda-graphs: optimisers, losses and records too; cheap, so before the compiles)
+speed 40 --model vanilla --data ring8 --steps 3000 --cuda-graphs true
+speed 40 --model dcgan --data mnist5k --steps 1000 --cuda-graphs true
 # K seeds as replicas against one after another (vanilla, and an MLP of PacGAN's sizes), K = 10 and 50
 step 90 "replicas" python3 benchmarks/replicas.py --device cuda --ks 10,50 --steps 200 --pacgan-steps 100 \
   > "$out/replicas.md" 2>&1
 # compile, and inductor's CUDA graphs (compile=reduce-overhead): the launch-bound MLP both ways, dcgan with graphs
 speed 90 --model vanilla --data ring8 --steps 3000 --compile default,reduce-overhead
 speed 60 --model dcgan --data mnist5k --steps 1000 --compile reduce-overhead
-# the whole step captured (--cuda-graphs: optimisers, losses and records too), the same two models
-speed 50 --model vanilla --data ring8 --steps 3000 --cuda-graphs true
-speed 50 --model dcgan --data mnist5k --steps 1000 --cuda-graphs true
 python3 - "$out/speed.jsonl" >> "$report" <<'PY'
 import json, sys
 rows = []
