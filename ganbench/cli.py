@@ -756,24 +756,18 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, best_setting, sel
         select = parse_seeds(select_seeds) if select_seeds else None
     except UsageError as exc:
         raise UsageError(str(exc).replace("--seeds", "--select-seeds")) from None
-    metrics, by = _names(metrics), _names(by)
+    asked = {"title": title, "metrics": _names(metrics), "by": _names(by), "baseline": baseline, "notes": notes,
+             "best_setting": best_setting, "select_seeds": select}
     earlier = board_options(run_dirs)
     if earlier is not None:  # extending a published board: what it was asked for, unless given again
         source, kept = earlier
-        given = {name: ctx.get_parameter_source(param) != click.core.ParameterSource.DEFAULT for name, param in (
-            ("title", "title"), ("notes", "notes"), ("metrics", "metrics"), ("by", "by"), ("baseline", "baseline"),
-            ("best_setting", "best_setting"), ("select_seeds", "select_seeds"))}
-        taken = [k for k in given if not given[k] and kept.get(k) not in (None, [], False)]
-        title = kept["title"] if "title" in taken else title
-        notes = tuple(kept["notes"]) if "notes" in taken else notes
-        metrics = list(kept["metrics"]) if "metrics" in taken else metrics
-        by = list(kept["by"]) if "by" in taken else by
-        baseline = kept["baseline"] if "baseline" in taken else baseline
-        best_setting = bool(kept["best_setting"]) if "best_setting" in taken else best_setting
-        select = list(kept["select_seeds"]) if "select_seeds" in taken else select
+        taken = [k for k in ("title", "notes", "metrics", "by", "baseline", "best_setting", "select_seeds")
+                 if ctx.get_parameter_source(k) == click.core.ParameterSource.DEFAULT
+                 and kept.get(k) not in (None, [], False)]
+        asked.update({k: kept[k] for k in taken})
         if taken:
             click.echo(f"as published in {source}: {', '.join(taken)} (give them to change)", err=True)
-    board = build_board(run_dirs, _plugins(ctx).registry, title, metrics, by, baseline, notes, best_setting, select)
+    board = build_board(run_dirs, _plugins(ctx).registry, **asked)
     if publish is None:
         console = make_console()
         console.print(to_rich(make_display(board.summary, board.metrics, board.by, board.interval), board.title))

@@ -36,17 +36,17 @@ from typing import Any
 import torch
 
 from ganbench.options import parameter_names
-from ganbench.train.ema import ema_beta
 
 #: uncaptured runs of each due pattern before it is captured
 EAGER_RUNS = 2
 
 
 def refusal(settings: dict[str, Any], loss: Any, loss_options: dict[str, Any] | None = None,
-            device: torch.device | None = None) -> str | None:
+            device: torch.device | None = None, G: torch.nn.Module | None = None) -> str | None:
     """Why ``cuda_graphs`` cannot capture the step of ``settings`` with the loss ``loss`` (a
-    :class:`~ganbench.specs.LossSpec`, with ``loss_options``) on ``device``, in one line, or None. The one
-    rule, asked by the session before anything trains and when a train state is built."""
+    :class:`~ganbench.specs.LossSpec`, with ``loss_options``) on ``device`` (and, once built, with the
+    generator ``G``), in one line, or None. The one rule, asked by the session before anything trains and
+    when a train state is built."""
     if not settings.get("cuda_graphs", False):
         return None
     if device is not None and device.type != "cuda":
@@ -72,11 +72,6 @@ def refusal(settings: dict[str, Any], loss: Any, loss_options: dict[str, Any] | 
         if "step" in names and BoundLoss(loss, loss_options).penalty_interval is None:
             return (f"setting cuda_graphs cannot capture loss '{loss.name}': its penalty is a function of the D "
                     "update (step) and not its own phase, so a graph would replay one update's value")
-    return None
-
-
-def g_refusal(G: torch.nn.Module) -> str | None:
-    """Why G's own regulariser cannot be captured (it names ``step``: a graph would replay one step's), or None."""
     reg = getattr(G, "regularization", None)
     if callable(reg) and "step" in parameter_names(reg):
         return ("setting cuda_graphs cannot capture this G's regularization(step=...): a graph would replay one "
@@ -218,8 +213,7 @@ class GraphedStep:
         # capture: static inputs hold this step's draws (made now, in the recorded order), the graph reads them
         self.blame.at("ganbench", "data batch")
         inputs = [(name, _clone(getattr(self.s.task, name)())) for name in self.calls[key]]
-        beta = (torch.tensor(ema_beta(self.s.settings, t), device=self.s.device)
-                if self.s.G_ema is not None else None)
+        beta = torch.tensor(self.s.ema_beta(t), device=self.s.device) if self.s.G_ema is not None else None
         feed.static, view.beta = inputs, beta
         replay, out = self.backend.capture(lambda: self._step(view, t, self.blame))
         self.graphs[key] = (replay, inputs, beta, out)
@@ -231,4 +225,4 @@ class GraphedStep:
         for name, static in inputs:
             _copy_into(static, getattr(self.s.task, name)())
         if beta is not None:
-            beta.fill_(ema_beta(self.s.settings, t))
+            beta.fill_(self.s.ema_beta(t))

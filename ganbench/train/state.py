@@ -52,8 +52,7 @@ class TrainState:
         #: how the step calls G and D: compiled (``compile``) or as they are; penalties that differentiate D
         #: twice, the regulariser phases and sampling call the modules themselves (``eager``)
         why = (refusal(self.settings, self.task.data.info)  # the session refuses the same before anything trains
-               or graphs.refusal(self.settings, self.loss.spec, self.loss.options, self.device)
-               or (graphs.g_refusal(self.G) if self.settings.get("cuda_graphs", False) else None))
+               or graphs.refusal(self.settings, self.loss.spec, self.loss.options, self.device, self.G))
         if why is not None:
             raise ValueError(why)
         augment = d_augmentation(self.settings, self.task.augment)
