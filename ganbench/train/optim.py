@@ -58,6 +58,13 @@ def schedule(opt: torch.optim.Optimizer, settings: dict[str, Any], step: int) ->
             group["betas"] = (settings["beta1"] ** c, cosine(seen, start, settings["beta2"], total) ** c)
 
 
+def own_parameters(net, other) -> list[torch.Tensor]:
+    """``net``'s parameters that train and are not ``other``'s too (``parameters()`` of modules or of replica
+    stacks), in ``net``'s order."""
+    theirs = {id(p) for p in other.parameters()}
+    return [p for p in net.parameters() if p.requires_grad and id(p) not in theirs]
+
+
 def grad_norm(module: nn.Module | list[torch.Tensor]) -> torch.Tensor:
     """Global L2 norm of the gradients of a module's parameters (or of a list of them, which a training
     state keeps: walking the module tree each step cost ~4 % of a vanilla step on this CPU), as a 0-d

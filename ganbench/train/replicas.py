@@ -47,7 +47,7 @@ from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfi
 from ganbench.train.ema import ema_beta
 from ganbench.train.loop import SYNC_EVERY, TrainResult
 from ganbench.train.losses import BoundLoss
-from ganbench.train.optim import make_optimizer
+from ganbench.train.optim import make_optimizer, own_parameters
 from ganbench.train.phases import g_optimizer_interval, phases, ratio
 from ganbench.train.state import load_networks, on_cpu, uses_cuda_graphs
 from ganbench.train.step import HISTORY_COLUMNS, Blame, step
@@ -282,6 +282,7 @@ class GroupState:
     train_s: float = 0.0
     checkpoint_s: float = 0.0
     d_reg: Any = field(init=False)
+    d_own: list[torch.Tensor] = field(init=False)
 
     def __post_init__(self) -> None:
         #: how the step calls G and D (compiled with ``compile``); penalties and sampling use ``eager``
@@ -291,6 +292,7 @@ class GroupState:
         self.nets = self.eager if mode == "none" else _GroupNetworks(
             self.G.compiled(mode), self.D.compiled(mode), self.task.conditional)
         self.d_reg = {p.name: p for p in phases(self.loss.bound[0], self.G.modules[0])}.get("Dreg")
+        self.d_own = own_parameters(self.D, self.G)  # as TrainState's
 
     @staticmethod
     def grad_norm(net: Stacked) -> torch.Tensor:
@@ -311,9 +313,9 @@ class GroupState:
             k, n).mean(1)
 
     @staticmethod
-    def all_finite(x: torch.Tensor) -> torch.Tensor:
-        """``[K]``: whether each replica's batch is finite (as :meth:`TrainState.all_finite`)."""
-        return (x * 0).flatten(1).sum(1) == 0
+    def sample_sum(x: torch.Tensor) -> torch.Tensor:
+        """``[K]``: each replica's float64 sum of its generated batch (as :meth:`TrainState.sample_sum`)."""
+        return x.flatten(1).sum(1, dtype=torch.float64)
 
     def autocast(self):
         return contextlib.nullcontext()

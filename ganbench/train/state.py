@@ -16,7 +16,7 @@ from ganbench.conditioning import Networks, auxiliary_loss
 from ganbench.train import graphs
 from ganbench.train.ema import ema_beta
 from ganbench.train.losses import BoundLoss
-from ganbench.train.optim import grad_norm
+from ganbench.train.optim import grad_norm, own_parameters
 from ganbench.train.phases import phases
 from ganbench.train.task import GenerationTask, TranslationTask
 
@@ -73,6 +73,7 @@ class TrainState:
         rec = getattr(self.G, "reconstruction", None)  # a translation G's own term (Pix2Pix's L1, CycleGAN's cycle)
         self.reconstruction = rec if callable(rec) and self.task.kind == "translation" else None
         self._params: dict[int, list[torch.Tensor]] = {}  # each network's parameters, for grad_norm
+        self.d_own = own_parameters(self.D, self.G)  # what G's updates stop D recording gradients for
         self.phases = phases(self.loss, self.G)
         by_name = {p.name: p for p in self.phases}
         self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
@@ -91,10 +92,11 @@ class TrainState:
     auxiliary_loss = staticmethod(auxiliary_loss)
 
     @staticmethod
-    def all_finite(x: torch.Tensor) -> torch.Tensor:
-        """0-d: whether every value of the batch ``x`` is finite (a replica group's: one per replica). Exact:
-        0·inf and 0·NaN are NaN, 0·x is 0 otherwise; ~5× faster than ``isfinite(x).all()`` on this CPU."""
-        return (x * 0).sum() == 0
+    def sample_sum(x: torch.Tensor) -> torch.Tensor:
+        """0-d: the float64 sum of the generated batch ``x`` (a replica group's: one per replica), finite exactly
+        when every value of ``x`` is: NaN and inf propagate, and float32 or bf16 values cannot overflow a
+        float64 sum. One kernel: on this CPU ~3× faster than ``(x * 0).sum() == 0``, and sums add up."""
+        return x.sum(dtype=torch.float64)
 
     def autocast(self):
         """The context of the step's forward passes and losses: bf16 autocast with ``amp=bf16`` (without its

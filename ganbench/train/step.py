@@ -27,7 +27,7 @@ G's loss, ``target`` being the real batch.
 
 :func:`step` returns device tensors only: the serial loop brings them to the host. The same function
 trains a replica group (:mod:`ganbench.train.replicas`): there every value has a leading replica
-dimension, and the state's ``grad_norm``, ``all_finite`` and ``auxiliary_loss`` reduce per replica."""
+dimension, and the state's ``grad_norm``, ``sample_sum`` and ``auxiliary_loss`` reduce per replica."""
 
 from __future__ import annotations
 
@@ -45,6 +45,12 @@ from ganbench.train.state import TrainState
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_penalty", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
 #: the values :func:`step` returns, in order: the recorded ones, then 1.0 if both generated batches were finite
 STEP_VALUES = (*HISTORY_COLUMNS[1:], "samples_finite")
+
+
+def backward(loss: torch.Tensor) -> None:
+    """Gradients of a 0-d loss; a replica group's ``[K]`` losses are summed first (each replica's gradient is
+    its own). A 0-d loss is not summed: the sum and its backward node are two more small kernels a step."""
+    (loss if loss.dim() == 0 else loss.sum()).backward()
 
 
 class Blame:
@@ -95,7 +101,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             real_mean, fake_mean = d_real.detach().mean(-1), d_fake.detach().mean(-1)
             if s.ada is not None and s.ada.adaptive:  # r_t of ADA's adaptive p
                 s.ada.observe(d_real)
-            fake_finite = s.all_finite(fake)
+            fake_sum = s.sample_sum(fake)  # finite exactly when the batch is
             at("loss", "d_loss")
             d_loss = bound.d_loss(d_real, d_fake)
             if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
@@ -109,7 +115,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                     recorded = penalty
         at(None, "D backward")
         s.opt_d.zero_grad(set_to_none=True)
-        d_loss.sum().backward()  # a replica group's [K] losses: each replica's gradient is its own
+        backward(d_loss)
         gn_d = s.grad_norm(s.D)
         s.opt_d.step()
         at("loss", "after_d_step")
@@ -121,38 +127,47 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             if penalty is not None:
                 at(None, "D regulariser backward")
                 s.opt_d.zero_grad(set_to_none=True)
-                penalty.sum().backward()
+                backward(penalty)
                 s.opt_d.step()
                 recorded = penalty
-    g_finite = None
-    for _ in range(settings.get("g_steps", 1)):  # G's updates of the step, each on fresh noise (and labels)
-        with s.autocast():
-            at("model", "D forward")
-            d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
-            y_fake_g = task.fake_labels()
-            at("model", "G forward")
-            g_input = task.z()
-            fake_g = nets.g(g_input, y_fake_g)
-            at("model", "D forward")
-            d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
-            finite_g = s.all_finite(fake_g.detach())
-            g_finite = finite_g if g_finite is None else g_finite & finite_g
-            at("loss", "g_loss")
-            g_loss = bound.g_loss(d_fake_g, d_real_g)
-            if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
-                at(None, "auxiliary classifier loss (G)")
-                g_loss = g_loss + aux_weight * s.auxiliary_loss(c_fake_g, y_fake_g)
-            if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
-                at("model", "G regularization")
-                g_loss = g_loss + s.g_regularization()
-            if s.reconstruction is not None:  # a translation G's own term against the batch's targets
-                at("model", "G reconstruction")
-                g_loss = g_loss + s.reconstruction(g_input, fake_g, real)
-        at(None, "G backward")
-        s.opt_g.zero_grad(set_to_none=True)
-        g_loss.sum().backward()
-        gn_g = s.grad_norm(s.G)
-        s.opt_g.step()
+    g_sum = None
+    # G's updates need D's gradients with respect to its inputs only: D's own weights stop recording theirs
+    # (as StyleGAN2-ADA's training loop switches requires_grad per phase), which spares the backward pass
+    # their products; G's gradients are the same
+    for p in s.d_own:
+        p.requires_grad_(False)
+    try:
+        for _ in range(settings.get("g_steps", 1)):  # G's updates of the step, each on fresh noise (and labels)
+            with s.autocast():
+                at("model", "D forward")
+                d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
+                y_fake_g = task.fake_labels()
+                at("model", "G forward")
+                g_input = task.z()
+                fake_g = nets.g(g_input, y_fake_g)
+                at("model", "D forward")
+                d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
+                sum_g = s.sample_sum(fake_g.detach())
+                g_sum = sum_g if g_sum is None else g_sum + sum_g
+                at("loss", "g_loss")
+                g_loss = bound.g_loss(d_fake_g, d_real_g)
+                if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
+                    at(None, "auxiliary classifier loss (G)")
+                    g_loss = g_loss + aux_weight * s.auxiliary_loss(c_fake_g, y_fake_g)
+                if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
+                    at("model", "G regularization")
+                    g_loss = g_loss + s.g_regularization()
+                if s.reconstruction is not None:  # a translation G's own term against the batch's targets
+                    at("model", "G reconstruction")
+                    g_loss = g_loss + s.reconstruction(g_input, fake_g, real)
+            at(None, "G backward")
+            s.opt_g.zero_grad(set_to_none=True)
+            backward(g_loss)
+            gn_g = s.grad_norm(s.G)
+            s.opt_g.step()
+    finally:
+        for p in s.d_own:
+            p.requires_grad_(True)
     if s.g_reg is not None and s.g_reg.due(t):  # G's regulariser phase (path length): its own optimiser step
         at("ganbench", "data batch")
         y_reg = task.fake_labels()
@@ -162,7 +177,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             reg = s.g_regularization(**g_reg_kwargs(s.G, z_reg, y_reg, t))
         at(None, "G regulariser backward")
         s.opt_g.zero_grad(set_to_none=True)
-        reg.sum().backward()
+        backward(reg)
         s.opt_g.step()
     if s.G_ema is not None:
         at("ganbench", "G EMA update")
@@ -171,7 +186,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         at("ganbench", "ADA's adaptive p")
         s.ada.adjust()
     pen = recorded.detach() if recorded is not None else torch.zeros_like(d_loss.detach())
-    finite = g_finite & fake_finite
+    finite = torch.isfinite(fake_sum + g_sum)  # the last D update's generated batch and every G update's
     return torch.stack([v.float() for v in (
         d_loss.detach(), g_loss.detach(), pen, real_mean, fake_mean, gn_d.to(d_loss.device), gn_g.to(d_loss.device),
         finite)])
