@@ -8,7 +8,8 @@
 #     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min;
 #                                                                   # rpgan-r1r2 ~2.1 h in 60-min parts)
 #     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far (the
-#                                                                   # boards' kept rows + the run directories here)
+#                                                                   # boards' kept rows + the run directories here;
+#                                                                   # REPLACE_UNKEPT=1: over a board without rows)
 #     bash benchmarks/pacgan_protocols.sh pack [ring|grid]         # PacGAN2-4 (pack k, batch 100k), ~3 h
 #
 # Every loss under the protocol's pinned networks, optimiser and budget (explicit > protocol > a loss's own
@@ -48,14 +49,20 @@ if [ "$what" = loss ]; then  # one loss: results/runs/pacgan-<tier>-cpu-loss-<NA
 fi
 inputs() {  # the rows of a tier so far: the published boards' kept rows (runs.json; run directories are not
   # committed, so a later session extends a board from them), then every run directory here (a cell in both
-  # counts once, from its run directory; a cell trained with other settings is refused)
-  local tier="$1"; shift
+  # counts once, from its run directory; a cell trained with other settings is refused). The second argument
+  # is the board being published: with REPLACE_UNKEPT=1 a version of it from before boards kept their rows
+  # is left out (its rows are replaced by what is trained now; git keeps the old board)
+  local tier="$1" target="$2"
   dirs=()
-  for d in "results/pacgan-$tier-cpu" "$@"; do
+  for d in "results/pacgan-$tier-cpu" "$target"; do
     [ -d "$d" ] || continue
     if [ ! -f "$d/runs.json" ]; then  # publishing without it would drop every row whose run directory is gone
+      if [ "$d" = "$target" ] && [ "${REPLACE_UNKEPT:-0}" = 1 ]; then
+        echo "$d has no runs.json: REPLACE_UNKEPT=1, so it is replaced by the rows trained now" >&2
+        continue
+      fi
       echo "$d was published before boards kept their rows (no runs.json): train its runs again (its provenance" \
-        "names them) and publish it from them first" >&2
+        "names them) and publish it from them first$([ "$d" = "$target" ] && echo ", or replace it: REPLACE_UNKEPT=1")" >&2
       exit 1
     fi
     dirs+=("$d")
