@@ -100,16 +100,16 @@ def test_divergence_inside_a_window_stops_at_its_exact_step(plugins):
         assert str(result.history) == str(every_step.history)  # NaN != NaN: compared as text
 
 
-def test_a_generated_batch_is_finite_exactly_when_its_float64_sum_is():
+def test_the_finiteness_check_of_generated_batches_is_exact():
     """The step's finiteness check of generated batches against numpy's ``isfinite(x).all()``: NaN, ±inf,
-    +inf beside -inf, and the largest float32 values (whose float32 sum overflows) and bf16 batches."""
+    +inf beside -inf, the largest float32 and float64 values (whose sums overflow), and bf16 batches."""
     import numpy as np
 
     from ganbench.train.replicas import GroupState
     from ganbench.train.state import TrainState
 
-    big = torch.finfo(torch.float32).max
-    batches = [torch.randn(64, 2), torch.full((64, 784), big), torch.full((8, 3), -big)]
+    batches = [torch.randn(64, 2), torch.full((64, 784), torch.finfo(torch.float32).max),
+               torch.full((8, 3), torch.finfo(torch.float64).min, dtype=torch.float64)]
     for bad in (float("nan"), float("inf"), -float("inf")):
         x = torch.randn(16, 1, 4, 4)
         x[3, 0, 2, 1] = bad
@@ -117,10 +117,11 @@ def test_a_generated_batch_is_finite_exactly_when_its_float64_sum_is():
     batches.append(torch.tensor([[float("inf"), -float("inf")]]))
     batches += [torch.full((4, 4), 1e38).bfloat16(), torch.tensor([[1e38, float("nan")]]).bfloat16()]
     for x in batches:
-        expected = bool(np.isfinite(x.float().numpy()).all())
-        assert bool(torch.isfinite(TrainState.sample_sum(x))) is expected
+        expected = bool(np.isfinite(x.double().numpy()).all())
+        assert bool(TrainState.all_finite(x)) is expected
         stacked = torch.stack([x, torch.zeros_like(x)])  # a replica group's: one per replica
-        assert torch.isfinite(GroupState.sample_sum(stacked)).tolist() == [expected, True]
+        assert GroupState.all_finite(stacked).tolist() == [expected, True]
+
 
 def test_lazy_r1_is_its_own_phase_with_stylegan2s_rescale(plugins):
     """nonsat-r1 (γ 10, interval 4) for two steps, recomputed by hand: D's Adam at lr·0.8 and betas^0.8

@@ -92,11 +92,12 @@ class TrainState:
     auxiliary_loss = staticmethod(auxiliary_loss)
 
     @staticmethod
-    def sample_sum(x: torch.Tensor) -> torch.Tensor:
-        """0-d: the float64 sum of the generated batch ``x`` (a replica group's: one per replica), finite exactly
-        when every value of ``x`` is: NaN and inf propagate, and float32 or bf16 values cannot overflow a
-        float64 sum. One kernel: on this CPU ~3× faster than ``(x * 0).sum() == 0``, and sums add up."""
-        return x.sum(dtype=torch.float64)
+    def all_finite(x: torch.Tensor) -> torch.Tensor:
+        """0-d: whether every value of the batch ``x`` is finite (a replica group's: one per replica). Exact
+        for every floating dtype: 0·inf and 0·NaN are NaN, 0·x is 0 otherwise; ~5× faster than
+        ``isfinite(x).all()`` on this CPU, and on image batches than a float64 sum (which converts the batch
+        first, and which MPS cannot hold) or max |x|."""
+        return (x * 0).sum() == 0
 
     def autocast(self):
         """The context of the step's forward passes and losses: bf16 autocast with ``amp=bf16`` (without its

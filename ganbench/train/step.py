@@ -27,7 +27,7 @@ G's loss, ``target`` being the real batch.
 
 :func:`step` returns device tensors only: the serial loop brings them to the host. The same function
 trains a replica group (:mod:`ganbench.train.replicas`): there every value has a leading replica
-dimension, and the state's ``grad_norm``, ``sample_sum`` and ``auxiliary_loss`` reduce per replica."""
+dimension, and the state's ``grad_norm``, ``all_finite`` and ``auxiliary_loss`` reduce per replica."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ from ganbench.train.phases import g_reg_kwargs
 from ganbench.train.state import TrainState
 
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_penalty", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
-#: the values :func:`step` returns, in order: the recorded ones, then 1.0 if both generated batches were finite
+#: the values :func:`step` returns, in order: the recorded ones, then 1.0 if the last D update's generated batch
+#: and every G update's were finite
 STEP_VALUES = (*HISTORY_COLUMNS[1:], "samples_finite")
 
 
@@ -101,7 +102,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             real_mean, fake_mean = d_real.detach().mean(-1), d_fake.detach().mean(-1)
             if s.ada is not None and s.ada.adaptive:  # r_t of ADA's adaptive p
                 s.ada.observe(d_real)
-            fake_sum = s.sample_sum(fake)  # finite exactly when the batch is
+            fake_finite = s.all_finite(fake)
             at("loss", "d_loss")
             d_loss = bound.d_loss(d_real, d_fake)
             if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
@@ -130,13 +131,14 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                 backward(penalty)
                 s.opt_d.step()
                 recorded = penalty
-    g_sum = None
+    g_finite = None
     # G's updates need D's gradients with respect to its inputs only: D's own weights stop recording theirs
     # (as StyleGAN2-ADA's training loop switches requires_grad per phase), which spares the backward pass
     # their products; G's gradients are the same
-    for p in s.d_own:
-        p.requires_grad_(False)
+    frozen = [p for p in s.d_own if p.requires_grad]  # not one a plugin froze itself since (FreezeD-style)
     try:
+        for p in frozen:
+            p.requires_grad_(False)
         for _ in range(settings.get("g_steps", 1)):  # G's updates of the step, each on fresh noise (and labels)
             with s.autocast():
                 at("model", "D forward")
@@ -147,8 +149,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                 fake_g = nets.g(g_input, y_fake_g)
                 at("model", "D forward")
                 d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
-                sum_g = s.sample_sum(fake_g.detach())
-                g_sum = sum_g if g_sum is None else g_sum + sum_g
+                finite_g = s.all_finite(fake_g.detach())
+                g_finite = finite_g if g_finite is None else g_finite & finite_g
                 at("loss", "g_loss")
                 g_loss = bound.g_loss(d_fake_g, d_real_g)
                 if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
@@ -166,7 +168,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             gn_g = s.grad_norm(s.G)
             s.opt_g.step()
     finally:
-        for p in s.d_own:
+        for p in frozen:
             p.requires_grad_(True)
     if s.g_reg is not None and s.g_reg.due(t):  # G's regulariser phase (path length): its own optimiser step
         at("ganbench", "data batch")
@@ -186,7 +188,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         at("ganbench", "ADA's adaptive p")
         s.ada.adjust()
     pen = recorded.detach() if recorded is not None else torch.zeros_like(d_loss.detach())
-    finite = torch.isfinite(fake_sum + g_sum)  # the last D update's generated batch and every G update's
+    finite = g_finite & fake_finite  # the last D update's generated batch and every G update's
     return torch.stack([v.float() for v in (
         d_loss.detach(), g_loss.detach(), pen, real_mean, fake_mean, gn_d.to(d_loss.device), gn_g.to(d_loss.device),
         finite)])
