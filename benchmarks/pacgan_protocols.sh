@@ -26,7 +26,8 @@
 # own run directory, labelled with its fraction. Training time on the 2-core development machine, alone,
 # 2 threads: ~55 steps/s for one seed alone, ~0.68x the seeds' time as a group of 10 (README), so about
 # 55 minutes per protocol at the tier's budget (measured: the ring's group trained at 6.3 steps/s). Run it
-# alone (two torch jobs on 2 cores slow each other). BOARD_NOTE="..." adds a note to the published boards.
+# alone (two torch jobs on 2 cores slow each other). BOARD_NOTE="..." adds a note to the published boards;
+# `publish` republishes every tier whose run directory is here, TIERS="grid" (or ring) one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -112,7 +113,7 @@ case "$what" in
 esac
 [ "$what" = publish ] || [ "$what" = all ] || exit 0
 
-for name in ring grid; do
+for name in ${TIERS:-ring grid}; do  # TIERS=grid: republish that tier's board only
   dir="results/runs/pacgan-$name-cpu$suffix"
   [ -f "$dir/results.csv" ] || { echo "no run in $dir: train it first" >&2; continue; }
   ganbench leaderboard "$dir" --publish "results/pacgan-$name-cpu$suffix" --metrics modes,hq_pct,hq_kl,mode_kl \
