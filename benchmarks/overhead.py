@@ -42,13 +42,15 @@ def hand_written(G, D, x, settings, steps: int, name: str, freeze_d: bool = Fals
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
-        D.requires_grad_(not freeze_d)
+        if freeze_d:  # the plain loop does not walk D's parameters at all
+            D.requires_grad_(False)
         fake = G(torch.randn(bs, latent, generator=noise))
         g_loss = F.softplus(-D(fake).reshape(-1)).mean()
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
-        D.requires_grad_(True)
+        if freeze_d:
+            D.requires_grad_(True)
 
 
 def main() -> None:
