@@ -205,6 +205,38 @@ def test_ema_generator_is_the_average_recomputed_from_the_saved_weights(plugins)
     assert ema_beta({**r3, "g_ema_schedule": False}, 1) == pytest.approx(0.5 ** (16 / 5000))
 
 
+
+def test_r2_differentiates_d_with_the_labels_the_generated_batch_was_made_for(plugins):
+    """RpGAN + R1 + R2 on a conditional model: step 1's recorded penalty recomputed independently — R1 at
+    the real batch under its own labels, R2 at the generated batch under the labels it was generated for
+    (R3GAN scores both with matching conditions), not the real batch's."""
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    settings = _settings(steps=1, n_critic=1)
+    G, D = build(reg, "cgan", data)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    result = run_training(G, D, reg.get("loss", "rpgan-r1r2"), data, settings, seed=5, device=CPU,
+                          eval_noise=torch.zeros(4, 8), conditional=True, loss_options={"gamma": 4.0})
+    bs = settings["batch_size"]
+    index = next(BatchSampler(len(data.x), bs, seeding.generator(5, "data", data.info.name)))
+    y_fake = torch.multinomial(conditioning.class_probabilities(data), bs, replacement=True,
+                               generator=seeding.generator(5, "labels", data.info.name))
+    z = torch.randn(bs, 8, generator=seeding.generator(5, "noise", data.info.name))
+    real, y_real = data.x[index], data.y[index]
+    assert not torch.equal(y_real, y_fake)
+    with torch.no_grad():
+        fake = G0(z, y_fake)
+
+    def squared_grad_norms(x, y):
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(D0(x, y).sum(), x)
+        return grad.pow(2).sum(1)
+
+    want = 4.0 / 2 * (squared_grad_norms(real, y_real).mean() + squared_grad_norms(fake, y_fake).mean())
+    wrong = 4.0 / 2 * (squared_grad_norms(real, y_real).mean() + squared_grad_norms(fake, y_real).mean())
+    assert result.history[0]["d_penalty"] == pytest.approx(float(want), rel=1e-5)
+    assert abs(float(want) - float(wrong)) > 1e-3 * float(want)  # the labels of R2 matter here
+
 def test_conditional_training_with_an_ema_resumes_bit_identically(plugins):
     reg = plugins.registry
     data = small_data(reg, "vector")

@@ -22,6 +22,7 @@ class BoundLoss:
         # a g_loss that names d_real (relativistic losses) gets D's real scores, **options or not
         self.g_uses_real = "d_real" in parameter_names(spec.g_loss)
         self.penalty_uses_step = spec.penalty is not None and "step" in parameter_names(spec.penalty)
+        self.penalty_uses_d_fake = spec.penalty is not None and "D_fake" in parameter_names(spec.penalty)
         # signatures are inspected once here, not on every step
         self._d_kw = accepted_kwargs(spec.d_loss, self.options)
         self._g_kw = accepted_kwargs(spec.g_loss, self.options)
@@ -43,12 +44,18 @@ class BoundLoss:
         extra = {"d_real": d_real} if self.g_uses_real else {}
         return self.spec.g_loss(d_fake, **extra, **self._g_kw)
 
-    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int = 1) -> torch.Tensor | None:
-        """The loss's penalty on D (a module, or ``x -> scores`` for a conditional D); a penalty that
-        names ``step`` gets the index of this D update (1, 2, ...: lazy regularisation)."""
+    def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int = 1,
+                D_fake: nn.Module | None = None) -> torch.Tensor | None:
+        """The loss's penalty on D (a module, or ``x -> scores`` for a conditional D, with the real batch's
+        labels); a penalty that names ``step`` gets the index of this D update (1, 2, ...: lazy
+        regularisation), one that names ``D_fake`` gets D as it scores the generated batch (a conditional
+        D with the labels that batch was generated for: R2 differentiates that function; ``D`` itself
+        when not given)."""
         if self.spec.penalty is None:
             return None
-        extra = {"step": step} if self.penalty_uses_step else {}
+        extra: dict[str, Any] = {"step": step} if self.penalty_uses_step else {}
+        if self.penalty_uses_d_fake:
+            extra["D_fake"] = D if D_fake is None else D_fake
         return self.spec.penalty(D, real, fake, **extra, **self._penalty_kw)
 
     def after_d_step(self, D: nn.Module) -> None:

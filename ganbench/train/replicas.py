@@ -188,7 +188,8 @@ class _GroupNetworks:
 
 
 class _WithLabels:
-    """A conditional D's replicas with the labels of the real batch, as a penalty takes them (per replica)."""
+    """A conditional D's replicas with one batch's labels (the real batch's, or the generated batch's for a
+    penalty's ``D_fake``), as a penalty takes them (per replica)."""
 
     def __init__(self, D: Stacked, y: torch.Tensor):
         self.D, self.y = D, y
@@ -208,6 +209,7 @@ class _GroupLoss:
         self.alive = [True] * len(bound)
         first = bound[0]
         self.g_uses_real, self.penalty_interval = first.g_uses_real, first.penalty_interval
+        self.penalty_uses_d_fake = first.penalty_uses_d_fake
         self._d = torch.func.vmap(first.d_loss)
         self._g = torch.func.vmap(first.g_loss) if first.g_uses_real else torch.func.vmap(lambda f: first.g_loss(f))
 
@@ -217,8 +219,10 @@ class _GroupLoss:
     def g_loss(self, d_fake: torch.Tensor, d_real: torch.Tensor | None = None) -> torch.Tensor:
         return self._g(d_fake, d_real) if self.g_uses_real else self._g(d_fake)
 
-    def penalty(self, D: Any, real: torch.Tensor, fake: torch.Tensor, step: int = 1) -> torch.Tensor | None:
-        values = {k: b.penalty(D.replica(k), real[k], fake[k], step) for k, b in enumerate(self.bound) if self.alive[k]}
+    def penalty(self, D: Any, real: torch.Tensor, fake: torch.Tensor, step: int = 1,
+                D_fake: Any = None) -> torch.Tensor | None:
+        values = {k: b.penalty(D.replica(k), real[k], fake[k], step, None if D_fake is None else D_fake.replica(k))
+                  for k, b in enumerate(self.bound) if self.alive[k]}
         if all(v is None for v in values.values()):
             return None
         if any(v is None for v in values.values()):

@@ -66,6 +66,12 @@ class Blame:
         self.kind, self.call = kind, call
 
 
+def d_fake_scores(s: TrainState, bound: Any, y_fake: torch.Tensor | None) -> Any:
+    """D as a penalty that names ``D_fake`` scores the generated batch with (R2: the labels that batch was
+    generated for, not the real batch's), or None when the penalty does not take it."""
+    return s.eager.d_scores(y_fake) if bound.penalty_uses_d_fake else None
+
+
 def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     """Step ``t`` (1, 2, ...) of ``s``: its networks, optimisers and streams are updated in place.
     Returns ``[len(STEP_VALUES)]`` float32 on the training device (``[len(STEP_VALUES), K]`` for a
@@ -110,7 +116,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                 d_loss = d_loss + aux_weight * (s.auxiliary_loss(c_real, y_real) + s.auxiliary_loss(c_fake, y_fake))
             if s.d_reg is None:  # the penalty (if any) is part of this update's loss
                 at("loss", "penalty")
-                penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update)
+                penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update, d_fake_scores(s, bound, y_fake))
                 if penalty is not None:
                     d_loss = d_loss + penalty
                     recorded = penalty
@@ -124,7 +130,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         if s.d_reg is not None and s.d_reg.due(update):  # D's regulariser phase: its own optimiser step
             at("loss", "penalty")
             with s.autocast():
-                penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update)
+                penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update, d_fake_scores(s, bound, y_fake))
             if penalty is not None:
                 at(None, "D regulariser backward")
                 s.opt_d.zero_grad(set_to_none=True)

@@ -56,10 +56,12 @@ def cosine_schedule(start, final, updates, step):
     return start + (1 - 0.5 * (1 + math.cos(math.pi * t))) * (final - start)
 
 
-def r1_r2_penalty(D, real, fake, *, step, gamma=0.05, gamma_ratio=0.1, gamma_updates=0):
+def r1_r2_penalty(D, real, fake, *, step, D_fake=None, gamma=0.05, gamma_ratio=0.1, gamma_updates=0):
     """R3GAN's penalties (Huang et al. 2024, ``R3GAN/Trainer.py``): γ/2 · (E_real‖∇D‖² + E_fake‖∇D‖²), R1 on
     real and R2 on generated samples, at every D update; with ``gamma_updates`` > 0, γ follows
     :func:`cosine_schedule` from ``gamma`` to ``gamma_ratio`` · ``gamma`` over that many D updates (every
-    R3GAN preset ends at a tenth of its start: CIFAR-10 0.05 → 0.005 over 20M images)."""
+    R3GAN preset ends at a tenth of its start: CIFAR-10 0.05 → 0.005 over 20M images). R2 differentiates
+    ``D_fake``, D with the labels the generated batch was made for (a conditional D; ``D`` when None), the
+    function D's loss scores those samples with."""
     g = cosine_schedule(gamma, gamma * gamma_ratio, gamma_updates, step)
-    return (g / 2) * (zero_centred_penalty(D, real) + zero_centred_penalty(D, fake))
+    return (g / 2) * (zero_centred_penalty(D, real) + zero_centred_penalty(D if D_fake is None else D_fake, fake))
