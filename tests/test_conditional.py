@@ -77,24 +77,32 @@ def test_generated_labels_come_from_their_own_streams_the_same_for_every_loss(pl
     assert all(torch.equal(x, y) for x, y in zip(drawn["nonsat"], drawn["wgan-gp"], strict=True))
 
 
+def _first_step(reg, model, loss, settings, **kw):
+    """One training step of ``model`` on ring8 (seed 5) and what its first D update drew, recomputed from
+    the seed's streams: the initial G and D, the real batch and its labels, the generated batch's labels
+    and noise, and the label and noise streams after them."""
+    data = small_data(reg, "vector")
+    G, D = build(reg, model, data)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    result = run_training(G, D, reg.get("loss", loss), data, settings, seed=5, device=CPU,
+                          eval_noise=torch.zeros(4, 8), conditional=True, **kw)
+    name, bs = data.info.name, settings["batch_size"]
+    index = next(BatchSampler(len(data.x), bs, seeding.generator(5, "data", name)))
+    labels, noise = seeding.generator(5, "labels", name), seeding.generator(5, "noise", name)
+    probs = conditioning.class_probabilities(data)
+    y_fake = torch.multinomial(probs, bs, replacement=True, generator=labels)
+    return types.SimpleNamespace(result=result, D=D, G0=G0, D0=D0, real=data.x[index], y_real=data.y[index],
+                                 y_fake=y_fake, z=torch.randn(bs, 8, generator=noise), labels=labels,
+                                 noise=noise, probs=probs)
+
+
 def test_acgan_losses_are_the_adversarial_loss_plus_the_class_terms(plugins):
     """Step 1's recorded D and G losses recomputed independently: the same batch, labels and noise
     from the seed's streams, the initial networks, softplus + cross-entropy written out."""
-    reg = plugins.registry
-    data = small_data(reg, "vector")
     settings = _settings(steps=1, aux_weight=0.7)
-    G, D = build(reg, "acgan", data)
-    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
-    result = run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=5, device=CPU,
-                          eval_noise=torch.zeros(4, 8), conditional=True)
-    name, bs = data.info.name, settings["batch_size"]
-    index = next(BatchSampler(len(data.x), bs, seeding.generator(5, "data", name)))
-    labels = seeding.generator(5, "labels", name)
-    noise = seeding.generator(5, "noise", name)
-    probs = conditioning.class_probabilities(data)
-    y_fake = torch.multinomial(probs, bs, replacement=True, generator=labels)
-    z = torch.randn(bs, 8, generator=noise)
-    real, y_real = data.x[index], data.y[index]
+    one = _first_step(plugins.registry, "acgan", "nonsat", settings)
+    result, D, G0, D0, labels, noise, probs = one.result, one.D, one.G0, one.D0, one.labels, one.noise, one.probs
+    real, y_real, y_fake, z, bs = one.real, one.y_real, one.y_fake, one.z, settings["batch_size"]
     with torch.no_grad():
         fake = G0(z, y_fake)
         (s_real, c_real), (s_fake, c_fake) = D0(real), D0(fake)
@@ -205,24 +213,13 @@ def test_ema_generator_is_the_average_recomputed_from_the_saved_weights(plugins)
     assert ema_beta({**r3, "g_ema_schedule": False}, 1) == pytest.approx(0.5 ** (16 / 5000))
 
 
-
 def test_r2_differentiates_d_with_the_labels_the_generated_batch_was_made_for(plugins):
     """RpGAN + R1 + R2 on a conditional model: step 1's recorded penalty recomputed independently — R1 at
     the real batch under its own labels, R2 at the generated batch under the labels it was generated for
     (R3GAN scores both with matching conditions), not the real batch's."""
-    reg = plugins.registry
-    data = small_data(reg, "vector")
-    settings = _settings(steps=1, n_critic=1)
-    G, D = build(reg, "cgan", data)
-    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
-    result = run_training(G, D, reg.get("loss", "rpgan-r1r2"), data, settings, seed=5, device=CPU,
-                          eval_noise=torch.zeros(4, 8), conditional=True, loss_options={"gamma": 4.0})
-    bs = settings["batch_size"]
-    index = next(BatchSampler(len(data.x), bs, seeding.generator(5, "data", data.info.name)))
-    y_fake = torch.multinomial(conditioning.class_probabilities(data), bs, replacement=True,
-                               generator=seeding.generator(5, "labels", data.info.name))
-    z = torch.randn(bs, 8, generator=seeding.generator(5, "noise", data.info.name))
-    real, y_real = data.x[index], data.y[index]
+    one = _first_step(plugins.registry, "cgan", "rpgan-r1r2", _settings(steps=1, n_critic=1),
+                      loss_options={"gamma": 4.0})
+    result, G0, D0, real, y_real, y_fake, z = one.result, one.G0, one.D0, one.real, one.y_real, one.y_fake, one.z
     assert not torch.equal(y_real, y_fake)
     with torch.no_grad():
         fake = G0(z, y_fake)
