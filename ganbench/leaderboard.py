@@ -13,6 +13,7 @@ the earlier board listed.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -346,13 +347,51 @@ def _options_of(text: Any) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
 
 
+#: settings a paper row's cells may differ in without leaving the paper's configuration: the budget is the
+#: board's stated fraction, sample_every a picture's cadence, replicas how seeds are batched
+_UNPINNED = ("steps", "sample_every", "replicas")
+
+
+def _same(ours: Any, theirs: Any) -> bool:
+    """Whether a row's setting ``ours`` (from the results table: ints may read back as floats) is ``theirs``."""
+    if isinstance(theirs, bool) or isinstance(ours, bool):
+        return str(ours).lower() == str(theirs).lower()
+    try:
+        return math.isclose(float(ours), float(theirs), rel_tol=1e-9, abs_tol=0.0)
+    except (TypeError, ValueError):
+        return str(ours) == str(theirs)
+
+
+def deviations(spec, paper, cells: pd.DataFrame) -> list[str]:
+    """What ``cells`` ran otherwise than the paper's configuration of ``paper`` under ``spec``: each setting
+    the protocol pins (its ``settings``, its recipe for the row's loss, the row's own ``settings``) and each
+    model and loss option it pins, as ``key=ours (paper: theirs)``; the budget is left out (the board states
+    its fraction)."""
+    want = {**spec.settings, **spec.loss_settings.get(paper.loss, {}), **paper.settings}
+    out = []
+    for key, theirs in want.items():
+        col = f"hp_{key}"
+        if key in _UNPINNED or col not in cells:
+            continue
+        ours = [v for v in dict.fromkeys(cells[col].dropna()) if not _same(v, theirs)]
+        if ours:
+            out.append(f"{key}={'/'.join(f'{v:g}' if isinstance(v, float) else str(v) for v in ours)} "
+                       f"(paper: {theirs})")
+    for column, pinned in (("model_options", {**spec.model_options.get(paper.model, {}), **paper.model_options}),
+                           ("loss_options", spec.loss_options.get(paper.loss, {}))):
+        for key, theirs in pinned.items():
+            ours = [v for v in dict.fromkeys(_options_of(o).get(key) for o in cells.get(column, []))
+                    if v is not None and not _same(v, theirs)]
+            if ours:
+                out.append(f"{key}={'/'.join(ours)} (paper: {theirs})")
+    return out
+
+
 def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
     """Markdown: the protocol's paper numbers beside ours for every paper row this board reproduces (the
     cells of its model, loss, data set and model options), with the board's budget as a fraction of the
     paper's."""
-    import math
-
-    from ganbench.report import SPREADS, reference_mask, spread, summarize
+    from ganbench.report import SPREADS, _decimals, _num, reference_mask, spread, summarize, with_points
 
     cells = rows[~reference_mask(rows)]
     stat = SPREADS[interval][1]
@@ -360,9 +399,11 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
     steps = sorted({int(s) for s in cells.get("hp_steps", pd.Series(dtype=float)).dropna()})
     if spec.budget and steps:
         shown = ", ".join(f"{s:,} steps = {100 * s / spec.budget:.3g} %" for s in steps)
-        lines += [f"Protocol `{md_escape(spec.name)}`; budget {shown} of the paper's {spec.budget:,}.", ""]
+        lines += [f"Protocol `{md_escape(spec.name)}`; budget {shown} of {md_escape(spec.budget_of)} {spec.budget:,}.",
+                  ""]
     table = ["| paper row | cells | column | ours (mean ± " + md_escape(stat) + ") | paper |", "|---|---|---|---:|---:|"]
     notes: list[str] = []
+    differ = False
     for paper in spec.results:
         mine = cells[(cells["model"] == paper.model) & (cells["loss"] == paper.loss)
                      & (cells["status"].isin(("ok", "diverged")))]
@@ -370,23 +411,39 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
             mine = mine[mine["dataset"] == paper.dataset]
         want = {k: str(v) for k, v in paper.model_options.items()}
         mine = mine[[all(_options_of(o).get(k) == v for k, v in want.items()) for o in mine.get("model_options", [])]]
-        if mine.empty:
-            continue
+        mine = with_points(mine) if "point" in mine else mine.assign(point="")
         present = [c for c in paper.values if c in mine]
-        summary = summarize(mine, [(c, None) for c in present]).iloc[0] if present else None  # as the board counts
-        for column, (mean, err) in paper.values.items():
-            n = int(summary[f"{column}_n"]) if column in present else 0
-            if n == 0:
-                ours = "—"
-            else:
-                sd = spread(summary, column, interval) if n > 1 else float("nan")
-                ours = f"{summary[f'{column}_mean']:.3g}" + (f" ± {sd:.2g}" if not math.isnan(sd) else "") + f" (n={n})"
-            theirs = f"{mean:g}" + (f" ± {err:g}" if err is not None else "")
-            table.append(f"| {md_escape(paper.label)} | {md_escape(paper.model)} {md_escape(paper.loss)} "
-                         f"{md_escape(';'.join(f'{k}={v}' for k, v in want.items()))} | {md_escape(column)} | {ours} | "
-                         f"{theirs} |")
-        if paper.note and paper.note not in notes:
+        # one line per group the board itself keeps apart: data set and sweep point (as summarize groups)
+        for (dataset, point), group in mine.groupby(["dataset", "point"], sort=False):
+            summary = summarize(group, [(c, None) for c in present]).iloc[0] if present else None  # as the board
+            where = " ".join(x for x in (paper.model, paper.loss, ";".join(f"{k}={v}" for k, v in want.items())) if x)
+            if mine["dataset"].nunique() > 1:
+                where += f" on {dataset}"
+            if point:
+                where += f" at {point}"
+            off = deviations(spec, paper, group)
+            if off:
+                differ = True
+                where += " — differs from the paper's settings: " + ", ".join(off)
+            for column, (mean, err) in paper.values.items():
+                n = int(summary[f"{column}_n"]) if column in present else 0
+                if n == 0:
+                    ours = "—"
+                else:
+                    sd = spread(summary, column, interval) if n > 1 else float("nan")
+                    digits = _decimals([summary[f"{column}_mean"], mean])
+                    ours = _num(summary[f"{column}_mean"], digits) + (
+                        f" ± {_num(sd, digits)}" if not math.isnan(sd) else "") + f" (n={n})"
+                theirs = f"{mean:g}" + (f" ± {err:g}" if err is not None else "")
+                table.append(f"| {md_escape(paper.label)} | {md_escape(where)} | {md_escape(column)} | {ours} | "
+                             f"{theirs} |")
+        if not mine.empty and paper.note and paper.note not in notes:
             notes.append(paper.note)
+    if differ:
+        notes.append("A line that says it differs from the paper's settings was trained otherwise than the paper's "
+                     "configuration (explicit values win over a protocol): its numbers are not the paper's row's.")
+    if not spec.results:
+        return lines + ["The paper reports no numbers for this protocol: nothing stands beside ours.", ""]
     if len(table) == 2:
         return lines + ["No cell of this board reproduces a row of the paper's table.", ""]
     return lines + table + [""] + [f"- {md_escape(n)}" for n in notes] + ([""] if notes else [])

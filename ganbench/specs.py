@@ -425,7 +425,10 @@ class PaperRow:
     beside is the one of ``loss`` on ``model`` with ``model_options`` (those not given: any value), on
     ``dataset`` (None: the protocol's only data set). ``values``: ``{column: (mean, interval)}`` in the
     units of ganbench's column, the interval of the protocol's statistic (``None``: not reported);
-    ``note``: how the paper's definition differs from the column's, where it does."""
+    ``note``: how the paper's definition differs from the column's, where it does; ``settings``: what the
+    row ran beyond the protocol's settings (PacGAN-k: a batch of 100 packs, ``batch_size`` 100k). A board
+    says of cells that ran otherwise than these, the protocol's settings and its pinned options that they
+    differ from the paper's configuration."""
 
     label: str
     model: str
@@ -434,6 +437,7 @@ class PaperRow:
     model_options: Mapping[str, Any] = field(default_factory=dict)
     dataset: str | None = None
     note: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -446,8 +450,9 @@ class ProtocolSpec:
     ``ci``). In the one precedence rule a protocol's settings sit below explicit user values and above
     the loss's and the model's recipes; ``loss_settings`` are its per-loss recipes (a paper that used
     other settings for one loss). ``paper`` names the table reproduced; ``results`` hold the paper's
-    numbers (:class:`PaperRow`); ``budget`` is the paper's number of generator steps, so a protocol run
-    at fewer steps says its fraction. A *tier* (``tier_of``: the full protocol's name) is the same
+    numbers (:class:`PaperRow`); ``budget`` is the paper's training length in ganbench's steps (one step:
+    ``n_critic`` D updates and ``g_steps`` G updates — the paper's iteration), so a protocol run at fewer
+    steps says its fraction. A *tier* (``tier_of``: the full protocol's name) is the same
     protocol at a pinned, affordable step count."""
 
     name: str
@@ -467,5 +472,7 @@ class ProtocolSpec:
     budget: int | None = None
     tier_of: str | None = None
     results: tuple[PaperRow, ...] = ()
+    #: whose number ``budget`` is, as a board says it ("the released code's" where the paper states none)
+    budget_of: str = "the paper's"
     reference: str = ""
     aliases: tuple[str, ...] = ()

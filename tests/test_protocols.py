@@ -183,6 +183,44 @@ def test_rows_record_the_protocol_and_reports_keep_protocols_apart(tmp_path, plu
         load_runs([tmp_path / "tier", tmp_path / "plain"])
 
 
+
+def test_the_paper_section_shows_every_group_and_says_which_differ_from_the_papers_settings(plugins):
+    """Rows of a pacgan-ring-cpu board (no training: the rows as the results table holds them): the plain
+    GAN at the protocol's settings, a sweep point at another lr, PacGAN2 at the paper's batch of 100 packs
+    and at the protocol's 100 — each group its own line with its own n, in the table's number format; the
+    ones that ran otherwise than the paper say how, and a note says what that means."""
+    import pandas as pd
+
+    from ganbench.leaderboard import paper_lines
+
+    spec = plugins.registry.get("protocol", "pacgan-ring-cpu")
+    base = {"dataset": "ring8", "model": "pacgan", "loss": "nonsat", "status": "ok", "protocol": "pacgan-ring-cpu",
+            "recipe": "paper", "hp_steps": 40, "hp_lr_d": 1e-4, "hp_batch_size": 100.0, "hp_replicas": 3,
+            "message": None}
+    groups = [({}, "pack=1;pieces=5", "", (6, 7, 8)), ({"hp_lr_d": 1e-3}, "pack=1;pieces=5", "lr_d=0.001", (5, 5, 8)),
+              ({"hp_batch_size": 200}, "pack=2;pieces=5", "pack=2:200", (8, 8)),
+              ({}, "pack=2;pieces=5", "pack=2", (7,))]
+    rows = pd.DataFrame([{**base, **extra, "model_options": opts, "point": point, "seed": i, "modes": m,
+                          "hq_pct": 90.0 + m, "hq_kl": 0.1 * m}
+                         for extra, opts, point, modes in groups for i, m in enumerate(modes)])
+    rows.loc[rows["point"] == "", "point"] = None  # outside a sweep, as the table reads back
+    lines = paper_lines(spec, rows, "se")
+    gan = [line for line in lines if line.startswith("| GAN |") and "| modes |" in line]
+    assert gan == ["| GAN | pacgan nonsat pack=1 | modes | 7.00 ± 0.58 (n=3) | 6.3 ± 0.5 |",
+                   "| GAN | pacgan nonsat pack=1 at lr\\_d=0.001 — differs from the paper's settings: lr\\_d=0.001 "
+                   "(paper: 0.0001) | modes | 6.00 ± 1.00 (n=3) | 6.3 ± 0.5 |"]
+    pac2 = [line for line in lines if line.startswith("| PacGAN2 |") and "| modes |" in line]
+    assert pac2 == ["| PacGAN2 | pacgan nonsat pack=2 at pack=2:200 | modes | 8.00 ± 0.00 (n=2) | 7.9 ± 0.1 |",
+                    "| PacGAN2 | pacgan nonsat pack=2 at pack=2 — differs from the paper's settings: batch\\_size=100 "
+                    "(paper: 200) | modes | 7.00 (n=1) | 7.9 ± 0.1 |"]
+    assert any(line.startswith("| GAN | pacgan nonsat pack=1 | hq\\_kl | 0.700 ± 0.058 (n=3) |") for line in lines)
+    assert any("was trained otherwise than the paper's configuration" in line for line in lines)
+    toy = plugins.registry.get("protocol", "wgan-gp-toy-cpu")
+    lines = paper_lines(toy, rows.assign(model="toy-mlp", loss="wgan-gp", protocol=toy.name), "std")
+    assert "Protocol `wgan-gp-toy-cpu`; budget 40 steps = 0.04 % of the released code's 100,000." in lines
+    assert lines[-2:] == ["The paper reports no numbers for this protocol: nothing stands beside ours.", ""]
+
+
 def test_toy_mlp_is_the_wgan_gp_toy_codes_networks(plugins):
     """3 ReLU layers of 512, no normalisation; hidden weights uniform with std √(2/fan_in), output layers
     √(2/(fan_in + fan_out)), zero biases (tflib's 'he' and default initialisations)."""

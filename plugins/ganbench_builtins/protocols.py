@@ -44,7 +44,8 @@ def _tier(tier_of: str | None, steps: int, budget: int, whose: str = "the paper'
 def _pacgan(dataset: str, name: str, what: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
     rows = tuple(PaperRow(label, "pacgan", "nonsat", {"modes": (modes, se_m), "hq_pct": (hq, se_h),
                                                       "hq_kl": (rkl, se_k)},
-                          model_options={"pack": pack}, dataset=dataset, note=PACGAN_NOTE)
+                          model_options={"pack": pack}, dataset=dataset, note=PACGAN_NOTE,
+                          settings={"batch_size": 100 * pack})
                  for label, pack, modes, se_m, hq, se_h, rkl, se_k in PACGAN_TABLE[dataset])
     tier = _tier(tier_of, steps, PACGAN_BUDGET)
     return ProtocolSpec(
@@ -77,7 +78,7 @@ WGAN_GP_TOY = ("WGAN-GP's toy experiment, from the authors' released gan_toy.py 
 
 
 def _wgan_gp_toy(name: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
-    tier = _tier(tier_of, steps, WGAN_GP_TOY_BUDGET, "the code's")
+    tier = _tier(tier_of, steps, WGAN_GP_TOY_BUDGET, "the released code's")
     return ProtocolSpec(
         name=name, description=tier + WGAN_GP_TOY,
         paper="Gulrajani et al. 2017, Improved Training of Wasserstein GANs, toy figures (no table)",
@@ -89,7 +90,7 @@ def _wgan_gp_toy(name: str, steps: int, tier_of: str | None = None) -> ProtocolS
         loss_settings={"wgan-gp": {"optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.5, "beta2": 0.9,
                                    "n_critic": 5},
                        "wgan": {"optimizer": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5}},
-        interval="std", budget=WGAN_GP_TOY_BUDGET, tier_of=tier_of,
+        interval="std", budget=WGAN_GP_TOY_BUDGET, budget_of="the released code's", tier_of=tier_of,
         reference="Gulrajani et al. 2017 (NeurIPS); github.com/igul222/improved_wgan_training, gan_toy.py",
     )
 
