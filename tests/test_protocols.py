@@ -162,6 +162,7 @@ def test_rows_record_the_protocol_and_reports_keep_protocols_apart(tmp_path, plu
     tier = ganbench.run(protocol="pacgan-ring-cpu", seeds=[0, 1], steps=40, settings={"sample_every": 0},
                         out=tmp_path / "tier", device="cpu", reporter=NullReporter())
     assert list(tier["protocol"]) == ["pacgan-ring-cpu"] * 2 and list(tier["hp_batch_size"]) == [100, 100]
+    assert {"batch_size=protocol", "model.pack=protocol", "data.size=protocol"} <= set(tier["hp_source"][0].split(";"))
     plain = ganbench.run(models="pacgan", losses="nonsat", datasets="ring8", seeds=[0], metrics="modes", steps=40,
                          settings={"sample_every": 0, "eval_samples": 2500}, out=tmp_path / "plain", device="cpu",
                          reporter=NullReporter())

@@ -172,6 +172,8 @@ class _Prepared:
     notes: list[str]
     config: dict[str, Any]
     config_hash: str
+    #: ``loss.<option>`` and ``data.<option>``: where each came from (rows only; the values are hashed)
+    option_sources: dict[str, str]
 
 
 def _cores() -> int:
@@ -230,8 +232,14 @@ class Runner:
         self.protocol = self.registry.get("protocol", suite.protocol) if suite.protocol is not None else None
         if self.protocol is not None:
             self._check_protocol_names(suite.protocol)
-        self.data_options = {d: self._data_options(d) for d in suite.datasets}
-        self.loss_options = {lo: self._options("loss", lo, suite.loss_options)[0] for lo in suite.losses}
+        data = {d: self._data_options(d) for d in suite.datasets}
+        self.data_options = {d: opts for d, (opts, _) in data.items()}
+        losses = {lo: self._options("loss", lo, suite.loss_options) for lo in suite.losses}
+        self.loss_options = {lo: opts for lo, (opts, _) in losses.items()}
+        #: where each data set's and loss's option came from (``user``, ``protocol``, ...): rows say it in
+        #: ``hp_source`` beside the settings' sources (not hashed: the values themselves are)
+        self._option_sources = {("data", d): src for d, (_, src) in data.items()}
+        self._option_sources.update({("loss", lo): src for lo, (_, src) in losses.items()})
         for m in suite.models:
             self._options("model", m, suite.model_options)
         if suite.extractor != "auto":
@@ -350,14 +358,14 @@ class Runner:
         """The protocol's options of plugin ``name`` (``table``: ``model_options``, ...); none without one."""
         return dict(getattr(self.protocol, table).get(name.partition(":")[0], {})) if self.protocol else {}
 
-    def _data_options(self, name: str) -> dict[str, Any]:
+    def _data_options(self, name: str) -> tuple[dict[str, Any], dict[str, str]]:
         """A data set's options: its ``NAME:VALUE``, then the user's for ``NAME:VALUE``, then for ``NAME``."""
         base = name.partition(":")[0]
         layers = [("name", self.registry.name_options("dataset", name)), ("user", self.suite.data_options.get(name, {}))]
         if base != name:
             layers.append(("user", self.suite.data_options.get(base, {})))
         layers.append(("protocol", self._pinned("data_options", name)))
-        return self._options("dataset", name, {}, *layers)[0]
+        return self._options("dataset", name, {}, *layers)
 
     # -- data -----------------------------------------------------------------------------------
     def _load_data(self) -> dict[str, Data | BaseException]:
@@ -512,7 +520,9 @@ class Runner:
             if used:
                 notes.append(f"{cell.model}'s recipe sets {cell.loss} " + ", ".join(used))
         else:
-            loss_opts = self.loss_options[cell.loss]
+            loss_opts, loss_src = self.loss_options[cell.loss], self._option_sources[("loss", cell.loss)]
+        option_sources = {f"loss.{k}": v for k, v in loss_src.items()}
+        option_sources.update({f"data.{k}": v for k, v in self._option_sources.get(("data", cell.dataset), {}).items()})
         config = {
             "cell": {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "loss": cell.loss, "seed": cell.seed,
                      **({"point": cell.point_text} if cell.point else {})},
@@ -537,7 +547,7 @@ class Runner:
         if model.loss is not None and model.loss != loss.name:
             notes.append(f"{cell.model}'s paper trains with the {model.loss} loss; this cell trains {cell.loss}")
         digest = hashlib.sha256(json.dumps(_compared(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return _Prepared(cell, settings, sources, model_opts, loss_opts, notes, config, digest)
+        return _Prepared(cell, settings, sources, model_opts, loss_opts, notes, config, digest, option_sources)
 
     def _recommended_model_options(self, cell: Cell, model, loss) -> tuple[dict[str, Any], list[str]]:
         """The loss's paper model options that apply to this model (paper recipe only, without a protocol);
@@ -913,7 +923,8 @@ class Runner:
             row["protocol"] = self.suite.protocol
         row["model_options"] = options.format_options(prep.model_options)
         row["loss_options"] = options.format_options(prep.loss_options)
-        row["hp_source"] = ";".join(f"{k}={v}" for k, v in prep.sources.items() if v != "default")
+        row["hp_source"] = ";".join(f"{k}={v}" for k, v in {**prep.sources, **prep.option_sources}.items()
+                                    if v != "default")
         return row
 
 
