@@ -76,7 +76,7 @@ if [ "$what" = pack ]; then  # PacGAN-k rows of Table 1: pack k with 100 packs p
   bounded ganbench run --protocol "pacgan-$tier-cpu" --sweep pacgan.pack+batch_size=2:200,3:300,4:400 --replicas 10 -q \
     -o "results/runs/pacgan-$tier-cpu-pack"
   inputs "$tier" "results/pacgan-$tier-cpu-pack"
-  ganbench leaderboard "${dirs[@]}" "results/runs/pacgan-$tier-cpu-pack" \
+  ganbench leaderboard ${dirs[@]+"${dirs[@]}"} "results/runs/pacgan-$tier-cpu-pack" \
     --publish "results/pacgan-$tier-cpu-pack" --metrics modes,hq_pct,hq_kl,mode_kl \
     --title "PacGAN's 2D-$tier protocol, CPU tier: GAN and PacGAN2-4, 10 seeds each" \
     --note "Protocol pacgan-$tier-cpu; PacGAN-k as a sweep point (pacgan.pack = k, batch_size = 100k: the paper's 100 packs per batch). ± is the standard error over the 10 seeds, as the paper reports." \
@@ -98,7 +98,7 @@ fi
 train() {  # protocol, run directory
   local extra=()
   [ -n "$steps" ] && extra=(--steps "$steps")
-  bounded ganbench run --protocol "$1" --replicas 10 "${extra[@]}" -q -o "$2"
+  bounded ganbench run --protocol "$1" --replicas 10 ${extra[@]+"${extra[@]}"} -q -o "$2"
 }
 
 suffix="${steps:+-$steps}"

@@ -22,6 +22,7 @@ from ganbench.specs import (
     LossSpec,
     MetricSpec,
     ModelSpec,
+    PaperRow,
     ProtocolSpec,
 )
 from ganbench.suite import coerce_setting
@@ -282,3 +283,28 @@ def _check_protocol(spec: ProtocolSpec, who: Provenance) -> None:
     for axis in ("datasets", "models", "losses", "seeds"):
         if not getattr(spec, axis):
             raise PluginError(f"{who} registered protocol '{spec.name}' with no {axis}")
+    if spec.budget is not None and (isinstance(spec.budget, bool) or not isinstance(spec.budget, int)
+                                    or spec.budget < 1):
+        raise PluginError(f"{who} registered protocol '{spec.name}' with budget {spec.budget!r}; expected a positive "
+                          "int (the paper's steps) or None")
+    if spec.tier_of is not None and not isinstance(spec.tier_of, str):
+        raise PluginError(f"{who} registered protocol '{spec.name}' with tier_of {spec.tier_of!r}; expected the "
+                          "name of the full protocol or None")
+    for row in spec.results:
+        if not isinstance(row, PaperRow):
+            raise PluginError(f"{who} registered protocol '{spec.name}' whose results hold {type(row).__name__}; "
+                              "expected ganbench.specs.PaperRow")
+        for column, value in dict(row.values).items() if isinstance(row.values, Mapping) else [(None, None)]:
+            if not (isinstance(value, tuple) and len(value) == 2 and all(
+                    v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in value)
+                    and value[0] is not None):
+                raise PluginError(f"{who} registered protocol '{spec.name}' whose paper row '{row.label}' has "
+                                  f"{column!r}: {value!r}; expected values {{column: (mean, interval or None)}}")
+        if not isinstance(row.model_options, Mapping) or not isinstance(row.settings, Mapping):
+            raise PluginError(f"{who} registered protocol '{spec.name}' whose paper row '{row.label}' has "
+                              "model_options or settings that are not mappings")
+        for key, value in row.settings.items():
+            try:
+                coerce_setting(key, value, f"protocol '{spec.name}' paper row '{row.label}' setting")
+            except UsageError as exc:
+                raise PluginError(f"{who} registered {exc}") from None

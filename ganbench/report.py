@@ -1000,6 +1000,7 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
         "data sets (fingerprint)": distinct(f"{d} ({f})" for d, f in zip(col("dataset"), col("data_fingerprint"),
                                                                         strict=False)),
         "recipe": distinct(col("recipe")),
+        "protocol": distinct(col("protocol")),
         "steps": distinct(col("hp_steps")),
         "batch size": distinct(col("hp_batch_size")),
         "seeds": distinct(df["seed"]) if "seed" in df else "—",

@@ -1,9 +1,10 @@
 """A suite: the grid ``datasets × models × losses × seeds`` plus training settings -> Cells.
 
-Settings precedence (highest first): explicit user setting > the loss's paper settings (only with the
-``paper`` recipe) > the model's settings > :data:`GLOBAL_DEFAULTS`. Plugin options (``dcgan.norm``,
-``label-smooth.real``, ``ring8.std``) follow the same rule: user > the loss's paper ``model_options``
-(paper recipe, models only) > the plugin's declared default. The *effective* values, and where each
+Settings precedence (highest first): explicit user setting > the protocol's (``--protocol``: its settings,
+and with the ``paper`` recipe its per-loss ones) > the loss's paper settings (only with the ``paper`` recipe)
+> the model's settings > :data:`GLOBAL_DEFAULTS`. Plugin options (``dcgan.norm``, ``label-smooth.real``,
+``ring8.std``) follow the same rule: user > the protocol's > the loss's paper ``model_options`` (paper
+recipe, models only, never under a protocol) > the plugin's declared default. The *effective* values, and where each
 came from, are recorded with every result.
 """
 

@@ -13,7 +13,7 @@ import ganbench
 from ganbench.api import runner as make_runner
 from ganbench.errors import PluginError, UsageError
 from ganbench.execution.session import NullReporter
-from ganbench.specs import ProtocolSpec
+from ganbench.specs import PaperRow, ProtocolSpec
 from ganbench.suite import GLOBAL_DEFAULTS, SETTINGS, Cell, resolve_settings
 
 PACGAN = {"latent_dim": 2, "batch_size": 100, "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.8,
@@ -109,7 +109,12 @@ def test_a_protocol_that_says_nothing_checkable_is_refused_at_registration(plugi
     good = plugins.registry.get("protocol", "pacgan-ring")
     for bad, message in ((dict(interval="iqr"), "with interval 'iqr'"), (dict(seeds=()), "with no seeds"),
                          (dict(settings={"steps": 0}), "setting 'steps' expects a positive integer"),
-                         (dict(loss_settings={"nonsat": {"lr": 1}}), "unknown protocol 'x' setting of loss")):
+                         (dict(loss_settings={"nonsat": {"lr": 1}}), "unknown protocol 'x' setting of loss"),
+                         (dict(budget=0), "with budget 0"),
+                         (dict(results=(PaperRow("GAN", "pacgan", "nonsat", {"modes": 6.3}),)),
+                          r"paper row 'GAN' has 'modes': 6.3; expected values \{column: \(mean, interval or None\)\}"),
+                         (dict(results=(PaperRow("GAN", "pacgan", "nonsat", {}, settings={"batch_size": -1}),)),
+                          "paper row 'GAN' setting 'batch_size' expects")):
         spec = ProtocolSpec(**{**good.__dict__, "name": "x", **bad})
         with pytest.raises(PluginError, match=message):
             Registry().add_protocol(spec)
@@ -174,6 +179,7 @@ def test_rows_record_the_protocol_and_reports_keep_protocols_apart(tmp_path, plu
     assert res.exit_code == 0 and "mean ± standard error (std/√n)" in res.output
     board = build_board([tmp_path / "tier"], plugins.registry, metrics=["modes", "hq_pct", "hq_kl"])
     assert board.interval == "se" and board.paper[0] == "## Beside the paper: " + PACGAN_PAPER.replace("_", "\\_")
+    assert board.provenance()["protocol"] == "pacgan-ring-cpu"
     assert "Protocol `pacgan-ring-cpu`; budget 40 steps = 0.01 % of the paper's 400,000." in board.paper
     gan = [line for line in board.paper if line.startswith("| GAN | pacgan nonsat pack=1 | modes |")]
     assert len(gan) == 1 and gan[0].endswith("(n=2) | 6.3 ± 0.5 |")
