@@ -282,7 +282,36 @@ def load_runs(paths: Sequence[Path | str], references: bool = False) -> tuple[pd
     # one row per cell, in the runs' order; a run directory's before a board's kept copy (it has the plots' files)
     df = df.loc[sorted(first)].reset_index(drop=True)
     counted = set(df["run"])  # a board's kept copy that a run directory replaced entirely is not a source
+    check_groups(df)
     return df, [run for run in runs if run.kept_by is None or run.label in counted]
+
+
+#: settings in which the seeds of one row of a table may differ: how seeds were batched and how often
+#: pictures and curves were drawn change nothing that is measured
+NEUTRAL_COLUMNS = ("hp_replicas", "hp_sample_every", "hp_eval_every")
+
+
+def check_groups(df: pd.DataFrame) -> None:
+    """Refuse (one line) rows that a table would average as seeds of one configuration — the same data set,
+    model, loss and sweep point — but that ran with different settings, model or loss options or recipe
+    (merged runs: seeds 0-4 at one learning rate, 5-9 at another). A setting a row does not record (a run
+    from before it existed) is not compared."""
+    if df.empty:
+        return
+    cols = [c for c in df.columns if (c.startswith("hp_") and c not in NEUTRAL_COLUMNS and c != "hp_source")
+            or c in ("model_options", "loss_options", "recipe")]
+    df = with_points(df[~reference_mask(df)])
+    for key, g in df.groupby([c for c in ("dataset", "model", "loss", "point") if c in df], sort=False, dropna=False):
+        if g["run"].nunique() < 2:  # one run's cells of a group share a configuration by construction
+            continue
+        for col in cols:
+            values = list(dict.fromkeys(_plain(v) or "—" for v in g[col] if v is not None and not pd.isna(v)))
+            if len(values) > 1:
+                where = "/".join(str(k) for k in (key if isinstance(key, tuple) else (key,)) if k)
+                runs = " and ".join(dict.fromkeys(g["run"]))
+                raise UsageError(f"cannot merge {runs}: the seeds of {where} ran with different {col.removeprefix('hp_')} "
+                                 f"({' vs '.join(values)}), and a table averages them as one configuration; report "
+                                 "them separately, or sweep the setting")
 
 
 # -- which columns --------------------------------------------------------------------------------

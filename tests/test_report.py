@@ -234,6 +234,25 @@ def test_a_seed_is_never_counted_twice(tmp_path):
         load_runs([a, other])
 
 
+
+def test_seeds_of_one_row_that_ran_with_different_settings_are_not_averaged(tmp_path):
+    """Runs merged into one table: seeds of the same data set, model and loss at another learning rate, loss
+    option or recipe are refused in one line naming the setting; how seeds were batched (replicas) or how
+    often pictures were drawn may differ, a setting an older run does not record is not compared, and
+    another loss's settings are its own."""
+    a = make_run(tmp_path / "a", [row(seed=0, fid=1.0, hp_lr_d=1e-4, hp_replicas=1, loss_options="")])
+    for name, extra, what in (("lr", {"hp_lr_d": 2e-4}, r"lr_d \(0.0001 vs 0.0002\)"),
+                              ("opt", {"loss_options": "gamma=1.0"}, r"loss_options \(— vs gamma=1.0\)"),
+                              ("recipe", {"recipe": "same"}, r"recipe \(paper vs same\)")):
+        b = make_run(tmp_path / name, [row(seed=1, fid=2.0, **{"hp_lr_d": 1e-4, **extra})])
+        with pytest.raises(UsageError, match=r"^cannot merge .*a and .*: the seeds of mnist5k/vanilla/nonsat ran with "
+                                             rf"different {what}, and a table averages them as one configuration"):
+            load_runs([a, b])
+    fine = make_run(tmp_path / "fine", [row(seed=1, fid=2.0, hp_lr_d=1e-4, hp_replicas=10, hp_sample_every=7),
+                                        row(seed=2, fid=3.0, model="dcgan", config_hash="d", hp_lr_d=2e-4)])
+    older = make_run(tmp_path / "older", [row(seed=3, fid=4.0)])  # no hp_lr_d recorded
+    assert len(load_runs([a, fine, older])[0]) == 4
+
 def sign_p(better: int, n: int) -> float:
     """Two-sided exact sign test, by hand."""
     k = min(better, n - better)
