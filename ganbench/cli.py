@@ -547,7 +547,7 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     from ganbench.report import display as make_display
 
     registry = _plugins(ctx).registry
-    rows, runs = load_runs(run_dirs, references=True)
+    rows, runs = load_runs(run_dirs, references=True, by=_names(by))
     interval = interval or protocol_interval(registry, rows)
     cols = metric_columns(registry, rows, _names(metrics))
     groups = group_columns(rows, _names(by))

@@ -284,7 +284,7 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     from ganbench.report import baseline_rule, group_columns, load_runs, metric_columns, summarize, with_points
 
     user_notes = list(notes)
-    rows, runs = load_runs(run_dirs, references=True)
+    rows, runs = load_runs(run_dirs, references=True, by=by)
     if rows.empty:
         raise UsageError(f"no result rows in {', '.join(map(str, run_dirs))}: nothing to publish")
     rows = with_points(rows)
@@ -365,7 +365,8 @@ def _same(ours: Any, theirs: Any) -> bool:
 def deviations(spec, paper, cells: pd.DataFrame) -> list[str]:
     """What ``cells`` ran otherwise than the paper's configuration of ``paper`` under ``spec``: each setting
     the protocol pins (its ``settings``, its recipe for the row's loss, the row's own ``settings``) and each
-    model and loss option it pins, as ``key=ours (paper: theirs)``; the budget is left out (the board states
+    model and loss option it pins, as ``key=ours (paper: theirs)``, and each data option it pins that the
+    user set (rows keep data options' sources, not their values); the budget is left out (the board states
     its fraction)."""
     want = {**spec.settings, **spec.loss_settings.get(paper.loss, {}), **paper.settings}
     out = []
@@ -384,6 +385,12 @@ def deviations(spec, paper, cells: pd.DataFrame) -> list[str]:
                     if v is not None and not _same(v, theirs)]
             if ours:
                 out.append(f"{key}={'/'.join(ours)} (paper: {theirs})")
+    # data options are not in the rows, their sources are: one the user set over the protocol's is marked
+    sources = {part for text in cells.get("hp_source", []) if isinstance(text, str) for part in text.split(";")}
+    for dataset in dict.fromkeys(cells["dataset"]):
+        for key, theirs in spec.data_options.get(dataset, {}).items():
+            if f"data.{key}=user" in sources:
+                out.append(f"{dataset} {key} set by the user (paper: {theirs})")
     return out
 
 

@@ -259,7 +259,8 @@ def check_protocols(runs: Sequence[Run]) -> None:
                     )
 
 
-def load_runs(paths: Sequence[Path | str], references: bool = False) -> tuple[pd.DataFrame, list[Run]]:
+def load_runs(paths: Sequence[Path | str], references: bool = False,
+              by: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[Run]]:
     """The rows of every run directory or published board (the runs it kept: :func:`runs_at`; with
     ``references``, their reference rows too), after
     :func:`check_protocols`. A cell (data set, model, loss, seed) found in two runs is an error unless
@@ -282,26 +283,35 @@ def load_runs(paths: Sequence[Path | str], references: bool = False) -> tuple[pd
     # one row per cell, in the runs' order; a run directory's before a board's kept copy (it has the plots' files)
     df = df.loc[sorted(first)].reset_index(drop=True)
     counted = set(df["run"])  # a board's kept copy that a run directory replaced entirely is not a source
-    check_groups(df)
+    check_groups(df, by)
     return df, [run for run in runs if run.kept_by is None or run.label in counted]
 
 
-#: settings in which the seeds of one row of a table may differ: how seeds were batched and how often
-#: pictures and curves were drawn change nothing that is measured
-NEUTRAL_COLUMNS = ("hp_replicas", "hp_sample_every", "hp_eval_every")
+#: settings in which the seeds of one row of a table may differ: how seeds were batched (replicas), how often
+#: pictures and curves were drawn, and the execution options whose results agree within floating-point
+#: tolerance (compile, CUDA graphs, channels-last; bf16 autocast does not, and is compared)
+NEUTRAL_COLUMNS = ("hp_replicas", "hp_sample_every", "hp_eval_every", "hp_compile", "hp_cuda_graphs",
+                   "hp_channels_last")
 
 
-def check_groups(df: pd.DataFrame) -> None:
-    """Refuse (one line) rows that a table would average as seeds of one configuration — the same data set,
-    model, loss and sweep point — but that ran with different settings, model or loss options or recipe
-    (merged runs: seeds 0-4 at one learning rate, 5-9 at another). A setting a row does not record (a run
-    from before it existed) is not compared."""
+def check_groups(df: pd.DataFrame, by: Sequence[str] | None = None) -> None:
+    """Refuse (one line) rows that a table would average as seeds of one configuration — one group of
+    :func:`group_columns` (by default the same data set, model, loss and sweep point; ``--by`` may add
+    columns) — but that ran with different settings, model or loss options or recipe (merged runs: seeds
+    0-4 at one learning rate, 5-9 at another). A ``--by`` without model and loss averages configurations
+    on purpose and is not checked; a setting a row does not record (a run from before it existed) is not
+    compared."""
     if df.empty:
         return
-    cols = [c for c in df.columns if (c.startswith("hp_") and c not in NEUTRAL_COLUMNS and c != "hp_source")
-            or c in ("model_options", "loss_options", "recipe")]
     df = with_points(df[~reference_mask(df)])
-    for key, g in df.groupby([c for c in ("dataset", "model", "loss", "point") if c in df], sort=False, dropna=False):
+    if df.empty:
+        return
+    key_cols = group_columns(df, by)
+    if not {"model", "loss"} <= set(key_cols):
+        return
+    cols = [c for c in df.columns if ((c.startswith("hp_") and c not in NEUTRAL_COLUMNS and c != "hp_source")
+                                      or c in ("model_options", "loss_options", "recipe")) and c not in key_cols]
+    for key, g in df.groupby(key_cols, sort=False, dropna=False):
         if g["run"].nunique() < 2:  # one run's cells of a group share a configuration by construction
             continue
         for col in cols:

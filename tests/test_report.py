@@ -248,6 +248,9 @@ def test_seeds_of_one_row_that_ran_with_different_settings_are_not_averaged(tmp_
         with pytest.raises(UsageError, match=r"^cannot merge .*a and .*: the seeds of mnist5k/vanilla/nonsat ran with "
                                              rf"different {what}, and a table averages them as one configuration"):
             load_runs([a, b])
+    # --by that keeps them apart, or that averages configurations on purpose: merged
+    assert len(load_runs([a, b], by=["dataset", "model", "loss", "recipe"])[0]) == 2
+    assert len(load_runs([a, b], by=["dataset"])[0]) == 2
     fine = make_run(tmp_path / "fine", [row(seed=1, fid=2.0, hp_lr_d=1e-4, hp_replicas=10, hp_sample_every=7),
                                         row(seed=2, fid=3.0, model="dcgan", config_hash="d", hp_lr_d=2e-4)])
     older = make_run(tmp_path / "older", [row(seed=3, fid=4.0)])  # no hp_lr_d recorded
