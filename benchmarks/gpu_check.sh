@@ -11,7 +11,7 @@
 # not (no inception extractor here). Fill WHEELS_DIR, on a machine with an index, with:
 #
 #     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#         --platform manylinux2014_x86_64 -d WHEELS_DIR mlxtend torch-fidelity
+#         --platform manylinux2014_x86_64 -d WHEELS_DIR mlxtend==0.25.0 torch-fidelity
 #
 # (both are pure-Python wheels). benchmarks/gpu_session.sh runs this and gpu_protocols.sh as the one command of
 # a lent machine. Each step runs under its own time limit and inside the deadline (GPU_DEADLINE, epoch
@@ -38,36 +38,40 @@ trap 'echo; cat "$report"' EXIT
 } > "$report"
 # step LIMIT NAME COMMAND...: COMMAND under min(LIMIT, what is left); skipped below 10 s; failures into the report
 failed=0  # steps that failed or were skipped: the script's exit status is 1 if any
+ran=0  # whether the last step ran to its end (exit 0)
 step() {
-  local t rc; t=$(cap "$1")
+  local t rc; t=$(cap "$1"); ran=0
   if [ "$t" -lt 10 ]; then echo "- $2: skipped, ${t} s left before the deadline" >> "$report"; failed=$(( failed + 1 )); return 0; fi
   timeout -k 5 "$t" "${@:3}"
   rc=$?
-  [ $rc = 0 ] || { echo "- $2: exit $rc (limit ${t} s)" >> "$report"; failed=$(( failed + 1 )); }
+  [ $rc = 0 ] && ran=1 || { echo "- $2: exit $rc (limit ${t} s)" >> "$report"; failed=$(( failed + 1 )); }
 }
+rm -rf /tmp/gpu-warm /tmp/gpu-serial /tmp/gpu-jobs4  # a warm machine's earlier grid would be resumed, not timed
 per_test=""
 python3 -c "import pytest_timeout" 2> /dev/null && per_test="--timeout 90"  # one stuck test fails alone
 # shellcheck disable=SC2086
-step 180 "pytest -m cuda" python3 -m pytest -m cuda -v --durations=0 $per_test -p no:cacheprovider tests/test_cuda.py \
+step 150 "pytest -m cuda" python3 -m pytest -m cuda -v --durations=0 $per_test -p no:cacheprovider tests/test_cuda.py \
   > "$out/pytest_cuda.txt" 2>&1
 echo "$(grep -E '(passed|failed|error|skipped)' "$out/pytest_cuda.txt" | tail -n 1)" >> "$report"
 grep -E '^(FAILED|ERROR) ' "$out/pytest_cuda.txt" >> "$report"
 speed() {  # LIMIT, then train_speed.py's arguments; one JSON row per setting, written as it is measured
   step "$1" "train_speed ${*:2}" python3 benchmarks/train_speed.py --device cuda "${@:2}" >> "$out/speed.jsonl" 2>> "$out/speed.err"
 }
-# the loop with a host sync every step (the baseline) against every 32 steps; then AMP (and channels-last)
-speed 40 --model vanilla --data ring8 --steps 3000 --sync-every 1,32
-speed 40 --model dcgan --data mnist5k --steps 1000 --sync-every 1,32
-speed 40 --model dcgan --data mnist5k --steps 1000 --amp bf16 --channels-last false,true
-# the whole step captured (--cuda-graphs: optimisers, losses and records too; cheap, so before the compiles)
-speed 40 --model vanilla --data ring8 --steps 3000 --cuda-graphs true
-speed 40 --model dcgan --data mnist5k --steps 1000 --cuda-graphs true
+# in order of importance (a step the deadline leaves no time for is skipped and said so): the loop with a host
+# sync every step (the baseline) against every 32 steps, replicas, then AMP (and channels-last)
+speed 30 --model vanilla --data ring8 --steps 3000 --sync-every 1,32
+speed 30 --model dcgan --data mnist5k --steps 1000 --sync-every 1,32
 # K seeds as replicas against one after another (vanilla, and an MLP of PacGAN's sizes), K = 10 and 50
-step 90 "replicas" python3 benchmarks/replicas.py --device cuda --ks 10,50 --steps 200 --pacgan-steps 100 \
+step 60 "replicas" python3 benchmarks/replicas.py --device cuda --ks 10,50 --steps 200 --pacgan-steps 100 \
   > "$out/replicas.md" 2>&1
+# AMP, and channels-last for the conv model
+speed 30 --model dcgan --data mnist5k --steps 1000 --amp bf16 --channels-last false,true
+# the whole step captured (--cuda-graphs: optimisers, losses and records too; cheap, so before the compiles)
+speed 25 --model vanilla --data ring8 --steps 3000 --cuda-graphs true
+speed 25 --model dcgan --data mnist5k --steps 1000 --cuda-graphs true
 # compile, and inductor's CUDA graphs (compile=reduce-overhead): the launch-bound MLP both ways, dcgan with graphs
-speed 90 --model vanilla --data ring8 --steps 3000 --compile default,reduce-overhead
-speed 60 --model dcgan --data mnist5k --steps 1000 --compile reduce-overhead
+speed 75 --model vanilla --data ring8 --steps 3000 --compile default,reduce-overhead
+speed 50 --model dcgan --data mnist5k --steps 1000 --compile reduce-overhead
 python3 - "$out/speed.jsonl" >> "$report" <<'PY'
 import json, sys
 rows = []
@@ -87,19 +91,19 @@ PY
 echo -e "\n## replicas (benchmarks/replicas.py)\n" >> "$report"
 cat "$out/replicas.md" >> "$report" 2> /dev/null
 # a small default-style grid (mnist5k, two models, two losses, two seeds), serial against --jobs 4 on one GPU
-echo -e "\n## grid: mnist5k × vanilla,dcgan × nonsat,hinge × 2 seeds, 300 steps, FID\n" >> "$report"
-step 45 "grid warm-up" ganbench run -d mnist5k -m vanilla -l nonsat -s 0 --steps 1 --device cuda:0 -q \
+echo -e "\n## grid: mnist5k × vanilla,dcgan × nonsat,hinge × 2 seeds, 200 steps, FID\n" >> "$report"
+step 30 "grid warm-up" ganbench run -d mnist5k -m vanilla -l nonsat -s 0 --steps 1 --device cuda:0 -q \
   -o /tmp/gpu-warm >> "$out/grid.txt" 2>&1
-grid=(run -d mnist5k -m vanilla,dcgan -l nonsat,hinge -s 0,1 --steps 300 --metrics fid --set sample_every=0
+grid=(run -d mnist5k -m vanilla,dcgan -l nonsat,hinge -s 0,1 --steps 200 --metrics fid --set sample_every=0
       --device cuda:0 -q)
 for mode in serial jobs4; do
   args=("${grid[@]}" -o "/tmp/gpu-$mode")
   [ "$mode" = jobs4 ] && args+=(--jobs 4 --devices cuda:0,cuda:0,cuda:0,cuda:0)
   start=$(date +%s.%N)
-  step 75 "grid $mode" ganbench "${args[@]}" >> "$out/grid.txt" 2>&1
+  step 60 "grid $mode" ganbench "${args[@]}" >> "$out/grid.txt" 2>&1
   end=$(date +%s.%N)
   cp "/tmp/gpu-$mode/results.csv" "$out/grid_$mode.csv" 2> /dev/null
-  echo "- $mode: $(python3 -c "print(f'{$end - $start:.1f}')") s wall" >> "$report"
+  [ "$ran" = 1 ] && echo "- $mode: $(python3 -c "print(f'{$end - $start:.1f}')") s wall" >> "$report"
 done
 echo -e "\n$failed step(s) failed or were skipped" >> "$report"
 [ "$failed" = 0 ]

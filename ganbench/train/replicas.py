@@ -301,10 +301,11 @@ class GroupState:
     @staticmethod
     def grad_norm(net: Stacked) -> torch.Tensor:
         """``[K]``: each replica's global L2 norm of its network's gradients."""
-        grads = [p.grad.detach() for p in net.parameters() if p.grad is not None]
+        params = list(net.parameters())
+        grads = [p.grad.detach() for p in params if p.grad is not None]
         k = len(net.modules)
-        if not grads:
-            return torch.zeros(k)
+        if not grads:  # on the group's device, as a lone cell's zero is (a CPU tensor beside CUDA ones fails)
+            return torch.zeros(k, device=params[0].device if params else None)
         return torch.linalg.vector_norm(torch.stack([g.reshape(k, -1).norm(dim=1) for g in grads]), dim=0)
 
     @staticmethod
