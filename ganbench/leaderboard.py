@@ -315,6 +315,15 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
         notes = [f"Best setting per loss: each row is the point chosen by {ranked[0][0]} on seed(s) "
                  f"{','.join(map(str, chosen_on))} out of the points trained for it (its budget, in the row's note), "
                  f"shown on seed(s) {','.join(map(str, held))} only.", *notes]
+        # a loss with no row says why, rather than vanish from the table (the least stable ones would)
+        for r in chosen.itertuples():
+            if r.point is None:
+                notes.append(f"{r.dataset}/{r.model}/{r.loss} has no row: none of its {r.budget} points has a "
+                             f"{ranked[0][0]} on every selection seed ({r.select_seeds}), so no point could be "
+                             "chosen (diverged or missing seeds)")
+            elif not r.n:
+                notes.append(f"{r.dataset}/{r.model}/{r.loss} has no row: its chosen point ({r.point}) has no "
+                             f"{ranked[0][0]} on any report seed ({r.report_seeds or 'none of its seeds'})")
     groups = group_columns(table_rows, by)
     if best_setting and by is None:  # one row per loss: its point is in the note, and losses pair by seed
         groups = [g for g in groups if g != "point"]

@@ -12,11 +12,12 @@ Aggregation, per group (``--by``, default data set, model, loss):
   is known (a metric plugin declares it: :attr:`MetricSpec.directions`);
 - ``_best``: **best only where the evidence holds.** Per data set, the row with the top mean is best,
   and so is every row not significantly worse than it: each other row is compared with the top row
-  seed by seed (seeds are paired by common random numbers) by the two-sided Wilcoxon signed-rank test
-  over the seeds both have (``_p_best``), and all of a table's comparisons — every metric, every data
+  seed by seed (seeds are paired by common random numbers) by the one-sided Wilcoxon signed-rank test
+  (is this row worse?) over the seeds both have (``_p_best``), and all of a table's comparisons — every metric, every data
   set — are adjusted together by Benjamini–Hochberg (``_q_best``, ``scipy.stats.false_discovery_control``);
   a row is separated from the best when ``q <`` :data:`BEST_FDR`. Below :data:`MIN_PAIRED` shared seeds
-  no two-sided test can reach p < 0.05, so such a row is never separated: it is tied for best. One
+  a row is never separated (a rule kept conservative: one-sided, five pairs could reach p = 1/32): it is
+  tied for best. One
   row is best alone only when every other row is separated from it. ``summary.attrs["evidence"]``
   lists what weakens the table (fewer than :data:`MIN_PAIRED` seeds, missing cells, timings taken
   while other runs shared the machine); every rendering states it.
@@ -48,7 +49,8 @@ GROUP = ["dataset", "model", "loss"]
 STATUSES = ("ok", "diverged", "failed", "skipped")
 #: statuses whose rows carry metric values
 MEASURED = ("ok", "diverged")
-#: fewest seed pairs for which the paired tests are reported (2/2**6 = 0.031 < 0.05)
+#: fewest seed pairs for which the paired tests are reported and can separate a row from the best (two-sided,
+#: 2/2**6 = 0.031 < 0.05; the best's one-sided test could with five, 1/2**5: kept at six, conservatively)
 MIN_PAIRED = 6
 #: the false discovery rate (Benjamini–Hochberg) below which a row is separated from the best
 BEST_FDR = 0.05

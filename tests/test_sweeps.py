@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from ganbench import sweeps
 from ganbench.api import build_suite
 from ganbench.cli import cli
+from ganbench.leaderboard import build_board
 from ganbench.plugins import load_plugins
 from ganbench.suite import Suite
 
@@ -170,6 +172,16 @@ def test_a_sweep_board_ranks_the_best_setting_on_other_seeds(swept_run, tmp_path
     for name in ("sweep-best-of-k-ring8-mode_kl", "sweep-sensitivity-ring8-mode_kl"):
         assert (tmp_path / "board" / "plots" / f"{name}.png").stat().st_size > 1000
     assert "--sweep lr_g+lr_d=0.0001,0.001 --sweep vanilla.norm=none,batch" in md  # the command that reproduces it
+    # a loss with no point measured on every selection seed says why it has no row, rather than vanish
+    broken = tmp_path / "broken"
+    shutil.copytree(swept_run, broken)
+    for cell in broken.glob("cells/*__s0*/result.json"):
+        row = json.loads(cell.read_text())
+        cell.write_text(json.dumps({**row, "mode_kl": None}))
+    (broken / "results.csv").unlink()
+    board = build_board([broken], load_plugins().registry, metrics=["mode_kl"], best_setting=True)
+    assert any(n.startswith("ring8/vanilla/nonsat has no row: none of its 4 points has a mode_kl on every selection "
+                            "seed (0)") for n in board.notes)
 
 
 @pytest.mark.parametrize("args, message", [
