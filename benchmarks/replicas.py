@@ -3,11 +3,13 @@ seeds trained one after another (``run_training``), on this machine: wall second
 vanilla on ring8 (the built-in MLP, batch 64) and for a benchmark-local MLP of PacGAN's sizes (Lin et
 al. 2018: G 4×400 with BatchNorm, D 3×200, z ~ N(0, I₂), batch 100; LeakyReLU in D where PacGAN has
 maxout), where the CPU is compute-bound and less is to be had. Usage: ``python benchmarks/replicas.py``
-(alone on the machine; ``--ks 1,4,10 --steps 500``)."""
+(alone on the machine; ``--ks 1,4,10 --steps 500``; ``--reps N``: N pairs per K, alternately in either order, the
+medians and the median of the pairs' ratios)."""
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -40,6 +42,8 @@ def main() -> None:
     ap.add_argument("--pacgan-steps", type=int, default=150)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reps", type=int, default=1, help="pairs per K, alternately in either order (the host's speed "
+                    "drifts: a pair's two halves run back to back); the medians and the median of the pairs' ratios")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cpu = torch.device(args.device)
@@ -58,24 +62,39 @@ def main() -> None:
                                model="vanilla")
         return built.G, built.D
 
+    def alone(name: str, settings: dict, seeds: list[int]) -> float:
+        t0 = time.perf_counter()
+        for seed in seeds:
+            G, D = build(name, seed)
+            run_training(G, D, loss, data, settings, seed=seed, device=cpu,
+                         eval_noise=torch.zeros(1, settings["latent_dim"]))
+        return time.perf_counter() - t0
+
+    def together(name: str, settings: dict, seeds: list[int]) -> float:
+        t0 = time.perf_counter()
+        members = [Member(seed, *build(name, seed)) for seed in seeds]
+        run_replicas(members, loss, data, settings, device=cpu)
+        return time.perf_counter() - t0
+
     print(f"| model | steps | K | K seeds one after another (s) | K replicas (s) | ratio |  ({args.device}, "
-          f"{args.threads} threads)")
+          f"{args.threads} threads{f', medians of {args.reps} pairs' if args.reps > 1 else ''})")
     print("|---|---:|---:|---:|---:|---:|")
     for name, settings in (("vanilla", vanilla), ("pacgan-size MLP", pacgan)):
         for k in (int(v) for v in args.ks.split(",")):
             seeds = list(range(k))
-            t0 = time.perf_counter()
-            for seed in seeds:
-                G, D = build(name, seed)
-                run_training(G, D, loss, data, settings, seed=seed, device=cpu,
-                             eval_noise=torch.zeros(1, settings["latent_dim"]))
-            alone = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            members = [Member(seed, *build(name, seed)) for seed in seeds]
-            run_replicas(members, loss, data, settings, device=cpu)
-            together = time.perf_counter() - t0
-            print(f"| {name} | {settings['steps']} | {k} | {alone:.1f} | {together:.1f} | {together / alone:.2f} |",
-                  flush=True)
+            pairs = []
+            for rep in range(args.reps):  # alternate which half runs first
+                if rep % 2:
+                    t_group = together(name, settings, seeds)
+                    t_alone = alone(name, settings, seeds)
+                else:
+                    t_alone = alone(name, settings, seeds)
+                    t_group = together(name, settings, seeds)
+                pairs.append((t_alone, t_group))
+            a = statistics.median(p[0] for p in pairs)
+            g = statistics.median(p[1] for p in pairs)
+            ratio = statistics.median(p[1] / p[0] for p in pairs)
+            print(f"| {name} | {settings['steps']} | {k} | {a:.1f} | {g:.1f} | {ratio:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
