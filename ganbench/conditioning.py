@@ -21,8 +21,8 @@ from torch import nn
 from ganbench import seeding
 from ganbench.specs import Data, ModelSpec
 
-#: how generated samples' labels are drawn (setting ``fake_labels``)
-FAKE_LABELS = ("data", "uniform")
+#: how generated samples' labels are drawn (setting ``fake_labels``): ``real`` = the real batch's own labels
+FAKE_LABELS = ("data", "uniform", "real")
 
 
 def build_kwargs(spec: ModelSpec, num_classes: int) -> dict[str, Any]:
@@ -39,11 +39,12 @@ def build_networks(spec: ModelSpec, info, latent_dim: int, options: dict[str, An
 
 def class_probabilities(data: Data, how: str = "data") -> torch.Tensor:
     """``[num_classes]`` float64: the probabilities generated samples' labels are drawn with — the
-    training split's class frequencies (``data``) or uniform (``uniform``)."""
+    training split's class frequencies (``data``; ``real``, where training takes the real batch's labels,
+    which follow them: evaluation draws with them) or uniform (``uniform``)."""
     k = data.info.num_classes
     if how == "uniform" or data.y is None:
         return torch.full((k,), 1.0 / k, dtype=torch.float64)
-    if how != "data":
+    if how not in ("data", "real"):
         raise ValueError(f"fake_labels is one of {', '.join(FAKE_LABELS)}, not {how!r}")
     counts = torch.bincount(data.y, minlength=k).to(torch.float64)
     return counts / counts.sum()

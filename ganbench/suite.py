@@ -88,7 +88,9 @@ SETTINGS: dict[str, Option] = {
                           "(BigGAN's ema_start: 1,000 for CIFAR-10, 20,000 for ImageNet); 0 = from the first step",
                           check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
     "fake_labels": Option("data", "conditional models: the classes generated samples are asked for are drawn with "
-                          "the training split's class frequencies (data) or uniformly", choices=("data", "uniform")),
+                          "the training split's class frequencies (data) or uniformly, or are the real batch's own "
+                          "labels (real: R3GAN's pairing of real and generated samples of one class; the labels "
+                          "stream is then not drawn from in training)", choices=("data", "uniform", "real")),
     "aux_weight": Option(1.0, "models with an auxiliary classifier (AC-GAN): weight of its cross-entropy terms in "
                          "D's and G's losses", check=non_negative),
     "amp": Option("none", "mixed precision of the training step's forward passes and losses: none or bf16 "

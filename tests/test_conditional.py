@@ -216,7 +216,8 @@ def test_ema_generator_is_the_average_recomputed_from_the_saved_weights(plugins)
 def test_r2_differentiates_d_with_the_labels_the_generated_batch_was_made_for(plugins):
     """RpGAN + R1 + R2 on a conditional model: step 1's recorded penalty recomputed independently — R1 at
     the real batch under its own labels, R2 at the generated batch under the labels it was generated for
-    (R3GAN scores both with matching conditions), not the real batch's."""
+    (R3GAN scores both with matching conditions), not the real batch's; with fake_labels=real, R3GAN's own
+    pairing, the generated batch is of the real batch's classes (step 1's D loss recomputed)."""
     one = _first_step(plugins.registry, "cgan", "rpgan-r1r2", _settings(steps=1, n_critic=1),
                       loss_options={"gamma": 4.0})
     result, G0, D0, real, y_real, y_fake, z = one.result, one.G0, one.D0, one.real, one.y_real, one.y_fake, one.z
@@ -233,6 +234,12 @@ def test_r2_differentiates_d_with_the_labels_the_generated_batch_was_made_for(pl
     wrong = 4.0 / 2 * (squared_grad_norms(real, y_real).mean() + squared_grad_norms(fake, y_real).mean())
     assert result.history[0]["d_penalty"] == pytest.approx(float(want), rel=1e-5)
     assert abs(float(want) - float(wrong)) > 1e-3 * float(want)  # the labels of R2 matter here
+    # fake_labels=real: R3GAN's pairing — generated samples of the real batch's classes, pair i with pair i
+    same = _first_step(plugins.registry, "cgan", "rpgan-r1r2", _settings(steps=1, n_critic=1, fake_labels="real"))
+    with torch.no_grad():
+        d_fake, d_real = same.D0(same.G0(same.z, same.y_real), same.y_real), same.D0(same.real, same.y_real)
+    first = same.result.history[0]  # D's loss as recorded holds the penalty (checked above)
+    assert first["d_loss"] - first["d_penalty"] == pytest.approx(float(F.softplus(d_fake - d_real).mean()), rel=1e-5)
 
 def test_conditional_training_with_an_ema_resumes_bit_identically(plugins):
     reg = plugins.registry

@@ -336,7 +336,7 @@ def _alone(reg, model, data, seed, settings, loss, **options):
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "wgan-gp", {"g_ema": 0.5}),  # a penalty in D's loss, EMA
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat-r1", {}),  # a lazy penalty phase, lr·c and betas^c
     ("cgan", "vector", {}, 1, 12, "rpgan-r1r2", {}),  # labels per replica, a conditional D in R1 and R2
-    ("acgan", "vector", {}, 1, 12, "nonsat", {}),  # each replica's own class term
+    ("acgan", "vector", {}, 1, 12, "nonsat", {"fake_labels": "real"}),  # each replica's class term, its own labels
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat", {"g_steps": 2, "latent_dist": "uniform",
                                                             "schedule_images": 100, "lr_final_ratio": 0.5,
                                                             "beta2_start": 0.9}),  # R3GAN's schedules

@@ -88,11 +88,12 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     if s.ada is not None and not s.ada.adaptive:  # ADA's probability: fixed, or R3GAN's schedule
         s.ada.p = ada_probability(settings, t)
     n_critic, aux_weight = settings["n_critic"], settings.get("aux_weight", 1.0)
+    same_labels = settings.get("fake_labels") == "real"  # generated samples of the real batch's classes (R3GAN)
     recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
     for k in range(n_critic):
         at("ganbench", "data batch")
         real, y_real = task.real()
-        y_fake = task.fake_labels()
+        y_fake = y_real if same_labels else task.fake_labels()
         update = (t - 1) * n_critic + k + 1  # D's update, 1, 2, ...
         with s.autocast():
             at("model", "G forward")
@@ -149,7 +150,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             with s.autocast():
                 at("model", "D forward")
                 d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
-                y_fake_g = task.fake_labels()
+                y_fake_g = y_real if same_labels else task.fake_labels()
                 at("model", "G forward")
                 g_input = task.z()
                 fake_g = nets.g(g_input, y_fake_g)
@@ -178,7 +179,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             p.requires_grad_(True)
     if s.g_reg is not None and s.g_reg.due(t):  # G's regulariser phase (path length): its own optimiser step
         at("ganbench", "data batch")
-        y_reg = task.fake_labels()
+        y_reg = y_real if same_labels else task.fake_labels()
         z_reg = task.z()
         at("model", "G regularization")
         with s.autocast():

@@ -127,7 +127,8 @@ SPECS = (
         "lr_final_ratio, beta2_start); its EMA schedule is the option --set g_ema=5000 --set g_ema_schedule=true "
         "(CIFAR-10), its augmentation schedule --set ada=r3gan --set ada_p=0.55 --set ada_p_schedule=true (ADA's "
         "pipeline, p 0 → 0.55 for CIFAR-10; images only; each penalty pass draws its own augmentation). G's step "
-        "scores the last D update's real batch (R3GAN draws a fresh one).",
+        "scores the last D update's real batch (R3GAN draws a fresh one). R3GAN generates with the real batch's "
+        "classes: for a conditional model --set fake_labels=real.",
         settings={"beta1": 0.0, "beta2": 0.99, "lr_g": 2e-4, "lr_d": 2e-4, "schedule_images": 20_000_000,
                   "lr_final_ratio": 0.25, "beta2_start": 0.9},
         options={"gamma": Option(0.05, "penalty weight γ (R3GAN's CIFAR-10 preset starts at 0.05)", check=non_negative),
