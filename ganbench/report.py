@@ -10,8 +10,9 @@ Aggregation, per group (``--by``, default data set, model, loss):
   columns; ``diverged`` itself averages to the fraction of seeds that diverged);
 - ``_rank`` within each data set (1 = best, ties share the smaller rank) for columns whose direction
   is known (a metric plugin declares it: :attr:`MetricSpec.directions`);
-- ``_best``: **best only where the evidence holds.** Per data set, the row with the top mean is best,
-  and so is every row not significantly worse than it: each other row is compared with the top row
+- ``_best``: **best only where the evidence holds.** Per data set, the row with the top mean is best
+  (among the rows measured on at least :data:`MIN_PAIRED` seeds, where any is), and so is every row not
+  significantly worse than it: each other row is compared with the top row
   seed by seed (seeds are paired by common random numbers) by the one-sided Wilcoxon signed-rank test
   (is this row worse?) over the seeds both have (``_p_best``), and all of a table's comparisons — every metric, every data
   set — are adjusted together by Benjamini–Hochberg (``_q_best``, ``scipy.stats.false_discovery_control``);
@@ -575,7 +576,11 @@ def _mark_best(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[
             part = part[part[f"{col}_mean"].notna()]
             if part.empty:
                 continue
-            top = part[f"{col}_mean"].idxmax() if higher else part[f"{col}_mean"].idxmin()
+            # the top row among those measured on enough seeds to be compared (a row of one lucky seed,
+            # others diverged, would tie every row with itself); any row where none is
+            full = part[part[f"{col}_n"] >= MIN_PAIRED]
+            pool = full if not full.empty else part
+            top = pool[f"{col}_mean"].idxmax() if higher else pool[f"{col}_mean"].idxmin()
             summary.at[top, f"{col}_best"] = True
             best = _per_seed(rows, summary.loc[top], by, col)
             for i in part.index:

@@ -145,6 +145,18 @@ def test_a_row_better_on_most_seeds_is_not_separated_by_an_outlier(tmp_path):
     assert s.loc["a", "fid_mean"] < s.loc["b", "fid_mean"] and s["fid_best"].all()
 
 
+
+def test_a_row_of_few_seeds_is_not_the_row_the_others_are_tested_against(tmp_path):
+    """c has the best mean from one seed (the others diverged without a value): the top row is a, the best of
+    the rows measured on 6 seeds or more, so b is still separated from it; c cannot be, and is tied."""
+    rows = best_table({"a": 10.0, "b": 20.0})
+    rows += [row(loss="c", seed=s, fid=1.0 if s == 0 else None, status="ok" if s == 0 else "diverged")
+             for s in range(8)]
+    df, _ = load_runs([make_run(tmp_path / "run", rows)])
+    s = summarize(df, [FID]).set_index("loss")
+    assert s.loc["c", "fid_n"] == 1 and s.loc["c", "fid_mean"] < s.loc["a", "fid_mean"]
+    assert set(s.index[s["fid_best"]]) == {"a", "c"} and math.isnan(s.loc["c", "fid_p_best"])
+
 def test_best_adjusts_every_claim_of_a_table_together(tmp_path):
     """Benjamini–Hochberg over both data sets' comparisons, checked against a numpy computation; a
     data set with fewer than 6 seeds has no test and is tied, and says so."""
