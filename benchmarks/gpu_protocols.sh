@@ -14,7 +14,7 @@
 #      the other in one process: the group that compiled and captured pays for it, the other one does not
 #      (compiled code is reused; at worst inductor's cache makes it cheap), so the faster group's training time
 #      gives the steady rate and the two groups' difference the cost of compiling, which a later run pays
-#      again; the probe's seeds 0-9 are the board if no longer run fits;
+#      again; the probe (its 20 seeds) is the board if no longer run fits;
 #   2. runs of as many iterations as fit in what is left of the limit (LIMIT_SECONDS, default 470, less a
 #      minute for publishing and the probe's cost of compiling; planned at 80 % of the rate, at most the
 #      paper's 400,000, in thousands), each planned from the steady rate the last one measured (its training
@@ -78,10 +78,10 @@ ok = len(rows) == 20 and rows['replica_group'].notna().all() and len(per) == 2 a
 print(f'{per.min():.2f} {per.max() - per.min():.2f}' if ok and math.isfinite(per.sum()) else '')" 2>/dev/null
 }
 start=$(date +%s)
-protocol_run probe "$probe" 120 0-19
+protocol_run probe "$probe" 150 0-19
 rc=$?
-if [ $rc != 0 ] && [ "$compile" != none ]; then
-  echo -e "- the probe with --compile $compile failed (exit $rc after $(( $(date +%s) - start )) s; runs.txt): everything runs without compile\n" >> "$report"
+if [ $rc != 0 ] && [ "$compile" != none ]; then  # failed, or ran past its limit (124): compiling costs too much here
+  echo -e "- the probe with --compile $compile failed or ran out of time (exit $rc after $(( $(date +%s) - start )) s; runs.txt): everything runs without compile\n" >> "$report"
   compile=none
   [ -e "$out/runs/probe" ] && mv "$out/runs/probe" "$out/runs/probe-compile-failed"
   start=$(date +%s)

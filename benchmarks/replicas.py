@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=1, help="pairs per K, alternately in either order (the host's speed "
                     "drifts: a pair's two halves run back to back); the medians and the median of the pairs' ratios")
     args = ap.parse_args()
+    if args.reps < 1:
+        ap.error("--reps is at least 1")
     torch.set_num_threads(args.threads)
     cpu = torch.device(args.device)
     registry = load_plugins().registry

@@ -5,8 +5,9 @@ A conditional model (``ModelSpec.condition == "class"``) is built with ``num_cla
 ``G(z, y)`` / ``D(x, y)``. Real samples carry their own labels; generated samples are asked for
 labels drawn from a named random stream of the seed (``labels`` while training, ``eval-labels`` for
 evaluation), with the data's class frequencies (setting ``fake_labels=data``) or uniformly
-(``fake_labels=uniform``). Neither stream depends on the loss, so every loss sees the same labels:
-paired comparisons hold for conditional models too. Unconditional models never draw from them, so
+(``fake_labels=uniform``) — or, with ``fake_labels=real``, training takes the real batch's own labels
+(R3GAN's pairing) and evaluation the data's frequencies. Neither stream depends on the loss, so every
+loss sees the same labels: paired comparisons hold for conditional models too. Unconditional models never draw from them, so
 their numbers are unchanged.
 """
 

@@ -322,8 +322,8 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
                              f"{ranked[0][0]} on every selection seed ({r.select_seeds}), so no point could be "
                              "chosen (diverged or missing seeds)")
             elif not r.n:
-                notes.append(f"{r.dataset}/{r.model}/{r.loss} has no row: its chosen point ({r.point}) has no "
-                             f"{ranked[0][0]} on any report seed ({r.report_seeds or 'none of its seeds'})")
+                notes.append(f"{r.dataset}/{r.model}/{r.loss} has no {ranked[0][0]} in the table: its chosen point "
+                             f"({r.point}) has none on any report seed ({r.report_seeds or 'none of its seeds'})")
     groups = group_columns(table_rows, by)
     if best_setting and by is None:  # one row per loss: its point is in the note, and losses pair by seed
         groups = [g for g in groups if g != "point"]

@@ -576,17 +576,18 @@ def _mark_best(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[
             part = part[part[f"{col}_mean"].notna()]
             if part.empty:
                 continue
+            per_seed = {i: _per_seed(rows, summary.loc[i], by, col) for i in part.index}
             # the top row among those measured on enough seeds to be compared (a row of one lucky seed,
             # others diverged, would tie every row with itself); any row where none is
-            full = part[part[f"{col}_n"] >= MIN_PAIRED]
+            full = part[[per_seed[i].size >= MIN_PAIRED for i in part.index]]
             pool = full if not full.empty else part
             top = pool[f"{col}_mean"].idxmax() if higher else pool[f"{col}_mean"].idxmin()
             summary.at[top, f"{col}_best"] = True
-            best = _per_seed(rows, summary.loc[top], by, col)
+            best = per_seed[top]
             for i in part.index:
                 if i == top:
                     continue
-                mine = _per_seed(rows, summary.loc[i], by, col)
+                mine = per_seed[i]
                 seeds = sorted(set(mine.index) & set(best.index))
                 p = float("nan")
                 if len(seeds) >= MIN_PAIRED:  # one-sided: is this row worse than the top row, seed by seed?
@@ -794,7 +795,8 @@ def display(summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]], b
         table.rows.append(cells)
     parts = [f"mean ± {SPREADS[interval][1]} over seeds "
              "(status ok, or diverged for history columns); ↓/↑ lower/higher is better; marked per data set: the "
-             "top mean and every row not significantly worse than it (one-sided paired Wilcoxon over seeds, "
+             f"top mean (of the rows with {MIN_PAIRED} seeds or more, where any has) and every row not significantly "
+             "worse than it (one-sided paired Wilcoxon over seeds, "
              f"Benjamini–Hochberg q < {BEST_FDR} over the table's comparisons), so several marks are a tie"]
     if baseline is not None:
         parts.append(f"Δ = loss − {baseline} on the same seed (mean; 'k/n better'); p-values (sign test, Wilcoxon) "

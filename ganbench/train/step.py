@@ -146,7 +146,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     try:
         for p in frozen:
             p.requires_grad_(False)
-        for _ in range(settings.get("g_steps", 1)):  # G's updates of the step, each on fresh noise (and labels)
+        # G's updates of the step, each on fresh noise (and labels; with fake_labels=real the last real batch's)
+        for _ in range(settings.get("g_steps", 1)):
             with s.autocast():
                 at("model", "D forward")
                 d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view

@@ -2,7 +2,8 @@
 
 :class:`GenerationTask` is noise → sample generation: a real batch is data rows (with their labels
 for a conditional model), a generated batch is asked for by noise ``z`` (and labels drawn from the
-seed's ``labels`` stream with the training split's class frequencies or uniformly: ``fake_labels``).
+seed's ``labels`` stream with the training split's class frequencies or uniformly: ``fake_labels``; with
+``fake_labels=real`` the training step gives them the real batch's labels and never asks the task).
 Every draw comes from a named stream of the cell's seed (:mod:`ganbench.seeding`); the task owns the
 ``data``, ``noise`` and ``labels`` streams and they are part of a checkpoint. The draws of several steps
 can be made ahead and moved to the training device at once (:meth:`GenerationTask.fetch_ahead`):
