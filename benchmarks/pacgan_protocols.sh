@@ -6,7 +6,9 @@
 #
 #     bash benchmarks/pacgan_protocols.sh [ring|grid|publish] [STEPS]
 #     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min;
-#                                                                   # rpgan-r1r2 ~2.1 h in 60-min parts)
+#                                                                   # rpgan-r1r2 ~2.1 h in 60-min parts;
+#                                                                   # NAME,NAME...: one after another, each
+#                                                                   # under TIME_LIMIT)
 #     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far (the
 #                                                                   # boards' kept rows + the run directories here;
 #                                                                   # REPLACE_UNKEPT=1: over a board without rows)
@@ -42,10 +44,12 @@ bounded() {  # a ganbench command, for at most TIME_LIMIT; exit 3 (and why) when
   fi
   return "$rc"
 }
-if [ "$what" = loss ]; then  # one loss: results/runs/pacgan-<tier>-cpu-loss-<NAME>
-  name="${2:?usage: bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]}"
+if [ "$what" = loss ]; then  # one loss (or several, A,B: one after another): results/runs/pacgan-<tier>-cpu-loss-<NAME>
+  names="${2:?usage: bash benchmarks/pacgan_protocols.sh loss NAME[,NAME...] [ring|grid]}"
   tier="${3:-ring}"
-  bounded ganbench run --protocol "pacgan-$tier-cpu" --losses "$name" --replicas 10 -q -o "results/runs/pacgan-$tier-cpu-loss-$name"
+  for name in ${names//,/ }; do
+    bounded ganbench run --protocol "pacgan-$tier-cpu" --losses "$name" --replicas 10 -q -o "results/runs/pacgan-$tier-cpu-loss-$name"
+  done
   exit 0
 fi
 inputs() {  # the rows of a tier so far: the published boards' kept rows (runs.json; run directories are not
