@@ -288,9 +288,12 @@ def test_the_stacked_mnist_protocol_pins_pacgans_veegan_setting(tmp_path, plugin
     assert prep.model_options == {"pack": 1, "g_width": 64, "d_width": 64}
     spec = plugins.registry.get("protocol", name)
     assert (spec.interval, spec.budget, spec.tier_of) == ("se", 100_000, tier_of)
-    (row,) = spec.results
-    assert (row.label, row.model, dict(row.model_options), dict(row.values)) == (
-        "DCGAN", "pacgan-dcgan", {"pack": 1}, {"modes": (78.9, 6.46), "mode_kl": (4.50, 0.127)})
+    # Table 2's rows of PacGAN's own runs (its results/Table2.png), PacDCGAN-k at batch 64k
+    assert [(r.label, r.model, dict(r.model_options), dict(r.values), dict(r.settings)) for r in spec.results] == [
+        ("DCGAN", "pacgan-dcgan", {"pack": 1}, {"modes": (78.9, 6.46), "mode_kl": (4.50, 0.127)}, {"batch_size": 64}),
+        ("PacDCGAN2", "pacgan-dcgan", {"pack": 2}, {"modes": (1000.0, 0.0), "mode_kl": (0.06, 0.003)}, {"batch_size": 128}),
+        ("PacDCGAN3", "pacgan-dcgan", {"pack": 3}, {"modes": (1000.0, 0.0), "mode_kl": (0.06, 0.003)}, {"batch_size": 192}),
+        ("PacDCGAN4", "pacgan-dcgan", {"pack": 4}, {"modes": (1000.0, 0.0), "mode_kl": (0.07, 0.005)}, {"batch_size": 256})]
 
 
 def test_pacgan_dcgan_is_the_codes_network(plugins):

@@ -79,8 +79,9 @@ WGAN_GP_TOY = ("WGAN-GP's toy experiment, from the authors' released gan_toy.py 
                "shows the toys as figures only, so no number stands beside ours): ring8 at radius 2/1.414 with σ "
                "0.02/1.414, model toy-mlp (3×512 ReLU), 2-d noise, batch 256, wgan-gp with λ 0.1 (the code's, not "
                "the paper's image λ 10), 5 critic steps, Adam 1e-4 (0.5, 0.9); wgan (the code's other mode) with "
-               "RMSprop 5e-5 and clipping. Unlike the code: a fixed set of 1,000,000 points instead of fresh "
-               "ones every batch, G's update after the critic's (the code starts each iteration with G's).")
+               "RMSprop 5e-5 and clipping (PyTorch's RMSprop: α 0.99, ε 1e-8, its average from 0; the code's "
+               "TensorFlow 1 RMSProp: decay 0.9, ε 1e-10, from 1). Unlike the code: a fixed set of 1,000,000 points "
+               "instead of fresh ones every batch, G's update after the critic's (the code starts each iteration with G's).")
 
 
 def _wgan_gp_toy(name: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
@@ -112,12 +113,18 @@ STACKED = ("PacGAN's stacked-MNIST experiment in the VEEGAN setting (Table 2; 1,
            "(g_steps 2), 26,000 samples, modes = distinct per-channel digit triples, KL(generated ‖ uniform) in nats, "
            "10 seeds, mean ± standard error. Unlike the released code: real and generated images both in [-1, 1] (the "
            "code feeds D real images in [0, 1] beside G's tanh output), stacks drawn from MNIST's training digits "
-           "only (the code pools train and test), the second G update on fresh noise (the code reuses the batch), "
-           "PacDCGAN-k packs consecutive samples of one G batch (the code runs G once per slot, each with its own "
-           "BatchNorm statistics), and digits are classified by ganbench's domain classifier (the code: a Keras "
+           "only (the code pools train and test), D's generated batch and each G update on fresh noise (the code draws "
+           "one z per step for all three), a fresh shuffle every epoch (the code slices the stacks in one order), "
+           "PacDCGAN-k packs consecutive samples of one G batch and of one shuffled real batch (the code runs G once "
+           "per slot, each with its own BatchNorm statistics, and draws each real slot with replacement), and "
+           "digits are classified by ganbench's domain classifier (the code: a Keras "
            "MNIST CNN on G's output unscaled).")
-STACKED_NOTE = ("PacDCGAN2-4 capture all 1,000 modes in the paper's Table 2; ganbench's classifier is its own domain "
-                "classifier, so the counts compare to the paper's only as closely as the two classifiers agree")
+STACKED_NOTE = ("the paper's rows are its own runs (Table 2's 'our implementation'; the rows above them quote VEEGAN's); "
+                "ganbench's classifier is its own domain classifier, so the counts compare to the paper's only as "
+                "closely as the two classifiers agree")
+#: Table 2's rows of PacGAN's own runs (modes, KL; ± standard error over 10 runs): DCGAN and PacDCGAN2-4
+STACKED_TABLE = (("DCGAN", 1, 78.9, 6.46, 4.50, 0.127), ("PacDCGAN2", 2, 1000.0, 0.0, 0.06, 0.003),
+                 ("PacDCGAN3", 3, 1000.0, 0.0, 0.06, 0.003), ("PacDCGAN4", 4, 1000.0, 0.0, 0.07, 0.005))
 
 
 def _stacked(name: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
@@ -134,8 +141,10 @@ def _stacked(name: str, steps: int, tier_of: str | None = None) -> ProtocolSpec:
         data_options={"stacked-mnist": {"source": "mnist", "size": 128_000}},
         model_options={"pacgan-dcgan": {"pack": 1}},
         interval="se", budget=STACKED_BUDGET, tier_of=tier_of,
-        results=(PaperRow("DCGAN", "pacgan-dcgan", "nonsat", {"modes": (78.9, 6.46), "mode_kl": (4.50, 0.127)},
-                          model_options={"pack": 1}, dataset="stacked-mnist", note=STACKED_NOTE),),
+        results=tuple(PaperRow(label, "pacgan-dcgan", "nonsat", {"modes": (modes, se_m), "mode_kl": (kl, se_k)},
+                               model_options={"pack": pack}, dataset="stacked-mnist", note=STACKED_NOTE,
+                               settings={"batch_size": 64 * pack})
+                      for label, pack, modes, se_m, kl, se_k in STACKED_TABLE),
         reference="Lin, Khetan, Fanti, Oh 2018, PacGAN (NeurIPS); github.com/fjxmlzn/PacGAN (stacked_MNIST_experiments/"
         "VEEGAN_experiment); Srivastava et al. 2017, VEEGAN (the setting)",
     )
