@@ -14,7 +14,7 @@ from ganbench import __version__
 from ganbench.console import UNBOUNDED, make_console, plain
 from ganbench.errors import GanbenchError, one_line
 from ganbench.registry import PLURALS, normalize_kind
-from ganbench.suite import SETTINGS
+from ganbench.suite import SETTINGS, split_names
 
 EXIT_USAGE = 2
 EXIT_FAILED_CELLS = 1
@@ -488,8 +488,9 @@ def plugins(ctx):
         console.print(broken)
 
 
-def _names(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+def _names(value: str | None, flag: str) -> list[str] | None:
+    """``--metrics``/``--by`` as a list; None when not given; one that names nothing is a one-line error."""
+    return split_names(value, flag) if value else None
 
 
 REPORT_OPTIONS = [
@@ -547,10 +548,10 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     from ganbench.report import display as make_display
 
     registry = _plugins(ctx).registry
-    rows, runs = load_runs(run_dirs, references=True, by=_names(by))
+    rows, runs = load_runs(run_dirs, references=True, by=_names(by, "--by"))
     interval = interval or protocol_interval(registry, rows)
-    cols = metric_columns(registry, rows, _names(metrics))
-    groups = group_columns(rows, _names(by))
+    cols = metric_columns(registry, rows, _names(metrics, "--metrics"))
+    groups = group_columns(rows, _names(by, "--by"))
     summary = summarize(rows, cols, groups, baseline, rule=baseline_rule(registry))
     figs, notes = [], []
     if fmt == "html" or plot_dir:
@@ -702,7 +703,7 @@ def evaluate(ctx, run_dir, metrics, extractor, eval_samples, data_root, device):
     from ganbench.device import resolve_device
     from ganbench.execution.rescore import rescore
 
-    done = rescore(run_dir, metrics=_names(metrics), extractor=extractor, eval_samples=eval_samples,
+    done = rescore(run_dir, metrics=_names(metrics, "--metrics"), extractor=extractor, eval_samples=eval_samples,
                    device=resolve_device(device, "--device"), data_root=data_root, plugins=_plugins(ctx),
                    progress=click.echo)
     click.echo(f"{run_dir}: {len(done.rescored)} cell(s) rescored" + (
@@ -756,8 +757,8 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, best_setting, sel
         select = parse_seeds(select_seeds) if select_seeds else None
     except UsageError as exc:
         raise UsageError(str(exc).replace("--seeds", "--select-seeds")) from None
-    asked = {"title": title, "metrics": _names(metrics), "by": _names(by), "baseline": baseline, "notes": notes,
-             "best_setting": best_setting, "select_seeds": select}
+    asked = {"title": title, "metrics": _names(metrics, "--metrics"), "by": _names(by, "--by"), "baseline": baseline,
+             "notes": notes, "best_setting": best_setting, "select_seeds": select}
     earlier = board_options(run_dirs)
     if earlier is not None:  # extending a published board: what it was asked for, unless given again
         source, kept = earlier

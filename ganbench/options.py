@@ -25,12 +25,15 @@ _FALSE = {"0", "false", "no", "off"}
 @dataclass(frozen=True)
 class Option:
     """One declared hyper-parameter. ``check(value)`` returns ``None`` or why the value is invalid
-    (e.g. ``"expects a value in (0, 1]"``)."""
+    (e.g. ``"expects a value in (0, 1]"``). A string value is a name, matched without regard to case (a
+    choice is given as ``choices`` spells it, others lower-cased), unless ``text``: free text such as a
+    folder's path, kept as written."""
 
     default: Any
     help: str = ""
     choices: tuple[Any, ...] | None = None
     check: Callable[[Any], str | None] | None = None
+    text: bool = False
 
 
 def positive(v: Any) -> str | None:
@@ -64,9 +67,11 @@ def defaults(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: o.default for k, o in option_table(options).items()}
 
 
-def coerce_value(value: Any, default: Any, what: str) -> Any:
+def coerce_value(value: Any, default: Any, what: str, lower: bool = True) -> Any:
     """``value`` converted to the type of ``default`` (bool, int, float or str); UsageError naming
-    ``what`` otherwise. Strings from the command line are parsed; a ``None`` default takes strings."""
+    ``what`` otherwise. Strings from the command line are parsed; a ``None`` default takes strings. A
+    string is stripped, and lower-cased with ``lower`` (a choice among names; free text such as a folder's
+    path keeps its case)."""
     try:
         if isinstance(default, bool):
             if isinstance(value, bool):
@@ -106,7 +111,7 @@ def coerce_value(value: Any, default: Any, what: str) -> Any:
                 raise UsageError(f"{what} expects a finite number, got {value!r}")
             return number
         if default is None or isinstance(default, str):
-            return str(value).strip().lower() if isinstance(default, str) else value
+            return (str(value).strip().lower() if lower else str(value).strip()) if isinstance(default, str) else value
         return type(default)(value)
     except (TypeError, ValueError):
         kind = "true/false" if isinstance(default, bool) else type(default).__name__
@@ -114,9 +119,12 @@ def coerce_value(value: Any, default: Any, what: str) -> Any:
 
 
 def coerce_option(option: Option, value: Any, what: str) -> Any:
-    out = coerce_value(value, option.default, what)
-    if option.choices is not None and out not in option.choices:
-        raise UsageError(f"{what} expects one of {', '.join(map(str, option.choices))}, got {value!r}")
+    out = coerce_value(value, option.default, what, lower=not option.text)
+    if option.choices is not None:
+        spelled = {c.lower(): c for c in option.choices if isinstance(c, str)}  # AtoB, whatever the case typed
+        out = spelled.get(out, out) if isinstance(out, str) else out
+        if out not in option.choices:
+            raise UsageError(f"{what} expects one of {', '.join(map(str, option.choices))}, got {value!r}")
     if option.check is not None:
         problem = option.check(out)
         if problem:

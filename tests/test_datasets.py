@@ -18,7 +18,7 @@ from datafiles import write_celeba, write_cifar10, write_cyclegan, write_image_f
 import ganbench
 from ganbench.cli import cli
 from ganbench.errors import DataUnavailable, UsageError
-from ganbench.options import defaults
+from ganbench.options import coerce_option, defaults
 from ganbench.plugins import load_plugins
 from ganbench.specs import Data, DataInfo, nothing_missing
 
@@ -165,6 +165,14 @@ def test_pix2pix_and_cyclegan_layouts_load_as_the_authors_lay_them_out(root):
     backwards = load("facades", root / "p2p")  # the authors train facades BtoA: label maps → photos
     assert backwards.info.options["direction"] == "BtoA" and backwards.info.domains == ("label maps", "photos")
     assert torch.equal(backwards.source, load("facades", root / "p2p", direction="AtoB").x)
+    # as a user types it (--data-opt facades.direction=btoa): a choice matched whatever its case, spelled as declared;
+    # a folder's path is free text, kept as written
+    direction = _REGISTRY.get("dataset", "facades").options["direction"]
+    assert coerce_option(direction, " btoa", "direction") == "BtoA" and coerce_option(direction, "AtoB", "d") == "AtoB"
+    with pytest.raises(UsageError, match="expects one of auto, AtoB, BtoA, got 'sideways'"):
+        coerce_option(direction, "sideways", "direction")
+    path = _REGISTRY.get("dataset", "image-folder").options["path"]
+    assert coerce_option(path, " /Data/My Faces ", "path") == "/Data/My Faces"
     folders = write_cyclegan(root / "cg", "horse2zebra")
     unpaired = load("horse2zebra", root / "cg")
     assert (unpaired.info.paired, len(unpaired.source), len(unpaired.x), len(unpaired.source_test)) == (False, 3, 4, 2)
@@ -504,12 +512,12 @@ def test_folder_name_takes_a_path_and_other_names_do_not():
 
 def test_two_image_folders_are_two_data_sets(tmp_path, tiny):
     a = write_image_folder(tmp_path / "a", classes=())
-    b = write_image_folder(tmp_path / "b", classes=("x", "y"))
+    b = write_image_folder(tmp_path / "Faces B", classes=("x", "y"))  # a path keeps its case (and spaces)
     df = ganbench.run(models="vanilla", losses="nonsat", datasets=f"folder:{a},folder:{b}", seeds=[0],
                       settings={**tiny, "steps": 3, "batch_size": 4, "eval_samples": 8}, out=tmp_path / "run",
                       data_options={"image-folder": {"image_size": 28}}, device="cpu", metrics=[])
-    assert list(df["dataset"]) == [f"image-folder:{a}", f"image-folder:{b}"]
-    assert list(df["status"]) == ["ok", "ok"]
+    assert sorted(df["dataset"]) == sorted([f"image-folder:{a}", f"image-folder:{b}"])
+    assert list(df["status"]) == ["ok", "ok"]  # the folder with capitals was read, not a lower-cased one
     cells = sorted((tmp_path / "run" / "cells").iterdir())
     assert [c.name.startswith("image-folder_") for c in cells] == [True, True]
     configs = [json.loads((c / "config.json").read_text()) for c in cells]

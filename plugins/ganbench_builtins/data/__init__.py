@@ -281,7 +281,7 @@ def ganbench_register_datasets(registry):
         description="Any folder of images (png, jpg, ...; recursive), short side resized and centre-cropped. "
         "Labelled by first-level sub-folder when there are at least two. Name it folder:PATH.",
         options={
-            "path": Option("", "the folder (also given as folder:PATH)"),
+            "path": Option("", "the folder (also given as folder:PATH)", text=True),
             **image_options(64, 3),
             **_limit_option("use a fixed random subset of N images (0 = all)"),
             "seed": Option(0, "seed of the limit subset"),
