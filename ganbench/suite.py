@@ -536,6 +536,14 @@ def load_suite_file(path: str | Path) -> dict[str, Any]:
                 raise UsageError(f"{where} expects a list of names or a comma-separated string, got {value!r}")
         elif what == "seeds":
             if isinstance(value, str) or (isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)):
+                try:  # checked here, so the message names the file and key rather than a --seeds never given
+                    seeds = parse_seeds(value)
+                except UsageError as exc:
+                    raise UsageError(f"{where}: {str(exc).removeprefix('--seeds ')}") from None
+                dupes = sorted(str(v) for v, n in collections.Counter(seeds).items() if n > 1)
+                if not seeds or dupes:
+                    raise UsageError(f"{where} " + (f"lists {', '.join(dupes[:5])} more than once" if dupes
+                                                    else "is empty: give at least one seed"))
                 out[arg] = value
             else:
                 raise UsageError(f"{where} expects a list of non-negative integers or a string like '0-4', got {value!r}")

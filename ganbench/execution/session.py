@@ -300,8 +300,8 @@ class Runner:
             for flag, value in (("--ray-address", config.ray_address), ("--gpus-per-cell", config.gpus_per_cell)):
                 if value is not None:
                     raise UsageError(f"{flag} is an option of --executor ray (this run's executor is {name})")
-        elif config.gpus_per_cell is not None and not (
-                0 <= config.gpus_per_cell <= 1 or float(config.gpus_per_cell).is_integer()):
+        elif config.gpus_per_cell is not None and not (config.gpus_per_cell >= 0 and (
+                config.gpus_per_cell <= 1 or float(config.gpus_per_cell).is_integer())):  # -1 is whole, not a share
             raise UsageError(f"--gpus-per-cell expects 0 (no GPU), a fraction of one GPU (0 < x <= 1) or a whole number "
                              f"of GPUs, got {config.gpus_per_cell:g}")
         if name == "ray":
