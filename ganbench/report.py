@@ -45,6 +45,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import UsageError
+from ganbench.store import is_instrument
 
 GROUP = ["dataset", "model", "loss"]
 STATUSES = ("ok", "diverged", "failed", "skipped")
@@ -114,7 +115,7 @@ def load_run(path: Path | str, references: bool = False) -> Run:
     for row in rows:
         config = store.read_cell_config(row["cell_id"]) or {}
         row.setdefault("data_fingerprint", config.get("data_fingerprint"))
-        ids = sorted({str(v) for k, v in row.items() if k.endswith("_extractor") and v})
+        ids = sorted({str(v) for k, v in row.items() if is_instrument(k) and v})
         row["extractor"] = ",".join(ids) if ids else None
         row["run"] = str(path)
     return Run(path, rows_to_frame(rows), store.suite(), store.environment(), rows)
@@ -640,7 +641,7 @@ def reference_mask(df: pd.DataFrame) -> pd.Series:
 
 
 def _check_extractors(df: pd.DataFrame) -> None:
-    for col in [c for c in df.columns if c.endswith("_extractor")]:
+    for col in [c for c in df.columns if is_instrument(c)]:
         per_dataset = df.dropna(subset=[col]).groupby("dataset")[col].nunique()
         mixed = per_dataset[per_dataset > 1]
         if not mixed.empty:

@@ -85,6 +85,14 @@ IDENTITY_COLUMNS = ["cell_id", "dataset", "model", "loss", "seed"]
 STATUS_COLUMNS = ["status", "failure", "message", "steps_done", "diverged_at", "ada_p_end"]
 TIMING_COLUMNS = ["wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval_s", "eval_points", "checkpoint_s",
                   "resumed_from"]
+
+
+def is_instrument(col: str) -> bool:
+    """Whether a result column names the network a metric was measured with: a feature extractor
+    (``fid_extractor``, ...) or the classifier of the conditional metrics (``cond_classifier``)."""
+    return col.endswith("_extractor") or col == "cond_classifier"
+
+
 #: the effective settings are ``hp_<setting>`` columns between ``recipe``/``protocol``/``point`` and ``hp_source``
 SETTINGS_COLUMNS = ["recipe", "protocol", "point", "hp_source", "model_options", "loss_options"]
 SETTING_PREFIX = "hp_"

@@ -237,6 +237,17 @@ def test_different_data_versions_are_refused_and_matching_runs_merge(tmp_path):
     assert len(load_runs([a, d])[0]) == 2
 
 
+
+def test_runs_whose_conditional_metrics_used_other_classifiers_are_not_merged(tmp_path):
+    """cond_acc is measured with a classifier (cond_classifier), an instrument as the feature extractors are:
+    two runs scored by different weights are refused like two extractors."""
+    a = make_run(tmp_path / "a", [row(seed=0, fid=1.0, cond_acc=0.8, cond_classifier="domain:aaa")])
+    b = make_run(tmp_path / "b", [row(seed=1, fid=2.0, cond_acc=0.7, cond_classifier="domain:bbb")])
+    with pytest.raises(UsageError, match=r"feature extractor differ on mnist5k"):
+        load_runs([a, b])
+    same = make_run(tmp_path / "same", [row(seed=2, fid=3.0, cond_acc=0.9, cond_classifier="domain:aaa")])
+    assert len(load_runs([a, same])[0]) == 2
+
 def test_a_seed_is_never_counted_twice(tmp_path):
     a = make_run(tmp_path / "a", [row(seed=0, fid=1.0)])
     same = make_run(tmp_path / "same", [row(seed=0, fid=1.0)])

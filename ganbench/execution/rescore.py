@@ -33,6 +33,7 @@ import torch
 from ganbench import __version__
 from ganbench.errors import GanbenchError, UsageError, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor, translation_inputs
+from ganbench.store import is_instrument
 from ganbench.suite import Cell
 
 #: columns the rescoring adds to a row
@@ -199,8 +200,8 @@ def _refuse_mixed_instruments(root: Path, cell_id: str, row: dict[str, Any], new
     """Refuse, in one line, a rescored row whose columns would name two weights of one extractor: the
     new metrics by the rescoring's, columns it did not recompute by the old one (``track_extractor``
     labels what cannot be recomputed and is exempt)."""
-    ids = {c: v for c, v in row.items() if (c.endswith("_extractor") or c == "cond_classifier")
-           and c != "track_extractor" and isinstance(v, str) and ":" in v}
+    ids = {c: v for c, v in row.items() if is_instrument(c) and c != "track_extractor" and isinstance(v, str)
+           and ":" in v}
     for col, value in ids.items():
         if col in new_columns:
             continue

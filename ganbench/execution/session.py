@@ -36,6 +36,7 @@ from ganbench.store import (
     ActiveRuns,
     RunStore,
     in_use,
+    is_instrument,
     rows_to_frame,
 )
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, hashed_settings, resolve_settings
@@ -471,7 +472,7 @@ class Runner:
                 continue
             row = self.store.peek_result(prep.cell) or {}
             for col, value in row.items():
-                if (col.endswith("_extractor") or col == "cond_classifier") and col != "track_extractor" \
+                if is_instrument(col) and col != "track_extractor" \
                         and isinstance(value, str) and value.startswith(prefix) and value != ext.id:
                     raise UsageError(
                         f"{self.store.root}: cell {prep.cell.id} was scored by {value} ({col}); this machine's {ext.name} "
