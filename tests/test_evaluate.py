@@ -58,10 +58,18 @@ def test_rescoring_reproduces_the_original_evaluation_bit_for_bit(run):
 
 
 def test_fewer_samples_replace_the_metric_columns_and_say_so(run):
+    """--eval-samples is the row's sample count: rescoring only fid at it would leave kid, modes and prdc
+    measured at 300 under a row that says 100 (and its reference rows rescored for every metric) — refused,
+    nothing written; every sample-based metric at 100 is accepted."""
+    before = {p: p.read_bytes() for p in run.rglob("result.json")}
     res = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "fid", "--eval-samples", "100"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert "--metrics leaves out kid, modes, prdc: rescore them too (--metrics fid,kid,modes,prdc)" in res.output
+    assert {p: p.read_bytes() for p in run.rglob("result.json")} == before
+    res = CliRunner().invoke(cli, ["evaluate", str(run), "--eval-samples", "100"])
     assert res.exit_code == 0, res.output
     row = rows(run)[CELL]
-    assert row["fid_n_fake"] == 100 and row["hp_eval_samples"] == 100 and row["rescored_metrics"] == "fid"
+    assert (row["fid_n_fake"], row["hp_eval_samples"], row["rescored_metrics"]) == (100, 100, "fid,kid,modes,prdc")
 
 
 @pytest.mark.parametrize("break_it, words", [

@@ -82,6 +82,17 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
     if not computed:
         raise UsageError("nothing to rescore: the metrics asked for read only the training history "
                          f"({', '.join(names) or 'none'}); name metrics computed from samples, e.g. --metrics fid")
+    if (eval_samples is not None or extractor is not None) and metrics:
+        # the sample count and the extractor are the row's and its reference rows': rescoring some metrics
+        # at another N or with other weights would leave the others measured otherwise under the same labels
+        run_metrics = [registry.canonical("metric", m) for m in suite.get("metrics") or []]
+        left = [m for m in run_metrics if not registry.get("metric", m).history and m not in computed]
+        if left:
+            flags = " and ".join(f for f, v in (("--eval-samples", eval_samples), ("--extractor", extractor))
+                                 if v is not None)
+            raise UsageError(f"{flags} change what every sample-based metric of the run measures, and --metrics "
+                             f"leaves out {', '.join(left)}: rescore them too (--metrics "
+                             f"{','.join(dict.fromkeys([*computed, *left]))}) or leave --metrics out")
     choice = extractor or suite.get("extractor") or "auto"
     if choice != "auto":
         choice = registry.canonical("extractor", choice)
