@@ -402,6 +402,9 @@ def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(p
     members = _replica_nets(reg, "vanilla", data, [0, 1], {**settings, "amp": "bf16"}, hidden=16)
     with pytest.raises(NotVectorisable, match=r"^2 seeds cannot train as replicas: setting amp=bf16 is not vectorised"):
         run_replicas(members, reg.get("loss", "nonsat"), data, {**settings, "amp": "bf16"}, device=CPU)
+    members = _replica_nets(reg, "vanilla", data, [0, 1], settings, hidden=16, norm="spectral")  # vmap cannot batch it
+    with pytest.raises(NotVectorisable, match=r"its D uses spectral normalisation"):
+        run_replicas(members, reg.get("loss", "nonsat"), data, settings, device=CPU)
 
 
 def test_a_replica_group_compiles_its_vmapped_calls_within_tolerance(plugins, monkeypatch, fresh_dynamo):

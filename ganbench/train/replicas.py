@@ -58,6 +58,15 @@ class NotVectorisable(Exception):
     """Why a model, loss or setting cannot train as replicas (one line): its seeds train separately."""
 
 
+def _spectral(module: nn.Module) -> bool:
+    """Whether ``module`` is spectrally normalised by torch (the parametrization or the older hook)."""
+    parametrizations = getattr(module, "parametrizations", None)
+    if parametrizations is not None and any(type(p).__name__ == "_SpectralNorm"
+                                            for plist in parametrizations.values() for p in plist):
+        return True
+    return any(type(h).__name__ == "SpectralNorm" for h in module._forward_pre_hooks.values())
+
+
 def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional: bool,
             D: nn.Module | None = None) -> str | None:
     """The reason these networks, loss and settings cannot train as replicas, or None."""
@@ -71,6 +80,9 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
             return reason
         if net is not None and any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules()):
             return f"its {name} uses dropout (a draw from torch's global generator, not the replica's own)"
+        if net is not None and any(_spectral(m) for m in net.modules()):
+            return (f"its {name} uses spectral normalisation (its power iteration writes its vectors in place, "
+                    "which vmap cannot batch)")
     for key, neutral in (("amp", "none"), ("channels_last", False), ("augment", "none"), ("ada", "none")):
         if settings.get(key, neutral) != neutral:
             return f"setting {key}={settings[key]} is not vectorised yet"
