@@ -384,7 +384,7 @@ def _replicas_as_alone(plugins, model, kind, options, n_critic, exact, loss, ext
 
 
 def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(plugins):
-    from ganbench.train.replicas import NotVectorisable, run_replicas
+    from ganbench.train.replicas import NotVectorisable, run_replicas, why_not
 
     reg = plugins.registry
     data = small_data(reg, "vector")
@@ -405,6 +405,9 @@ def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(p
     members = _replica_nets(reg, "vanilla", data, [0, 1], settings, hidden=16, norm="spectral")  # vmap cannot batch it
     with pytest.raises(NotVectorisable, match=r"its D uses spectral normalisation"):
         run_replicas(members, reg.get("loss", "nonsat"), data, settings, device=CPU)
+    # a translation data set, whatever the model: the group's task would feed G noise
+    assert why_not(members[0].G, reg.get("loss", "nonsat"), settings, False, members[0].D, task="translation") == (
+        "its data set is a translation task (a replica group feeds G noise, not a batch of inputs)")
 
 
 def test_a_replica_group_compiles_its_vmapped_calls_within_tolerance(plugins, monkeypatch, fresh_dynamo):

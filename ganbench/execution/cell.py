@@ -571,7 +571,8 @@ class _GroupRun:
             raise
         except BaseException as exc:
             return f"the model failed to build ({one_line(exc)})"
-        return why_not(built.G, r.registry.get("loss", plan.loss), plan.settings, model.condition is not None, built.D)
+        return why_not(built.G, r.registry.get("loss", plan.loss), plan.settings, model.condition is not None, built.D,
+                       data.info.task)
 
     def _train_together(self, ready: list[tuple[_CellRun, dict[str, Any], Data]]) -> None:
         lead, _, data = ready[0]

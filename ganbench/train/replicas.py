@@ -68,8 +68,11 @@ def _spectral(module: nn.Module) -> bool:
 
 
 def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional: bool,
-            D: nn.Module | None = None) -> str | None:
-    """The reason these networks, loss and settings cannot train as replicas, or None."""
+            D: nn.Module | None = None, task: str = "generation") -> str | None:
+    """The reason these networks, loss and settings (on a data set of ``task``) cannot train as replicas, or
+    None."""
+    if task != "generation":  # the group's task draws noise: a translation G takes domain A's images
+        return f"its data set is a {task} task (a replica group feeds G noise, not a batch of inputs)"
     if callable(getattr(G, "reconstruction", None)) or getattr(G, "both_ways", False):
         return "it is a translation model (its G's own terms act on a module)"
     if callable(getattr(G, "regularization", None)):
@@ -439,7 +442,7 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
     :class:`NotVectorisable` (one line) for what :func:`why_not` refuses; an exception inside a step is
     a :class:`TrainingError` for the whole group."""
     first = members[0]
-    reason = why_not(first.G, loss, settings, conditional=conditional, D=first.D)
+    reason = why_not(first.G, loss, settings, conditional=conditional, D=first.D, task=data.info.task)
     if reason is not None:
         raise NotVectorisable(f"{len(members)} seeds cannot train as replicas: {reason}")
     if sync_every < 1:
