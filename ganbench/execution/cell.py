@@ -578,6 +578,8 @@ class _GroupRun:
         lead, _, data = ready[0]
         plan = lead.plan
         ids = [r.cell.id for r, _, _ in ready]
+        for _, row, _ in ready:  # every row says its group, a failed one too (empty means: trained alone)
+            row["replica_group"] = lead.cell.id
         resume, notes = self._checkpoint(lead, ids)
         trainings: list[_Training] = []
         try:
@@ -614,7 +616,6 @@ class _GroupRun:
         for (r, row, _), tr, result in zip(ready, trainings, results, strict=True):
             try:
                 row.update(r.finish(tr, result))
-                row["replica_group"] = lead.cell.id
             except (KeyboardInterrupt, StorageError):
                 raise
             except BaseException as exc:
