@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import shutil
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from ganbench.report import (
     to_csv,
     to_markdown,
 )
-from ganbench.store import atomic_write_bytes, atomic_write_json, read_json
+from ganbench.store import TEMP_SUFFIX, atomic_write_bytes, atomic_write_json, read_json
 
 #: the first line of a board index: ganbench rebuilds a README.md only when it starts with this line
 INDEX_MARKER = "<!-- ganbench board index: rebuilt by 'ganbench leaderboard --publish'; edits are overwritten -->"
@@ -183,10 +184,15 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
     folder = Path(folder)
     before = earlier_board(folder)
     index = index_path(folder.resolve().parent)  # decided before anything is written
+    final = folder
+    if before is None:  # a first publish is written beside the folder and renamed into place: a kill halfway
+        # would otherwise leave a folder of files that is no board, which no later publish may overwrite
+        folder = folder.parent / f".{folder.name}{TEMP_SUFFIX}"
+        shutil.rmtree(folder, ignore_errors=True)  # a killed first publish's
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--publish {folder}: cannot create the folder ({exc.strerror})") from exc
+        raise UsageError(f"--publish {final}: cannot create the folder ({exc.strerror})") from exc
     prov = board.provenance()
     plots = [f"{f.name}.png" for f in board.figures]
     for old in (before or {}).get("plots", []):  # only what the earlier board listed as its own
@@ -214,8 +220,13 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
         "cells": len(cells), "references": int(len(board.rows) - len(cells)),
         "metrics": [c for c, _ in board.metrics], "best": _best(board), "plots": plots, **prov,
     })
+    if folder != final:
+        if final.is_dir():  # empty, as earlier_board checked: a rename replaces an empty folder
+            final.rmdir()
+        folder.rename(final)
+        files = {k: final / v.name for k, v in files.items()}
     if index is not None:
-        files["index"] = write_index(folder.resolve().parent)
+        files["index"] = write_index(final.resolve().parent)
     return files
 
 
@@ -255,7 +266,8 @@ def write_index(root: Path) -> Path | None:
     if out is None:
         return None
     boards = [(p.parent.name, prov) for p in sorted(Path(root).glob("*/provenance.json"))
-              if (prov := _board(p)) is not None]  # a provenance.json that is not a board's is not listed
+              if not p.parent.name.endswith(TEMP_SUFFIX)  # a first publish a kill left half-written
+              and (prov := _board(p)) is not None]  # a provenance.json that is not a board's is not listed
     lines = [INDEX_HEADER, "| board | data sets | models | losses | seeds | steps | best (first metric) | published |",
              "|:---|:---|:---|:---|:---|:---|:---|:---|"]
 

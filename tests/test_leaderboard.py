@@ -18,7 +18,7 @@ from PIL import Image
 
 import ganbench
 from ganbench.cli import cli
-from ganbench.leaderboard import build_board, command_line, publish
+from ganbench.leaderboard import build_board, command_line, publish, write_index
 from ganbench.plots import figures
 from ganbench.report import load_runs
 
@@ -136,6 +136,27 @@ def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
     assert "[Tiny board](tiny/leaderboard.md)" in index and "[Second](second/leaderboard.md)" in index
     rows = read_markdown_table(index[index.index("| board"):])
     assert len(rows) == 2 + 2
+    # a first publish killed halfway (here: at its last file) leaves no folder that is not a board — it is
+    # written beside the folder and renamed into place — so publishing again works; the index ignores it
+    import ganbench.leaderboard as lb
+
+    real = lb.atomic_write_json
+
+    def killed(path, value):
+        if path.name == "provenance.json":
+            raise KeyboardInterrupt
+        real(path, value)
+
+    lb.atomic_write_json = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            publish(board, results / "third")
+    finally:
+        lb.atomic_write_json = real
+    assert not (results / "third").exists() and (results / ".third.ganbench-tmp").is_dir()
+    assert "third" not in write_index(results).read_text()
+    publish(board, results / "third")
+    assert (results / "third" / "provenance.json").is_file() and not (results / ".third.ganbench-tmp").exists()
 
 
 def test_a_board_keeps_its_rows_and_is_rebuilt_and_extended_from_them(tiny_run, plugins, tmp_path):
