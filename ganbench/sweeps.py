@@ -139,6 +139,8 @@ def parse_space(table: Any, where: str) -> dict[str, Dist]:
         if kind == "choice":
             if not args or len(set(map(repr, args))) != len(args) or any(isinstance(a, (list, dict)) for a in args):
                 raise UsageError(f"{at} expects choice: a list of distinct single values, got {list(args)!r}")
+            if any(";" in str(a) for a in args):  # a row's point column separates keys by ';', as for sweeps
+                raise UsageError(f"{at}: a value may not contain ';', got {next(str(a) for a in args if ';' in str(a))!r}")
         else:
             numeric = len(args) == 2 and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
             ok = numeric and args[0] < args[1] and all(math.isfinite(a) for a in args)
@@ -216,15 +218,24 @@ def draw(space: Mapping[str, Dist], n: int, seed: int) -> list[dict[str, Any]]:
     not depend on the order of the space's keys (suite.json stores them sorted) nor on its other keys."""
     from ganbench.seeding import derive_seed
 
-    points = []
+    def value(dist: Dist, *stream: str) -> Any:
+        v = dist.draw(random.Random(derive_seed(seed, STREAM, *stream)))
+        if isinstance(v, float) and dist.kind != "choice":  # 4 significant digits: points a table can show,
+            lo, hi = dist.args  # kept inside the range the rounding could leave (0.99996 of [0.9, 0.9999])
+            v = min(max(float(f"{v:.4g}"), lo), hi)
+        return v
+
+    points: list[dict[str, Any]] = []
     for i in range(n):
         point: dict[str, Any] = {}
-        for name, dist in space.items():
-            value = dist.draw(random.Random(derive_seed(seed, STREAM, name, str(i))))
-            if isinstance(value, float):  # 4 significant digits: points a table can show, distinct all the same
-                value = float(f"{value:.4g}")
-            for key in split_key(name):
-                point[key] = value
+        for again in itertools.count():  # a point equal to an earlier one (rounding, a small space) is drawn again
+            point = {}
+            for name, dist in space.items():
+                v = value(dist, name, str(i), *(("again", str(again)) if again else ()))
+                for key in split_key(name):
+                    point[key] = v
+            if point not in points or again >= 100:  # a space with fewer points than asked: duplicates stay
+                break
         points.append(point)
     return points
 
@@ -333,7 +344,9 @@ add_preset(Preset("lucic2018-wide", "wide range. " + _LUCIC, {
     "wgan.clip": {"log-uniform": [1e-3, 1.0]},
     "wgan-gp.lambda": {"log-uniform": [0.1, 100.0]},
 }))
-add_preset(Preset("lucic2018-narrow", "narrow range (beta1 0.5, n_disc 1). " + _LUCIC, {
+add_preset(Preset("lucic2018-narrow", "narrow range (beta1 0.5, n_disc 1; their narrow range keeps D's batch norm "
+                  "off for WGAN-GP and DRAGAN, where this space draws it for every loss: a model option cannot depend "
+                  "on the loss here). " + _LUCIC, {
     "lr_g+lr_d": {"log-uniform": [1e-4, 1e-3]},
     "beta1": {"choice": [0.5]},
     "n_critic": {"choice": [1]},

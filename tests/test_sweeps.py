@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from ganbench import sweeps
 from ganbench.api import build_suite
 from ganbench.cli import cli
+from ganbench.errors import UsageError
 from ganbench.leaderboard import build_board
 from ganbench.plugins import load_plugins
 from ganbench.suite import Suite
@@ -86,6 +87,14 @@ def test_search_points_are_the_same_for_every_loss_and_re_run(registry):
     assert [c.id for c in suite("nonsat,wgan", seed=1).cells()] != [c.id for c in one.cells()]
     # the request records the space itself, so a resumed run draws from what it was given
     assert Suite.from_dict(json.loads(json.dumps(one.to_dict()))).cells() == one.cells()
+    # a point equal to an earlier one is drawn again (N points are N settings: the board says 'best of N');
+    # a value rounded to 4 digits stays inside its range
+    small = sweeps.draw({"n_critic": sweeps.Dist("choice", (1, 2, 3))}, 3, seed=0)
+    assert sorted(p["n_critic"] for p in small) == [1, 2, 3]
+    edge = sweeps.draw({"beta2": sweeps.Dist("uniform", (0.9, 0.9999))}, 200, seed=0)
+    assert all(0.9 <= p["beta2"] <= 0.9999 for p in edge) and len({p["beta2"] for p in edge}) == 200
+    with pytest.raises(UsageError, match=r"key 'dcgan.norm': a value may not contain ';', got 'batch;x'"):
+        sweeps.parse_space({"dcgan.norm": {"choice": ["batch;x", "none"]}}, "space")  # the point column's separator
 
 
 def test_expected_best_matches_every_k_subset():
