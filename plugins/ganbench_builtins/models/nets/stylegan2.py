@@ -15,8 +15,9 @@ Every weight is equalised (drawn N(0, 1), scaled by 1/√fan-in at run time; the
 lr multiplier); channels at resolution r are min(channel_base / r, channel_max). Style mixing (two
 ws switched at a random layer), the running mean of w and the path-length regulariser
 (:meth:`Generator.regularization`) act in training mode; in eval mode (sampling, evaluation) G uses
-its constant noise buffers (the code's ``noise_mode='const'``), its truncation ψ and clamps samples
-to [-1, 1] as the code's export to 8-bit images does, and draws no random numbers.
+its constant noise buffers (the code's ``noise_mode='const'``, as its image export uses; the code's FID
+metric draws random noise instead), its truncation ψ and clamps samples to [-1, 1] as the code's export
+to 8-bit images does, and draws no random numbers.
 
 What differs from the code, and why: no mixed precision (``amp=bf16`` is ganbench's); a 3×3
 convolution with ↑2 is the filter's upsampling followed by the convolution (the code fuses a
