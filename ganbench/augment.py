@@ -8,10 +8,10 @@ authors' BigGAN CIFAR-10 policy; ``color,translation,cutout``: theirs for little
 
 - ``color``: brightness x + (u − 0.5), then saturation (x − m_c)·2u + m_c around the per-pixel channel
   mean, then contrast (x − m)·(u + 0.5) + m around the image mean, u ~ U[0, 1) per sample each;
-- ``translation``: a shift of up to round(size/8) pixels per axis (uniform integers, per sample), the
+- ``translation``: a shift of up to ⌊size/8 + ½⌋ pixels per axis (uniform integers, per sample), the
   uncovered border filled with **0** (mid-grey for images in [-1, 1]), as the reference pads one pixel of
   zeros and clamps into it;
-- ``cutout``: a square of round(size/2) set to **0** at a uniform offset per sample (clamped at the edges).
+- ``cutout``: a square of side ⌊size/2 + ½⌋ set to **0** at a uniform offset per sample (clamped at the edges).
 
 The draws, their shapes and their order are the reference's; they come from the cell's ``augment``
 stream (a CPU generator, moved to the device) instead of torch's global generator, so runs are
@@ -142,6 +142,10 @@ def refusal(settings: dict, info) -> str | None:
                 "augmented x beside an un-augmented a)")
     if info.modality != "image":
         return f"setting {asked} applies to images; {where} holds {info.modality}s: run it without {asked.split('=')[0]}"
+    channels = tuple(info.shape)[0] if info.shape else None
+    if asked.startswith("augment=") and "color" in asked.split("=", 1)[1].split(",") and channels != 3:
+        return (f"setting {asked}: color is DiffAugment's policy for colour images; {where} has {channels} "
+                "channel(s) (saturation would do nothing): leave color out")
     if asked.startswith("ada="):
         from ganbench.ada import check_images
 

@@ -110,7 +110,8 @@ class Networks:
     def d_scores(self, y: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor] | nn.Module:
         """What a loss's ``penalty`` gets as D: D itself for an unconditional model, else
         ``x -> scores [N]`` with the labels ``y`` of the real batch (and through the augmentation, if any:
-        the penalty's gradient is taken with respect to the un-augmented samples, as DiffAugment's code does)."""
+        the penalty's gradient is taken with respect to the un-augmented samples, as DiffAugment's PyTorch StyleGAN2
+        port does)."""
         if not self.conditional and self.augment is None:
             return self.D
         return lambda x: self.d(x, y)[0]

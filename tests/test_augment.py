@@ -63,6 +63,7 @@ def _by_hand(x: np.ndarray, policy: str, d: dict[str, np.ndarray]) -> np.ndarray
 
 
 @pytest.mark.parametrize("policy, shape", [("color", (3, 3, 6, 5)), ("translation", (4, 2, 8, 8)),
+                                           ("translation", (5, 2, 12, 20)),  # shifts ⌊h/8+½⌋=2, ⌊w/8+½⌋=3
                                            ("cutout", (4, 1, 7, 6)), ("color,translation,cutout", (3, 3, 8, 8))])
 def test_each_policy_matches_its_definition_with_the_same_draws(policy, shape):
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
@@ -106,6 +107,10 @@ def test_every_d_input_of_a_step_is_augmented_with_its_own_draws(plugins):
     masks = [(x == 0) for x in seen]
     assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
     assert "augment" in s.random_state()
+    with pytest.raises(ValueError, match=r"setting augment=translation,color: color is DiffAugment's policy for "
+                                         r"colour images; data set 'digits' has 1 channel\(s\)"):
+        setup.state(G, D, reg.get("loss", "nonsat"), data, {**settings, "augment": "translation,color"}, seed=0,
+                    device=torch.device("cpu"))
     with pytest.raises(ValueError, match="setting augment=cutout applies to images; data set 'ring8' holds vectors"):
         ring = reg.get("dataset", "ring8").load(size=100)
         G2, D2 = build(reg, "vanilla", ring)

@@ -90,7 +90,8 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
         if left:
             flags = " and ".join(f for f, v in (("--eval-samples", eval_samples), ("--extractor", extractor))
                                  if v is not None)
-            raise UsageError(f"{flags} change what every sample-based metric of the run measures, and --metrics "
+            verb = "change" if " and " in flags else "changes"
+            raise UsageError(f"{flags} {verb} what every sample-based metric of the run measures, and --metrics "
                              f"leaves out {', '.join(left)}: rescore them too (--metrics "
                              f"{','.join(dict.fromkeys([*computed, *left]))}) or leave --metrics out")
     choice = extractor or suite.get("extractor") or "auto"
