@@ -296,6 +296,8 @@ def test_r1_penalty_value_and_double_backward_match_the_hand_computation(plugins
     assert bound.penalty(D, real, fake, step=4) is not None
     every = BoundLoss(spec, {"gamma": 4.0, "interval": 1})
     assert every.penalty(D, real, fake, step=2).item() == pytest.approx(expected.item() / 3, rel=1e-12)
+    off = BoundLoss(spec, {"gamma": 0.0, "interval": 3})  # no R1: no phase step on zero gradients (Adam would move D)
+    assert off.penalty(D, real, fake, step=1) is None and off.penalty(D, real, fake, step=4) is None
 
 
 def test_rpgan_generator_loss_and_r1_r2_penalty_match_independent_formulas(plugins):

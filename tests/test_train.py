@@ -6,6 +6,7 @@ rescale of the learning rate and betas, checked against a hand-written computati
 
 import copy
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -226,6 +227,20 @@ def test_a_lazy_g_regulariser_is_its_own_phase_and_its_state_is_checkpointed(plu
     with pytest.raises(ValueError, match="train it with g_steps 1"):
         run_training(G3, build(reg, "vanilla", data)[1], reg.get("loss", "nonsat"), data, {**settings, "g_steps": 2},
                      seed=1, device=CPU, eval_noise=torch.zeros(4, 8))
+
+
+def test_a_regulariser_phase_that_turns_non_finite_stops_training_at_its_own_step(plugins):
+    """G's regulariser phase (interval 2: steps 1, 3, 5) returns NaN at step 3: its optimiser step makes G
+    non-finite, and the cell diverges at step 3, not at step 4 where G's samples would first show it."""
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    G, D = build(reg, "vanilla", data)
+    G.regularization_interval = 2
+    G.regularization = lambda z, step: G(z).pow(2).mean() * (float("nan") if step == 3 else 0.1)
+    result = run_training(G, D, reg.get("loss", "nonsat"), data, _settings(steps=6, n_critic=1), seed=1, device=CPU,
+                          eval_noise=torch.zeros(4, 8))
+    assert (result.status, result.diverged_at, len(result.history)) == ("diverged", 3, 3)
+    assert "grad_norm_g" in result.message and math.isfinite(result.history[-1]["g_loss"])
 
 
 def _spied(reg, model, data, seen):

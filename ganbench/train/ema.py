@@ -33,8 +33,9 @@ def ema_beta(settings: dict[str, Any], step: int) -> float:
 @torch.no_grad()
 def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
     """``ema ← beta · ema + (1 - beta) · G`` for every parameter and floating-point buffer (BatchNorm's
-    running statistics average with the weights they belong to, as BigGAN's EMA does — StyleGAN2 has no
-    BatchNorm and copies its buffers); integer buffers (BatchNorm's batch count) are copied."""
+    running statistics average with the weights they belong to, as BigGAN's EMA does; StyleGAN2-ADA copies
+    buffers instead, so the average's ``w_avg`` here is a running mean of G's, where theirs is G's: nothing
+    ganbench draws reads it, every sample is at ψ = 1); integer buffers (BatchNorm's batch count) are copied."""
     for p_ema, p in zip(ema.parameters(), G.parameters(), strict=True):
         p_ema.copy_(p.detach().lerp(p_ema, beta))
     for b_ema, b in zip(ema.buffers(), G.buffers(), strict=True):

@@ -124,7 +124,8 @@ def run_training(
 
     if sync_every < 1:
         raise ValueError(f"sync_every must be a positive number of steps, not {sync_every}")
-    s.task.fetch_ahead(sync_every, settings["n_critic"], settings.get("g_steps", 1))
+    s.task.fetch_ahead(sync_every, settings["n_critic"], settings.get("g_steps", 1),
+                       s.g_reg.interval if s.g_reg is not None else None)
     pending: list[tuple[int, torch.Tensor]] = []  # steps done whose values are still on the device
 
     def arrive() -> TrainResult | None:

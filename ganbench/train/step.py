@@ -66,6 +66,16 @@ class Blame:
         self.kind, self.call = kind, call
 
 
+def _unless_nonfinite(grad_norm: torch.Tensor, *phase: torch.Tensor) -> torch.Tensor:
+    """The main update's gradient norm, or NaN where a regulariser phase's loss or gradient norm (``phase``)
+    is not finite: the step's record then says it diverged at this step (the phase's own optimiser step makes
+    the network non-finite, which the next step's values would show only one step later); on the device."""
+    ok = torch.isfinite(phase[0].to(grad_norm.device))
+    for value in phase[1:]:
+        ok = ok & torch.isfinite(value.to(grad_norm.device))
+    return torch.where(ok, grad_norm, torch.full_like(grad_norm, float("nan")))
+
+
 def d_fake_scores(s: TrainState, bound: Any, y_fake: torch.Tensor | None) -> Any:
     """D as a penalty that names ``D_fake`` scores the generated batch with (R2: the labels that batch was
     generated for, not the real batch's), or None when the penalty does not take it."""
@@ -136,6 +146,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                 at(None, "D regulariser backward")
                 s.opt_d.zero_grad(set_to_none=True)
                 backward(penalty)
+                gn_d = _unless_nonfinite(gn_d, s.grad_norm(s.D))
                 s.opt_d.step()
                 recorded = penalty
     g_finite = None
@@ -188,6 +199,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         at(None, "G regulariser backward")
         s.opt_g.zero_grad(set_to_none=True)
         backward(reg)
+        gn_g = _unless_nonfinite(gn_g, reg.detach(), s.grad_norm(s.G))
         s.opt_g.step()
     if s.G_ema is not None:
         at("ganbench", "G EMA update")

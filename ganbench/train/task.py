@@ -177,12 +177,14 @@ class GenerationTask:
         self._y = Prefetched(lambda: draw_labels(self.probs, self.batch_size, self.labels), self.labels.get_state,
                              self.labels.set_state, device)
 
-    def fetch_ahead(self, steps: int, n_critic: int, g_steps: int = 1) -> None:
+    def fetch_ahead(self, steps: int, n_critic: int, g_steps: int = 1, g_reg_interval: int | None = None) -> None:
         """Draw the batches of ``steps`` steps at a time (``n_critic`` D updates and ``g_steps`` G updates
-        each) and move them to the device in one copy per stream, instead of one per draw."""
+        each, and G's regulariser phase every ``g_reg_interval`` steps: one more noise and label batch) and
+        move them to the device in one copy per stream, instead of one per draw."""
+        extra = -(-steps // g_reg_interval) if g_reg_interval else 0
         self._index.chunk = steps * n_critic
-        self._z.chunk = steps * (n_critic + g_steps)
-        self._y.chunk = steps * (n_critic + g_steps)
+        self._z.chunk = steps * (n_critic + g_steps) + extra
+        self._y.chunk = steps * (n_critic + g_steps) + extra
 
     def real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next real batch and its labels (None for an unconditional model)."""
@@ -302,7 +304,7 @@ class TranslationTask:
         self._a: torch.Tensor | None = None  # the current batch's domain-A images
         self._g_input: torch.Tensor | None = None
 
-    def fetch_ahead(self, steps: int, n_critic: int, g_steps: int = 1) -> None:
+    def fetch_ahead(self, steps: int, n_critic: int, g_steps: int = 1, g_reg_interval: int | None = None) -> None:
         """Draw the index batches of ``steps`` steps at a time (one per D update)."""
         self._index.chunk = steps * n_critic
         if self._index_a is not None:

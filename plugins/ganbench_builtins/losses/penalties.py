@@ -38,8 +38,10 @@ def r1_penalty(D, real, fake, *, step, gamma=10.0, interval=16):
     """R1 (Mescheder et al. 2018, eq. 9): γ/2 · E_real[‖∇_x D(x)‖²], computed lazily every ``interval``-th
     D update (the 1st, the (1+interval)-th, ...) and multiplied by ``interval`` there, as StyleGAN2
     (Karras et al. 2020, section 3.1) does; ``interval`` = 1 is the penalty at every update. None
-    (nothing added) on the other updates."""
-    if (step - 1) % interval:
+    (nothing added) on the other updates, and at every update with ``gamma`` 0: a lazy phase then takes no
+    optimiser step (a step on zero gradients would still move D by Adam's momentum), as StyleGAN2-ADA skips
+    its ``Dr1`` phase when ``r1_gamma`` is 0."""
+    if gamma == 0 or (step - 1) % interval:
         return None
     return (gamma / 2) * zero_centred_penalty(D, real) * interval
 
