@@ -32,7 +32,12 @@ def stored_request(run_dir: str | Path) -> tuple[Suite, str, bool]:
     from ganbench.store import RunStore
 
     stored, path = RunStore(run_dir).stored_suite()
-    return Suite.from_dict(stored, str(path)), stored.get("device", "auto"), bool(stored.get("deterministic", False))
+    device, deterministic = stored.get("device", "auto"), stored.get("deterministic", False)
+    if not isinstance(device, str) or not isinstance(deterministic, bool):
+        key, value, expected = (("device", device, "a device name such as cpu or cuda")
+                                if not isinstance(device, str) else ("deterministic", deterministic, "true or false"))
+        raise UsageError(f"{path}: {key} is {value!r}; expected {expected}")
+    return Suite.from_dict(stored, str(path)), device, deterministic
 
 
 def build_suite(

@@ -535,6 +535,7 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     from ganbench import plots
     from ganbench.report import (
         baseline_rule,
+        check_output,
         group_columns,
         load_runs,
         metric_columns,
@@ -548,6 +549,9 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     from ganbench.report import display as make_display
 
     registry = _plugins(ctx).registry
+    for path, flag in ((output, "-o"), (plot_dir, "--plots")):
+        if path:
+            check_output(path, run_dirs, flag)
     rows, runs = load_runs(run_dirs, references=True, by=_names(by, "--by"))
     interval = interval or protocol_interval(registry, rows)
     cols = metric_columns(registry, rows, _names(metrics, "--metrics"))
@@ -729,6 +733,9 @@ def _domain_classifier(pl, run_dir: Path, cell_id: str):
               help="Write leaderboard.md, .csv, .html, plots/ and provenance.json into this folder (new, empty, or an "
               "earlier board) and rebuild the index README.md of the folder above it (unless that README is not a "
               "ganbench board index: it is then left alone).")
+@click.option("--replace", is_flag=True, help="Publish over an earlier board even where it keeps rows (runs.json) the "
+              "new board lacks; they are lost (git keeps a committed board). Without it that is refused: give the "
+              "board as an input to extend it.")
 @click.option("--best-setting", is_flag=True, help="A swept run: rank each (data set, model, loss) by its best point, "
               "chosen by the first metric on the selection seeds and shown on the other seeds only, with the search "
               "budget beside it.")
@@ -738,7 +745,7 @@ def _domain_classifier(pl, run_dir: Path, cell_id: str):
 @click.option("--note", "notes", multiple=True, metavar="TEXT", help="A line for the board's notes (repeatable), "
               "e.g. what else ran on the machine while the timings were taken.")
 @click.pass_context
-def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, best_setting, select_seeds, title, notes):
+def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, replace, best_setting, select_seeds, title, notes):
     """The leaderboard of run directories: ranked table, plots and a provenance block (versions, git
     commit, plugins, device, protocol, the command that reproduces it). Without --publish it is printed.
     A published board keeps its rows (runs.json) and is itself an input: give it with a new run directory
@@ -777,7 +784,7 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, best_setting, sel
         for key, value in board.provenance().items():
             console.print(Text.assemble((f"{key}:", "dim"), " ", str(value)), highlight=False)
         return
-    files = write_board(board, publish)
+    files = write_board(board, publish, replace=replace)
     for kind, path in files.items():
         click.echo(f"{kind}: {path}")
     if "index" not in files:

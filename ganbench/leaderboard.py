@@ -175,15 +175,19 @@ def earlier_board(folder: Path) -> dict[str, Any] | None:
     return None
 
 
-def publish(board: Board, folder: Path) -> dict[str, Path]:
-    """Write the board into ``folder`` (new, empty, or an earlier board) and rebuild the index of
-    ``folder``'s parent when that index is ganbench's (``index`` is then in the returned files)."""
+def publish(board: Board, folder: Path, replace: bool = False) -> dict[str, Path]:
+    """Write the board into ``folder`` (new, empty, or an earlier board: one that keeps rows the new board lacks
+    only with ``replace``) and rebuild the index of ``folder``'s parent when that index is ganbench's (``index``
+    is then in the returned files)."""
     from ganbench.plots import write_pngs
     from ganbench.report import html_page
 
-    folder = Path(folder)
-    before = earlier_board(folder)
-    index = index_path(folder.resolve().parent)  # decided before anything is written
+    given = Path(folder)
+    folder = given.resolve()  # `--publish .` has a name to stage a first publish beside
+    before = earlier_board(given)
+    if before is not None and not replace:
+        _refuse_dropping_rows(given, board)
+    index = index_path(folder.parent)  # decided before anything is written
     final = folder
     if before is None:  # a first publish is written beside the folder and renamed into place: a kill halfway
         # would otherwise leave a folder of files that is no board, which no later publish may overwrite
@@ -192,7 +196,7 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--publish {final}: cannot create the folder ({exc.strerror})") from exc
+        raise UsageError(f"--publish {given}: cannot create the folder ({exc.strerror})") from exc
     prov = board.provenance()
     plots = [f"{f.name}.png" for f in board.figures]
     for old in (before or {}).get("plots", []):  # only what the earlier board listed as its own
@@ -221,13 +225,36 @@ def publish(board: Board, folder: Path) -> dict[str, Path]:
         "metrics": [c for c, _ in board.metrics], "best": _best(board), "plots": plots, **prov,
     })
     if folder != final:
-        if final.is_dir():  # empty, as earlier_board checked: a rename replaces an empty folder
-            final.rmdir()
-        folder.rename(final)
-        files = {k: final / v.name for k, v in files.items()}
+        try:
+            if final.is_dir():  # empty, as earlier_board checked: a rename replaces an empty folder
+                final.rmdir()
+            folder.rename(final)
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise UsageError(f"--publish {given}: cannot put the board there ({exc.strerror or exc})") from None
+    files = {k: given / v.name for k, v in files.items()}
     if index is not None:
-        files["index"] = write_index(final.resolve().parent)
+        files["index"] = write_index(final.parent)
     return files
+
+
+def _refuse_dropping_rows(folder: Path, board: Board) -> None:
+    """Publishing over a board that keeps rows (``runs.json``) the new board lacks would lose them (its run
+    directories may be long gone): refused in one line, unless every kept cell is among the new rows (the
+    board given as an input, or run directories holding all of them)."""
+    path = folder / BOARD_RUNS
+    if not path.is_file():
+        return
+    kept = read_json(path, "board's kept rows")
+    ids = {row.get("cell_id") for run in kept.get("runs") or [] if isinstance(run, dict)
+           for row in run.get("rows") or [] if isinstance(row, dict) and row.get("cell_id")}
+    have = set(board.rows["cell_id"]) if "cell_id" in board.rows else set()
+    lost = sorted(str(i) for i in ids - have)
+    if lost:
+        raise UsageError(f"--publish {folder}: the board there keeps {len(lost)} row(s) the new board lacks "
+                         f"({', '.join(lost[:3])}{', ...' if len(lost) > 3 else ''}); give the board as an input to "
+                         f"extend it (ganbench leaderboard {folder} RUN_DIR --publish {folder}), or --replace to drop them "
+                         "(git keeps a committed board)")
 
 
 def _best(board: Board) -> dict[str, str]:

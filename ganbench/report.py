@@ -37,7 +37,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,8 +186,32 @@ def board_options(paths: Sequence[Path | str]) -> tuple[Path, dict[str, Any]] | 
     for path in map(Path, paths):
         if not (path / "cells").is_dir() and (path / BOARD_RUNS).is_file():
             options = read_json(path / BOARD_RUNS, "board's kept rows").get("options")
-            return path, dict(options) if isinstance(options, dict) else {}
+            options = dict(options) if isinstance(options, dict) else {}
+            for key, value in options.items():
+                expected = _BOARD_OPTIONS.get(key)
+                if expected is not None and not expected[0](value):
+                    raise UsageError(f"{path / BOARD_RUNS}: options.{key} is {json.dumps(value)[:60]}; expected "
+                                     f"{expected[1]}")
+            return path, options
     return None
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+#: what each option a board keeps may hold (None: not given): a check and its description
+_BOARD_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "title": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "baseline": (lambda v: v is None or isinstance(v, str), "a loss's name or null"),
+    "notes": (lambda v: v is None or _texts(v), "a list of lines of text"),
+    "metrics": (lambda v: v is None or _texts(v), "a list of metric columns or null"),
+    "by": (lambda v: v is None or _texts(v), "a list of columns or null"),
+    "best_setting": (lambda v: isinstance(v, bool), "true or false"),
+    "select_seeds": (lambda v: v is None or (isinstance(v, list) and all(
+        isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)),
+        "a list of seeds (whole numbers ≥ 0) or null"),
+}
 
 
 def runs_at(path: Path | str, references: bool = False) -> list[Run]:
@@ -288,7 +312,25 @@ def load_runs(paths: Sequence[Path | str], references: bool = False,
     df = df.loc[sorted(first)].reset_index(drop=True)
     counted = set(df["run"])  # a board's kept copy that a run directory replaced entirely is not a source
     check_groups(df, by)
+    df.attrs["absent_cells"] = absent_cells(runs, set(df["cell_id"]))
     return df, [run for run in runs if run.kept_by is None or run.label in counted]
+
+
+def absent_cells(runs: Sequence[Run], have: set[str]) -> int:
+    """How many cells the run directories' requests (their suite.json) hold that have no row among ``have``:
+    not trained yet, or their result.json is gone. A board's kept rows are what it counted: not checked."""
+    from ganbench.suite import Suite
+
+    absent = set()
+    for run in runs:
+        if run.kept_by is not None or not run.suite:
+            continue
+        try:
+            cells = Suite.from_dict(run.suite, str(run.path / "suite.json")).cells()
+        except UsageError:  # a request this version no longer reads: its rows still count
+            continue
+        absent |= {c.id for c in cells} - have
+    return len(absent)
 
 
 #: settings in which the seeds of one row of a table may differ: how seeds were batched (replicas), how often
@@ -452,6 +494,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
     by = group_columns(df, by) if not df.empty else list(by or GROUP)
     if df.empty:
         return pd.DataFrame(columns=by)
+    absent = int(df.attrs.get("absent_cells", 0))
     df = with_points(df)
     _check_extractors(df)
     is_ref = reference_mask(df)
@@ -501,7 +544,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]] = (("
     _mark_best(df[~is_ref], summary, metrics, by, scope)
     if not summary["failing"].any():  # tables without a failing row keep their columns
         summary = summary.drop(columns="failing")
-    summary.attrs["evidence"] = evidence(df[~is_ref], summary[~summary["reference"]], metrics)
+    summary.attrs["evidence"] = evidence(df[~is_ref], summary[~summary["reference"]], metrics, absent)
     if baseline is not None:
         summary = _paired(df, summary, metrics, by, baseline)
     if metrics:  # within a data set: the cells by the first metric, then the references (real, then Gaussian)
@@ -606,9 +649,14 @@ def _mark_best(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[
         summary.at[i, f"{col}_best"] = bool(math.isnan(q) or q >= BEST_FDR)
 
 
-def evidence(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]]) -> list[str]:
-    """What weakens the claims of a table, one sentence each (empty when nothing does)."""
+def evidence(df: pd.DataFrame, summary: pd.DataFrame, metrics: Sequence[tuple[str, bool | None]],
+             absent: int = 0) -> list[str]:
+    """What weakens the claims of a table, one sentence each (empty when nothing does); ``absent``: cells of
+    the requests without a row (:func:`absent_cells`)."""
     notes = []
+    if absent:
+        notes.append(f"{absent} cell(s) of the request have no row (not trained yet, or their result.json is gone): "
+                     "the table shows the others")
     ranked = [col for col, higher in metrics if higher is not None and f"{col}_n" in summary]
     counts = [summary.loc[summary[f"{col}_n"] > 0, f"{col}_n"] for col in ranked]  # rows the metric applies to
     counts = [c for c in counts if len(c)]
@@ -1060,6 +1108,29 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
         "cells trained": f"{(df['started_at'].notna()).sum() if 'started_at' in df else 0} from {dates[0]} to "
                          f"{dates[-1]}" if dates else "—",
     }
+
+
+#: what ganbench keeps at the top of a run directory or a published board: never a report's output
+OWN_NAMES = frozenset({"suite.json", "environment.json", "results.csv", "runs.json", "provenance.json",
+                       "leaderboard.md", "leaderboard.csv", "leaderboard.html", "cells", "references", "plots",
+                       "tensorboard"})
+
+
+def check_output(path: Path | str, inputs: Sequence[Path | str], flag: str) -> None:
+    """Refuse (one line) an output ``path`` that would overwrite what an input run directory or board holds:
+    inside one of their folders, or one of the names ganbench keeps at their top (:data:`OWN_NAMES`). A new
+    file beside them (``RUN_DIR/report.md``) is allowed."""
+    target = Path(path).resolve()
+    for given in inputs:
+        folder = Path(given).resolve()
+        if target == folder or folder not in target.parents:
+            if target == folder:
+                raise UsageError(f"{flag} {path} is the input {given} itself: write the output elsewhere")
+            continue
+        inside = target.relative_to(folder).parts
+        if len(inside) > 1 or inside[0] in OWN_NAMES:
+            raise UsageError(f"{flag} {path} would overwrite what {given} holds ({'/'.join(inside[:2])}): write the "
+                             "output elsewhere (a new file beside them is fine)")
 
 
 def write_text(path: Path, text: str) -> None:

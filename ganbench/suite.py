@@ -288,6 +288,16 @@ class Suite:
         self.settings = {k: coerce_setting(k, v, "setting") for k, v in dict(self.settings).items()}
         if self.recipe not in RECIPES:
             raise UsageError(f"recipe expects one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        for key in ("model_options", "loss_options", "data_options", "extractor_options"):
+            table = getattr(self, key)
+            if isinstance(table, Mapping):
+                bad = [n for n, opts in table.items() if not isinstance(n, str) or not isinstance(opts, Mapping)]
+                if not bad:
+                    continue
+                table = {str(bad[0]): table[bad[0]]}
+            shown = json.dumps(table, default=str)
+            raise UsageError(f"{key} expects a table of plugin name -> table of option -> value, got "
+                             f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
         for flag, axis, table in (("--model-opt", self.models, self.model_options),
                                   ("--loss-opt", self.losses, self.loss_options),
                                   ("--data-opt", self.datasets, self.data_options)):
@@ -453,6 +463,8 @@ class Suite:
             return cls(**{k: v for k, v in d.items() if k in known})
         except TypeError as exc:
             raise UsageError(f"{where} is not a ganbench suite: {exc}") from None
+        except UsageError as exc:  # a stored request that no longer validates: say which file
+            raise UsageError(f"{where}: {exc}") from None
 
 
 def _sorted_nested(table: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -531,6 +543,11 @@ def load_suite_file(path: str | Path) -> dict[str, Any]:
         arg = key.replace("-", "_")
         if what == "names":
             if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value)]
+                dupes = sorted(n for n, k in collections.Counter(names).items() if k > 1 and n)
+                if not any(names) or dupes:  # named here, not as a --flag never given
+                    raise UsageError(f"{where} " + (f"lists {', '.join(dupes[:5])} more than once" if dupes
+                                                    else "names nothing: give at least one name"))
                 out[arg] = value
             else:
                 raise UsageError(f"{where} expects a list of names or a comma-separated string, got {value!r}")

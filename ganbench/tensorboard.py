@@ -125,6 +125,7 @@ def export(run_dir: Path, out: Path | None = None) -> tuple[list[Path], list[str
     trajectory, sample pictures, config, row) into ``out/<cell id>/`` (default
     ``RUN_DIR/tensorboard``), replacing the event files there; the folders written, and a note for
     each damaged file left out."""
+    from ganbench.errors import StorageError
     from ganbench.store import RunStore
 
     store = RunStore(run_dir)
@@ -134,8 +135,13 @@ def export(run_dir: Path, out: Path | None = None) -> tuple[list[Path], list[str
     for row in store.rows():
         config = store.read_cell_config(row["cell_id"]) or {}
         logdir = out / row["cell_id"]
-        remove_events(logdir)
-        log = CellLog(logdir)
+        try:
+            remove_events(logdir)
+            log = CellLog(logdir)
+        except OSError as exc:
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(exc.errno, f"cannot write {logdir}: {exc.strerror or exc}") from exc
         history = store.history(row["cell_id"], notes)
         for record in history.to_dict("records") if history is not None else []:
             log.step(record)

@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -159,7 +160,7 @@ def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
     assert (results / "third" / "provenance.json").is_file() and not (results / ".third.ganbench-tmp").exists()
 
 
-def test_a_board_keeps_its_rows_and_is_rebuilt_and_extended_from_them(tiny_run, plugins, tmp_path):
+def test_a_board_keeps_its_rows_and_is_rebuilt_and_extended_from_them(tiny_run, plugins, tmp_path, monkeypatch):
     """Run directories are not committed (checkpoints): a published board keeps the rows it was built from
     (runs.json), so it can be rebuilt, re-tested and extended with more runs once they are gone."""
     from ganbench.errors import UsageError
@@ -197,6 +198,28 @@ def test_a_board_keeps_its_rows_and_is_rebuilt_and_extended_from_them(tiny_run, 
     assert "as published in " + str(folder) + ": title, notes, metrics (give them to change)" in res.output
     md = (folder / "leaderboard.md").read_text()
     assert md.startswith("# Tiny board") and "- n1" in md and "modes ↑" in md and "fid ↓" not in md
+    # republished over from a run that lacks some of its kept rows: refused, nothing written
+    partial = tmp_path / "partial"
+    shutil.copytree(tiny_run, partial)
+    shutil.rmtree(next(p for p in (partial / "cells").iterdir() if p.name.startswith("ring8")))
+    res = CliRunner().invoke(cli, ["report", str(partial), "-f", "md"], catch_exceptions=False)
+    assert "1 cell(s) of the request have no row (not trained yet, or their result.json is gone)" in res.output
+    before = (folder / "leaderboard.md").read_text()
+    with pytest.raises(UsageError, match=r"--publish .*: the board there keeps 1 row\(s\) the new board lacks \(ring8"):
+        publish(build_board([partial], plugins.registry), folder)
+    assert (folder / "leaderboard.md").read_text() == before
+    # options of the wrong type in the board's runs.json: one line naming the file and the key
+    kept = json.loads((folder / "runs.json").read_text())
+    (folder / "runs.json").write_text(json.dumps({**kept, "options": {**kept["options"], "notes": 5}}))
+    res = CliRunner().invoke(cli, ["leaderboard", str(folder)])
+    assert res.exit_code == 2 and "runs.json: options.notes is 5; expected a list of lines of text" in res.output
+    (folder / "runs.json").write_text(json.dumps(kept))
+    here = tmp_path / "results" / "here"  # published into the current folder, new and empty
+    here.mkdir()
+    monkeypatch.chdir(here)
+    files = publish(build_board([folder], plugins.registry), Path("."))
+    assert files["md"] == Path("leaderboard.md") and (here / "leaderboard.md").is_file()
+    assert sorted(p.name for p in here.parent.iterdir()) == ["README.md", "here", "tiny"]  # no staging folder left
     # a damaged file, and a board published before boards kept their rows: one line naming the folder
     kept = json.loads((folder / "runs.json").read_text())
     kept["runs"][0]["rows"][0]["status"] = "fine"

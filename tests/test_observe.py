@@ -152,6 +152,9 @@ def test_export_writes_tensorboard_for_a_run_trained_without_it(tmp_path, monkey
     assert [s for s, _ in events["metrics/modes"]] == [20, 40] and len(events["train/g_loss"]) == 40
     again = CliRunner().invoke(cli, ["export", "tensorboard", OLD_RUN, "--out", str(tmp_path / "tb")])
     assert again.exit_code == 0 and tb.read(tmp_path / "tb" / "ring8__vanilla__lsgan__s1") == events  # replaced
+    (tmp_path / "afile").write_text("x")  # an output under a file: one line, exit 3
+    res = CliRunner().invoke(cli, ["export", "tensorboard", OLD_RUN, "--out", str(tmp_path / "afile" / "tb")])
+    assert res.exit_code == 3 and res.stderr.strip().startswith(f"Error: cannot write {tmp_path / 'afile' / 'tb'}/")
 
 
 def test_loggers_are_named_like_every_plugin_and_say_how_to_install_them(tmp_path, monkeypatch):

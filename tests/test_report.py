@@ -53,8 +53,12 @@ def make_run(path: Path, rows, fingerprint="fp1", environment=None) -> Path:
         cell = path / "cells" / r["cell_id"]
         atomic_write_json(cell / "result.json", r)
         atomic_write_json(cell / "config.json", {"data_fingerprint": fingerprint, "settings": {}})
-    atomic_write_json(path / "suite.json", {"datasets": ["mnist5k"], "models": ["vanilla"], "losses": ["nonsat"],
-                                            "seeds": [0, 1, 2], "settings": {}, "recipe": "paper"})
+    cells = [r for r in rows if not r.get("reference")]  # the request the rows answer: every cell has its row
+    atomic_write_json(path / "suite.json", {
+        **{axis: sorted({r[key] for r in cells}) or default for axis, key, default in (
+            ("datasets", "dataset", ["mnist5k"]), ("models", "model", ["vanilla"]), ("losses", "loss", ["nonsat"]),
+            ("seeds", "seed", [0]))},
+        "settings": {}, "recipe": "paper"})
     atomic_write_json(path / "environment.json", environment or {"ganbench": "0.1.0", "torch": "2.x", "device": "cpu",
                                                                  "git_commit": "abc123", "plugins": {"p": "d 1.0"}})
     return path

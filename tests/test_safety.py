@@ -77,7 +77,9 @@ def test_publish_never_replaces_a_readme_or_files_it_did_not_write(tmp_path, mon
     # republishing over the board removes only the plots the earlier board listed as its own
     (project / "board" / "plots" / "mine.png").write_bytes(b"not ganbench's")
     board_run(tmp_path / "ring", dataset="ring8")
-    res = invoke("leaderboard", str(tmp_path / "ring"), "--publish", "board")
+    res = invoke("leaderboard", str(tmp_path / "ring"), "--publish", "board")  # it would drop the board's kept rows
+    assert res.exit_code == 2 and "Error: --publish board: the board there keeps 4 row(s) the new board lacks" in res.stderr
+    res = invoke("leaderboard", str(tmp_path / "ring"), "--publish", "board", "--replace")
     assert res.exit_code == 0, res.output
     plots = sorted(p.name for p in (project / "board" / "plots").iterdir())
     assert plots == ["losses-ring8.png", "mine.png"]
@@ -262,6 +264,13 @@ def test_crafted_names_stay_inside_the_output_folders(tmp_path):
     assert written and all(p.parts[:3] == ("deep", "er", "plots") for p in written), written
     digest = hashlib.sha256(b"folder:../../../escaped").hexdigest()[:8]
     assert [p.name for p in written] == [f"losses-folder_.._.._.._escaped-{digest}.png"]
+    # an output over what the run holds is refused before anything is read or written; a new file beside is fine
+    suite = (run / "suite.json").read_bytes()
+    for flag, target in (("-o", run / "suite.json"), ("-o", run / "cells" / "x.md"), ("--plots", run / "cells")):
+        res = invoke("report", str(run), flag, str(target))
+        assert res.exit_code == 2 and res.stderr.strip().startswith(f"Error: {flag} {target} would overwrite what {run}")
+    assert (run / "suite.json").read_bytes() == suite
+    assert invoke("report", str(run), "-f", "md", "-o", str(run / "report.md")).exit_code == 0
     # a result row whose cell_id points elsewhere is refused, naming the file
     folder = Cell("folder:../../../escaped", "vanilla", "nonsat", 0).id
     cell = run / "cells" / folder / "result.json"
@@ -440,10 +449,19 @@ def test_a_damaged_suite_json_is_one_line_in_run_and_resume(tmp_path, tiny, cont
     args = ["run", "-m", "vanilla", "-l", "nonsat", "-d", "ring8", "--seeds", "0", "--steps", "2", "--metrics", "modes",
             "-q", "--out", str(tmp_path)]
     assert invoke(*args).exit_code == 0
+    good = json.loads((tmp_path / "suite.json").read_text())
     (tmp_path / "suite.json").write_bytes(content)
     for res in (invoke(*args), invoke("run", "--resume", str(tmp_path))):
         assert res.exit_code == 2 and res.stderr.startswith(f"Error: {tmp_path / 'suite.json'} is not a ganbench suite: ")
         assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    if content == b"[1, 2]":  # JSON of a suite whose values have the wrong type: named, one line
+        for key, value, message in (
+                ("model_options", {"vanilla": 5}, 'model_options expects a table of plugin name -> table of option -> '
+                                                  'value, got {"vanilla": 5}'),
+                ("device", 5, "device is 5; expected a device name such as cpu or cuda")):
+            (tmp_path / "suite.json").write_text(json.dumps({**good, key: value}))
+            res = invoke("run", "--resume", str(tmp_path), "--dry-run")
+            assert (res.exit_code, res.stderr.strip()) == (2, f"Error: {tmp_path / 'suite.json'}: {message}")
 
 
 def test_a_damaged_history_is_left_out_of_the_html_report_with_a_note(tmp_path):
