@@ -11,7 +11,7 @@ import pandas as pd
 from ganbench.errors import UsageError
 from ganbench.options import parse_assignments
 from ganbench.plugins import load_plugins
-from ganbench.suite import Suite, load_suite_file, parse_seeds, split_names
+from ganbench.suite import Suite, coerce_setting, load_suite_file, parse_seeds, split_names
 
 OptionsArg = Mapping[str, Mapping[str, Any]] | Sequence[str] | None
 
@@ -280,8 +280,12 @@ def runner(
         target = Path(resume)
     else:
         merged = dict(settings or {})
-        merged.update({k: v for k, v in (("steps", steps), ("batch_size", batch_size), ("replicas", replicas))
-                       if v is not None})
+        flags = {k: v for k, v in (("steps", steps), ("batch_size", batch_size), ("replicas", replicas)) if v is not None}
+        for key, value in flags.items():
+            if key in merged and coerce_setting(key, merged[key], "setting") != coerce_setting(key, value, "setting"):
+                raise UsageError(f"--{key.replace('_', '-')} {value} and --set {key}={merged[key]} both set {key}: "
+                                 "give one")
+        merged.update(flags)
         chosen = build_suite(
             pl.registry, models=models, losses=losses, datasets=datasets, metrics=metrics, seeds=seeds,
             settings=merged, recipe=recipe, model_options=model_options, loss_options=loss_options,

@@ -231,6 +231,7 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
     from ganbench.api import runner as make_runner
     from ganbench.progress import RichReporter
     from ganbench.report import baseline_rule, display, metric_columns, summarize, to_rich
+    from ganbench.suite import coerce_setting
 
     pl = _plugins(ctx)
     if resume_dir is not None:
@@ -248,9 +249,12 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
             raise click.UsageError(f"--resume takes the request from {resume_dir / 'suite.json'}; it cannot be "
                                    f"combined with {', '.join(given)}")
     settings: dict[str, Any] = _parse_set(set_opts)
-    settings.update({k: v for k, v in (("amp", amp), ("compile", compile_mode)) if v is not None})
-    if cuda_graphs:
-        settings["cuda_graphs"] = True
+    flags = {k: v for k, v in (("amp", amp), ("compile", compile_mode), ("cuda_graphs", True if cuda_graphs else None))
+             if v is not None}
+    for key, value in flags.items():
+        if key in settings and coerce_setting(key, settings[key]) != coerce_setting(key, value):
+            raise click.UsageError(f"--{key.replace('_', '-')} and --set {key}={settings[key]} both set {key}: give one")
+    settings.update(flags)
     console = make_console(stderr=True)
     reporter = None if quiet or dry_run else RichReporter(console)
     explicit_device = ctx.get_parameter_source("device") != click.core.ParameterSource.DEFAULT

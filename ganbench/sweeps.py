@@ -218,6 +218,12 @@ def draw(space: Mapping[str, Dist], n: int, seed: int) -> list[dict[str, Any]]:
     not depend on the order of the space's keys (suite.json stores them sorted) nor on its other keys."""
     from ganbench.seeding import derive_seed
 
+    finite = [len(d.args) if d.kind == "choice" else d.args[1] - d.args[0] + 1 for d in space.values()
+              if d.kind in ("choice", "integer")]
+    if len(finite) == len(space) and n > math.prod(finite):
+        raise UsageError(f"--search {n} asks for {n} settings; the space holds only {math.prod(finite)} (every key is a "
+                         "choice or an integer range): ask for at most that many, or sweep them all with --sweep")
+
     def value(dist: Dist, *stream: str) -> Any:
         v = dist.draw(random.Random(derive_seed(seed, STREAM, *stream)))
         if isinstance(v, float) and dist.kind != "choice":  # 4 significant digits: points a table can show,
