@@ -537,6 +537,7 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     Example: ganbench report results/runs/run-abc --metrics fid,modes,diverged --baseline nonsat -f md
     """
     from ganbench import plots
+    from ganbench.errors import UsageError
     from ganbench.report import (
         baseline_rule,
         check_output,
@@ -557,6 +558,8 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
         if path:
             check_output(path, run_dirs, flag)
     rows, runs = load_runs(run_dirs, references=True, by=_names(by, "--by"))
+    if rows.empty:
+        raise UsageError(f"no result rows in {', '.join(map(str, run_dirs))}: nothing to report (no cell has finished)")
     interval = interval or protocol_interval(registry, rows)
     cols = metric_columns(registry, rows, _names(metrics, "--metrics"))
     groups = group_columns(rows, _names(by, "--by"))

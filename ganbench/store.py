@@ -498,6 +498,10 @@ class RunStore:
         if not path.exists():
             return None
         try:
+            with open(path, "rb") as f:  # every line ganbench writes ends in a newline: a file cut short does not
+                f.seek(0, 2)
+                if f.tell() and (f.seek(-1, 2), f.read(1))[1] != b"\n":
+                    raise ValueError("its last line is cut short (the file was truncated)")
             table = pd.read_csv(path)
             bad = [c for c in needs if c not in table or not pd.api.types.is_numeric_dtype(table[c])]
             if bad:

@@ -27,6 +27,7 @@ from ganbench.report import (
     summarize,
     to_latex,
     to_markdown,
+    wilcoxon_p,
 )
 from ganbench.store import atomic_write_json
 
@@ -303,6 +304,30 @@ def test_paired_test_against_hand_and_scipy():
     assert got["p_wilcoxon"] == pytest.approx(min(1.0, 2 * np.mean([s <= lo for s in sums])))
     few = paired_test(deltas[:MIN_PAIRED - 1], higher=False)
     assert math.isnan(few["p_sign"]) and math.isnan(few["p_wilcoxon"]) and few["better"] == 4
+    # 20 seeds of whole-number counts, 16 equal: the exact p of 4 differences of -1 is 1/16 one-sided, 1/8 two-sided
+    # (scipy's default takes the normal approximation from 14 pairs with zeros: 0.023, 'significant')
+    ties = [0.0] * 16 + [-1.0] * 4
+    assert wilcoxon_p(ties, "less") == pytest.approx(1 / 16)
+    assert paired_test(ties, True)["p_wilcoxon"] == pytest.approx(1 / 8)
+    assert wilcoxon_p([0.0] * 6) == 1.0
+
+
+def test_a_swept_runs_points_are_never_averaged_as_seeds(tmp_path):
+    """One swept run, --by without point: its points would be averaged as seeds; refused in one line. A key an
+    older row lacks (None) matches its absence when rows are paired with the top row."""
+    swept = [{**row(seed=s, fid=30.0 + s + 30 * k, point=f"lr_d={lr}", config_hash=lr),
+              "cell_id": f"mnist5k__vanilla__nonsat__p{k}__s{s}"} for k, lr in enumerate(("0.0001", "0.0002"))
+             for s in range(3)]
+    run = make_run(tmp_path / "s", swept)
+    with pytest.raises(UsageError, match=r"^the seeds of mnist5k/vanilla/nonsat ran at different sweep points "
+                                         r"\(lr_d=0.0001 vs lr_d=0.0002\), .*: keep point in --by"):
+        load_runs([run], by=["dataset", "model", "loss"])
+    assert len(load_runs([run])[0]) == 6  # the default groups keep the point
+    old = make_run(tmp_path / "old", [row(loss=lo, seed=s, fid=f + s % 2, tag=None if lo == "x" else "t")
+                                      for lo, f in (("x", 80.0), ("y", 20.0)) for s in range(10)])
+    df, _ = load_runs([old])
+    s = summarize(df, [FID], by=["dataset", "model", "loss", "tag"]).set_index("loss")
+    assert not s.loc["x", "fid_best"] and s.loc["x", "fid_q_best"] < 0.05  # compared on its 10 seeds, not tied
 
 
 def test_paired_columns_against_a_baseline(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -271,6 +272,12 @@ def test_crafted_names_stay_inside_the_output_folders(tmp_path):
         assert res.exit_code == 2 and res.stderr.strip().startswith(f"Error: {flag} {target} would overwrite what {run}")
     assert (run / "suite.json").read_bytes() == suite
     assert invoke("report", str(run), "-f", "md", "-o", str(run / "report.md")).exit_code == 0
+    empty = tmp_path / "empty"  # a run with no finished cell: one line, not an empty table
+    (empty / "cells").mkdir(parents=True)
+    shutil.copy(run / "suite.json", empty / "suite.json")
+    res = invoke("report", str(empty))
+    assert (res.exit_code, res.stderr.strip()) == (2, f"Error: no result rows in {empty}: nothing to report (no cell "
+                                                      "has finished)")
     # a result row whose cell_id points elsewhere is refused, naming the file
     folder = Cell("folder:../../../escaped", "vanilla", "nonsat", 0).id
     cell = run / "cells" / folder / "result.json"
@@ -472,3 +479,7 @@ def test_a_damaged_history_is_left_out_of_the_html_report_with_a_note(tmp_path):
     assert res.exit_code == 0, res.output
     page = (tmp_path / "report.html").read_text()
     assert "history.csv left out of the plots: unreadable" in page and "<img" in page  # the other cells' curves
+    (cell / "history.csv").write_text("step,d_loss,g_loss\n1,0.5,0.7\n2,0.4,0.")  # cut short mid-line
+    res = invoke("report", str(run), "-f", "html", "-o", str(tmp_path / "report.html"))
+    assert res.exit_code == 0 and "its last line is cut short (the file was truncated)" in (
+        tmp_path / "report.html").read_text()
