@@ -280,7 +280,9 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
     except KeyboardInterrupt:
         if reporter is not None:
             reporter.close()
-        click.echo(f"interrupted; finished cells are kept in {target} — re-run the same command (or "
+        again = ("re-run the same command without --fresh (it would remove them)" if fresh
+                 else "re-run the same command")
+        click.echo(f"interrupted; finished cells are kept in {target} — {again} (or "
                    f"'ganbench run --resume {target}') to continue", err=True)
         ctx.exit(130)
     finally:
@@ -799,7 +801,14 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, replace, best_set
         click.echo(f"index: not rebuilt ({parent} is not a ganbench board index; it was left as it is)", err=True)
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (timeout(1), a job scheduler) takes Ctrl-C's way out
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)
     cli(prog_name="ganbench")
 
 

@@ -58,6 +58,8 @@ RESULT_FILE = "result.json"
 TABLE_FILE = "results.csv"
 SUITE_FILE = "suite.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+#: a replica group's rows, in its first cell's directory while they are written (see :meth:`RunStore.recover_group_rows`)
+GROUP_JOURNAL = "group_rows.json"
 #: the generated 2-D points of a cell's final evaluation (2-D data only)
 POINTS_FILE = "points.npy"
 GENERATOR_FILE = "generator.pt"
@@ -633,6 +635,33 @@ class RunStore:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a damaged file is one line naming it
             raise UsageError(f"{path} cannot be read as saved weights ({one_line(exc)})") from None
+
+    def write_group_journal(self, lead: Cell, rows: list[dict[str, Any]]) -> None:
+        """Every row of a replica group, before any of them is written (in the group's first cell's directory)."""
+        atomic_write_json(self.cell_dir(lead) / GROUP_JOURNAL, {"rows": rows}, sort_keys=False)
+
+    def recover_group_rows(self) -> list[str]:
+        """Finish what a kill interrupted while a replica group's rows were written: each row of a journal whose
+        cell has no ``result.json`` is written, then the checkpoints of the cells that did not fail and the journal
+        are removed, as the run would have; the cell ids written. Only while holding :meth:`lock`."""
+        written = []
+        for journal in sorted((self.root / "cells").glob(f"*/{GROUP_JOURNAL}")):
+            try:
+                rows = read_json(journal, "replica group's rows").get("rows")
+            except UsageError:
+                rows = None
+            ok = isinstance(rows, list) and all(isinstance(r, dict) and isinstance(r.get("cell_id"), str)
+                                                and (self.root / "cells" / r["cell_id"]).is_dir() for r in rows)
+            for row in rows if ok else []:
+                folder = self.root / "cells" / row["cell_id"]
+                if row_problem(row, row["cell_id"]) is None and not (folder / RESULT_FILE).exists():
+                    atomic_write_json(folder / RESULT_FILE, row, sort_keys=False)
+                    written.append(row["cell_id"])
+            for row in rows if ok else []:
+                if row.get("status") != "failed":
+                    (self.root / "cells" / row["cell_id"] / CHECKPOINT_FILE).unlink(missing_ok=True)
+            journal.unlink()  # unreadable: its rows are lost, the group's checkpoint stays and the cells resume there
+        return written
 
     def write_result(self, cell: Cell, row: dict[str, Any]) -> None:
         """The row in the runner's order (metrics as computed), so results.csv keeps that order."""

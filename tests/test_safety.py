@@ -483,3 +483,23 @@ def test_a_damaged_history_is_left_out_of_the_html_report_with_a_note(tmp_path):
     res = invoke("report", str(run), "-f", "html", "-o", str(tmp_path / "report.html"))
     assert res.exit_code == 0 and "its last line is cut short (the file was truncated)" in (
         tmp_path / "report.html").read_text()
+
+
+def test_a_replica_group_killed_between_its_rows_is_finished_from_its_journal(tmp_path, tiny):
+    """A kill after the first row of a replica group was written: the re-run writes the other rows from the
+    group's journal (not a retraining of K-1 seeds from step 0: the group's checkpoint went with the first row),
+    then removes the checkpoint and the journal."""
+    kw = dict(models="vanilla", losses="nonsat", datasets="ring8", seeds=[0, 1], replicas=2, metrics="modes",
+              settings={**tiny, "steps": 2}, device="cpu", out=tmp_path)
+    first = gb.run(**kw)
+    assert list(first["status"]) == ["ok", "ok"] and set(first["replica_group"]) == {"ring8__vanilla__nonsat__s0"}
+    lead, other = (tmp_path / "cells" / f"ring8__vanilla__nonsat__s{s}" for s in (0, 1))
+    assert not (lead / "group_rows.json").exists() and not (lead / "checkpoint.pt").exists()
+    rows = [json.loads((d / "result.json").read_text()) for d in (lead, other)]
+    (lead / "group_rows.json").write_text(json.dumps({"rows": rows}))  # as the kill left them
+    (other / "result.json").unlink()
+    (lead / "checkpoint.pt").write_bytes(b"the group's")
+    again = gb.run(**kw)
+    assert list(again["started_at"]) == [r["started_at"] for r in rows]  # the rows as trained, nothing trained again
+    assert json.loads((other / "result.json").read_text()) == rows[1]
+    assert not (lead / "group_rows.json").exists() and not (lead / "checkpoint.pt").exists()

@@ -32,6 +32,7 @@ from ganbench.provenance import environment, git_commit
 from ganbench.specs import Data
 from ganbench.store import (
     CHECKPOINT_FILE,
+    GROUP_JOURNAL,
     REUSABLE_STATUSES,
     ActiveRuns,
     RunStore,
@@ -645,26 +646,36 @@ class Runner:
     def _session(self, cells: list[Cell], datasets: dict[str, Data | BaseException], preps: list[_Prepared],
                  executor: Executor, plan: Plan | None = None) -> pd.DataFrame:
         with self.store.lock():
-            self._refuse_other_contents(preps)  # again, holding the lock: nobody else writes here now
-            self.store.remove_temporaries()  # a killed run's half-done writes (the rows they were for are absent)
-            if self.fresh:
-                self.store.clear()
-            self.store.write_run_files(self.run_config(), environment(self.plugins, self.device, self.commit))
-            self._write_references(datasets)
-            self.reporter.run_started(cells, self.store.root)
-            info = RunInfo(run_dir=self.store.root, suite=self.run_config(), log=self.log,
-                           cells=tuple(c.id for c in cells))
-            self._observe("ganbench_run_started", run=info)
-            with ActiveRuns(self.store.root) as self.active:
-                others = self.active.others()
-                if others:
-                    self.reporter.warning(
-                        f"{len(others)} other ganbench run(s) are training on this machine (pid "
-                        f"{', '.join(str(o.get('pid')) for o in others)}): both slow down, so this run's timings are not "
-                        "comparable (each row records other_runs); results are unaffected")
-                rows = self._run_cells(preps, datasets, executor, plan)
-            table = self.store.write_table()
-            self._observe("ganbench_run_finished", run=info, table=table)
+            try:
+                return self._locked(cells, datasets, preps, executor, plan)
+            except BaseException:  # stop the workers while the directory is still ours: none writes after it is free
+                executor.cancel()
+                raise
+
+    def _locked(self, cells: list[Cell], datasets: dict[str, Data | BaseException], preps: list[_Prepared],
+                executor: Executor, plan: Plan | None) -> pd.DataFrame:
+        """The run, holding the directory's lock."""
+        self._refuse_other_contents(preps)  # again, holding the lock: nobody else writes here now
+        self.store.remove_temporaries()  # a killed run's half-done writes (the rows they were for are absent)
+        if self.fresh:
+            self.store.clear()
+        self.store.recover_group_rows()  # a replica group's rows a kill left half written
+        self.store.write_run_files(self.run_config(), environment(self.plugins, self.device, self.commit))
+        self._write_references(datasets)
+        self.reporter.run_started(cells, self.store.root)
+        info = RunInfo(run_dir=self.store.root, suite=self.run_config(), log=self.log,
+                       cells=tuple(c.id for c in cells))
+        self._observe("ganbench_run_started", run=info)
+        with ActiveRuns(self.store.root) as self.active:
+            others = self.active.others()
+            if others:
+                self.reporter.warning(
+                    f"{len(others)} other ganbench run(s) are training on this machine (pid "
+                    f"{', '.join(str(o.get('pid')) for o in others)}): both slow down, so this run's timings are not "
+                    "comparable (each row records other_runs); results are unaffected")
+            rows = self._run_cells(preps, datasets, executor, plan)
+        table = self.store.write_table()
+        self._observe("ganbench_run_finished", run=info, table=table)
         return rows_to_frame(rows)
 
     def _observe(self, hook: str, **kwargs: Any) -> None:
@@ -819,17 +830,28 @@ class Runner:
             done, returned = executor.next_finished()
             del left[done.key]
             failed = False
-            for plan, row in group_rows(done, returned):
-                cell = plan.cell
+            members = group_rows(done, returned)
+            for plan, row in members:
                 traceback_text = row.pop(TRACEBACK_KEY, None)
                 if traceback_text:  # a failure outside the cell's own code (the worker's, Ray's)
-                    self.store.write_error(cell, traceback_text)
+                    self.store.write_error(plan.cell, traceback_text)
                 row["executor"] = executor.name
                 row["other_runs"] = max(self._others.get(plan.key, 0), len(self.active.others()))
-                self.store.write_result(cell, row)
+            # a replica group's rows are committed together: first a journal of all of them (a re-run after a kill
+            # between the rows writes the rest from it), then the rows, then the checkpoints (the group's is in its
+            # first cell's directory: removed with the first row, it left the others to train again from step 0)
+            if len(members) > 1:
+                self.store.write_group_journal(members[0][0].cell, [row for _, row in members])
+            for plan, row in members:
+                self.store.write_result(plan.cell, row)
+            for plan, row in members:
                 if row["status"] != "failed":  # a failed cell keeps its checkpoint: the re-run continues there
-                    self.store.remove(cell, CHECKPOINT_FILE)
-                self.store.write_table()
+                    self.store.remove(plan.cell, CHECKPOINT_FILE)
+            if len(members) > 1:
+                self.store.remove(members[0][0].cell, GROUP_JOURNAL)
+            self.store.write_table()
+            for plan, row in members:
+                cell = plan.cell
                 rows[plan.index] = row
                 self._reporting.finished(cell, row)
                 if row["status"] == "failed":
