@@ -539,3 +539,19 @@ def test_changed_data_is_refused_naming_its_fingerprint(tmp_path, tiny):
     with pytest.raises(UsageError, match=r"with another configuration \(data_fingerprint: [0-9a-f]+ -> [0-9a-f]+\)"):
         gb.run(**kw)
     assert list(gb.run(**kw, fresh=True)["status"]) == ["ok"]
+
+
+def test_a_checkpoint_written_by_other_code_or_threads_is_noted_in_the_row():
+    """Resuming is bit-identical only with the same code and threads: a checkpoint written otherwise is still
+    continued from (the configuration is the same), and the row says what differed."""
+    from types import SimpleNamespace
+
+    from ganbench.execution.cell import resumed_otherwise, written_by
+
+    plan = SimpleNamespace(row={"git_commit": "abc123"}, threads=2)
+    same = {"step": 40, "written_by": written_by(plan)}
+    assert resumed_otherwise(same, plan) == [] and resumed_otherwise({"step": 40}, plan) == []  # older checkpoints
+    other = {"step": 40, "written_by": {**written_by(plan), "git_commit": "def456", "threads": 1}}
+    assert resumed_otherwise(other, plan) == [
+        "resumed from a checkpoint written with git_commit def456 (now abc123), threads 1 (now 2): the steps after "
+        "step 40 may differ in their last digits from an uninterrupted run"]

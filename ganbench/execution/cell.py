@@ -424,7 +424,8 @@ class _CellRun:
 
         def checkpoint(state: dict[str, Any]) -> None:
             tr.live.flush()
-            self.store.save_checkpoint(cell, {**state, "config_hash": plan.config_hash, "trajectory": tr.trajectory})
+            self.store.save_checkpoint(cell, {**state, "config_hash": plan.config_hash, "trajectory": tr.trajectory,
+                                              "written_by": written_by(plan)})
 
         try:
             return run_training(
@@ -493,7 +494,7 @@ class _CellRun:
         if state is not None and "group" in state:  # of a replica group this cell was part of
             return None, ["checkpoint of a replica group ignored; trained from step 0"]
         if state is None or state.get("config_hash") == self.plan.config_hash:
-            return state, []
+            return state, resumed_otherwise(state, self.plan)
         return None, ["checkpoint of another configuration ignored; trained from step 0"]
 
     def _compute(self, name: str, metric, ctx: EvalContext, where: str = "") -> dict[str, Any]:
@@ -596,6 +597,7 @@ class _GroupRun:
                 for tr in trainings:
                     tr.live.flush()
                 lead.store.save_checkpoint(lead.cell, {**state, "config_hash": plan.config_hash, "group": ids,
+                                                       "written_by": written_by(plan),
                                                        "trajectories": [tr.trajectory for tr in trainings]})
 
             try:
@@ -634,7 +636,25 @@ class _GroupRun:
             return None, ["checkpoint of another configuration ignored; trained from step 0"]
         if state.get("group") != ids:
             return None, ["checkpoint of another replica group ignored; trained from step 0"]
-        return state, []
+        return state, resumed_otherwise(state, lead.plan)
+
+
+def written_by(plan: CellPlan) -> dict[str, Any]:
+    """What a checkpoint records of the code and threads that wrote it (CPU results depend on both)."""
+    return {"git_commit": plan.row.get("git_commit"), "threads": plan.threads, "torch": str(torch.__version__)}
+
+
+def resumed_otherwise(state: dict[str, Any] | None, plan: CellPlan) -> list[str]:
+    """A note for the row when the checkpoint it continues from was written by other code (git commit, torch) or
+    another number of threads: the configuration is the same, but the steps after it may differ in their last
+    digits from a run that never stopped (an empty list otherwise, and for checkpoints that do not record it)."""
+    before = (state or {}).get("written_by")
+    if not isinstance(before, dict):
+        return []
+    now = written_by(plan)
+    changed = [f"{k} {before.get(k)} (now {now[k]})" for k in now if before.get(k) != now[k]]
+    return [f"resumed from a checkpoint written with {', '.join(changed)}: the steps after step {state.get('step')} "
+            "may differ in their last digits from an uninterrupted run"] if changed else []
 
 
 def metric_values(who: str, values: Any, where: str = "") -> dict[str, Any]:
