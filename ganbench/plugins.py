@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -167,19 +169,40 @@ def load_plugins(
             except BaseException as exc:  # recorded: the other plugins load, the CLI warns, unknown names mention it
                 broken.append(BrokenPlugin(ep.name, prov, ep.value, one_line(exc)))
                 continue
-            _register(pm, plugin, ep.name)
+            try:
+                _register(pm, plugin, ep.name)
+            except PluginError as exc:  # a hook of the wrong signature: this plugin is broken, the others load
+                with contextlib.suppress(Exception):
+                    pm.unregister(name=ep.name)
+                broken.append(BrokenPlugin(ep.name, prov, ep.value, str(exc)))
+                continue
             provenance[ep.name] = prov
     for i, plugin in enumerate(extra):
         name = _name(plugin, i)
         if not pm.is_blocked(name):
             _register(pm, plugin, name)
     plugins = GanbenchPlugins(pm, provenance, blocked, broken)
+    plugins.warnings += _unknown_hooks(pm, provenance)
     #: how these plugins were loaded, resolved (environment included): what a worker repeats
     plugins.request = {"extra": extra, "autoload": autoload, "enabled": enabled, "blocked": blocked & known}
     if stale:  # set in an environment for plugins this one lacks: said, not fatal
         plugins.warnings.append(f"{DISABLE_ENV} names {', '.join(stale)}, which no installed ganbench plugin is called; "
                                 f"installed: {installed}")
     return plugins
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, provenance: dict[str, Provenance]) -> list[str]:
+    """A line per function named like a hook (``ganbench_...``) that no hook specification has: a misspelled
+    hook (``ganbench_register_loss``) would otherwise be silently never called."""
+    known = [n for n in dir(hookspecs) if n.startswith(f"{hookspecs.PROJECT}_")]
+    lines = []
+    for name, plugin in pm.list_name_plugin():
+        for attr in sorted(dir(plugin)):
+            if attr.startswith(f"{hookspecs.PROJECT}_") and attr not in known and callable(getattr(plugin, attr, None)):
+                close = difflib.get_close_matches(attr, known, n=1)
+                lines.append(f"{provenance.get(name, Provenance(name))} defines {attr}, which is no ganbench hook, so it is never "
+                             f"called" + (f": did you mean {close[0]}?" if close else ""))
+    return lines
 
 
 def _name(plugin: Any, index: int) -> str:

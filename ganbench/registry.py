@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganbench.errors import PluginError, UnknownNameError, UsageError
-from ganbench.options import Option, accepted_names
+from ganbench.options import Option, accepted_names, coerce_option, option_table
 from ganbench.specs import (
     CONDITIONS,
     NAME_RE,
@@ -200,6 +200,18 @@ class Registry:
                 coerce_setting(key, value, f"{kind} '{name}' setting")
             except UsageError as exc:
                 raise PluginError(f"{who} registered {exc}") from None
+        for key, option in option_table(getattr(spec, "options", {})).items():  # a plugin only ever sees valid values
+            if option.default is None:
+                continue
+            try:
+                coerce_option(option, option.default, f"option '{key}'")
+            except UsageError as exc:
+                raise PluginError(f"{who} registered {kind} '{name}' whose default of {exc}") from None
+            except Exception as exc:  # a check that cannot take its own default
+                raise PluginError(f"{who} registered {kind} '{name}' whose option '{key}' cannot check its default "
+                                  f"{option.default!r} ({type(exc).__name__}: {exc})") from None
+        if kind == "metric":
+            _check_metric(spec, who)
         if kind == "loss":
             _check_loss_signatures(spec, who)
         if kind == "dataset":
@@ -220,6 +232,21 @@ class Registry:
         self._entries[kind][name] = (spec, who)
         for a in aliases:
             self._aliases[kind][a] = name
+
+
+def _check_metric(spec: Any, who: Provenance) -> None:
+    """Directions are True (higher is better), False or None (not ranked): a string such as "lower" would be
+    truthy and rank the column the wrong way without a word."""
+    if not isinstance(spec.higher_is_better, bool):
+        raise PluginError(f"{who} registered metric '{spec.name}' whose higher_is_better is {spec.higher_is_better!r}; "
+                          "expected True or False")
+    if not isinstance(spec.columns, Mapping):
+        raise PluginError(f"{who} registered metric '{spec.name}' whose columns is not a mapping of column -> direction")
+    bad = [f"{k!r}: {v!r}" for k, v in spec.columns.items()
+           if not isinstance(k, str) or not (v is None or isinstance(v, bool))]
+    if bad:
+        raise PluginError(f"{who} registered metric '{spec.name}' with columns {', '.join(bad[:3])}; each column's "
+                          "direction is True (higher is better), False or None (not ranked)")
 
 
 def _check_loss_signatures(spec: Any, who: Provenance) -> None:

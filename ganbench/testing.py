@@ -166,7 +166,10 @@ def check_loss(registry, name: str, model: str = "vanilla", **options: Any) -> N
     bound = BoundLoss(registry.get("loss", name), generator=torch.Generator().manual_seed(0))
     real, z, y = batch(data, G, 16, seed=1)
     d_loss = bound.d_loss(nets.d(real, y)[0], nets.d(nets.g(z, y).detach(), y)[0])
-    penalty = bound.penalty(nets.d_scores(y), real, nets.g(z, y).detach())
+    try:
+        penalty = bound.penalty(nets.d_scores(y), real, nets.g(z, y).detach())
+    except TypeError as exc:  # what it returned is no scalar
+        raise AssertionError(f"{name}: {exc}") from None
     (d_loss + (penalty if penalty is not None else 0)).backward()
     d_grads = [p.grad for p in D.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in d_grads), f"{name}: D lacks finite gradients"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganbench.specs import LossSpec
 from ganbench.train import BoundLoss
 
 D_REAL = [2.0, -1.0, 0.5]
@@ -351,3 +352,13 @@ def test_r1_is_added_on_the_lazy_d_updates_of_a_real_training(plugins):
                           {**settings, "n_critic": 1}, seed=0, device=torch.device("cpu"), eval_noise=torch.zeros(2, 8),
                           loss_options={"gamma": 10.0, "interval": 4})
     assert [r["d_penalty"] > 0 for r in result.history] == [True, False, False, False, True, False]
+
+
+def test_a_penalty_that_returns_no_scalar_is_named():
+    """A penalty must return its mean over the batch: a per-sample [N] would otherwise surface as a shape error
+    in another phase (G's backward), blaming the wrong code."""
+    spec = LossSpec(name="vecpen", d_loss=lambda r, f: r.mean(), g_loss=lambda f: f.mean(),
+                    penalty=lambda D, real, fake: D(real).view(-1) ** 2)
+    with pytest.raises(TypeError, match=r"^penalty of loss 'vecpen' returned a tensor of shape \[4\]; expected a "
+                                        r"scalar tensor \(its mean over the batch, added to D's loss\) or None$"):
+        BoundLoss(spec).penalty(torch.nn.Linear(2, 1), torch.zeros(4, 2), torch.zeros(4, 2))

@@ -9,9 +9,10 @@ from plugin_dists import broken_distribution
 
 from ganbench import __version__, hookimpl
 from ganbench.errors import PluginError, UnknownNameError
+from ganbench.options import Option, positive
 from ganbench.plugins import load_plugins
 from ganbench.registry import Provenance, Registry
-from ganbench.specs import LossSpec, ModelSpec
+from ganbench.specs import LossSpec, MetricSpec, ModelSpec
 
 
 def _plugin(name, **hooks):
@@ -74,6 +75,21 @@ def test_bad_specs_are_clear_errors():
             reg.add_loss(LossSpec(name="Bad Name", d_loss=print, g_loss=print))
         with pytest.raises(PluginError, match="registered loss 'x' whose 'g_loss' is not callable"):
             reg.add_loss(LossSpec(name="x", d_loss=print, g_loss=3))
+        # a direction that is no bool would rank the column the wrong way; a default its own check refuses
+        with pytest.raises(PluginError, match=r"metric 'm' whose higher_is_better is 'lower'; expected True or False"):
+            reg.add_metric(MetricSpec(name="m", compute=print, primary="m", higher_is_better="lower"))
+        with pytest.raises(PluginError, match=r"metric 'm' with columns 'z': 'up'; each column's direction is True"):
+            reg.add_metric(MetricSpec(name="m", compute=print, primary="m", higher_is_better=True, columns={"z": "up"}))
+        with pytest.raises(PluginError, match=r"loss 'x' whose default of option 'margin' expects a positive number, "
+                                              r"got -1.0"):
+            reg.add_loss(LossSpec(name="x", d_loss=lambda r, f, margin: r.mean(), g_loss=print,
+                                  options={"margin": Option(-1.0, check=positive)}))
+
+
+def test_a_misspelled_hook_is_named():
+    pl = load_plugins(extra=[_plugin("typo", ganbench_register_loss=lambda registry: None)])
+    assert pl.warnings == ["plugin 'typo' defines ganbench_register_loss, which is no ganbench hook, so it is never "
+                           "called: did you mean ganbench_register_losses?"]
 
 
 def test_a_crashing_plugin_is_named():

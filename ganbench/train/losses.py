@@ -56,7 +56,12 @@ class BoundLoss:
         extra: dict[str, Any] = {"step": step} if self.penalty_uses_step else {}
         if self.penalty_uses_d_fake:
             extra["D_fake"] = D if D_fake is None else D_fake
-        return self.spec.penalty(D, real, fake, **extra, **self._penalty_kw)
+        value = self.spec.penalty(D, real, fake, **extra, **self._penalty_kw)
+        if value is not None and (not isinstance(value, torch.Tensor) or value.dim() != 0):
+            shape = f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise TypeError(f"penalty of loss {self.spec.name!r} returned {shape}; expected a scalar tensor (its mean "
+                            "over the batch, added to D's loss) or None")
+        return value
 
     def after_d_step(self, D: nn.Module) -> None:
         if self.spec.after_d_step is not None:
