@@ -4,8 +4,11 @@ contract test over every registered data set (from the real plugin discovery).""
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import re
+import shutil
 import urllib.error
 from pathlib import Path
 
@@ -282,6 +285,25 @@ def test_mnist_idx_files_load_exactly(root):
     assert data.info.class_names[3] == "3 - three"
 
 
+def test_damaged_idx_files_are_one_line_naming_the_file(tmp_path):
+    """An idx file with a foreign magic number (an HTML error page saved in its place) and a truncated .gz: one
+    line each, naming the folder or file and the source, never torchvision's bare assertion."""
+    root = tmp_path / "root"
+    write_mnist(root)
+    raw = root / "MNIST" / "raw"
+    (raw / "train-images-idx3-ubyte").write_bytes(b"<html>not found</html>")
+    with pytest.raises(DataUnavailable) as err:
+        load("mnist", root)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"mnist: its files in {raw} could not be read (") and "verify" not in msg
+    (raw / "train-images-idx3-ubyte").unlink()
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00" * 64)[:20])
+    with pytest.raises(DataUnavailable, match=rf"^mnist: {re.escape(str(raw))}/train-images-idx3-ubyte.gz is not a "
+                                              r"gzip of an idx file \("):
+        load("mnist", root)
+    assert not (raw / "train-images-idx3-ubyte").exists()
+
+
 def test_fashion_mnist_unpacks_gz_files_put_there_by_hand(root):
     data = load("fashion-mnist", root)
     assert data.info.size == 20 and data.info.class_names[0] == "T-shirt/top"
@@ -350,6 +372,16 @@ def test_image_folder_labels_come_from_subfolders(root, tmp_path):
     assert data.y is None and data.x.shape == (3, 1, 32, 32) and data.info.num_classes == 0
     grey = 0.299 * 0 + 0.587 * 80 + 0.114 * 200  # first image: colour (0, 80, 200)
     assert float(data.x[0].mean()) == pytest.approx(grey / 255 * 2 - 1, abs=0.01)
+    # hidden files (macOS's ._x.png, .ipynb_checkpoints/) are not images of the set; the fingerprint is the
+    # content's, however the path is spelled, and a limit at or above the size is no subset
+    (flat / "._0.png").write_bytes(b"AppleDouble, not a png")
+    (flat / ".ipynb_checkpoints").mkdir()
+    shutil.copy(next(flat.glob("*.png")), flat / ".ipynb_checkpoints" / "copy.png")
+    spec = _REGISTRY.get("dataset", "image-folder")
+    again = spec.load(path=str(flat / ".." / flat.name), channels=1, image_size=32, limit=3, seed=5)
+    assert again.info.size == 3 and again.info.fingerprint == data.info.fingerprint
+    assert again.info.options["path"] == str(flat / ".." / flat.name)
+    assert spec.load(path=str(flat), channels=1, image_size=32, limit=2).info.fingerprint != data.info.fingerprint
 
 
 def test_image_folder_errors_name_the_problem(tmp_path):

@@ -78,6 +78,7 @@ def image_data(
     num_classes: int = 0,
     class_names: Sequence[str] = (),
     label_factors: tuple[int, ...] | None = None,
+    described: dict[str, Any] | None = None,
 ) -> Data:
     """A :class:`Data` of images: ``x``/``x_test`` as in :func:`to_model_range`, resized to
     ``options["image_size"]`` with ``options["channels"]``; labels int64."""
@@ -96,7 +97,7 @@ def image_data(
         class_names=tuple(class_names),
         label_factors=label_factors,
         fingerprint=fingerprint(name, x, y, **options),
-        options=dict(options),
+        options={**options, **(described or {})},  # described: shown, not hashed (where the files are)
     )
     return Data(info, x, y, x_test, y_test)
 
@@ -152,7 +153,7 @@ def decode_images(paths: Sequence[Path], size: int, channels: int = 3, workers: 
             with Image.open(path) as img:
                 img = TF.center_crop(TF.resize(img.convert(mode), size), [size, size])
                 return TF.pil_to_tensor(img)  # [C, size, size] uint8
-        except OSError as exc:
+        except (OSError, Image.DecompressionBombError) as exc:  # a bomb is no OSError: it would escape as a traceback
             raise OSError(f"cannot read image {path}: {exc}") from exc
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

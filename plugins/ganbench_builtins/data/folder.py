@@ -16,8 +16,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Every image under ``folder`` (recursively), in a stable order."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    """Every image under ``folder`` (recursively), in a stable order; hidden files and folders (``.`` first: macOS's
+    ``._x.jpg``, ``.ipynb_checkpoints/``) are not images of the data set."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def _scan(path: str) -> tuple[Path, list[Path], str | None]:
@@ -39,7 +41,8 @@ def load_folder(path: str = "", image_size: int = 64, channels: int = 3, limit: 
     folder, files, problem = _scan(path)
     if problem:
         raise DataUnavailable(f"image-folder: {problem}")
-    if limit and limit < len(files):  # a fixed random subset: the first N sorted files would skew the classes
+    subset = bool(limit and limit < len(files))
+    if subset:  # a fixed random subset: the first N sorted files would skew the classes
         keep = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
         files = [files[int(i)] for i in keep]
     tops = [f.relative_to(folder).parts for f in files]
@@ -50,6 +53,9 @@ def load_folder(path: str = "", image_size: int = 64, channels: int = 3, limit: 
         x = decode_images(files, image_size, channels)
     except OSError as exc:
         raise DataUnavailable(f"image-folder: {exc}") from exc
-    opts = {"path": str(folder), "image_size": image_size, "channels": channels, "limit": limit, "seed": seed}
+    # the fingerprint is the content's (the pixels are hashed), not how the folder's path is spelled (~/faces,
+    # ./faces, another machine's copy); a limit at or above the size, and the seed without a subset, change nothing
+    opts = {"image_size": image_size, "channels": channels, "limit": limit if subset else 0,
+            **({"seed": seed} if subset else {})}
     return image_data("image-folder", x, y, options=opts, num_classes=len(classes) if labelled else 0,
-                      class_names=classes if labelled else ())
+                      class_names=classes if labelled else (), described={"path": str(folder)})

@@ -9,6 +9,7 @@ substitutes other data.
 from __future__ import annotations
 
 import pickle
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,14 +70,16 @@ def _missing_or_packed(name: str, root: Path) -> list[str]:
     return [f for f in layout.missing(root) if not (root / layout.folder / f"{f}.gz").exists()]
 
 
-def _unavailable(name: str, root: Path, option_prefix: str, download: bool, exc: BaseException | None) -> DataUnavailable:
+def _unavailable(name: str, root: Path, option_prefix: str, download: bool, exc: BaseException | None,
+                 verify: bool | None = None) -> DataUnavailable:
+    """``verify``: the data set's checksum option (None: it has none), so the advice names it only where it helps."""
     layout = LAYOUTS[name]
     folder = Path(root) / layout.folder
     gone = _missing_or_packed(name, Path(root))
     if not gone and exc is not None:
         what = f"its files in {folder} could not be read ({one_line(exc)})"
         fix = (f"if they are a copy you trust, set {option_prefix}.verify=false to skip torchvision's checksums, "
-               f"or replace them with {layout.source}")
+               f"or replace them with {layout.source}" if verify else f"replace them with {layout.source}")
     else:
         if download:
             what = f"downloading it into {folder} failed ({one_line(exc) if exc else 'no error given'})"
@@ -89,14 +92,20 @@ def _unavailable(name: str, root: Path, option_prefix: str, download: bool, exc:
     )
 
 
-def _open(name: str, root: Path, download: bool, make: Callable[[], Any]) -> Any:
+#: what reading a damaged or foreign file raises (torchvision asserts an idx file's magic number; a truncated
+#: ``.gz`` ends early; a batch without its keys): every one a one-line DataUnavailable naming the folder
+_BAD_FILE = (RuntimeError, OSError, ValueError, AssertionError, EOFError, KeyError, IndexError, TypeError,
+             pickle.UnpicklingError, zlib.error)
+
+
+def _open(name: str, root: Path, download: bool, make: Callable[[], Any], verify: bool | None = None) -> Any:
     """``make()`` (a torchvision data set), with files that are missing while downloading is off, or
-    any failure to find or fetch them, turned into a :class:`DataUnavailable` that says what to do."""
+    any failure to find, fetch or read them, turned into a :class:`DataUnavailable` that says what to do."""
     Path(root).mkdir(parents=True, exist_ok=True)
     try:
         return make()
-    except (RuntimeError, OSError, ValueError) as exc:  # torchvision's "not found", URLError, bad files
-        raise _unavailable(name, root, name, download, exc) from exc
+    except _BAD_FILE as exc:  # torchvision's "not found", URLError, bad files
+        raise _unavailable(name, root, name, download, exc, verify) from exc
 
 
 # -- MNIST and Fashion-MNIST: idx files -----------------------------------------------------------------------
@@ -109,7 +118,12 @@ def load_mnist_like(name: str, root: Path, *, download: bool = True, limit: int 
     folder = Path(root) / LAYOUTS[name].folder
     for f in LAYOUTS[name].files:  # .gz files put there by hand: unpack them (torchvision only does on download)
         if not (folder / f).exists() and (folder / f"{f}.gz").exists():
-            extract_archive(str(folder / f"{f}.gz"), str(folder))
+            try:
+                extract_archive(str(folder / f"{f}.gz"), str(folder))
+            except _BAD_FILE as exc:  # a truncated or foreign .gz: no half-unpacked idx file is left
+                (folder / f).unlink(missing_ok=True)
+                raise DataUnavailable(f"{name}: {folder / f'{f}.gz'} is not a gzip of an idx file ({one_line(exc)}); "
+                                      f"replace it with {LAYOUTS[name].source}") from exc
     train = _open(name, root, download, lambda: cls(str(root), train=True, download=download))
     test = _open(name, root, download, lambda: cls(str(root), train=False, download=False))
     x, y = _limit(train.data, train.targets, limit)  # uint8 [N, 28, 28], int64 [N]
@@ -151,6 +165,9 @@ def _cifar10_split(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.
     data, labels = [], []
     for name in names:
         entry = _read_batch(folder / name)
+        if "data" not in entry or "labels" not in entry:
+            raise ValueError(f"{name} is not a CIFAR-10 batch: a dict with 'data' and 'labels', got keys "
+                             f"{', '.join(map(str, list(entry)[:4])) or 'none'}")
         data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels += [int(v) for v in entry["labels"]]
     return torch.from_numpy(np.concatenate(data)), torch.tensor(labels, dtype=torch.int64)  # [N, 3, 32, 32] uint8
@@ -182,8 +199,8 @@ def load_cifar10(root: Path, *, download: bool = True, verify: bool = True, limi
         x, y = _cifar10_split(folder, [name for name, _ in CIFAR10.train_list])
         x_test, y_test = _cifar10_split(folder, [name for name, _ in CIFAR10.test_list])
         classes = [str(c) for c in _read_batch(folder / CIFAR10.meta["filename"])[CIFAR10.meta["key"]]]
-    except (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError, EOFError) as exc:
-        raise _unavailable("cifar10", root, "cifar10", download, exc) from exc
+    except _BAD_FILE as exc:
+        raise _unavailable("cifar10", root, "cifar10", download, exc, verify) from exc
     x, y = _limit(x, y, limit)
     opts = {"download": download, "verify": verify, "limit": limit, "image_size": image_size, "channels": channels}
     return image_data("cifar10", x, y, x_test, y_test, options=_identity(opts), num_classes=10, class_names=classes)
@@ -197,12 +214,13 @@ def load_celeba(root: Path, *, download: bool = True, verify: bool = True, split
     from torchvision import datasets
 
     cls = datasets.CelebA if verify else _celeba_unverified()
-    ds = _open("celeba", root, download, lambda: cls(str(root), split=split, target_type=[], download=download))
+    ds = _open("celeba", root, download, lambda: cls(str(root), split=split, target_type=[], download=download),
+               verify)
     files = list(ds.filename)[: limit or None]
     folder = Path(root) / "celeba" / "img_align_celeba"
     try:
         x = decode_images([folder / f for f in files], image_size, channels=3)
-    except OSError as exc:
+    except _BAD_FILE as exc:
         raise _unavailable("celeba", root, "celeba", download, exc) from exc
     opts = {"download": download, "verify": verify, "split": split, "limit": limit, "image_size": image_size,
             "channels": channels}
