@@ -200,8 +200,8 @@ def _unknown_hooks(pm: pluggy.PluginManager, provenance: dict[str, Provenance]) 
         for attr in sorted(dir(plugin)):
             if attr.startswith(f"{hookspecs.PROJECT}_") and attr not in known and callable(getattr(plugin, attr, None)):
                 close = difflib.get_close_matches(attr, known, n=1)
-                lines.append(f"{provenance.get(name, Provenance(name))} defines {attr}, which is no ganbench hook, so it is never "
-                             f"called" + (f": did you mean {close[0]}?" if close else ""))
+                lines.append(f"{provenance.get(name, Provenance(name))} defines {attr}, which is no ganbench hook, so "
+                             "it is never called" + (f": did you mean {close[0]}?" if close else ""))
     return lines
 
 
