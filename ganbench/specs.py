@@ -125,6 +125,9 @@ class Data:
             if y is not None and (not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (len(x),)):
                 what = f"{y.dtype} {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__
                 return f"labels of {split} are {what}; expected int64 [{len(x)}]"
+            if y is not None and info.num_classes > 0 and len(y) and (int(y.min()) < 0 or int(y.max()) >= info.num_classes):
+                return (f"labels of {split} run from {int(y.min())} to {int(y.max())}; expected 0 to "
+                        f"{info.num_classes - 1} (num_classes {info.num_classes})")
         return None
 
 

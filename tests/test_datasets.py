@@ -149,6 +149,8 @@ def test_translation_sets_are_their_definitions_checked_with_scipy(root):
     short = dataclasses.replace(paired, source=paired.source[:-1], source_y=paired.source_y[:-1])
     assert Data.problem(short) == "paired data: source and x must hold as many samples (the i-th of each pair up)"
     assert "for translation data sets" in Data.problem(dataclasses.replace(digits, source=digits.x))
+    shifted = dataclasses.replace(digits, y=digits.y + 1)  # labels 1..K: training would draw class K
+    assert Data.problem(shifted) == "labels of x run from 1 to 10; expected 0 to 9 (num_classes 10)"
 
 
 def _colour(img: torch.Tensor) -> tuple[int, ...]:
