@@ -139,12 +139,21 @@ def metrics_for(registry, names: Sequence[str], data: Data, extractor: str | Non
     return out
 
 
+def effective_n(data: Data, n: int) -> int:
+    """The sample count the cells of ``data`` are scored at for ``eval_samples`` n: a translation set's at most its
+    held-out inputs (FID is biased by N, so the reference rows are scored at the same)."""
+    from ganbench.evaluation import translation_inputs
+
+    return min(n, len(translation_inputs(data, n).sources)) if data.info.task == "translation" else n
+
+
 def key(n: int, real_samples: int, metrics: Sequence[str], extractor_id: str, data: Data, seeds: Sequence[int]) -> str:
     """What a data set's reference rows are computed from, as a short hash: stored rows with the same
     key are kept."""
     import hashlib
     import json
 
+    n = effective_n(data, n)
     return hashlib.sha256(json.dumps([VERSION, n, real_samples, list(metrics), extractor_id, data.info.fingerprint,
                                       [int(s) for s in seeds]]).encode()).hexdigest()[:16]
 
@@ -156,12 +165,13 @@ def compute(data: Data, dataset: str, seeds: Sequence[int], n: int, real_samples
     samples through ``context(sample=..., n_samples=...)`` — an :class:`~ganbench.evaluation.EvalContext`
     made as the cells' are — and checked by ``check(name, values)``. A reference whose samples do not
     depend on the seed (a held-out split no larger than ``n``) is computed once and shared."""
+    from ganbench.evaluation import translation_inputs
     from ganbench.suite import Cell
 
+    n = effective_n(data, n)
     # metrics with a sample size of their own (MetricSpec.samples, e.g. mode counting's 2,500) get it,
     # as the cells' evaluation noise gives it to them: the first n are what the other metrics see
     total = max([n, *(int(getattr(spec, "samples", 0) or 0) for _, spec in metrics)])
-    from ganbench.evaluation import translation_inputs
 
     rows = []
     for kind in KINDS:
@@ -188,6 +198,9 @@ def compute(data: Data, dataset: str, seeds: Sequence[int], n: int, real_samples
             cell = Cell(dataset, MODEL, kind, seed)
             rows.append({"cell_id": cell.id, "dataset": dataset, "model": MODEL, "loss": kind, "seed": seed,
                          "status": "ok", "reference": True, "reference_n": min(n, len(x)), "reference_version": VERSION,
-                         "message": DESCRIPTION.format(source=source), "data_fingerprint": data.info.fingerprint,
-                         **computed[key]})
+                         "message": DESCRIPTION.format(source=source) + (
+                             f"; scored on the {len(x):,} samples it holds, where the cells' metrics see {n:,}"
+                             + (f" ({total:,} for those with a sample count of their own)" if total > n else "")
+                             + ": a smaller N biases FID/KID upwards" if len(x) < total else ""),
+                         "data_fingerprint": data.info.fingerprint, **computed[key]})
     return rows

@@ -306,6 +306,10 @@ def load_runs(paths: Sequence[Path | str], references: bool = False,
         if g["config_hash"].nunique() > 1:
             raise UsageError(f"cell {cell_id} is in {' and '.join(g['run'])} with different configurations; "
                              "a seed may be counted once: report them separately")
+        if "reference_key" in g and g["reference_key"].nunique() > 1:  # reference rows have no configuration hash
+            raise UsageError(f"reference row {cell_id} is in {' and '.join(g['run'])} computed from different inputs "
+                             "(sample counts, metrics, extractor or data): rescore the older run (ganbench evaluate) "
+                             "or report them separately")
     kept = df["run"].isin([run.label for run in runs if run.kept_by is not None])
     first = df.assign(_kept=kept).sort_values("_kept", kind="stable").drop_duplicates("cell_id").index
     # one row per cell, in the runs' order; a run directory's before a board's kept copy (it has the plots' files)

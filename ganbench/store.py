@@ -729,10 +729,13 @@ class RunStore:
             return None
         return record.get("key")
 
-    def references_rescored(self, dataset: str) -> bool:
-        """Whether ``ganbench evaluate`` wrote the reference rows of ``dataset`` (a later run keeps them:
-        they follow the rescored cells' extractor and sample count, not the request's)."""
-        return any(r.get("rescored_at") for r in self.reference_rows() if r.get("dataset") == dataset)
+    def references_rescored(self, dataset: str, fingerprint: str, seeds: Iterable[int]) -> bool:
+        """Whether ``ganbench evaluate`` wrote the reference rows of ``dataset`` for this data (``fingerprint``)
+        and every seed of ``seeds`` (a later run keeps them: they follow the rescored cells' extractor and
+        sample count, not the request's); rows of other data, or missing seeds, are computed again."""
+        rows = [r for r in self.reference_rows() if r.get("dataset") == dataset]
+        return (any(r.get("rescored_at") for r in rows) and all(r.get("data_fingerprint") == fingerprint for r in rows)
+                and set(seeds) <= {r.get("seed") for r in rows})
 
     def table(self) -> pd.DataFrame:
         return rows_to_frame(self.rows())

@@ -284,6 +284,22 @@ def test_seeds_of_one_row_that_ran_with_different_settings_are_not_averaged(tmp_
     older = make_run(tmp_path / "older", [row(seed=3, fid=4.0)])  # no hp_lr_d recorded
     assert len(load_runs([a, fine, older])[0]) == 4
 
+def test_reference_rows_of_merged_runs_computed_differently_are_refused(tmp_path):
+    """Reference rows carry no configuration hash: two runs' copies of one (scored at another N, say) are refused
+    by their reference_key, not counted once from whichever run came first."""
+    runs = []
+    for name, key in (("a", "k1"), ("b", "k2")):
+        run = make_run(tmp_path / name, [row(seed=0, fid=1.0)])
+        ref = {"cell_id": "mnist5k__reference__real__s0", "dataset": "mnist5k", "model": "reference", "loss": "real",
+               "seed": 0, "status": "ok", "message": "reference", "reference": True, "fid": 7.0, "reference_key": key}
+        atomic_write_json(run / "references" / f"{ref['cell_id']}.json", ref)
+        runs.append(run)
+    with pytest.raises(UsageError, match=r"^reference row mnist5k__reference__real__s0 is in .*a and .*b computed from "
+                                         r"different inputs"):
+        load_runs(runs, references=True)
+    assert len(load_runs(runs[:1], references=True)[0]) == 2
+
+
 def sign_p(better: int, n: int) -> float:
     """Two-sided exact sign test, by hand."""
     k = min(better, n - better)

@@ -431,7 +431,8 @@ class Runner:
         settings = self._run_settings()
         n, real = int(settings["eval_samples"]), int(settings["real_samples"])
         for name, data in datasets.items():
-            if not self.fresh and self.store.references_rescored(name):
+            if (not self.fresh and isinstance(data, Data)
+                    and self.store.references_rescored(name, data.info.fingerprint, self.suite.seeds)):
                 continue  # 'ganbench evaluate' rescored this data set's cells and references together: kept
             if not isinstance(data, Data):
                 self.store.write_references(name, "", [])  # no stale rows beside cells that cannot run
