@@ -49,11 +49,19 @@ step() {
 rm -rf /tmp/gpu-warm /tmp/gpu-serial /tmp/gpu-jobs4  # a warm machine's earlier grid would be resumed, not timed
 per_test=""
 python3 -c "import pytest_timeout" 2> /dev/null && per_test="--timeout 90"  # one stuck test fails alone
+# the CUDA tests in two parts: the step, sync windows, checkpoints, replicas and the CUDA-graph captures first
+# (seconds each), then the compiles (tens of seconds from cold), so a slow compile cannot leave the graphs untested
 # shellcheck disable=SC2086
-step 150 "pytest -m cuda" python3 -m pytest -m cuda -v --durations=0 $per_test -p no:cacheprovider tests/test_cuda.py \
-  > "$out/pytest_cuda.txt" 2>&1
-echo "$(grep -E '(passed|failed|error|skipped)' "$out/pytest_cuda.txt" | tail -n 1)" >> "$report"
-grep -E '^(FAILED|ERROR) ' "$out/pytest_cuda.txt" >> "$report"
+step 90 "pytest -m cuda (no compile)" python3 -m pytest -m cuda -k "not compile and not speed_options" -v \
+  --durations=0 $per_test -p no:cacheprovider tests/test_cuda.py > "$out/pytest_cuda.txt" 2>&1
+# shellcheck disable=SC2086
+step 70 "pytest -m cuda (compile)" python3 -m pytest -m cuda -k "compile or speed_options" -v --durations=0 \
+  $per_test -p no:cacheprovider tests/test_cuda.py > "$out/pytest_cuda_compile.txt" 2>&1
+for f in pytest_cuda pytest_cuda_compile; do
+  [ -f "$out/$f.txt" ] || continue
+  echo "$f: $(grep -E '(passed|failed|error|skipped)' "$out/$f.txt" | tail -n 1)" >> "$report"
+  grep -E '^(FAILED|ERROR) ' "$out/$f.txt" >> "$report"
+done
 speed() {  # LIMIT, then train_speed.py's arguments; one JSON row per setting, written as it is measured
   step "$1" "train_speed ${*:2}" python3 benchmarks/train_speed.py --device cuda "${@:2}" >> "$out/speed.jsonl" 2>> "$out/speed.err"
 }

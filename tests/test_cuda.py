@@ -4,6 +4,8 @@ bf16 autocast, torch.compile and inductor's CUDA graphs (compile=reduce-overhead
 tolerance of float32 eager; the whole step captured as CUDA graphs (cuda_graphs) matches the uncaptured
 step; replicas match each seed alone."""
 
+import math
+
 import pytest
 import torch
 
@@ -54,11 +56,25 @@ def test_the_sync_window_changes_no_number_on_cuda(plugins):
 @pytest.mark.parametrize("over", [{"amp": "bf16"}, {"compile": "default"}, {"compile": "reduce-overhead"},
                                   {"channels_last": True, "amp": "bf16"}])
 def test_speed_options_train_on_cuda_within_tolerance(plugins, over):
-    plain = _train(plugins.registry, "dcgan", "image", CUDA, steps=3)
-    fast = _train(plugins.registry, "dcgan", "image", CUDA, steps=3, **over)
-    rel = 5e-2 if over.get("amp") else 1e-3
-    assert fast[0]["d_loss"] == pytest.approx(plain[0]["d_loss"], rel=rel)
-    torch._dynamo.reset()
+    """Every step's record (after the optimisers' updates too, not only the first forward) within tolerance:
+    1e-3 for compile (the same arithmetic, reordered), 5e-2 at the first step under bf16 (later steps only
+    finite: bf16 trajectories part); reduce-overhead really replays inductor's CUDA graphs (none skipped)."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    try:
+        plain = _train(plugins.registry, "dcgan", "image", CUDA, steps=3)
+        fast = _train(plugins.registry, "dcgan", "image", CUDA, steps=3, **over)
+        if over.get("amp"):
+            assert fast[0]["d_loss"] == pytest.approx(plain[0]["d_loss"], rel=5e-2)
+            assert all(math.isfinite(v) for rec in fast for v in rec.values())
+        else:
+            for a, b in zip(plain, fast, strict=True):
+                assert b == pytest.approx(a, rel=1e-3, abs=1e-4)
+        if over.get("compile") == "reduce-overhead":
+            assert not counters["inductor"]["cudagraph_skips"], dict(counters["inductor"])
+    finally:
+        torch._dynamo.reset()
 
 
 def test_a_checkpoint_on_cuda_resumes_bit_for_bit(plugins):
@@ -163,7 +179,7 @@ def test_a_compiled_replica_group_on_cuda_matches_the_eager_group(plugins, mode)
 @pytest.mark.parametrize("model, kind, loss, over", [
     ("vanilla", "vector", "nonsat-r1", {"n_critic": 2, "g_ema": 0.5, "g_ema_rampup": 0.05}),
     ("dcgan", "image", "nonsat", {"amp": "bf16"}),
-    ("dcgan", "image", "nonsat", {})])
+    ("dcgan", "image", "nonsat", {}), ("dcgan", "image", "hinge", {"channels_last": True})])
 def test_the_whole_step_as_cuda_graphs_matches_the_uncaptured_step(plugins, monkeypatch, model, kind, loss, over):
     """cuda_graphs: R1 as its own phase every 4 D updates, 2 D updates a step (two due patterns, two graphs),
     an EMA decay that ramps up; dcgan with BatchNorm's running statistics, with bf16 autocast too (its cache

@@ -66,6 +66,11 @@ class Blame:
         self.kind, self.call = kind, call
 
 
+def _wide(scores: torch.Tensor) -> torch.Tensor:
+    """D's scores in float32 when autocast made them half or bf16; as they are otherwise (float32, float64)."""
+    return scores.float() if scores.dtype in (torch.bfloat16, torch.float16) else scores
+
+
 def _unless_nonfinite(grad_norm: torch.Tensor, *phase: torch.Tensor) -> torch.Tensor:
     """The main update's gradient norm, or NaN where a regulariser phase's loss or gradient norm (``phase``)
     is not finite: the step's record then says it diverged at this step (the phase's own optimiser step makes
@@ -114,6 +119,9 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                 fake = task.pool(fake)
             at("model", "D forward")
             (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
+            # bf16 scores (autocast) as float32: means, hinge and Wasserstein losses and the records are then not
+            # rounded to bf16's 3 digits (mean is not on autocast's float32 list)
+            d_real, d_fake = _wide(d_real), _wide(d_fake)
             # read now: a CUDA-graph replay of the compiled networks (compile=reduce-overhead) reuses
             # their output memory at the next call
             real_mean, fake_mean = d_real.detach().mean(-1), d_fake.detach().mean(-1)
@@ -161,13 +169,14 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         for _ in range(settings.get("g_steps", 1)):
             with s.autocast():
                 at("model", "D forward")
-                d_real_g = nets.d(real, y_real)[0] if bound.g_uses_real else None  # relativistic losses: D's current view
+                d_real_g = _wide(nets.d(real, y_real)[0]) if bound.g_uses_real else None  # relativistic: D's current view
                 y_fake_g = y_real if same_labels else task.fake_labels()
                 at("model", "G forward")
                 g_input = task.z()
                 fake_g = nets.g(g_input, y_fake_g)
                 at("model", "D forward")
                 d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
+                d_fake_g = _wide(d_fake_g)
                 finite_g = s.all_finite(fake_g.detach())
                 g_finite = finite_g if g_finite is None else g_finite & finite_g
                 at("loss", "g_loss")
