@@ -439,6 +439,25 @@ def deviations(spec, paper, cells: pd.DataFrame) -> list[str]:
         for key, theirs in spec.data_options.get(dataset, {}).items():
             if f"data.{key}=user" in sources:
                 out.append(f"{dataset} {key} set by the user (paper: {theirs})")
+    # what the user set that the protocol does not pin (g_steps, ring8's std, a network's width): not the
+    # paper's configuration either, whatever its value
+    from ganbench.report import NEUTRAL_COLUMNS
+
+    compared = {*want, *(f"model.{k}" for k in {**spec.model_options.get(paper.model, {}), **paper.model_options}),
+                *(f"loss.{k}" for k in spec.loss_options.get(paper.loss, {})),
+                *(f"data.{k}" for d in dict.fromkeys(cells["dataset"]) for k in spec.data_options.get(d, {}))}
+    free = {*_UNPINNED, *(c.removeprefix("hp_") for c in NEUTRAL_COLUMNS)}
+    for part in sorted(sources):
+        key, _, source = part.partition("=")
+        if source != "user" or key in compared or key in free:
+            continue
+        if key.startswith("data."):  # as the pinned ones: the data set's name, the option (values are not in rows)
+            out.append(f"{'/'.join(dict.fromkeys(cells['dataset']))} {key.removeprefix('data.')} set by the user "
+                       "(the protocol leaves it to the defaults)")
+            continue
+        shown = "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in dict.fromkeys(cells[f"hp_{key}"].dropna())
+                         ) if f"hp_{key}" in cells else ""
+        out.append(f"{key}{'=' + shown if shown else ''} set by the user (the protocol leaves it to the defaults)")
     return out
 
 
@@ -459,6 +478,7 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
     table = ["| paper row | cells | column | ours (mean ± " + md_escape(stat) + ") | paper |", "|---|---|---|---:|---:|"]
     notes: list[str] = []
     differ = False
+    absent: list[str] = []  # paper rows no cell of this board reproduces: said, not silently left out
     for paper in spec.results:
         mine = cells[(cells["model"] == paper.model) & (cells["loss"] == paper.loss)
                      & (cells["status"].isin(("ok", "diverged")))]
@@ -467,6 +487,8 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
         want = {k: str(v) for k, v in paper.model_options.items()}
         mine = mine[[all(_options_of(o).get(k) == v for k, v in want.items()) for o in mine.get("model_options", [])]]
         mine = with_points(mine) if "point" in mine else mine.assign(point="")
+        if mine.empty:
+            absent.append(paper.label)
         present = [c for c in paper.values if c in mine]
         # one line per group the board itself keeps apart: data set and sweep point (as summarize groups)
         for (dataset, point), group in mine.groupby(["dataset", "point"], sort=False):
@@ -501,4 +523,6 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
         return lines + ["The paper reports no numbers for this protocol: nothing stands beside ours.", ""]
     if len(table) == 2:
         return lines + ["No cell of this board reproduces a row of the paper's table.", ""]
+    if absent:
+        notes.append(f"Rows of the paper's table this board has no cells of: {', '.join(absent)}.")
     return lines + table + [""] + [f"- {md_escape(n)}" for n in notes] + ([""] if notes else [])

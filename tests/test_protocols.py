@@ -206,7 +206,8 @@ def test_the_paper_section_shows_every_group_and_says_which_differ_from_the_pape
             "message": None}
     groups = [({}, "pack=1;pieces=5", "", (6, 7, 8)), ({"hp_lr_d": 1e-3}, "pack=1;pieces=5", "lr_d=0.001", (5, 5, 8)),
               ({"hp_batch_size": 200}, "pack=2;pieces=5", "pack=2:200", (8, 8)),
-              ({"hp_source": "data.size=user"}, "pack=2;pieces=5", "pack=2", (7,))]
+              ({"hp_source": "data.size=user;replicas=user"}, "pack=2;pieces=5", "pack=2", (7,)),
+              ({"hp_source": "g_steps=user;data.std=user", "hp_g_steps": 2}, "pack=3;pieces=5", "", (6,))]
     rows = pd.DataFrame([{**base, **extra, "model_options": opts, "point": point, "seed": i, "modes": m,
                           "hq_pct": 90.0 + m, "hq_kl": 0.1 * m}
                          for extra, opts, point, modes in groups for i, m in enumerate(modes)])
@@ -220,6 +221,11 @@ def test_the_paper_section_shows_every_group_and_says_which_differ_from_the_pape
     assert pac2 == ["| PacGAN2 | pacgan nonsat pack=2 at pack=2:200 | modes | 8.00 ± 0.00 (n=2) | 7.9 ± 0.1 |",
                     "| PacGAN2 | pacgan nonsat pack=2 at pack=2 — differs from the paper's settings: batch\\_size=100 "
                     "(paper: 200), ring8 size set by the user (paper: 100000) | modes | 7.00 (n=1) | 7.9 ± 0.1 |"]
+    pac3 = [line for line in lines if line.startswith("| PacGAN3 |") and "| modes |" in line]
+    assert pac3 == ["| PacGAN3 | pacgan nonsat pack=3 — differs from the paper's settings: batch\\_size=100 (paper: 300), "
+                    "ring8 std set by the user (the protocol leaves it to the defaults), g\\_steps=2 set by the user (the "
+                    "protocol leaves it to the defaults) | modes | 6.00 (n=1) | 7.8 ± 0.1 |"]
+    assert "- Rows of the paper's table this board has no cells of: PacGAN4." in lines
     assert any(line.startswith("| GAN | pacgan nonsat pack=1 | hq\\_kl | 0.700 ± 0.058 (n=3) |") for line in lines)
     assert any("was trained otherwise than the paper's configuration" in line for line in lines)
     toy = plugins.registry.get("protocol", "wgan-gp-toy-cpu")
