@@ -15,8 +15,16 @@ deadline="${GPU_DEADLINE:-$(( $(date +%s) + ${default_seconds:-470} ))}"
 cap() { local left=$(( deadline - $(date +%s) - ${2:-0} )); echo $(( $1 < left ? $1 : left )); }
 setup_note=""
 if [ -z "${GANBENCH_GPU_SETUP_DONE:-}" ]; then  # a script run by gpu_session.sh finds it done
-  python3 -m pip install -q --no-deps --no-build-isolation -e . > "$out/install.txt" 2>&1 \
-    || { { echo "installing ganbench failed:"; cat "$out/install.txt"; } | tee "$report"; exit 1; }
+  if ! python3 -m pip install -q --no-deps --no-build-isolation -e . > "$out/install.txt" 2>&1; then
+    # an externally managed Python (PEP 668) refuses an editable install; one into a folder of its own is exempt
+    # (its dist-info keeps the plugin entry points)
+    site=/tmp/ganbench-site
+    rm -rf "$site"
+    python3 -m pip install -q --no-deps --no-build-isolation --target "$site" . >> "$out/install.txt" 2>&1 \
+      || { { echo "installing ganbench failed:"; cat "$out/install.txt"; } | tee "$report"; exit 1; }
+    export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PATH="$site/bin:$PATH"
+    setup_note+="installed into $site (the editable install was refused). "
+  fi
   missing=$(python3 - <<'PY'
 import importlib.util
 needed = {"torch": "torch", "torchvision": "torchvision", "torchmetrics": "torchmetrics", "pluggy": "pluggy",

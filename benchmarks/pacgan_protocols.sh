@@ -4,11 +4,11 @@
 # paper's numbers beside ours (ganbench leaderboard shows them for a protocol's runs). Resumes: finished
 # cells are not trained again, a killed group continues from its checkpoint.
 #
-#     bash benchmarks/pacgan_protocols.sh [ring|grid|publish] [STEPS]
-#     bash benchmarks/pacgan_protocols.sh loss NAME [ring|grid]    # one more loss under the tier (~55 min;
-#                                                                   # rpgan-r1r2 ~2.1 h in 60-min parts;
-#                                                                   # NAME,NAME...: one after another, each
-#                                                                   # under TIME_LIMIT)
+#     bash benchmarks/pacgan_protocols.sh [all|ring|grid|publish] [STEPS]   # all (the default): both, then publish
+#     bash benchmarks/pacgan_protocols.sh loss NAME[,NAME...] [ring|grid]    # one more loss under the tier (~55 min
+#                                                                   # alone; rpgan-r1r2 ~2.3 h in 60-min parts;
+#                                                                   # NAME,NAME...: one after another, all of
+#                                                                   # them within one TIME_LIMIT)
 #     bash benchmarks/pacgan_protocols.sh losses [ring|grid]       # publish every loss trained so far (the
 #                                                                   # boards' kept rows + the run directories here;
 #                                                                   # REPLACE_UNKEPT=1: over a board without rows)
@@ -17,12 +17,14 @@
 # Every loss under the protocol's pinned networks, optimiser and budget (explicit > protocol > a loss's own
 # recipe: wgan trains with the protocol's Adam here), each in its own run directory, then one board of all
 # of them with the plain GAN's paper row beside ours. A loss without a per-update penalty is ~55 minutes of
-# training; rpgan-r1r2 differentiates D twice at every D update (R1 and R2) and trains at ~2.6 steps/s as a
-# group, ~2.1 hours (measured 2026-12-07): three invocations under the time limit below.
+# training; rpgan-r1r2 differentiates D twice at every D update (R1 and R2) and trains at ~2.4 steps/s as a
+# group, ~2.3 hours (measured 2026-12-07, README): three invocations under the time limit below.
 #
-# Every `ganbench run` here runs for at most TIME_LIMIT (default 60m, timeout(1)'s syntax; 0 = no limit): a
-# loss or pack run longer than that stops there (SIGTERM: the last checkpoint, at most a minute back, is kept)
-# and the script exits 3 saying so; the same command continues it, so a board is trained across working days.
+# An invocation trains for at most TIME_LIMIT in all (default 60m, timeout(1)'s syntax; 0 = no limit): a run
+# still going then stops (SIGTERM, which ganbench takes as Ctrl-C: the last checkpoint, at most a minute back,
+# is kept), a command not yet started is not started, and the script exits 3 saying so (ganbench's own exit 3,
+# a failed write, becomes 4); the same command continues, so a board is trained across working days. The grid
+# tier's own run took 66 minutes (README): two invocations.
 #
 # STEPS (default: the tier's own, 20,000 = 5 % of the paper's 400,000) trains a shorter prefix into its
 # own run directory, labelled with its fraction. Training time on the 2-core development machine, alone,
@@ -35,13 +37,29 @@ cd "$(dirname "$0")/.."
 what="${1:-all}"
 steps="${2:-}"
 limit="${TIME_LIMIT:-60m}"
-bounded() {  # a ganbench command, for at most TIME_LIMIT; exit 3 (and why) when it was stopped there
-  local rc=0
-  timeout "$limit" "$@" || rc=$?
+seconds() {  # timeout(1)'s duration syntax (90, 90s, 60m, 2h, 1d) in seconds
+  local n="${1%[smhd]}"
+  case "$1" in *m) echo $(( n * 60 ));; *h) echo $(( n * 3600 ));; *d) echo $(( n * 86400 ));; *) echo "$n";; esac
+}
+deadline=0  # TIME_LIMIT bounds the whole invocation (loss A,B: both together), not each command
+[ "$(seconds "$limit")" = 0 ] || deadline=$(( $(date +%s) + $(seconds "$limit") ))
+bounded() {  # a ganbench command, until the invocation's deadline; exit 3 (and why) when it was stopped there
+  local rc=0 left=0
+  if [ "$deadline" != 0 ]; then
+    left=$(( deadline - $(date +%s) ))
+    if [ "$left" -lt 60 ]; then
+      echo "TIME_LIMIT=$limit is used up; run the same command again to continue" >&2
+      exit 3
+    fi
+  fi
+  # --foreground: ganbench stays in the terminal's process group (Ctrl-C reaches it; killing this script's
+  # group stops it too, instead of leaving it training in the background)
+  timeout --foreground "${left}s" "$@" || rc=$?
   if [ "$rc" = 124 ]; then
     echo "stopped after TIME_LIMIT=$limit; run the same command again to continue from its checkpoint" >&2
     exit 3
   fi
+  [ "$rc" = 3 ] && rc=4  # ganbench's own 3 (a write failed mid-run) is not 'continue next time'
   return "$rc"
 }
 if [ "$what" = loss ]; then  # one loss (or several, A,B: one after another): results/runs/pacgan-<tier>-cpu-loss-<NAME>
@@ -77,9 +95,9 @@ inputs() {  # the rows of a tier so far: the published boards' kept rows (runs.j
 }
 if [ "$what" = pack ]; then  # PacGAN-k rows of Table 1: pack k with 100 packs per batch, one point each
   tier="${2:-ring}"
+  inputs "$tier" "results/pacgan-$tier-cpu-pack"  # its boards checked before an hour of training, not after
   bounded ganbench run --protocol "pacgan-$tier-cpu" --sweep pacgan.pack+batch_size=2:200,3:300,4:400 --replicas 10 -q \
     -o "results/runs/pacgan-$tier-cpu-pack"
-  inputs "$tier" "results/pacgan-$tier-cpu-pack"
   ganbench leaderboard ${dirs[@]+"${dirs[@]}"} "results/runs/pacgan-$tier-cpu-pack" \
     --publish "results/pacgan-$tier-cpu-pack" --metrics modes,hq_pct,hq_kl,mode_kl \
     --title "PacGAN's 2D-$tier protocol, CPU tier: GAN and PacGAN2-4, 10 seeds each" \
