@@ -114,7 +114,7 @@ def build_suite(
     given_models = names("model", pick(models, "models"), "--models")
     given_losses = names("loss", pick(losses, "losses"), "--losses")
 
-    return Suite(
+    suite = Suite(
         datasets=given_datasets if given_datasets is not None else list(DEFAULT_DATASETS),
         models=given_models if given_models is not None else registry.names("model"),
         losses=given_losses if given_losses is not None else registry.names("loss"),
@@ -136,6 +136,9 @@ def build_suite(
         space_name=space_name,
         search_seed=int(pick(search_seed, "search_seed") or 0),
     )
+    if suite.search:  # a new request only: a stored one drawn before this check still resumes
+        sweeps.check_search(sweeps.parse_space(suite.space, "search space"), suite.search)
+    return suite
 
 
 def _option_of(registry, key: str, where: str):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganbench.errors import PluginError, UnknownNameError, UsageError
-from ganbench.options import Option, accepted_names, coerce_option, option_table
+from ganbench.options import Option, accepted_names, option_table
 from ganbench.specs import (
     CONDITIONS,
     NAME_RE,
@@ -203,8 +203,13 @@ class Registry:
         for key, option in option_table(getattr(spec, "options", {})).items():  # a plugin only ever sees valid values
             if option.default is None:
                 continue
-            try:
-                coerce_option(option, option.default, f"option '{key}'")
+            try:  # the option's own rules (its choices, its check), not the parsing of text a user types
+                if option.choices is not None and option.default not in option.choices:
+                    raise UsageError(f"option '{key}' expects one of {', '.join(map(str, option.choices))}, got "
+                                     f"{option.default!r}")
+                problem = option.check(option.default) if option.check is not None else None
+                if problem:
+                    raise UsageError(f"option '{key}' {problem}, got {option.default!r}")
             except UsageError as exc:
                 raise PluginError(f"{who} registered {kind} '{name}' whose default of {exc}") from None
             except Exception as exc:  # a check that cannot take its own default
@@ -234,16 +239,20 @@ class Registry:
             self._aliases[kind][a] = name
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"  # numpy's too
+
+
 def _check_metric(spec: Any, who: Provenance) -> None:
     """Directions are True (higher is better), False or None (not ranked): a string such as "lower" would be
     truthy and rank the column the wrong way without a word."""
-    if not isinstance(spec.higher_is_better, bool):
+    if not _is_bool(spec.higher_is_better):
         raise PluginError(f"{who} registered metric '{spec.name}' whose higher_is_better is {spec.higher_is_better!r}; "
                           "expected True or False")
     if not isinstance(spec.columns, Mapping):
         raise PluginError(f"{who} registered metric '{spec.name}' whose columns is not a mapping of column -> direction")
     bad = [f"{k!r}: {v!r}" for k, v in spec.columns.items()
-           if not isinstance(k, str) or not (v is None or isinstance(v, bool))]
+           if not isinstance(k, str) or not (v is None or _is_bool(v))]
     if bad:
         raise PluginError(f"{who} registered metric '{spec.name}' with columns {', '.join(bad[:3])}; each column's "
                           "direction is True (higher is better), False or None (not ranked)")

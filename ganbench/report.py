@@ -45,7 +45,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import UsageError
-from ganbench.store import is_instrument
+from ganbench.store import LOCK_FILE, RUN_FILES, is_instrument
 
 GROUP = ["dataset", "model", "loss"]
 STATUSES = ("ok", "diverged", "failed", "skipped")
@@ -303,10 +303,15 @@ def load_runs(paths: Sequence[Path | str], references: bool = False,
     df = pd.concat(frames, ignore_index=True)
     dup = df[df.duplicated("cell_id", keep=False)]
     for cell_id, g in dup.groupby("cell_id"):
-        if g["config_hash"].nunique() > 1:
+        if "config_hash" in g and g["config_hash"].nunique() > 1:
             raise UsageError(f"cell {cell_id} is in {' and '.join(g['run'])} with different configurations; "
                              "a seed may be counted once: report them separately")
-        if "reference_key" in g and g["reference_key"].nunique() > 1:  # reference rows have no configuration hash
+        # reference rows have no configuration hash: what each was computed from (its N, data, version, extractors;
+        # not the request's seeds or metric list, which its reference_key also hashes)
+        inputs = [c for c in ("reference_n", "data_fingerprint", "reference_version") if c in g]
+        inputs += [c for c in g.columns if c.endswith("_extractor") and g[c].notna().all()]  # metrics both have
+        made = {tuple(str(v) for v in r) for r in g[inputs].itertuples(index=False)} if inputs else set()
+        if bool(reference_mask(g).all()) and len(made) > 1:
             raise UsageError(f"reference row {cell_id} is in {' and '.join(g['run'])} computed from different inputs "
                              "(sample counts, metrics, extractor or data): rescore the older run (ganbench evaluate) "
                              "or report them separately")
@@ -727,7 +732,7 @@ def paired_test(deltas: Sequence[float], higher: bool) -> dict[str, Any]:
 
 
 #: up to this many non-zero differences the signed-rank test enumerates every sign pattern (exact, ties and zeros
-#: included: 2**16 patterns); above it scipy's normal approximation, with its continuity correction
+#: included: 2**16 patterns); above it scipy's own choice (exact without ties, else its normal approximation)
 EXACT_PAIRS = 16
 
 
@@ -741,10 +746,14 @@ def wilcoxon_p(d: Sequence[float], alternative: str = "two-sided") -> float:
     nz = [x for x in d if x]
     if not nz:
         return 1.0
+    if len(nz) == 1:  # two equally likely signs (scipy's permutation method wants two values at least)
+        if alternative == "two-sided":
+            return 1.0
+        return 0.5 if (nz[0] < 0) == (alternative == "less") else 1.0
     if len(nz) <= EXACT_PAIRS:
         method = stats.PermutationMethod(n_resamples=2 ** len(nz))  # every sign pattern: exact
         return float(stats.wilcoxon(nz, alternative=alternative, method=method).pvalue)
-    return float(stats.wilcoxon(nz, alternative=alternative, method="asymptotic", correction=True).pvalue)
+    return float(stats.wilcoxon(nz, alternative=alternative).pvalue)  # scipy's choice: exact without ties
 
 
 def _paired(df: pd.DataFrame, summary: pd.DataFrame, metrics, by: list[str], baseline: str) -> pd.DataFrame:
@@ -1146,9 +1155,8 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
 
 
 #: what ganbench keeps at the top of a run directory or a published board: never a report's output
-OWN_NAMES = frozenset({"suite.json", "environment.json", "results.csv", "runs.json", "provenance.json",
-                       "leaderboard.md", "leaderboard.csv", "leaderboard.html", "cells", "references", "plots",
-                       "tensorboard"})
+OWN_NAMES = frozenset({*RUN_FILES, LOCK_FILE, "runs.json", "provenance.json", "leaderboard.md", "leaderboard.csv",
+                       "leaderboard.html", "plots"})
 
 
 def check_output(path: Path | str, inputs: Sequence[Path | str], flag: str) -> None:

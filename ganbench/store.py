@@ -641,9 +641,10 @@ class RunStore:
         atomic_write_json(self.cell_dir(lead) / GROUP_JOURNAL, {"rows": rows}, sort_keys=False)
 
     def recover_group_rows(self) -> list[str]:
-        """Finish what a kill interrupted while a replica group's rows were written: each row of a journal whose
-        cell has no ``result.json`` is written, then the checkpoints of the cells that did not fail and the journal
-        are removed, as the run would have; the cell ids written. Only while holding :meth:`lock`."""
+        """Finish what a kill interrupted while a replica group's rows were written: each row of a journal is written
+        where its cell's ``result.json`` differs (absent, or an older row of a retrained cell), then the checkpoints
+        of the cells that did not fail and the journal are removed, as the run would have; the cell ids written.
+        Only while holding :meth:`lock`."""
         written = []
         for journal in sorted((self.root / "cells").glob(f"*/{GROUP_JOURNAL}")):
             try:
@@ -652,9 +653,9 @@ class RunStore:
                 rows = None
             ok = isinstance(rows, list) and all(isinstance(r, dict) and isinstance(r.get("cell_id"), str)
                                                 and (self.root / "cells" / r["cell_id"]).is_dir() for r in rows)
-            for row in rows if ok else []:
+            for row in rows if ok else []:  # newer than any row there (a failed one a retrained group replaces)
                 folder = self.root / "cells" / row["cell_id"]
-                if row_problem(row, row["cell_id"]) is None and not (folder / RESULT_FILE).exists():
+                if row_problem(row, row["cell_id"]) is None and self.peek_result_at(folder) != row:
                     atomic_write_json(folder / RESULT_FILE, row, sort_keys=False)
                     written.append(row["cell_id"])
             for row in rows if ok else []:
@@ -662,6 +663,14 @@ class RunStore:
                     (self.root / "cells" / row["cell_id"] / CHECKPOINT_FILE).unlink(missing_ok=True)
             journal.unlink()  # unreadable: its rows are lost, the group's checkpoint stays and the cells resume there
         return written
+
+    @staticmethod
+    def peek_result_at(folder: Path) -> Any:
+        """The JSON in ``folder``'s result.json as it is (None when absent or unreadable)."""
+        try:
+            return json.loads((folder / RESULT_FILE).read_bytes())
+        except (OSError, ValueError):
+            return None
 
     def write_result(self, cell: Cell, row: dict[str, Any]) -> None:
         """The row in the runner's order (metrics as computed), so results.csv keeps that order."""

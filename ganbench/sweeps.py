@@ -212,17 +212,21 @@ def product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return points
 
 
+def check_search(space: Mapping[str, Dist], n: int) -> None:
+    """Refuse ``--search n`` above the settings a space of choices and integer ranges holds (:func:`draw` would
+    draw a duplicate for the rest, and the board would say 'best of n')."""
+    finite = [len(set(map(str, d.args))) if d.kind == "choice" else d.args[1] - d.args[0] + 1 for d in space.values()
+              if d.kind in ("choice", "integer")]
+    if space and len(finite) == len(space) and n > math.prod(finite):
+        raise UsageError(f"--search {n} asks for {n} settings; the space holds only {math.prod(finite)} (every key is a "
+                         "choice or an integer range): ask for at most that many, or sweep them all with --sweep")
+
+
 def draw(space: Mapping[str, Dist], n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` points of ``space`` from the request's ``search`` stream: the same for every cell and re-run.
     Each value comes from its own stream (the seed, ``search``, the key, the point's index), so a point does
     not depend on the order of the space's keys (suite.json stores them sorted) nor on its other keys."""
     from ganbench.seeding import derive_seed
-
-    finite = [len(d.args) if d.kind == "choice" else d.args[1] - d.args[0] + 1 for d in space.values()
-              if d.kind in ("choice", "integer")]
-    if len(finite) == len(space) and n > math.prod(finite):
-        raise UsageError(f"--search {n} asks for {n} settings; the space holds only {math.prod(finite)} (every key is a "
-                         "choice or an integer range): ask for at most that many, or sweep them all with --sweep")
 
     def value(dist: Dist, *stream: str) -> Any:
         v = dist.draw(random.Random(derive_seed(seed, STREAM, *stream)))

@@ -369,9 +369,10 @@ def check_metric(registry, name: str, dataset: str = "ring8") -> None:
     if translation or dataset in ("ring8", "mnist5k"):
         data = small_data(registry, "translation" if translation else "vector" if dataset == "ring8" else "image")
     else:  # the data set named, its first 256 samples
+        from ganbench import paths
         from ganbench.specs import Data
 
-        full = registry.get("dataset", dataset).load()
+        full = registry.get("dataset", dataset).load(root=paths.data_root())
         data = Data(full.info, full.x[:256], full.y[:256] if full.y is not None else None)
     reason = spec.supports(data.info)
     assert reason is None, f"{name}: does not support {data.info.name} ({reason}); pass a dataset it supports"

@@ -288,16 +288,21 @@ def test_reference_rows_of_merged_runs_computed_differently_are_refused(tmp_path
     """Reference rows carry no configuration hash: two runs' copies of one (scored at another N, say) are refused
     by their reference_key, not counted once from whichever run came first."""
     runs = []
-    for name, key in (("a", "k1"), ("b", "k2")):
+    for name, key, n in (("a", "k1", 1000), ("b", "k2", 2000)):
         run = make_run(tmp_path / name, [row(seed=0, fid=1.0)])
         ref = {"cell_id": "mnist5k__reference__real__s0", "dataset": "mnist5k", "model": "reference", "loss": "real",
-               "seed": 0, "status": "ok", "message": "reference", "reference": True, "fid": 7.0, "reference_key": key}
+               "seed": 0, "status": "ok", "message": "reference", "reference": True, "fid": 7.0, "reference_key": key,
+               "reference_n": n, "data_fingerprint": "fp1", "reference_version": "4"}
         atomic_write_json(run / "references" / f"{ref['cell_id']}.json", ref)
         runs.append(run)
     with pytest.raises(UsageError, match=r"^reference row mnist5k__reference__real__s0 is in .*a and .*b computed from "
                                          r"different inputs"):
         load_runs(runs, references=True)
     assert len(load_runs(runs[:1], references=True)[0]) == 2
+    # the same inputs, another request (more seeds, more metrics: another reference_key): counted once
+    other = json.loads((runs[1] / "references" / "mnist5k__reference__real__s0.json").read_text())
+    atomic_write_json(runs[1] / "references" / "mnist5k__reference__real__s0.json", {**other, "reference_n": 1000})
+    assert len(load_runs(runs, references=True)[0]) == 2
 
 
 def sign_p(better: int, n: int) -> float:
@@ -326,6 +331,8 @@ def test_paired_test_against_hand_and_scipy():
     assert wilcoxon_p(ties, "less") == pytest.approx(1 / 16)
     assert paired_test(ties, True)["p_wilcoxon"] == pytest.approx(1 / 8)
     assert wilcoxon_p([0.0] * 6) == 1.0
+    one = [0.0] * 5 + [1.0]  # a single non-zero difference: two equally likely signs
+    assert (wilcoxon_p(one), wilcoxon_p(one, "greater"), wilcoxon_p(one, "less")) == (1.0, 0.5, 1.0)
 
 
 def test_a_swept_runs_points_are_never_averaged_as_seeds(tmp_path):

@@ -497,7 +497,8 @@ def test_a_replica_group_killed_between_its_rows_is_finished_from_its_journal(tm
     assert not (lead / "group_rows.json").exists() and not (lead / "checkpoint.pt").exists()
     rows = [json.loads((d / "result.json").read_text()) for d in (lead, other)]
     (lead / "group_rows.json").write_text(json.dumps({"rows": rows}))  # as the kill left them
-    (other / "result.json").unlink()
+    # the other seed still holds the row of an earlier, failed training of the group (retrained since)
+    (other / "result.json").write_text(json.dumps({**rows[1], "status": "failed", "message": "an earlier failure"}))
     (lead / "checkpoint.pt").write_bytes(b"the group's")
     again = gb.run(**kw)
     assert list(again["started_at"]) == [r["started_at"] for r in rows]  # the rows as trained, nothing trained again

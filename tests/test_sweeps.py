@@ -92,7 +92,10 @@ def test_search_points_are_the_same_for_every_loss_and_re_run(registry):
     small = sweeps.draw({"n_critic": sweeps.Dist("choice", (1, 2, 3))}, 3, seed=0)
     assert sorted(p["n_critic"] for p in small) == [1, 2, 3]
     with pytest.raises(UsageError, match=r"^--search 7 asks for 7 settings; the space holds only 6 \(every key"):
-        sweeps.draw({"n_critic": sweeps.Dist("choice", (1, 2, 3)), "g_steps": sweeps.Dist("integer", (1, 2))}, 7, seed=0)
+        sweeps.check_search({"n_critic": sweeps.Dist("choice", (1, 2, 3)), "g_steps": sweeps.Dist("integer", (1, 2))}, 7)
+    with pytest.raises(UsageError, match=r"^--search 3 asks for 3 settings; the space holds only 2"):
+        build_suite(registry, models="vanilla", losses="nonsat", datasets="ring8", search=3,
+                    space={"n_critic": {"choice": [1, 2]}})
     edge = sweeps.draw({"beta2": sweeps.Dist("uniform", (0.9, 0.9999))}, 200, seed=0)
     assert all(0.9 <= p["beta2"] <= 0.9999 for p in edge) and len({p["beta2"] for p in edge}) == 200
     with pytest.raises(UsageError, match=r"key 'dcgan.norm': a value may not contain ';', got 'batch;x'"):

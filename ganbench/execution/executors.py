@@ -450,11 +450,20 @@ class RayExecutor:
         """Start or join Ray and size the run by the cluster's resources."""
         ray, address, threads, gpus_per_cell = self.ray, self.address, self.threads, self.gpus
         if not ray.is_initialized():
+            import signal
+            import threading
+
+            # ray.init installs a SIGTERM handler of its own (sys.exit): the command's (Ctrl-C's way out) is kept
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.getsignal(signal.SIGTERM) if main else None
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
             except Exception as exc:  # e.g. no cluster at that address
                 raise UsageError(f"--executor ray: could not connect to Ray{f' at {address}' if address else ''}: "
                                  f"{one_line(exc)}") from exc
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
         elif address is not None:
             raise UsageError("--ray-address: Ray is already initialised in this process; leave the address out")
         resources = ray.cluster_resources()

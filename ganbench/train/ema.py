@@ -36,19 +36,15 @@ def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
     running statistics average with the weights they belong to, as BigGAN's EMA does; StyleGAN2-ADA copies
     buffers instead, so the average's ``w_avg`` here is a running mean of G's, where theirs is G's: nothing
     ganbench draws reads it, every sample is at ψ = 1); integer buffers (BatchNorm's batch count) are copied."""
-    weights: dict[torch.dtype, Any] = {}  # a device β (CUDA graphs) in each tensor's dtype: lerp wants them equal
-
-    def weight(dtype: torch.dtype) -> Any:
-        if not torch.is_tensor(beta) or beta.dtype == dtype:
-            return beta
-        if dtype not in weights:
-            weights[dtype] = beta.to(dtype)
-        return weights[dtype]
+    def average(a: torch.Tensor, mine: torch.Tensor) -> torch.Tensor:
+        if torch.is_tensor(beta) and a.dtype != beta.dtype:  # a device β (CUDA graphs): lerp wants equal dtypes, and
+            return a.float().lerp(mine.float(), beta)  # β 0.999 in bf16 is 1.0: computed in float32, as a float β is
+        return a.lerp(mine, beta)
 
     for p_ema, p in zip(ema.parameters(), G.parameters(), strict=True):
-        p_ema.copy_(p.detach().lerp(p_ema, weight(p.dtype)))
+        p_ema.copy_(average(p.detach(), p_ema))
     for b_ema, b in zip(ema.buffers(), G.buffers(), strict=True):
         if b.is_floating_point():
-            b_ema.copy_(b.lerp(b_ema, weight(b.dtype)))
+            b_ema.copy_(average(b, b_ema))
         else:
             b_ema.copy_(b)
