@@ -13,8 +13,9 @@ run), so a smaller N is always a prefix of a larger one.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,11 @@ class FeatureExtractor:
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``[N, num_features]`` float32 on the CPU."""
+        """``[N, num_features]`` float32 on the CPU; on CUDA in full float32 (no TF32, which cuDNN's convolutions
+        use by default: features within ~1e-3 of the CPU's would mix in one column), as StyleGAN2-ADA's metrics."""
         b = self.batch_size
-        out = [self.embed(x[i : i + b].to(self.device)).float().cpu() for i in range(0, len(x), b)]
+        with _full_float32(self.device):
+            out = [self.embed(x[i : i + b].to(self.device)).float().cpu() for i in range(0, len(x), b)]
         return torch.cat(out) if out else torch.empty(0, self.num_features)
 
     @torch.no_grad()
@@ -102,6 +105,21 @@ def resolve_extractor(registry, choice: str, info: DataInfo) -> tuple[str | None
     name = registry.canonical("extractor", choice)
     reason = registry.get("extractor", name).supports(info)
     return (None, f"extractor '{name}' cannot take {info.name}: {reason}") if reason else (name, None)
+
+
+@contextlib.contextmanager
+def _full_float32(device: torch.device) -> Iterator[None]:
+    """TF32 off for convolutions and matrix products on CUDA while features are computed (restored after)."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
 def real_subset(data: Data, n: int) -> torch.Tensor:

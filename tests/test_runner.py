@@ -322,3 +322,16 @@ def test_a_loss_option_no_function_takes_is_a_plugin_error():
     reg.add_loss(LossSpec(name="a", d_loss=lambda r, f: r, g_loss=lambda f: f, aliases=("b",)))
     with pytest.raises(PluginError, match="loss 'b' registered twice"):
         reg.add_loss(LossSpec(name="b", d_loss=lambda r, f: r, g_loss=lambda f: f))
+
+
+def test_ray_tasks_without_a_gpu_share_are_refused_for_a_cuda_run(plugins):
+    """--gpus-per-cell 0 on a CUDA run: every Ray task would train on cuda:0 outside Ray's accounting (checked on
+    the device object: no GPU needed)."""
+    import torch
+
+    from ganbench.errors import UsageError
+    from ganbench.execution.executors import ExecutorConfig
+    from ganbench.execution.session import Runner
+
+    with pytest.raises(UsageError, match=r"^--gpus-per-cell 0 gives the Ray tasks no GPU, but this run trains on CUDA"):
+        Runner._choose_executor(plugins.registry, "ray", ExecutorConfig(gpus_per_cell=0), torch.device("cuda"))

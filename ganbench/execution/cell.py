@@ -566,7 +566,7 @@ class _GroupRun:
         plan = r.plan
         model = r.registry.get("model", plan.model)
         try:
-            with torch.random.fork_rng():
+            with torch.random.fork_rng(devices=[r.device] if r.device.type == "cuda" else []):  # this GPU's only
                 built = setup.networks(model, data.info, plan.settings, plan.model_options)
         except (KeyboardInterrupt, StorageError):
             raise

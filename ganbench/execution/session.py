@@ -306,6 +306,9 @@ class Runner:
                 config.gpus_per_cell <= 1 or float(config.gpus_per_cell).is_integer())):  # -1 is whole, not a share
             raise UsageError(f"--gpus-per-cell expects 0 (no GPU), a fraction of one GPU (0 < x <= 1) or a whole number "
                              f"of GPUs, got {config.gpus_per_cell:g}")
+        elif config.gpus_per_cell == 0 and device.type == "cuda":  # every task would use cuda:0, unaccounted
+            raise UsageError("--gpus-per-cell 0 gives the Ray tasks no GPU, but this run trains on CUDA: give each cell "
+                             "a share (e.g. --gpus-per-cell 0.5) or run on the CPU (--device cpu)")
         if name == "ray":
             import importlib.util
 
