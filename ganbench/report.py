@@ -354,8 +354,9 @@ def check_groups(df: pd.DataFrame, by: Sequence[str] | None = None) -> None:
     :func:`group_columns` (by default the same data set, model, loss and sweep point; ``--by`` may add
     columns) — but that ran with different settings, model or loss options or recipe (merged runs: seeds
     0-4 at one learning rate, 5-9 at another). A ``--by`` without model and loss averages configurations
-    on purpose and is not checked; a setting a row does not record (a run from before it existed) is not
-    compared."""
+    on purpose and is not checked; a setting a row does not record (a run from before it existed) counts at
+    its neutral value where it has one (:data:`ganbench.suite.HASH_NEUTRAL`: what that run trained with), else
+    is not compared."""
     if df.empty:
         return
     df = with_points(df[~reference_mask(df)])
@@ -366,6 +367,11 @@ def check_groups(df: pd.DataFrame, by: Sequence[str] | None = None) -> None:
         return
     cols = [c for c in df.columns if ((c.startswith("hp_") and c not in NEUTRAL_COLUMNS and c != "hp_source")
                                       or c in ("model_options", "loss_options", "recipe")) and c not in key_cols]
+    # a setting added later is absent from older rows, which trained at its neutral value (as the hash reads it)
+    from ganbench.suite import HASH_NEUTRAL
+
+    df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), HASH_NEUTRAL[c.removeprefix("hp_")])
+                      for c in cols if c.removeprefix("hp_") in HASH_NEUTRAL})
     for key, g in df.groupby(key_cols, sort=False, dropna=False):
         where = "/".join(str(k) for k in (key if isinstance(key, tuple) else (key,)) if k and not pd.isna(k))
         points = list(dict.fromkeys(g["point"].fillna(""))) if "point" in g and "point" not in key_cols else []

@@ -283,6 +283,11 @@ def test_seeds_of_one_row_that_ran_with_different_settings_are_not_averaged(tmp_
                                         row(seed=2, fid=3.0, model="dcgan", config_hash="d", hp_lr_d=2e-4)])
     older = make_run(tmp_path / "older", [row(seed=3, fid=4.0)])  # no hp_lr_d recorded
     assert len(load_runs([a, fine, older])[0]) == 4
+    # a setting added later (g_steps): absent from an older run's rows, which trained at its neutral value 1
+    two = make_run(tmp_path / "two", [row(seed=4, fid=5.0, hp_lr_d=1e-4, hp_g_steps=2)])
+    with pytest.raises(UsageError, match=r"different g_steps \(1 vs 2\)"):
+        load_runs([older, two])
+    assert len(load_runs([older, make_run(tmp_path / "one", [row(seed=5, fid=5.0, hp_g_steps=1)])])[0]) == 2
 
 def test_reference_rows_of_merged_runs_computed_differently_are_refused(tmp_path):
     """Reference rows carry no configuration hash: two runs' copies of one (scored at another N, say) are refused

@@ -180,7 +180,8 @@ def run_training(
         try:
             if grid_due:
                 try:
-                    grid = generate(s.G_eval, grid_noise, device, y=grid_labels)
+                    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # a G that draws
+                        grid = generate(s.G_eval, grid_noise, device, y=grid_labels)  # leaves training's streams
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:

@@ -525,7 +525,8 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
                 if grid_due and m.sample_dir is not None and m.eval_noise is not None:
                     try:
                         labels = m.eval_labels[:grids] if conditional and m.eval_labels is not None else None
-                        grid = generate(m.G_eval, m.eval_noise[:grids], device, y=labels)
+                        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                            grid = generate(m.G_eval, m.eval_noise[:grids], device, y=labels)
                     except KeyboardInterrupt:
                         raise
                     except BaseException as exc:
