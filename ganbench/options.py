@@ -118,17 +118,21 @@ def coerce_value(value: Any, default: Any, what: str, lower: bool = True) -> Any
         raise UsageError(f"{what} expects {kind}, got {value!r}") from None
 
 
+def option_problem(option: Option, value: Any) -> str | None:
+    """What the option's own rules (its ``choices``, its ``check``) say against a value of its type, or None."""
+    if option.choices is not None and value not in option.choices:
+        return f"expects one of {', '.join(map(str, option.choices))}"
+    return option.check(value) if option.check is not None else None
+
+
 def coerce_option(option: Option, value: Any, what: str) -> Any:
     out = coerce_value(value, option.default, what, lower=not option.text)
     if option.choices is not None:
         spelled = {c.lower(): c for c in option.choices if isinstance(c, str)}  # AtoB, whatever the case typed
         out = spelled.get(out, out) if isinstance(out, str) else out
-        if out not in option.choices:
-            raise UsageError(f"{what} expects one of {', '.join(map(str, option.choices))}, got {value!r}")
-    if option.check is not None:
-        problem = option.check(out)
-        if problem:
-            raise UsageError(f"{what} {problem}, got {value!r}")
+    problem = option_problem(option, out)
+    if problem:
+        raise UsageError(f"{what} {problem}, got {value!r}")
     return out
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganbench.errors import PluginError, UnknownNameError, UsageError
-from ganbench.options import Option, accepted_names, option_table
+from ganbench.options import Option, accepted_names, option_problem, option_table
 from ganbench.specs import (
     CONDITIONS,
     NAME_RE,
@@ -203,18 +203,14 @@ class Registry:
         for key, option in option_table(getattr(spec, "options", {})).items():  # a plugin only ever sees valid values
             if option.default is None:
                 continue
-            try:  # the option's own rules (its choices, its check), not the parsing of text a user types
-                if option.choices is not None and option.default not in option.choices:
-                    raise UsageError(f"option '{key}' expects one of {', '.join(map(str, option.choices))}, got "
-                                     f"{option.default!r}")
-                problem = option.check(option.default) if option.check is not None else None
-                if problem:
-                    raise UsageError(f"option '{key}' {problem}, got {option.default!r}")
-            except UsageError as exc:
-                raise PluginError(f"{who} registered {kind} '{name}' whose default of {exc}") from None
+            try:  # the option's own rules, not the parsing of text a user types
+                problem = option_problem(option, option.default)
             except Exception as exc:  # a check that cannot take its own default
                 raise PluginError(f"{who} registered {kind} '{name}' whose option '{key}' cannot check its default "
                                   f"{option.default!r} ({type(exc).__name__}: {exc})") from None
+            if problem:
+                raise PluginError(f"{who} registered {kind} '{name}' whose default of option '{key}' {problem}, got "
+                                  f"{option.default!r}")
         if kind == "metric":
             _check_metric(spec, who)
         if kind == "loss":
