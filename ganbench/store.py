@@ -474,17 +474,18 @@ class RunStore:
         """Where a cell's sample pictures go (``samples/step_NNNNNN.png``)."""
         return self.cell_dir(cell) / "samples"
 
-    def peek_result(self, cell: Cell) -> dict[str, Any] | None:
-        """The cell's row when it has a readable one of this cell, else None; nothing is moved (see
+    def peek_result(self, cell: Cell | str) -> dict[str, Any] | None:
+        """The cell's (or cell id's) row when it has a readable one of this cell, else None; nothing is moved (see
         :meth:`load_result` for the runner's handling of a damaged one)."""
-        path = self.cell_dir(cell) / RESULT_FILE
+        cell_id = cell if isinstance(cell, str) else cell.id
+        path = self.root / "cells" / cell_id / RESULT_FILE
         if not path.is_file():
             return None
         try:
             row = read_json(path, "result row")
         except UsageError:
             return None
-        return row if row_problem(row, cell.id) is None else None
+        return row if row_problem(row, cell_id) is None else None
 
     def history(self, cell_id: str, notes: list[str]) -> pd.DataFrame | None:
         """A cell's per-step history (``history.csv``), None when it has none; a damaged file is
@@ -655,7 +656,7 @@ class RunStore:
                                                 and (self.root / "cells" / r["cell_id"]).is_dir() for r in rows)
             for row in rows if ok else []:  # newer than any row there (a failed one a retrained group replaces)
                 folder = self.root / "cells" / row["cell_id"]
-                if row_problem(row, row["cell_id"]) is None and self.peek_result_at(folder) != row:
+                if row_problem(row, row["cell_id"]) is None and self.peek_result(row["cell_id"]) != row:
                     atomic_write_json(folder / RESULT_FILE, row, sort_keys=False)
                     written.append(row["cell_id"])
             for row in rows if ok else []:
@@ -663,14 +664,6 @@ class RunStore:
                     (self.root / "cells" / row["cell_id"] / CHECKPOINT_FILE).unlink(missing_ok=True)
             journal.unlink()  # unreadable: its rows are lost, the group's checkpoint stays and the cells resume there
         return written
-
-    @staticmethod
-    def peek_result_at(folder: Path) -> Any:
-        """The JSON in ``folder``'s result.json as it is (None when absent or unreadable)."""
-        try:
-            return json.loads((folder / RESULT_FILE).read_bytes())
-        except (OSError, ValueError):
-            return None
 
     def write_result(self, cell: Cell, row: dict[str, Any]) -> None:
         """The row in the runner's order (metrics as computed), so results.csv keeps that order."""
