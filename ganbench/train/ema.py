@@ -35,16 +35,39 @@ def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
     """``ema ← beta · ema + (1 - beta) · G`` for every parameter and floating-point buffer (BatchNorm's
     running statistics average with the weights they belong to, as BigGAN's EMA does; StyleGAN2-ADA copies
     buffers instead, so the average's ``w_avg`` here is a running mean of G's, where theirs is G's: nothing
-    ganbench draws reads it, every sample is at ψ = 1); integer buffers (BatchNorm's batch count) are copied."""
+    ganbench draws reads it, every sample is at ψ = 1); integer buffers (BatchNorm's batch count) are copied.
+
+    A spectrally normalised weight (torch's ``parametrizations.spectral_norm``) is the exception: its power
+    iteration's vectors ``u``, ``v`` are not averaged. In eval mode, where the EMA generator samples, torch
+    divides by ``σ = uᵀ W v`` from the stored vectors without iterating, and an average of G's unit vectors is
+    neither a unit vector nor the averaged weight's singular pair, so σ would be wrong. The average's vectors
+    track its own weight instead, as G's track G's: one power iteration (the parametrisation's
+    ``n_power_iterations``) on the averaged weight at every update, from where they were."""
     def average(a: torch.Tensor, mine: torch.Tensor) -> torch.Tensor:
         if torch.is_tensor(beta) and a.dtype != beta.dtype:  # a device β (CUDA graphs): lerp wants equal dtypes, and
             return a.float().lerp(mine.float(), beta)  # β 0.999 in bf16 is 1.0: computed in float32, as a float β is
         return a.lerp(mine, beta)
 
+    spectral = _spectral_norms(ema) if isinstance(ema, nn.Module) else []
+    own = {id(t) for sn, _ in spectral for t in (sn._u, sn._v)}
     for p_ema, p in zip(ema.parameters(), G.parameters(), strict=True):
         p_ema.copy_(average(p.detach(), p_ema))
     for b_ema, b in zip(ema.buffers(), G.buffers(), strict=True):
+        if id(b_ema) in own:
+            continue
         if b.is_floating_point():
             b_ema.copy_(average(b, b_ema))
         else:
             b_ema.copy_(b)
+    for sn, original in spectral:
+        sn._power_method(sn._reshape_weight_to_matrix(original), sn.n_power_iterations)
+
+
+def _spectral_norms(net: nn.Module) -> list[tuple[nn.Module, torch.Tensor]]:
+    """Every spectral norm of a weight with vectors (a 1-d weight is normalised exactly) in ``net``, with the
+    weight it normalises."""
+    found = []
+    for m in net.modules():
+        for plist in getattr(m, "parametrizations", {}).values():
+            found += [(p, plist.original) for p in plist if type(p).__name__ == "_SpectralNorm" and hasattr(p, "_u")]
+    return found
