@@ -97,7 +97,8 @@ def test_resnet_shapes_at_every_size(size):
 
 
 def test_biggan_hierarchical_latent_shared_embedding_and_orthogonal_regularisation():
-    from ganbench_builtins.models.nets.biggan import BigGANDiscriminator, BigGANGenerator, raw_weight
+    from ganbench_builtins.models.nets.biggan import BigGANDiscriminator, BigGANGenerator
+    from ganbench_builtins.models.nets.layers import raw_weight
 
     torch.manual_seed(0)
     G = BigGANGenerator(latent_dim=20, num_classes=5, channels=3, ch=2, shared=6, attention=True, ortho=1e-3).eval()

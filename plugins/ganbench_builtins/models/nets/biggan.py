@@ -24,14 +24,9 @@ import torch
 from torch import nn
 
 from ganbench.specs import DataInfo
-from ganbench_builtins.models.nets.layers import DBlock, GBlock, SelfAttention, sn
+from ganbench_builtins.models.nets.layers import DBlock, GBlock, SelfAttention, raw_weight, sn
 
 BLOCKS = 3  # 4 -> 8 -> 16 -> 32
-
-
-def raw_weight(module: nn.Module) -> torch.Tensor:
-    """The weight parameter itself (under spectral norm: the one before normalisation)."""
-    return module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
 
 
 class BigGANGenerator(nn.Module):

@@ -45,6 +45,12 @@ def sn(module: nn.Module) -> nn.Module:
     return spectral_norm(module)
 
 
+def raw_weight(module: nn.Module) -> torch.Tensor:
+    """The weight parameter itself (under spectral norm: the one before normalisation)."""
+    return module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
+
+
+
 class ConditionalBatchNorm2d(nn.Module):
     """BatchNorm without its own affine, then a per-class scale and shift (de Vries et al. 2017;
     Miyato & Koyama 2018): ``γ_y ⊙ BN(x) + β_y``, γ initialised to 1 and β to 0 for every class.
