@@ -84,6 +84,39 @@ def test_the_projection_head_moves_the_score_by_the_class_embedding():
     assert diff.abs().min() > 0
 
 
+def test_sngan_starts_as_the_reference_code_initialises():
+    """pfnet-research/sngan_projection: GlorotUniform(√2) on the blocks' 3×3 convs, GlorotUniform(1) on the
+    shortcuts, G's first linear and last conv, D's ψ and class embedding; biases 0. Each weight's bound is
+    gain·√(6 / (fan_in + fan_out)) (chainer's and torch's Glorot agree): the largest |w| sits just below it."""
+    import math
+
+    from ganbench_builtins.models.nets.layers import raw_weight
+
+    torch.manual_seed(0)
+    G = ResNetGenerator(16, num_classes=10, channels=1, size=28, width=32)
+    D = ProjectionDiscriminator(num_classes=10, channels=1, size=28, width=32)
+
+    def bound(m, gain):
+        w = raw_weight(m)
+        fan_in, fan_out = w.shape[1] * w[0, 0].numel(), w.shape[0] * w[0, 0].numel()
+        if isinstance(m, nn.Embedding):  # [classes, width]: fan_in = width, as chainer's EmbedID
+            fan_in, fan_out = w.shape[1], w.shape[0]
+        return gain * math.sqrt(6 / (fan_in + fan_out))
+
+    expected = [(b.conv1, math.sqrt(2)) for b in [*G.blocks, *D.blocks]] + [(b.conv2, math.sqrt(2)) for b in
+                                                                             [*G.blocks, *D.blocks]]
+    expected += [(b.skip, 1.0) for b in [*G.blocks, *D.blocks] if b.skip is not None]
+    expected += [(G.linear, 1.0), (G.out[2], 1.0), (D.linear, 1.0), (D.embed, 1.0)]
+    assert len(expected) == 2 * 2 + 2 * 4 + (2 + 2) + 4  # G: 2 blocks, D: 4; shortcuts: G 2, D 2 (the pooled)
+    for m, gain in expected:
+        w = raw_weight(m).detach()
+        assert 0.9 * bound(m, gain) < w.abs().max() <= bound(m, gain), (m, gain)
+        assert getattr(m, "bias", None) is None or not m.bias.any()
+    old = ProjectionDiscriminator(num_classes=10, channels=1, size=28, width=32, init="torch")
+    assert raw_weight(old.embed).std().item() == pytest.approx(1.0, rel=0.15)  # torch's N(0, 1) embedding
+    assert raw_weight(D.embed).std().item() < 0.3 and old.linear.bias.abs().item() > 0
+
+
 @pytest.mark.parametrize("size", sorted(LAYOUTS))
 def test_resnet_shapes_at_every_size(size):
     G = ResNetGenerator(16, num_classes=3, channels=3, size=size, width=8)

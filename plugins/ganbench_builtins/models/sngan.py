@@ -32,6 +32,10 @@ SPEC = ModelSpec(
                                  "for every class, Miyato's chainer code) or studiogan (1 + and an orthogonal "
                                  "table, PyTorch-StudioGAN: classes differ from step 0)",
                                  choices=("neutral", "studiogan")),
+             "init": Option("reference", "initialisation: reference (pfnet-research/sngan_projection: Glorot uniform, "
+                            "gain √2 on residual convs, 1 on shortcuts, linears and D's class embedding, biases 0) or "
+                            "torch (PyTorch's defaults in D, Glorot 1 in G: ganbench before 2026-12-07)",
+                            choices=("reference", "torch")),
              "d": Option("projection", "D: projection (the paper's) or concat (cgan's D, label maps beside the image: "
                          "an arm of benchmarks/sngan_proj_start.py)", choices=("projection", "concat"))},
     reference="Miyato & Koyama 2018, cGANs with Projection Discriminator, arXiv:1802.05637; Miyato et al. 2018 "
