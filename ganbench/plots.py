@@ -100,8 +100,8 @@ def loss_curves(df: pd.DataFrame, dataset: str, groups: list[str], notes: list[s
     n = max(len(f) for _, f in panels)
     return Figure(f"losses-{safe_name(dataset)}", f"{dataset}: discriminator and generator losses",
                   f"D loss (blue) and G loss (orange) per generator step, a moving average over 1% of training; line = "
-                  f"mean over seeds (up to {n}), band = lowest to highest seed. Scales differ per loss: WGAN critics "
-                  "report a Wasserstein estimate, not a log-loss.", _png(fig))
+                  f"mean over seeds (up to {n}), band = lowest to highest seed. Scales differ per loss: a WGAN critic's "
+                  "loss is minus its Wasserstein estimate (plus any penalty), not a log-loss.", _png(fig))
 
 
 def trajectories(df: pd.DataFrame, dataset: str, groups: list[str], metrics: Sequence[str],

@@ -90,6 +90,12 @@ def test_the_wgan_gp_toy_protocol_pins_the_released_codes_settings_and_per_loss_
     prep = wgan._prepare(Cell("ring8", "toy-mlp", "wgan", 0), None)
     assert (prep.settings["optimizer"], prep.settings["lr_d"], prep.settings["n_critic"]) == ("rmsprop", 5e-5, 5)
     assert plugins.registry.get("protocol", name).results == ()  # the paper has no table for the toys
+    same = make_runner(protocol=name, recipe="same", out=tmp_path / "same", device="cpu", reporter=NullReporter())
+    prep = same._prepare(Cell("ring8", "toy-mlp", "wgan-gp", 0), None)  # one shared recipe: not the toy's, saying so
+    assert (prep.settings["beta1"], prep.settings["n_critic"], prep.loss_options["lambda"]) == (0.5, 1, 0.1)
+    assert prep.notes == [f"--same-settings: protocol {name}'s wgan-gp settings are not applied (beta1=0.5, "
+                          "beta2=0.9, lr_d=0.0001, lr_g=0.0001, n_critic=5, optimizer=adam): this cell trains "
+                          "beta1=0.5, beta2=0.999, lr_d=0.0002, lr_g=0.0002, n_critic=1, optimizer=adam"]
 
 
 def test_explicit_values_win_over_the_protocol_and_other_grids_drop_its_options(tmp_path, plugins):

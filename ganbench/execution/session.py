@@ -504,6 +504,11 @@ class Runner:
         user = {**self.suite.settings, **cell.point_settings()}  # a sweep point's values are the user's
         settings, sources = resolve_settings(user, loss.settings, model.settings, recipe, pinned)
         recommended, notes = self._recommended_model_options(cell, model, loss)
+        dropped = protocol.loss_settings.get(cell.loss, {}) if protocol is not None and recipe == "same" else {}
+        if dropped:  # the protocol's recipe for this loss is a per-loss recipe: "same" leaves it out, saying so
+            notes.append(f"--same-settings: protocol {self.suite.protocol}'s {cell.loss} settings are not applied ("
+                         + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) + "): this cell trains "
+                         + ", ".join(f"{k}={settings[k]}" for k in sorted(dropped) if k in settings))
         model_user = _with_point(self.suite.model_options, cell.model, cell.point_options(cell.model))
         model_opts, model_src = self._options("model", cell.model, model_user, ("loss", recommended))
         for key, value in loss.model_options.items():

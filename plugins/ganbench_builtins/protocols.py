@@ -104,7 +104,8 @@ def _wgan_gp_toy(name: str, steps: int, tier_of: str | None = None) -> ProtocolS
 
 #: PacGAN's stacked-MNIST experiment in the VEEGAN setting (Table 2), from the released code (fjxmlzn/PacGAN
 #: 190853e, ``stacked_MNIST_experiments/VEEGAN_experiment``: config.py, model.py, pacgan_task.py)
-STACKED_BUDGET = 100_000  # 50 epochs × 128,000 / 64 = 100,000 D updates (and 200,000 G updates)
+STACKED_BUDGET = 100_000  # 50 epochs × 128,000 / 64 = 100,000 D updates (and 200,000 G updates); PacDCGAN-k's
+# batch of 64 packs reads k·64 stacks a step: the same 100,000 D updates as the code, 50·k passes
 STACKED_CPU_STEPS = 2_000
 STACKED = ("PacGAN's stacked-MNIST experiment in the VEEGAN setting (Table 2; 1,000 modes): stacked-mnist from full "
            "MNIST (its source mnist, downloaded into the data root) as a fixed set of 128,000 stacks, model "
@@ -116,7 +117,8 @@ STACKED = ("PacGAN's stacked-MNIST experiment in the VEEGAN setting (Table 2; 1,
            "only (the code pools train and test), D's generated batch and each G update on fresh noise (the code draws "
            "one z per step for all three), a fresh shuffle every epoch (the code slices the stacks in one order), "
            "PacDCGAN-k packs consecutive samples of one G batch and of one shuffled real batch (the code runs G once "
-           "per slot, each with its own BatchNorm statistics, and draws each real slot with replacement), and "
+           "per slot, each with its own BatchNorm statistics), training reads the 128,000 stacks themselves (the "
+           "code redraws 128,000 of them with replacement for every k, 1 included: ~81,000 distinct), and "
            "the 10 seeds share one set of 128,000 stacks (the code draws each run its own), and digits are "
            "classified by ganbench's per-channel domain classifier for this data (a 2-conv CNN trained on first use "
            "on 12,000 channel images of the training stacks, not the shipped mnist5k-stacks weights; its held-out "

@@ -36,9 +36,9 @@ SPECS = (
         g_loss=wasserstein_g_loss,
         after_d_step=clip_weights,
         description="Wasserstein GAN: critic maximises E[D(x)] - E[D(G(z))], weights clipped to [-clip, clip] after "
-        "each critic update (Algorithm 1; the released code clamps before it). Recipe: Algorithm 1's RMSprop 5e-5 and "
-        "n_critic 5 throughout — the released code's 100 critic updates for the first 25 and every 500th G update are "
-        "not run.",
+        "each critic update (Algorithm 1; Arjovsky et al.'s released code clamps before it). Recipe: Algorithm 1's "
+        "RMSprop 5e-5 and n_critic 5 throughout — that code's 100 critic updates for the first 25 and every 500th G "
+        "update are not run.",
         options={"clip": Option(0.01, "critic weights are clamped to [-clip, clip] after each update",
                                 check=positive)},
         settings={"optimizer": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5},  # m 64: the default batch

@@ -4,7 +4,11 @@
 Linear with a bias; D three maxout layers of 200 units × 5 pieces and a linear logit, its input k samples
 concatenated (PacGAN-k). Every weight N(0, 0.02), every bias 0; BatchNorm scale 1, shift 0, ε 1e-4 and
 running statistics updated with 0.05 of the batch's (Blocks' defaults and the code's ``m * 0.05 + p *
-0.95``)."""
+0.95``).
+
+Also the DCGAN of PacGAN's stacked-MNIST experiment (``stacked_MNIST_experiments/VEEGAN_experiment``,
+model.py and ops.py; :class:`StackedGenerator`, :class:`StackedDiscriminator`), with TensorFlow's SAME
+padding reproduced by :class:`SameConv2d` / :class:`SameConvTranspose2d`."""
 
 from __future__ import annotations
 
