@@ -211,6 +211,9 @@ class Registry:
             if problem:
                 raise PluginError(f"{who} registered {kind} '{name}' whose default of option '{key}' {problem}, got "
                                   f"{option.default!r}")
+        revision = getattr(spec, "revision", 0)
+        if not isinstance(revision, int) or _is_bool(revision) or revision < 0:
+            raise PluginError(f"{who} registered {kind} '{name}' with revision {revision!r}; expected an integer >= 0")
         if kind == "metric":
             _check_metric(spec, who)
         if kind == "loss":

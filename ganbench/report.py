@@ -356,7 +356,8 @@ def check_groups(df: pd.DataFrame, by: Sequence[str] | None = None) -> None:
     0-4 at one learning rate, 5-9 at another). A ``--by`` without model and loss averages configurations
     on purpose and is not checked; a setting a row does not record (a run from before it existed) counts at
     its neutral value where it has one (:data:`ganbench.suite.HASH_NEUTRAL`: what that run trained with), else
-    is not compared."""
+    is not compared; a row without ``revision`` ran every plugin at revision 0 (the plugins' numbers-changing
+    revisions, :class:`ganbench.specs.ModelSpec`)."""
     if df.empty:
         return
     df = with_points(df[~reference_mask(df)])
@@ -366,7 +367,10 @@ def check_groups(df: pd.DataFrame, by: Sequence[str] | None = None) -> None:
     if not {"model", "loss"} <= set(key_cols):
         return
     cols = [c for c in df.columns if ((c.startswith("hp_") and c not in NEUTRAL_COLUMNS and c != "hp_source")
-                                      or c in ("model_options", "loss_options", "recipe")) and c not in key_cols]
+                                      or c in ("model_options", "loss_options", "recipe", "revision"))
+            and c not in key_cols]
+    if "revision" in cols:  # a row without one trained with every plugin at revision 0
+        df = df.assign(revision=df["revision"].astype(object).where(df["revision"].notna(), "0"))
     # a setting added later is absent from older rows, which trained at its neutral value (as the hash reads it)
     from ganbench.suite import HASH_NEUTRAL
 

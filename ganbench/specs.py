@@ -178,6 +178,12 @@ class ModelSpec:
     each half with its own domain's network, and ``G.back(b)`` translates B images to A (the cycle metric). The setting
     ``pool_size`` puts D's generated batches through a history pool.
 
+    ``revision``: raise it (from 0) in the commit that changes the numbers this plugin's cells train to
+    under an unchanged configuration (a fixed bug, another initialisation without an option for the old
+    one): a cell's configuration hash includes a non-zero revision, so a run directory no longer reuses
+    rows or resumes checkpoints made by the older code (it retrains them), and reports do not merge the
+    two. At 0 it leaves every hash as it was.
+
     ``loss_options``: the options the model's recipe gives losses it trains with (``{"nonsat-r1":
     {"gamma": 0.01}}``), or ``loss_options(info, settings) -> {...}`` when they depend on the data and
     the cell's effective settings (StyleGAN2's γ = 0.0002 · res² / batch). They apply with the
@@ -198,6 +204,7 @@ class ModelSpec:
                    | Callable[[DataInfo, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]]) = field(default_factory=dict)
     task: Task = "generation"
     paired: bool = False
+    revision: int = 0
 
     @property
     def conditional(self) -> bool:
@@ -251,6 +258,12 @@ class LossSpec:
     training settings of the loss's paper (n_critic, optimizer, lr_d, ...) and ``model_options`` the
     model options it needs (``{"norm": "layer"}``); both apply with the ``paper`` recipe only, and
     never over an explicit user setting.
+
+    ``revision``: raise it (from 0) in the commit that changes the numbers this plugin's cells train to
+    under an unchanged configuration (a fixed bug, another initialisation without an option for the old
+    one): a cell's configuration hash includes a non-zero revision, so a run directory no longer reuses
+    rows or resumes checkpoints made by the older code (it retrains them), and reports do not merge the
+    two. At 0 it leaves every hash as it was.
     """
 
     name: str
@@ -265,6 +278,7 @@ class LossSpec:
     reference: str = ""
     aliases: tuple[str, ...] = ()
     penalty_interval: Callable[..., int | None] | None = None
+    revision: int = 0
 
 
 @dataclass(frozen=True)

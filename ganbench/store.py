@@ -96,7 +96,7 @@ def is_instrument(col: str) -> bool:
 
 
 #: the effective settings are ``hp_<setting>`` columns between ``recipe``/``protocol``/``point`` and ``hp_source``
-SETTINGS_COLUMNS = ["recipe", "protocol", "point", "hp_source", "model_options", "loss_options"]
+SETTINGS_COLUMNS = ["recipe", "protocol", "point", "hp_source", "model_options", "loss_options", "revision"]
 SETTING_PREFIX = "hp_"
 #: ``threads``: torch's threads for the cell (CPU results can depend on it); ``executor``, ``worker``,
 #: ``node``: where it ran; ``device_share``: the fraction of its device it was given (workers sharing a
@@ -134,7 +134,8 @@ def column_order(columns: Iterable[str]) -> list[str]:
     hp = [c for c in cols if c.startswith(SETTING_PREFIX) and c != "hp_source"]
     fixed = set(RESERVED_COLUMNS) | set(hp)
     metrics = [c for c in cols if c not in fixed]
-    settings = ["recipe", "protocol", "point", *hp, "hp_source", "model_options", "loss_options"]
+    first = SETTINGS_COLUMNS.index("hp_source")  # recipe, protocol, point, then hp_*, hp_source, options, revision
+    settings = [*SETTINGS_COLUMNS[:first], *hp, *SETTINGS_COLUMNS[first:]]
     order = IDENTITY_COLUMNS + STATUS_COLUMNS + metrics + TIMING_COLUMNS + settings + PROVENANCE_COLUMNS + REPORT_COLUMNS
     return [c for c in order if c in cols]
 

@@ -75,6 +75,9 @@ def test_bad_specs_are_clear_errors():
             reg.add_loss(LossSpec(name="Bad Name", d_loss=print, g_loss=print))
         with pytest.raises(PluginError, match="registered loss 'x' whose 'g_loss' is not callable"):
             reg.add_loss(LossSpec(name="x", d_loss=print, g_loss=3))
+        for bad in (-1, "1", True, 1.0):  # a revision is a count of numbers-changing releases
+            with pytest.raises(PluginError, match=rf"registered model 'r' with revision {bad!r}; expected an integer >= 0"):
+                reg.add_model(ModelSpec(name="r", build=print, revision=bad))
         # a direction that is no bool would rank the column the wrong way; a default its own check refuses
         with pytest.raises(PluginError, match=r"metric 'm' whose higher_is_better is 'lower'; expected True or False"):
             reg.add_metric(MetricSpec(name="m", compute=print, primary="m", higher_is_better="lower"))

@@ -288,6 +288,11 @@ def test_seeds_of_one_row_that_ran_with_different_settings_are_not_averaged(tmp_
     with pytest.raises(UsageError, match=r"different g_steps \(1 vs 2\)"):
         load_runs([older, two])
     assert len(load_runs([older, make_run(tmp_path / "one", [row(seed=5, fid=5.0, hp_g_steps=1)])])[0]) == 2
+    # a plugin's numbers-changing revision: a row without one ran at revision 0
+    revised = make_run(tmp_path / "revised", [row(seed=6, fid=6.0, revision="model=1")])
+    with pytest.raises(UsageError, match=r"different revision \(0 vs model=1\)"):
+        load_runs([older, revised])
+    assert len(load_runs([revised, make_run(tmp_path / "rev", [row(seed=7, fid=6.0, revision="model=1")])])[0]) == 2
 
 def test_reference_rows_of_merged_runs_computed_differently_are_refused(tmp_path):
     """Reference rows carry no configuration hash: two runs' copies of one (scored at another N, say) are refused

@@ -335,3 +335,25 @@ def test_ray_tasks_without_a_gpu_share_are_refused_for_a_cuda_run(plugins):
 
     with pytest.raises(UsageError, match=r"^--gpus-per-cell 0 gives the Ray tasks no GPU, but this run trains on CUDA"):
         Runner._choose_executor(plugins.registry, "ray", ExecutorConfig(gpus_per_cell=0), torch.device("cuda"))
+
+
+def test_a_plugins_revision_rekeys_its_cells_and_revision_0_keeps_every_hash(tmp_path):
+    """A model or loss raises its revision in the commit that changes its numbers: its cells' configuration
+    hash (and row) change, so no row or checkpoint of the older code is reused; at 0 nothing changes."""
+    import dataclasses
+
+    from ganbench.api import runner as make_runner
+    from ganbench.suite import Cell
+
+    runner = make_runner(datasets="ring8", models="vanilla", losses="nonsat", out=tmp_path / "r", device="cpu",
+                         reporter=NullReporter())
+    cell = Cell("ring8", "vanilla", "nonsat", 0)
+    before = runner._prepare(cell, None)
+    assert "revision" not in before.config and "revision" not in runner._base_row(before)
+    for kind, name in (("model", "vanilla"), ("loss", "nonsat")):
+        spec, who = runner.registry._entries[kind][name]
+        runner.registry._entries[kind][name] = (dataclasses.replace(spec, revision=2), who)
+    after = runner._prepare(cell, None)
+    assert after.config["revision"] == {"model": 2, "loss": 2} and after.config_hash != before.config_hash
+    assert runner._base_row(after)["revision"] == "loss=2;model=2"
+    assert runner.registry.get("model", "biggan").revision == 1  # 1: the EMA of its spectrally normalised G (afc22f2)

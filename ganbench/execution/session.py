@@ -555,6 +555,10 @@ class Runner:
             "device": self.device.type,
             "deterministic": self.deterministic,
         }
+        revisions = {kind: spec.revision for kind, spec in (("model", model), ("loss", loss))
+                     if getattr(spec, "revision", 0)}
+        if revisions:  # numbers-changing commits of a plugin (its spec's revision): never a row of the older code
+            config["revision"] = revisions
         if model.loss is not None and model.loss != loss.name:
             notes.append(f"{cell.model}'s paper trains with the {model.loss} loss; this cell trains {cell.loss}")
         digest = hashlib.sha256(json.dumps(_compared(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -955,6 +959,8 @@ class Runner:
             row["protocol"] = self.suite.protocol
         row["model_options"] = options.format_options(prep.model_options)
         row["loss_options"] = options.format_options(prep.loss_options)
+        if prep.config.get("revision"):  # the plugins' numbers-changing revisions (absent: all 0)
+            row["revision"] = ";".join(f"{k}={v}" for k, v in sorted(prep.config["revision"].items()))
         row["hp_source"] = ";".join(f"{k}={v}" for k, v in {**prep.sources, **prep.option_sources}.items()
                                     if v != "default")
         return row

@@ -13,8 +13,8 @@ real set R (N points), generated set F (M points), ``B(x, r)`` the closed ball:
 
 Closed balls (≤) as both papers write them; clovaai/generative-evaluation-prdc's code compares with < for
 all four, which differs only at exact ties (a generated point exactly on a ball's boundary, e.g. a copy of
-a real point's k-th neighbour). Distances come from ``torch.cdist`` in blocks of :data:`CHUNK` rows, so 10k × 10k sets never hold
-more than ``CHUNK × 10k`` distances at once.
+a real point's k-th neighbour). Distances come from ``torch.cdist`` in blocks of :data:`CHUNK` rows, so
+10k × 10k sets never hold more than ``CHUNK × 10k`` distances at once.
 """
 
 from __future__ import annotations

@@ -56,4 +56,5 @@ SPEC = ModelSpec(
     reference="Brock, Donahue, Simonyan 2019, Large Scale GAN Training for High Fidelity Natural Image Synthesis, "
     "arXiv:1809.11096, sections 3-4 and appendix B; training settings from the authors' BigGAN-PyTorch "
     "scripts/launch_cifar_ema.sh (batch 50, 4 D steps, lr 2e-4, N02 init, G_ortho 0, no attention, EMA from 1,000)",
+    revision=1,  # 1 (2026-12-07): the EMA generator's spectral norms divide by its own σ (afc22f2)
 )
