@@ -107,7 +107,8 @@ SPECS = (
         "c = interval/(interval+1): StyleGAN2's default loss and lazy regularisation.",
         options={"gamma": Option(10.0, "penalty weight γ (StyleGAN2-ADA's heuristic: 0.0002·pixels/batch)",
                                  check=non_negative),
-                 "interval": Option(16, "compute it every N D updates, multiplied by N (1 = every update)",
+                 "interval": Option(16, "compute it every N D updates, multiplied by N (1 = every update; with "
+                                    "phase still its own step, at c = 1/2)",
                                     check=positive),
                  "phase": Option(True, "R1 as its own D optimiser step with StyleGAN2's lr/betas rescale; false: "
                                  "added into that D update's loss at the plain lr (ganbench before the train package)")},

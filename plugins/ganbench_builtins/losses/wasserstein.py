@@ -51,7 +51,8 @@ SPECS = (
         penalty=gradient_penalty,
         description="WGAN with gradient penalty λ E[(‖∇D(x̂)‖ - 1)²] on random real/fake interpolates; "
         "critic without BatchNorm (layer norm, as the paper recommends in its place: a model whose norm option "
-        "defaults to none, such as vanilla, gains a layer norm the paper's toy and MNIST critics do not have).",
+        "defaults to none, such as vanilla, gains a layer norm the paper's toy and MNIST critics do not have). A "
+        "conditional critic scores the interpolates with the real batch's labels (exact with --set fake_labels=real).",
         options={"lambda": Option(10.0, "penalty coefficient λ", check=non_negative)},
         settings={"optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5},
         model_options={"norm": "layer"},
