@@ -125,8 +125,9 @@ SETTINGS: dict[str, Option] = {
                         "generated images (Shrivastava et al. 2017; CycleGAN: 50); 0 = none",
                         check=lambda v: None if v >= 0 else "expects 0 or a positive integer"),
     "replicas": Option(1, "train up to K seeds of one (data set, model, loss) as one vectorised program (each "
-                       "seed its own cell, row and streams; results equal to each seed alone within floating-point "
-                       "tolerance); 1 = each seed alone", check=positive),
+                       "seed its own cell, row and streams; each computes what its seed alone computes, so float32 "
+                       "rounding is all that differs, though training amplifies it over a long run); 1 = each seed "
+                       "alone", check=positive),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {k: o.default for k, o in SETTINGS.items()}
 

@@ -352,6 +352,9 @@ def _alone(reg, model, data, seed, settings, loss, **options):
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat-r1", {}),  # a lazy penalty phase, lr·c and betas^c
     ("cgan", "vector", {}, 1, 12, "rpgan-r1r2", {}),  # labels per replica, a conditional D in R1 and R2
     ("acgan", "vector", {}, 1, 12, "nonsat", {"fake_labels": "real"}),  # each replica's class term, its own labels
+    ("pacgan", "vector", {"pack": 2}, 1, 12, "minimax", {}),  # PacGAN's maxout D, BatchNorm1d (momentum 0.05), packs
+    ("pacgan", "vector", {}, 1, 12, "label-smooth", {}),  # the boards' model with the losses they train
+    ("pacgan", "vector", {}, 1, 12, "hinge", {}),
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat", {"g_steps": 2, "latent_dist": "uniform",
                                                             "schedule_images": 100, "lr_final_ratio": 0.5,
                                                             "beta2_start": 0.9}),  # R3GAN's schedules
@@ -420,6 +423,13 @@ def test_a_diverged_replica_stops_alone_and_what_cannot_be_vectorised_says_why(p
     members = _replica_nets(reg, "vanilla", data, [0, 1], settings, hidden=16, norm="spectral")  # vmap cannot batch it
     with pytest.raises(NotVectorisable, match=r"its D uses spectral normalisation"):
         run_replicas(members, reg.get("loss", "nonsat"), data, settings, device=CPU)
+    loss = reg.get("loss", "nonsat")
+    G, D = members[0].G, members[0].D
+    shared = torch.nn.Sequential(D)  # a G holding D's weights: alone one tensor, in a group two
+    assert why_not(shared, loss, settings, False, D).startswith("its G and D share parameters")
+    cumulative = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2, momentum=None))
+    assert why_not(cumulative, loss, settings, False, D).startswith("its G uses BatchNorm with momentum=None")
+    assert why_not(G, loss, settings, False, D) is not None  # spectral norm, as above
     # a translation data set, whatever the model: the group's task would feed G noise
     assert why_not(members[0].G, reg.get("loss", "nonsat"), settings, False, members[0].D, task="translation") == (
         "its data set is a translation task (a replica group feeds G noise, not a batch of inputs)")

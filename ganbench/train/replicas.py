@@ -77,7 +77,14 @@ def why_not(G: nn.Module, loss: LossSpec, settings: dict[str, Any], conditional:
         return "it is a translation model (its G's own terms act on a module)"
     if callable(getattr(G, "regularization", None)):
         return "its G has a regularization() (it acts on a module)"
+    if D is not None and {id(p) for p in G.parameters()} & {id(p) for p in D.parameters()}:
+        return ("its G and D share parameters (a group stacks each network's own: one tensor would become two, "
+                "each updated by one optimiser)")
     for name, net in (("G", G), ("D", D)):
+        if net is not None and any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is None
+                                   and m.track_running_stats for m in net.modules()):
+            return (f"its {name} uses BatchNorm with momentum=None (a cumulative average, whose count vmap cannot "
+                    "read)")
         reason = getattr(net, "not_vectorisable", None)  # a network that says why (StyleGAN2's G draws inside)
         if isinstance(reason, str):
             return reason
