@@ -459,6 +459,8 @@ def _describe_recipe(spec: Any) -> str:
     keys = ("optimizer", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "batch_size")
     parts = [f"{key}={spec.settings.get(key, GLOBAL_DEFAULTS[key])}{'*' if key in spec.settings else ''}"
              for key in keys]
+    keys = set(keys)  # and every other setting the paper sets (R3GAN's schedules: schedule_images, beta2_start, ...)
+    parts += [f"{key}={value}*" for key, value in spec.settings.items() if key not in keys]
     parts += [f"model {key}={value}*" for key, value in spec.model_options.items()]
     return "\n".join(parts)
 

@@ -141,6 +141,9 @@ def test_list_and_plugins(invoke, monkeypatch):
     for item in ("optimizer=adam*", "lr_g=0.0001*", "beta1=0.0*", "beta2=0.9*", "model norm=layer*", "lambda=10.0"):
         assert item in gp
     assert "label-smooth (label-smoothed)" in res.output and "real=0.9" in res.output
+    r3 = res.output[res.output.index("rpgan-r1r2"):res.output.index("wgan (wasserstein)")]
+    for item in ("beta2=0.99*", "schedule_images=20000000*", "beta2_start=0.9*", "lr_final_ratio=0.25*"):
+        assert item in r3  # R3GAN's schedules are part of its recipe
     res = invoke("list", "models", "-v")
     assert "norm=batch [batch|layer|spectral|none]" in res.output and "latent_dim=64" in res.output
     res = invoke("list", "models", "d*")
