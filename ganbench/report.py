@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ganbench.errors import UsageError
@@ -428,6 +429,7 @@ def metric_columns(registry, df: pd.DataFrame, names: Iterable[str] | None = Non
     (``--metrics``): result columns (``fid``, ``diverged``, ``precision``) or metric names (``prdc``
     → its primary and its columns with a direction)."""
     dirs = directions(registry)
+    _refuse_damaged(df, dirs)
     if names is None:
         return _with_companions(df, dirs, [(spec.primary, spec.higher_is_better) for _, spec, _ in registry.items("metric")
                                            if _has_values(df, spec.primary)])
@@ -445,6 +447,21 @@ def metric_columns(registry, df: pd.DataFrame, names: Iterable[str] | None = Non
             raise UsageError(f"no metric column '{name}' in these results; columns with values: {', '.join(known)}")
         out += [(c, dirs.get(c)) for c in cols if c not in dict(out)]
     return _with_companions(df, dirs, out)
+
+
+def _refuse_damaged(df: pd.DataFrame, dirs: Mapping[str, bool | None]) -> None:
+    """Refuse (one line, naming the row) a ranked metric's value that is not a number: a damaged result row
+    would otherwise drop out of its line's mean unseen (or be published as it is)."""
+    for col, direction in dirs.items():
+        if direction is None or col not in df:
+            continue
+        for i, value in df[col].items():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            if isinstance(value, str) or not isinstance(value, (int, float, np.number, bool, np.bool_)):
+                where = f"{df.at[i, 'run']}: cell {df.at[i, 'cell_id']}" if "run" in df else f"cell {df.at[i, 'cell_id']}"
+                raise UsageError(f"{where} has {col} {value!r}, not a number: its result row is damaged (train the "
+                                 "cell again, or remove the row, before reporting)")
 
 
 #: columns never shown without others: a count of modes says little alone (a Gaussian reaches half of
@@ -1172,7 +1189,18 @@ OWN_NAMES = frozenset({*RUN_FILES, LOCK_FILE, "runs.json", "provenance.json", "l
 def check_output(path: Path | str, inputs: Sequence[Path | str], flag: str) -> None:
     """Refuse (one line) an output ``path`` that would overwrite what an input run directory or board holds:
     inside one of their folders, or one of the names ganbench keeps at their top (:data:`OWN_NAMES`). A new
-    file beside them (``RUN_DIR/report.md``) is allowed."""
+    file beside them (``RUN_DIR/report.md``) is allowed. Files are written by replacing them (a temporary file
+    renamed into place), so a symbolic link, a device or a pipe given as the output is refused: the rename
+    would replace it instead of writing into it (``-o /dev/null`` would become a regular file)."""
+    if not str(path):
+        raise UsageError(f"{flag} needs a path, got an empty one")
+    given_path = Path(path)
+    if given_path.is_symlink():
+        raise UsageError(f"{flag} {path} is a symbolic link: give the path of the file itself (ganbench replaces the "
+                         "file it writes, which would replace the link)")
+    if given_path.exists() and not (given_path.is_file() or given_path.is_dir()):
+        raise UsageError(f"{flag} {path} is not a regular file (a device or pipe): ganbench writes a file by "
+                         "replacing it, so give a file path")
     target = Path(path).resolve()
     for given in inputs:
         folder = Path(given).resolve()

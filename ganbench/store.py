@@ -140,6 +140,12 @@ def column_order(columns: Iterable[str]) -> list[str]:
     return [c for c in order if c in cols]
 
 
+#: the runner's columns that hold a number (or nothing), and of those the counts
+NUMBER_COLUMNS = ("steps_done", "diverged_at", "ada_p_end", "wall_s", "train_s", "steps_per_s", "eval_s",
+                  "trajectory_eval_s", "eval_points", "checkpoint_s", "resumed_from")
+COUNT_COLUMNS = ("steps_done", "diverged_at", "eval_points", "resumed_from")
+
+
 def row_problem(row: Any, cell_id: str | None = None) -> str | None:
     """Why ``row`` (read from a result.json in folder ``cell_id``) is not a result row, else None."""
     if not isinstance(row, dict):
@@ -155,6 +161,14 @@ def row_problem(row: Any, cell_id: str | None = None) -> str | None:
         return f"seed {row['seed']!r} is not a non-negative integer"
     if cell_id is not None and row["cell_id"] != cell_id:
         return f"its cell_id {row['cell_id']!r} is not the folder it is in ({cell_id!r})"
+    for col in NUMBER_COLUMNS:  # what the runner wrote as numbers (a damaged value would be averaged or reused)
+        value = row.get(col)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"its {col} {value!r} is not a number"
+        if col in COUNT_COLUMNS and (not float(value).is_integer() or value < 0):
+            return f"its {col} {value!r} is not a count (a non-negative integer)"
     return None
 
 

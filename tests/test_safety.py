@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -272,12 +273,39 @@ def test_crafted_names_stay_inside_the_output_folders(tmp_path):
         assert res.exit_code == 2 and res.stderr.strip().startswith(f"Error: {flag} {target} would overwrite what {run}")
     assert (run / "suite.json").read_bytes() == suite
     assert invoke("report", str(run), "-f", "md", "-o", str(run / "report.md")).exit_code == 0
+    # written by replacing: a link, a pipe or a device given as -o would be replaced, not written into
+    (tmp_path / "target.md").write_text("kept")
+    (tmp_path / "link.md").symlink_to(tmp_path / "target.md")
+    os.mkfifo(tmp_path / "pipe")
+    for target, why in ((tmp_path / "link.md", "is a symbolic link"), (tmp_path / "pipe", "is not a regular file"),
+                        (Path("/dev/null"), "is not a regular file")):
+        res = invoke("report", str(run), "-f", "csv", "-o", str(target))
+        assert res.exit_code == 2 and res.stderr.strip().startswith(f"Error: -o {target} {why}"), res.output
+    assert (tmp_path / "link.md").is_symlink() and (tmp_path / "pipe").is_fifo() and Path("/dev/null").is_char_device()
+    assert (tmp_path / "target.md").read_text() == "kept"
     empty = tmp_path / "empty"  # a run with no finished cell: one line, not an empty table
     (empty / "cells").mkdir(parents=True)
     shutil.copy(run / "suite.json", empty / "suite.json")
     res = invoke("report", str(empty))
     assert (res.exit_code, res.stderr.strip()) == (2, f"Error: no result rows in {empty}: nothing to report (no cell "
                                                       "has finished)")
+    # a damaged value: a runner's number that is text is refused when the row is read, a ranked metric's when reported
+    folder = Cell("folder:../../../escaped", "vanilla", "nonsat", 0).id
+    cell = run / "cells" / folder / "result.json"
+    good = cell.read_text()
+    for col, value, why in (("wall_s", "fast", "its wall_s 'fast' is not a number"),
+                            ("steps_done", -5, "its steps_done -5 is not a count (a non-negative integer)")):
+        cell.write_text(json.dumps({**json.loads(good), col: value}))
+        res = invoke("report", str(run))
+        assert res.exit_code == 2 and why in res.stderr and str(cell) in res.stderr, res.output
+    ranked = next(k for k, v in json.loads(good).items() if k in ("fid", "modes") and isinstance(v, float))
+    cell.write_text(json.dumps({**json.loads(good), ranked: "abc"}))
+    for command in (("report", str(run)), ("leaderboard", str(run))):
+        res = invoke(*command)
+        assert res.exit_code == 2 and res.stderr.strip() == (
+            f"Error: {run}: cell {folder} has {ranked} 'abc', not a number: its result row is damaged (train the "
+            "cell again, or remove the row, before reporting)"), res.output
+    cell.write_text(good)
     # a result row whose cell_id points elsewhere is refused, naming the file
     folder = Cell("folder:../../../escaped", "vanilla", "nonsat", 0).id
     cell = run / "cells" / folder / "result.json"
