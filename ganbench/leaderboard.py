@@ -244,6 +244,7 @@ def _refuse_dropping_rows(folder: Path, board: Board) -> None:
     board given as an input, or run directories holding all of them)."""
     path = folder / BOARD_RUNS
     if not path.is_file():
+        _refuse_dropping_lines(folder, board)
         return
     kept = read_json(path, "board's kept rows")
     ids = {row.get("cell_id") for run in kept.get("runs") or [] if isinstance(run, dict)
@@ -255,6 +256,34 @@ def _refuse_dropping_rows(folder: Path, board: Board) -> None:
                          f"({', '.join(lost[:3])}{', ...' if len(lost) > 3 else ''}); give the board as an input to "
                          f"extend it (ganbench leaderboard {folder} RUN_DIR --publish {folder}), or --replace to drop them "
                          "(git keeps a committed board)")
+
+
+def _refuse_dropping_lines(folder: Path, board: Board) -> None:
+    """A board from before boards kept their rows has only its table (``leaderboard.csv``): publishing over it
+    a board without some of its lines (data set, model, loss, point) would lose them for good, refused unless
+    ``replace``. Its lines cannot be extended (no rows to merge), only trained again or replaced."""
+    path = folder / "leaderboard.csv"
+    if not path.is_file():
+        return
+    try:
+        old = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise UsageError(f"--publish {folder}: its leaderboard.csv cannot be read ({exc}); --replace publishes over "
+                         "it") from None
+    keys = [c for c in board.by if c in old.columns and c in board.summary]
+    if not keys:
+        return
+    line = lambda r: " / ".join(str(r[k]) for k in keys if str(r[k]) not in ("", "nan"))  # noqa: E731
+    seeds = lambda r: int(float(r["seeds"])) if "seeds" in r and str(r["seeds"]) not in ("", "nan") else 0  # noqa: E731
+    new = {line(r): seeds(r) for _, r in board.summary.astype(str).iterrows()}
+    lost = sorted(line(r) + (f" ({seeds(r)} seeds, now {new[line(r)]})" if line(r) in new else "")
+                  for _, r in old.iterrows() if new.get(line(r), -1) < seeds(r))
+    if lost:
+        raise UsageError(f"--publish {folder}: the board there has {len(lost)} line(s) the new board lacks or has "
+                         "fewer seeds of "
+                         f"({', '.join(lost[:3])}{', ...' if len(lost) > 3 else ''}) and keeps no rows to merge "
+                         "(published before boards kept them); train them into a run given here too, or --replace to "
+                         "drop them (git keeps a committed board)")
 
 
 def _best(board: Board) -> dict[str, str]:

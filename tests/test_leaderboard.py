@@ -208,6 +208,16 @@ def test_a_board_keeps_its_rows_and_is_rebuilt_and_extended_from_them(tiny_run, 
     with pytest.raises(UsageError, match=r"--publish .*: the board there keeps 1 row\(s\) the new board lacks \(ring8"):
         publish(build_board([partial], plugins.registry), folder)
     assert (folder / "leaderboard.md").read_text() == before
+    # a board from before boards kept rows (no runs.json): its table's lines are what a publish could lose
+    old_board = tmp_path / "old-board"
+    shutil.copytree(folder, old_board)
+    (old_board / "runs.json").unlink()
+    with pytest.raises(UsageError, match=r"--publish .*old-board: the board there has 1 line\(s\) the new board lacks or "
+                                         r"has fewer seeds of \(ring8 / .* \(\d seeds, now \d\)\) and keeps no rows"):
+        publish(build_board([partial], plugins.registry), old_board)
+    assert (old_board / "leaderboard.md").read_text() == before
+    publish(build_board([tiny_run], plugins.registry), old_board)  # every line again: published
+    publish(build_board([partial], plugins.registry), old_board, replace=True)  # on purpose
     # options of the wrong type in the board's runs.json: one line naming the file and the key
     kept = json.loads((folder / "runs.json").read_text())
     (folder / "runs.json").write_text(json.dumps({**kept, "options": {**kept["options"], "notes": 5}}))
