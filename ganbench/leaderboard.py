@@ -358,6 +358,20 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
     rows = with_points(rows)
     cols = metric_columns(registry, rows, metrics)
     swept = sweeps.is_swept(rows)
+    if select_seeds is not None:  # the seeds a sweep's best point is chosen on: some of these runs', not all
+        seeds = sweeps.seeds_of(rows)
+        unknown = sorted(set(select_seeds) - set(seeds))
+        if not swept:
+            raise UsageError("--select-seeds chooses the seeds a sweep's best point is chosen on: these runs swept "
+                             "nothing (ganbench run --sweep/--search)")
+        if unknown:
+            raise UsageError(f"--select-seeds {','.join(map(str, unknown))}: not a seed of these runs (their seeds: "
+                             f"{','.join(map(str, seeds))})")
+        if len(set(select_seeds)) != len(select_seeds) or not select_seeds:
+            raise UsageError(f"--select-seeds {','.join(map(str, select_seeds))}: give each seed once")
+        if set(seeds) <= set(select_seeds):
+            raise UsageError(f"--select-seeds {','.join(map(str, select_seeds))} is every seed of these runs: the chosen "
+                             "point is reported on seeds it was not chosen on, so leave some out")
     sweep_lines = sweeps.markdown(rows, cols, select_seeds) if swept else []
     sweep_figs = sweep_figures(rows, cols) if swept else []
     table_rows = rows
@@ -368,11 +382,6 @@ def build_board(run_dirs: Sequence[Path], registry, title: str | None = None, me
                 "these runs swept nothing (ganbench run --sweep/--search)" if not swept else
                 "give a metric with a direction (--metrics)"))
         seeds = sweeps.seeds_of(rows)
-        if select_seeds is not None:
-            unknown = sorted(set(select_seeds) - set(seeds))
-            if unknown:
-                raise UsageError(f"--select-seeds {','.join(map(str, unknown))}: not a seed of these runs (their seeds: "
-                                 f"{','.join(map(str, seeds))})")
         chosen_on, held = (sweeps.split_seeds(seeds) if select_seeds is None else
                            (sorted(select_seeds), [s for s in seeds if s not in select_seeds]))
         if not held:

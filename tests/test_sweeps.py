@@ -174,11 +174,12 @@ def test_a_sweep_board_ranks_the_best_setting_on_other_seeds(swept_run, tmp_path
     assert mine["seeds"] == 1 and "point" not in table  # one row per loss: losses pair by seed
     assert mine["mode_kl_mean"] == pytest.approx(on[1][chosen])
     assert f"best of 4 points, chosen on seed(s) 0: {chosen}" in mine["note"]
-    one_seed = CliRunner().invoke(cli, ["leaderboard", str(swept_run), "--best-setting", "--select-seeds", "0,1"])
-    assert one_seed.exit_code == 2 and "none is left to report on" in one_seed.output
-    assert len(one_seed.output.strip().splitlines()) == 1
-    unknown = CliRunner().invoke(cli, ["leaderboard", str(swept_run), "--best-setting", "--select-seeds", "7"])
-    assert unknown.exit_code == 2 and "--select-seeds 7: not a seed of these runs" in unknown.output
+    for best in (["--best-setting"], []):  # the best-of-k section takes --select-seeds too: refused alike
+        one_seed = CliRunner().invoke(cli, ["leaderboard", str(swept_run), *best, "--select-seeds", "0,1"])
+        assert one_seed.exit_code == 2 and "is every seed of these runs" in one_seed.output
+        assert len(one_seed.output.strip().splitlines()) == 1
+        unknown = CliRunner().invoke(cli, ["leaderboard", str(swept_run), *best, "--select-seeds", "7"])
+        assert unknown.exit_code == 2 and "--select-seeds 7: not a seed of these runs" in unknown.output
     # the best-of-k section: every k of the 4 points against brute force, per seed, then the mean
     for k in (1, 2, 4):
         want = np.mean([np.mean([min(c) for c in itertools.combinations(on[s].tolist(), k)]) for s in (0, 1)])
