@@ -37,9 +37,9 @@ class GanbenchGroup(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
+        except click.Abort:  # Ctrl-C (or SIGTERM) outside a run's own handling, e.g. while plugins load
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -280,6 +280,9 @@ def run(ctx, models, losses, datasets, metrics, seeds, steps, batch_size, replic
     except KeyboardInterrupt:
         if reporter is not None:
             reporter.close()
+        if not (target / "suite.json").is_file():  # stopped before the run directory was made: nothing to resume
+            click.echo("interrupted before the run started; nothing was written", err=True)
+            ctx.exit(130)
         again = ("re-run the same command without --fresh (it would remove them)" if fresh
                  else "re-run the same command")
         click.echo(f"interrupted; finished cells are kept in {target} — {again} (or "

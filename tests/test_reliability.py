@@ -359,6 +359,17 @@ def test_resume_interrupt_and_damaged_rows(tmp_path, monkeypatch):
     assert res.output.strip().splitlines()[-1] == (
         f"interrupted; finished cells are kept in {tmp_path / 'new'} — re-run the same command (or 'ganbench run "
         f"--resume {tmp_path / 'new'}') to continue")
+    # before the run directory exists (plugins loading, data set read): nothing to resume, and exit 130 all the same
+    from ganbench.plugins import load_plugins
+
+    monkeypatch.setattr("ganbench.plugins.load_plugins", interrupted)
+    res = CliRunner().invoke(cli, ["list"])
+    assert (res.exit_code, res.output.strip()) == (130, "interrupted")
+    monkeypatch.setattr("ganbench.plugins.load_plugins", load_plugins)
+    monkeypatch.setattr("ganbench.execution.session.Runner.run", interrupted)
+    res = CliRunner().invoke(cli, [*args[:-2], "-o", str(tmp_path / "never")])
+    assert (res.exit_code, res.output.strip().splitlines()[-1]) == (
+        130, "interrupted before the run started; nothing was written")
 
 
 def _observing_model():
