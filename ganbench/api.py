@@ -352,5 +352,11 @@ def opts_table(registry, kind: str, flag: str, value: OptionsArg) -> dict[str, d
         return out
     table = parse_assignments(value, flag) if not isinstance(value, Mapping) else value
     for name, items in table.items():
-        out.setdefault(registry.canonical(kind, name), {}).update(items)
+        canonical = registry.canonical(kind, name)
+        given = out.setdefault(canonical, {})
+        for key, item in items.items():  # an alias and its name setting one option: the last would win unseen
+            if key in given and str(given[key]) != str(item):
+                raise UsageError(f"{flag} sets {canonical}.{key} twice, by two of its names ({given[key]} and "
+                                 f"{item}): give it once")
+            given[key] = item
     return out

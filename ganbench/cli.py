@@ -103,6 +103,9 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
         key, sep, val = v.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"expected KEY=VALUE, got {v!r}", param_hint="--set")
+        if key.strip() in out and out[key.strip()] != val.strip():  # the last would win unseen
+            raise click.BadParameter(f"{key.strip()} is set twice ({out[key.strip()]} and {val.strip()}): give it once",
+                                     param_hint="--set")
         out[key.strip()] = val.strip()
     return out
 

@@ -191,7 +191,10 @@ def parse_assignments(values: Iterable[str], flag: str) -> dict[str, dict[str, s
         name, dot, key = left.strip().rpartition(".")
         if not sep or not dot or not name or not key:
             raise UsageError(f"{flag} expects NAME.KEY=VALUE (e.g. {_EXAMPLES.get(flag, 'name.key=1')}), got {item!r}")
-        out.setdefault(name, {})[key] = value.strip()
+        given = out.setdefault(name, {})
+        if key in given and given[key] != value.strip():  # the last would win unseen
+            raise UsageError(f"{flag} sets {name}.{key} twice ({given[key]} and {value.strip()}): give it once")
+        given[key] = value.strip()
     return out
 
 

@@ -95,6 +95,12 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
         (["run", "--device", "tpu"], "Error: --device 'tpu' is not a device; expected auto|cpu|cuda|cuda:N|mps"),
         (["run", "--steps", "many"], "Error: Invalid value for '--steps': 'many' is not a valid integer."),
         (["run", "--set", "steps"], "Error: Invalid value for --set: expected KEY=VALUE, got 'steps'"),
+        (["run", "--set", "lr_g=1e-4", "--set", "lr_g=2e-4"],  # given twice: the last would win unseen
+         "Error: Invalid value for --set: lr_g is set twice (1e-4 and 2e-4): give it once"),
+        (["run", "-l", "label-smooth", "--loss-opt", "label-smooth.real=0.8", "--loss-opt", "label-smooth.real=0.7"],
+         "Error: --loss-opt sets label-smooth.real twice (0.8 and 0.7): give it once"),
+        (["run", "-l", "wgan", "--loss-opt", "wasserstein.clip=0.1", "--loss-opt", "wgan.clip=0.2"],
+         "Error: --loss-opt sets wgan.clip twice, by two of its names (0.1 and 0.2): give it once"),
         (["-p", "no:", "list"], "Error: Invalid value for -p: expected NAME or no:NAME, got 'no:'"),
         (["-p", "builtin-modles", "list"], "Error: -p builtin-modles: no installed ganbench plugin of that name; "
                                            "installed: builtin-datasets, builtin-executors, builtin-extractors, "
