@@ -204,3 +204,18 @@ def test_autoload_off_loads_only_the_plugins_named_with_p(invoke):
     assert res.exit_code == 0 and "vanilla" in res.output
     res = CliRunner().invoke(cli, ["--disable-plugin-autoload", "run", "-l", "nonsat"])
     assert res.exit_code == 2 and res.output.strip() == "Error: unknown loss 'nonsat'; known losses: (none registered)"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--extractor", "domain", "--metrics", "fid"],
+     "Error: metric 'fid' applies to no cell of this run: ring8: extractor 'domain' cannot take ring8: the domain "
+     "classifier needs labelled images; ring8 is vector data"),
+    (["--metrics", "modes,cond-acc"],
+     "Error: metric 'cond-acc' applies to no cell of this run: ring8: not a metric of vanilla's cells on it"),
+])
+def test_a_named_metric_that_applies_to_no_cell_is_refused_before_training(invoke, tmp_path, args, message):
+    """The run would train and then measure nothing of it (an empty column, a note per row)."""
+    res = invoke("run", "-d", "ring8", "-m", "vanilla", "-l", "nonsat", "-s", "0", "--steps", "2", *args,
+                 "-o", str(tmp_path / "run"))
+    assert (res.exit_code, res.output.strip()) == (2, message)
+    assert not list(tmp_path.glob("run/cells/*/result.json"))

@@ -91,6 +91,22 @@ def supports(registry, kind: str, name: str, fn, info) -> str | None:
     return reason or None
 
 
+def metric_reason(registry, name: str, info, conditional: bool, extractor: str | None,
+                  extractor_reason: str | None) -> str | None:
+    """None when metric ``name`` applies to a cell on ``info`` (of a conditional model or not, whose data set's
+    extractor is ``extractor``, else None for ``extractor_reason``); else why not, or "" for a metric that is
+    not for such cells at all (a conditional model's metric, another task's), which rows leave unsaid."""
+    metric = registry.get("metric", name)
+    if getattr(metric, "conditional", False) and not conditional:
+        return ""  # a metric of conditional models: its columns stay empty here (no note in every row)
+    if getattr(metric, "task", None) not in (None, info.task):
+        return ""  # a metric of another task's data (translation): the same
+    reason = supports(registry, "metric", name, metric.supports, info)
+    if reason is None and metric.features and extractor is None:
+        reason = extractor_reason or "no feature extractor"
+    return reason
+
+
 def model_supports(registry, name: str, info) -> str | None:
     """None, or why model ``name`` cannot take ``info``: what its spec declares (a conditional model
     needs labelled data), then its own ``supports``."""
@@ -513,18 +529,12 @@ class _CellRun:
         """The plan's metrics that apply to the data set and model and, for the others, ``name: why not``."""
         applicable, skipped = [], []
         for name in self.plan.metrics:
-            metric = self.registry.get("metric", name)
-            if getattr(metric, "conditional", False) and not conditional:
-                continue  # a metric of conditional models: its columns stay empty here (no note in every row)
-            if getattr(metric, "task", None) not in (None, info.task):
-                continue  # a metric of another task's data (translation): the same
-            reason = supports(self.registry, "metric", name, metric.supports, info)
-            if reason is None and metric.features:
-                reason = self.plan.extractor_reason if self.plan.extractor is None else None
-            if reason:
+            reason = metric_reason(self.registry, name, info, conditional, self.plan.extractor,
+                                   self.plan.extractor_reason)
+            if reason is None:
+                applicable.append((name, self.registry.get("metric", name)))
+            elif reason:
                 skipped.append(f"{name}: {reason}")
-            else:
-                applicable.append((name, metric))
         return applicable, skipped
 
 

@@ -23,7 +23,15 @@ from ganbench import __version__, options, paths
 from ganbench.augment import refusal, requested
 from ganbench.errors import CellFailure, GanbenchError, StorageError, UsageError, call_plugin, one_line
 from ganbench.evaluation import EvalCache, EvalContext, resolve_extractor
-from ganbench.execution.cell import CHECKPOINT_SECONDS, WorkerState, load_data, model_supports, size_hint, who
+from ganbench.execution.cell import (
+    CHECKPOINT_SECONDS,
+    WorkerState,
+    load_data,
+    metric_reason,
+    model_supports,
+    size_hint,
+    who,
+)
 from ganbench.execution.executors import TRACEBACK_KEY, Event, Executor, ExecutorConfig, group_rows
 from ganbench.execution.plan import CellPlan, PluginSetup, group_key, plugin_setup, replica_groups
 from ganbench.observe import RunInfo
@@ -601,6 +609,7 @@ class Runner:
         datasets = self._load_data()
         self._check_runnable(cells, datasets)
         self._resolve_extractors(datasets)
+        self._check_measurable(cells, datasets)
         preps = [self._prepare(c, d if isinstance(d, Data) else None) for c, d in
                  ((c, datasets[c.dataset]) for c in cells)]
         for prep in preps:  # DiffAugment's and ADA's ops are for generation on images (augment.refusal)
@@ -942,6 +951,32 @@ class Runner:
             if reason not in reasons:
                 reasons.append(reason)
         raise UsageError("no cell of this run can train: " + "; ".join(reasons))
+
+    def _check_measurable(self, cells: list[Cell], datasets: dict[str, Data | BaseException]) -> None:
+        """A metric the request names (``--metrics``, not the default of every registered one) that applies to
+        no cell of the run — an extractor that cannot take the data, a metric for other data — is refused
+        before anything trains, with each data set's reason: the run would train and measure nothing of it."""
+        if set(self.suite.metrics) == set(self.registry.names("metric")):
+            return  # every metric, as by default: each applies where it can
+        pairs = {(c.dataset, c.model) for c in cells if isinstance(datasets.get(c.dataset), Data)}
+        if not pairs:
+            return  # no data set loaded: every cell fails with that reason
+        for name in self.suite.metrics:
+            reasons: dict[str, str] = {}
+            for dataset, model in sorted(pairs):
+                info = datasets[dataset].info
+                extractor, why = self.extractors.get(dataset, (None, "no extractor"))
+                conditional = self.registry.get("model", model).condition is not None
+                try:
+                    reason = metric_reason(self.registry, name, info, conditional, extractor, why)
+                except CellFailure:
+                    reason = None  # a plugin's supports() that raises: its cells say so
+                if reason is None:
+                    break
+                reasons.setdefault(dataset, reason or f"not a metric of {model}'s cells on it")
+            else:
+                raise UsageError(f"metric '{name}' applies to no cell of this run: " + "; ".join(
+                    f"{d}: {r}" for d, r in reasons.items()))
 
     def _base_row(self, prep: _Prepared) -> dict[str, Any]:
         c = prep.cell
