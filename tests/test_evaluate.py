@@ -84,6 +84,17 @@ def test_what_cannot_be_rescored_is_refused_in_one_line_and_nothing_is_written(r
     assert {p: p.read_bytes() for p in run.rglob("result.json")} == before
 
 
+def test_a_rescoring_that_would_measure_nothing_or_has_no_data_root_is_refused(run):
+    before = {p: p.read_bytes() for p in run.rglob("result.json")}
+    for args, words in ((["--metrics", "cond-acc"], "cond-acc applies to none of its measured cells (not metrics of "
+                                                    "these cells); no row was changed"),
+                        (["--data-root", str(run / "nowhere")], f"data root {run / 'nowhere'} is not an existing "
+                                                                 "directory")):
+        res = CliRunner().invoke(cli, ["evaluate", str(run), *args])
+        assert res.exit_code == 2 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert {p: p.read_bytes() for p in run.rglob("result.json")} == before
+
+
 def test_resume_refuses_rows_scored_by_other_weights_of_the_extractor(run):
     path = run / "cells" / CELL / "result.json"
     row = json.loads(path.read_text())

@@ -91,6 +91,10 @@ def supports(registry, kind: str, name: str, fn, info) -> str | None:
     return reason or None
 
 
+#: how a measured cell's row names the metrics it could not be measured by (``name: why | ...``)
+NOT_APPLICABLE = "metrics not applicable: "
+
+
 def metric_reason(registry, name: str, info, conditional: bool, extractor: str | None,
                   extractor_reason: str | None) -> str | None:
     """None when metric ``name`` applies to a cell on ``info`` (of a conditional model or not, whose data set's
@@ -497,7 +501,7 @@ class _CellRun:
         if tr.trajectory:
             self.store.write_trajectory(cell, tr.trajectory)
         if tr.skipped and result.status == "ok":
-            out["message"] = "metrics not applicable: " + " | ".join(tr.skipped)
+            out["message"] = NOT_APPLICABLE + " | ".join(tr.skipped)
         out["message"] = "; ".join(m for m in (out["message"], *tr.notes) if m)
         return out
 

@@ -22,7 +22,7 @@ no longer loads with the fingerprint its rows were made on, unknown metric or ex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,13 +57,25 @@ def _cell(row: dict[str, Any]) -> Cell:
                 parse_text(point) if isinstance(point, str) else ())
 
 
+def _skipped_message(message: str, computed: Sequence[str], skipped: Mapping[str, str]) -> str:
+    """A measured row's message after rescoring ``computed``: what it said of other metrics kept, what it said of
+    these replaced by why they were not measured now (``skipped``; scored ones drop out of it)."""
+    from ganbench.execution.cell import NOT_APPLICABLE
+
+    if message and not message.startswith(NOT_APPLICABLE):
+        return message  # a note of another kind: the rescoring changes nothing it says
+    parts = [p for p in message.removeprefix(NOT_APPLICABLE).split(" | ") if p and p.split(":")[0] not in computed]
+    parts += [f"{name}: {why}" for name, why in skipped.items()]
+    return NOT_APPLICABLE + " | ".join(parts) if parts else ""
+
+
 def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extractor: str | None = None,
             eval_samples: int | None = None, device: str | torch.device = "cpu", data_root: Path | str | None = None,
             plugins=None, progress: Callable[[str], None] | None = None) -> Rescored:
     """Rescore the measured cells of ``run_dir`` (see the module doc). ``metrics``: metric names
     (default: the run's, less history metrics); ``extractor``: a registered name or ``auto`` (default:
     the run's choice); ``eval_samples``: generated samples per cell (default: each cell's own)."""
-    from ganbench.execution.cell import evaluation_inputs, metric_values, who
+    from ganbench.execution.cell import evaluation_inputs, metric_reason, metric_values, who
     from ganbench.generators import cell_data, load_generator
     from ganbench.plugins import load_plugins
     from ganbench.provenance import git_commit
@@ -71,6 +83,8 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
     from ganbench.train import Diverged, generate, nonfinite_samples
     from ganbench.train.task import translate_back
 
+    if data_root is not None and not Path(data_root).expanduser().is_dir():  # as run refuses it
+        raise UsageError(f"data root {data_root} is not an existing directory")
     store = RunStore(run_dir)
     store.require_run()
     suite, _ = store.stored_suite()
@@ -126,6 +140,21 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
             if key not in data_of:
                 data_of[key], config = cell_data(store, row["cell_id"], registry, data_root)
             configs[row["cell_id"]] = config
+        unmeasured: dict[str, str] = {}  # a metric not measured on some cell, and why (the first)
+        measurable = False
+        for row in targets:  # before anything is scored: metrics that apply to no measured cell are refused
+            data = data_of[(row["dataset"], str(configs[row["cell_id"]].get("data_fingerprint")))]
+            ext_name, why = resolve_extractor(registry, choice, data.info)
+            conditional = registry.get("model", row["model"]).conditional
+            for name in computed:
+                reason = metric_reason(registry, name, data.info, conditional, ext_name, why)
+                measurable |= reason is None
+                if reason:
+                    unmeasured.setdefault(name, f"{row['dataset']}: {reason}")
+        if targets and not measurable:
+            why = "; ".join(f"{k}: {v}" for k, v in unmeasured.items()) or "not metrics of these cells"
+            raise UsageError(f"{store.root}: {', '.join(computed)} applies to none of its measured cells ({why}); no "
+                             "row was changed")
         cache = EvalCache()
         commit = git_commit()
         stamp = {"rescored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -160,13 +189,13 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
                               translation=translation)
             values: dict[str, Any] = {}
             scored: list[str] = []
+            skipped: dict[str, str] = {}
             for name in computed:
                 metric = registry.get("metric", name)
-                if getattr(metric, "conditional", False) and not conditional:
-                    continue
-                if getattr(metric, "task", None) not in (None, data.info.task):
-                    continue
-                if metric.supports(data.info) is not None or (metric.features and ext_name is None):
+                reason = metric_reason(registry, name, data.info, conditional, ext_name, why)
+                if reason is not None:
+                    if reason:
+                        skipped[name] = reason
                     continue
                 blame = who(registry, "metric", name)
                 try:
@@ -182,6 +211,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
             old_ext = row.get("fid_extractor")
             new_ext = values.get("fid_extractor")
             new = {**row, **values, **stamp, "rescored_metrics": ",".join(scored), "hp_eval_samples": n}
+            new["message"] = _skipped_message(str(row.get("message") or ""), computed, skipped)
             if old_ext and new_ext and old_ext != new_ext and (
                     int(row.get("eval_points") or 0) or any(k.startswith("track_") for k in row)):
                 new.setdefault("track_extractor", old_ext)
