@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ganbench import __version__
 from ganbench.console import UNBOUNDED, make_console, plain
-from ganbench.errors import GanbenchError, one_line
+from ganbench.errors import GanbenchError, UsageError, one_line
 from ganbench.registry import PLURALS, normalize_kind
 from ganbench.suite import SETTINGS, split_names
 
@@ -573,7 +573,7 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     interval = interval or protocol_interval(registry, rows)
     cols = metric_columns(registry, rows, _names(metrics, "--metrics"))
     groups = group_columns(rows, _names(by, "--by"))
-    summary = summarize(rows, cols, groups, baseline, rule=baseline_rule(registry))
+    summary = summarize(rows, cols, groups, _loss_name(registry, baseline), rule=baseline_rule(registry))
     figs, notes = [], []
     if fmt == "html" or plot_dir:
         figs, notes = plots.figures(rows, groups, [c for c, _ in cols], registry)
@@ -731,6 +731,17 @@ def evaluate(ctx, run_dir, metrics, extractor, eval_samples, data_root, device):
         f"; {len(done.left)} left as they were (not measured)" if done.left else ""))
 
 
+def _loss_name(registry, name: str | None) -> str | None:
+    """``--baseline``'s loss by its registered name (an alias: ``r3gan`` → ``rpgan-r1r2``); a name no installed
+    plugin knows stays as given (results may hold a loss of a plugin not installed here)."""
+    if not name:
+        return name
+    try:
+        return registry.canonical("loss", name)
+    except UsageError:
+        return name
+
+
 def _domain_classifier(pl, run_dir: Path, cell_id: str):
     """``samples -> class ids`` by the domain classifier of the cell's data set (loaded with its options)."""
     import torch
@@ -781,6 +792,7 @@ def leaderboard(ctx, run_dirs, metrics, by, baseline, publish, replace, best_set
         select = parse_seeds(select_seeds) if select_seeds else None
     except UsageError as exc:
         raise UsageError(str(exc).replace("--seeds", "--select-seeds")) from None
+    baseline = _loss_name(_plugins(ctx).registry, baseline)
     asked = {"title": title, "metrics": _names(metrics, "--metrics"), "by": _names(by, "--by"), "baseline": baseline,
              "notes": notes, "best_setting": best_setting, "select_seeds": select}
     earlier = board_options(run_dirs)

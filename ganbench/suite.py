@@ -305,7 +305,8 @@ class Suite:
             names = {*axis, *(n.partition(":")[0] for n in axis)}  # image-folder opts reach image-folder:PATH
             for name in table:
                 if name not in names:
-                    raise UsageError(f"{flag} names '{name}', which is not in this run ({', '.join(axis)})")
+                    raise UsageError(f"{flag} (or a suite file's [{flag.removeprefix('--').replace('-opt', '-options')}]) "
+                                     f"names '{name}', which is not in this run ({', '.join(axis)})")
 
     def _point_key(self, key: str, where: str, absent_ok: bool = False) -> str:
         """Check one key of a sweep or search space (a setting or ``NAME.KEY`` of a model or loss of this run,

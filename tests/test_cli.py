@@ -66,7 +66,7 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
          "Error: loss option label-smooth.real expects a value in (0, 1], got '1.5'"),
         (["run", "-l", "lsgan", "--loss-opt", "lsgan.a=zero"], "Error: loss option lsgan.a expects float, got 'zero'"),
         (["run", "-l", "nonsat", "--loss-opt", "wgan.clip=0.1"],
-         "Error: --loss-opt names 'wgan', which is not in this run (nonsat)"),
+         "Error: --loss-opt (or a suite file's [loss-options]) names 'wgan', which is not in this run (nonsat)"),
         (["run", "--loss-opt", "real=0.8"],
          "Error: --loss-opt expects NAME.KEY=VALUE (e.g. label-smooth.real=0.8), got 'real=0.8'"),
         (["run", "-m", "dcgan", "--model-opt", "dcgan.norm=group"],
@@ -219,3 +219,13 @@ def test_a_named_metric_that_applies_to_no_cell_is_refused_before_training(invok
                  "-o", str(tmp_path / "run"))
     assert (res.exit_code, res.output.strip()) == (2, message)
     assert not list(tmp_path.glob("run/cells/*/result.json"))
+
+
+def test_baseline_takes_a_losss_alias(plugins, tmp_path):
+    """--baseline r3gan is rpgan-r1r2, as --losses r3gan is; a loss no installed plugin knows stays as given."""
+    from ganbench.cli import _loss_name
+
+    assert _loss_name(plugins.registry, "r3gan") == "rpgan-r1r2"
+    assert _loss_name(plugins.registry, "wasserstein") == "wgan"
+    assert _loss_name(plugins.registry, "someone-elses-loss") == "someone-elses-loss"
+    assert _loss_name(plugins.registry, None) is None
