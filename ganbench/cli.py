@@ -503,8 +503,13 @@ def plugins(ctx):
 
 
 def _names(value: str | None, flag: str) -> list[str] | None:
-    """``--metrics``/``--by`` as a list; None when not given; one that names nothing is a one-line error."""
-    return split_names(value, flag) if value else None
+    """``--metrics``/``--by`` as a list; None when not given; one that names nothing, or a name twice, is a one-line
+    error (a column shown twice, a grouping by one column twice)."""
+    names = split_names(value, flag) if value is not None else None
+    twice = sorted({n for n in names or [] if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"{flag} lists {', '.join(twice)} more than once")
+    return names
 
 
 REPORT_OPTIONS = [

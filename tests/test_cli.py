@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -229,3 +231,13 @@ def test_baseline_takes_a_losss_alias(plugins, tmp_path):
     assert _loss_name(plugins.registry, "wasserstein") == "wgan"
     assert _loss_name(plugins.registry, "someone-elses-loss") == "someone-elses-loss"
     assert _loss_name(plugins.registry, None) is None
+
+
+def test_report_refuses_a_column_named_twice_or_none(invoke):
+    run = str(Path(__file__).parent / "data" / "runs" / "ring8-2026-12")
+    for args, message in ((["--metrics", "modes,modes"], "Error: --metrics lists modes more than once"),
+                          (["--by", "dataset,loss,loss"], "Error: --by lists loss more than once"),
+                          (["--metrics", ""], "Error: --metrics '' names nothing; give at least one name, or leave "
+                                              "--metrics out for the default")):
+        res = invoke("report", run, *args)
+        assert (res.exit_code, res.output.strip()) == (2, message)
