@@ -45,7 +45,9 @@ MARGIN, FLOOR = 0.15, 0.3
 
 def run(out: Path, steps: int) -> None:
     cmd = ["ganbench", "run", "-d", "mnist5k", "-m", "sngan-proj", "-l", "hinge", "--seeds", "0,1", "--steps", str(steps),
-           "--model-opt", "sngan-proj.width=8", "--sweep", "sngan-proj.cbn_start+sngan-proj.d=" + ",".join(ARMS.values()),
+           "--model-opt", "sngan-proj.width=8",
+           "--model-opt", "sngan-proj.init=torch",  # as the published board was trained (before init=reference)
+           "--sweep", "sngan-proj.cbn_start+sngan-proj.d=" + ",".join(ARMS.values()),
            "--metrics", "cond-acc", "--set", "eval_every=250", "--set", "eval_samples=1000", "--set", "sample_every=0",
            "-q", "-o", str(out)]
     subprocess.run(cmd, check=True)

@@ -571,7 +571,7 @@ def report(ctx, run_dirs, metrics, by, baseline, fmt, output, interval, plot_dir
     registry = _plugins(ctx).registry
     for path, flag in ((output, "-o"), (plot_dir, "--plots")):
         if path:
-            check_output(path, run_dirs, flag)
+            check_output(path, run_dirs, flag, directory=flag == "--plots")
     rows, runs = load_runs(run_dirs, references=True, by=_names(by, "--by"))
     if rows.empty:
         raise UsageError(f"no result rows in {', '.join(map(str, run_dirs))}: nothing to report (no cell has finished)")

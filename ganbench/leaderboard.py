@@ -273,9 +273,17 @@ def _refuse_dropping_lines(folder: Path, board: Board) -> None:
     keys = [c for c in board.by if c in old.columns and c in board.summary]
     if not keys:
         return
-    line = lambda r: " / ".join(str(r[k]) for k in keys if str(r[k]) not in ("", "nan"))  # noqa: E731
-    seeds = lambda r: int(float(r["seeds"])) if "seeds" in r and str(r["seeds"]) not in ("", "nan") else 0  # noqa: E731
-    new = {line(r): seeds(r) for _, r in board.summary.astype(str).iterrows()}
+    line = lambda r: " / ".join(str(r[k]) for k in keys if str(r[k]) not in ("", "nan", "None"))  # noqa: E731
+
+    def seeds(r) -> int:
+        try:
+            return int(float(r["seeds"])) if "seeds" in r and str(r["seeds"]) not in ("", "nan", "None") else 0
+        except ValueError:
+            raise UsageError(f"--publish {folder}: its leaderboard.csv has seeds {r['seeds']!r}, not a number; "
+                             "--replace publishes over it") from None
+
+    shown = board.summary.astype(object).where(board.summary.notna(), "").astype(str)
+    new = {line(r): seeds(r) for _, r in shown.iterrows()}
     lost = sorted(line(r) + (f" ({seeds(r)} seeds, now {new[line(r)]})" if line(r) in new else "")
                   for _, r in old.iterrows() if new.get(line(r), -1) < seeds(r))
     if lost:

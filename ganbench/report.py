@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ganbench.errors import UsageError
-from ganbench.store import LOCK_FILE, RUN_FILES, is_instrument
+from ganbench.store import LOCK_FILE, RUN_FILES, SETTINGS_COLUMNS, is_instrument
 
 GROUP = ["dataset", "model", "loss"]
 STATUSES = ("ok", "diverged", "failed", "skipped")
@@ -350,6 +350,11 @@ NEUTRAL_COLUMNS = ("hp_replicas", "hp_sample_every", "hp_eval_every", "hp_compil
                    "hp_channels_last")
 
 
+#: the settings columns that seeds of one table line must share (the protocol is checked for the whole merge,
+#: the point is a key of its own, hp_source says where values came from, not what they are)
+COMPARED_SETTINGS = tuple(c for c in SETTINGS_COLUMNS if c not in ("protocol", "point", "hp_source"))
+
+
 def check_groups(df: pd.DataFrame, by: Sequence[str] | None = None) -> None:
     """Refuse (one line) rows that a table would average as seeds of one configuration — one group of
     :func:`group_columns` (by default the same data set, model, loss and sweep point; ``--by`` may add
@@ -368,7 +373,7 @@ def check_groups(df: pd.DataFrame, by: Sequence[str] | None = None) -> None:
     if not {"model", "loss"} <= set(key_cols):
         return
     cols = [c for c in df.columns if ((c.startswith("hp_") and c not in NEUTRAL_COLUMNS and c != "hp_source")
-                                      or c in ("model_options", "loss_options", "recipe", "revision"))
+                                      or c in COMPARED_SETTINGS)
             and c not in key_cols]
     if "revision" in cols:  # a row without one trained with every plugin at revision 0
         df = df.assign(revision=df["revision"].astype(object).where(df["revision"].notna(), "0"))
@@ -1186,7 +1191,7 @@ OWN_NAMES = frozenset({*RUN_FILES, LOCK_FILE, "runs.json", "provenance.json", "l
                        "leaderboard.html", "plots"})
 
 
-def check_output(path: Path | str, inputs: Sequence[Path | str], flag: str) -> None:
+def check_output(path: Path | str, inputs: Sequence[Path | str], flag: str, directory: bool = False) -> None:
     """Refuse (one line) an output ``path`` that would overwrite what an input run directory or board holds:
     inside one of their folders, or one of the names ganbench keeps at their top (:data:`OWN_NAMES`). A new
     file beside them (``RUN_DIR/report.md``) is allowed. Files are written by replacing them (a temporary file
@@ -1195,10 +1200,15 @@ def check_output(path: Path | str, inputs: Sequence[Path | str], flag: str) -> N
     if not str(path):
         raise UsageError(f"{flag} needs a path, got an empty one")
     given_path = Path(path)
-    if given_path.is_symlink():
+    if directory:  # a folder the files go into (a link to one is fine: the files inside are replaced, not it)
+        if given_path.exists() and not given_path.is_dir():
+            raise UsageError(f"{flag} {path} is not a folder")
+    elif given_path.is_dir():  # click reads -o '' as '.'
+        raise UsageError(f"{flag} {path} is a folder: give a file path")
+    elif given_path.is_symlink():
         raise UsageError(f"{flag} {path} is a symbolic link: give the path of the file itself (ganbench replaces the "
                          "file it writes, which would replace the link)")
-    if given_path.exists() and not (given_path.is_file() or given_path.is_dir()):
+    elif given_path.exists() and not given_path.is_file():
         raise UsageError(f"{flag} {path} is not a regular file (a device or pipe): ganbench writes a file by "
                          "replacing it, so give a file path")
     target = Path(path).resolve()

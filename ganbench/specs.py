@@ -180,9 +180,10 @@ class ModelSpec:
 
     ``revision``: raise it (from 0) in the commit that changes the numbers this plugin's cells train to
     under an unchanged configuration (a fixed bug, another initialisation without an option for the old
-    one): a cell's configuration hash includes a non-zero revision, so a run directory no longer reuses
-    rows or resumes checkpoints made by the older code (it retrains them), and reports do not merge the
-    two. At 0 it leaves every hash as it was.
+    one): a cell's configuration (and hash) includes a non-zero revision, so no row or checkpoint made by
+    the older code is reused — a run directory holding such cells refuses the request, naming
+    ``revision``, as it refuses any changed configuration (another ``--out``, or ``--fresh``) — and
+    reports do not average the two as seeds of one line. At 0 it leaves every hash as it was.
 
     ``loss_options``: the options the model's recipe gives losses it trains with (``{"nonsat-r1":
     {"gamma": 0.01}}``), or ``loss_options(info, settings) -> {...}`` when they depend on the data and
@@ -261,9 +262,10 @@ class LossSpec:
 
     ``revision``: raise it (from 0) in the commit that changes the numbers this plugin's cells train to
     under an unchanged configuration (a fixed bug, another initialisation without an option for the old
-    one): a cell's configuration hash includes a non-zero revision, so a run directory no longer reuses
-    rows or resumes checkpoints made by the older code (it retrains them), and reports do not merge the
-    two. At 0 it leaves every hash as it was.
+    one): a cell's configuration (and hash) includes a non-zero revision, so no row or checkpoint made by
+    the older code is reused — a run directory holding such cells refuses the request, naming
+    ``revision``, as it refuses any changed configuration (another ``--out``, or ``--fresh``) — and
+    reports do not average the two as seeds of one line. At 0 it leaves every hash as it was.
     """
 
     name: str

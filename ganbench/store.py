@@ -84,7 +84,7 @@ TEMP_SUFFIX = ".ganbench-tmp"
 
 # -- the columns of a result row -------------------------------------------------------------------
 IDENTITY_COLUMNS = ["cell_id", "dataset", "model", "loss", "seed"]
-STATUS_COLUMNS = ["status", "failure", "message", "steps_done", "diverged_at", "ada_p_end"]
+STATUS_COLUMNS = ["status", "failure", "message", "metrics_skipped", "steps_done", "diverged_at", "ada_p_end"]
 TIMING_COLUMNS = ["wall_s", "train_s", "steps_per_s", "eval_s", "trajectory_eval_s", "eval_points", "checkpoint_s",
                   "resumed_from"]
 

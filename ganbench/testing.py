@@ -411,7 +411,7 @@ def check_metric(registry, name: str, dataset: str = "ring8") -> None:
 
     def computed(ctx) -> dict:
         try:
-            return metric_values(f"metric '{name}'", spec.compute(ctx))
+            return metric_values(f"metric '{name}'", spec.compute(ctx), metric=spec)
         except CellFailure as exc:
             raise AssertionError(str(exc)) from exc
 

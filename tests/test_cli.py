@@ -241,3 +241,23 @@ def test_report_refuses_a_column_named_twice_or_none(invoke):
                                               "--metrics out for the default")):
         res = invoke("report", run, *args)
         assert (res.exit_code, res.output.strip()) == (2, message)
+
+
+def test_a_stored_request_resumes_whatever_metrics_it_named(tmp_path):
+    """--resume runs the recorded request: a metric list accepted then (the registry's of then, say) is not
+    refused now, even where no cell of it can be measured by one of them."""
+    import json
+
+    from ganbench.api import runner as make_runner
+    from ganbench.errors import UsageError
+    from ganbench.execution.session import NullReporter
+
+    r = make_runner(datasets="ring8", models="vanilla", losses="nonsat", seeds="0", metrics="modes,cond-acc",
+                    out=tmp_path / "run", device="cpu", reporter=NullReporter())
+    datasets = r._load_data()
+    r._resolve_extractors(datasets)
+    with pytest.raises(UsageError, match="metric 'cond-acc' applies to no cell of this run"):
+        r._check_measurable(r.suite.cells(), datasets)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "suite.json").write_text(json.dumps(r.suite.to_dict()))  # as a run of then recorded it
+    r._check_measurable(r.suite.cells(), datasets)

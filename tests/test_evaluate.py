@@ -88,6 +88,7 @@ def test_a_rescoring_that_would_measure_nothing_or_has_no_data_root_is_refused(r
     before = {p: p.read_bytes() for p in run.rglob("result.json")}
     for args, words in ((["--metrics", "cond-acc"], "cond-acc applies to none of its measured cells (not metrics of "
                                                     "these cells); no row was changed"),
+                        (["--metrics", "modes,cond-acc"], "cond-acc applies to none of its measured cells"),
                         (["--data-root", str(run / "nowhere")], f"data root {run / 'nowhere'} is not an existing "
                                                                  "directory")):
         res = CliRunner().invoke(cli, ["evaluate", str(run), *args])
@@ -163,3 +164,22 @@ def test_a_rescoring_that_would_mix_two_weights_of_one_extractor_in_a_row_is_ref
     assert {p: p.read_bytes() for p in run.rglob("result.json")} == before
     res = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "fid,kid"])
     assert res.exit_code == 0 and json.loads(path.read_text())["kid_extractor"] == "raw:identity", res.output
+
+
+def test_a_rescored_rows_message_keeps_its_notes_and_says_what_is_not_measured_now():
+    from ganbench.execution.rescore import _skipped_message
+
+    skipped = "fid: no extractor; it needs images | kid: no extractor"
+    row = {"message": f"metrics not applicable: {skipped}; resumed from step 40", "metrics_skipped": skipped}
+    assert _skipped_message(row, ["fid"], {}) == {
+        "message": "metrics not applicable: kid: no extractor; resumed from step 40",
+        "metrics_skipped": "kid: no extractor"}
+    assert _skipped_message(row, ["fid", "kid"], {}) == {"message": "resumed from step 40", "metrics_skipped": ""}
+    assert _skipped_message(row, ["fid", "kid", "prdc"], {"prdc": "no room"}) == {
+        "message": "metrics not applicable: prdc: no room; resumed from step 40", "metrics_skipped": "prdc: no room"}
+    # a row from before metrics_skipped: its list is rewritten only when nothing follows it
+    assert _skipped_message({"message": "metrics not applicable: fid: x | kid: y"}, ["fid"], {}) == {
+        "message": "metrics not applicable: kid: y", "metrics_skipped": "kid: y"}
+    old = {"message": "metrics not applicable: fid: x; a note"}
+    assert _skipped_message(old, ["fid"], {}) == {"message": "metrics not applicable: fid: x; a note"}
+    assert _skipped_message({"message": "a note"}, ["fid"], {"fid": "x"}) == {"message": "a note"}

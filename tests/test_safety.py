@@ -243,6 +243,8 @@ def test_a_data_set_that_returns_no_data_fails_its_cells_only(tmp_path, tiny, fa
                "identity, "
                "status, settings, timings and provenance belong to the runner; a metric adds columns of its own"),
     ("listy", f"metric 'listy' {WHO} returned a list for column 'listy'; expected a number, text, true/false or None"),
+    ("wordy", f"metric 'wordy' {WHO} returned text for its ranked column 'wordy' at step 2 ('high'); expected a number, "
+              "true/false or None"),
     ("supports-raises", f"metric 'supports-raises' {WHO} raised in supports: RuntimeError: supports cannot decide "
                         "about ring8"),
 ])
@@ -283,6 +285,12 @@ def test_crafted_names_stay_inside_the_output_folders(tmp_path):
         assert res.exit_code == 2 and res.stderr.strip().startswith(f"Error: -o {target} {why}"), res.output
     assert (tmp_path / "link.md").is_symlink() and (tmp_path / "pipe").is_fifo() and Path("/dev/null").is_char_device()
     assert (tmp_path / "target.md").read_text() == "kept"
+    res = invoke("report", str(run), "-o", "")  # click reads '' as '.'
+    assert res.exit_code == 2 and res.stderr.strip() == "Error: -o . is a folder: give a file path"
+    (tmp_path / "plots-here").mkdir()
+    (tmp_path / "plots-link").symlink_to(tmp_path / "plots-here")  # a folder's link: the files go inside it
+    assert invoke("report", str(run), "--plots", str(tmp_path / "plots-link"), "-f", "csv").exit_code == 0
+    assert list((tmp_path / "plots-here").glob("*.png")) and (tmp_path / "plots-link").is_symlink()
     empty = tmp_path / "empty"  # a run with no finished cell: one line, not an empty table
     (empty / "cells").mkdir(parents=True)
     shutil.copy(run / "suite.json", empty / "suite.json")

@@ -500,8 +500,9 @@ class _CellRun:
         out["eval_points"] = len(tr.trajectory)
         if tr.trajectory:
             self.store.write_trajectory(cell, tr.trajectory)
-        if tr.skipped and result.status == "ok":
-            out["message"] = NOT_APPLICABLE + " | ".join(tr.skipped)
+        if tr.skipped and result.status == "ok":  # also on its own, for a rescoring to rewrite (rescore.py)
+            out["metrics_skipped"] = " | ".join(tr.skipped)
+            out["message"] = NOT_APPLICABLE + out["metrics_skipped"]
         out["message"] = "; ".join(m for m in (out["message"], *tr.notes) if m)
         return out
 
@@ -527,7 +528,7 @@ class _CellRun:
             raise
         except BaseException as exc:  # the cell boundary (a write of the plugin's own that fails too)
             raise CellFailure(f"{blame} raised{where}: {one_line(exc)}") from exc
-        return metric_values(blame, values, where)
+        return metric_values(blame, values, where, metric)
 
     def _applicable_metrics(self, info, conditional: bool) -> tuple[list[tuple[str, Any]], list[str]]:
         """The plan's metrics that apply to the data set and model and, for the others, ``name: why not``."""
@@ -671,11 +672,11 @@ def resumed_otherwise(state: dict[str, Any] | None, plan: CellPlan) -> list[str]
             "may differ in their last digits from an uninterrupted run"] if changed else []
 
 
-def metric_values(who: str, values: Any, where: str = "") -> dict[str, Any]:
+def metric_values(who: str, values: Any, where: str = "", metric: Any = None) -> dict[str, Any]:
     """What a metric's ``compute`` returned, checked (``who`` names the metric in the error): a mapping
     of new columns — never one of the runner's (identity, status, settings, timings, provenance) — to
-    numbers, text, true/false or None; a :class:`CellFailure` otherwise. ``ganbench.testing`` runs the
-    same check on every metric."""
+    numbers, text, true/false or None, where a column ``metric`` ranks (a direction in its spec) holds no
+    text; a :class:`CellFailure` otherwise. ``ganbench.testing`` runs the same check on every metric."""
     if not isinstance(values, Mapping):
         raise CellFailure(f"{who} returned {type(values).__name__}{where}; expected a mapping of column -> value")
     keys = list(values)
@@ -686,7 +687,13 @@ def metric_values(who: str, values: Any, where: str = "") -> dict[str, Any]:
     if reserved:
         raise CellFailure(f"{who} returned the runner's column(s) {', '.join(reserved)}{where}: identity, status, "
                           "settings, timings and provenance belong to the runner; a metric adds columns of its own")
-    return {k: _scalar(who, k, v) for k, v in values.items()}
+    out = {k: _scalar(who, k, v) for k, v in values.items()}
+    ranked = {c for c, d in metric.directions().items() if d is not None} if metric is not None else set()
+    text = [k for k in ranked if isinstance(out.get(k), str)]
+    if text:  # a ranked column is averaged and compared: text there would be refused by every report
+        raise CellFailure(f"{who} returned text for its ranked column '{text[0]}'{where} ({out[text[0]]!r}); expected "
+                          "a number, true/false or None")
+    return out
 
 
 def _scalar(who: str, column: str, value: Any) -> Any:

@@ -57,16 +57,29 @@ def _cell(row: dict[str, Any]) -> Cell:
                 parse_text(point) if isinstance(point, str) else ())
 
 
-def _skipped_message(message: str, computed: Sequence[str], skipped: Mapping[str, str]) -> str:
-    """A measured row's message after rescoring ``computed``: what it said of other metrics kept, what it said of
-    these replaced by why they were not measured now (``skipped``; scored ones drop out of it)."""
+def _skipped_message(row: Mapping[str, Any], computed: Sequence[str], skipped: Mapping[str, str]) -> dict[str, str]:
+    """A measured row's ``message`` and ``metrics_skipped`` after rescoring ``computed``: the list of metrics it
+    could not be measured by keeps what it said of other metrics and says of these why they were not measured now
+    (``skipped``; scored ones drop out), inside the message as the cell wrote it (its notes after it untouched).
+    A row from before ``metrics_skipped`` is rewritten only when its message is that list alone (a note after it
+    could not be told apart from a reason); otherwise the message stays and ``rescored_metrics`` says what holds."""
     from ganbench.execution.cell import NOT_APPLICABLE
 
-    if message and not message.startswith(NOT_APPLICABLE):
-        return message  # a note of another kind: the rescoring changes nothing it says
-    parts = [p for p in message.removeprefix(NOT_APPLICABLE).split(" | ") if p and p.split(":")[0] not in computed]
+    message = str(row.get("message") or "")
+    old = row.get("metrics_skipped")
+    if not isinstance(old, str):
+        if not message.startswith(NOT_APPLICABLE) or "; " in message:
+            return {"message": message}
+        old = message.removeprefix(NOT_APPLICABLE)
+    parts = [p for p in old.split(" | ") if p and p.split(":")[0] not in computed]
     parts += [f"{name}: {why}" for name, why in skipped.items()]
-    return NOT_APPLICABLE + " | ".join(parts) if parts else ""
+    new = " | ".join(parts)
+    if old and message.startswith(NOT_APPLICABLE + old):
+        rest = message.removeprefix(NOT_APPLICABLE + old).removeprefix("; ")
+    else:
+        rest = message
+    message = "; ".join(m for m in ((NOT_APPLICABLE + new) if new else "", rest) if m)
+    return {"message": message, "metrics_skipped": new}
 
 
 def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extractor: str | None = None,
@@ -75,6 +88,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
     """Rescore the measured cells of ``run_dir`` (see the module doc). ``metrics``: metric names
     (default: the run's, less history metrics); ``extractor``: a registered name or ``auto`` (default:
     the run's choice); ``eval_samples``: generated samples per cell (default: each cell's own)."""
+    from ganbench.errors import CellFailure
     from ganbench.execution.cell import evaluation_inputs, metric_reason, metric_values, who
     from ganbench.generators import cell_data, load_generator
     from ganbench.plugins import load_plugins
@@ -141,19 +155,25 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
                 data_of[key], config = cell_data(store, row["cell_id"], registry, data_root)
             configs[row["cell_id"]] = config
         unmeasured: dict[str, str] = {}  # a metric not measured on some cell, and why (the first)
-        measurable = False
+        measured: set[str] = set()
         for row in targets:  # before anything is scored: metrics that apply to no measured cell are refused
             data = data_of[(row["dataset"], str(configs[row["cell_id"]].get("data_fingerprint")))]
             ext_name, why = resolve_extractor(registry, choice, data.info)
             conditional = registry.get("model", row["model"]).conditional
             for name in computed:
-                reason = metric_reason(registry, name, data.info, conditional, ext_name, why)
-                measurable |= reason is None
-                if reason:
+                try:
+                    reason = metric_reason(registry, name, data.info, conditional, ext_name, why)
+                except CellFailure:  # a plugin's supports() that raises: scoring it stops with that, in one line
+                    reason = None
+                if reason is None:
+                    measured.add(name)
+                elif reason:
                     unmeasured.setdefault(name, f"{row['dataset']}: {reason}")
-        if targets and not measurable:
-            why = "; ".join(f"{k}: {v}" for k, v in unmeasured.items()) or "not metrics of these cells"
-            raise UsageError(f"{store.root}: {', '.join(computed)} applies to none of its measured cells ({why}); no "
+        # named metrics each (as run refuses them), the run's own only when not one of them applies
+        never = [m for m in computed if m not in measured] if metrics else ([] if measured else computed)
+        if targets and never:
+            why = "; ".join(f"{k}: {unmeasured[k]}" for k in never if k in unmeasured) or "not metrics of these cells"
+            raise UsageError(f"{store.root}: {', '.join(never)} applies to none of its measured cells ({why}); no "
                              "row was changed")
         cache = EvalCache()
         commit = git_commit()
@@ -200,7 +220,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
                 blame = who(registry, "metric", name)
                 try:
                     with torch.random.fork_rng(devices=[]):
-                        values.update(metric_values(blame, metric.compute(ctx)))
+                        values.update(metric_values(blame, metric.compute(ctx), metric=metric))
                 except (KeyboardInterrupt, GanbenchError):
                     raise
                 except Exception as exc:  # a metric's or a generator's failure: one line, no row rewritten
@@ -211,7 +231,7 @@ def rescore(run_dir: Path | str, *, metrics: Sequence[str] | None = None, extrac
             old_ext = row.get("fid_extractor")
             new_ext = values.get("fid_extractor")
             new = {**row, **values, **stamp, "rescored_metrics": ",".join(scored), "hp_eval_samples": n}
-            new["message"] = _skipped_message(str(row.get("message") or ""), computed, skipped)
+            new.update(_skipped_message(row, computed, skipped))
             if old_ext and new_ext and old_ext != new_ext and (
                     int(row.get("eval_points") or 0) or any(k.startswith("track_") for k in row)):
                 new.setdefault("track_extractor", old_ext)
@@ -287,6 +307,7 @@ def _references(registry, suite, data_of, configs, targets, choice, extractor_op
 
         ext_id = context(1).extractor().id if ext_name is not None else ""
         rows = references.compute(data, row["dataset"], seeds, n, real, context, metrics,
-                                  lambda m, values: metric_values(who(registry, "metric", m), values))
+                                  lambda m, values: metric_values(who(registry, "metric", m), values,
+                                                                                metric=registry.get("metric", m)))
         out[row["dataset"]] = (references.key(n, real, [m for m, _ in metrics], ext_id, data, seeds), rows)
     return out

@@ -464,7 +464,8 @@ class Runner:
                     data, name, self.suite.seeds, n, real,
                     lambda n_samples, name=name, data=data, **kw: self._context(
                         name, data, {**settings, "eval_samples": n_samples}, **kw),
-                    metrics, lambda m, values: metric_values(self._who("metric", m), values))
+                    metrics, lambda m, values: metric_values(self._who("metric", m), values,
+                                                             metric=self.registry.get("metric", m)))
                 self.store.write_references(name, key, rows)
                 self.reporter.status(what, 1, 1)
             except (KeyboardInterrupt, StorageError):
@@ -958,6 +959,13 @@ class Runner:
         before anything trains, with each data set's reason: the run would train and measure nothing of it."""
         if set(self.suite.metrics) == set(self.registry.names("metric")):
             return  # every metric, as by default: each applies where it can
+        if (self.store.root / "suite.json").is_file():
+            try:
+                stored = self.store.stored_suite()[0].get("metrics")
+            except UsageError:
+                stored = None
+            if stored == list(self.suite.metrics):  # accepted before (--resume: the registry's list of then)
+                return
         pairs = {(c.dataset, c.model) for c in cells if isinstance(datasets.get(c.dataset), Data)}
         if not pairs:
             return  # no data set loaded: every cell fails with that reason

@@ -24,6 +24,7 @@ Hostile in other ways (each must fail only its own cells, with a message naming 
   not exist yet (it creates it); for ``--jobs`` runs (under ``serial`` they kill the run itself);
 - metric ``hijack``: returns the runner's columns ``loss``, ``seed``, ``cell_id``, ``config_hash``;
   metric ``listy``: returns a list as a value.
+  metric ``wordy``: returns text in its ranked (primary) column.
 """
 
 from __future__ import annotations
@@ -200,6 +201,9 @@ def ganbench_register_metrics(registry):
                                    description="returns the runner's identity columns"))
     registry.add_metric(MetricSpec(name="listy", compute=lambda ctx: {"listy": [1, 2]}, primary="listy",
                                    higher_is_better=True, description="returns a list as a value"))
+    registry.add_metric(MetricSpec(name="wordy", compute=lambda ctx: {"wordy": "high", "wordy_note": "fine"},
+                                   primary="wordy", higher_is_better=True,
+                                   description="returns text in its ranked column (text in another is fine)"))
     registry.add_metric(MetricSpec(name="supports-raises", compute=lambda ctx: {"never": 1.0}, primary="never",
                                    higher_is_better=True, supports=_supports_raises, description="supports raises"))
 
