@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import sys
 from pathlib import Path
@@ -359,9 +360,9 @@ def list_cmd(ctx, kind, pattern, verbose, data_root):
                 table.add_column({"loss": "paper recipe", "model": "settings", "protocol": "pinned"}[k])
             table.add_column("reference")
         for name, spec, prov in registry.items(k):
-            if name not in registry.names(k, pattern):
-                continue
             aliases = registry.aliases(k, name)
+            if pattern and not any(fnmatch.fnmatchcase(n, pattern) for n in (name, *aliases)):
+                continue  # the pattern matches a name or one of its aliases (list losses wasserstein: wgan)
             label = name + (f" ({', '.join(aliases)})" if aliases else "")
             row = [label, str(prov.plugin)]
             if k == "dataset":

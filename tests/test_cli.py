@@ -156,6 +156,8 @@ def test_list_and_plugins(invoke, monkeypatch):
     assert "norm=batch [batch|layer|spectral|none]" in res.output and "latent_dim=64" in res.output
     res = invoke("list", "models", "d*")
     assert "dcgan" in res.output and "vanilla" not in res.output
+    res = invoke("list", "losses", "wasserstein")  # an alias finds its loss
+    assert "wgan (wasserstein)" in res.output and "nonsat" not in res.output
     res = CliRunner().invoke(cli, ["plugins"])
     assert res.exit_code == 0
     for name in ("builtin-models", "builtin-losses", "builtin-datasets", "builtin-metrics"):

@@ -44,7 +44,7 @@ def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
     track its own weight instead, as G's track G's: one power iteration (the parametrisation's
     ``n_power_iterations``) on the averaged weight at every update, from where they were. Torch's older
     hook-based ``torch.nn.utils.spectral_norm`` (buffers ``weight_u``, ``weight_v``) is not recognised and
-    still averaged: every built-in model uses the parametrisation, a plugin's G should too.
+    still averaged: every built-in model uses the parametrisation, a plugin's G should too."""
     def average(a: torch.Tensor, mine: torch.Tensor) -> torch.Tensor:
         if torch.is_tensor(beta) and a.dtype != beta.dtype:  # a device β (CUDA graphs): lerp wants equal dtypes, and
             return a.float().lerp(mine.float(), beta)  # β 0.999 in bf16 is 1.0: computed in float32, as a float β is
