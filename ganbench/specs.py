@@ -260,12 +260,7 @@ class LossSpec:
     model options it needs (``{"norm": "layer"}``); both apply with the ``paper`` recipe only, and
     never over an explicit user setting.
 
-    ``revision``: raise it (from 0) in the commit that changes the numbers this plugin's cells train to
-    under an unchanged configuration (a fixed bug, another initialisation without an option for the old
-    one): a cell's configuration (and hash) includes a non-zero revision, so no row or checkpoint made by
-    the older code is reused — a run directory holding such cells refuses the request, naming
-    ``revision``, as it refuses any changed configuration (another ``--out``, or ``--fresh``) — and
-    reports do not average the two as seeds of one line. At 0 it leaves every hash as it was.
+    ``revision``: the loss's numbers-changing revision, as :class:`ModelSpec`'s ``revision``.
     """
 
     name: str
