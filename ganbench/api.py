@@ -76,6 +76,8 @@ def build_suite(
     see :mod:`ganbench.sweeps`.
     """
     base = load_suite_file(suite_file) if suite_file is not None else {}
+    if suite_file is not None:
+        _check_file_values(registry, base, suite_file)
     chosen_protocol = protocol if protocol is not None else base.get("protocol")
     spec = registry.get("protocol", chosen_protocol) if chosen_protocol is not None else None
     if spec is not None:  # a protocol's grid and metrics are the request's defaults: what the user gives wins
@@ -169,6 +171,35 @@ def _canonical_key(registry, axis: str, where: str) -> tuple[str, list[Any]]:
 
     found = [_option_of(registry, key, where) for key in split_key(axis)]
     return "+".join(k for _, k in found), [opt for opt, _ in found]
+
+
+def _check_file_values(registry, base: Mapping[str, Any], path: str | Path) -> None:
+    """The names and plugin option values a suite file gives (``base``, from :func:`load_suite_file`), checked
+    against the installed plugins before anything is merged, so that an error names the file and the key (a
+    value given on the command line is checked as it is merged, and its error names the flag)."""
+    from ganbench import options
+
+    def checked(key: str, check) -> None:
+        try:
+            check()
+        except UsageError as exc:
+            raise UsageError(f"suite file {path}: key '{key}': {exc}") from None
+
+    for key, kind in (("datasets", "dataset"), ("models", "model"), ("losses", "loss"), ("metrics", "metric")):
+        if key in base:
+            checked(key, lambda kind=kind, key=key: [registry.canonical(kind, n) for n in split_names(base[key])])
+    for key in ("protocol", "extractor"):
+        if key in base and base[key] != "auto":
+            checked(key, lambda key=key: registry.get(key, base[key]))
+    for key, kind in (("model_options", "model"), ("loss_options", "loss"), ("data_options", "dataset"),
+                      ("extractor_options", "extractor")):
+        for name, items in base.get(key, {}).items():  # each option's type and rules, as a cell will resolve it
+            checked(f"{key.replace('_', '-')}.{name}", lambda kind=kind, name=name, items=items: options.resolve(
+                kind, name, registry.get(kind, name).options, [("user", items)]))
+    if "sweep" in base:
+        checked("sweep", lambda: _sweep_values(registry, base["sweep"], "sweep key"))
+    if isinstance(base.get("space"), Mapping):
+        checked("space", lambda: _space_values(registry, base["space"], "search space"))
 
 
 def _sweep_values(registry, axes: Mapping[str, Sequence[Any]], where: str) -> dict[str, list[Any]]:
@@ -296,17 +327,20 @@ def runner(
             protocol=protocol, sweep=sweep, search=search, space=space, search_seed=search_seed,
         )
         target = Path(out) if out is not None else default_out(chosen)
-    dev = resolve_device(device or "auto")
+    dev = resolve_device("auto" if device is None else device)
     if data_root is not None and not Path(data_root).expanduser().is_dir():
         raise UsageError(f"data root {data_root} is not an existing directory")
     root = Path(data_root).expanduser() if data_root is not None else None
     device_list = tuple(split_names(devices, "--devices") or ()) if devices is not None else ()
+    if device_list and len(device_list) != len(devices.split(",") if isinstance(devices, str) else list(devices)):
+        raise UsageError(f"--devices {devices if isinstance(devices, str) else ','.join(devices)!r} has an empty "
+                         "item: each entry is one worker; separate devices with single commas, e.g. cuda:0,cuda:1")
     config = ExecutorConfig(jobs=jobs, devices=device_list, threads=threads, ray_address=ray_address,
                             gpus_per_cell=gpus_per_cell,
                             options=opts_table(pl.registry, "executor", "--executor-opt", executor_options))
     return Runner(pl, chosen, target, dev, reporter=reporter, data_root=root, checkpoint_every=checkpoint_every,
                   fail_fast=fail_fast, fresh=fresh, deterministic=deterministic, executor=executor,
-                  executor_config=config, log=split_names(log, "--log") if log else [])
+                  executor_config=config, log=split_names(log, "--log") if log not in ((), [], None) else [])
 
 
 def run(

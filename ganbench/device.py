@@ -14,7 +14,9 @@ DEVICE_HELP = "auto|cpu|cuda|cuda:N|mps"
 def resolve_device(spec: str = "auto", flag: str = "--device") -> torch.device:
     """Turn a ``--device`` value (or one of ``--devices``: ``flag``) into a torch.device, or raise
     UsageError saying what is available."""
-    s = (spec or "auto").strip().lower()
+    s = "auto" if spec is None else spec.strip().lower()
+    if not s:  # '' is a typo (an unset variable), never "auto"
+        raise UsageError(f"{flag} {spec!r} names no device; expected {DEVICE_HELP}")
     cuda_ok = torch.cuda.is_available()
     mps_ok = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     if s == "auto":

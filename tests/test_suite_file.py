@@ -84,6 +84,16 @@ def test_the_benchmark_suite_file_is_valid(plugins):
         ("settings = 5", "key 'settings' expects a table [settings] of KEY = VALUE, got 5"),
         ("[loss-options]\nreal = 0.8", "key 'loss-options' expects tables like [loss-options.NAME] of KEY = VALUE"),
         ("[loss-options.label-smooth]\nreal = [0.8]", "key 'loss-options.label-smooth.real' expects a single value"),
+        # names and option values are checked against the installed plugins, and still name the file and key
+        ("models = [\"vanila\"]", "key 'models': unknown model 'vanila' (did you mean 'vanilla'?); known models: "),
+        ("metrics = \"fid,fidd\"", "key 'metrics': unknown metric 'fidd' (did you mean 'fid'?)"),
+        ("protocol = \"pacgan\"", "key 'protocol': unknown protocol 'pacgan' (did you mean 'pacgan-ring'?)"),
+        ("[model-options.dcgan]\nnorm = \"foo\"", "key 'model-options.dcgan': model option dcgan.norm expects one of "
+                                                   "batch, layer, spectral, none, got 'foo'"),
+        ("[data-options.ring8]\nradius = \"far\"", "key 'data-options.ring8': dataset option ring8.radius expects"),
+        ("[loss-options.label-smooth]\nfake = 0.1", "key 'loss-options.label-smooth': loss 'label-smooth' has no "
+                                                   "option 'fake'; its options: "),
+        ("[sweep]\n\"dcgan.norm\" = [\"layer\", \"foo\"]", "key 'sweep': sweep key 'dcgan.norm' expects one of"),
     ],
 )
 def test_a_bad_suite_file_is_one_line_naming_file_and_key(tmp_path, monkeypatch, text, message):
