@@ -371,6 +371,8 @@ class Member:
     on_eval: Callable[[int], None] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     stopped: tuple[int, str] | None = None  # (step, message) of its divergence
+    #: the group's training seconds when its divergence was seen (at the host sync after it): its row's wall_s
+    stopped_s: float | None = None
     eval_s: float = 0.0
 
     @property
@@ -405,7 +407,7 @@ def _group_checkpoint(s: GroupState, members: list[Member], train_s: float) -> d
         "opt_g": s.opt_g.state_dict(), "opt_d": s.opt_d.state_dict(), "torch": torch.get_rng_state(),
         "random": [{**t.random_state(), "loss": b.generator.get_state()}
                    for t, b in zip(s.task.tasks, s.loss.bound, strict=True)],
-        "members": [{"history": m.history, "stopped": m.stopped, "eval_s": m.eval_s,
+        "members": [{"history": m.history, "stopped": m.stopped, "stopped_s": m.stopped_s, "eval_s": m.eval_s,
                      **({"G": m.G.state_dict(), "D": m.D.state_dict(),
                          **({"G_ema": m.G_ema.state_dict()} if m.G_ema is not None else {})} if m.stopped else {})}
                     for m in members],
@@ -426,6 +428,7 @@ def _load_group_checkpoint(s: GroupState, members: list[Member], state: dict[str
     for k, (m, saved) in enumerate(zip(members, state["members"], strict=True)):
         m.history, m.eval_s = list(saved["history"]), saved["eval_s"]
         m.stopped = tuple(saved["stopped"]) if saved["stopped"] else None
+        m.stopped_s = saved.get("stopped_s")  # None in a checkpoint from before it was kept: the group's time
         if m.stopped:  # it keeps the weights it stopped with, apart from the stack that trains on
             s.loss.alive[k] = False
             for net in ("G", "D", "G_ema"):
@@ -445,7 +448,8 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
     :func:`~ganbench.train.loop.run_training` trains one: its records go to its ``on_step`` in order
     every ``sync_every`` steps, its grids to its ``sample_dir``, its ``on_eval`` every ``eval_every``
     steps; checkpoints of the whole group (``on_checkpoint``, ``resume``) as there. One
-    :class:`TrainResult` per member, in order (``wall_s``: the group's training time). Raises
+    :class:`TrainResult` per member, in order (``wall_s``: the group's training time, up to the host sync that
+    saw its divergence for a member that diverged). Raises
     :class:`NotVectorisable` (one line) for what :func:`why_not` refuses; an exception inside a step is
     a :class:`TrainingError` for the whole group."""
     first = members[0]
@@ -474,6 +478,7 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
 
     def stop(k: int, at: int, message: str) -> None:
         members[k].stopped = (at, message)
+        members[k].stopped_s = s.train_s + time.perf_counter() - start - idle
         s.loss.alive[k] = False
         release(k)
 
@@ -561,6 +566,6 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
     for k in live():
         release(k)  # every module keeps its weights in tensors of its own
     wall = s.train_s + time.perf_counter() - start - idle
-    return [TrainResult("diverged", m.stopped[0], wall, m.history, m.stopped[0], m.stopped[1], m.eval_s,
-                        s.checkpoint_s) if m.stopped
+    return [TrainResult("diverged", m.stopped[0], wall if m.stopped_s is None else m.stopped_s, m.history,
+                        m.stopped[0], m.stopped[1], m.eval_s, s.checkpoint_s) if m.stopped
             else TrainResult("ok", steps, wall, m.history, None, "", m.eval_s, s.checkpoint_s) for m in members]
