@@ -45,7 +45,7 @@ def main() -> None:
     a, b = frames["replicas"], frames["alone"]
     print(f"{args.dataset}/{args.model}/{args.loss}, {k} seeds, {args.steps} steps; this call's wall time "
           f"(0 s: resumed): replicas {walls['replicas']:.0f} s, alone {walls['alone']:.0f} s; training time "
-          f"(rows): replicas {a['train_s'].iloc[0]:.0f} s, alone {b['train_s'].sum():.0f} s")
+          f"(rows): replicas {a['train_s'].max():.0f} s, alone {b['train_s'].sum():.0f} s")
     print("| metric | replicas mean ± sd | alone mean ± sd | max per-seed abs. difference | Wilcoxon p | "
           "Mann-Whitney p |")
     print("|---|---:|---:|---:|---:|---:|")

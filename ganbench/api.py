@@ -189,13 +189,13 @@ def _check_file_values(registry, base: Mapping[str, Any], path: str | Path) -> N
         if key in base:
             checked(key, lambda kind=kind, key=key: [registry.canonical(kind, n) for n in split_names(base[key])])
     for key in ("protocol", "extractor"):
-        if key in base and base[key] != "auto":
+        if key in base and not (key == "extractor" and base[key] == "auto"):
             checked(key, lambda key=key: registry.get(key, base[key]))
     for key, kind in (("model_options", "model"), ("loss_options", "loss"), ("data_options", "dataset"),
                       ("extractor_options", "extractor")):
         for name, items in base.get(key, {}).items():  # each option's type and rules, as a cell will resolve it
             checked(f"{key.replace('_', '-')}.{name}", lambda kind=kind, name=name, items=items: options.resolve(
-                kind, name, registry.get(kind, name).options, [("user", items)]))
+                kind, name, registry.get(kind, registry.canonical(kind, name)).options, [("user", items)]))
     if "sweep" in base:
         checked("sweep", lambda: _sweep_values(registry, base["sweep"], "sweep key"))
     if isinstance(base.get("space"), Mapping):
@@ -331,16 +331,25 @@ def runner(
     if data_root is not None and not Path(data_root).expanduser().is_dir():
         raise UsageError(f"data root {data_root} is not an existing directory")
     root = Path(data_root).expanduser() if data_root is not None else None
-    device_list = tuple(split_names(devices, "--devices") or ()) if devices is not None else ()
-    if device_list and len(device_list) != len(devices.split(",") if isinstance(devices, str) else list(devices)):
-        raise UsageError(f"--devices {devices if isinstance(devices, str) else ','.join(devices)!r} has an empty "
-                         "item: each entry is one worker; separate devices with single commas, e.g. cuda:0,cuda:1")
+    device_list = tuple(_items(devices, "--devices", "each entry is one worker; separate devices with single commas, "
+                               "e.g. cuda:0,cuda:1")) if devices is not None else ()
     config = ExecutorConfig(jobs=jobs, devices=device_list, threads=threads, ray_address=ray_address,
                             gpus_per_cell=gpus_per_cell,
                             options=opts_table(pl.registry, "executor", "--executor-opt", executor_options))
     return Runner(pl, chosen, target, dev, reporter=reporter, data_root=root, checkpoint_every=checkpoint_every,
                   fail_fast=fail_fast, fresh=fresh, deterministic=deterministic, executor=executor,
-                  executor_config=config, log=split_names(log, "--log") if log not in ((), [], None) else [])
+                  executor_config=config,
+                  log=_items(log, "--log", "separate loggers with single commas") if log not in ((), [], None) else [])
+
+
+def _items(value: str | Iterable[str], flag: str, how: str) -> list[str]:
+    """A comma-separated flag's (or a list's) items, each named: nothing named, or an empty item (a typo: one
+    worker fewer than meant, a logger dropped), is a one-line error."""
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    names = split_names(items, flag)
+    if len(names) != len(items):
+        raise UsageError(f"{flag} {','.join(items)!r} has an empty item: {how}")
+    return names
 
 
 def run(

@@ -258,7 +258,7 @@ class RichReporter:
             self._walls.setdefault((cell.dataset, cell.model, cell.loss), []).append(float(row["wall_s"]))
             self._evals.setdefault((cell.dataset, cell.model), []).append(evaluation)
             train = self._train_plan(cell)
-            if train and row.get("train_s"):
+            if train and row.get("train_s") and row.get("status") == "ok":  # a diverged cell trained fewer steps
                 self._measured += float(row["train_s"])
                 self._estimated += train
                 self._overheads.append(max(0.0, float(row["wall_s"]) - float(row["train_s"]) - evaluation))

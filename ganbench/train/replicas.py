@@ -371,7 +371,8 @@ class Member:
     on_eval: Callable[[int], None] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     stopped: tuple[int, str] | None = None  # (step, message) of its divergence
-    #: the group's training seconds when its divergence was seen (at the host sync after it): its row's wall_s
+    #: its training seconds (its row's ``train_s``): the group's up to the host sync that saw its divergence,
+    #: prorated to the step it diverged at (so its steps/s is the group's rate)
     stopped_s: float | None = None
     eval_s: float = 0.0
 
@@ -448,8 +449,8 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
     :func:`~ganbench.train.loop.run_training` trains one: its records go to its ``on_step`` in order
     every ``sync_every`` steps, its grids to its ``sample_dir``, its ``on_eval`` every ``eval_every``
     steps; checkpoints of the whole group (``on_checkpoint``, ``resume``) as there. One
-    :class:`TrainResult` per member, in order (``wall_s``: the group's training time, up to the host sync that
-    saw its divergence for a member that diverged). Raises
+    :class:`TrainResult` per member, in order (``wall_s``: the group's training time; a member that diverged,
+    the group's up to the host sync that saw it, prorated to its step). Raises
     :class:`NotVectorisable` (one line) for what :func:`why_not` refuses; an exception inside a step is
     a :class:`TrainingError` for the whole group."""
     first = members[0]
@@ -478,7 +479,8 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
 
     def stop(k: int, at: int, message: str) -> None:
         members[k].stopped = (at, message)
-        members[k].stopped_s = s.train_s + time.perf_counter() - start - idle
+        now = s.train_s + time.perf_counter() - start - idle  # seen up to step s.step (a host sync after `at`)
+        members[k].stopped_s = now * at / max(s.step, at, 1)
         s.loss.alive[k] = False
         release(k)
 
