@@ -507,6 +507,17 @@ def deviations(spec, paper, cells: pd.DataFrame) -> list[str]:
     return out
 
 
+def paper_cells(paper, cells: pd.DataFrame) -> pd.DataFrame:
+    """The trained rows (ok or diverged) of ``cells`` that reproduce a protocol's paper row (a
+    :class:`~ganbench.specs.PaperRow`): its model, loss, data set and model options."""
+    mine = cells[(cells["model"] == paper.model) & (cells["loss"] == paper.loss)
+                 & (cells["status"].isin(("ok", "diverged")))]
+    if paper.dataset is not None:
+        mine = mine[mine["dataset"] == paper.dataset]
+    want = {k: str(v) for k, v in paper.model_options.items()}
+    return mine[[all(_options_of(o).get(k) == v for k, v in want.items()) for o in mine.get("model_options", [])]]
+
+
 def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
     """Markdown: the protocol's paper numbers beside ours for every paper row this board reproduces (the
     cells of its model, loss, data set and model options), with the board's budget as a fraction of the
@@ -526,12 +537,8 @@ def paper_lines(spec, rows: pd.DataFrame, interval: str) -> list[str]:
     differ = False
     absent: list[str] = []  # paper rows no cell of this board reproduces: said, not silently left out
     for paper in spec.results:
-        mine = cells[(cells["model"] == paper.model) & (cells["loss"] == paper.loss)
-                     & (cells["status"].isin(("ok", "diverged")))]
-        if paper.dataset is not None:
-            mine = mine[mine["dataset"] == paper.dataset]
         want = {k: str(v) for k, v in paper.model_options.items()}
-        mine = mine[[all(_options_of(o).get(k) == v for k, v in want.items()) for o in mine.get("model_options", [])]]
+        mine = paper_cells(paper, cells)
         mine = with_points(mine) if "point" in mine else mine.assign(point="")
         if mine.empty:
             absent.append(paper.label)
