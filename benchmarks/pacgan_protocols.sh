@@ -17,7 +17,8 @@
 #                                                                   # budget grows: seeds 0-2 as one group to
 #                                                                   # STEPS (100,000: 25 % of the paper's),
 #                                                                   # evaluated every EVERY (10,000) steps; a
-#                                                                   # board and trajectory.md (mean ± se per step)
+#                                                                   # board and trajectory.md (mean ± se per step),
+#                                                                   # results/pacgan-<tier>-cpu-budget-STEPS
 #
 # Every loss under the protocol's pinned networks, optimiser and budget (explicit > protocol > a loss's own
 # recipe: wgan trains with the protocol's Adam here), each in its own run directory, then one board of all
@@ -112,14 +113,15 @@ if [ "$what" = pack ]; then  # PacGAN-k rows of Table 1: pack k with 100 packs p
 fi
 if [ "$what" = budget ]; then  # where the CPU tier's gap to the paper goes as the budget grows (issue 34)
   tier="${2:-ring}" total="${3:-100000}" every="${4:-10000}"
-  run="results/runs/pacgan-$tier-cpu-budget-$total" board="results/pacgan-$tier-cpu-budget"
+  run="results/runs/pacgan-$tier-cpu-budget-$total" board="results/pacgan-$tier-cpu-budget-$total"
   bounded ganbench run --protocol "pacgan-$tier-cpu" --losses nonsat --seeds 0-2 --replicas 3 --steps "$total" \
     --set eval_every="$every" -q -o "$run"
   ganbench leaderboard "$run" --publish "$board" --metrics modes,hq_pct,hq_kl,mode_kl \
     --title "PacGAN's 2D-$tier protocol, CPU tier trained longer: the plain GAN to $total steps, 3 seeds" \
-    --note "Protocol pacgan-$tier-cpu with steps = $total and an evaluation every $every steps (trajectory.md: each metric's mean ± standard error over the seeds at each evaluation, beside the paper's row at its full budget). 3 seeds (seeds 0-2, one replica group), not the paper's 10: ± is the standard error over 3." \
+    --note "Protocol pacgan-$tier-cpu with steps = $total and an evaluation every $every steps (trajectory.md: each metric's mean ± standard error over the seeds at each evaluation, beside the paper's row at its full budget). 3 seeds (seeds 0-2, one replica group), not the paper's 10: ± is the standard error over the seeds that did not diverge." \
     ${BOARD_NOTE:+--note "$BOARD_NOTE"}
-  python3 benchmarks/trajectory_table.py "$run" > "$board/trajectory.md"
+  python3 benchmarks/trajectory_table.py "$run" > "$board/.trajectory.md.tmp"  # in place only when it is whole
+  mv "$board/.trajectory.md.tmp" "$board/trajectory.md"
   cat "$board/trajectory.md"
   exit 0
 fi
