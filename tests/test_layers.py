@@ -164,18 +164,26 @@ def test_biggan_hierarchical_latent_shared_embedding_and_orthogonal_regularisati
     assert BigGANGenerator(20, 5, 3, 2, 6, False, 0.0).regularization().item() == 0.0
 
 
-def test_ema_of_a_spectrally_normalised_generator_divides_by_its_own_sigma():
+@pytest.mark.parametrize("flavour", ["parametrization", "hook"])
+def test_ema_of_a_spectrally_normalised_generator_divides_by_its_own_sigma(flavour):
     """The EMA generator samples in eval mode, where torch divides by uᵀWv from the stored vectors: those must
     be unit vectors near the averaged weight's top singular pair, not an average of G's (checked against the
-    SVD of the averaged weight; averaging the vectors, as every other buffer, is off by their norm)."""
+    SVD of the averaged weight; averaging the vectors, as every other buffer, is off by their norm). Both of
+    torch's spectral norms: the parametrisation (built-in models) and the older hook (plugins' generators)."""
     import copy
-
-    from torch.nn.utils.parametrizations import spectral_norm
 
     from ganbench.train import update_ema
 
+    if flavour == "hook":
+        sn_layer = torch.nn.utils.spectral_norm(nn.Linear(12, 9))
+        original = lambda net: net[0].weight_orig  # noqa: E731
+        vectors = lambda net: (net[0].weight_u, net[0].weight_v)  # noqa: E731
+    else:
+        sn_layer = torch.nn.utils.parametrizations.spectral_norm(nn.Linear(12, 9))
+        original = lambda net: net[0].parametrizations.weight.original  # noqa: E731
+        vectors = lambda net: (net[0].parametrizations.weight[0]._u, net[0].parametrizations.weight[0]._v)  # noqa: E731
     torch.manual_seed(0)
-    G = nn.Sequential(spectral_norm(nn.Linear(12, 9)), nn.ReLU(), nn.Linear(9, 3))
+    G = nn.Sequential(sn_layer, nn.ReLU(), nn.Linear(9, 3))
     ema = copy.deepcopy(G).eval()
     naive = copy.deepcopy(G).eval()
     opt = torch.optim.SGD(G.parameters(), lr=0.05)
@@ -184,22 +192,23 @@ def test_ema_of_a_spectrally_normalised_generator_divides_by_its_own_sigma():
         G(torch.randn(16, 12)).pow(2).mean().backward()
         opt.step()
         with torch.no_grad():
-            G[0].parametrizations.weight.original.add_(torch.randn(9, 12) * 0.3)
+            original(G).add_(torch.randn(9, 12) * 0.3)
         G(torch.randn(2, 12))  # a training forward: G's own power iteration on its new weight
         update_ema(ema, G, 0.9)
         with torch.no_grad():  # every tensor averaged, as before the fix
             for a, b in zip([*naive.parameters(), *naive.buffers()], [*G.parameters(), *G.buffers()], strict=True):
                 a.copy_(b.lerp(a, 0.9))
-    w_avg = ema[0].parametrizations.weight.original.detach()
-    assert torch.allclose(w_avg, naive[0].parametrizations.weight.original)  # the same averaged weight
+    w_avg = original(ema).detach()
+    assert torch.allclose(w_avg, original(naive))  # the same averaged weight
     sigma = torch.linalg.matrix_norm(w_avg.double(), 2).item()
-    sn = ema[0].parametrizations.weight[0]
-    assert sn._u.norm().item() == pytest.approx(1.0, abs=1e-6) and sn._v.norm().item() == pytest.approx(1.0, abs=1e-6)
-    effective = torch.linalg.matrix_norm(ema[0].weight.detach().double(), 2).item()  # eval mode: no iteration
-    own = torch.linalg.matrix_norm(G.eval()[0].weight.detach().double(), 2).item()  # G's own, one iteration a step
+    u, v = vectors(ema)
+    assert u.norm().item() == pytest.approx(1.0, abs=1e-6) and v.norm().item() == pytest.approx(1.0, abs=1e-6)
+    x = torch.eye(12)  # eval mode: the weight each forward uses, without iterating (the hook sets it in forward)
+    effective = torch.linalg.matrix_norm((ema[0](x) - ema[0].bias).detach().double(), 2).item()
+    own = torch.linalg.matrix_norm((G.eval()[0](x) - G[0].bias).detach().double(), 2).item()  # one iteration a step
     assert effective == pytest.approx(1.0, abs=0.01), (effective, sigma)  # measured 1.0032 (G's own: 1.0025)
     assert abs(effective - 1.0) < 2 * abs(own - 1.0) + 1e-3, (effective, own)
-    naive_effective = torch.linalg.matrix_norm(naive[0].weight.detach().double(), 2).item()
+    naive_effective = torch.linalg.matrix_norm((naive[0](x) - naive[0].bias).detach().double(), 2).item()
     assert abs(naive_effective - 1.0) > 0.1, naive_effective  # averaging the vectors too: measured 1.279
     # a weight without spectral norm: averaged as before
     assert torch.isfinite(ema[2].weight).all() and torch.equal(ema[2].weight, naive[2].weight)

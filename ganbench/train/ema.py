@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.spectral_norm import SpectralNorm as HookSpectralNorm
 
 from ganbench.train.optim import cosine
 
@@ -43,15 +47,16 @@ def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
     neither a unit vector nor the averaged weight's singular pair, so σ would be wrong. The average's vectors
     track its own weight instead, as G's track G's: one power iteration (the parametrisation's
     ``n_power_iterations``) on the averaged weight at every update, from where they were. Torch's older
-    hook-based ``torch.nn.utils.spectral_norm`` (buffers ``weight_u``, ``weight_v``) is not recognised and
-    still averaged: every built-in model uses the parametrisation, a plugin's G should too."""
+    hook-based ``torch.nn.utils.spectral_norm`` (buffers ``<name>_u``, ``<name>_v`` beside ``<name>_orig``),
+    which plugins' generators still use, is treated the same way: in eval mode its hook divides by
+    ``uᵀ W v`` from the stored vectors as well."""
     def average(a: torch.Tensor, mine: torch.Tensor) -> torch.Tensor:
         if torch.is_tensor(beta) and a.dtype != beta.dtype:  # a device β (CUDA graphs): lerp wants equal dtypes, and
             return a.float().lerp(mine.float(), beta)  # β 0.999 in bf16 is 1.0: computed in float32, as a float β is
         return a.lerp(mine, beta)
 
     spectral = _spectral_norms(ema) if isinstance(ema, nn.Module) else []
-    own = {id(t) for sn, _ in spectral for t in (sn._u, sn._v)}
+    own = {id(t) for u, v, _ in spectral for t in (u, v)}
     for p_ema, p in zip(ema.parameters(), G.parameters(), strict=True):
         p_ema.copy_(average(p.detach(), p_ema))
     for b_ema, b in zip(ema.buffers(), G.buffers(), strict=True):
@@ -61,15 +66,35 @@ def update_ema(ema: nn.Module, G: nn.Module, beta: float) -> None:
             b_ema.copy_(average(b, b_ema))
         else:
             b_ema.copy_(b)
-    for sn, original in spectral:
-        sn._power_method(sn._reshape_weight_to_matrix(original), sn.n_power_iterations)
+    for _, _, track in spectral:
+        track()
 
 
-def _spectral_norms(net: nn.Module) -> list[tuple[nn.Module, torch.Tensor]]:
-    """Every spectral norm of a weight with vectors (a 1-d weight is normalised exactly) in ``net``, with the
-    weight it normalises."""
-    found = []
+def _spectral_norms(net: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, Callable[[], None]]]:
+    """Every spectral norm of a weight with vectors in ``net`` (the parametrisation normalises a 1-d weight
+    exactly, without them): its vectors ``u``, ``v`` and a function that runs its power iteration on the weight
+    it normalises, in place, as its own training forward does."""
+    found: list[tuple[torch.Tensor, torch.Tensor, Callable[[], None]]] = []
     for m in net.modules():
         for plist in getattr(m, "parametrizations", {}).values():
-            found += [(p, plist.original) for p in plist if type(p).__name__ == "_SpectralNorm" and hasattr(p, "_u")]
+            for p in plist:
+                if type(p).__name__ == "_SpectralNorm" and hasattr(p, "_u"):
+                    found.append((p._u, p._v, partial(_parametrized_iteration, p, plist.original)))
+        for hook in m._forward_pre_hooks.values():
+            if isinstance(hook, HookSpectralNorm):
+                found.append((getattr(m, hook.name + "_u"), getattr(m, hook.name + "_v"),
+                              partial(_hook_iteration, hook, m)))
     return found
+
+
+def _parametrized_iteration(sn: nn.Module, original: torch.Tensor) -> None:
+    sn._power_method(sn._reshape_weight_to_matrix(original), sn.n_power_iterations)
+
+
+def _hook_iteration(hook: HookSpectralNorm, module: nn.Module) -> None:
+    """``SpectralNorm.compute_weight``'s power iteration (torch/nn/utils/spectral_norm.py), in place."""
+    u, v = getattr(module, hook.name + "_u"), getattr(module, hook.name + "_v")
+    mat = hook.reshape_weight_to_matrix(getattr(module, hook.name + "_orig"))
+    for _ in range(hook.n_power_iterations):
+        v.copy_(F.normalize(torch.mv(mat.t(), u), dim=0, eps=hook.eps))
+        u.copy_(F.normalize(torch.mv(mat, v), dim=0, eps=hook.eps))
