@@ -1155,6 +1155,10 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
 
     plugins = sorted({f"{k} ({v})" for e in envs for k, v in e.get("plugins", {}).items()})
     dates = sorted(str(d)[:10] for d in col("started_at"))
+    if dates and "wall_s" in measured:  # the last cell's end, not its start: a cell may run past midnight
+        ends = pd.to_datetime(measured["started_at"], utc=True, errors="coerce") + pd.to_timedelta(
+            pd.to_numeric(measured["wall_s"], errors="coerce"), unit="s")
+        dates = sorted([*dates, *(str(e)[:10] for e in ends.dropna())])
     if "git_commit" in measured and measured["git_commit"].notna().all():
         commits = distinct(measured["git_commit"])  # each row records the code that trained it
     else:  # rows written before ganbench recorded it: environment.json is the latest invocation's
@@ -1165,7 +1169,10 @@ def provenance(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, str]:
         "git commit (training)": commits,
         "plugins": ", ".join(plugins) or "—",
         "device": distinct(f"{e.get('device')} {e.get('device_name') or ''}".strip() for e in envs),
-        "torch threads": distinct(e.get("torch_threads") for e in envs),
+        # each row's own threads (the cell's training); environment.json is the latest invocation's, which may
+        # only have published rows trained before with other settings
+        "torch threads": (distinct(col("threads")) if "threads" in measured and measured["threads"].notna().all()
+                          else distinct(e.get("torch_threads") for e in envs)),
         "torch": distinct(e.get("torch") for e in envs),
         "torchvision": distinct(e.get("torchvision") for e in envs),
         "python": distinct(e.get("python") for e in envs),

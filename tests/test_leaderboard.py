@@ -103,6 +103,22 @@ def test_plots_say_why_one_is_missing(tmp_path, plugins, tiny):
                         "before ganbench saved them, or it did not finish its evaluation)")
 
 
+def test_provenance_says_how_the_rows_trained_not_how_they_were_published(tiny_run):
+    """A board published by a later invocation (other threads, rows reused) reports the rows' torch threads, and
+    its cells' dates run to the last one's end (started + wall time), not its start."""
+    from ganbench.report import provenance
+
+    df, runs = load_runs([tiny_run])
+    runs[0].environment["torch_threads"] = 7  # the publishing invocation's
+    df = df.assign(threads=2)
+    assert provenance(runs, df)["torch threads"] == "2"
+    last = df["started_at"].idxmax()
+    df.loc[last, "started_at"], df.loc[last, "wall_s"] = "2026-12-07T23:05:25+00:00", 5626.6  # ends 12-08 00:39
+    first = str(df["started_at"].min())[:10]
+    assert provenance(runs, df)["cells trained"] == f"{len(df[~df['model'].eq('reference')])} from {first} to 2026-12-08"
+    assert provenance(runs, df.drop(columns="threads"))["torch threads"] == "7"  # rows without: the environment's
+
+
 def test_publish_writes_the_board_and_the_index(tiny_run, plugins, tmp_path):
     results = tmp_path / "results"
     board = build_board([tiny_run], plugins.registry, title="Tiny board")
