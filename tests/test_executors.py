@@ -136,15 +136,18 @@ def test_failures_and_dead_workers_stay_in_their_cells(tmp_path, faulty_site, mo
     """Under ``--jobs 2``, each (loss) a replica group of seeds 0 and 1 (``--replicas 2``): a raising
     plugin fails its cells naming plugin and version; a worker SIGKILLed once (as the OOM killer does)
     is replaced and its group continues from the group's checkpoint; a group whose worker dies every
-    time fails both its cells as ``lost``; the healthy cells have the serial numbers."""
+    time fails both its cells as ``lost``, as does one whose worker hangs every time (killed after
+    ``local.stall`` seconds without a message); the healthy cells have the serial numbers (the watchdog
+    never took them for hung)."""
     marks = tmp_path / "marks"
     marks.mkdir()
-    args = ["run", "-m", "vanilla", "-l", "dies-always,nonsat,raise-at-3,dies-once", "-d", "ring8", "-s", "0,1",
-            "--model-opt", "vanilla.hidden=64", "--steps", "8", "--set", "eval_samples=200", "--checkpoint-every", "2",
-            "--metrics", "modes,fid", "--replicas", "2",
+    args = ["run", "-m", "vanilla", "-l", "hangs-always,dies-always,nonsat,raise-at-3,dies-once", "-d", "ring8",
+            "-s", "0,1", "--model-opt", "vanilla.hidden=64", "--steps", "8", "--set", "eval_samples=200",
+            "--checkpoint-every", "2", "--metrics", "modes,fid", "--replicas", "2",
             "--threads", "1", "--device", "cpu"]
     monkeypatch.setenv("GANBENCH_FAULTY_MARKS", str(marks))
-    res = ganbench(*args, "-j", "2", "-o", str(tmp_path / "jobs"), pythonpath=faulty_site)
+    res = ganbench(*args, "-j", "2", "--executor-opt", "local.stall=10", "-o", str(tmp_path / "jobs"),
+                   pythonpath=faulty_site)
     assert res.returncode == 1, res.stderr
     rows = pd.read_csv(tmp_path / "jobs" / "results.csv")
     for seed in (0, 1):
@@ -156,10 +159,16 @@ def test_failures_and_dead_workers_stay_in_their_cells(tmp_path, faulty_site, mo
         lost = row.loc["dies-always"]
         assert lost["status"] == "failed" and lost["failure"] == "lost"
         assert "died with signal 9 (SIGKILL) while running this cell (2 attempts)" in lost["message"]
-        for loss in ("dies-always", "raise-at-3", "nonsat", "dies-once"):  # where each ran, failed or not
+        hung = row.loc["hangs-always"]
+        assert hung["status"] == "failed" and hung["failure"] == "lost" and hung["message"].endswith(
+            "sent nothing for 10 s (hung; killed) while running this cell (2 attempts); a deadlock or a device that "
+            "stopped answering; if one evaluation of this cell takes longer, raise --executor-opt local.stall; "
+            "re-run to retry it")
+        for loss in ("hangs-always", "dies-always", "raise-at-3", "nonsat", "dies-once"):  # where each ran, failed or not
             assert row.loc[loss, "worker"] in ("local-1", "local-2") and row.loc[loss, "threads"] == 1, loss
             assert row.loc[loss, "device_share"] == 0.5 and isinstance(row.loc[loss, "node"], str), loss
     assert "worker local-" in res.stderr and "the cell goes to a new worker" in res.stderr  # the first death
+    assert "sent nothing for 10 s (hung; killed) while training" in res.stderr
     assert (marks / "dies-once").exists()
     alone = ganbench(*args[:4], "nonsat", *args[5:], "-o", str(tmp_path / "alone"), pythonpath=faulty_site)
     assert alone.returncode == 0, alone.stderr

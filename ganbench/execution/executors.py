@@ -118,12 +118,13 @@ def group_rows(plan: CellPlan, row: dict[str, Any]) -> list[tuple[CellPlan, dict
     return [(m, {**row, **{k: v for k, v in m.row.items() if k not in own}}) for m in members]
 
 
-def lost_row(plan: CellPlan, worker: str, why: str, attempts: int, share: float | None) -> dict[str, Any]:
-    """The row of a cell whose worker process died under it ``attempts`` times."""
+def lost_row(plan: CellPlan, worker: str, why: str, attempts: int, share: float | None,
+             hint: str = "the machine may have run out of memory, or native code crashed") -> dict[str, Any]:
+    """The row of a cell whose worker process died under it ``attempts`` times (``hint``: the likely cause)."""
     return failure_row(plan, worker, share, "lost",
                        f"worker {worker} {why} while running this cell" + (f" ({attempts} attempts)" if attempts > 1
                                                                              else "")
-                       + "; the machine may have run out of memory, or native code crashed; re-run to retry it")
+                       + f"; {hint}; re-run to retry it")
 
 
 # -- serial ----------------------------------------------------------------------------------------
@@ -248,14 +249,22 @@ class _Slot:
     conn: Any = None
     ready: bool = False
     plan: CellPlan | None = None
+    #: when the driver last heard from the worker (time.monotonic()) while it had a cell
+    heard: float = 0.0
+    #: why the driver killed it (it sent nothing for ``stall`` seconds), else None: it died by itself
+    hung: str | None = None
 
 
 class LocalExecutor:
-    """``jobs`` spawned worker processes, worker *i* on ``devices[i % len(devices)]``."""
+    """``jobs`` spawned worker processes, worker *i* on ``devices[i % len(devices)]``. With ``stall`` > 0 a
+    worker that sends nothing for ``stall`` seconds while it has a cell, once it is ready (no step, no status: a
+    deadlock, a hung device) is killed and treated as a worker that died: its cell goes to a new worker once, from its
+    checkpoint, then fails as ``lost``."""
 
     name = "local"
 
-    def __init__(self, jobs: int, devices: list[str]):
+    def __init__(self, jobs: int, devices: list[str], stall: float = 0.0):
+        self.stall = float(stall)
         import multiprocessing
 
         self.ctx = multiprocessing.get_context("spawn")
@@ -292,6 +301,7 @@ class LocalExecutor:
             if slot.plan is None and self._pending:
                 plan = self._pending.pop(0)
                 slot.plan = replace(plan, device=slot.device, row={**plan.row, "device": slot.device, "started_at": _now()})
+                slot.heard = time.monotonic()
                 slot.conn.send(slot.plan)  # pickled here: a plan that cannot be sent fails now, not in a worker
 
     def next_finished(self) -> tuple[CellPlan, dict[str, Any]]:
@@ -305,6 +315,11 @@ class LocalExecutor:
                 if slot.conn in ready:
                     self._receive(slot)
             for slot in self.slots:
+                # from its "ready" on: a worker's start-up (imports, plugin discovery) is not its cell's
+                if self.stall > 0 and slot.ready and slot.plan is not None and time.monotonic() - slot.heard > self.stall:
+                    slot.hung = f"sent nothing for {self.stall:g} s (hung; killed)"
+                    slot.process.kill()
+                    slot.process.join(timeout=5)
                 if slot.process.sentinel in ready or not slot.process.is_alive():
                     self._lost(slot)
             self._dispatch()
@@ -315,6 +330,7 @@ class LocalExecutor:
         try:
             while slot.conn.poll():
                 kind, payload = slot.conn.recv()
+                slot.heard = time.monotonic()
                 self._handle(slot, kind, payload)
         except (EOFError, OSError):  # the worker is gone: _lost() takes it from here
             pass
@@ -350,7 +366,8 @@ class LocalExecutor:
         if slot.process.is_alive():
             return
         slot.process.join(timeout=1)
-        why = _signal_name(slot.process.exitcode)
+        hung, slot.hung = slot.hung, None
+        why = hung or _signal_name(slot.process.exitcode)
         if not slot.ready:
             raise GanbenchError(f"worker process {slot.name} {why} before it was ready: it could not start "
                                 "(its error is printed above); a script that calls ganbench.run with jobs > 1 "
@@ -366,7 +383,9 @@ class LocalExecutor:
                                                             f"{plan.cell.label()}; the cell goes to a new worker"}))
             self._pending.insert(0, plan)
         else:
-            self._done.append((plan, lost_row(plan, slot.name, why, deaths, slot.share)))
+            self._done.append((plan, lost_row(plan, slot.name, why, deaths, slot.share, *(
+                ["a deadlock or a device that stopped answering; if one evaluation of this cell takes longer, raise "
+                 "--executor-opt local.stall"] if hung else []))))
 
     def cancel(self) -> None:
         self._pending.clear()

@@ -4,6 +4,7 @@ neither torch nor Ray."""
 from __future__ import annotations
 
 from ganbench import hookimpl
+from ganbench.options import Option, non_negative
 from ganbench.specs import ExecutorSpec
 
 
@@ -16,7 +17,7 @@ def _serial(config, *, device, threads, state):
 def _local(config, *, device, threads, state):
     from ganbench.execution.executors import LocalExecutor
 
-    return LocalExecutor(config.jobs, list(config.devices) or [device])
+    return LocalExecutor(config.jobs, list(config.devices) or [device], stall=config.options.get("stall", 0.0))
 
 
 def _ray(config, *, device, threads, state):
@@ -36,6 +37,10 @@ def ganbench_register_executors(registry):
         name="local", make=_local,
         description="--jobs N worker processes on this machine (spawned once, each runs many cells), pinned "
         "round-robin to --devices; CPU workers get cores // N torch threads each (the default with --jobs > 1).",
+        options={"stall": Option(0.0, "seconds a worker may send nothing (no step, no status) while it has a cell "
+                                 "before it is killed as hung; its cell then goes to a new worker once, from its "
+                                 "checkpoint, then fails as lost (0: never; more than the longest evaluation)",
+                                 check=non_negative)},
     ))
     registry.add_executor(ExecutorSpec(
         name="ray", make=_ray, reference="https://docs.ray.io/en/latest/ray-core/tasks.html",

@@ -22,6 +22,7 @@ Hostile in other ways (each must fail only its own cells, with a message naming 
 - losses ``dies-once`` and ``dies-always``: the process SIGKILLs itself in ``after_d_step`` at its 3rd
   call (as the OOM killer would) — ``dies-once`` only where ``$GANBENCH_FAULTY_MARKS/dies-once`` does
   not exist yet (it creates it); for ``--jobs`` runs (under ``serial`` they kill the run itself);
+- loss ``hangs-always``: ``after_d_step`` sleeps for a day at its 3rd call (a deadlock, a hung device);
 - metric ``hijack``: returns the runner's columns ``loss``, ``seed``, ``cell_id``, ``config_hash``;
   metric ``listy``: returns a list as a value.
   metric ``wordy``: returns text in its ranked (primary) column.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -129,6 +131,12 @@ def _dies(once: bool):
     return after_d_step
 
 
+def _hangs(D: nn.Module) -> None:
+    D.faulty_steps = getattr(D, "faulty_steps", 0) + 1
+    if D.faulty_steps == 3:
+        time.sleep(86400)
+
+
 def _fragile(ctx) -> dict[str, float]:
     if ctx.info.name == "grid25":
         raise ValueError("fragile metric cannot handle grid25")
@@ -167,6 +175,8 @@ def ganbench_register_losses(registry):
                                description="non-saturating; its process is SIGKILLed at step 3, once"))
     registry.add_loss(LossSpec(name="dies-always", d_loss=_d_loss, g_loss=_g_loss, after_d_step=_dies(False),
                                description="non-saturating; its process is SIGKILLed at the 3rd step of every attempt"))
+    registry.add_loss(LossSpec(name="hangs-always", d_loss=_d_loss, g_loss=_g_loss, after_d_step=_hangs,
+                               description="non-saturating; after_d_step sleeps for a day at step 3"))
     registry.add_loss(LossSpec(name="exits", d_loss=_d_loss, g_loss=_exits, description="g_loss calls sys.exit(3)"))
     registry.add_loss(LossSpec(name="unprintable", d_loss=_unprintable, g_loss=_g_loss,
                                description="raises an exception that cannot be printed"))
