@@ -258,7 +258,8 @@ class _Slot:
 class LocalExecutor:
     """``jobs`` spawned worker processes, worker *i* on ``devices[i % len(devices)]``. With ``stall`` > 0 a
     worker that sends nothing for ``stall`` seconds while it has a cell, once it is ready (no step, no status: a
-    deadlock, a hung device) is killed and treated as a worker that died: its cell goes to a new worker once, from its
+    deadlock, a hung device; steps arrive a host-sync window at a time, and nothing comes while a cell loads,
+    compiles or evaluates) is killed and treated as a worker that died: its cell goes to a new worker once, from its
     checkpoint, then fails as ``lost``."""
 
     name = "local"

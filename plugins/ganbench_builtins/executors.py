@@ -39,7 +39,8 @@ def ganbench_register_executors(registry):
         "round-robin to --devices; CPU workers get cores // N torch threads each (the default with --jobs > 1).",
         options={"stall": Option(0.0, "seconds a worker may send nothing (no step, no status) while it has a cell "
                                  "before it is killed as hung; its cell then goes to a new worker once, from its "
-                                 "checkpoint, then fails as lost (0: never; more than the longest evaluation)",
+                                 "checkpoint, then fails as lost (0: never; more than the longest silence: a "
+                                 "window of 32 steps, loading, compiling, an evaluation)",
                                  check=non_negative)},
     ))
     registry.add_executor(ExecutorSpec(
