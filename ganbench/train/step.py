@@ -87,6 +87,62 @@ def d_fake_scores(s: TrainState, bound: Any, y_fake: torch.Tensor | None) -> Any
     return s.eager.d_scores(y_fake) if bound.penalty_uses_d_fake else None
 
 
+def _d_loss(s: TrainState, blame: Blame, real: torch.Tensor, y_real: Any, fake: torch.Tensor, y_fake: Any,
+            update: int, with_penalty: bool) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor, torch.Tensor,
+                                                      torch.Tensor]:
+    """D's loss of one D update (in the step's autocast) on a real and a generated batch: its scores of both, the
+    loss, AC-GAN's class terms and, ``with_penalty``, the loss's penalty. Returns the loss, the penalty added (or
+    None), D's real scores, D's mean raw scores of each batch and whether the generated batch is finite."""
+    at, nets, bound = blame.at, s.nets, s.loss
+    at("model", "D forward")
+    (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
+    # bf16 scores (autocast) as float32: means, hinge and Wasserstein losses and the records are then not
+    # rounded to bf16's 3 digits (mean is not on autocast's float32 list)
+    d_real, d_fake = _wide(d_real), _wide(d_fake)
+    # read now: a CUDA-graph replay of the compiled networks (compile=reduce-overhead) reuses
+    # their output memory at the next call
+    real_mean, fake_mean = d_real.detach().mean(-1), d_fake.detach().mean(-1)
+    if s.ada is not None and s.ada.adaptive:  # r_t of ADA's adaptive p
+        s.ada.observe(d_real)
+    fake_finite = s.all_finite(fake)
+    at("loss", "d_loss")
+    d_loss = bound.d_loss(d_real, d_fake)
+    if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
+        at(None, "auxiliary classifier loss (D)")
+        d_loss = d_loss + s.settings.get("aux_weight", 1.0) * (s.auxiliary_loss(c_real, y_real)
+                                                               + s.auxiliary_loss(c_fake, y_fake))
+    penalty = None
+    if with_penalty:
+        at("loss", "penalty")
+        penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update, d_fake_scores(s, bound, y_fake))
+        if penalty is not None:
+            d_loss = d_loss + penalty
+    return d_loss, penalty, d_real, real_mean, fake_mean, fake_finite
+
+
+def _g_loss(s: TrainState, blame: Blame, fake: torch.Tensor, y_fake: Any, g_input: torch.Tensor, real: torch.Tensor,
+            d_real: torch.Tensor | None) -> torch.Tensor:
+    """G's loss of one G update (in the step's autocast; D's own weights frozen) through D's scores of the
+    generated batch ``fake`` (made from ``g_input``): the loss (``d_real``: D's real scores, for a relativistic
+    loss), AC-GAN's class term, a G's own term when it is not a lazy phase, a translation G's reconstruction
+    term against the batch's targets ``real``."""
+    at, bound = blame.at, s.loss
+    at("model", "D forward")
+    d_fake, c_fake = s.nets.d(fake, y_fake)
+    at("loss", "g_loss")
+    g_loss = bound.g_loss(_wide(d_fake), d_real)
+    if c_fake is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
+        at(None, "auxiliary classifier loss (G)")
+        g_loss = g_loss + s.settings.get("aux_weight", 1.0) * s.auxiliary_loss(c_fake, y_fake)
+    if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
+        at("model", "G regularization")
+        g_loss = g_loss + s.g_regularization()
+    if s.reconstruction is not None:  # a translation G's own term against the batch's targets
+        at("model", "G reconstruction")
+        g_loss = g_loss + s.reconstruction(g_input, fake, real)
+    return g_loss
+
+
 def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     """Step ``t`` (1, 2, ...) of ``s``: its networks, optimisers and streams are updated in place.
     Returns ``[len(STEP_VALUES)]`` float32 on the training device (``[len(STEP_VALUES), K]`` for a
@@ -102,7 +158,7 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         schedule(s.opt_d, settings, t)
     if s.ada is not None and not s.ada.adaptive:  # ADA's probability: fixed, or R3GAN's schedule
         s.ada.p = ada_probability(settings, t)
-    n_critic, aux_weight = settings["n_critic"], settings.get("aux_weight", 1.0)
+    n_critic = settings["n_critic"]
     same_labels = settings.get("fake_labels") == "real"  # generated samples of the real batch's classes (R3GAN)
     recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
     for k in range(n_critic):
@@ -117,28 +173,11 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
             if task.pool is not None:  # a translation task's history pool (CycleGAN): D sees earlier images
                 at("ganbench", "history pool")
                 fake = task.pool(fake)
-            at("model", "D forward")
-            (d_real, c_real), (d_fake, c_fake) = nets.d(real, y_real), nets.d(fake, y_fake)
-            # bf16 scores (autocast) as float32: means, hinge and Wasserstein losses and the records are then not
-            # rounded to bf16's 3 digits (mean is not on autocast's float32 list)
-            d_real, d_fake = _wide(d_real), _wide(d_fake)
-            # read now: a CUDA-graph replay of the compiled networks (compile=reduce-overhead) reuses
-            # their output memory at the next call
-            real_mean, fake_mean = d_real.detach().mean(-1), d_fake.detach().mean(-1)
-            if s.ada is not None and s.ada.adaptive:  # r_t of ADA's adaptive p
-                s.ada.observe(d_real)
-            fake_finite = s.all_finite(fake)
-            at("loss", "d_loss")
-            d_loss = bound.d_loss(d_real, d_fake)
-            if c_real is not None:  # AC-GAN: D also learns to classify real and generated samples
-                at(None, "auxiliary classifier loss (D)")
-                d_loss = d_loss + aux_weight * (s.auxiliary_loss(c_real, y_real) + s.auxiliary_loss(c_fake, y_fake))
-            if s.d_reg is None:  # the penalty (if any) is part of this update's loss
-                at("loss", "penalty")
-                penalty = bound.penalty(s.eager.d_scores(y_real), real, fake, update, d_fake_scores(s, bound, y_fake))
-                if penalty is not None:
-                    d_loss = d_loss + penalty
-                    recorded = penalty
+            # the penalty (if any) is part of this update's loss, unless it is its own phase
+            d_loss, penalty, _, real_mean, fake_mean, fake_finite = _d_loss(s, blame, real, y_real, fake, y_fake, update,
+                                                                             with_penalty=s.d_reg is None)
+            if penalty is not None:
+                recorded = penalty
         at(None, "D backward")
         s.opt_d.zero_grad(set_to_none=True)
         backward(d_loss)
@@ -174,22 +213,9 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
                 at("model", "G forward")
                 g_input = task.z()
                 fake_g = nets.g(g_input, y_fake_g)
-                at("model", "D forward")
-                d_fake_g, c_fake_g = nets.d(fake_g, y_fake_g)
-                d_fake_g = _wide(d_fake_g)
                 finite_g = s.all_finite(fake_g.detach())
                 g_finite = finite_g if g_finite is None else g_finite & finite_g
-                at("loss", "g_loss")
-                g_loss = bound.g_loss(d_fake_g, d_real_g)
-                if c_fake_g is not None:  # AC-GAN: G wants its samples classified as the class they were asked to be
-                    at(None, "auxiliary classifier loss (G)")
-                    g_loss = g_loss + aux_weight * s.auxiliary_loss(c_fake_g, y_fake_g)
-                if s.g_regularization is not None and s.g_reg is None:  # a G's own term (BigGAN's orthogonal reg.)
-                    at("model", "G regularization")
-                    g_loss = g_loss + s.g_regularization()
-                if s.reconstruction is not None:  # a translation G's own term against the batch's targets
-                    at("model", "G reconstruction")
-                    g_loss = g_loss + s.reconstruction(g_input, fake_g, real)
+                g_loss = _g_loss(s, blame, fake_g, y_fake_g, g_input, real, d_real_g)
             at(None, "G backward")
             s.opt_g.zero_grad(set_to_none=True)
             backward(g_loss)
@@ -210,14 +236,21 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         backward(reg)
         gn_g = _unless_nonfinite(gn_g, reg.detach(), s.grad_norm(s.G))
         s.opt_g.step()
+    return _end(s, t, blame, d_loss, g_loss, recorded, real_mean, fake_mean, gn_d, gn_g, g_finite & fake_finite)
+
+
+def _end(s: TrainState, t: int, blame: Blame, d_loss: torch.Tensor, g_loss: torch.Tensor, recorded: Any,
+         real_mean: torch.Tensor, fake_mean: torch.Tensor, gn_d: torch.Tensor, gn_g: torch.Tensor,
+         finite: torch.Tensor) -> torch.Tensor:
+    """After a step's updates: G's EMA and ADA's adaptive p; the step's values (:data:`STEP_VALUES`; ``finite``:
+    the last D update's generated batch and every G update's)."""
     if s.G_ema is not None:
-        at("ganbench", "G EMA update")
+        blame.at("ganbench", "G EMA update")
         update_ema(s.G_ema, s.G, s.ema_beta(t))
     if s.ada is not None and s.ada.adaptive and t % ADA_INTERVAL == 0:  # after the step, as the code does
-        at("ganbench", "ADA's adaptive p")
+        blame.at("ganbench", "ADA's adaptive p")
         s.ada.adjust()
     pen = recorded.detach() if recorded is not None else torch.zeros_like(d_loss.detach())
-    finite = g_finite & fake_finite  # the last D update's generated batch and every G update's
     return torch.stack([v.float() for v in (
         d_loss.detach(), g_loss.detach(), pen, real_mean, fake_mean, gn_d.to(d_loss.device), gn_g.to(d_loss.device),
         finite)])
