@@ -53,6 +53,11 @@ SETTINGS: dict[str, Option] = {
     "g_steps": Option(1, "generator updates per step, after the step's n_critic discriminator updates, each on fresh "
                       "noise (PacGAN's and DCGAN-TensorFlow's stacked-MNIST code: 2); G's EMA is updated once per step",
                       check=positive),
+    "updates": Option("alternating", "alternating: each step's n_critic D updates, then G's on fresh noise against the "
+                      "updated D; simultaneous: one real and one generated batch per step, D's and G's gradients "
+                      "from the same forward pass and D's weights before either update, then both optimisers step "
+                      "(ALI's ali_algorithm, which PacGAN's 2-D code trains with; n_critic and g_steps 1, no lazy "
+                      "regulariser phase, no history pool)", choices=("alternating", "simultaneous")),
     "optimizer": Option("adam", "adam or rmsprop, for both networks", choices=("adam", "rmsprop")),
     "lr_g": Option(2e-4, "generator learning rate (DCGAN: 2e-4)", check=positive),
     "lr_d": Option(2e-4, "discriminator learning rate (DCGAN: 2e-4)", check=positive),
@@ -138,7 +143,7 @@ HASH_NEUTRAL: dict[str, Any] = {"g_ema": 0.0, "g_ema_rampup": 0.0, "g_ema_start"
                                 "fake_labels": "data",
                                 "aux_weight": 1.0, "amp": "none", "compile": "none", "cuda_graphs": False,
                                 "channels_last": False,
-                                "replicas": 1, "augment": "none", "g_steps": 1,
+                                "replicas": 1, "augment": "none", "g_steps": 1, "updates": "alternating",
                                 "latent_dist": "normal", "schedule_images": 0, "lr_final_ratio": 1.0,
                                 "beta2_start": 0.0, "pool_size": 0, "ada": "none", "ada_p": 0.0,
                                 "ada_p_schedule": False, "ada_target": 0.0, "ada_kimg": 500.0}

@@ -355,6 +355,8 @@ def _alone(reg, model, data, seed, settings, loss, **options):
     ("pacgan", "vector", {"pack": 2}, 1, 12, "minimax", {}),  # PacGAN's maxout D, BatchNorm1d (momentum 0.05), packs
     ("pacgan", "vector", {}, 1, 12, "label-smooth", {}),  # the boards' model with the losses they train
     ("pacgan", "vector", {}, 1, 12, "hinge", {}),
+    ("pacgan", "vector", {}, 1, 12, "nonsat", {"updates": "simultaneous"}),  # PacGAN's code: both from one pass
+    ("cgan", "vector", {}, 1, 12, "rpgan-r1r2", {"updates": "simultaneous"}),  # relativistic, R1 + R2, labels
     ("vanilla", "vector", {"hidden": 16}, 1, 12, "nonsat", {"g_steps": 2, "latent_dist": "uniform",
                                                             "schedule_images": 100, "lr_final_ratio": 0.5,
                                                             "beta2_start": 0.9}),  # R3GAN's schedules
@@ -676,3 +678,46 @@ def test_what_a_graphed_step_cannot_hold_is_refused_in_one_line(plugins, tmp_pat
                                    "--cuda-graphs", "--dry-run", "-o", str(tmp_path / "r")])
     assert res.exit_code == 2 and res.output.strip().splitlines()[-1] == (
         "Error: setting cuda_graphs captures the training step on a CUDA device; this run trains on cpu")
+
+
+def test_simultaneous_updates_take_both_gradients_at_the_weights_before_the_step(plugins):
+    """``updates=simultaneous`` (ALI's ``ali_algorithm``, which PacGAN's 2-D code trains with): after one step,
+    D's weights are one Adam step on ∂d_loss/∂θ_D and G's one on ∂g_loss/∂θ_G, both at the weights before the
+    step and from one noise batch and one real batch — recomputed here by hand from the batches the step drew,
+    with torch.autograd.grad and a fresh Adam. PacGAN's G runs its BatchNorm in training mode once per step
+    (once per iteration, as the code's; alternating updates run it twice). Refused with n_critic 2."""
+    reg = plugins.registry
+    data = small_data(reg, "vector")
+    settings = _settings(steps=1, updates="simultaneous", beta1=0.8)
+    G, D = build(reg, "pacgan", data, g_hidden=16, d_hidden=8)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    seen = {"z": [], "x": []}
+    G.register_forward_pre_hook(lambda m, args: seen["z"].append(args[0].detach().clone()))
+    D.register_forward_pre_hook(lambda m, args: seen["x"].append(args[0].detach().clone()))
+    result = run_training(G, D, reg.get("loss", "nonsat"), data, settings, seed=3, device=CPU,
+                          eval_noise=torch.zeros(4, 8))
+    assert result.status == "ok"
+    z, real = seen["z"][0], seen["x"][0]
+    fake = G0(z)
+    assert torch.equal(seen["x"][1], fake.detach()) and torch.equal(seen["x"][2], fake.detach())  # one G pass
+    softplus = torch.nn.functional.softplus
+    d_loss = softplus(-D0(real)).mean() + softplus(D0(fake.detach())).mean()
+    g_loss = softplus(-D0(fake)).mean()
+    pairs = [(list(net.parameters()), loss, lr) for net, loss, lr in ((D0, d_loss, settings["lr_d"]),
+                                                                       (G0, g_loss, settings["lr_g"]))]
+    grads = [torch.autograd.grad(loss, params, retain_graph=True) for params, loss, _ in pairs]  # both, then steps
+    for (params, _, lr), grad in zip(pairs, grads, strict=True):
+        opt = torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]))
+        for p_, g_ in zip(params, grad, strict=True):
+            p_.grad = g_
+        opt.step()
+    for trained, by_hand in ((G, G0), (D, D0)):
+        for (name, a), b in zip(trained.state_dict().items(), by_hand.state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
+    bn = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bn and all(m.num_batches_tracked.item() == 1 for m in bn)
+    assert result.history[0]["g_loss"] == pytest.approx(g_loss.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="updates=simultaneous updates D and G once per step from one forward pass: "
+                                         "n_critic must be 1"):
+        run_training(G, D, reg.get("loss", "nonsat"), data, {**settings, "n_critic": 2}, seed=3, device=CPU,
+                     eval_noise=torch.zeros(4, 8))

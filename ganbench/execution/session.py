@@ -50,6 +50,8 @@ from ganbench.store import (
 )
 from ganbench.suite import GLOBAL_DEFAULTS, Cell, Suite, hashed_settings, resolve_settings
 from ganbench.train import graphs, run_training, setup
+from ganbench.train.losses import BoundLoss
+from ganbench.train.phases import simultaneous, simultaneous_refusal
 
 __all__ = ["CHECKPOINT_SECONDS", "NullReporter", "Plan", "Reporter", "Runner"]
 
@@ -618,8 +620,11 @@ class Runner:
             try:
                 requested(prep.settings)  # settings that contradict each other, whatever the data
                 why = refusal(prep.settings, data.info) if isinstance(data, Data) else None
-                why = why or graphs.refusal(prep.settings, self.registry.get("loss", prep.cell.loss),
-                                            prep.loss_options, self.device)  # what a captured step cannot hold
+                loss_spec = self.registry.get("loss", prep.cell.loss)
+                why = why or graphs.refusal(prep.settings, loss_spec, prep.loss_options, self.device)  # what a
+                # captured step cannot hold; what one forward pass for both updates cannot (updates=simultaneous)
+                why = why or simultaneous_refusal(prep.settings, BoundLoss(loss_spec, prep.loss_options).penalty_interval
+                                                  if simultaneous(prep.settings) else None)
             except (ValueError, TypeError) as e:
                 raise UsageError(str(e)) from None
             if why is not None:

@@ -58,7 +58,8 @@ def refusal(settings: dict[str, Any], loss: Any, loss_options: dict[str, Any] | 
             ("schedule_images", 0, "R3GAN's schedules set lr and β2 on the host at every step"),
             ("ada", "none", "ADA's augmentations draw on the host and its p moves with D's outputs"),
             ("augment", "none", "DiffAugment draws its colour, translation and cutout on the host at every D input"),
-            ("pool_size", 0, "the history pool draws which images D sees on the host")):
+            ("pool_size", 0, "the history pool draws which images D sees on the host"),
+            ("updates", "alternating", "the simultaneous step's capture is not yet checked on a GPU")):
         if settings.get(key, neutral) != neutral:
             return f"setting cuda_graphs cannot capture a step with {key}={settings[key]}: {why}"
     penalty = getattr(loss, "penalty", None)

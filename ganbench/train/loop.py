@@ -24,6 +24,7 @@ from ganbench.specs import Data, LossSpec
 from ganbench.train import setup
 from ganbench.train.divergence import Diverged, TrainingError, divergence, nonfinite_samples
 from ganbench.train.graphs import GraphedStep
+from ganbench.train.phases import simultaneous
 from ganbench.train.step import HISTORY_COLUMNS, Blame, step
 from ganbench.train.task import generate, translate_back
 
@@ -124,7 +125,7 @@ def run_training(
 
     if sync_every < 1:
         raise ValueError(f"sync_every must be a positive number of steps, not {sync_every}")
-    s.task.fetch_ahead(sync_every, settings["n_critic"], settings.get("g_steps", 1),
+    s.task.fetch_ahead(sync_every, settings["n_critic"], 0 if simultaneous(settings) else settings.get("g_steps", 1),
                        s.g_reg.interval if s.g_reg is not None else None)
     pending: list[tuple[int, torch.Tensor]] = []  # steps done whose values are still on the device
 

@@ -80,3 +80,29 @@ def g_reg_kwargs(G: nn.Module, z, y, step: int) -> dict[str, Any]:
     """What G's regulariser phase names of ``z``, ``y`` and ``step``."""
     names = parameter_names(G.regularization)
     return {k: v for k, v in (("z", z), ("y", y), ("step", step)) if k in names}
+
+
+def simultaneous(settings: dict[str, Any]) -> bool:
+    """Whether ``settings`` ask for simultaneous updates (setting ``updates``)."""
+    return settings.get("updates", "alternating") == "simultaneous"
+
+
+def simultaneous_refusal(settings: dict[str, Any], penalty_interval: int | None = None,
+                         G: nn.Module | None = None) -> str | None:
+    """Why the step of ``settings`` cannot update D and G simultaneously (one line), or None. A simultaneous
+    step is one D and one G update from one forward pass: ``n_critic`` and ``g_steps`` more than 1, a lazy
+    regulariser phase of D (``penalty_interval``, e.g. nonsat-r1's R1) or of G (once G is built), or a history
+    pool (its images are D's, not the batch G's gradient comes from) have no meaning there."""
+    if not simultaneous(settings):
+        return None
+    for key in ("n_critic", "g_steps"):
+        if settings.get(key, 1) != 1:
+            return f"setting updates=simultaneous updates D and G once per step from one forward pass: {key} must be 1"
+    if settings.get("pool_size", 0):
+        return "setting updates=simultaneous: D must score the batch G's gradient comes from; pool_size must be 0"
+    if penalty_interval is not None:
+        return ("setting updates=simultaneous has no lazy regulariser phase of D: make the penalty part of D's loss "
+                "(nonsat-r1: --loss-opt nonsat-r1.phase=false)")
+    if G is not None and g_interval(G) is not None:
+        return "setting updates=simultaneous has no lazy regulariser phase of G (its regularization_interval)"
+    return None

@@ -48,7 +48,7 @@ from ganbench.train.ema import ema_beta
 from ganbench.train.loop import SYNC_EVERY, TrainResult
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import make_optimizer, own_parameters
-from ganbench.train.phases import g_optimizer_interval, phases, ratio
+from ganbench.train.phases import g_optimizer_interval, phases, ratio, simultaneous, simultaneous_refusal
 from ganbench.train.state import load_networks, on_cpu, uses_cuda_graphs
 from ganbench.train.step import HISTORY_COLUMNS, Blame, step
 from ganbench.train.task import GenerationTask, generate
@@ -319,6 +319,9 @@ class GroupState:
             self.G.compiled(mode), self.D.compiled(mode), self.task.conditional)
         self.d_reg = {p.name: p for p in phases(self.loss.bound[0], self.G.modules[0])}.get("Dreg")
         self.d_own = own_parameters(self.D, self.G)  # as TrainState's
+        why = simultaneous_refusal(self.settings, self.loss.bound[0].penalty_interval)  # as TrainState's
+        if why is not None:
+            raise ValueError(why)
 
     @staticmethod
     def grad_norm(net: Stacked) -> torch.Tensor:
@@ -468,7 +471,7 @@ def run_replicas(members: list[Member], loss: LossSpec, data: Data, settings: di
     pending: list[tuple[int, torch.Tensor]] = []
     idle = 0.0
     start = last_checkpoint = time.perf_counter()
-    s.task.fetch_ahead(sync_every, settings["n_critic"], settings.get("g_steps", 1))
+    s.task.fetch_ahead(sync_every, settings["n_critic"], 0 if simultaneous(settings) else settings.get("g_steps", 1))
     nets = ("G", "D", "G_ema")
 
     def release(k: int) -> None:

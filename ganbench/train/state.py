@@ -17,7 +17,7 @@ from ganbench.train import graphs
 from ganbench.train.ema import ema_beta
 from ganbench.train.losses import BoundLoss
 from ganbench.train.optim import grad_norm, own_parameters
-from ganbench.train.phases import phases
+from ganbench.train.phases import phases, simultaneous_refusal
 from ganbench.train.task import GenerationTask, TranslationTask
 
 
@@ -77,6 +77,9 @@ class TrainState:
         self.phases = phases(self.loss, self.G)
         by_name = {p.name: p for p in self.phases}
         self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
+        why = simultaneous_refusal(self.settings, self.loss.penalty_interval, self.G)  # the session asks it too
+        if why is not None:
+            raise ValueError(why)
         if self.g_reg is not None and self.settings.get("g_steps", 1) > 1:
             raise ValueError("a G with a lazy regulariser phase (regularization_interval) counts its interval in steps "
                              "of one G update: train it with g_steps 1")

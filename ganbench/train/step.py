@@ -39,7 +39,7 @@ from ganbench.ada import ADA_INTERVAL
 from ganbench.ada import probability as ada_probability
 from ganbench.train.ema import update_ema
 from ganbench.train.optim import schedule, scheduled
-from ganbench.train.phases import g_reg_kwargs
+from ganbench.train.phases import g_reg_kwargs, simultaneous
 from ganbench.train.state import TrainState
 
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_penalty", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
@@ -158,6 +158,8 @@ def step(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
         schedule(s.opt_d, settings, t)
     if s.ada is not None and not s.ada.adaptive:  # ADA's probability: fixed, or R3GAN's schedule
         s.ada.p = ada_probability(settings, t)
+    if simultaneous(settings):
+        return _simultaneous(s, t, blame)
     n_critic = settings["n_critic"]
     same_labels = settings.get("fake_labels") == "real"  # generated samples of the real batch's classes (R3GAN)
     recorded = None  # the penalty of the step's last D update that computed one (lazy R1: not every one)
@@ -254,3 +256,48 @@ def _end(s: TrainState, t: int, blame: Blame, d_loss: torch.Tensor, g_loss: torc
     return torch.stack([v.float() for v in (
         d_loss.detach(), g_loss.detach(), pen, real_mean, fake_mean, gn_d.to(d_loss.device), gn_g.to(d_loss.device),
         finite)])
+
+
+def _simultaneous(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
+    """Step ``t`` with ``updates=simultaneous`` (ALI's ``ali_algorithm``, which PacGAN's 2-D experiments train
+    with: one gradient step of both networks on ``d_loss`` and ``g_loss`` of one graph): one real batch, one
+    noise batch and one G forward pass; D's gradient from D's scores of both batches, G's through D's scores of
+    the same generated batch at the same D weights; then D's optimiser steps (and the loss's ``after_d_step``),
+    then G's. D scores the generated batch twice — detached for its own loss, through G (its weights frozen)
+    for G's: the same values at the same weights, each gradient only for its own network. A penalty in D's loss
+    (WGAN-GP) sees that generated batch; n_critic and g_steps are 1 and there is no lazy regulariser phase
+    (:func:`~ganbench.train.phases.simultaneous_refusal`)."""
+    at = blame.at
+    task, nets, bound, settings = s.task, s.nets, s.loss, s.settings
+    at("ganbench", "data batch")
+    real, y_real = task.real()
+    y_fake = y_real if settings.get("fake_labels") == "real" else task.fake_labels()
+    with s.autocast():
+        at("model", "G forward")
+        g_input = task.z()
+        fake = nets.g(g_input, y_fake)
+        d_loss, recorded, d_real, real_mean, fake_mean, finite = _d_loss(s, blame, real, y_real, fake.detach(), y_fake,
+                                                                         t, with_penalty=True)
+    at(None, "D backward")
+    s.opt_d.zero_grad(set_to_none=True)
+    backward(d_loss)
+    gn_d = s.grad_norm(s.D)
+    frozen = [p for p in s.d_own if p.requires_grad]  # G's gradient only, through D at its weights before the update
+    try:
+        for p in frozen:
+            p.requires_grad_(False)
+        with s.autocast():  # a G's own term (BigGAN's orthogonal reg.) at every step: a lazy one is refused
+            g_loss = _g_loss(s, blame, fake, y_fake, g_input, real, d_real.detach() if bound.g_uses_real else None)
+        at(None, "G backward")
+        s.opt_g.zero_grad(set_to_none=True)
+        backward(g_loss)
+        gn_g = s.grad_norm(s.G)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    s.opt_d.step()
+    at("loss", "after_d_step")
+    bound.after_d_step(s.D)
+    at(None, "G optimiser step")
+    s.opt_g.step()
+    return _end(s, t, blame, d_loss, g_loss, recorded, real_mean, fake_mean, gn_d, gn_g, finite)
