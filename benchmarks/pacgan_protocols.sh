@@ -13,6 +13,10 @@
 #                                                                   # boards' kept rows + the run directories here;
 #                                                                   # REPLACE_UNKEPT=1: over a board without rows)
 #     bash benchmarks/pacgan_protocols.sh pack [ring|grid]         # PacGAN2-4 (pack k, batch 100k), ~3 h
+#     bash benchmarks/pacgan_protocols.sh updates [ring|grid]      # the tier's plain GAN trained as the released
+#                                                                   # code trains it, D and G updated at once from one
+#                                                                   # forward pass (--set updates=simultaneous), 10
+#                                                                   # seeds; board results/pacgan-<tier>-cpu-simultaneous
 #     bash benchmarks/pacgan_protocols.sh budget [ring|grid] [STEPS] [EVERY]  # the plain GAN's numbers as the
 #                                                                   # budget grows: seeds 0-2 as one group to
 #                                                                   # STEPS (100,000: 25 % of the paper's),
@@ -123,6 +127,16 @@ if [ "$what" = budget ]; then  # where the CPU tier's gap to the paper goes as t
   python3 benchmarks/trajectory_table.py "$run" > "$board/.trajectory.md.tmp"  # in place only when it is whole
   mv "$board/.trajectory.md.tmp" "$board/trajectory.md"
   cat "$board/trajectory.md"
+  exit 0
+fi
+if [ "$what" = updates ]; then  # the released code's update scheme (ALI's ali_algorithm) against the tier's board
+  tier="${2:-ring}"
+  run="results/runs/pacgan-$tier-cpu-simultaneous" board="results/pacgan-$tier-cpu-simultaneous"
+  bounded ganbench run --protocol "pacgan-$tier-cpu" --losses nonsat --replicas 10 --set updates=simultaneous -q -o "$run"
+  ganbench leaderboard "$run" --publish "$board" --metrics modes,hq_pct,hq_kl,mode_kl \
+    --title "PacGAN's 2D-$tier protocol, CPU tier, updated as the released code updates: the plain GAN, 10 seeds" \
+    --note "Protocol pacgan-$tier-cpu with updates = simultaneous: one real and one noise batch per step, D's and G's gradients from one forward pass at the weights before either update, then both steps (ALI's ali_algorithm, which PacGAN's 2-D code trains with; the protocol's own boards alternate D then G). Compare with results/pacgan-$tier-cpu, the same cells alternating. ± is the standard error over the 10 seeds." \
+    ${BOARD_NOTE:+--note "$BOARD_NOTE"}
   exit 0
 fi
 if [ "$what" = losses ]; then  # one board of the plain GAN's run and every loss trained with 'loss NAME'
