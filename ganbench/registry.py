@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganbench.errors import PluginError, UnknownNameError, UsageError
-from ganbench.options import Option, accepted_names, option_problem, option_table
+from ganbench.options import Option, accepted_names, defaults, option_problem, option_table
 from ganbench.specs import (
     CONDITIONS,
     NAME_RE,
@@ -24,6 +24,7 @@ from ganbench.specs import (
     ModelSpec,
     PaperRow,
     ProtocolSpec,
+    revision_of,
 )
 from ganbench.suite import coerce_setting
 
@@ -211,7 +212,11 @@ class Registry:
             if problem:
                 raise PluginError(f"{who} registered {kind} '{name}' whose default of option '{key}' {problem}, got "
                                   f"{option.default!r}")
-        revision = getattr(spec, "revision", 0)
+        try:  # a function of the options: at the defaults, as every cell of them would ask it
+            revision = revision_of(spec, defaults(getattr(spec, "options", None)))
+        except Exception as exc:
+            raise PluginError(f"{who} registered {kind} '{name}' whose revision function fails at its default options "
+                              f"({type(exc).__name__}: {exc})") from None
         if not isinstance(revision, int) or _is_bool(revision) or revision < 0:
             raise PluginError(f"{who} registered {kind} '{name}' with revision {revision!r}; expected an integer >= 0")
         if kind == "metric":

@@ -183,7 +183,9 @@ class ModelSpec:
     one): a cell's configuration (and hash) includes a non-zero revision, so no row or checkpoint made by
     the older code is reused — a run directory holding such cells refuses the request, naming
     ``revision``, as it refuses any changed configuration (another ``--out``, or ``--fresh``) — and
-    reports do not average the two as seeds of one line. At 0 it leaves every hash as it was.
+    reports do not average the two as seeds of one line. At 0 it leaves every hash as it was. A change that
+    touches only some configurations (PacGAN-k's BatchNorm, not the plain GAN's) gives a function
+    ``revision(options) -> int`` of the cell's effective options instead, so the others keep their hash.
 
     ``loss_options``: the options the model's recipe gives losses it trains with (``{"nonsat-r1":
     {"gamma": 0.01}}``), or ``loss_options(info, settings) -> {...}`` when they depend on the data and
@@ -205,7 +207,7 @@ class ModelSpec:
                    | Callable[[DataInfo, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]]) = field(default_factory=dict)
     task: Task = "generation"
     paired: bool = False
-    revision: int = 0
+    revision: int | Callable[[Mapping[str, Any]], int] = 0
 
     @property
     def conditional(self) -> bool:
@@ -275,7 +277,7 @@ class LossSpec:
     reference: str = ""
     aliases: tuple[str, ...] = ()
     penalty_interval: Callable[..., int | None] | None = None
-    revision: int = 0
+    revision: int | Callable[[Mapping[str, Any]], int] = 0
 
 
 @dataclass(frozen=True)
@@ -388,6 +390,13 @@ class ExtractorSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
     aliases: tuple[str, ...] = ()
+
+
+def revision_of(spec: Any, options: Mapping[str, Any]) -> Any:
+    """A model's or loss's numbers-changing revision for a cell of these effective ``options``: its ``revision``,
+    or what its function of the options returns (checked to be an integer >= 0 when the plugin registers)."""
+    revision = getattr(spec, "revision", 0)
+    return revision(dict(options)) if callable(revision) else revision
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,43 @@ def test_pacgan_networks_are_the_papers_shapes(plugins):
         D2(torch.randn(5, 2))
 
 
+def test_pacgan_k_normalises_each_pack_slot_as_the_code_calls_g_once_per_slot(plugins, tmp_path):
+    """PacGAN-k's G in training mode computes, for the batch D packs (slot i = samples i, i + k, ...), what the
+    plain G computes on each slot's noise alone — the released code's one decoder call per slot — and its
+    running statistics move toward the slots' average (mean; unbiased variance), as the code's population
+    update averages the k slots'. In eval mode both are the same network. The change is revision 1 of pacgan for
+    pack > 1 only: the plain GAN's cells keep their configuration (no revision), PacGAN2's record model=1."""
+    from ganbench.conditioning import build_networks
+
+    reg = plugins.registry
+    spec = reg.get("model", "pacgan")
+    info = reg.get("dataset", "ring8").load(size=100).info
+    torch.manual_seed(0)
+    G3, _ = build_networks(spec, info, 2, {"pack": 3, "g_hidden": 16})
+    G1, _ = build_networks(spec, info, 2, {"pack": 1, "g_hidden": 16})
+    G1.load_state_dict(G3.state_dict())
+    z = torch.randn(3 * 50, 2)
+    out = G3.train()(z)
+    alone = [G1.train()(z[i::3]) for i in range(3)]  # one call per slot; each moves G1's running statistics
+    for i in range(3):
+        torch.testing.assert_close(out[i::3], alone[i])
+    for bn3 in [m for m in G3.modules() if isinstance(m, torch.nn.BatchNorm1d)][:1]:
+        x = z @ G3.net[0].weight.T  # the first layer's input to its BatchNorm
+        slots = x.reshape(50, 3, -1)
+        torch.testing.assert_close(bn3.running_mean, 0.05 * slots.mean(0).mean(0))
+        torch.testing.assert_close(bn3.running_var, 0.95 + 0.05 * slots.var(0, correction=1).mean(0))
+        assert bn3.num_batches_tracked.item() == 1
+    G1.load_state_dict(G3.state_dict())
+    torch.testing.assert_close(G3.eval()(z), G1.eval()(z))
+    with pytest.raises(ValueError, match="a batch of 4 is not a multiple of 3"):
+        G3.train()(torch.randn(4, 2))
+    for pack, revision in ((1, None), (2, {"model": 1})):
+        runner = make_runner(models="pacgan", losses="nonsat", datasets="ring8", device="cpu", out=tmp_path / f"p{pack}",
+                             model_options=[f"pacgan.pack={pack}"], settings={"batch_size": 100 * pack},
+                             reporter=NullReporter())
+        assert runner._prepare(Cell("ring8", "pacgan", "nonsat", 0), None).config.get("revision") == revision
+
+
 def test_rows_record_the_protocol_and_reports_keep_protocols_apart(tmp_path, plugins):
     """Two seeds under the CPU tier (40 steps): rows say the protocol; the report's ± is the protocol's
     statistic, the standard error; a run without the protocol is refused beside it, in one line."""

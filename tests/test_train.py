@@ -373,6 +373,7 @@ def test_replicas_train_each_seed_as_it_trains_alone(plugins, model, kind, optio
     by step 12, and the default vanilla MLP's 2e-4 at step 15 of one seed in 20. The comparison is
     therefore in float64, where the group and the lone seeds agree to float32's last digit at every step:
     the test is of the replicas, not of a host's rounding."""
+    small_data(plugins.registry, kind)  # loaded and cached in float32 first: later tests share the cached copy
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:

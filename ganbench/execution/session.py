@@ -37,7 +37,7 @@ from ganbench.execution.plan import CellPlan, PluginSetup, group_key, plugin_set
 from ganbench.observe import RunInfo
 from ganbench.plugins import GanbenchPlugins
 from ganbench.provenance import environment, git_commit
-from ganbench.specs import Data
+from ganbench.specs import Data, revision_of
 from ganbench.store import (
     CHECKPOINT_FILE,
     GROUP_JOURNAL,
@@ -566,8 +566,8 @@ class Runner:
             "device": self.device.type,
             "deterministic": self.deterministic,
         }
-        revisions = {kind: spec.revision for kind, spec in (("model", model), ("loss", loss))
-                     if getattr(spec, "revision", 0)}
+        revisions = {kind: rev for kind, rev in (("model", revision_of(model, model_opts)),
+                                                 ("loss", revision_of(loss, loss_opts))) if rev}
         if revisions:  # numbers-changing commits of a plugin (its spec's revision): never a row of the older code
             config["revision"] = revisions
         if model.loss is not None and model.loss != loss.name:

@@ -10,9 +10,9 @@ generated samples, a sample of high quality within 3 σ of its nearest mode, a m
 one; mean ± standard error over 10 runs. What differs here, said in each protocol's description: the
 updates are D then G with fresh noise (the code updates both at once on one batch, ALI's ``ali_algorithm``:
 ``--set updates=simultaneous``); a PacGAN-k
-batch packs consecutive samples of one shuffled batch (the code resamples each slot with replacement)
-and G makes a batch's 100·k samples in one call, with one batch's BatchNorm statistics (the code calls G
-once per slot, each on its 100 samples); the 10 seeds share one training set of 100,000 points (the
+batch packs consecutive samples of one shuffled batch (the code resamples each slot with replacement),
+made by one G call whose BatchNorm normalises each slot on its own (as the code's one call per slot does,
+since pacgan's revision 1); the 10 seeds share one training set of 100,000 points (the
 code draws each run its own: ganbench loads a data set once for every seed, so seeds differ in weights,
 data order and noise, not data); G's evaluation noise is the seed's (the code's is one fixed draw).
 """
@@ -62,9 +62,9 @@ def _pacgan(dataset: str, name: str, what: str, steps: int, tier_of: str | None 
         "pacgan networks (pack 1 = the plain GAN row; PacGAN-k: --model-opt pacgan.pack=k --batch-size 100k), "
         "non-saturating loss, latent 2, Adam 1e-4 (β1 0.8), batch 100, 2,500 samples, 3σ rule, 10 seeds, mean ± "
         "standard error. Unlike the released code: D then G with fresh noise (the code updates both at once on one "
-        "batch: --set updates=simultaneous), PacGAN-k packs consecutive samples of a shuffled batch made by one G "
-        "call (the code resamples each slot and calls G per slot, each with its own BatchNorm statistics), and the "
-        "10 seeds share one training set (the code draws each run its own).",
+        "batch: --set updates=simultaneous), PacGAN-k packs consecutive samples of a shuffled batch (the code "
+        "resamples each slot; each slot's BatchNorm statistics are its own in both), and the 10 seeds share one "
+        "training set (the code draws each run its own).",
         paper=PACGAN_PAPER,
         datasets=(dataset,), models=("pacgan",), losses=("nonsat",), seeds=tuple(range(10)), metrics=("modes",),
         settings={**PACGAN_SETTINGS, "steps": steps, "sample_every": max(steps // 10, 1)},

@@ -2,9 +2,10 @@
 (fjxmlzn/PacGAN, commit 190853e, ``synthetic_data_experiments/2DRing_GAN&PacGAN/pacgan_task.py`` lines
 43-94, on Blocks): G an MLP 2 → 4×400 → 2, each hidden layer Linear (no bias) → BatchNorm → ReLU, the output
 Linear with a bias; D three maxout layers of 200 units × 5 pieces and a linear logit, its input k samples
-concatenated (PacGAN-k). Every weight N(0, 0.02), every bias 0; BatchNorm scale 1, shift 0, ε 1e-4 and
-running statistics updated with 0.05 of the batch's (Blocks' defaults and the code's ``m * 0.05 + p *
-0.95``).
+concatenated (PacGAN-k; G's BatchNorm then normalises each pack slot on its own, as the code's G, called
+once per slot, does: :class:`SlotBatchNorm1d`). Every weight N(0, 0.02), every bias 0; BatchNorm scale 1,
+shift 0, ε 1e-4 and running statistics updated with 0.05 of the batch's (Blocks' defaults and the code's
+``m * 0.05 + p * 0.95``).
 
 Also the DCGAN of PacGAN's stacked-MNIST experiment (``stacked_MNIST_experiments/VEEGAN_experiment``,
 model.py and ops.py; :class:`StackedGenerator`, :class:`StackedDiscriminator`), with TensorFlow's SAME
@@ -32,14 +33,46 @@ class Maxout(nn.Module):
         return self.linear(x).view(*x.shape[:-1], self.units, self.pieces).amax(-1)
 
 
+class SlotBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm whose training statistics are each pack slot's own (PacGAN-k, ``slots`` = k). A batch of N
+    samples is N/k packs of k consecutive samples (as :class:`PacDiscriminator` reads it): slot i holds samples
+    i, i + k, i + 2k, .... The released code calls G once per slot on that slot's own noise batch
+    (``PacGAN.compute_losses``: one ``decoder.apply`` per z, then the k outputs concatenated along the features),
+    so each slot is normalised by its own mean and biased variance; its population update averages the k slots'
+    statistics (``create_models``: the k updates of a layer summed and divided by k), here their means and
+    unbiased variances, moved toward by ``momentum``. With one slot, or in eval mode (running statistics),
+    :class:`torch.nn.BatchNorm1d` itself."""
+
+    def __init__(self, features: int, slots: int, eps: float, momentum: float):
+        super().__init__(features, eps=eps, momentum=momentum)
+        self.slots = slots
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.slots == 1 or not self.training:
+            return super().forward(x)
+        n = x.shape[0]
+        if n % self.slots:
+            raise ValueError(f"PacGAN-{self.slots}'s G normalises each of its {self.slots} pack slots on its own; a "
+                             f"batch of {n} is not a multiple of {self.slots} (set batch_size to a multiple)")
+        per = n // self.slots
+        g = x.reshape(per, self.slots, -1)
+        var, mean = torch.var_mean(g, dim=0, correction=0)  # [slots, features] each
+        with torch.no_grad():
+            self.running_mean.lerp_(mean.mean(0), self.momentum)
+            self.running_var.lerp_(var.mean(0) * (per / max(per - 1, 1)), self.momentum)
+            self.num_batches_tracked.add_(1)
+        return ((g - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias).reshape(x.shape)
+
+
 class PacGenerator(nn.Module):
-    def __init__(self, latent_dim: int, shape: tuple[int, ...], hidden: int, layers: int):
+    def __init__(self, latent_dim: int, shape: tuple[int, ...], hidden: int, layers: int, pack: int = 1):
         super().__init__()
         self.shape = tuple(shape)
         blocks: list[nn.Module] = []
         width = latent_dim
         for _ in range(layers):
-            blocks += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden, eps=1e-4, momentum=0.05), nn.ReLU()]
+            blocks += [nn.Linear(width, hidden, bias=False), SlotBatchNorm1d(hidden, pack, eps=1e-4, momentum=0.05),
+                       nn.ReLU()]
             width = hidden
         self.net = nn.Sequential(*blocks, nn.Linear(width, math.prod(shape)))
 
@@ -80,7 +113,7 @@ def init_weights(module: nn.Module) -> None:
 
 def build(info: DataInfo, latent_dim: int, pack: int = 1, g_hidden: int = 400, g_layers: int = 4,
           d_hidden: int = 200, d_layers: int = 3, pieces: int = 5):
-    G = PacGenerator(latent_dim, info.shape, g_hidden, g_layers)
+    G = PacGenerator(latent_dim, info.shape, g_hidden, g_layers, pack)
     D = PacDiscriminator(info.shape, d_hidden, d_layers, pieces, pack)
     init_weights(G)
     init_weights(D)
