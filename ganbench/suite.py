@@ -57,7 +57,8 @@ SETTINGS: dict[str, Option] = {
                       "updated D; simultaneous: one real and one generated batch per step, D's and G's gradients "
                       "from the same forward pass and D's weights before either update, then both optimisers step "
                       "(ALI's ali_algorithm, which PacGAN's 2-D code trains with; n_critic and g_steps 1, no lazy "
-                      "regulariser phase, no history pool)", choices=("alternating", "simultaneous")),
+                      "regulariser phase, no history pool, no parameter G and D share)",
+                      choices=("alternating", "simultaneous")),
     "optimizer": Option("adam", "adam or rmsprop, for both networks", choices=("adam", "rmsprop")),
     "lr_g": Option(2e-4, "generator learning rate (DCGAN: 2e-4)", check=positive),
     "lr_d": Option(2e-4, "discriminator learning rate (DCGAN: 2e-4)", check=positive),

@@ -86,8 +86,9 @@ def test_dcgan_on_ring8_is_skipped_with_its_reason(invoke, tmp_path):
                                     "0-4, got 'x'"),
         (["run", "--seeds", "1,1"], "Error: --seeds lists 1 more than once"),
         (["run", "--set", "lr=3"], "Error: unknown setting 'lr'; known settings: steps, batch_size, n_critic, g_steps, "
-                                   "optimizer, lr_g, lr_d, beta1, beta2, schedule_images, lr_final_ratio, beta2_start, "
-                                   "latent_dim, latent_dist, sample_every, eval_samples, real_samples, eval_every, g_ema, "
+                                   "updates, optimizer, lr_g, lr_d, beta1, beta2, schedule_images, lr_final_ratio, "
+                                   "beta2_start, latent_dim, latent_dist, sample_every, eval_samples, real_samples, "
+                                   "eval_every, g_ema, "
                                    "g_ema_rampup, g_ema_schedule, g_ema_start, fake_labels, aux_weight, amp, compile, "
                                    "cuda_graphs, channels_last, augment, ada, ada_p, ada_target, ada_kimg, ada_p_schedule, "
                                    "pool_size, replicas"),

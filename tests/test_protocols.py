@@ -190,6 +190,10 @@ def test_pacgan_k_normalises_each_pack_slot_as_the_code_calls_g_once_per_slot(pl
     torch.testing.assert_close(G3.eval()(z), G1.eval()(z))
     with pytest.raises(ValueError, match="a batch of 4 is not a multiple of 3"):
         G3.train()(torch.randn(4, 2))
+    expected = G3.train()(z).detach()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # --amp bf16: its statistics in float32, as nn's BatchNorm
+        got = G3.train()(z)
+    torch.testing.assert_close(got.float(), expected, rtol=0.05, atol=0.02)  # bf16's Linear layers, 3 digits
     for pack, revision in ((1, None), (2, {"model": 1})):
         runner = make_runner(models="pacgan", losses="nonsat", datasets="ring8", device="cpu", out=tmp_path / f"p{pack}",
                              model_options=[f"pacgan.pack={pack}"], settings={"batch_size": 100 * pack},

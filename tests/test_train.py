@@ -718,6 +718,11 @@ def test_simultaneous_updates_take_both_gradients_at_the_weights_before_the_step
     bn = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert bn and all(m.num_batches_tracked.item() == 1 for m in bn)
     assert result.history[0]["g_loss"] == pytest.approx(g_loss.item(), rel=1e-6)
+    from ganbench.train.phases import simultaneous_refusal
+
+    shared = torch.nn.Linear(2, 2)  # a layer of both networks: each optimiser would step the other's gradient
+    assert "G and D share parameters" in simultaneous_refusal(
+        {"updates": "simultaneous"}, None, torch.nn.Sequential(shared), torch.nn.Sequential(shared, torch.nn.Linear(2, 1)))
     with pytest.raises(ValueError, match="updates=simultaneous updates D and G once per step from one forward pass: "
                                          "n_critic must be 1"):
         run_training(G, D, reg.get("loss", "nonsat"), data, {**settings, "n_critic": 2}, seed=3, device=CPU,

@@ -88,11 +88,12 @@ def simultaneous(settings: dict[str, Any]) -> bool:
 
 
 def simultaneous_refusal(settings: dict[str, Any], penalty_interval: int | None = None,
-                         G: nn.Module | None = None) -> str | None:
+                         G: nn.Module | None = None, D: nn.Module | None = None) -> str | None:
     """Why the step of ``settings`` cannot update D and G simultaneously (one line), or None. A simultaneous
     step is one D and one G update from one forward pass: ``n_critic`` and ``g_steps`` more than 1, a lazy
-    regulariser phase of D (``penalty_interval``, e.g. nonsat-r1's R1) or of G (once G is built), or a history
-    pool (its images are D's, not the batch G's gradient comes from) have no meaning there."""
+    regulariser phase of D (``penalty_interval``, e.g. nonsat-r1's R1) or of G (once G is built), a history
+    pool (its images are D's, not the batch G's gradient comes from) or parameters G and D share (once built:
+    each network's optimiser steps its own gradient) have no meaning there."""
     if not simultaneous(settings):
         return None
     for key in ("n_critic", "g_steps"):
@@ -105,4 +106,7 @@ def simultaneous_refusal(settings: dict[str, Any], penalty_interval: int | None 
                 "(nonsat-r1: --loss-opt nonsat-r1.phase=false)")
     if G is not None and g_interval(G) is not None:
         return "setting updates=simultaneous has no lazy regulariser phase of G (its regularization_interval)"
+    if G is not None and D is not None and {id(p) for p in G.parameters()} & {id(p) for p in D.parameters()}:
+        return ("setting updates=simultaneous: G and D share parameters, whose two gradients one step cannot keep "
+                "apart (train them alternating)")
     return None

@@ -77,7 +77,7 @@ class TrainState:
         self.phases = phases(self.loss, self.G)
         by_name = {p.name: p for p in self.phases}
         self.d_reg, self.g_reg = by_name.get("Dreg"), by_name.get("Greg")  # lazy regulariser phases, or None
-        why = simultaneous_refusal(self.settings, self.loss.penalty_interval, self.G)  # the session asks it too
+        why = simultaneous_refusal(self.settings, self.loss.penalty_interval, self.G, self.D)  # the session: some
         if why is not None:
             raise ValueError(why)
         if self.g_reg is not None and self.settings.get("g_steps", 1) > 1:

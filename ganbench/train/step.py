@@ -264,7 +264,10 @@ def _simultaneous(s: TrainState, t: int, blame: Blame) -> torch.Tensor:
     noise batch and one G forward pass; D's gradient from D's scores of both batches, G's through D's scores of
     the same generated batch at the same D weights; then D's optimiser steps (and the loss's ``after_d_step``),
     then G's. D scores the generated batch twice — detached for its own loss, through G (its weights frozen)
-    for G's: the same values at the same weights, each gradient only for its own network. A penalty in D's loss
+    for G's: the same values at the same weights, each gradient only for its own network (unless D's forward
+    pass itself draws or moves: dropout, DiffAugment's or ADA's draws, a spectral norm's power iteration in
+    training mode; then G's gradient passes through that second call, where the code's one graph has one).
+    A penalty in D's loss
     (WGAN-GP) sees that generated batch; n_critic and g_steps are 1 and there is no lazy regulariser phase
     (:func:`~ganbench.train.phases.simultaneous_refusal`)."""
     at = blame.at

@@ -44,6 +44,8 @@ class SlotBatchNorm1d(nn.BatchNorm1d):
     :class:`torch.nn.BatchNorm1d` itself."""
 
     def __init__(self, features: int, slots: int, eps: float, momentum: float):
+        if momentum is None:  # nn's cumulative average: not what PacGAN's code does, and not written here
+            raise ValueError("SlotBatchNorm1d moves its running statistics by a momentum; None is not supported")
         super().__init__(features, eps=eps, momentum=momentum)
         self.slots = slots
 
@@ -55,13 +57,14 @@ class SlotBatchNorm1d(nn.BatchNorm1d):
             raise ValueError(f"PacGAN-{self.slots}'s G normalises each of its {self.slots} pack slots on its own; a "
                              f"batch of {n} is not a multiple of {self.slots} (set batch_size to a multiple)")
         per = n // self.slots
-        g = x.reshape(per, self.slots, -1)
+        # at least float32 (bf16 autocast's Linear output), as nn's batch norm computes; float64 stays float64
+        g = x.reshape(per, self.slots, -1).to(torch.promote_types(x.dtype, torch.float32))
         var, mean = torch.var_mean(g, dim=0, correction=0)  # [slots, features] each
         with torch.no_grad():
             self.running_mean.lerp_(mean.mean(0), self.momentum)
             self.running_var.lerp_(var.mean(0) * (per / max(per - 1, 1)), self.momentum)
             self.num_batches_tracked.add_(1)
-        return ((g - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias).reshape(x.shape)
+        return ((g - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias).reshape(x.shape).to(x.dtype)
 
 
 class PacGenerator(nn.Module):
